@@ -1,1 +1,507 @@
-fn main() {}
+//! The workspace's automation, in Rust rather than shell (matklad's "cargo xtask" pattern), so that
+//! CI and every developer machine run the same steps in the same order.
+//!
+//! Run it through the alias in `.cargo/config.toml`: `cargo xtask <task>`. It works from any
+//! directory inside the repository, because it locates the workspace root from its own manifest.
+//!
+//! The tasks only spawn `cargo` and `rustup`; they have no dependencies beyond `std`. When the
+//! toolchain lacks something a task needs (the `rustfmt` or `clippy` components, a no_std target),
+//! the task installs it with `rustup`, or stops and says what to install.
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// Targets without `std` that `memecoin-core` must build for. `thumbv7m-none-eabi` has no `std` at
+/// all, so it proves the no_std claim; wasm32 is the browser wallet's target.
+const NO_STD_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7m-none-eabi"];
+
+/// The crate whose no_std build and docs are checked, and whose benches are run.
+const CORE: &str = "memecoin-core";
+
+const USAGE: &str = "\
+Usage: cargo xtask <task> [options]
+
+Tasks:
+  test            Run the CI checks, in order, stopping at the first failure:
+                    1. fmt      cargo fmt --all -- --check
+                    2. clippy   cargo clippy --workspace --all-targets -- -D warnings
+                    3. test     cargo test --workspace
+                    4. no_std   cargo build -p memecoin-core --no-default-features
+                                  --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
+                    5. doc      RUSTDOCFLAGS=-Dwarnings cargo doc -p memecoin-core --no-deps
+                  Installs missing rustfmt/clippy components and no_std targets with rustup.
+  bench [--quick] Run memecoin-core's criterion benchmarks (--quick: short, noisier runs).
+  vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
+  help            Print this message.
+";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Task {
+    Test,
+    Bench { quick: bool },
+    Vectors,
+    Help,
+}
+
+/// Why the command line could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UsageError {
+    NoTask,
+    UnknownTask(String),
+    UnknownOption { task: &'static str, option: String },
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoTask => write!(f, "no task given"),
+            Self::UnknownTask(task) => write!(f, "unknown task `{task}`"),
+            Self::UnknownOption { task, option } => {
+                write!(f, "unknown option `{option}` for task `{task}`")
+            }
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Task, UsageError> {
+    let Some((task, rest)) = args.split_first() else {
+        return Err(UsageError::NoTask);
+    };
+    let no_options = |task: &'static str, result: Task| match rest.first() {
+        None => Ok(result),
+        Some(option) => Err(UsageError::UnknownOption { task, option: option.clone() }),
+    };
+    match task.as_str() {
+        "test" => no_options("test", Task::Test),
+        "vectors" => no_options("vectors", Task::Vectors),
+        "help" | "-h" | "--help" => Ok(Task::Help),
+        "bench" => {
+            let mut quick = false;
+            for option in rest {
+                match option.as_str() {
+                    "--quick" => quick = true,
+                    _ => {
+                        return Err(UsageError::UnknownOption {
+                            task: "bench",
+                            option: option.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(Task::Bench { quick })
+        }
+        other => Err(UsageError::UnknownTask(other.to_owned())),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let task = match parse_args(&args) {
+        Ok(task) => task,
+        // No task at all is a request for help, not a mistake; exit non-zero all the same so that
+        // a script calling `cargo xtask` with a missing argument does not pass silently.
+        Err(UsageError::NoTask) => {
+            eprint!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("xtask: {error}\n");
+            eprint!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if task == Task::Help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+
+    let mut run = Run::new(workspace_root());
+    let result = match task {
+        Task::Test => test(&mut run),
+        Task::Bench { quick } => bench(&mut run, quick),
+        Task::Vectors => vectors(&mut run),
+        Task::Help => Ok(()),
+    };
+    run.print_summary();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("\nxtask: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory. Cargo sets `CARGO_MANIFEST_DIR` at
+/// compile time, so this holds whatever the current directory is.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+// ---------------------------------------------------------------------------------------------
+
+fn test(run: &mut Run) -> Result<(), Failure> {
+    run.step("toolchain", ensure_components)?;
+    run.exec("fmt", &cargo(["fmt", "--all", "--", "--check"]))?;
+    run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run.exec("test", &cargo(["test", "--workspace"]))?;
+    run.step("targets", |run| ensure_targets(run, &NO_STD_TARGETS))?;
+    for target in NO_STD_TARGETS {
+        let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
+        run.exec(&format!("no_std {target}"), &build)?;
+    }
+    let doc = cargo(["doc", "-p", CORE, "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
+    run.exec("doc", &doc)
+}
+
+fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
+    let mut bench = cargo(["bench", "-p", CORE]);
+    if quick {
+        // Select the bench targets only: the library's own libtest harness is also a bench target
+        // and would reject criterion's options.
+        bench = bench.args(["--bench", "*", "--", "--quick"]);
+    }
+    run.exec("bench", &bench)
+}
+
+fn vectors(run: &mut Run) -> Result<(), Failure> {
+    let generate = cargo(["run", "-p", CORE, "--example", "gen_vectors", "--features", "std"]);
+    run.exec("vectors", &generate)
+}
+
+/// Installs `rustfmt` and `clippy` if `cargo fmt` or `cargo clippy` do not answer `--version`.
+fn ensure_components(run: &mut Run) -> Result<(), Failure> {
+    for (subcommand, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        if succeeds_quietly(&cargo([subcommand, "--version"])) {
+            continue;
+        }
+        println!("`cargo {subcommand}` is missing: installing the `{component}` component");
+        let add = Cmd::new("rustup").args(["component", "add", component]);
+        run.exec_with_hint(
+            &format!("install {component}"),
+            &add,
+            &format!(
+                "install the `{component}` component for your toolchain \
+                 (`rustup component add {component}`, or your distribution's package)"
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Installs the `targets` that `rustup target list --installed` does not list.
+fn ensure_targets(run: &mut Run, targets: &[&str]) -> Result<(), Failure> {
+    let wanted = targets.join(" ");
+    let hint = format!(
+        "install rustup (https://rustup.rs), then `rustup target add {wanted}`; \
+         without rustup, install the standard library for {wanted} for your toolchain"
+    );
+    let list = Cmd::new("rustup").args(["target", "list", "--installed"]);
+    println!("$ {list}");
+    let output = match list.command(&run.root).stderr(Stdio::inherit()).output() {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            return Err(Failure::new("targets", &list, format!("{}", output.status), &hint));
+        }
+        Err(error) => return Err(Failure::new("targets", &list, spawn_error(&error), &hint)),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let installed = parse_installed_targets(&stdout);
+    let missing = missing_targets(&installed, targets);
+    if missing.is_empty() {
+        println!("targets installed: {wanted}");
+        return Ok(());
+    }
+    let add = Cmd::new("rustup").args(["target", "add"]).args(missing);
+    run.exec_with_hint("install targets", &add, &hint)
+}
+
+/// The target triples in the output of `rustup target list --installed`: one per line.
+fn parse_installed_targets(output: &str) -> Vec<&str> {
+    output.lines().map(str::trim).filter(|line| !line.is_empty()).collect()
+}
+
+/// The `wanted` targets that are not `installed`, in the order they were asked for.
+fn missing_targets<'a>(installed: &[&str], wanted: &[&'a str]) -> Vec<&'a str> {
+    wanted.iter().copied().filter(|target| !installed.contains(target)).collect()
+}
+
+fn succeeds_quietly(cmd: &Cmd) -> bool {
+    cmd.command(&workspace_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn spawn_error(error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::NotFound {
+        "command not found".to_owned()
+    } else {
+        format!("could not start: {error}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands and the run log
+// ---------------------------------------------------------------------------------------------
+
+/// A command to spawn, kept as data so that it can be printed exactly as it is run.
+#[derive(Debug, Clone)]
+struct Cmd {
+    program: OsString,
+    display_program: String,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+/// `cargo` with `args`. Uses the `cargo` that runs this xtask (Cargo sets `$CARGO`), so the whole
+/// task runs on one toolchain.
+fn cargo<const N: usize>(args: [&str; N]) -> Cmd {
+    let mut cmd = Cmd::new("cargo").args(args);
+    if let Some(path) = env::var_os("CARGO") {
+        cmd.program = path;
+    }
+    cmd
+}
+
+impl Cmd {
+    fn new(program: &str) -> Self {
+        Self {
+            program: program.into(),
+            display_program: program.to_owned(),
+            args: Vec::new(),
+            envs: Vec::new(),
+        }
+    }
+
+    fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn command(&self, root: &Path) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).current_dir(root);
+        for (key, value) in &self.envs {
+            command.env(key, value);
+        }
+        command
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in &self.envs {
+            write!(f, "{key}={} ", shell_quote(value))?;
+        }
+        write!(f, "{}", self.display_program)?;
+        for arg in &self.args {
+            write!(f, " {}", shell_quote(arg))?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes `word` for a POSIX shell if it needs it, so a printed command can be pasted back.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_=./:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A step that did not succeed, with what to do about it.
+#[derive(Debug)]
+struct Failure {
+    step: String,
+    command: String,
+    reason: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    fn new(step: &str, cmd: &Cmd, reason: String, hint: &str) -> Self {
+        Self {
+            step: step.to_owned(),
+            command: cmd.to_string(),
+            reason,
+            hint: Some(hint.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step `{}` failed ({}): {}", self.step, self.reason, self.command)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nxtask: to fix: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Passed,
+    Failed,
+}
+
+/// The steps run so far, for the summary.
+#[derive(Debug)]
+struct Run {
+    root: PathBuf,
+    steps: Vec<(String, Outcome, Duration)>,
+    started: Instant,
+}
+
+impl Run {
+    fn new(root: PathBuf) -> Self {
+        Self { root, steps: Vec::new(), started: Instant::now() }
+    }
+
+    /// Runs `body` as the step `name` and records its outcome and duration.
+    fn step(
+        &mut self,
+        name: &str,
+        body: impl FnOnce(&mut Self) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let started = Instant::now();
+        let result = body(self);
+        let outcome = if result.is_ok() { Outcome::Passed } else { Outcome::Failed };
+        self.steps.push((name.to_owned(), outcome, started.elapsed()));
+        result
+    }
+
+    /// Prints `cmd`, runs it in the workspace root and records it as the step `name`.
+    fn exec(&mut self, name: &str, cmd: &Cmd) -> Result<(), Failure> {
+        self.run_cmd(name, cmd, None)
+    }
+
+    /// As [`Run::exec`], with a hint on what to install when the command fails.
+    fn exec_with_hint(&mut self, name: &str, cmd: &Cmd, hint: &str) -> Result<(), Failure> {
+        self.run_cmd(name, cmd, Some(hint))
+    }
+
+    fn run_cmd(&mut self, name: &str, cmd: &Cmd, hint: Option<&str>) -> Result<(), Failure> {
+        self.step(name, |run| {
+            println!("\n$ {cmd}");
+            let reason = match cmd.command(&run.root).status() {
+                Ok(status) if status.success() => return Ok(()),
+                Ok(status) => format!("{status}"),
+                Err(error) => spawn_error(&error),
+            };
+            Err(Failure {
+                step: name.to_owned(),
+                command: cmd.to_string(),
+                reason,
+                hint: hint.map(str::to_owned),
+            })
+        })
+    }
+
+    fn print_summary(&self) {
+        println!("\nxtask summary:");
+        for (name, outcome, elapsed) in &self.steps {
+            let outcome = match outcome {
+                Outcome::Passed => "ok",
+                Outcome::Failed => "FAILED",
+            };
+            println!("  {name:<36} {outcome:<6} {:>8.1}s", elapsed.as_secs_f64());
+        }
+        println!("  {:<36} {:<6} {:>8.1}s", "total", "", self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|word| (*word).to_owned()).collect()
+    }
+
+    fn check_args(words: &[&str], expected: Result<Task, UsageError>) {
+        assert_eq!(parse_args(&args(words)), expected, "args: {words:?}");
+    }
+
+    #[test]
+    fn parses_tasks() {
+        check_args(&["test"], Ok(Task::Test));
+        check_args(&["bench"], Ok(Task::Bench { quick: false }));
+        check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
+        check_args(&["vectors"], Ok(Task::Vectors));
+        check_args(&["help"], Ok(Task::Help));
+        check_args(&["--help"], Ok(Task::Help));
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        check_args(&[], Err(UsageError::NoTask));
+        check_args(&["deploy"], Err(UsageError::UnknownTask("deploy".to_owned())));
+        check_args(
+            &["bench", "--slow"],
+            Err(UsageError::UnknownOption { task: "bench", option: "--slow".to_owned() }),
+        );
+        check_args(
+            &["test", "--all"],
+            Err(UsageError::UnknownOption { task: "test", option: "--all".to_owned() }),
+        );
+    }
+
+    #[test]
+    fn finds_missing_targets() {
+        let output = "x86_64-unknown-linux-gnu\nwasm32-unknown-unknown\n\n";
+        let installed = parse_installed_targets(output);
+        assert_eq!(installed, ["x86_64-unknown-linux-gnu", "wasm32-unknown-unknown"]);
+        assert_eq!(
+            missing_targets(&installed, &["wasm32-unknown-unknown", "fake-none-target"]),
+            ["fake-none-target"]
+        );
+        assert_eq!(missing_targets(&installed, &["wasm32-unknown-unknown"]), [] as [&str; 0]);
+        assert_eq!(missing_targets(&[], &NO_STD_TARGETS), NO_STD_TARGETS);
+    }
+
+    #[test]
+    fn parses_crlf_and_indented_output() {
+        let installed =
+            parse_installed_targets("  thumbv7m-none-eabi\r\nwasm32-unknown-unknown\r\n");
+        assert_eq!(missing_targets(&installed, &NO_STD_TARGETS), [] as [&str; 0]);
+    }
+
+    #[test]
+    fn prints_commands_as_they_run() {
+        let doc = cargo(["doc", "-p", CORE, "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
+        assert_eq!(doc.to_string(), "RUSTDOCFLAGS=-Dwarnings cargo doc -p memecoin-core --no-deps");
+        let bench = Cmd::new("cargo").args(["bench", "--bench", "*", "--", "--quick"]);
+        assert_eq!(bench.to_string(), "cargo bench --bench '*' -- --quick");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn root_is_the_workspace() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
+            .expect("the workspace root has a Cargo.toml");
+        assert!(manifest.contains("[workspace]"));
+    }
+}
