@@ -34,7 +34,9 @@ impl Hash {
     /// Bit `i` (0 = most significant bit of byte 0), used to walk the state tree.
     pub fn bit(&self, i: usize) -> bool {
         let byte = self.0.get(i / 8).copied().unwrap_or(0);
-        (byte >> (7 - (i % 8) as u32)) & 1 == 1
+        // i % 8 <= 7, so the shift is 0..=7.
+        let shift = 7u32.saturating_sub((i % 8) as u32);
+        (byte >> shift) & 1 == 1
     }
 }
 

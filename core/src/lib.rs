@@ -16,3 +16,4 @@ extern crate alloc;
 pub mod crypto;
 pub mod encode;
 pub mod hash;
+pub mod hd;
