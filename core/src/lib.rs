@@ -17,3 +17,4 @@ pub mod crypto;
 pub mod encode;
 pub mod hash;
 pub mod hd;
+pub mod tree;
