@@ -13,8 +13,21 @@
 
 extern crate alloc;
 
+pub mod account;
+pub mod address;
+pub mod block;
 pub mod crypto;
 pub mod encode;
+pub mod finality;
+pub mod forkchoice;
+pub mod genesis;
 pub mod hash;
 pub mod hd;
+pub mod light;
+pub mod merkle;
+pub mod params;
+pub mod pos;
+pub mod slashing;
+pub mod state;
 pub mod tree;
+pub mod tx;

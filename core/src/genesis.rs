@@ -1,0 +1,317 @@
+//! Genesis: the chain spec every node and wallet starts from. Its hash is the chain id.
+//!
+//! `chain_id = tagged_hash("memecoin/genesis", encode(genesis))`. The JSON form (behind the
+//! `std` feature) is for humans and tools; the canonical bytes are what is hashed.
+
+use crate::account::Account;
+use crate::address::Address;
+use crate::crypto::PublicKey;
+use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::finality::Checkpoint;
+use crate::hash::{Domain, Hash, hash_encoded};
+use crate::params::{Params, ParamsError};
+use crate::pos::{Member, ValidatorSet};
+use crate::state::{Chain, ChainMeta, ChainState, Registration, Supply, Tip};
+use crate::tree::{self, NodeBatch, TreeError};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Most bytes in a chain name.
+pub const MAX_NAME: u32 = 64;
+/// Most genesis accounts.
+pub const MAX_GENESIS_ACCOUNTS: u32 = 100_000;
+
+/// An initial balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisAccount {
+    pub address: Address,
+    pub balance: u64,
+}
+
+/// An initial validator: its stake is bonded from the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisValidator {
+    pub key: PublicKey,
+    pub stake: u64,
+    /// Head of its commit-reveal hash chain.
+    pub commitment: Hash,
+}
+
+/// The chain spec. Accounts are sorted by address and validators by key, each without
+/// duplicates, so one chain has one genesis encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Genesis {
+    pub chain_name: String,
+    /// Unix milliseconds at which slot 0 starts.
+    pub genesis_time_ms: u64,
+    pub params: Params,
+    pub accounts: Vec<GenesisAccount>,
+    pub validators: Vec<GenesisValidator>,
+}
+
+/// Why a genesis spec is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GenesisError {
+    Params(ParamsError),
+    NoValidators,
+    TooManyValidators {
+        count: usize,
+        max: u32,
+    },
+    StakeBelowMinimum {
+        stake: u64,
+        min: u64,
+    },
+    Unsorted {
+        what: &'static str,
+    },
+    SupplyOverflow,
+    Tree(TreeError),
+    /// JSON that does not parse, or a field that does not decode.
+    Json(String),
+}
+
+impl fmt::Display for GenesisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Params(e) => write!(f, "{e}"),
+            Self::NoValidators => f.write_str("genesis has no validators"),
+            Self::TooManyValidators { count, max } => {
+                write!(f, "genesis has {count} validators, at most {max} allowed")
+            }
+            Self::StakeBelowMinimum { stake, min } => {
+                write!(f, "a genesis validator stakes {stake}, below the minimum {min}")
+            }
+            Self::Unsorted { what } => write!(f, "genesis {what} are not sorted and distinct"),
+            Self::SupplyOverflow => f.write_str("genesis supply overflows a u64"),
+            Self::Tree(e) => write!(f, "state tree: {e:?}"),
+            Self::Json(e) => write!(f, "chain spec: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for GenesisError {}
+
+impl Genesis {
+    pub fn chain_id(&self) -> Hash {
+        hash_encoded(Domain::Genesis, self)
+    }
+
+    pub fn chain(&self) -> Chain {
+        Chain {
+            id: self.chain_id(),
+            params: self.params.clone(),
+            genesis_time_ms: self.genesis_time_ms,
+        }
+    }
+
+    /// Sorts accounts and validators into canonical order (for tools writing a spec).
+    pub fn canonicalize(&mut self) {
+        self.accounts.sort_by_key(|a| a.address);
+        self.validators.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+
+    /// Checks the spec and builds the genesis state, with the tree nodes to persist.
+    pub fn build(&self) -> Result<(Chain, ChainState, NodeBatch), GenesisError> {
+        self.params.validate().map_err(GenesisError::Params)?;
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        if self.validators.len() > self.params.max_validators as usize {
+            return Err(GenesisError::TooManyValidators {
+                count: self.validators.len(),
+                max: self.params.max_validators,
+            });
+        }
+        if self.accounts.windows(2).any(|w| matches!(w, [a, b] if a.address >= b.address)) {
+            return Err(GenesisError::Unsorted { what: "accounts" });
+        }
+        if self.validators.windows(2).any(|w| matches!(w, [a, b] if a.key >= b.key)) {
+            return Err(GenesisError::Unsorted { what: "validators" });
+        }
+        let chain = self.chain();
+        let mut accounts: alloc::collections::BTreeMap<Address, Account> = Default::default();
+        let mut supply: u64 = 0;
+        for a in &self.accounts {
+            accounts.entry(a.address).or_default().balance = a.balance;
+            supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
+        }
+        let mut members = Vec::new();
+        let mut registry = Vec::new();
+        for v in &self.validators {
+            if v.stake < self.params.min_stake {
+                return Err(GenesisError::StakeBelowMinimum {
+                    stake: v.stake,
+                    min: self.params.min_stake,
+                });
+            }
+            accounts.entry(Address::from_public_key(&v.key)).or_default().stake = v.stake;
+            supply = supply.checked_add(v.stake).ok_or(GenesisError::SupplyOverflow)?;
+            members.push(Member { key: v.key.clone(), stake: v.stake });
+            registry.push(Registration { key: v.key.clone(), commitment: v.commitment });
+        }
+        let set = ValidatorSet::new(chain.id, members).map_err(|_| GenesisError::SupplyOverflow)?;
+        let changes: Vec<(Hash, Option<Vec<u8>>)> = accounts
+            .iter()
+            .filter(|(_, acc)| !acc.is_empty())
+            .map(|(a, acc)| (crate::account::state_key(a), Some(acc.to_bytes())))
+            .collect();
+        let empty = tree::MemStore::default();
+        let (accounts_root, nodes) =
+            tree::update(&empty, &Hash::ZERO, &changes).map_err(GenesisError::Tree)?;
+        let anchor = Checkpoint { height: 0, hash: chain.id };
+        let meta = ChainMeta {
+            epoch: 0,
+            previous: None,
+            current: set.clone(),
+            next: set,
+            mix: chain.id,
+            registry,
+            justified: anchor,
+            finalized: anchor,
+            recent: Vec::new(),
+            releases: Vec::new(),
+            supply: Supply { genesis: supply, issued: 0, burned: 0 },
+        };
+        let state =
+            ChainState { tip: Tip { hash: chain.id, height: 0, slot: 0 }, accounts_root, meta };
+        Ok((chain, state, nodes))
+    }
+}
+
+impl Encode for Genesis {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.put_bytes(self.chain_name.as_bytes());
+        out.put_u64(self.genesis_time_ms);
+        self.params.encode_to(out);
+        out.put_count(self.accounts.len());
+        for a in &self.accounts {
+            a.address.encode_to(out);
+            out.put_u64(a.balance);
+        }
+        out.put_count(self.validators.len());
+        for v in &self.validators {
+            v.key.encode_to(out);
+            out.put_u64(v.stake);
+            v.commitment.encode_to(out);
+        }
+    }
+}
+
+impl Decode for Genesis {
+    const MAX_SIZE: usize = 8 * 1024 * 1024;
+    const NAME: &'static str = "genesis";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let name = r.bytes("chain name", MAX_NAME)?;
+        let chain_name = String::from_utf8(name)
+            .map_err(|_| DecodeError::Invalid { what: "chain name (UTF-8)" })?;
+        let genesis_time_ms = r.u64()?;
+        let params = Params::decode_from(r)?;
+        let accounts = r.list("genesis accounts", MAX_GENESIS_ACCOUNTS, 28, |r| {
+            Ok(GenesisAccount { address: Address::decode_from(r)?, balance: r.u64()? })
+        })?;
+        let validators = r.list("genesis validators", Params::MAX_VALIDATORS, 73, |r| {
+            Ok(GenesisValidator {
+                key: PublicKey::decode_from(r)?,
+                stake: r.u64()?,
+                commitment: Hash::decode_from(r)?,
+            })
+        })?;
+        Ok(Genesis { chain_name, genesis_time_ms, params, accounts, validators })
+    }
+}
+
+#[cfg(feature = "std")]
+mod json {
+    //! The JSON chain spec: addresses in bech32m, keys and hashes in hex, amounts as integers.
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SpecJson {
+        chain_name: String,
+        genesis_time_ms: u64,
+        params: Params,
+        accounts: Vec<AccountJson>,
+        validators: Vec<ValidatorJson>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AccountJson {
+        address: String,
+        balance: u64,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ValidatorJson {
+        public_key: String,
+        stake: u64,
+        commitment: String,
+    }
+
+    impl Genesis {
+        /// Parses a JSON chain spec. Accounts and validators may come in any order; they are
+        /// sorted into canonical order, and duplicates are rejected by [`Genesis::build`].
+        pub fn from_json(text: &str) -> Result<Genesis, GenesisError> {
+            let spec: SpecJson =
+                serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
+            let json = |e: &dyn fmt::Display| GenesisError::Json(e.to_string());
+            let accounts = spec
+                .accounts
+                .iter()
+                .map(|a| {
+                    let address = Address::parse(&a.address).map_err(|e| json(&e))?;
+                    Ok(GenesisAccount { address, balance: a.balance })
+                })
+                .collect::<Result<Vec<_>, GenesisError>>()?;
+            let validators = spec
+                .validators
+                .iter()
+                .map(|v| {
+                    let bytes = hex::decode(&v.public_key).map_err(|e| json(&e))?;
+                    let key = PublicKey::from_sec1(&bytes).map_err(|e| json(&e))?;
+                    let commitment = Hash::from_hex(&v.commitment).map_err(|e| json(&e))?;
+                    Ok(GenesisValidator { key, stake: v.stake, commitment })
+                })
+                .collect::<Result<Vec<_>, GenesisError>>()?;
+            let mut g = Genesis {
+                chain_name: spec.chain_name,
+                genesis_time_ms: spec.genesis_time_ms,
+                params: spec.params,
+                accounts,
+                validators,
+            };
+            g.canonicalize();
+            Ok(g)
+        }
+
+        pub fn to_json(&self) -> String {
+            let spec = SpecJson {
+                chain_name: self.chain_name.clone(),
+                genesis_time_ms: self.genesis_time_ms,
+                params: self.params.clone(),
+                accounts: self
+                    .accounts
+                    .iter()
+                    .map(|a| AccountJson { address: a.address.to_text(), balance: a.balance })
+                    .collect(),
+                validators: self
+                    .validators
+                    .iter()
+                    .map(|v| ValidatorJson {
+                        public_key: v.key.to_hex(),
+                        stake: v.stake,
+                        commitment: v.commitment.to_hex(),
+                    })
+                    .collect(),
+            };
+            serde_json::to_string_pretty(&spec).unwrap_or_default()
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Light-client verification: follow the chain from a trusted checkpoint with headers,
+//! certificates and proofs only — never full blocks, never the full state.
+//!
+//! The client holds a finalized [`Anchor`] and the validator set of one epoch, plus the hash of
+//! the set that governs the next epoch with blocks (from the last certified header). It moves
+//! forward with [`FinalityProof`]s: a header `S`, its child `T` signed by its proposer, and a
+//! certificate for the link `S -> T`, which finalizes `S`. Crossing into a new epoch needs that
+//! epoch's set, checked against the committed hash. So catching up costs one proof per epoch,
+//! however many blocks each holds.
+//!
+//! Trust assumption: more than 2/3 of each epoch's stake is honest. An honest validator only
+//! votes from a justified source, so a supermajority link `S -> T` with `T` the child of `S`
+//! means `S` is final (as in Casper FFG; Ethereum light clients rest on the same assumption).
+
+use crate::account::{Account, state_key};
+use crate::address::Address;
+use crate::block::{Header, SignedHeader};
+use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::finality::{Certificate, CertificateError, Checkpoint};
+use crate::genesis::{Genesis, GenesisError};
+use crate::hash::Hash;
+use crate::merkle::{self, InclusionError, InclusionProof};
+use crate::params::Params;
+use crate::pos::ValidatorSet;
+use crate::state::{ChainState, state_root};
+use crate::tree::{self, NodeStore, Proof, ProofError, TreeError};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// A verified block the client can read state from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    pub hash: Hash,
+    pub height: u64,
+    pub slot: u64,
+    pub state_root: Hash,
+    pub tx_root: Hash,
+}
+
+impl Anchor {
+    pub fn of(header: &Header) -> Self {
+        Anchor {
+            hash: header.hash(),
+            height: header.height,
+            slot: header.slot,
+            state_root: header.state_root,
+            tx_root: header.tx_root,
+        }
+    }
+}
+
+/// Why something a relay sent was not accepted as fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LightError {
+    /// The header's epoch is not the one whose validator set the client holds.
+    EpochNotKnown {
+        epoch: u64,
+        known: u64,
+    },
+    /// A validator set that does not hash to the committed value.
+    WrongValidatorSet,
+    WrongProposer,
+    BadProposerSignature,
+    /// Nothing newer than what the client already has.
+    NotNewer {
+        height: u64,
+        finalized: u64,
+    },
+    /// The target header is not the child of the source header.
+    NotChild,
+    /// The certificate's link is not `source -> target`.
+    CertificateMismatch,
+    Certificate(CertificateError),
+    /// The proof is for a different state root than the verified one.
+    StateRootMismatch,
+    AccountProof(ProofError),
+    Inclusion(InclusionError),
+    Genesis(GenesisError),
+}
+
+impl fmt::Display for LightError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EpochNotKnown { epoch, known } => {
+                write!(
+                    f,
+                    "header is in epoch {epoch}; the verified validator set is for epoch {known}"
+                )
+            }
+            Self::WrongValidatorSet => {
+                f.write_str("validator set does not match the committed hash")
+            }
+            Self::WrongProposer => f.write_str("header is not signed by the elected proposer"),
+            Self::BadProposerSignature => f.write_str("proposer signature is invalid"),
+            Self::NotNewer { height, finalized } => {
+                write!(f, "height {height} is not above the finalized height {finalized}")
+            }
+            Self::NotChild => f.write_str("target header is not the child of the source header"),
+            Self::CertificateMismatch => f.write_str("certificate is for another link"),
+            Self::Certificate(e) => write!(f, "certificate: {e}"),
+            Self::StateRootMismatch => f.write_str("proof is for another state root"),
+            Self::AccountProof(e) => write!(f, "account proof: {e:?}"),
+            Self::Inclusion(e) => write!(f, "inclusion proof: {e:?}"),
+            Self::Genesis(e) => write!(f, "genesis: {e}"),
+        }
+    }
+}
+
+/// Finality of `source`, proven by a certificate for the link `source -> target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalityProof {
+    pub source: Header,
+    pub target: SignedHeader,
+    pub certificate: Certificate,
+    /// The validator set of the target's epoch, when it is not the client's current epoch.
+    pub target_set: Option<ValidatorSet>,
+}
+
+/// An account's value (or absence) under a state root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    pub accounts_root: Hash,
+    pub meta_hash: Hash,
+    pub account: Option<Account>,
+    pub proof: Proof,
+}
+
+/// A light client: verified finalized block, verified head, and the validator sets to check more.
+#[derive(Debug, Clone)]
+pub struct LightClient {
+    chain_id: Hash,
+    params: Params,
+    finalized: Anchor,
+    head: Anchor,
+    epoch: u64,
+    set: ValidatorSet,
+    next_hash: Hash,
+}
+
+impl LightClient {
+    /// Starts at genesis, which the client trusts because it was built into it.
+    pub fn from_genesis(genesis: &Genesis) -> Result<Self, LightError> {
+        let (chain, state, _) = genesis.build().map_err(LightError::Genesis)?;
+        let anchor = Anchor {
+            hash: chain.id,
+            height: 0,
+            slot: 0,
+            state_root: state.state_root(),
+            tx_root: Hash::ZERO,
+        };
+        Ok(LightClient {
+            chain_id: chain.id,
+            params: chain.params,
+            finalized: anchor,
+            head: anchor,
+            epoch: 0,
+            next_hash: state.meta.next.hash(),
+            set: state.meta.current,
+        })
+    }
+
+    /// Starts at a finalized header trusted out of band (a checkpoint), with its epoch's set.
+    pub fn from_checkpoint(
+        chain_id: Hash,
+        params: Params,
+        header: &Header,
+        set: ValidatorSet,
+    ) -> Result<Self, LightError> {
+        if set.hash() != header.validators {
+            return Err(LightError::WrongValidatorSet);
+        }
+        let anchor = Anchor::of(header);
+        Ok(LightClient {
+            chain_id,
+            epoch: params.epoch_of(header.slot),
+            params,
+            finalized: anchor,
+            head: anchor,
+            set,
+            next_hash: header.next_validators,
+        })
+    }
+
+    pub fn chain_id(&self) -> Hash {
+        self.chain_id
+    }
+
+    pub fn finalized(&self) -> &Anchor {
+        &self.finalized
+    }
+
+    /// The newest header with a verified proposer signature (at least the finalized one).
+    pub fn head(&self) -> &Anchor {
+        &self.head
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn validator_set(&self) -> &ValidatorSet {
+        &self.set
+    }
+
+    /// Hash of the set expected for the next epoch with blocks.
+    pub fn next_set_hash(&self) -> Hash {
+        self.next_hash
+    }
+
+    /// The set that governs `epoch`, given an optional set supplied by a relay.
+    fn set_for<'a>(
+        &'a self,
+        epoch: u64,
+        supplied: Option<&'a ValidatorSet>,
+    ) -> Result<&'a ValidatorSet, LightError> {
+        if epoch == self.epoch {
+            return Ok(&self.set);
+        }
+        match supplied {
+            Some(set) if epoch > self.epoch => {
+                if set.hash() == self.next_hash {
+                    Ok(set)
+                } else {
+                    Err(LightError::WrongValidatorSet)
+                }
+            }
+            _ => Err(LightError::EpochNotKnown { epoch, known: self.epoch }),
+        }
+    }
+
+    fn check_signed(&self, sh: &SignedHeader, set: &ValidatorSet) -> Result<(), LightError> {
+        let h = &sh.header;
+        if h.validators != set.hash() {
+            return Err(LightError::WrongValidatorSet);
+        }
+        match set.proposer(h.slot) {
+            Some(m) if m.key == h.proposer => {}
+            _ => return Err(LightError::WrongProposer),
+        }
+        sh.verify_signature(&self.chain_id).map_err(|_| LightError::BadProposerSignature)
+    }
+
+    /// Verifies a header of the current epoch: right set, elected proposer, valid signature.
+    /// On success it becomes the head if it is higher. A header is *not* final: show its state
+    /// as "head", and the finalized anchor's as settled.
+    pub fn accept_header(&mut self, sh: &SignedHeader) -> Result<Anchor, LightError> {
+        let h = &sh.header;
+        if h.height <= self.finalized.height {
+            return Err(LightError::NotNewer {
+                height: h.height,
+                finalized: self.finalized.height,
+            });
+        }
+        let set = self.set_for(self.params.epoch_of(h.slot), None)?;
+        self.check_signed(sh, set)?;
+        let anchor = Anchor::of(h);
+        if anchor.height > self.head.height {
+            self.head = anchor;
+        }
+        Ok(anchor)
+    }
+
+    /// Verifies a finality proof and moves the finalized anchor to its source. Checks, in order:
+    /// newer than the current anchor, child link, validator set of the target's epoch, target's
+    /// proposer and signature, certificate link, certificate signatures and stake.
+    pub fn accept_finality(&mut self, p: &FinalityProof) -> Result<Anchor, LightError> {
+        let (s, t) = (&p.source, &p.target.header);
+        if s.height <= self.finalized.height {
+            return Err(LightError::NotNewer {
+                height: s.height,
+                finalized: self.finalized.height,
+            });
+        }
+        if t.parent != s.hash() || t.height != s.height.saturating_add(1) {
+            return Err(LightError::NotChild);
+        }
+        let epoch = self.params.epoch_of(t.slot);
+        let set = self.set_for(epoch, p.target_set.as_ref())?.clone();
+        self.check_signed(&p.target, &set)?;
+        let v = &p.certificate.vote;
+        let link_ok = v.epoch == epoch
+            && v.source == Checkpoint { height: s.height, hash: s.hash() }
+            && v.target == Checkpoint { height: t.height, hash: t.hash() };
+        if !link_ok {
+            return Err(LightError::CertificateMismatch);
+        }
+        p.certificate.verify(&self.chain_id, &set).map_err(LightError::Certificate)?;
+        let anchor = Anchor::of(s);
+        self.finalized = anchor;
+        if self.head.height < t.height {
+            self.head = Anchor::of(t);
+        }
+        self.epoch = epoch;
+        self.set = set;
+        self.next_hash = t.next_validators;
+        Ok(anchor)
+    }
+}
+
+/// Verifies `proof` for `address` under `state_root`: the account, or `None` if it does not
+/// exist.
+pub fn verify_account(
+    state_root_: &Hash,
+    address: &Address,
+    proof: &AccountProof,
+) -> Result<Option<Account>, LightError> {
+    if state_root(&proof.accounts_root, &proof.meta_hash) != *state_root_ {
+        return Err(LightError::StateRootMismatch);
+    }
+    let bytes = proof.account.as_ref().map(Encode::to_bytes);
+    tree::verify(&proof.accounts_root, &state_key(address), bytes.as_deref(), &proof.proof)
+        .map_err(LightError::AccountProof)?;
+    Ok(proof.account.clone())
+}
+
+/// Verifies that the transaction `tx_id` is in the block whose header is `anchor`.
+pub fn verify_inclusion(
+    anchor: &Anchor,
+    tx_id: &Hash,
+    proof: &InclusionProof,
+) -> Result<(), LightError> {
+    merkle::verify(&anchor.tx_root, tx_id, proof).map_err(LightError::Inclusion)
+}
+
+/// Full-node side: the proof of `address` in `state`.
+pub fn prove_account<S: NodeStore + ?Sized>(
+    store: &S,
+    state: &ChainState,
+    address: &Address,
+) -> Result<AccountProof, TreeError> {
+    let (value, proof) = tree::prove(store, &state.accounts_root, &state_key(address))?;
+    let account = match value {
+        None => None,
+        Some(bytes) => Some(Account::from_bytes(&bytes).map_err(|_| TreeError::Corrupt {
+            hash: state_key(address),
+            reason: "account does not decode",
+        })?),
+    };
+    Ok(AccountProof {
+        accounts_root: state.accounts_root,
+        meta_hash: state.meta.hash(),
+        account,
+        proof,
+    })
+}
+
+impl Encode for AccountProof {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.accounts_root.encode_to(out);
+        self.meta_hash.encode_to(out);
+        out.put_option(&self.account);
+        self.proof.encode_to(out);
+    }
+}
+
+impl Decode for AccountProof {
+    const MAX_SIZE: usize = 64 + 1 + Account::MAX_SIZE + Proof::MAX_SIZE;
+    const NAME: &'static str = "account proof";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(AccountProof {
+            accounts_root: Hash::decode_from(r)?,
+            meta_hash: Hash::decode_from(r)?,
+            account: r.option("account", Account::decode_from)?,
+            proof: Proof::decode_from(r)?,
+        })
+    }
+}
+
+impl Encode for FinalityProof {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.source.encode_to(out);
+        self.target.encode_to(out);
+        self.certificate.encode_to(out);
+        out.put_option(&self.target_set);
+    }
+}
+
+impl Decode for FinalityProof {
+    const MAX_SIZE: usize = Header::MAX_SIZE
+        + SignedHeader::MAX_SIZE
+        + Certificate::MAX_SIZE
+        + 1
+        + ValidatorSet::MAX_SIZE;
+    const NAME: &'static str = "finality proof";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(FinalityProof {
+            source: Header::decode_from(r)?,
+            target: SignedHeader::decode_from(r)?,
+            certificate: Certificate::decode_from(r)?,
+            target_set: r.option("validator set", ValidatorSet::decode_from)?,
+        })
+    }
+}

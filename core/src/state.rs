@@ -1,0 +1,1028 @@
+//! The chain state and the state transition: transactions, blocks, epochs, rewards, slashing.
+//!
+//! State = accounts (in the authenticated [`tree`](crate::tree)) + [`ChainMeta`] (epochs,
+//! validator sets, randomness, finality, supply). Its commitment is
+//! `state_root = tagged_hash("memecoin/state-root", accounts_root || meta_hash)`.
+//!
+//! [`apply_block`] is deterministic and does no I/O: it reads tree nodes through a
+//! [`NodeStore`], keeps every change in an overlay, and returns the new state with the new tree
+//! nodes for the caller to persist. A rejected block returns an error and no nodes, so nothing
+//! changes. Its work grows with the block (touched accounts × tree depth), never with the state.
+
+use crate::account::{Account, MAX_UNBONDING, Unbonding, state_key};
+use crate::address::Address;
+use crate::block::{Block, Header, SignedHeader};
+use crate::crypto::{PublicKey, SecretKey};
+use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::finality::{Certificate, CertificateError, Checkpoint};
+use crate::hash::{Domain, Hash, hash_encoded, tagged_hash};
+use crate::merkle;
+use crate::params::Params;
+use crate::pos::{self, Member, ValidatorSet};
+use crate::slashing::EvidenceError;
+use crate::tree::{self, NodeBatch, NodeStore, TreeError};
+use crate::tx::{SignedTx, TxKind};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// How many ancestors' ids the state remembers, so a certificate can target any of them.
+pub const RECENT_BLOCKS: usize = 64;
+/// Most matured unbonds paid out per block; the rest wait for the next block, so a block's work
+/// stays bounded however many unbonds mature at once.
+pub const MAX_RELEASES_PER_BLOCK: usize = 256;
+
+/// A chain's identity and rules: everything a validation needs besides state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The genesis hash. Every signature is bound to it.
+    pub id: Hash,
+    pub params: Params,
+    pub genesis_time_ms: u64,
+}
+
+/// A registered staker: its key and the current head of its commit-reveal chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub key: PublicKey,
+    pub commitment: Hash,
+}
+
+/// A payout of matured unbonds due at `epoch` to `address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    pub epoch: u64,
+    pub address: Address,
+}
+
+/// Coins created and destroyed since genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Supply {
+    pub genesis: u64,
+    pub issued: u64,
+    pub burned: u64,
+}
+
+impl Supply {
+    /// What all balances, stakes and unbonds must add up to.
+    pub fn expected(&self) -> Option<u64> {
+        self.genesis.checked_add(self.issued)?.checked_sub(self.burned)
+    }
+}
+
+/// An ancestor a certificate may target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentBlock {
+    pub hash: Hash,
+    pub slot: u64,
+}
+
+/// The chain-wide part of the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainMeta {
+    /// Epoch of the last applied block.
+    pub epoch: u64,
+    /// The set of the epoch before `epoch` that had blocks, and that epoch (for late votes).
+    pub previous: Option<(u64, ValidatorSet)>,
+    /// The set of `epoch`.
+    pub current: ValidatorSet,
+    /// The set of the next epoch that has blocks, fixed at the start of `epoch`.
+    pub next: ValidatorSet,
+    /// The running commit-reveal mix.
+    pub mix: Hash,
+    /// Stakers that have stake or sit in the current or next set, sorted by key.
+    pub registry: Vec<Registration>,
+    pub justified: Checkpoint,
+    pub finalized: Checkpoint,
+    /// Ancestors of the next block, oldest first; the last is the parent of the next block.
+    pub recent: Vec<RecentBlock>,
+    /// Pending unbond payouts, by epoch (stable order).
+    pub releases: Vec<Release>,
+    pub supply: Supply,
+}
+
+impl ChainMeta {
+    pub fn hash(&self) -> Hash {
+        hash_encoded(Domain::ChainMeta, self)
+    }
+
+    fn registration(&self, key: &PublicKey) -> Option<&Registration> {
+        self.registry.binary_search_by(|r| r.key.cmp(key)).ok().and_then(|i| self.registry.get(i))
+    }
+}
+
+/// The tip a state belongs to: not part of the state commitment (the block hash covers the
+/// state root, so the state cannot contain it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    pub hash: Hash,
+    pub height: u64,
+    pub slot: u64,
+}
+
+/// The state after some block (or genesis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainState {
+    pub tip: Tip,
+    pub accounts_root: Hash,
+    pub meta: ChainMeta,
+}
+
+impl ChainState {
+    pub fn state_root(&self) -> Hash {
+        state_root(&self.accounts_root, &self.meta.hash())
+    }
+
+    /// Reads one account (default if absent).
+    pub fn account<S: NodeStore + ?Sized>(
+        &self,
+        store: &S,
+        address: &Address,
+    ) -> Result<Account, TreeError> {
+        read_account(store, &self.accounts_root, address)
+    }
+}
+
+pub fn state_root(accounts_root: &Hash, meta_hash: &Hash) -> Hash {
+    tagged_hash(Domain::StateRoot, &[accounts_root.as_bytes(), meta_hash.as_bytes()])
+}
+
+fn read_account<S: NodeStore + ?Sized>(
+    store: &S,
+    root: &Hash,
+    address: &Address,
+) -> Result<Account, TreeError> {
+    let key = state_key(address);
+    match tree::get(store, root, &key)? {
+        None => Ok(Account::default()),
+        Some(bytes) => Account::from_bytes(&bytes)
+            .map_err(|_| TreeError::Corrupt { hash: key, reason: "account does not decode" }),
+    }
+}
+
+/// Why a transaction is invalid against a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxError {
+    WrongChain {
+        expected: Hash,
+        found: Hash,
+    },
+    FeeTooLow {
+        min: u64,
+        found: u64,
+    },
+    NonceMismatch {
+        expected: u64,
+        found: u64,
+    },
+    ZeroAmount,
+    InsufficientBalance {
+        needed: u64,
+        available: u64,
+    },
+    InsufficientStake {
+        requested: u64,
+        bonded: u64,
+    },
+    TooManyUnbondings {
+        max: u32,
+    },
+    /// The registry is full and the sender is not in it.
+    ValidatorSetFull {
+        max: u32,
+    },
+    /// The sender was slashed and may not stake again.
+    SenderSlashed,
+    Evidence(EvidenceError),
+    /// The offender has no stake left to slash.
+    NothingToSlash,
+    AlreadySlashed,
+    /// A sum or product that does not fit in a u64.
+    Overflow,
+    BadSignature,
+    /// The state could not be read.
+    State(TreeError),
+}
+
+impl fmt::Display for TxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongChain { expected, found } => {
+                write!(f, "transaction is for chain {found}, this is chain {expected}")
+            }
+            Self::FeeTooLow { min, found } => write!(f, "fee {found} is below the minimum {min}"),
+            Self::NonceMismatch { expected, found } => {
+                write!(f, "nonce {found} does not match the account's next nonce {expected}")
+            }
+            Self::ZeroAmount => f.write_str("amount must not be zero"),
+            Self::InsufficientBalance { needed, available } => {
+                write!(f, "needs {needed}, balance is {available}")
+            }
+            Self::InsufficientStake { requested, bonded } => {
+                write!(f, "unstakes {requested}, bonded stake is {bonded}")
+            }
+            Self::TooManyUnbondings { max } => write!(f, "more than {max} pending unbonds"),
+            Self::ValidatorSetFull { max } => write!(f, "the validator registry is full ({max})"),
+            Self::SenderSlashed => f.write_str("a slashed account may not stake"),
+            Self::Evidence(e) => write!(f, "invalid evidence: {e}"),
+            Self::NothingToSlash => f.write_str("the offender has no stake to slash"),
+            Self::AlreadySlashed => f.write_str("the offender was already slashed"),
+            Self::Overflow => f.write_str("amount overflows"),
+            Self::BadSignature => f.write_str("signature is invalid"),
+            Self::State(e) => write!(f, "state unavailable: {e:?}"),
+        }
+    }
+}
+
+/// Why a block is invalid on top of a state. Variants follow the order of the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockError {
+    WrongHeight {
+        expected: u64,
+        found: u64,
+    },
+    WrongParent {
+        expected: Hash,
+        found: Hash,
+    },
+    SlotNotAfterParent {
+        parent: u64,
+        found: u64,
+    },
+    WrongValidators,
+    WrongProposer {
+        expected: Address,
+        found: Address,
+    },
+    BadProposerSignature,
+    /// The proposer has no registered commitment.
+    ProposerNotRegistered,
+    BadReveal,
+    TooManyTxs {
+        count: usize,
+        max: u32,
+    },
+    WrongTxRoot {
+        header: Hash,
+        computed: Hash,
+    },
+    WrongCertificateHash {
+        header: Hash,
+        computed: Hash,
+    },
+    CertificateEpochUnknown {
+        epoch: u64,
+    },
+    CertificateSource {
+        expected: Checkpoint,
+        found: Checkpoint,
+    },
+    CertificateTarget {
+        target: Checkpoint,
+    },
+    CertificateEpochMismatch {
+        vote: u64,
+        target: u64,
+    },
+    Certificate(CertificateError),
+    Tx {
+        index: usize,
+        error: TxError,
+    },
+    WrongNextValidators,
+    WrongJustified {
+        header: Checkpoint,
+        computed: Checkpoint,
+    },
+    WrongFinalized {
+        header: Checkpoint,
+        computed: Checkpoint,
+    },
+    WrongStateRoot {
+        header: Hash,
+        computed: Hash,
+    },
+    Overflow,
+    State(TreeError),
+}
+
+impl fmt::Display for BlockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tx { index, error } => write!(f, "transaction {index}: {error}"),
+            Self::Certificate(e) => write!(f, "certificate: {e}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl From<TreeError> for BlockError {
+    fn from(e: TreeError) -> Self {
+        BlockError::State(e)
+    }
+}
+
+/// Account reads and writes for one block or one check, on top of a tree root.
+struct Overlay<'a, S: ?Sized> {
+    store: &'a S,
+    root: Hash,
+    accounts: BTreeMap<Address, Account>,
+}
+
+impl<'a, S: NodeStore + ?Sized> Overlay<'a, S> {
+    fn new(store: &'a S, root: Hash) -> Self {
+        Overlay { store, root, accounts: BTreeMap::new() }
+    }
+
+    fn get(&self, address: &Address) -> Result<Account, TreeError> {
+        match self.accounts.get(address) {
+            Some(a) => Ok(a.clone()),
+            None => read_account(self.store, &self.root, address),
+        }
+    }
+
+    fn put(&mut self, address: Address, account: Account) {
+        self.accounts.insert(address, account);
+    }
+
+    fn commit(self) -> Result<(Hash, NodeBatch), TreeError> {
+        let changes: Vec<(Hash, Option<Vec<u8>>)> = self
+            .accounts
+            .iter()
+            .map(|(a, acc)| {
+                (state_key(a), if acc.is_empty() { None } else { Some(acc.to_bytes()) })
+            })
+            .collect();
+        tree::update(self.store, &self.root, &changes)
+    }
+}
+
+/// Checks `tx` against `account` (its sender) and returns the fee and the sender's account
+/// after the transaction. Rules in order: chain, fee, nonce, the kind's own rules. The
+/// signature is checked by the caller, after these cheap checks.
+fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Account, TxError> {
+    let t = &tx.tx;
+    if t.chain_id != chain.id {
+        return Err(TxError::WrongChain { expected: chain.id, found: t.chain_id });
+    }
+    if t.fee < chain.params.min_fee {
+        return Err(TxError::FeeTooLow { min: chain.params.min_fee, found: t.fee });
+    }
+    if t.nonce != account.nonce {
+        return Err(TxError::NonceMismatch { expected: account.nonce, found: t.nonce });
+    }
+    let mut after = account.clone();
+    after.nonce = account.nonce.checked_add(1).ok_or(TxError::Overflow)?;
+    let spend = |amount: u64| -> Result<u64, TxError> {
+        let needed = amount.checked_add(t.fee).ok_or(TxError::Overflow)?;
+        account
+            .balance
+            .checked_sub(needed)
+            .ok_or(TxError::InsufficientBalance { needed, available: account.balance })
+    };
+    match &t.kind {
+        TxKind::Transfer { amount, .. } => {
+            if *amount == 0 {
+                return Err(TxError::ZeroAmount);
+            }
+            after.balance = spend(*amount)?;
+        }
+        TxKind::Stake { amount, .. } => {
+            if *amount == 0 {
+                return Err(TxError::ZeroAmount);
+            }
+            if account.slashed {
+                return Err(TxError::SenderSlashed);
+            }
+            after.balance = spend(*amount)?;
+            after.stake = account.stake.checked_add(*amount).ok_or(TxError::Overflow)?;
+        }
+        TxKind::Unstake { amount } => {
+            if *amount == 0 {
+                return Err(TxError::ZeroAmount);
+            }
+            after.balance = spend(0)?;
+            after.stake = account
+                .stake
+                .checked_sub(*amount)
+                .ok_or(TxError::InsufficientStake { requested: *amount, bonded: account.stake })?;
+            if account.unbonding.len() >= MAX_UNBONDING as usize {
+                return Err(TxError::TooManyUnbondings { max: MAX_UNBONDING });
+            }
+        }
+        TxKind::Evidence(_) => {
+            after.balance = spend(0)?;
+        }
+    }
+    Ok(after)
+}
+
+/// Applies one transaction to the overlay and meta. Every check happens before any write, so a
+/// rejected transaction changes nothing. Returns the fee paid.
+fn apply_tx<S: NodeStore + ?Sized>(
+    chain: &Chain,
+    overlay: &mut Overlay<'_, S>,
+    meta: &mut ChainMeta,
+    tx: &SignedTx,
+    verify_signature: bool,
+) -> Result<u64, TxError> {
+    let sender = tx.tx.sender_address();
+    let account = overlay.get(&sender).map_err(TxError::State)?;
+    let mut after = check_sender(chain, tx, &account)?;
+    if verify_signature {
+        tx.verify_signature().map_err(|_| TxError::BadSignature)?;
+    }
+    let params = &chain.params;
+    match &tx.tx.kind {
+        TxKind::Transfer { to, amount } => {
+            if *to == sender {
+                // A transfer to oneself only pays the fee.
+                after.balance = after.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+                overlay.put(sender, after);
+            } else {
+                let mut recipient = overlay.get(to).map_err(TxError::State)?;
+                recipient.balance =
+                    recipient.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+                overlay.put(sender, after);
+                overlay.put(*to, recipient);
+            }
+        }
+        TxKind::Stake { commitment, .. } => {
+            let key = &tx.tx.sender;
+            match meta.registry.binary_search_by(|r| r.key.cmp(key)) {
+                Ok(i) => {
+                    if let Some(r) = meta.registry.get_mut(i) {
+                        r.commitment = *commitment;
+                    }
+                }
+                Err(i) => {
+                    if meta.registry.len() >= params.max_validators as usize {
+                        return Err(TxError::ValidatorSetFull { max: params.max_validators });
+                    }
+                    meta.registry
+                        .insert(i, Registration { key: key.clone(), commitment: *commitment });
+                }
+            }
+            overlay.put(sender, after);
+        }
+        TxKind::Unstake { amount } => {
+            let release_epoch =
+                meta.epoch.checked_add(params.unbonding_epochs).ok_or(TxError::Overflow)?;
+            after.unbonding.push(Unbonding { amount: *amount, release_epoch });
+            let at = meta.releases.partition_point(|r| r.epoch <= release_epoch);
+            meta.releases.insert(at, Release { epoch: release_epoch, address: sender });
+            // The registration stays until the key has left every set ([`prune_registry`]):
+            // it may still be elected this epoch and the next, and must be able to reveal.
+            overlay.put(sender, after);
+        }
+        TxKind::Evidence(evidence) => {
+            let offender_key = evidence.verify(&chain.id).map_err(TxError::Evidence)?;
+            let offender = Address::from_public_key(offender_key);
+            // The reporter may be the offender itself; read after writing the fee.
+            overlay.put(sender, after);
+            let mut acc = overlay.get(&offender).map_err(TxError::State)?;
+            if acc.slashed {
+                return Err(TxError::AlreadySlashed);
+            }
+            let pct = u128::from(params.slash_percent);
+            let cut = |x: u64| -> u64 {
+                u64::try_from(u128::from(x).saturating_mul(pct) / 100).unwrap_or(x)
+            };
+            let mut burned = cut(acc.stake);
+            acc.stake = acc.stake.saturating_sub(burned);
+            for u in &mut acc.unbonding {
+                let c = cut(u.amount);
+                u.amount = u.amount.saturating_sub(c);
+                burned = burned.checked_add(c).ok_or(TxError::Overflow)?;
+            }
+            if burned == 0 {
+                return Err(TxError::NothingToSlash);
+            }
+            acc.unbonding.retain(|u| u.amount > 0);
+            acc.slashed = true;
+            meta.supply.burned = meta.supply.burned.checked_add(burned).ok_or(TxError::Overflow)?;
+            overlay.put(offender, acc);
+        }
+    }
+    Ok(tx.tx.fee)
+}
+
+/// The validator set for the epoch after next: registered, unslashed stakers with at least
+/// `min_stake`. Never empty: if nobody qualifies, the current members stay.
+fn snapshot<S: NodeStore + ?Sized>(
+    chain: &Chain,
+    overlay: &Overlay<'_, S>,
+    meta: &ChainMeta,
+) -> Result<ValidatorSet, TreeError> {
+    let mut members = Vec::new();
+    for r in &meta.registry {
+        let acc = overlay.get(&Address::from_public_key(&r.key))?;
+        if !acc.slashed && acc.stake >= chain.params.min_stake {
+            members.push(Member { key: r.key.clone(), stake: acc.stake });
+        }
+    }
+    Ok(ValidatorSet::new(meta.mix, members).unwrap_or_else(|_| meta.current.with_seed(meta.mix)))
+}
+
+/// Drops registrations that can no longer propose: no stake left (or slashed) and in neither the
+/// current nor the next set. Bounded by the registry size.
+fn prune_registry<S: NodeStore + ?Sized>(
+    overlay: &Overlay<'_, S>,
+    meta: &mut ChainMeta,
+) -> Result<(), TreeError> {
+    let mut keep = Vec::with_capacity(meta.registry.len());
+    for r in core::mem::take(&mut meta.registry) {
+        let acc = overlay.get(&Address::from_public_key(&r.key))?;
+        let in_sets =
+            meta.current.index_of(&r.key).is_some() || meta.next.index_of(&r.key).is_some();
+        if in_sets || (acc.stake > 0 && !acc.slashed) {
+            keep.push(r);
+        }
+    }
+    meta.registry = keep;
+    Ok(())
+}
+
+/// The part of a block that [`execute`] takes: everything but the results.
+struct Proposal<'a> {
+    height: u64,
+    slot: u64,
+    parent: Hash,
+    proposer: &'a PublicKey,
+    reveal: &'a Hash,
+    certificate: Option<&'a Certificate>,
+}
+
+struct Executed {
+    meta: ChainMeta,
+    accounts_root: Hash,
+    nodes: NodeBatch,
+    included: Vec<SignedTx>,
+    rejected: Vec<(Hash, TxError)>,
+}
+
+/// Whether invalid transactions reject the block (validation) or are left out (building).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Validate,
+    Build,
+}
+
+fn execute<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    p: &Proposal<'_>,
+    txs: &[SignedTx],
+    mode: Mode,
+    verify_signatures: bool,
+) -> Result<Executed, BlockError> {
+    let params = &chain.params;
+    let mut meta = state.meta.clone();
+    let mut overlay = Overlay::new(store, state.accounts_root);
+
+    // 1. Epoch transition.
+    let epoch = params.epoch_of(p.slot);
+    if epoch > meta.epoch {
+        let next_set = snapshot(chain, &overlay, &meta)?;
+        let old_current = core::mem::replace(&mut meta.current, meta.next.clone());
+        meta.previous = Some((meta.epoch, old_current));
+        meta.next = next_set;
+        meta.epoch = epoch;
+        prune_registry(&overlay, &mut meta)?;
+    }
+
+    // 2. Proposer election and reveal.
+    let elected = meta.current.proposer(p.slot).ok_or(BlockError::WrongValidators)?;
+    if &elected.key != p.proposer {
+        return Err(BlockError::WrongProposer {
+            expected: Address::from_public_key(&elected.key),
+            found: Address::from_public_key(p.proposer),
+        });
+    }
+    let reg_index = meta
+        .registry
+        .binary_search_by(|r| r.key.cmp(p.proposer))
+        .map_err(|_| BlockError::ProposerNotRegistered)?;
+    let reg = meta.registry.get_mut(reg_index).ok_or(BlockError::ProposerNotRegistered)?;
+    if !pos::opens(&reg.commitment, p.reveal) {
+        return Err(BlockError::BadReveal);
+    }
+    reg.commitment = *p.reveal;
+    meta.mix = pos::mix(&meta.mix, p.reveal);
+
+    // 3. Ancestors: the parent joins the window certificates may target.
+    meta.recent.push(RecentBlock { hash: p.parent, slot: state.tip.slot });
+    if meta.recent.len() > RECENT_BLOCKS {
+        meta.recent.remove(0);
+    }
+
+    // 4. Certificate: FFG source and target, then signatures and stake.
+    if let Some(cert) = p.certificate {
+        let v = &cert.vote;
+        if v.source != meta.justified {
+            return Err(BlockError::CertificateSource {
+                expected: meta.justified,
+                found: v.source,
+            });
+        }
+        let back = p.height.checked_sub(v.target.height).filter(|b| *b >= 1);
+        let target = back
+            .and_then(|b| meta.recent.len().checked_sub(usize::try_from(b).ok()?))
+            .and_then(|i| meta.recent.get(i))
+            .filter(|r| r.hash == v.target.hash)
+            .ok_or(BlockError::CertificateTarget { target: v.target })?;
+        let target_epoch = params.epoch_of(target.slot);
+        if v.epoch != target_epoch {
+            return Err(BlockError::CertificateEpochMismatch {
+                vote: v.epoch,
+                target: target_epoch,
+            });
+        }
+        let set = if v.epoch == meta.epoch {
+            &meta.current
+        } else {
+            match &meta.previous {
+                Some((e, set)) if *e == v.epoch => set,
+                _ => return Err(BlockError::CertificateEpochUnknown { epoch: v.epoch }),
+            }
+        };
+        if v.target.height <= meta.justified.height {
+            return Err(BlockError::CertificateTarget { target: v.target });
+        }
+        cert.verify(&chain.id, set).map_err(BlockError::Certificate)?;
+        if v.target.height == v.source.height.saturating_add(1) {
+            meta.finalized = v.source;
+        }
+        meta.justified = v.target;
+    }
+
+    // 5. Matured unbonds are paid out.
+    let due = meta.releases.partition_point(|r| r.epoch <= epoch).min(MAX_RELEASES_PER_BLOCK);
+    for release in meta.releases.drain(..due).collect::<Vec<_>>() {
+        let mut acc = overlay.get(&release.address)?;
+        let (matured, pending): (Vec<Unbonding>, Vec<Unbonding>) =
+            acc.unbonding.iter().partition(|u| u.release_epoch <= epoch);
+        for u in matured {
+            acc.balance = acc.balance.checked_add(u.amount).ok_or(BlockError::Overflow)?;
+        }
+        acc.unbonding = pending;
+        overlay.put(release.address, acc);
+    }
+
+    // 6. Transactions, in order.
+    let max = params.max_block_txs;
+    if mode == Mode::Validate && txs.len() > max as usize {
+        return Err(BlockError::TooManyTxs { count: txs.len(), max });
+    }
+    let mut fees: u64 = 0;
+    let mut included = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, tx) in txs.iter().enumerate() {
+        if included.len() >= max as usize {
+            break;
+        }
+        // Building must leave no trace of a rejected tx: try it on copies first.
+        let result = match mode {
+            Mode::Validate => apply_tx(chain, &mut overlay, &mut meta, tx, verify_signatures),
+            Mode::Build => {
+                let (saved_accounts, saved_meta) = (overlay.accounts.clone(), meta.clone());
+                let r = apply_tx(chain, &mut overlay, &mut meta, tx, verify_signatures);
+                if r.is_err() {
+                    overlay.accounts = saved_accounts;
+                    meta = saved_meta;
+                }
+                r
+            }
+        };
+        match result {
+            Ok(fee) => {
+                fees = fees.checked_add(fee).ok_or(BlockError::Overflow)?;
+                included.push(tx.clone());
+            }
+            Err(error) if mode == Mode::Build => rejected.push((tx.id(), error)),
+            Err(error) => return Err(BlockError::Tx { index, error }),
+        }
+    }
+
+    // 7. Reward and fees to the proposer.
+    let proposer_address = Address::from_public_key(p.proposer);
+    let mut acc = overlay.get(&proposer_address)?;
+    let income = fees.checked_add(params.block_reward).ok_or(BlockError::Overflow)?;
+    acc.balance = acc.balance.checked_add(income).ok_or(BlockError::Overflow)?;
+    overlay.put(proposer_address, acc);
+    meta.supply.issued =
+        meta.supply.issued.checked_add(params.block_reward).ok_or(BlockError::Overflow)?;
+
+    let (accounts_root, nodes) = overlay.commit()?;
+    Ok(Executed { meta, accounts_root, nodes, included, rejected })
+}
+
+/// A block applied to a state: the new state and the tree nodes to persist with it.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub state: ChainState,
+    pub nodes: NodeBatch,
+}
+
+/// Validates `block` on top of `state` and returns the resulting state. Checks, in order:
+/// height, parent, slot, validator-set hash, elected proposer, proposer signature, reveal,
+/// certificate (hash, FFG source/target, signatures, stake), transaction count and root, each
+/// transaction, next validator set, justified and finalized checkpoints, state root.
+pub fn apply_block<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    block: &Block,
+) -> Result<Applied, BlockError> {
+    apply_block_with(store, chain, state, block, true)
+}
+
+/// As [`apply_block`], but trusts the transaction signatures (the caller verified them already,
+/// e.g. in its mempool). Proposer and certificate signatures are always checked.
+pub fn apply_block_with<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    block: &Block,
+    verify_tx_signatures: bool,
+) -> Result<Applied, BlockError> {
+    let h = &block.header.header;
+    let expected_height = state.tip.height.checked_add(1).ok_or(BlockError::Overflow)?;
+    if h.height != expected_height {
+        return Err(BlockError::WrongHeight { expected: expected_height, found: h.height });
+    }
+    if h.parent != state.tip.hash {
+        return Err(BlockError::WrongParent { expected: state.tip.hash, found: h.parent });
+    }
+    if h.slot <= state.tip.slot {
+        return Err(BlockError::SlotNotAfterParent { parent: state.tip.slot, found: h.slot });
+    }
+    // The set this block's epoch will use, known before executing anything.
+    let epoch = chain.params.epoch_of(h.slot);
+    let set = if epoch > state.meta.epoch { &state.meta.next } else { &state.meta.current };
+    if h.validators != set.hash() {
+        return Err(BlockError::WrongValidators);
+    }
+    let elected = set.proposer(h.slot).ok_or(BlockError::WrongValidators)?;
+    if elected.key != h.proposer {
+        return Err(BlockError::WrongProposer {
+            expected: Address::from_public_key(&elected.key),
+            found: Address::from_public_key(&h.proposer),
+        });
+    }
+    block.header.verify_signature(&chain.id).map_err(|_| BlockError::BadProposerSignature)?;
+    let computed = block.certificate.as_ref().map_or(Hash::ZERO, Certificate::hash);
+    if computed != h.certificate {
+        return Err(BlockError::WrongCertificateHash { header: h.certificate, computed });
+    }
+    if block.txs.len() > chain.params.max_block_txs as usize {
+        return Err(BlockError::TooManyTxs {
+            count: block.txs.len(),
+            max: chain.params.max_block_txs,
+        });
+    }
+    let tx_root = merkle::root(&block.tx_ids());
+    if tx_root != h.tx_root {
+        return Err(BlockError::WrongTxRoot { header: h.tx_root, computed: tx_root });
+    }
+    let proposal = Proposal {
+        height: h.height,
+        slot: h.slot,
+        parent: h.parent,
+        proposer: &h.proposer,
+        reveal: &h.reveal,
+        certificate: block.certificate.as_ref(),
+    };
+    let ex =
+        execute(store, chain, state, &proposal, &block.txs, Mode::Validate, verify_tx_signatures)?;
+    if h.next_validators != ex.meta.next.hash() {
+        return Err(BlockError::WrongNextValidators);
+    }
+    if h.justified != ex.meta.justified {
+        return Err(BlockError::WrongJustified {
+            header: h.justified,
+            computed: ex.meta.justified,
+        });
+    }
+    if h.finalized != ex.meta.finalized {
+        return Err(BlockError::WrongFinalized {
+            header: h.finalized,
+            computed: ex.meta.finalized,
+        });
+    }
+    let computed = state_root(&ex.accounts_root, &ex.meta.hash());
+    if computed != h.state_root {
+        return Err(BlockError::WrongStateRoot { header: h.state_root, computed });
+    }
+    Ok(Applied {
+        state: ChainState {
+            tip: Tip { hash: h.hash(), height: h.height, slot: h.slot },
+            accounts_root: ex.accounts_root,
+            meta: ex.meta,
+        },
+        nodes: ex.nodes,
+    })
+}
+
+/// A block built by a proposer, with its resulting state and the candidates left out.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub block: Block,
+    pub applied: Applied,
+    pub rejected: Vec<(Hash, TxError)>,
+}
+
+/// Builds and signs the block for `slot` on top of `state`: includes the valid `candidates` in
+/// order (up to the cap), leaves out the invalid ones with their reasons.
+#[allow(clippy::too_many_arguments)]
+pub fn build_block<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    key: &SecretKey,
+    slot: u64,
+    reveal: &Hash,
+    candidates: &[SignedTx],
+    certificate: Option<Certificate>,
+) -> Result<Built, BlockError> {
+    let proposer = key.public_key();
+    let height = state.tip.height.checked_add(1).ok_or(BlockError::Overflow)?;
+    if slot <= state.tip.slot {
+        return Err(BlockError::SlotNotAfterParent { parent: state.tip.slot, found: slot });
+    }
+    let proposal = Proposal {
+        height,
+        slot,
+        parent: state.tip.hash,
+        proposer: &proposer,
+        reveal,
+        certificate: certificate.as_ref(),
+    };
+    let ex = execute(store, chain, state, &proposal, candidates, Mode::Build, true)?;
+    let header = Header {
+        height,
+        slot,
+        parent: state.tip.hash,
+        proposer,
+        tx_root: merkle::root(&ex.included.iter().map(SignedTx::id).collect::<Vec<_>>()),
+        state_root: state_root(&ex.accounts_root, &ex.meta.hash()),
+        reveal: *reveal,
+        validators: ex.meta.current.hash(),
+        next_validators: ex.meta.next.hash(),
+        justified: ex.meta.justified,
+        finalized: ex.meta.finalized,
+        certificate: certificate.as_ref().map_or(Hash::ZERO, Certificate::hash),
+    };
+    let signed: SignedHeader = header.sign(&chain.id, key);
+    let tip = Tip { hash: signed.hash(), height, slot };
+    Ok(Built {
+        block: Block { header: signed, txs: ex.included, certificate },
+        applied: Applied {
+            state: ChainState { tip, accounts_root: ex.accounts_root, meta: ex.meta },
+            nodes: ex.nodes,
+        },
+        rejected: ex.rejected,
+    })
+}
+
+/// Checks one transaction against a state, as a mempool does before accepting it: the same rules
+/// as inside a block, signature included. Changes nothing.
+pub fn check_tx<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    tx: &SignedTx,
+) -> Result<(), TxError> {
+    let mut overlay = Overlay::new(store, state.accounts_root);
+    let mut meta = state.meta.clone();
+    apply_tx(chain, &mut overlay, &mut meta, tx, true).map(|_| ())
+}
+
+/// Who must propose `slot` on top of `state`.
+pub fn proposer_for(chain: &Chain, state: &ChainState, slot: u64) -> Option<PublicKey> {
+    let epoch = chain.params.epoch_of(slot);
+    let set = if epoch > state.meta.epoch { &state.meta.next } else { &state.meta.current };
+    set.proposer(slot).map(|m| m.key.clone())
+}
+
+/// The validator set that votes on a block at `slot` on top of `state` (or the state after it).
+pub fn voting_set<'a>(
+    chain: &Chain,
+    state: &'a ChainState,
+    epoch: u64,
+) -> Option<&'a ValidatorSet> {
+    let _ = chain;
+    if epoch == state.meta.epoch {
+        Some(&state.meta.current)
+    } else {
+        match &state.meta.previous {
+            Some((e, set)) if *e == epoch => Some(set),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `key` is registered with a commitment (it may propose once elected).
+pub fn is_registered(state: &ChainState, key: &PublicKey) -> bool {
+    state.meta.registration(key).is_some()
+}
+
+// ---- Encoding of the chain meta (hashed into the state root). ----
+
+impl Encode for Registration {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.key.encode_to(out);
+        self.commitment.encode_to(out);
+    }
+}
+
+impl Encode for Release {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.epoch);
+        self.address.encode_to(out);
+    }
+}
+
+impl Encode for RecentBlock {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.hash.encode_to(out);
+        out.put_u64(self.slot);
+    }
+}
+
+struct PreviousSet<'a>(&'a (u64, ValidatorSet));
+
+impl Encode for PreviousSet<'_> {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.0.0);
+        self.0.1.encode_to(out);
+    }
+}
+
+impl Encode for ChainMeta {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.epoch);
+        out.put_option(&self.previous.as_ref().map(PreviousSet));
+        self.current.encode_to(out);
+        self.next.encode_to(out);
+        self.mix.encode_to(out);
+        out.put_list(&self.registry);
+        self.justified.encode_to(out);
+        self.finalized.encode_to(out);
+        out.put_list(&self.recent);
+        out.put_list(&self.releases);
+        out.put_u64(self.supply.genesis);
+        out.put_u64(self.supply.issued);
+        out.put_u64(self.supply.burned);
+    }
+}
+
+/// Most pending unbond payouts: every account can have at most MAX_UNBONDING.
+const MAX_RELEASES: u32 = 1 << 20;
+
+impl Decode for ChainMeta {
+    const MAX_SIZE: usize = 64 * 1024 * 1024;
+    const NAME: &'static str = "chain meta";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let epoch = r.u64()?;
+        let previous =
+            r.option("previous set", |r| Ok((r.u64()?, ValidatorSet::decode_from(r)?)))?;
+        let current = ValidatorSet::decode_from(r)?;
+        let next = ValidatorSet::decode_from(r)?;
+        let mix = Hash::decode_from(r)?;
+        let registry = r.list("registrations", Params::MAX_VALIDATORS, 65, |r| {
+            Ok(Registration { key: PublicKey::decode_from(r)?, commitment: Hash::decode_from(r)? })
+        })?;
+        if registry.windows(2).any(|w| matches!(w, [a, b] if a.key >= b.key)) {
+            return Err(DecodeError::NonCanonical { what: "registry order" });
+        }
+        let justified = Checkpoint::decode_from(r)?;
+        let finalized = Checkpoint::decode_from(r)?;
+        let recent = r.list("recent blocks", RECENT_BLOCKS as u32, 40, |r| {
+            Ok(RecentBlock { hash: Hash::decode_from(r)?, slot: r.u64()? })
+        })?;
+        let releases = r.list("releases", MAX_RELEASES, 28, |r| {
+            Ok(Release { epoch: r.u64()?, address: Address::decode_from(r)? })
+        })?;
+        if releases.windows(2).any(|w| matches!(w, [a, b] if a.epoch > b.epoch)) {
+            return Err(DecodeError::NonCanonical { what: "release order" });
+        }
+        let supply = Supply { genesis: r.u64()?, issued: r.u64()?, burned: r.u64()? };
+        Ok(ChainMeta {
+            epoch,
+            previous,
+            current,
+            next,
+            mix,
+            registry,
+            justified,
+            finalized,
+            recent,
+            releases,
+            supply,
+        })
+    }
+}

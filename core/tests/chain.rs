@@ -1,0 +1,486 @@
+//! A whole chain run in memory: blocks, epochs, votes, finality, staking, slashing, with supply
+//! conservation checked after every block, and a light client following it.
+
+mod support;
+
+use memecoin_core::account::Unbonding;
+use memecoin_core::address::Address;
+use memecoin_core::block::Block;
+use memecoin_core::encode::{Decode, Encode};
+use memecoin_core::finality::{Checkpoint, Vote};
+use memecoin_core::hash::Hash;
+use memecoin_core::light::{self, FinalityProof, LightClient, LightError};
+use memecoin_core::merkle;
+use memecoin_core::params::Params;
+use memecoin_core::pos::HashChain;
+use memecoin_core::slashing::Evidence;
+use memecoin_core::state::{self, BlockError, TxError};
+use memecoin_core::tx::TxKind;
+use support::{Net, key, secret};
+
+#[test]
+fn finality_advances_across_epochs_and_blocks_round_trip() {
+    let mut net = Net::new(4, 3);
+    for i in 0..40u64 {
+        let to = net.user_address(((i + 1) % 3) as usize);
+        let from = (i % 3) as usize;
+        let nonce = net.nonce(&net.users[from].clone());
+        let tx = net.transfer(from, to, 1_000 + i, nonce);
+        let block = net.produce(vec![tx]);
+        assert_eq!(Block::from_bytes(&block.to_bytes()), Ok(block.clone()));
+    }
+    let s = &net.state;
+    assert!(s.meta.epoch >= 4, "crossed epochs: {}", s.meta.epoch);
+    assert_eq!(s.meta.justified.height, s.tip.height - 1, "each block justifies its parent");
+    assert_eq!(s.meta.finalized.height, s.tip.height - 2, "finality lags two blocks");
+    assert_eq!(s.meta.supply.issued, 40 * net.chain.params.block_reward);
+}
+
+#[test]
+fn missed_slots_do_not_stop_the_chain() {
+    let mut net = Net::new(4, 1);
+    let offline = net.validators[0].public_key();
+    net.offline.insert(*offline.as_bytes());
+    // 3 of 4 validators (75% of stake) still justify and finalize.
+    net.voters = vec![1, 2, 3];
+    for _ in 0..30 {
+        net.produce(vec![]);
+    }
+    assert!(net.blocks.iter().all(|b| b.header.header.proposer != offline));
+    assert!(net.state.tip.slot > net.state.tip.height, "some slots were skipped");
+    assert_eq!(net.state.meta.finalized.height, net.state.tip.height - 2);
+}
+
+#[test]
+fn finality_stops_below_two_thirds_and_resumes() {
+    let mut net = Net::new(3, 1);
+    net.voters = vec![0, 1]; // exactly 2/3 is not more than 2/3
+    for _ in 0..5 {
+        net.produce(vec![]);
+    }
+    assert_eq!(net.state.meta.finalized.height, 0);
+    net.voters = vec![0, 1, 2];
+    for _ in 0..3 {
+        net.produce(vec![]);
+    }
+    assert_eq!(net.state.meta.finalized.height, net.state.tip.height - 2);
+}
+
+#[test]
+fn stake_joins_the_set_after_a_delay_and_unstake_pays_out_later() {
+    let mut net = Net::new(3, 2);
+    let staker = net.users[0].clone();
+    let address = net.user_address(0);
+    let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+    let amount = 50_000_000_000;
+    let stake = net.tx(&staker, 0, TxKind::Stake { amount, commitment });
+    net.produce(vec![stake]);
+    let staked_epoch = net.state.meta.epoch;
+    assert_eq!(net.account(&address).stake, amount);
+    // Not in the next set yet: stake takes effect at the boundary after the next one.
+    assert!(net.state.meta.next.index_of(&staker.public_key()).is_none());
+    while net.state.meta.epoch < staked_epoch + 2 {
+        net.produce(vec![]);
+    }
+    assert!(net.state.meta.current.index_of(&staker.public_key()).is_some());
+
+    let unstake = net.tx(&staker, 1, TxKind::Unstake { amount });
+    net.produce(vec![unstake]);
+    let epoch = net.state.meta.epoch;
+    let release_epoch = epoch + net.chain.params.unbonding_epochs;
+    assert_eq!(net.account(&address).unbonding, vec![Unbonding { amount, release_epoch }]);
+    let before = net.account(&address).balance;
+    let start = net.blocks.len();
+    while net.state.meta.epoch < release_epoch {
+        net.produce(vec![]);
+    }
+    let acc = net.account(&address);
+    assert!(acc.unbonding.is_empty());
+    // The staker may still have proposed (and earned rewards) while it stayed in the sets.
+    let proposed = net.blocks[start..]
+        .iter()
+        .filter(|b| b.header.header.proposer == staker.public_key())
+        .count();
+    assert_eq!(acc.balance, before + amount + proposed as u64 * net.chain.params.block_reward);
+}
+
+fn evidence_net() -> (Net, Evidence) {
+    let mut net = Net::new(4, 1);
+    net.produce(vec![]);
+    // The next proposer signs two different blocks for its slot.
+    let (slot, k, reveal) = net.next_slot();
+    let a = state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &[], None)
+        .unwrap();
+    let tx = net.transfer(0, net.user_address(0), 5, 0);
+    let b = state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &[tx], None)
+        .unwrap();
+    let evidence =
+        Evidence::double_proposal(a.block.header.clone(), b.block.header.clone()).unwrap();
+    net.import(a.block).unwrap();
+    (net, evidence)
+}
+
+#[test]
+fn double_proposal_is_slashed_once() {
+    let (mut net, evidence) = evidence_net();
+    let offender = match &evidence {
+        Evidence::DoubleProposal { a, .. } => a.header.proposer.clone(),
+        _ => unreachable!(),
+    };
+    let offender_address = Address::from_public_key(&offender);
+    let stake_before = net.account(&offender_address).stake;
+    let reporter = net.users[0].clone();
+    let tx = net.tx(&reporter, 0, TxKind::Evidence(Box::new(evidence.clone())));
+    assert_eq!(Evidence::from_bytes(&evidence.to_bytes()), Ok(evidence.clone()));
+    net.produce(vec![tx]);
+    let acc = net.account(&offender_address);
+    assert!(acc.slashed);
+    let burned = stake_before * u64::from(net.chain.params.slash_percent) / 100;
+    assert_eq!(acc.stake, stake_before - burned);
+    assert_eq!(net.state.meta.supply.burned, burned);
+    // Twice is refused.
+    let again = net.tx(&reporter, 1, TxKind::Evidence(Box::new(evidence)));
+    assert_eq!(
+        state::check_tx(&net.store, &net.chain, &net.state, &again),
+        Err(TxError::AlreadySlashed)
+    );
+    // Out of every set snapshotted after the evidence.
+    let epoch = net.state.meta.epoch;
+    net.offline.insert(*offender.as_bytes());
+    while net.state.meta.epoch < epoch + 2 {
+        net.produce(vec![]);
+    }
+    assert!(net.state.meta.current.index_of(&offender).is_none());
+    assert!(net.state.meta.next.index_of(&offender).is_none());
+}
+
+#[test]
+fn double_and_surround_votes_are_slashable_and_honest_pairs_are_not() {
+    let mut net = Net::new(4, 1);
+    net.produce(vec![]);
+    let k = net.validators[1].clone();
+    let cp = |h: u64, b: u8| Checkpoint { height: h, hash: Hash([b; 32]) };
+    let v = |s: Checkpoint, t: Checkpoint| Vote { epoch: 0, source: s, target: t };
+    let id = net.chain.id;
+    let double = Evidence::double_vote(
+        v(cp(0, 0), cp(3, 1)).sign(&id, &k),
+        v(cp(0, 0), cp(3, 2)).sign(&id, &k),
+    )
+    .unwrap();
+    let surround = Evidence::double_vote(
+        v(cp(1, 0), cp(5, 1)).sign(&id, &k),
+        v(cp(2, 0), cp(4, 2)).sign(&id, &k),
+    )
+    .unwrap();
+    let honest = Evidence::double_vote(
+        v(cp(0, 0), cp(1, 1)).sign(&id, &k),
+        v(cp(1, 1), cp(2, 2)).sign(&id, &k),
+    )
+    .unwrap();
+    assert_eq!(honest.verify(&id), Err(memecoin_core::slashing::EvidenceError::NoConflict));
+    assert_eq!(double.verify(&id), Ok(&k.public_key()));
+    assert_eq!(surround.verify(&id), Ok(&k.public_key()));
+    let reporter = net.users[0].clone();
+    let tx = net.tx(&reporter, 0, TxKind::Evidence(Box::new(double)));
+    net.produce(vec![tx]);
+    assert!(net.account(&Address::from_public_key(&k.public_key())).slashed);
+}
+
+#[test]
+fn transaction_rules_fire_in_order() {
+    let mut params = Params::devnet();
+    params.max_validators = 3;
+    let net = Net::with_params(3, 2, params);
+    let check = |tx| state::check_tx(&net.store, &net.chain, &net.state, &tx);
+    let user = net.users[0].clone();
+    let to = net.user_address(1);
+    let base = |nonce, fee, kind| memecoin_core::tx::Tx {
+        chain_id: net.chain.id,
+        sender: user.public_key(),
+        nonce,
+        fee,
+        kind,
+    };
+    let transfer = |amount| TxKind::Transfer { to, amount };
+    let min = net.chain.params.min_fee;
+
+    let mut wrong_chain = base(0, min, transfer(1));
+    wrong_chain.chain_id = Hash([9; 32]);
+    assert_eq!(
+        check(wrong_chain.sign(&user)),
+        Err(TxError::WrongChain { expected: net.chain.id, found: Hash([9; 32]) })
+    );
+    assert_eq!(
+        check(base(0, min - 1, transfer(1)).sign(&user)),
+        Err(TxError::FeeTooLow { min, found: min - 1 })
+    );
+    assert_eq!(
+        check(base(1, min, transfer(1)).sign(&user)),
+        Err(TxError::NonceMismatch { expected: 0, found: 1 })
+    );
+    assert_eq!(check(base(0, min, transfer(0)).sign(&user)), Err(TxError::ZeroAmount));
+    let all = support::USER_BALANCE;
+    assert_eq!(
+        check(base(0, min, transfer(all)).sign(&user)),
+        Err(TxError::InsufficientBalance { needed: all + min, available: all })
+    );
+    assert_eq!(check(base(0, min, transfer(u64::MAX)).sign(&user)), Err(TxError::Overflow));
+    assert_eq!(check(base(0, min, transfer(1)).sign(&net.users[1])), Err(TxError::BadSignature));
+    assert_eq!(
+        check(base(0, min, TxKind::Unstake { amount: 1 }).sign(&user)),
+        Err(TxError::InsufficientStake { requested: 1, bonded: 0 })
+    );
+    assert_eq!(
+        check(base(0, min, TxKind::Stake { amount: 1, commitment: Hash::ZERO }).sign(&user)),
+        Err(TxError::ValidatorSetFull { max: 3 })
+    );
+    assert_eq!(check(base(0, min, transfer(1)).sign(&user)), Ok(()));
+}
+
+#[test]
+fn too_many_unbondings_is_refused() {
+    let mut net = Net::new(3, 1);
+    let v = net.validators[0].clone();
+    let txs: Vec<_> = (0..16).map(|n| net.tx(&v, n, TxKind::Unstake { amount: 1 })).collect();
+    net.produce(txs);
+    let tx = net.tx(&v, 16, TxKind::Unstake { amount: 1 });
+    assert_eq!(
+        state::check_tx(&net.store, &net.chain, &net.state, &tx),
+        Err(TxError::TooManyUnbondings { max: 16 })
+    );
+}
+
+/// Each way of breaking a valid block is rejected with its own reason, and nothing changes.
+#[test]
+fn block_rules_fire_and_leave_state_untouched() {
+    let mut net = Net::new(4, 2);
+    net.produce(vec![]);
+    net.produce(vec![]);
+    let (slot, k, reveal) = net.next_slot();
+    let tx = net.transfer(0, net.user_address(1), 10, 0);
+    let good = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        std::slice::from_ref(&tx),
+        net.certificate(),
+    )
+    .unwrap()
+    .block;
+    let nodes_before = net.store.len();
+    let state_before = net.state.clone();
+    let resign = |mut b: Block, f: &dyn Fn(&mut memecoin_core::block::Header)| {
+        f(&mut b.header.header);
+        b.header = b.header.header.clone().sign(&net.chain.id, &k);
+        b
+    };
+    let apply = |b: &Block| state::apply_block(&net.store, &net.chain, &net.state, b).map(|_| ());
+    let h = good.header.header.clone();
+
+    assert_eq!(
+        apply(&resign(good.clone(), &|h| h.height += 1)),
+        Err(BlockError::WrongHeight { expected: h.height, found: h.height + 1 })
+    );
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.parent = Hash([1; 32]))),
+        Err(BlockError::WrongParent { .. })
+    ));
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.slot = 0)),
+        Err(BlockError::SlotNotAfterParent { .. })
+    ));
+    assert_eq!(
+        apply(&resign(good.clone(), &|h| h.validators = Hash::ZERO)),
+        Err(BlockError::WrongValidators)
+    );
+    let mut forged = good.clone();
+    forged.header = h.clone().sign(
+        &net.chain.id,
+        &net.validators.iter().find(|v| v.public_key() != k.public_key()).unwrap().clone(),
+    );
+    assert_eq!(apply(&forged), Err(BlockError::BadProposerSignature));
+    assert_eq!(
+        apply(&resign(good.clone(), &|h| h.reveal = Hash::ZERO)),
+        Err(BlockError::BadReveal)
+    );
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.tx_root = Hash::ZERO)),
+        Err(BlockError::WrongTxRoot { .. })
+    ));
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.certificate = Hash::ZERO)),
+        Err(BlockError::WrongCertificateHash { .. })
+    ));
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.state_root = Hash::ZERO)),
+        Err(BlockError::WrongStateRoot { .. })
+    ));
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.justified.height += 1)),
+        Err(BlockError::WrongJustified { .. })
+    ));
+    assert!(matches!(
+        apply(&resign(good.clone(), &|h| h.finalized.height += 1)),
+        Err(BlockError::WrongFinalized { .. })
+    ));
+    assert_eq!(
+        apply(&resign(good.clone(), &|h| h.next_validators = Hash::ZERO)),
+        Err(BlockError::WrongNextValidators)
+    );
+    // An invalid transaction inside (nonce reused) rejects the block, naming it.
+    let mut bad_tx = good.clone();
+    bad_tx.txs.push(tx);
+    let ids = bad_tx.tx_ids();
+    let bad_tx = resign(bad_tx, &|h| h.tx_root = merkle::root(&ids));
+    assert!(matches!(
+        apply(&bad_tx),
+        Err(BlockError::Tx { index: 1, error: TxError::NonceMismatch { .. } })
+    ));
+    // A certificate under 2/3.
+    let mut weak = good.clone();
+    let cert = weak.certificate.as_mut().unwrap();
+    cert.signatures.truncate(2);
+    let weak = resign(weak.clone(), &|h| h.certificate = weak.certificate.as_ref().unwrap().hash());
+    assert!(matches!(
+        apply(&weak),
+        Err(BlockError::Certificate(
+            memecoin_core::finality::CertificateError::InsufficientStake { .. }
+        ))
+    ));
+
+    assert_eq!(net.store.len(), nodes_before);
+    assert_eq!(net.state, state_before);
+    net.import(good).unwrap();
+}
+
+/// The light client follows 200 blocks with one finality proof per epoch, then believes
+/// account and inclusion proofs only for verified roots.
+#[test]
+fn light_client_follows_with_proofs_and_rejects_forgeries() {
+    let mut net = Net::new(4, 2);
+    for i in 0..60u64 {
+        let tx = net.transfer(0, net.user_address(1), 7, i);
+        net.produce(vec![tx]);
+    }
+    let mut lc = LightClient::from_genesis(&net.genesis).unwrap();
+    let params = net.chain.params.clone();
+    // Last block of each epoch whose child (certified by the grandchild) exists.
+    let mut proofs = 0;
+    for i in 0..net.blocks.len() - 2 {
+        let s = &net.blocks[i].header.header;
+        let t = &net.blocks[i + 1];
+        let last_of_epoch = params.epoch_of(net.blocks[i + 1].header.header.slot)
+            != params.epoch_of(net.blocks[i + 2].header.header.slot);
+        if !last_of_epoch {
+            continue;
+        }
+        let cert = net.blocks[i + 2].certificate.clone().unwrap();
+        let epoch = params.epoch_of(t.header.header.slot);
+        let target_set = (epoch != lc.epoch()).then(|| net.states[i + 2].meta.current.clone());
+        let proof = FinalityProof {
+            source: s.clone(),
+            target: t.header.clone(),
+            certificate: cert,
+            target_set,
+        };
+        assert_eq!(FinalityProof::from_bytes(&proof.to_bytes()), Ok(proof.clone()));
+        lc.accept_finality(&proof).unwrap();
+        proofs += 1;
+    }
+    assert!((6..10).contains(&proofs), "one proof per epoch, {proofs}");
+    let fin = *lc.finalized();
+    let fin_index = net.blocks.iter().position(|b| b.hash() == fin.hash).unwrap();
+    let fin_state = &net.states[fin_index + 1];
+    assert_eq!(fin_state.state_root(), fin.state_root);
+
+    // Account proofs, present and absent.
+    let who = net.user_address(1);
+    let proof = light::prove_account(&net.store, fin_state, &who).unwrap();
+    let acc = light::verify_account(&fin.state_root, &who, &proof).unwrap().unwrap();
+    assert_eq!(acc, fin_state.account(&net.store, &who).unwrap());
+    let nobody = Address([7; 20]);
+    let absent = light::prove_account(&net.store, fin_state, &nobody).unwrap();
+    assert_eq!(light::verify_account(&fin.state_root, &nobody, &absent), Ok(None));
+    // A proof for another root, or a lie about the balance, is refused.
+    let old = light::prove_account(&net.store, &net.states[1], &who).unwrap();
+    assert_eq!(
+        light::verify_account(&fin.state_root, &who, &old),
+        Err(LightError::StateRootMismatch)
+    );
+    let mut lie = proof.clone();
+    lie.account.as_mut().unwrap().balance += 1;
+    assert!(matches!(
+        light::verify_account(&fin.state_root, &who, &lie),
+        Err(LightError::AccountProof(_))
+    ));
+    let mut claim_absent = proof.clone();
+    claim_absent.account = None;
+    assert!(light::verify_account(&fin.state_root, &who, &claim_absent).is_err());
+
+    // Inclusion of the finalized block's transaction.
+    let block = &net.blocks[fin_index];
+    let inc = merkle::prove(&block.tx_ids(), 0).unwrap();
+    assert_eq!(light::verify_inclusion(&fin, &block.txs[0].id(), &inc), Ok(()));
+    assert!(light::verify_inclusion(&fin, &Hash([3; 32]), &inc).is_err());
+
+    // Headers in the current epoch: accepted from the elected proposer only.
+    let tip = net.blocks.last().unwrap();
+    if params.epoch_of(tip.header.header.slot) == lc.epoch() {
+        lc.accept_header(&tip.header).unwrap();
+        assert_eq!(lc.head().hash, tip.hash());
+    }
+    let mut forged = tip.header.clone();
+    forged.header.state_root = Hash([1; 32]);
+    assert!(lc.accept_header(&forged).is_err());
+}
+
+#[test]
+fn light_client_rejects_each_forged_finality_proof() {
+    let mut net = Net::new(4, 1);
+    for _ in 0..4 {
+        net.produce(vec![]);
+    }
+    let good = FinalityProof {
+        source: net.blocks[1].header.header.clone(),
+        target: net.blocks[2].header.clone(),
+        certificate: net.blocks[3].certificate.clone().unwrap(),
+        target_set: None,
+    };
+    let fresh = || LightClient::from_genesis(&net.genesis).unwrap();
+    let id = net.chain.id;
+
+    // Bad proposer signature on the target.
+    let mut p = good.clone();
+    p.target.signature = p.target.header.clone().sign(&id, &key("stranger", 0)).signature;
+    assert_eq!(fresh().accept_finality(&p), Err(LightError::BadProposerSignature));
+    // Certificate under 2/3 of stake.
+    let mut p = good.clone();
+    p.certificate.signatures.truncate(2);
+    assert!(matches!(
+        fresh().accept_finality(&p),
+        Err(LightError::Certificate(
+            memecoin_core::finality::CertificateError::InsufficientStake { .. }
+        ))
+    ));
+    // Certificate signed by a non-validator (in a validator's slot).
+    let mut p = good.clone();
+    let stranger_vote = p.certificate.vote.sign(&id, &key("stranger", 1));
+    p.certificate.signatures[0].1 = stranger_vote.signature;
+    assert!(matches!(
+        fresh().accept_finality(&p),
+        Err(LightError::Certificate(memecoin_core::finality::CertificateError::BadSignature {
+            index: 0
+        }))
+    ));
+    // A header that does not link.
+    let mut p = good.clone();
+    p.source = net.blocks[0].header.header.clone();
+    assert_eq!(fresh().accept_finality(&p), Err(LightError::NotChild));
+    // The real proof is accepted; replaying it is not newer.
+    let mut lc = fresh();
+    assert_eq!(lc.accept_finality(&good).unwrap().hash, net.blocks[1].hash());
+    assert!(matches!(lc.accept_finality(&good), Err(LightError::NotNewer { .. })));
+}

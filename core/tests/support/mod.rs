@@ -1,0 +1,220 @@
+//! A whole chain in memory for tests: validators that propose, vote and certify, users that
+//! send transactions, and a supply check after every block.
+#![allow(dead_code)]
+
+use memecoin_core::account::Account;
+use memecoin_core::address::Address;
+use memecoin_core::block::Block;
+use memecoin_core::crypto::SecretKey;
+use memecoin_core::finality::{Certificate, SignedVote, Vote};
+use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
+use memecoin_core::hash::{Domain, Hash, tagged_hash};
+use memecoin_core::params::Params;
+use memecoin_core::pos::HashChain;
+use memecoin_core::state::{self, Chain, ChainState};
+use memecoin_core::tree::MemStore;
+use memecoin_core::tx::{SignedTx, Tx, TxKind};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const CHAIN_LENGTH: u64 = 10_000;
+pub const USER_BALANCE: u64 = 1_000_000_000_000;
+pub const VALIDATOR_STAKE: u64 = 10_000_000_000;
+
+pub fn key(label: &str, i: u64) -> SecretKey {
+    let h = tagged_hash(Domain::Reveal, &[label.as_bytes(), &i.to_be_bytes()]);
+    SecretKey::from_bytes(&h.0).unwrap()
+}
+
+pub fn secret(key: &SecretKey) -> Hash {
+    tagged_hash(Domain::Reveal, &[b"secret", &key.to_bytes()])
+}
+
+pub struct Net {
+    pub genesis: Genesis,
+    pub chain: Chain,
+    pub store: MemStore,
+    pub state: ChainState,
+    pub validators: Vec<SecretKey>,
+    /// Reveals used so far per validator (index into its hash chain).
+    pub revealed: BTreeMap<[u8; 33], u64>,
+    pub users: Vec<SecretKey>,
+    pub addresses: BTreeSet<Address>,
+    /// Votes on the tip, to certify in the next block.
+    pub votes: Vec<SignedVote>,
+    /// Which validators vote (by index); all by default.
+    pub voters: Vec<usize>,
+    pub blocks: Vec<Block>,
+    pub states: Vec<ChainState>,
+    /// Validators that miss their slots.
+    pub offline: BTreeSet<[u8; 33]>,
+}
+
+impl Net {
+    pub fn new(validators: usize, users: usize) -> Self {
+        Self::with_params(validators, users, Params::devnet())
+    }
+
+    pub fn with_params(validators: usize, users: usize, params: Params) -> Self {
+        let vkeys: Vec<SecretKey> = (0..validators as u64).map(|i| key("validator", i)).collect();
+        let ukeys: Vec<SecretKey> = (0..users as u64).map(|i| key("user", i)).collect();
+        let mut genesis = Genesis {
+            chain_name: "test".into(),
+            genesis_time_ms: 1_700_000_000_000,
+            params,
+            accounts: ukeys
+                .iter()
+                .chain(vkeys.iter())
+                .map(|k| GenesisAccount {
+                    address: Address::from_public_key(&k.public_key()),
+                    balance: USER_BALANCE,
+                })
+                .collect(),
+            validators: vkeys
+                .iter()
+                .map(|k| GenesisValidator {
+                    key: k.public_key(),
+                    stake: VALIDATOR_STAKE,
+                    commitment: HashChain::new(secret(k), CHAIN_LENGTH).commitment(),
+                })
+                .collect(),
+        };
+        genesis.canonicalize();
+        let (chain, state, nodes) = genesis.build().unwrap();
+        let mut store = MemStore::default();
+        store.extend(nodes);
+        let mut addresses = BTreeSet::new();
+        for k in vkeys.iter().chain(ukeys.iter()) {
+            addresses.insert(Address::from_public_key(&k.public_key()));
+        }
+        let net = Net {
+            genesis,
+            chain,
+            store,
+            states: vec![state.clone()],
+            state,
+            voters: (0..validators).collect(),
+            validators: vkeys,
+            revealed: BTreeMap::new(),
+            users: ukeys,
+            addresses,
+            votes: Vec::new(),
+            blocks: Vec::new(),
+            offline: BTreeSet::new(),
+        };
+        net.check_supply();
+        net
+    }
+
+    pub fn validator(&self, key: &memecoin_core::crypto::PublicKey) -> &SecretKey {
+        self.validators.iter().chain(self.users.iter()).find(|k| &k.public_key() == key).unwrap()
+    }
+
+    pub fn account(&self, address: &Address) -> Account {
+        self.state.account(&self.store, address).unwrap()
+    }
+
+    pub fn user_address(&self, i: usize) -> Address {
+        Address::from_public_key(&self.users[i].public_key())
+    }
+
+    pub fn transfer(&self, from: usize, to: Address, amount: u64, nonce: u64) -> SignedTx {
+        self.tx(&self.users[from], nonce, TxKind::Transfer { to, amount })
+    }
+
+    pub fn tx(&self, key: &SecretKey, nonce: u64, kind: TxKind) -> SignedTx {
+        Tx {
+            chain_id: self.chain.id,
+            sender: key.public_key(),
+            nonce,
+            fee: self.chain.params.min_fee,
+            kind,
+        }
+        .sign(key)
+    }
+
+    pub fn nonce(&self, key: &SecretKey) -> u64 {
+        self.account(&Address::from_public_key(&key.public_key())).nonce
+    }
+
+    /// The next slot with a proposer, and that proposer's reveal.
+    pub fn next_slot(&self) -> (u64, SecretKey, Hash) {
+        let mut slot = self.state.tip.slot + 1;
+        let mut pk = state::proposer_for(&self.chain, &self.state, slot).unwrap();
+        while self.offline.contains(pk.as_bytes()) {
+            slot += 1;
+            pk = state::proposer_for(&self.chain, &self.state, slot).unwrap();
+        }
+        let k = self.validator(&pk).clone();
+        let used = self.revealed.get(k.public_key().as_bytes()).copied().unwrap_or(0);
+        let reveal = HashChain::new(secret(&k), CHAIN_LENGTH).reveal(used + 1).unwrap();
+        (slot, k, reveal)
+    }
+
+    /// The certificate for the tip from the current voters, if they reach 2/3.
+    pub fn certificate(&self) -> Option<Certificate> {
+        let first = self.votes.first()?;
+        let set = state::voting_set(&self.chain, &self.state, first.vote.epoch)?;
+        let cert = Certificate::from_votes(first.vote, set, &self.votes);
+        cert.verify(&self.chain.id, set).ok().map(|_| cert)
+    }
+
+    /// Builds the next block (by the elected proposer, carrying a certificate for the tip if
+    /// there is one), validates it as a peer would, and applies it.
+    pub fn produce(&mut self, txs: Vec<SignedTx>) -> Block {
+        let (slot, k, reveal) = self.next_slot();
+        let built = state::build_block(
+            &self.store,
+            &self.chain,
+            &self.state,
+            &k,
+            slot,
+            &reveal,
+            &txs,
+            self.certificate(),
+        )
+        .unwrap();
+        assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
+        self.import(built.block.clone()).unwrap();
+        built.block
+    }
+
+    /// Validates and applies a block from outside.
+    pub fn import(&mut self, block: Block) -> Result<(), state::BlockError> {
+        let applied = state::apply_block(&self.store, &self.chain, &self.state, &block)?;
+        self.store.extend(applied.nodes);
+        *self.revealed.entry(*block.header.header.proposer.as_bytes()).or_default() += 1;
+        self.state = applied.state;
+        for tx in &block.txs {
+            self.addresses.insert(tx.tx.sender_address());
+            if let TxKind::Transfer { to, .. } = &tx.tx.kind {
+                self.addresses.insert(*to);
+            }
+        }
+        self.votes = self.vote_on_tip();
+        self.blocks.push(block);
+        self.states.push(self.state.clone());
+        self.check_supply();
+        Ok(())
+    }
+
+    fn vote_on_tip(&self) -> Vec<SignedVote> {
+        let vote = Vote {
+            epoch: self.chain.params.epoch_of(self.state.tip.slot),
+            source: self.state.meta.justified,
+            target: memecoin_core::finality::Checkpoint {
+                height: self.state.tip.height,
+                hash: self.state.tip.hash,
+            },
+        };
+        self.voters.iter().map(|i| vote.sign(&self.chain.id, &self.validators[*i])).collect()
+    }
+
+    /// Balances + stakes + pending unbonds == genesis supply + issued − burned.
+    pub fn check_supply(&self) {
+        let mut total: u64 = 0;
+        for a in &self.addresses {
+            total += self.account(a).total().unwrap();
+        }
+        assert_eq!(Some(total), self.state.meta.supply.expected(), "supply is conserved");
+    }
+}
