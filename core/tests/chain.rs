@@ -484,3 +484,46 @@ fn light_client_rejects_each_forged_finality_proof() {
     assert_eq!(lc.accept_finality(&good).unwrap().hash, net.blocks[1].hash());
     assert!(matches!(lc.accept_finality(&good), Err(LightError::NotNewer { .. })));
 }
+
+/// Applying a block reads a number of tree nodes that grows with the block and the tree's depth,
+/// not with the number of accounts.
+#[test]
+fn block_work_does_not_grow_with_state_size() {
+    use memecoin_core::tree::{Node, NodeStore, StoreError};
+    use std::cell::Cell;
+    struct Counting<'a>(&'a memecoin_core::tree::MemStore, Cell<usize>);
+    impl NodeStore for Counting<'_> {
+        fn get_node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
+            self.1.set(self.1.get() + 1);
+            self.0.get_node(hash)
+        }
+    }
+    let reads = |users: usize| {
+        let mut net = Net::new(3, users);
+        net.produce(vec![]);
+        let (slot, k, reveal) = net.next_slot();
+        let tx = net.transfer(0, net.user_address(1), 5, 0);
+        let block = state::build_block(
+            &net.store,
+            &net.chain,
+            &net.state,
+            &k,
+            slot,
+            &reveal,
+            &[tx],
+            net.certificate(),
+        )
+        .unwrap()
+        .block;
+        let counting = Counting(&net.store, Cell::new(0));
+        state::apply_block(&counting, &net.chain, &net.state, &block).unwrap();
+        counting.1.get()
+    };
+    let (small, large) = (reads(10), reads(20_000));
+    // 2,000x the accounts: reads grow with the tree's depth (log2: ~4 -> ~14), a few touched
+    // accounts times two walks (read, then update), never with the account count.
+    assert!(
+        large <= 4 * small && large < 200,
+        "node reads: {small} with 10 accounts, {large} with 20,000"
+    );
+}
