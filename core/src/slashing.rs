@@ -3,7 +3,7 @@
 //! - **Double proposal**: two different headers for the same slot, both signed by their
 //!   proposer.
 //! - **Double vote**: two different votes by one validator that conflict
-//!   ([`Vote::conflicts_with`]: same target height, or one surrounding the other).
+//!   ([`Vote::conflicts_with`](crate::finality::Vote::conflicts_with): same target height, or one surrounding the other).
 //!
 //! The pair is carried in a fixed order (the first item's hash is the smaller) so that one offence
 //! has one encoding. Valid evidence burns `slash_percent` of the offender's bonded and unbonding

@@ -1,6 +1,6 @@
 //! The chain state and the state transition: transactions, blocks, epochs, rewards, slashing.
 //!
-//! State = accounts (in the authenticated [`tree`](crate::tree)) + [`ChainMeta`] (epochs,
+//! State = accounts (in the authenticated [`tree`]) + [`ChainMeta`] (epochs,
 //! validator sets, randomness, finality, supply). Its commitment is
 //! `state_root = tagged_hash("memecoin/state-root", accounts_root || meta_hash)`.
 //!
