@@ -10,7 +10,7 @@ use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::Checkpoint;
 use crate::hash::{Domain, Hash, hash_encoded};
 use crate::params::{Params, ParamsError};
-use crate::pos::{Member, ValidatorSet};
+use crate::pos::{Member, SetError, ValidatorSet};
 use crate::state::{Chain, ChainMeta, ChainState, Registration, Supply, Tip};
 use crate::tree::{self, NodeBatch, TreeError};
 use alloc::string::String;
@@ -68,6 +68,7 @@ pub enum GenesisError {
         what: &'static str,
     },
     SupplyOverflow,
+    ValidatorSet(SetError),
     Tree(TreeError),
     /// JSON that does not parse, or a field that does not decode.
     Json(String),
@@ -86,6 +87,7 @@ impl fmt::Display for GenesisError {
             }
             Self::Unsorted { what } => write!(f, "genesis {what} are not sorted and distinct"),
             Self::SupplyOverflow => f.write_str("genesis supply overflows a u64"),
+            Self::ValidatorSet(e) => write!(f, "genesis validator set: {e:?}"),
             Self::Tree(e) => write!(f, "state tree: {e:?}"),
             Self::Json(e) => write!(f, "chain spec: {e}"),
         }
@@ -153,7 +155,7 @@ impl Genesis {
             members.push(Member { key: v.key.clone(), stake: v.stake });
             registry.push(Registration { key: v.key.clone(), commitment: v.commitment });
         }
-        let set = ValidatorSet::new(chain.id, members).map_err(|_| GenesisError::SupplyOverflow)?;
+        let set = ValidatorSet::new(chain.id, members).map_err(GenesisError::ValidatorSet)?;
         let changes: Vec<(Hash, Option<Vec<u8>>)> = accounts
             .iter()
             .filter(|(_, acc)| !acc.is_empty())

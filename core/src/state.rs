@@ -194,6 +194,10 @@ pub enum TxError {
     },
     /// The sender was slashed and may not stake again.
     SenderSlashed,
+    /// A registered validator's stake must carry a ZERO commitment: it keeps its hash chain.
+    CommitmentChange,
+    /// A first stake must commit to a hash chain (a non-ZERO commitment).
+    MissingCommitment,
     Evidence(EvidenceError),
     /// The offender has no stake left to slash.
     NothingToSlash,
@@ -225,6 +229,10 @@ impl fmt::Display for TxError {
             Self::TooManyUnbondings { max } => write!(f, "more than {max} pending unbonds"),
             Self::ValidatorSetFull { max } => write!(f, "the validator registry is full ({max})"),
             Self::SenderSlashed => f.write_str("a slashed account may not stake"),
+            Self::CommitmentChange => {
+                f.write_str("a registered validator keeps its commitment (send ZERO)")
+            }
+            Self::MissingCommitment => f.write_str("a first stake needs a non-zero commitment"),
             Self::Evidence(e) => write!(f, "invalid evidence: {e}"),
             Self::NothingToSlash => f.write_str("the offender has no stake to slash"),
             Self::AlreadySlashed => f.write_str("the offender was already slashed"),
@@ -450,19 +458,26 @@ fn apply_tx<S: NodeStore + ?Sized>(
             }
         }
         TxKind::Stake { commitment, .. } => {
+            // A registered validator keeps its hash chain (`commitment` must be ZERO): letting
+            // it re-commit just before proposing would let it pick its reveal, and so grind the
+            // seed. A new registration commits to a fresh chain, which only matters two epochs
+            // later, when the mix it would have to predict has moved on.
             let key = &tx.tx.sender;
             match meta.registry.binary_search_by(|r| r.key.cmp(key)) {
-                Ok(i) => {
-                    if let Some(r) = meta.registry.get_mut(i) {
-                        r.commitment = *commitment;
+                Ok(_) => {
+                    if *commitment != Hash::ZERO {
+                        return Err(TxError::CommitmentChange);
                     }
                 }
                 Err(i) => {
+                    if *commitment == Hash::ZERO {
+                        return Err(TxError::MissingCommitment);
+                    }
                     if meta.registry.len() >= params.max_validators as usize {
                         return Err(TxError::ValidatorSetFull { max: params.max_validators });
                     }
-                    meta.registry
-                        .insert(i, Registration { key: key.clone(), commitment: *commitment });
+                    let registration = Registration { key: key.clone(), commitment: *commitment };
+                    meta.registry.insert(i, registration);
                 }
             }
             overlay.put(sender, after);

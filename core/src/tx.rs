@@ -20,8 +20,9 @@ pub const MAX_TX_SIZE: usize = 2048;
 pub enum TxKind {
     /// Move `amount` from the sender's balance to `to`.
     Transfer { to: Address, amount: u64 },
-    /// Bond `amount` of the sender's balance as stake, and set the head of the sender's
-    /// commit-reveal hash chain to `commitment`.
+    /// Bond `amount` of the sender's balance as stake. A first stake registers the sender as a
+    /// validator with `commitment`, the head of its commit-reveal hash chain; a registered
+    /// validator adding stake sends `Hash::ZERO` and keeps its chain.
     Stake { amount: u64, commitment: Hash },
     /// Unbond `amount` of stake; it is paid to the balance after the unbonding delay.
     Unstake { amount: u64 },

@@ -232,8 +232,26 @@ fn transaction_rules_fire_in_order() {
     );
     assert_eq!(
         check(base(0, min, TxKind::Stake { amount: 1, commitment: Hash::ZERO }).sign(&user)),
+        Err(TxError::MissingCommitment)
+    );
+    assert_eq!(
+        check(base(0, min, TxKind::Stake { amount: 1, commitment: Hash([1; 32]) }).sign(&user)),
         Err(TxError::ValidatorSetFull { max: 3 })
     );
+    let v = net.validators[0].clone();
+    let restake = |commitment| {
+        let kind = TxKind::Stake { amount: 1, commitment };
+        memecoin_core::tx::Tx {
+            chain_id: net.chain.id,
+            sender: v.public_key(),
+            nonce: 0,
+            fee: min,
+            kind,
+        }
+        .sign(&v)
+    };
+    assert_eq!(check(restake(Hash([1; 32]))), Err(TxError::CommitmentChange));
+    assert_eq!(check(restake(Hash::ZERO)), Ok(()));
     assert_eq!(check(base(0, min, transfer(1)).sign(&user)), Ok(()));
 }
 
