@@ -482,8 +482,20 @@ impl Node {
         out.extend_from_slice(&self.child_number.to_u32().to_be_bytes());
         out.extend_from_slice(&self.chain_code);
         out.extend_from_slice(key);
-        bs58::encode(out).with_check().into_string()
+        let check = base58_checksum(&out);
+        out.extend_from_slice(&check);
+        bs58::encode(out).into_string()
     }
+}
+
+/// Base58Check's checksum: the first 4 bytes of SHA-256(SHA-256(data)). Computed here with our
+/// sha2 rather than bs58's `check` feature, which would pull a second sha2 version.
+fn base58_checksum(data: &[u8]) -> [u8; 4] {
+    use sha2::{Digest, Sha256};
+    let twice = Sha256::digest(Sha256::digest(data));
+    let mut out = [0u8; 4];
+    out.copy_from_slice(twice.get(..4).unwrap_or(&[0; 4]));
+    out
 }
 
 /// A decoded, checked 78-byte extended key whose key data is not yet interpreted.
@@ -499,12 +511,12 @@ fn decode(s: &str) -> Result<Raw, HdError> {
     if s.len() > MAX_EXTENDED_KEY_CHARS {
         return Err(HdError::KeyTextTooLong { chars: s.len() });
     }
-    let data = bs58::decode(s).with_check(None).into_vec().map_err(|e| match e {
-        bs58::decode::Error::InvalidChecksum { .. } | bs58::decode::Error::NoChecksum => {
-            HdError::KeyChecksum
-        }
-        _ => HdError::Base58,
-    })?;
+    let mut data = bs58::decode(s).into_vec().map_err(|_| HdError::Base58)?;
+    let body_len = data.len().checked_sub(4).ok_or(HdError::KeyChecksum)?;
+    let check = data.split_off(body_len);
+    if check.as_slice() != base58_checksum(&data) {
+        return Err(HdError::KeyChecksum);
+    }
     let bytes: &[u8; EXTENDED_KEY_SIZE] =
         data.as_slice().try_into().map_err(|_| HdError::KeyLength { len: data.len() })?;
     // 4 + 1 + 4 + 4 + 32 + 33 = 78: the destructuring is checked by the compiler.
@@ -889,11 +901,17 @@ mod tests {
         );
         assert_eq!(ExtendedKey::from_base58("xprv0OIl").err(), Some(HdError::Base58));
         assert_eq!(ExtendedKey::from_base58("").err(), Some(HdError::KeyChecksum));
-        let short = bs58::encode([0u8; 77]).with_check().into_string();
+        let with_check = |b: &[u8]| {
+            let mut v = b.to_vec();
+            v.extend_from_slice(&base58_checksum(b));
+            bs58::encode(v).into_string()
+        };
+        let short = with_check(&[0u8; 77]);
         assert_eq!(ExtendedKey::from_base58(&short).err(), Some(HdError::KeyLength { len: 77 }));
-        let mut bytes = bs58::decode(&xprv).with_check(None).into_vec().unwrap();
+        let mut bytes = bs58::decode(&xprv).into_vec().unwrap();
+        bytes.truncate(bytes.len() - 4);
         bytes[3] ^= 1;
-        let other = bs58::encode(&bytes).with_check().into_string();
+        let other = with_check(&bytes);
         assert_eq!(
             ExtendedKey::from_base58(&other).err(),
             Some(HdError::UnknownVersion { version: XPRV_VERSION ^ 1 })
