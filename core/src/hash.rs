@@ -110,6 +110,30 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// Every domain, in the order PROTOCOL.md lists them.
+    pub const ALL: [Domain; 20] = [
+        Domain::Genesis,
+        Domain::Tx,
+        Domain::Header,
+        Domain::Vote,
+        Domain::TxLeaf,
+        Domain::TxNode,
+        Domain::StateLeaf,
+        Domain::StateNode,
+        Domain::StateKey,
+        Domain::ChainMeta,
+        Domain::StateRoot,
+        Domain::ValidatorSet,
+        Domain::Address,
+        Domain::Reveal,
+        Domain::RandaoMix,
+        Domain::Proposer,
+        Domain::Certificate,
+        Domain::SignTx,
+        Domain::SignHeader,
+        Domain::SignVote,
+    ];
+
     pub const fn tag(self) -> &'static str {
         match self {
             Domain::Genesis => "memecoin/genesis",
@@ -173,29 +197,7 @@ mod tests {
 
     #[test]
     fn tags_are_unique() {
-        use Domain::*;
-        let all = [
-            Genesis,
-            Tx,
-            Header,
-            Vote,
-            TxLeaf,
-            TxNode,
-            StateLeaf,
-            StateNode,
-            StateKey,
-            ChainMeta,
-            StateRoot,
-            ValidatorSet,
-            Address,
-            Reveal,
-            RandaoMix,
-            Proposer,
-            Certificate,
-            SignTx,
-            SignHeader,
-            SignVote,
-        ];
+        let all = Domain::ALL;
         for (i, a) in all.iter().enumerate() {
             for b in all.iter().skip(i + 1) {
                 assert_ne!(a.tag(), b.tag());

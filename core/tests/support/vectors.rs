@@ -34,28 +34,7 @@ fn wallet(index: u32) -> SecretKey {
 
 /// Every vector, as one JSON document.
 pub fn generate() -> Value {
-    let domains = [
-        Domain::Genesis,
-        Domain::Tx,
-        Domain::Header,
-        Domain::Vote,
-        Domain::TxLeaf,
-        Domain::TxNode,
-        Domain::StateLeaf,
-        Domain::StateNode,
-        Domain::StateKey,
-        Domain::ChainMeta,
-        Domain::StateRoot,
-        Domain::ValidatorSet,
-        Domain::Address,
-        Domain::Reveal,
-        Domain::RandaoMix,
-        Domain::Proposer,
-        Domain::Certificate,
-        Domain::SignTx,
-        Domain::SignHeader,
-        Domain::SignVote,
-    ];
+    let domains = Domain::ALL;
     let hashing: Vec<Value> = domains
         .iter()
         .map(|d| json!({ "tag": d.tag(), "data": hex(b"abc"), "hash": tagged_hash(*d, &[b"abc"]).to_hex() }))
