@@ -1,1 +1,190 @@
-fn main() {}
+//! Core benchmarks: signatures, transaction checks, block validation, state-tree updates and
+//! block encoding. Everything is deterministic: keys come from tagged hashes of fixed labels (the
+//! test harness's `key`), trees from tagged-hash keys; no randomness anywhere.
+//!
+//! Run: `cargo bench -p memecoin-core --bench core -- --quick` (or `cargo xtask bench --quick`).
+//! Results and how to read them: BENCHMARKS.md at the workspace root.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use memecoin_core::account::Account;
+use memecoin_core::block::Block;
+use memecoin_core::crypto::PublicKey;
+use memecoin_core::encode::{Decode, Encode};
+use memecoin_core::hash::{Domain, Hash, tagged_hash};
+use memecoin_core::state;
+use memecoin_core::tree::{self, MemStore};
+use memecoin_core::tx::SignedTx;
+use std::hint::black_box;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{Net, key};
+
+/// Users funded at genesis: one transfer each, so every sender's nonce is 0.
+const USERS: usize = 1_000;
+/// Validators at genesis (the proposer of the benchmarked blocks is one of them).
+const VALIDATORS: usize = 4;
+
+/// A devnet with `USERS` funded users and `VALIDATORS` validators (~1,000 accounts).
+fn net() -> Net {
+    Net::new(VALIDATORS, USERS)
+}
+
+/// `n` transfers, user `i` → user `i + 1` (mod USERS), each at nonce 0.
+fn transfers(net: &Net, n: usize) -> Vec<SignedTx> {
+    (0..n)
+        .map(|i| net.transfer(i, net.user_address((i + 1) % USERS), 1_000 + i as u64, 0))
+        .collect()
+}
+
+/// The next block on top of `net`'s genesis state carrying `n` transfers (none rejected).
+fn block_with(net: &Net, n: usize) -> Block {
+    let (slot, proposer, reveal) = net.next_slot();
+    let txs = transfers(net, n);
+    let built = state::build_block(
+        &net.store, &net.chain, &net.state, &proposer, slot, &reveal, &txs, None,
+    )
+    .expect("block builds");
+    assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
+    assert_eq!(built.block.txs.len(), n);
+    built.block
+}
+
+fn crypto(c: &mut Criterion) {
+    let sk = key("bench", 0);
+    let pk = sk.public_key();
+    let digest = tagged_hash(Domain::SignTx, &[b"bench digest"]);
+    let sig = sk.sign(&digest);
+    assert!(pk.verify(&digest, &sig).is_ok());
+    let pk_bytes = *pk.as_bytes();
+
+    let mut g = c.benchmark_group("crypto");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign", |b| b.iter(|| black_box(&sk).sign(black_box(&digest))));
+    g.bench_function("verify", |b| {
+        b.iter(|| black_box(&pk).verify(black_box(&digest), black_box(&sig)))
+    });
+    g.bench_function("decode_pubkey", |b| b.iter(|| PublicKey::from_sec1(black_box(&pk_bytes))));
+    g.finish();
+}
+
+fn tx(c: &mut Criterion) {
+    let net = net();
+    let tx = net.transfer(0, net.user_address(1), 1_000, 0);
+    assert_eq!(state::check_tx(&net.store, &net.chain, &net.state, &tx), Ok(()));
+
+    let mut g = c.benchmark_group("tx");
+    g.throughput(Throughput::Elements(1));
+    // Account reads (two tree walks), the rules, and the signature (id, digest, verify).
+    g.bench_function("check", |b| {
+        b.iter(|| state::check_tx(&net.store, &net.chain, &net.state, black_box(&tx)))
+    });
+    // The signature part of `check` on its own: tx id + signing digest + ECDSA verify.
+    g.bench_function("verify_signature", |b| b.iter(|| black_box(&tx).verify_signature()));
+    // The tx id alone (encode + tagged hash).
+    g.bench_function("id", |b| b.iter(|| black_box(&tx).id()));
+    g.finish();
+}
+
+fn block_apply(c: &mut Criterion) {
+    let net = net();
+    let mut g = c.benchmark_group("block/apply");
+    g.sample_size(10);
+    for n in [100usize, 1_000] {
+        let block = block_with(&net, n);
+        // Both paths accept the block before we time them.
+        assert!(state::apply_block(&net.store, &net.chain, &net.state, &block).is_ok());
+        assert!(state::apply_block_with(&net.store, &net.chain, &net.state, &block, false).is_ok());
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("verified", n), &block, |b, block| {
+            b.iter(|| state::apply_block(&net.store, &net.chain, &net.state, black_box(block)))
+        });
+        g.bench_with_input(BenchmarkId::new("trusted", n), &block, |b, block| {
+            b.iter(|| {
+                state::apply_block_with(&net.store, &net.chain, &net.state, black_box(block), false)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// State-tree key of synthetic account `i` (as `state_key` does, a tagged hash: evenly spread).
+fn tree_key(i: u64) -> Hash {
+    tagged_hash(Domain::StateKey, &[b"bench account", &i.to_be_bytes()])
+}
+
+/// An encoded account with `balance`.
+fn account_bytes(balance: u64) -> Vec<u8> {
+    Account { balance, nonce: 1, ..Account::default() }.to_bytes()
+}
+
+/// A tree of `size` accounts in a fresh store, built with one update.
+fn tree_of(size: u64) -> (MemStore, Hash) {
+    let changes: Vec<(Hash, Option<Vec<u8>>)> =
+        (0..size).map(|i| (tree_key(i), Some(account_bytes(1_000_000 + i)))).collect();
+    let (root, nodes) = tree::update(&MemStore::new(), &Hash::ZERO, &changes).expect("tree builds");
+    let mut store = MemStore::new();
+    store.extend(nodes);
+    (store, root)
+}
+
+fn tree_bench(c: &mut Criterion) {
+    let trees: Vec<(u64, MemStore, Hash)> = [10_000u64, 100_000]
+        .into_iter()
+        .map(|size| {
+            let (store, root) = tree_of(size);
+            (size, store, root)
+        })
+        .collect();
+
+    let mut g = c.benchmark_group("tree/update");
+    for (size, store, root) in &trees {
+        for touched in [1u64, 100] {
+            // Existing accounts spread over the tree, each given a new balance.
+            let step = size / touched;
+            let changes: Vec<(Hash, Option<Vec<u8>>)> =
+                (0..touched).map(|j| (tree_key(j * step), Some(account_bytes(7 + j)))).collect();
+            g.throughput(Throughput::Elements(touched));
+            g.bench_with_input(
+                BenchmarkId::new(format!("{touched}_of"), size),
+                &changes,
+                |b, changes| b.iter(|| tree::update(store, black_box(root), black_box(changes))),
+            );
+        }
+    }
+    g.finish();
+
+    // One read, for comparison: one node load (clone + hash check) per level.
+    let mut g = c.benchmark_group("tree/get");
+    g.throughput(Throughput::Elements(1));
+    for (size, store, root) in &trees {
+        let probe = tree_key(size / 2);
+        assert!(matches!(tree::get(store, root, &probe), Ok(Some(_))));
+        g.bench_with_input(BenchmarkId::from_parameter(size), &probe, |b, probe| {
+            b.iter(|| tree::get(store, black_box(root), black_box(probe)))
+        });
+    }
+    g.finish();
+}
+
+fn encoding(c: &mut Criterion) {
+    let net = net();
+    let block = block_with(&net, 1_000);
+    let bytes = block.to_bytes();
+    assert_eq!(Block::from_bytes(&bytes).as_ref(), Ok(&block));
+
+    let mut g = c.benchmark_group("encode");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("block", |b| b.iter(|| black_box(&block).to_bytes()));
+    g.finish();
+
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    // Includes one point decompression per transaction (the sender key).
+    g.bench_function("block", |b| b.iter(|| Block::from_bytes(black_box(&bytes))));
+    g.finish();
+}
+
+criterion_group!(benches, crypto, tx, block_apply, tree_bench, encoding);
+criterion_main!(benches);
