@@ -1041,3 +1041,41 @@ impl Decode for ChainMeta {
         })
     }
 }
+
+impl Encode for Tip {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.hash.encode_to(out);
+        out.put_u64(self.height);
+        out.put_u64(self.slot);
+    }
+}
+
+impl Decode for Tip {
+    const MAX_SIZE: usize = 48;
+    const NAME: &'static str = "tip";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Tip { hash: Hash::decode_from(r)?, height: r.u64()?, slot: r.u64()? })
+    }
+}
+
+/// A node stores the state after each block in this form (the accounts themselves live in the
+/// tree's node store).
+impl Encode for ChainState {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.tip.encode_to(out);
+        self.accounts_root.encode_to(out);
+        self.meta.encode_to(out);
+    }
+}
+
+impl Decode for ChainState {
+    const MAX_SIZE: usize = ChainMeta::MAX_SIZE + 80;
+    const NAME: &'static str = "chain state";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(ChainState {
+            tip: Tip::decode_from(r)?,
+            accounts_root: Hash::decode_from(r)?,
+            meta: ChainMeta::decode_from(r)?,
+        })
+    }
+}

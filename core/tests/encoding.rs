@@ -151,3 +151,15 @@ fn slot_clock_takes_time_as_an_argument() {
     assert_eq!(pos::slot_start(genesis, 1_000, 3), Some(genesis + 3_000));
     assert_eq!(pos::slot_start(genesis, 1_000, u64::MAX), None, "overflow is None, not a panic");
 }
+
+#[test]
+fn chain_state_round_trips() {
+    let mut net = Net::new(3, 2);
+    for _ in 0..10 {
+        net.produce(vec![]);
+    }
+    let state = net.state.clone();
+    let back = memecoin_core::state::ChainState::from_bytes(&state.to_bytes()).unwrap();
+    assert_eq!(back, state);
+    assert_eq!(back.state_root(), state.state_root());
+}
