@@ -55,7 +55,17 @@ pub struct Genesis {
 #[non_exhaustive]
 pub enum GenesisError {
     Params(ParamsError),
+    NameTooLong {
+        bytes: usize,
+        max: u32,
+    },
+    TooManyAccounts {
+        count: usize,
+        max: u32,
+    },
     NoValidators,
+    /// A validator without a commit-reveal commitment could never propose.
+    MissingCommitment,
     TooManyValidators {
         count: usize,
         max: u32,
@@ -78,7 +88,14 @@ impl fmt::Display for GenesisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Params(e) => write!(f, "{e}"),
+            Self::NameTooLong { bytes, max } => {
+                write!(f, "chain name of {bytes} bytes, at most {max} allowed")
+            }
+            Self::TooManyAccounts { count, max } => {
+                write!(f, "genesis has {count} accounts, at most {max} allowed")
+            }
             Self::NoValidators => f.write_str("genesis has no validators"),
+            Self::MissingCommitment => f.write_str("a genesis validator has a zero commitment"),
             Self::TooManyValidators { count, max } => {
                 write!(f, "genesis has {count} validators, at most {max} allowed")
             }
@@ -119,8 +136,20 @@ impl Genesis {
     /// Checks the spec and builds the genesis state, with the tree nodes to persist.
     pub fn build(&self) -> Result<(Chain, ChainState, NodeBatch), GenesisError> {
         self.params.validate().map_err(GenesisError::Params)?;
+        if self.chain_name.len() > MAX_NAME as usize {
+            return Err(GenesisError::NameTooLong { bytes: self.chain_name.len(), max: MAX_NAME });
+        }
+        if self.accounts.len() > MAX_GENESIS_ACCOUNTS as usize {
+            return Err(GenesisError::TooManyAccounts {
+                count: self.accounts.len(),
+                max: MAX_GENESIS_ACCOUNTS,
+            });
+        }
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
+        }
+        if self.validators.iter().any(|v| v.commitment == Hash::ZERO) {
+            return Err(GenesisError::MissingCommitment);
         }
         if self.validators.len() > self.params.max_validators as usize {
             return Err(GenesisError::TooManyValidators {

@@ -97,35 +97,46 @@ pub fn prove(ids: &[Hash], index: usize) -> Option<InclusionProof> {
     })
 }
 
-/// Checks that `id` sits at `proof.index` under `root`.
+/// Levels, bottom-up, at which the leaf at `index` of `count` has a sibling (`true`) or is
+/// carried up unchanged (`false`).
+fn sibling_levels(index: u32, count: u32) -> impl Iterator<Item = (bool, bool)> {
+    let (mut i, mut width) = (u64::from(index), u64::from(count));
+    core::iter::from_fn(move || {
+        if width <= 1 {
+            return None;
+        }
+        let is_right = i % 2 == 1;
+        let has_sibling = is_right || i.saturating_add(1) < width;
+        i /= 2;
+        width = width.div_ceil(2);
+        Some((has_sibling, is_right))
+    })
+}
+
+/// Checks that `id` sits at `proof.index` under `root`: index in range, sibling count fits the
+/// tree's shape, then the recomputed root.
 pub fn verify(root: &Hash, id: &Hash, proof: &InclusionProof) -> Result<(), InclusionError> {
     let (index, count) = (proof.index, proof.count);
     if index >= count {
         return Err(InclusionError::IndexOutOfRange { index, count });
     }
-    let mut acc = leaf(id);
-    let (mut i, mut width) = (u64::from(index), u64::from(count));
-    let mut siblings = proof.siblings.iter();
-    let mut used = 0usize;
-    let mut expected = 0usize;
-    while width > 1 {
-        let has_sibling = i % 2 == 1 || i.saturating_add(1) < width;
-        if has_sibling {
-            expected = expected.saturating_add(1);
-            let Some(s) = siblings.next() else {
-                return Err(InclusionError::WrongSiblingCount {
-                    expected: expected.max(proof.siblings.len().saturating_add(1)),
-                    found: proof.siblings.len(),
-                });
-            };
-            used = used.saturating_add(1);
-            acc = if i % 2 == 0 { node(&acc, s) } else { node(s, &acc) };
-        }
-        i /= 2;
-        width = width.div_ceil(2);
-    }
-    if used != proof.siblings.len() {
+    let expected = sibling_levels(index, count).filter(|(has, _)| *has).count();
+    if expected != proof.siblings.len() {
         return Err(InclusionError::WrongSiblingCount { expected, found: proof.siblings.len() });
+    }
+    let mut siblings = proof.siblings.iter();
+    let mut acc = leaf(id);
+    for (has_sibling, is_right) in sibling_levels(index, count) {
+        if !has_sibling {
+            continue;
+        }
+        let Some(s) = siblings.next() else {
+            return Err(InclusionError::WrongSiblingCount {
+                expected,
+                found: proof.siblings.len(),
+            });
+        };
+        acc = if is_right { node(s, &acc) } else { node(&acc, s) };
     }
     if acc != *root {
         return Err(InclusionError::RootMismatch { expected: *root, computed: acc });
@@ -205,6 +216,9 @@ mod tests {
         );
         let mut p = prove(&ids, 1).unwrap();
         p.siblings.push(Hash::ZERO);
-        assert!(matches!(verify(&r, &ids[1], &p), Err(InclusionError::WrongSiblingCount { .. })));
+        assert_eq!(
+            verify(&r, &ids[1], &p),
+            Err(InclusionError::WrongSiblingCount { expected: 3, found: 4 })
+        );
     }
 }

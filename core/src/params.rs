@@ -66,6 +66,10 @@ impl Params {
         if self.slash_percent == 0 || self.slash_percent > 100 {
             return Err(ParamsError::OutOfRange { field: "slash_percent" });
         }
+        // Stake must stay slashable for the epoch its set was fixed in and the one it serves.
+        if self.unbonding_epochs < 2 {
+            return Err(ParamsError::OutOfRange { field: "unbonding_epochs" });
+        }
         if self.min_stake == 0 {
             return Err(ParamsError::Zero { field: "min_stake" });
         }
@@ -110,7 +114,7 @@ impl Encode for Params {
 }
 
 impl Decode for Params {
-    const MAX_SIZE: usize = 8 * 7 + 4 * 2 + 1;
+    const MAX_SIZE: usize = 8 * 6 + 4 * 2 + 1;
     const NAME: &'static str = "params";
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Params {

@@ -95,12 +95,6 @@ impl ValidatorSet {
         ValidatorSet { seed, ..self.clone() }
     }
 
-    /// Removes a member (a slashed validator); `None` if that would empty the set.
-    pub fn without(&self, key: &PublicKey) -> Option<Self> {
-        let members: Vec<Member> = self.members.iter().filter(|m| &m.key != key).cloned().collect();
-        Self::from_sorted(self.seed, members).ok()
-    }
-
     /// The member elected to propose in `slot`.
     pub fn proposer(&self, slot: u64) -> Option<&Member> {
         let r = tagged_hash(Domain::Proposer, &[self.seed.as_bytes(), &slot.to_be_bytes()]);

@@ -7,7 +7,10 @@
 //!
 //! The pair is carried in a fixed order (the first item's hash is the smaller) so that one offence
 //! has one encoding. Valid evidence burns `slash_percent` of the offender's bonded and unbonding
-//! stake, marks its account slashed, and removes it from the next epoch's validator set.
+//! stake (rounded up), marks its account slashed, and leaves it out of every validator set
+//! snapshotted afterwards. The set of the coming epoch was fixed at the start of this one and is
+//! committed in headers light clients follow, so it is not rewritten; the offender leaves at the
+//! epoch after.
 
 use crate::block::SignedHeader;
 use crate::crypto::PublicKey;

@@ -198,6 +198,15 @@ pub enum TxError {
     CommitmentChange,
     /// A first stake must commit to a hash chain (a non-ZERO commitment).
     MissingCommitment,
+    /// A first stake must bring the sender's stake to at least the minimum.
+    StakeBelowMinimum {
+        min: u64,
+        found: u64,
+    },
+    /// The chain-wide queue of pending unbond payouts is full.
+    UnbondingQueueFull {
+        max: u32,
+    },
     Evidence(EvidenceError),
     /// The offender has no stake left to slash.
     NothingToSlash,
@@ -233,6 +242,10 @@ impl fmt::Display for TxError {
                 f.write_str("a registered validator keeps its commitment (send ZERO)")
             }
             Self::MissingCommitment => f.write_str("a first stake needs a non-zero commitment"),
+            Self::StakeBelowMinimum { min, found } => {
+                write!(f, "stake {found} is below the minimum {min} for a new validator")
+            }
+            Self::UnbondingQueueFull { max } => write!(f, "more than {max} pending unbond payouts"),
             Self::Evidence(e) => write!(f, "invalid evidence: {e}"),
             Self::NothingToSlash => f.write_str("the offender has no stake to slash"),
             Self::AlreadySlashed => f.write_str("the offender was already slashed"),
@@ -243,7 +256,7 @@ impl fmt::Display for TxError {
     }
 }
 
-/// Why a block is invalid on top of a state. Variants follow the order of the checks.
+/// Why a block is invalid on top of a state. See [`apply_block`] for the order of the checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BlockError {
@@ -427,8 +440,10 @@ fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Accou
     Ok(after)
 }
 
-/// Applies one transaction to the overlay and meta. Every check happens before any write, so a
-/// rejected transaction changes nothing. Returns the fee paid.
+/// Applies one transaction to the overlay and meta. Returns the fee paid. A rejected transaction
+/// may leave partial writes in `overlay` and `meta` (evidence writes the reporter's fee before it
+/// reads the offender): callers discard both on error — validation rejects the whole block, and
+/// building restores its copies.
 fn apply_tx<S: NodeStore + ?Sized>(
     chain: &Chain,
     overlay: &mut Overlay<'_, S>,
@@ -473,6 +488,14 @@ fn apply_tx<S: NodeStore + ?Sized>(
                     if *commitment == Hash::ZERO {
                         return Err(TxError::MissingCommitment);
                     }
+                    // A registry slot costs at least the minimum stake, so nobody can fill
+                    // the registry with dust and lock new validators out.
+                    if after.stake < params.min_stake {
+                        return Err(TxError::StakeBelowMinimum {
+                            min: params.min_stake,
+                            found: after.stake,
+                        });
+                    }
                     if meta.registry.len() >= params.max_validators as usize {
                         return Err(TxError::ValidatorSetFull { max: params.max_validators });
                     }
@@ -483,6 +506,9 @@ fn apply_tx<S: NodeStore + ?Sized>(
             overlay.put(sender, after);
         }
         TxKind::Unstake { amount } => {
+            if meta.releases.len() >= MAX_RELEASES as usize {
+                return Err(TxError::UnbondingQueueFull { max: MAX_RELEASES });
+            }
             let release_epoch =
                 meta.epoch.checked_add(params.unbonding_epochs).ok_or(TxError::Overflow)?;
             after.unbonding.push(Unbonding { amount: *amount, release_epoch });
@@ -502,18 +528,19 @@ fn apply_tx<S: NodeStore + ?Sized>(
                 return Err(TxError::AlreadySlashed);
             }
             let pct = u128::from(params.slash_percent);
+            // Rounded up, so any offender with stake left loses at least one unit.
             let cut = |x: u64| -> u64 {
-                u64::try_from(u128::from(x).saturating_mul(pct) / 100).unwrap_or(x)
+                u64::try_from(u128::from(x).saturating_mul(pct).div_ceil(100)).unwrap_or(x)
             };
+            if acc.stake == 0 && acc.unbonding.is_empty() {
+                return Err(TxError::NothingToSlash);
+            }
             let mut burned = cut(acc.stake);
             acc.stake = acc.stake.saturating_sub(burned);
             for u in &mut acc.unbonding {
                 let c = cut(u.amount);
                 u.amount = u.amount.saturating_sub(c);
                 burned = burned.checked_add(c).ok_or(TxError::Overflow)?;
-            }
-            if burned == 0 {
-                return Err(TxError::NothingToSlash);
             }
             acc.unbonding.retain(|u| u.amount > 0);
             acc.slashed = true;
@@ -538,21 +565,32 @@ fn snapshot<S: NodeStore + ?Sized>(
             members.push(Member { key: r.key.clone(), stake: acc.stake });
         }
     }
-    Ok(ValidatorSet::new(meta.mix, members).unwrap_or_else(|_| meta.current.with_seed(meta.mix)))
+    if let Ok(set) = ValidatorSet::new(meta.mix, members) {
+        return Ok(set);
+    }
+    // Nobody qualifies: keep the current members that were not slashed, so the chain goes on.
+    let mut keep = Vec::new();
+    for m in meta.current.members() {
+        if !overlay.get(&Address::from_public_key(&m.key))?.slashed {
+            keep.push(m.clone());
+        }
+    }
+    Ok(ValidatorSet::new(meta.mix, keep).unwrap_or_else(|_| meta.current.with_seed(meta.mix)))
 }
 
-/// Drops registrations that can no longer propose: no stake left (or slashed) and in neither the
-/// current nor the next set. Bounded by the registry size.
+/// Drops registrations that can no longer be elected: below the minimum stake (or slashed) and in
+/// neither the current nor the next set. Bounded by the registry size.
 fn prune_registry<S: NodeStore + ?Sized>(
     overlay: &Overlay<'_, S>,
     meta: &mut ChainMeta,
+    min_stake: u64,
 ) -> Result<(), TreeError> {
     let mut keep = Vec::with_capacity(meta.registry.len());
     for r in core::mem::take(&mut meta.registry) {
         let acc = overlay.get(&Address::from_public_key(&r.key))?;
         let in_sets =
             meta.current.index_of(&r.key).is_some() || meta.next.index_of(&r.key).is_some();
-        if in_sets || (acc.stake > 0 && !acc.slashed) {
+        if in_sets || (acc.stake >= min_stake && !acc.slashed) {
             keep.push(r);
         }
     }
@@ -606,7 +644,7 @@ fn execute<S: NodeStore + ?Sized>(
         meta.previous = Some((meta.epoch, old_current));
         meta.next = next_set;
         meta.epoch = epoch;
-        prune_registry(&overlay, &mut meta)?;
+        prune_registry(&overlay, &mut meta, params.min_stake)?;
     }
 
     // 2. Proposer election and reveal.
@@ -674,17 +712,38 @@ fn execute<S: NodeStore + ?Sized>(
         meta.justified = v.target;
     }
 
-    // 5. Matured unbonds are paid out.
+    // 5. Matured unbonds are paid out, unless the current or next set still counts them (epochs
+    // without blocks do not rotate sets, so a release epoch can come before the sets that counted
+    // the coins are gone): such a payout waits one more epoch, so stake that can still sign stays
+    // slashable.
     let due = meta.releases.partition_point(|r| r.epoch <= epoch).min(MAX_RELEASES_PER_BLOCK);
-    for release in meta.releases.drain(..due).collect::<Vec<_>>() {
-        let mut acc = overlay.get(&release.address)?;
-        let (matured, pending): (Vec<Unbonding>, Vec<Unbonding>) =
-            acc.unbonding.iter().partition(|u| u.release_epoch <= epoch);
-        for u in matured {
-            acc.balance = acc.balance.checked_add(u.amount).ok_or(BlockError::Overflow)?;
+    if due > 0 {
+        // Stake each address still has counted in the current or next set.
+        let mut counted: BTreeMap<Address, u64> = BTreeMap::new();
+        for m in meta.current.members().iter().chain(meta.next.members()) {
+            let c = counted.entry(Address::from_public_key(&m.key)).or_default();
+            *c = (*c).max(m.stake);
         }
-        acc.unbonding = pending;
-        overlay.put(release.address, acc);
+        let next_epoch = epoch.checked_add(1).ok_or(BlockError::Overflow)?;
+        for release in meta.releases.drain(..due).collect::<Vec<_>>() {
+            let mut acc = overlay.get(&release.address)?;
+            // The sets still count more than what is bonded: part of the unbonding coins.
+            if counted.get(&release.address).is_some_and(|c| *c > acc.stake) {
+                for u in acc.unbonding.iter_mut().filter(|u| u.release_epoch <= epoch) {
+                    u.release_epoch = next_epoch;
+                }
+                let at = meta.releases.partition_point(|r| r.epoch <= next_epoch);
+                meta.releases.insert(at, Release { epoch: next_epoch, address: release.address });
+            } else {
+                let (matured, pending): (Vec<Unbonding>, Vec<Unbonding>) =
+                    acc.unbonding.iter().partition(|u| u.release_epoch <= epoch);
+                for u in matured {
+                    acc.balance = acc.balance.checked_add(u.amount).ok_or(BlockError::Overflow)?;
+                }
+                acc.unbonding = pending;
+            }
+            overlay.put(release.address, acc);
+        }
     }
 
     // 6. Transactions, in order.
@@ -742,10 +801,11 @@ pub struct Applied {
     pub nodes: NodeBatch,
 }
 
-/// Validates `block` on top of `state` and returns the resulting state. Checks, in order:
-/// height, parent, slot, validator-set hash, elected proposer, proposer signature, reveal,
-/// certificate (hash, FFG source/target, signatures, stake), transaction count and root, each
-/// transaction, next validator set, justified and finalized checkpoints, state root.
+/// Validates `block` on top of `state` and returns the resulting state. Checks, in order: height,
+/// parent, slot, validator-set hash, elected proposer, proposer signature, certificate hash,
+/// transaction count, transaction root; then, while executing: epoch transition, reveal,
+/// certificate (source, target, epoch, signatures and stake), each transaction; then the next
+/// validator set, the justified and finalized checkpoints, and the state root.
 pub fn apply_block<S: NodeStore + ?Sized>(
     store: &S,
     chain: &Chain,
@@ -923,13 +983,8 @@ pub fn proposer_for(chain: &Chain, state: &ChainState, slot: u64) -> Option<Publ
     set.proposer(slot).map(|m| m.key.clone())
 }
 
-/// The validator set that votes on a block at `slot` on top of `state` (or the state after it).
-pub fn voting_set<'a>(
-    chain: &Chain,
-    state: &'a ChainState,
-    epoch: u64,
-) -> Option<&'a ValidatorSet> {
-    let _ = chain;
+/// The validator set whose votes for a block of `epoch` a block on top of `state` accepts.
+pub fn voting_set(state: &ChainState, epoch: u64) -> Option<&ValidatorSet> {
     if epoch == state.meta.epoch {
         Some(&state.meta.current)
     } else {

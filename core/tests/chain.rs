@@ -236,6 +236,13 @@ fn transaction_rules_fire_in_order() {
     );
     assert_eq!(
         check(base(0, min, TxKind::Stake { amount: 1, commitment: Hash([1; 32]) }).sign(&user)),
+        Err(TxError::StakeBelowMinimum { min: net.chain.params.min_stake, found: 1 })
+    );
+    let enough = net.chain.params.min_stake;
+    assert_eq!(
+        check(
+            base(0, min, TxKind::Stake { amount: enough, commitment: Hash([1; 32]) }).sign(&user)
+        ),
         Err(TxError::ValidatorSetFull { max: 3 })
     );
     let v = net.validators[0].clone();
@@ -544,4 +551,33 @@ fn block_work_does_not_grow_with_state_size() {
         large <= 4 * small && large < 200,
         "node reads: {small} with 10 accounts, {large} with 20,000"
     );
+}
+
+/// Epochs without blocks do not rotate validator sets. An unbond whose release epoch comes while
+/// the current set still counts the coins waits: stake that can still sign stays slashable.
+#[test]
+fn payout_waits_while_a_set_still_counts_the_stake() {
+    let mut net = Net::new(4, 1);
+    net.produce(vec![]);
+    let v = net.validators[0].clone();
+    let address = Address::from_public_key(&v.public_key());
+    let stake = net.account(&address).stake;
+    let unstake = net.tx(&v, 0, TxKind::Unstake { amount: stake });
+    net.produce(vec![unstake]);
+    let e = net.state.meta.epoch;
+    let spe = net.chain.params.slots_per_epoch;
+    // Nobody proposes in epoch e + 1; the next block is in e + 2, the release epoch.
+    net.produce_at((e + 2) * spe, vec![]);
+    assert_eq!(net.state.meta.epoch, e + 2);
+    assert!(net.state.meta.current.index_of(&v.public_key()).is_some(), "one rotation only");
+    assert_eq!(
+        net.account(&address).unbonding,
+        vec![Unbonding { amount: stake, release_epoch: e + 3 }]
+    );
+    // One more epoch: the sets no longer count it, and it is paid.
+    while net.state.meta.epoch < e + 3 {
+        net.produce(vec![]);
+    }
+    assert!(net.state.meta.current.index_of(&v.public_key()).is_none());
+    assert!(net.account(&address).unbonding.is_empty());
 }

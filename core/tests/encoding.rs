@@ -134,6 +134,15 @@ fn genesis_json_round_trips_and_errors_are_clear() {
     g.validators[0].stake = 1;
     assert!(matches!(g.build().err(), Some(GenesisError::StakeBelowMinimum { .. })));
     let mut g = net.genesis.clone();
+    g.validators[1].commitment = memecoin_core::hash::Hash::ZERO;
+    assert_eq!(g.build().err(), Some(GenesisError::MissingCommitment));
+    let mut g = net.genesis.clone();
+    g.chain_name = "x".repeat(65);
+    assert_eq!(g.build().err(), Some(GenesisError::NameTooLong { bytes: 65, max: 64 }));
+    let mut g = net.genesis.clone();
+    g.params.unbonding_epochs = 1;
+    assert!(matches!(g.build().err(), Some(GenesisError::Params(_))));
+    let mut g = net.genesis.clone();
     g.params.slots_per_epoch = 0;
     assert!(matches!(g.build().err(), Some(GenesisError::Params(_))));
     let typo = json.replacen("meme1", "meme2", 1);

@@ -153,7 +153,7 @@ impl Net {
     /// The certificate for the tip from the current voters, if they reach 2/3.
     pub fn certificate(&self) -> Option<Certificate> {
         let first = self.votes.first()?;
-        let set = state::voting_set(&self.chain, &self.state, first.vote.epoch)?;
+        let set = state::voting_set(&self.state, first.vote.epoch)?;
         let cert = Certificate::from_votes(first.vote, set, &self.votes);
         cert.verify(&self.chain.id, set).ok().map(|_| cert)
     }
@@ -161,7 +161,16 @@ impl Net {
     /// Builds the next block (by the elected proposer, carrying a certificate for the tip if
     /// there is one), validates it as a peer would, and applies it.
     pub fn produce(&mut self, txs: Vec<SignedTx>) -> Block {
-        let (slot, k, reveal) = self.next_slot();
+        let (slot, _, _) = self.next_slot();
+        self.produce_at(slot, txs)
+    }
+
+    /// As [`Net::produce`], in a given slot (earlier slots are missed).
+    pub fn produce_at(&mut self, slot: u64, txs: Vec<SignedTx>) -> Block {
+        let pk = state::proposer_for(&self.chain, &self.state, slot).unwrap();
+        let k = self.validator(&pk).clone();
+        let used = self.revealed.get(k.public_key().as_bytes()).copied().unwrap_or(0);
+        let reveal = HashChain::new(secret(&k), CHAIN_LENGTH).reveal(used + 1).unwrap();
         let built = state::build_block(
             &self.store,
             &self.chain,
