@@ -188,6 +188,20 @@ impl HashChain {
         self.nth(self.length)
     }
 
+    /// The element whose hash is `commitment`: the reveal that opens it. One walk from the
+    /// secret, O(length); `None` if `commitment` is not on this chain.
+    pub fn preimage_of(&self, commitment: &Hash) -> Option<Hash> {
+        let mut x = self.secret;
+        for _ in 0..self.length {
+            let next = reveal_step(&x);
+            if next == *commitment {
+                return Some(x);
+            }
+            x = next;
+        }
+        None
+    }
+
     /// The `k`-th reveal, or `None` once the chain is used up.
     pub fn reveal(&self, k: u64) -> Option<Hash> {
         if k == 0 || k > self.length {
@@ -205,4 +219,23 @@ pub fn slot_at(genesis_time_ms: u64, slot_ms: u64, now_ms: u64) -> Option<u64> {
 /// Unix milliseconds at which `slot` starts.
 pub fn slot_start(genesis_time_ms: u64, slot_ms: u64, slot: u64) -> Option<u64> {
     slot.checked_mul(slot_ms)?.checked_add(genesis_time_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_chain_reveals_open_commitments_in_turn() {
+        let chain = HashChain::new(Hash([7; 32]), 50);
+        let mut commitment = chain.commitment();
+        for k in 1..=50 {
+            let r = chain.reveal(k).unwrap();
+            assert!(opens(&commitment, &r));
+            assert_eq!(chain.preimage_of(&commitment), Some(r));
+            commitment = r;
+        }
+        assert_eq!(chain.reveal(51), None);
+        assert_eq!(chain.preimage_of(&commitment), None, "the secret has no preimage");
+    }
 }
