@@ -90,7 +90,8 @@ pub struct ChainMeta {
     pub next: ValidatorSet,
     /// The running commit-reveal mix.
     pub mix: Hash,
-    /// Stakers that have stake or sit in the current or next set, sorted by key.
+    /// Stakers with at least the minimum stake (not slashed), or in the current or next set;
+    /// sorted by key.
     pub registry: Vec<Registration>,
     pub justified: Checkpoint,
     pub finalized: Checkpoint,
@@ -712,15 +713,17 @@ fn execute<S: NodeStore + ?Sized>(
         meta.justified = v.target;
     }
 
-    // 5. Matured unbonds are paid out, unless the current or next set still counts them (epochs
+    // 5. Matured unbonds are paid out, unless the previous, current or next set still counts them (epochs
     // without blocks do not rotate sets, so a release epoch can come before the sets that counted
     // the coins are gone): such a payout waits one more epoch, so stake that can still sign stays
     // slashable.
     let due = meta.releases.partition_point(|r| r.epoch <= epoch).min(MAX_RELEASES_PER_BLOCK);
     if due > 0 {
-        // Stake each address still has counted in the current or next set.
+        // Stake each address still has counted in a set whose votes a block may carry: the
+        // previous (late votes), current and next sets.
+        let previous = meta.previous.as_ref().map(|(_, set)| set.members()).unwrap_or(&[]);
         let mut counted: BTreeMap<Address, u64> = BTreeMap::new();
-        for m in meta.current.members().iter().chain(meta.next.members()) {
+        for m in previous.iter().chain(meta.current.members()).chain(meta.next.members()) {
             let c = counted.entry(Address::from_public_key(&m.key)).or_default();
             *c = (*c).max(m.stake);
         }
@@ -1050,7 +1053,8 @@ impl Encode for ChainMeta {
     }
 }
 
-/// Most pending unbond payouts: every account can have at most MAX_UNBONDING.
+/// Most pending unbond payouts chain-wide. It is also the decoder's cap on the list, so a state
+/// reached by valid blocks always decodes.
 const MAX_RELEASES: u32 = 1 << 20;
 
 impl Decode for ChainMeta {

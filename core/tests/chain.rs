@@ -91,11 +91,15 @@ fn stake_joins_the_set_after_a_delay_and_unstake_pays_out_later() {
     assert_eq!(net.account(&address).unbonding, vec![Unbonding { amount, release_epoch }]);
     let before = net.account(&address).balance;
     let start = net.blocks.len();
-    while net.state.meta.epoch < release_epoch {
+    // Paid at the first block of an epoch ≥ release_epoch where no set that may still sign
+    // (previous, current, next) counts the stake.
+    while !net.account(&address).unbonding.is_empty() {
+        assert!(net.state.meta.epoch <= release_epoch + 2, "payout is late");
         net.produce(vec![]);
     }
+    assert!(net.state.meta.epoch >= release_epoch);
+    assert!(!counted_anywhere(&net, &staker.public_key()));
     let acc = net.account(&address);
-    assert!(acc.unbonding.is_empty());
     // The staker may still have proposed (and earned rewards) while it stayed in the sets.
     let proposed = net.blocks[start..]
         .iter()
@@ -574,10 +578,19 @@ fn payout_waits_while_a_set_still_counts_the_stake() {
         net.account(&address).unbonding,
         vec![Unbonding { amount: stake, release_epoch: e + 3 }]
     );
-    // One more epoch: the sets no longer count it, and it is paid.
-    while net.state.meta.epoch < e + 3 {
+    // Paid once no set that may still sign counts it, and not before.
+    while !net.account(&address).unbonding.is_empty() {
+        assert!(counted_anywhere(&net, &v.public_key()), "paid only when no set counts it");
+        assert!(net.state.meta.epoch <= e + 5, "payout is late");
         net.produce(vec![]);
     }
-    assert!(net.state.meta.current.index_of(&v.public_key()).is_none());
-    assert!(net.account(&address).unbonding.is_empty());
+    assert!(!counted_anywhere(&net, &v.public_key()));
+}
+
+/// Whether the previous, current or next set of the tip state holds `key`.
+fn counted_anywhere(net: &Net, key: &memecoin_core::crypto::PublicKey) -> bool {
+    let m = &net.state.meta;
+    m.previous.as_ref().is_some_and(|(_, s)| s.index_of(key).is_some())
+        || m.current.index_of(key).is_some()
+        || m.next.index_of(key).is_some()
 }
