@@ -1,1 +1,1027 @@
-//! (being written)
+//! The mempool: transactions waiting for a block, bounded, ordered by fee.
+//!
+//! Pure logic: no I/O, no clock (time comes in as `now_ms`), no logging. Validity is core's:
+//! the pool never decides a rule itself, it only decides which state a rule is checked against.
+//!
+//! # Pending-aware checking
+//!
+//! A sender may have several transactions waiting, with consecutive nonces. Core's
+//! [`state::check_tx`] checks one transaction against one state, so a sender's second pending
+//! transaction would fail there with `NonceMismatch` (and could double-spend the first one's
+//! balance). The pool therefore checks a transaction at nonce `n` against a *view* of the state
+//! in which the sender's account is what it will be after its pending transactions
+//! `state_nonce..n`:
+//!
+//! 1. The pool replays only the **effects** of those pending transactions on the sender's own
+//!    account (`advance`: nonce + 1, balance − amount − fee, stake ± amount, a new unbonding
+//!    entry), and, for a pending first stake, the sender's registration. These effects mirror
+//!    core's `check_sender`; every pending transaction was itself accepted by core on top of the
+//!    previous ones, so the arithmetic cannot fail on a consistent pool.
+//! 2. It writes that account into the state tree with [`tree::update`] (which writes nothing:
+//!    the new nodes live in a throw-away layer over the caller's store, `Layered`).
+//! 3. It calls core's [`state::check_tx`] on the view. So every **rule** (chain, fee, nonce,
+//!    zero amount, balance, stake, unbonding cap, slashing, commitment, evidence, signature) is
+//!    core's, with core's error: a spend beyond what the pending transactions leave is
+//!    `InsufficientBalance { needed, available }` where `available` is the balance after them.
+//!
+//! Known approximation: effects on *other* accounts are not replayed (a pending transfer *to*
+//! the sender does not raise its balance; a pending evidence against the sender itself does not
+//! slash it in the view). The view is therefore never more generous about the sender's balance
+//! than the chain will be, except in that last, self-reporting case, which block building
+//! catches (it leaves out transactions that fail).
+//!
+//! A transaction whose nonce leaves a gap (nonce > the sender's next nonce) is **held**: checked
+//! only statelessly (chain id, minimum fee, signature) and never selected. When the gap fills,
+//! held transactions are promoted in nonce order, each checked as above; the first that fails
+//! is dropped and the ones after it stay held.
+//!
+//! # Bounds
+//!
+//! At most `max_txs` transactions in all and `max_per_sender` per sender; a nonce at most
+//! `max_nonce_gap` beyond the sender's next nonce. Every loop runs over the pool's own bounded
+//! contents, never over a length taken from a peer. [`Mempool::on_new_state`] re-checks a
+//! sender's transactions only when its account changed (or it has pending stake or evidence,
+//! whose validity depends on more than its account), so its cost follows the block, not the pool.
+
+use memecoin_core::account::{Account, Unbonding, state_key};
+use memecoin_core::address::Address;
+use memecoin_core::encode::Encode;
+use memecoin_core::hash::Hash;
+use memecoin_core::state::{self, Chain, ChainState, Registration, TxError};
+use memecoin_core::tree::{self, Node, NodeBatch, NodeStore, StoreError};
+use memecoin_core::tx::{SignedTx, Tx, TxKind};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::fmt;
+
+/// The pool's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// Most transactions in the pool.
+    pub max_txs: usize,
+    /// Most transactions of one sender (ready and held).
+    pub max_per_sender: usize,
+    /// How far beyond the sender's next nonce a held transaction's nonce may be: with 0 no
+    /// transaction is held, with 1 a nonce may skip exactly one.
+    pub max_nonce_gap: u64,
+    /// A transaction older than this (since it entered the pool) is dropped at the next state.
+    pub expiry_ms: u64,
+}
+
+/// Why the pool refused a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Core's rules reject it (against the state with the sender's pending transactions).
+    Invalid(TxError),
+    /// The same transaction is already in the pool.
+    AlreadyKnown,
+    /// The nonce was already used on chain.
+    NonceTooLow { expected: u64, found: u64 },
+    /// The nonce is too far beyond the sender's next nonce to be held.
+    NonceGapTooLarge { next: u64, found: u64, max_gap: u64 },
+    /// A pending transaction has the same sender and nonce and pays at least as much.
+    FeeTooLowToReplace { old: u64, new: u64 },
+    /// The sender already has `max` transactions in the pool.
+    SenderFull { max: usize },
+    /// The pool is full and the transaction pays no more than the cheapest one it could evict.
+    PoolFullFeeTooLow { lowest: u64 },
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => write!(f, "invalid transaction: {e}"),
+            Self::AlreadyKnown => f.write_str("transaction is already in the mempool"),
+            Self::NonceTooLow { expected, found } => {
+                write!(f, "nonce {found} is already used, the account's next nonce is {expected}")
+            }
+            Self::NonceGapTooLarge { next, found, max_gap } => write!(
+                f,
+                "nonce {found} is more than {max_gap} beyond the sender's next nonce {next}"
+            ),
+            Self::FeeTooLowToReplace { old, new } => {
+                write!(f, "fee {new} does not exceed the pending transaction's fee {old}")
+            }
+            Self::SenderFull { max } => {
+                write!(f, "the sender already has {max} pending transactions")
+            }
+            Self::PoolFullFeeTooLow { lowest } => {
+                write!(f, "the mempool is full and the fee does not exceed the lowest fee {lowest}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    tx: SignedTx,
+    sender: Address,
+    added_ms: u64,
+}
+
+/// One sender's transactions. Those with nonces `base.nonce .. base.nonce + ready` are
+/// *ready*: present, consecutive, and each checked by core on top of the ones before it. Any
+/// others are *held* (beyond a gap).
+#[derive(Debug, Clone)]
+struct Sender {
+    txs: BTreeMap<u64, Hash>,
+    /// The sender's account the ready transactions were checked against.
+    base: Account,
+    ready: u64,
+}
+
+impl Sender {
+    /// The nonce the sender's next ready transaction must carry.
+    fn next(&self) -> u64 {
+        self.base.nonce.saturating_add(self.ready)
+    }
+
+    fn is_ready(&self, nonce: u64) -> bool {
+        nonce >= self.base.nonce && nonce < self.next()
+    }
+}
+
+/// Pending transactions, bounded; see the module docs for how they are checked.
+#[derive(Debug, Clone)]
+pub struct Mempool {
+    config: MempoolConfig,
+    txs: BTreeMap<Hash, Entry>,
+    senders: BTreeMap<Address, Sender>,
+    /// Every transaction by (fee, id): the first is the one to evict.
+    by_fee: BTreeSet<(u64, Hash)>,
+}
+
+impl Mempool {
+    pub fn new(config: MempoolConfig) -> Self {
+        Mempool { config, txs: BTreeMap::new(), senders: BTreeMap::new(), by_fee: BTreeSet::new() }
+    }
+
+    /// Checks `tx` against `state` *including pending transactions of the same sender* and
+    /// adds it. In order: already known; nonce used on chain; replace-by-fee (a transaction with
+    /// the same sender and nonce is replaced only by a higher fee); nonce gap; sender limit;
+    /// validity (core's rules on top of the sender's ready transactions, or stateless checks
+    /// for a held one); room (when full, the cheapest transaction of another sender is evicted
+    /// if `tx` pays more). Returns the transaction id.
+    pub fn insert<S: NodeStore + ?Sized>(
+        &mut self,
+        store: &S,
+        chain: &Chain,
+        state: &ChainState,
+        tx: SignedTx,
+        now_ms: u64,
+    ) -> Result<Hash, Rejection> {
+        let id = tx.id();
+        if self.txs.contains_key(&id) {
+            return Err(Rejection::AlreadyKnown);
+        }
+        let address = tx.tx.sender_address();
+        let nonce = tx.tx.nonce;
+        let account =
+            state.account(store, &address).map_err(|e| Rejection::Invalid(TxError::State(e)))?;
+        if nonce < account.nonce {
+            return Err(Rejection::NonceTooLow { expected: account.nonce, found: nonce });
+        }
+        // The caller should have called `on_new_state`; if it did not, catch up this sender.
+        if self.senders.get(&address).is_some_and(|s| s.base != account) {
+            self.resync(store, chain, state, &address, &account, now_ms);
+        }
+
+        let (next, count, existing) = match self.senders.get(&address) {
+            Some(s) => (s.next(), s.txs.len(), s.txs.get(&nonce).copied()),
+            None => (account.nonce, 0, None),
+        };
+        match existing.and_then(|old| self.txs.get(&old)) {
+            Some(old) => {
+                if tx.tx.fee <= old.tx.tx.fee {
+                    return Err(Rejection::FeeTooLowToReplace {
+                        old: old.tx.tx.fee,
+                        new: tx.tx.fee,
+                    });
+                }
+            }
+            None => {
+                let gap = nonce.saturating_sub(next);
+                if gap > self.config.max_nonce_gap {
+                    return Err(Rejection::NonceGapTooLarge {
+                        next,
+                        found: nonce,
+                        max_gap: self.config.max_nonce_gap,
+                    });
+                }
+                if count >= self.config.max_per_sender {
+                    return Err(Rejection::SenderFull { max: self.config.max_per_sender });
+                }
+            }
+        }
+
+        if nonce <= next {
+            let view = self.pending_before(&address, &account, nonce, state.meta.epoch, chain);
+            let view = view.map_err(Rejection::Invalid)?;
+            check_on_top(store, chain, state, &address, &view, &tx).map_err(Rejection::Invalid)?;
+        } else {
+            check_stateless(chain, &tx).map_err(Rejection::Invalid)?;
+        }
+
+        if existing.is_none() && self.txs.len() >= self.config.max_txs {
+            self.make_room(&address, tx.tx.fee)?;
+        }
+        if let Some(old) = existing {
+            self.take(&old);
+        }
+        self.put(id, tx, address, &account, now_ms);
+        if nonce <= next {
+            if let Some(s) = self.senders.get_mut(&address) {
+                // `nonce` is checked on top of everything before it: ready up to and including it.
+                s.ready = nonce.saturating_sub(s.base.nonce).saturating_add(1);
+            }
+            // Later transactions were checked on top of the old one (replacement) or were held
+            // behind the gap `tx` fills: check them again.
+            self.walk(store, chain, state, &address);
+        }
+        Ok(id)
+    }
+
+    /// Transactions for the next block: ready ones only (consecutive nonces from
+    /// `state_nonce(sender)`), highest fee first, then lowest nonce, never a sender's nonce
+    /// `n + 1` before `n`; at most `max`.
+    pub fn select(&self, state_nonce: impl Fn(&Address) -> u64, max: usize) -> Vec<SignedTx> {
+        // One head per sender; taking a head makes the sender's next nonce its new head.
+        let mut heads = BinaryHeap::new();
+        for (address, sender) in &self.senders {
+            if let Some(e) = self.ready_entry(sender, state_nonce(address)) {
+                heads.push((e.tx.tx.fee, Reverse(e.tx.tx.nonce), Reverse(e.tx.id()), *address));
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some((_, Reverse(nonce), Reverse(id), address)) = heads.pop() else { break };
+            let Some(entry) = self.txs.get(&id) else { break };
+            out.push(entry.tx.clone());
+            let next = self
+                .senders
+                .get(&address)
+                .zip(nonce.checked_add(1))
+                .and_then(|(s, n)| self.ready_entry(s, n));
+            if let Some(e) = next {
+                heads.push((e.tx.tx.fee, Reverse(e.tx.tx.nonce), Reverse(e.tx.id()), address));
+            }
+        }
+        out
+    }
+
+    /// After a block: drops included and stale transactions (nonce below the account's new
+    /// nonce) and expired ones (in the pool for more than `expiry_ms`), re-checks the rest of
+    /// each affected sender against the new state (dropping the first that fails; the ones after
+    /// it are held), and promotes held transactions whose gap the block filled.
+    ///
+    /// A sender whose account cannot be read (a store failure) is left as it is: block building
+    /// re-checks every transaction anyway.
+    pub fn on_new_state<S: NodeStore + ?Sized>(
+        &mut self,
+        store: &S,
+        chain: &Chain,
+        state: &ChainState,
+        now_ms: u64,
+    ) {
+        let addresses: Vec<Address> = self.senders.keys().copied().collect();
+        for address in addresses {
+            if let Ok(account) = state.account(store, &address) {
+                self.resync(store, chain, state, &address, &account, now_ms);
+            }
+        }
+    }
+
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.txs.contains_key(id)
+    }
+
+    pub fn get(&self, id: &Hash) -> Option<&SignedTx> {
+        self.txs.get(id).map(|e| &e.tx)
+    }
+
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// The ready transaction of `sender` at `nonce`, if any.
+    fn ready_entry(&self, sender: &Sender, nonce: u64) -> Option<&Entry> {
+        if !sender.is_ready(nonce) {
+            return None;
+        }
+        sender.txs.get(&nonce).and_then(|id| self.txs.get(id))
+    }
+
+    /// Brings one sender up to `account`: drops stale and expired transactions, and re-checks
+    /// the ready ones if anything they depend on may have changed.
+    fn resync<S: NodeStore + ?Sized>(
+        &mut self,
+        store: &S,
+        chain: &Chain,
+        state: &ChainState,
+        address: &Address,
+        account: &Account,
+        now_ms: u64,
+    ) {
+        let Some(sender) = self.senders.get(address) else { return };
+        let expiry = self.config.expiry_ms;
+        let gone: Vec<Hash> = sender
+            .txs
+            .iter()
+            .filter(|(nonce, id)| {
+                **nonce < account.nonce
+                    || self.txs.get(id).is_none_or(|e| now_ms.saturating_sub(e.added_ms) > expiry)
+            })
+            .map(|(_, id)| *id)
+            .collect();
+        // Stake and evidence depend on more than the sender's account (registry, offender).
+        let depends_on_meta = sender.txs.iter().any(|(nonce, id)| {
+            sender.is_ready(*nonce)
+                && self.txs.get(id).is_some_and(|e| {
+                    matches!(e.tx.tx.kind, TxKind::Stake { .. } | TxKind::Evidence(_))
+                })
+        });
+        let recheck = sender.base != *account || !gone.is_empty() || depends_on_meta;
+        for id in &gone {
+            self.take(id);
+        }
+        if recheck {
+            if let Some(s) = self.senders.get_mut(address) {
+                s.base = account.clone();
+                s.ready = 0;
+            }
+        }
+        self.walk(store, chain, state, address);
+    }
+
+    /// Promotes the sender's transactions at its next nonce, one by one, each checked on top of
+    /// the ready ones; the first that fails is dropped and the walk stops. Runs at most once per
+    /// transaction of the sender.
+    fn walk<S: NodeStore + ?Sized>(
+        &mut self,
+        store: &S,
+        chain: &Chain,
+        state: &ChainState,
+        address: &Address,
+    ) {
+        loop {
+            let Some(sender) = self.senders.get(address) else { return };
+            let next = sender.next();
+            let Some(id) = sender.txs.get(&next).copied() else { return };
+            let Some(entry) = self.txs.get(&id) else { return };
+            let base = sender.base.clone();
+            let result = self
+                .pending_before(address, &base, next, state.meta.epoch, chain)
+                .and_then(|view| check_on_top(store, chain, state, address, &view, &entry.tx));
+            match result {
+                Ok(()) => {
+                    if let Some(s) = self.senders.get_mut(address) {
+                        s.ready = s.ready.saturating_add(1);
+                    }
+                }
+                Err(_) => {
+                    self.take(&id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The sender's account after its ready transactions with nonces below `nonce`, starting
+    /// from `account` (the state's).
+    fn pending_before(
+        &self,
+        address: &Address,
+        account: &Account,
+        nonce: u64,
+        epoch: u64,
+        chain: &Chain,
+    ) -> Result<Pending, TxError> {
+        let mut view = Pending { account: account.clone(), count: 0, registration: None };
+        let Some(sender) = self.senders.get(address) else { return Ok(view) };
+        let release_epoch =
+            epoch.checked_add(chain.params.unbonding_epochs).ok_or(TxError::Overflow)?;
+        for (_, id) in sender.txs.range(account.nonce..nonce) {
+            let Some(entry) = self.txs.get(id) else { break };
+            advance(&mut view, &entry.tx.tx, release_epoch)?;
+        }
+        Ok(view)
+    }
+
+    /// Evicts the cheapest transaction of another sender if `fee` is higher.
+    fn make_room(&mut self, address: &Address, fee: u64) -> Result<(), Rejection> {
+        let lowest = self.by_fee.first().map_or(0, |(f, _)| *f);
+        // Skips at most the sender's own transactions (at most `max_per_sender`).
+        let victim = self
+            .by_fee
+            .iter()
+            .find(|(_, id)| self.txs.get(id).is_some_and(|e| e.sender != *address))
+            .copied();
+        match victim {
+            Some((victim_fee, id)) if fee > victim_fee => {
+                self.take(&id);
+                Ok(())
+            }
+            Some((victim_fee, _)) => Err(Rejection::PoolFullFeeTooLow { lowest: victim_fee }),
+            None => Err(Rejection::PoolFullFeeTooLow { lowest }),
+        }
+    }
+
+    fn put(&mut self, id: Hash, tx: SignedTx, sender: Address, account: &Account, now_ms: u64) {
+        let nonce = tx.tx.nonce;
+        self.by_fee.insert((tx.tx.fee, id));
+        self.senders
+            .entry(sender)
+            .or_insert_with(|| Sender { txs: BTreeMap::new(), base: account.clone(), ready: 0 })
+            .txs
+            .insert(nonce, id);
+        self.txs.insert(id, Entry { tx, sender, added_ms: now_ms });
+    }
+
+    /// Removes one transaction; the sender's later ones become held.
+    fn take(&mut self, id: &Hash) {
+        let Some(entry) = self.txs.remove(id) else { return };
+        self.by_fee.remove(&(entry.tx.tx.fee, *id));
+        let nonce = entry.tx.tx.nonce;
+        if let Some(s) = self.senders.get_mut(&entry.sender) {
+            s.txs.remove(&nonce);
+            if s.is_ready(nonce) {
+                s.ready = nonce.saturating_sub(s.base.nonce);
+            }
+            if s.txs.is_empty() {
+                self.senders.remove(&entry.sender);
+            }
+        }
+    }
+}
+
+/// The sender's account as its pending transactions leave it.
+#[derive(Debug, Clone)]
+struct Pending {
+    account: Account,
+    /// How many pending transactions were replayed.
+    count: u64,
+    /// A first stake among them registers the sender.
+    registration: Option<Registration>,
+}
+
+/// Replays the effects of `tx` on its sender's account, as core's `check_sender` and `apply_tx`
+/// do (no rules: `tx` was accepted by core on top of the previous ones).
+fn advance(view: &mut Pending, tx: &Tx, release_epoch: u64) -> Result<(), TxError> {
+    let a = &mut view.account;
+    let spend = |balance: u64, amount: u64| -> Result<u64, TxError> {
+        let needed = amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
+        balance
+            .checked_sub(needed)
+            .ok_or(TxError::InsufficientBalance { needed, available: balance })
+    };
+    a.nonce = a.nonce.checked_add(1).ok_or(TxError::Overflow)?;
+    match &tx.kind {
+        TxKind::Transfer { amount, .. } => a.balance = spend(a.balance, *amount)?,
+        TxKind::Stake { amount, commitment } => {
+            a.balance = spend(a.balance, *amount)?;
+            a.stake = a.stake.checked_add(*amount).ok_or(TxError::Overflow)?;
+            if *commitment != Hash::ZERO && view.registration.is_none() {
+                view.registration =
+                    Some(Registration { key: tx.sender.clone(), commitment: *commitment });
+            }
+        }
+        TxKind::Unstake { amount } => {
+            a.balance = spend(a.balance, 0)?;
+            a.stake = a
+                .stake
+                .checked_sub(*amount)
+                .ok_or(TxError::InsufficientStake { requested: *amount, bonded: a.stake })?;
+            a.unbonding.push(Unbonding { amount: *amount, release_epoch });
+        }
+        TxKind::Evidence(_) => a.balance = spend(a.balance, 0)?,
+    }
+    view.count = view.count.saturating_add(1);
+    Ok(())
+}
+
+/// Core's [`state::check_tx`] against `state` with the sender's account replaced by `view`.
+fn check_on_top<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    address: &Address,
+    view: &Pending,
+    tx: &SignedTx,
+) -> Result<(), TxError> {
+    if view.count == 0 {
+        return state::check_tx(store, chain, state, tx);
+    }
+    let changes = [(state_key(address), Some(view.account.to_bytes()))];
+    let (accounts_root, extra) =
+        tree::update(store, &state.accounts_root, &changes).map_err(TxError::State)?;
+    let layered = Layered { base: store, extra };
+    let mut meta = state.meta.clone();
+    if let Some(reg) = &view.registration {
+        if let Err(i) = meta.registry.binary_search_by(|r| r.key.cmp(&reg.key)) {
+            meta.registry.insert(i, reg.clone());
+        }
+    }
+    let view_state = ChainState { tip: state.tip, accounts_root, meta };
+    state::check_tx(&layered, chain, &view_state, tx)
+}
+
+/// The checks that need no state: chain, minimum fee, signature (in core's order).
+fn check_stateless(chain: &Chain, tx: &SignedTx) -> Result<(), TxError> {
+    if tx.tx.chain_id != chain.id {
+        return Err(TxError::WrongChain { expected: chain.id, found: tx.tx.chain_id });
+    }
+    if tx.tx.fee < chain.params.min_fee {
+        return Err(TxError::FeeTooLow { min: chain.params.min_fee, found: tx.tx.fee });
+    }
+    tx.verify_signature().map_err(|_| TxError::BadSignature)
+}
+
+/// The caller's store with the nodes of one uncommitted update on top.
+struct Layered<'a, S: ?Sized> {
+    base: &'a S,
+    extra: NodeBatch,
+}
+
+impl<S: NodeStore + ?Sized> NodeStore for Layered<'_, S> {
+    fn get_node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
+        match self.extra.get(hash) {
+            Some(node) => Ok(Some(node.clone())),
+            None => self.base.get_node(hash),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memecoin_core::crypto::SecretKey;
+    use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
+    use memecoin_core::hash::{Domain, tagged_hash};
+    use memecoin_core::params::Params;
+    use memecoin_core::pos::HashChain;
+    use memecoin_core::tree::MemStore;
+
+    const BALANCE: u64 = 1_000_000;
+    /// The devnet's minimum fee.
+    const FEE: u64 = 1_000;
+    const CHAIN_LENGTH: u64 = 32;
+    const T0: u64 = 1_700_000_000_000;
+
+    fn key(label: &str, i: u64) -> SecretKey {
+        let h = tagged_hash(Domain::Reveal, &[label.as_bytes(), &i.to_be_bytes()]);
+        SecretKey::from_bytes(&h.0).unwrap()
+    }
+
+    /// A real chain in memory: one validator, three users with `BALANCE` each.
+    struct Net {
+        chain: Chain,
+        store: MemStore,
+        state: ChainState,
+        validator: SecretKey,
+        revealed: u64,
+        users: Vec<SecretKey>,
+    }
+
+    impl Net {
+        fn new() -> Self {
+            let validator = key("validator", 0);
+            let users: Vec<SecretKey> = (0..3).map(|i| key("user", i)).collect();
+            let mut genesis = Genesis {
+                chain_name: "mempool-test".into(),
+                genesis_time_ms: T0,
+                params: Params::devnet(),
+                accounts: users
+                    .iter()
+                    .map(|k| GenesisAccount {
+                        address: Address::from_public_key(&k.public_key()),
+                        balance: BALANCE,
+                    })
+                    .collect(),
+                validators: vec![GenesisValidator {
+                    key: validator.public_key(),
+                    stake: 10_000_000_000,
+                    commitment: Self::hash_chain(&validator).commitment(),
+                }],
+            };
+            genesis.canonicalize();
+            let (chain, state, nodes) = genesis.build().unwrap();
+            let mut store = MemStore::new();
+            store.extend(nodes);
+            Net { chain, store, state, validator, revealed: 0, users }
+        }
+
+        fn hash_chain(k: &SecretKey) -> HashChain {
+            HashChain::new(tagged_hash(Domain::Reveal, &[b"secret", &k.to_bytes()]), CHAIN_LENGTH)
+        }
+
+        fn address(&self, user: usize) -> Address {
+            Address::from_public_key(&self.users[user].public_key())
+        }
+
+        fn nonce(&self, address: &Address) -> u64 {
+            self.state.account(&self.store, address).unwrap().nonce
+        }
+
+        fn tx(&self, user: usize, nonce: u64, fee: u64, kind: TxKind) -> SignedTx {
+            let key = &self.users[user];
+            Tx { chain_id: self.chain.id, sender: key.public_key(), nonce, fee, kind }.sign(key)
+        }
+
+        /// A transfer of `amount` to an address outside the test's users.
+        fn pay(&self, user: usize, nonce: u64, fee: u64, amount: u64) -> SignedTx {
+            let to = Address::from_public_key(&key("sink", 0).public_key());
+            self.tx(user, nonce, fee, TxKind::Transfer { to, amount })
+        }
+
+        /// Builds the next block with `txs` (all must be valid), validates it as a peer would
+        /// and applies it.
+        fn produce(&mut self, txs: &[SignedTx]) {
+            self.revealed += 1;
+            let reveal = Self::hash_chain(&self.validator).reveal(self.revealed).unwrap();
+            let slot = self.state.tip.slot + 1;
+            let (store, chain, state) = (&self.store, &self.chain, &self.state);
+            let built =
+                state::build_block(store, chain, state, &self.validator, slot, &reveal, txs, None)
+                    .unwrap();
+            assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
+            let applied = state::apply_block(store, chain, state, &built.block).unwrap();
+            assert_eq!(built.block.txs.len(), txs.len());
+            self.store.extend(applied.nodes);
+            self.state = applied.state;
+        }
+
+        fn insert(&self, pool: &mut Mempool, tx: SignedTx) -> Result<Hash, Rejection> {
+            self.insert_at(pool, tx, T0)
+        }
+
+        fn insert_at(&self, pool: &mut Mempool, tx: SignedTx, now: u64) -> Result<Hash, Rejection> {
+            pool.insert(&self.store, &self.chain, &self.state, tx, now)
+        }
+
+        fn select(&self, pool: &Mempool, max: usize) -> Vec<SignedTx> {
+            pool.select(|a| self.nonce(a), max)
+        }
+
+        fn new_state(&self, pool: &mut Mempool, now: u64) {
+            pool.on_new_state(&self.store, &self.chain, &self.state, now);
+        }
+    }
+
+    fn config() -> MempoolConfig {
+        MempoolConfig { max_txs: 100, max_per_sender: 8, max_nonce_gap: 4, expiry_ms: 60_000 }
+    }
+
+    fn pool() -> Mempool {
+        Mempool::new(config())
+    }
+
+    /// (user, nonce) of each transaction, to compare orders.
+    fn order(net: &Net, txs: &[SignedTx]) -> Vec<(usize, u64)> {
+        txs.iter()
+            .map(|t| {
+                let user = (0..net.users.len())
+                    .find(|i| net.address(*i) == t.tx.sender_address())
+                    .unwrap();
+                (user, t.tx.nonce)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accepts_a_valid_transfer() {
+        let net = Net::new();
+        let mut pool = pool();
+        assert!(pool.is_empty());
+        let tx = net.pay(0, 0, FEE, 10);
+        let id = net.insert(&mut pool, tx.clone()).unwrap();
+        assert_eq!(id, tx.id());
+        assert!(pool.contains(&id));
+        assert_eq!(pool.get(&id), Some(&tx));
+        assert_eq!(pool.len(), 1);
+        assert_eq!(net.select(&pool, 10), vec![tx]);
+    }
+
+    #[test]
+    fn rejects_invalid_with_cores_reason() {
+        let net = Net::new();
+        let wrong_chain = {
+            let k = &net.users[0];
+            let kind = TxKind::Transfer { to: net.address(1), amount: 1 };
+            Tx { chain_id: Hash::ZERO, sender: k.public_key(), nonce: 0, fee: FEE, kind }.sign(k)
+        };
+        let forged = |nonce| {
+            let kind = TxKind::Transfer { to: net.address(1), amount: 1 };
+            let sender = net.users[0].public_key();
+            Tx { chain_id: net.chain.id, sender, nonce, fee: FEE, kind }.sign(&net.users[1])
+        };
+        let cases = [
+            (wrong_chain, TxError::WrongChain { expected: net.chain.id, found: Hash::ZERO }),
+            (net.pay(0, 0, FEE - 1, 1), TxError::FeeTooLow { min: FEE, found: FEE - 1 }),
+            (net.pay(0, 0, FEE, 0), TxError::ZeroAmount),
+            (
+                net.pay(0, 0, FEE, BALANCE),
+                TxError::InsufficientBalance { needed: BALANCE + FEE, available: BALANCE },
+            ),
+            (
+                net.tx(0, 0, FEE, TxKind::Unstake { amount: 5 }),
+                TxError::InsufficientStake { requested: 5, bonded: 0 },
+            ),
+            (forged(0), TxError::BadSignature),
+            // Held (nonce gap): the stateless checks still apply.
+            (forged(2), TxError::BadSignature),
+            (net.pay(0, 2, FEE - 1, 1), TxError::FeeTooLow { min: FEE, found: FEE - 1 }),
+        ];
+        let mut pool = pool();
+        for (tx, error) in cases {
+            assert_eq!(net.insert(&mut pool, tx), Err(Rejection::Invalid(error)));
+        }
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn duplicate_is_already_known() {
+        let net = Net::new();
+        let mut pool = pool();
+        let tx = net.pay(0, 0, FEE, 10);
+        net.insert(&mut pool, tx.clone()).unwrap();
+        assert_eq!(net.insert(&mut pool, tx), Err(Rejection::AlreadyKnown));
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn used_nonce_is_too_low() {
+        let mut net = Net::new();
+        net.produce(&[net.pay(0, 0, FEE, 10)]);
+        let mut pool = pool();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 0, FEE, 20)),
+            Err(Rejection::NonceTooLow { expected: 1, found: 0 })
+        );
+        assert!(net.insert(&mut pool, net.pay(0, 1, FEE, 20)).is_ok());
+    }
+
+    #[test]
+    fn gap_is_held_then_promoted_when_filled() {
+        let net = Net::new();
+        let mut pool = pool();
+        net.insert(&mut pool, net.pay(0, 2, FEE, 10)).unwrap();
+        net.insert(&mut pool, net.pay(0, 1, FEE, 10)).unwrap();
+        assert_eq!(pool.len(), 2);
+        assert!(net.select(&pool, 10).is_empty(), "held transactions are not ready");
+        net.insert(&mut pool, net.pay(0, 0, FEE, 10)).unwrap();
+        assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0), (0, 1), (0, 2)]);
+    }
+
+    #[test]
+    fn promotion_drops_a_held_tx_the_pending_ones_cannot_pay() {
+        let net = Net::new();
+        let mut pool = pool();
+        net.insert(&mut pool, net.pay(0, 2, FEE, 10)).unwrap();
+        let unaffordable = net.insert(&mut pool, net.pay(0, 1, FEE, 600_000)).unwrap();
+        net.insert(&mut pool, net.pay(0, 0, FEE, 600_000)).unwrap();
+        assert!(!pool.contains(&unaffordable));
+        // Nonce 2 stays held behind the new gap at nonce 1.
+        assert_eq!(pool.len(), 2);
+        assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0)]);
+    }
+
+    #[test]
+    fn gap_beyond_max_is_refused() {
+        let net = Net::new();
+        let mut pool = pool();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 5, FEE, 10)),
+            Err(Rejection::NonceGapTooLarge { next: 0, found: 5, max_gap: 4 })
+        );
+        net.insert(&mut pool, net.pay(0, 4, FEE, 10)).unwrap();
+        net.insert(&mut pool, net.pay(0, 0, FEE, 10)).unwrap();
+        // The gap is measured from the sender's next nonce after its ready transactions.
+        net.insert(&mut pool, net.pay(0, 5, FEE, 10)).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 6, FEE, 10)),
+            Err(Rejection::NonceGapTooLarge { next: 1, found: 6, max_gap: 4 })
+        );
+    }
+
+    #[test]
+    fn replace_by_fee() {
+        let net = Net::new();
+        let mut pool = pool();
+        let old = net.insert(&mut pool, net.pay(0, 0, 2 * FEE, 10)).unwrap();
+        let new = net.insert(&mut pool, net.pay(0, 0, 3 * FEE, 20)).unwrap();
+        assert!(!pool.contains(&old));
+        assert!(pool.contains(&new));
+        assert_eq!(pool.len(), 1);
+        for fee in [3 * FEE, 2 * FEE] {
+            assert_eq!(
+                net.insert(&mut pool, net.pay(0, 0, fee, 30)),
+                Err(Rejection::FeeTooLowToReplace { old: 3 * FEE, new: fee })
+            );
+        }
+        // A held transaction is replaced the same way.
+        net.insert(&mut pool, net.pay(0, 3, FEE, 10)).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 3, FEE, 11)),
+            Err(Rejection::FeeTooLowToReplace { old: FEE, new: FEE })
+        );
+        net.insert(&mut pool, net.pay(0, 3, FEE + 1, 11)).unwrap();
+        assert_eq!(pool.len(), 2);
+        // The replacement itself is checked: it must be valid.
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 0, 4 * FEE, BALANCE)),
+            Err(Rejection::Invalid(TxError::InsufficientBalance {
+                needed: BALANCE + 4 * FEE,
+                available: BALANCE
+            }))
+        );
+    }
+
+    #[test]
+    fn replacement_rechecks_the_later_transactions() {
+        let net = Net::new();
+        let mut pool = pool();
+        net.insert(&mut pool, net.pay(0, 0, FEE, 100)).unwrap();
+        let later = net.insert(&mut pool, net.pay(0, 1, FEE, 400_000)).unwrap();
+        net.insert(&mut pool, net.pay(0, 0, 2 * FEE, 700_000)).unwrap();
+        assert!(!pool.contains(&later), "no longer affordable after the replacement");
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn pending_spend_counts_against_the_balance() {
+        let net = Net::new();
+        let mut pool = pool();
+        net.insert(&mut pool, net.pay(0, 0, FEE, 600_000)).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 1, FEE, 600_000)),
+            Err(Rejection::Invalid(TxError::InsufficientBalance {
+                needed: 601_000,
+                available: BALANCE - 601_000
+            }))
+        );
+        // Exactly what is left is fine, and then nothing is.
+        net.insert(&mut pool, net.pay(0, 1, FEE, BALANCE - 601_000 - FEE)).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 2, FEE, 1)),
+            Err(Rejection::Invalid(TxError::InsufficientBalance { needed: FEE + 1, available: 0 }))
+        );
+        // A pending stake counts too, and a nonce after a pending unstake sees its stake.
+        net.insert(&mut pool, net.pay(1, 0, FEE, 1)).unwrap();
+        let commitment = Net::hash_chain(&net.users[1]).commitment();
+        net.insert(&mut pool, net.tx(1, 1, FEE, TxKind::Stake { amount: 500_000, commitment }))
+            .unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.tx(1, 2, FEE, TxKind::Unstake { amount: 500_001 })),
+            Err(Rejection::Invalid(TxError::InsufficientStake {
+                requested: 500_001,
+                bonded: 500_000
+            }))
+        );
+        net.insert(&mut pool, net.tx(1, 2, FEE, TxKind::Unstake { amount: 500_000 })).unwrap();
+    }
+
+    #[test]
+    fn pending_first_stake_registers_the_sender() {
+        let net = Net::new();
+        let mut pool = pool();
+        let commitment = Net::hash_chain(&net.users[0]).commitment();
+        let stake = |commitment| TxKind::Stake { amount: 1_000, commitment };
+        net.insert(&mut pool, net.tx(0, 0, FEE, stake(commitment))).unwrap();
+        // A registered validator adds stake with a ZERO commitment.
+        net.insert(&mut pool, net.tx(0, 1, FEE, stake(Hash::ZERO))).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.tx(0, 2, FEE, stake(commitment))),
+            Err(Rejection::Invalid(TxError::CommitmentChange))
+        );
+    }
+
+    #[test]
+    fn select_orders_by_fee_then_nonce_within_sender_order() {
+        let net = Net::new();
+        let mut pool = pool();
+        net.insert(&mut pool, net.pay(0, 0, FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(0, 1, 5 * FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(1, 0, 3 * FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(2, 0, 2 * FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(2, 1, 2 * FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(2, 3, 9 * FEE, 1)).unwrap(); // held
+        let all = net.select(&pool, 100);
+        assert_eq!(order(&net, &all), [(1, 0), (2, 0), (2, 1), (0, 0), (0, 1)]);
+        assert_eq!(order(&net, &net.select(&pool, 2)), [(1, 0), (2, 0)]);
+        assert!(net.select(&pool, 0).is_empty());
+        // The selection is a valid block, in this order.
+        let mut net = net;
+        net.produce(&all);
+    }
+
+    #[test]
+    fn full_pool_evicts_the_lowest_fee_or_refuses() {
+        let net = Net::new();
+        let mut pool = Mempool::new(MempoolConfig { max_txs: 2, ..config() });
+        let cheap = net.insert(&mut pool, net.pay(0, 0, 2 * FEE, 1)).unwrap();
+        let mid = net.insert(&mut pool, net.pay(1, 0, 3 * FEE, 1)).unwrap();
+        let rich = net.insert(&mut pool, net.pay(2, 0, 4 * FEE, 1)).unwrap();
+        assert!(!pool.contains(&cheap));
+        assert!(pool.contains(&mid) && pool.contains(&rich));
+        assert_eq!(pool.len(), 2);
+        for fee in [3 * FEE, FEE] {
+            assert_eq!(
+                net.insert(&mut pool, net.pay(0, 0, fee, 1)),
+                Err(Rejection::PoolFullFeeTooLow { lowest: 3 * FEE })
+            );
+        }
+        // A sender never evicts its own transactions: user 2's next one must beat user 1's.
+        assert_eq!(
+            net.insert(&mut pool, net.pay(2, 1, 3 * FEE, 1)),
+            Err(Rejection::PoolFullFeeTooLow { lowest: 3 * FEE })
+        );
+        net.insert(&mut pool, net.pay(2, 1, 3 * FEE + 1, 1)).unwrap();
+        assert!(!pool.contains(&mid));
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn sender_limit() {
+        let net = Net::new();
+        let mut pool = Mempool::new(MempoolConfig { max_per_sender: 2, ..config() });
+        net.insert(&mut pool, net.pay(0, 0, FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(0, 1, FEE, 1)).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 2, FEE, 1)),
+            Err(Rejection::SenderFull { max: 2 })
+        );
+        // Replacing does not add a transaction.
+        net.insert(&mut pool, net.pay(0, 1, 2 * FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(1, 0, FEE, 1)).unwrap();
+    }
+
+    #[test]
+    fn expired_transactions_are_dropped() {
+        let net = Net::new();
+        let mut pool = pool();
+        let old = net.insert_at(&mut pool, net.pay(0, 0, FEE, 1), T0).unwrap();
+        let young = net.insert_at(&mut pool, net.pay(1, 0, FEE, 1), T0 + 50_000).unwrap();
+        let after_old = net.insert_at(&mut pool, net.pay(0, 1, FEE, 1), T0 + 50_000).unwrap();
+        net.new_state(&mut pool, T0 + 60_000);
+        assert_eq!(pool.len(), 3, "exactly expiry_ms old is not expired yet");
+        net.new_state(&mut pool, T0 + 60_001);
+        assert!(!pool.contains(&old));
+        assert!(pool.contains(&young) && pool.contains(&after_old));
+        // The expired transaction leaves a gap: its successor is held until it is sent again.
+        assert_eq!(order(&net, &net.select(&pool, 10)), [(1, 0)]);
+        net.insert_at(&mut pool, net.pay(0, 0, 2 * FEE, 1), T0 + 60_001).unwrap();
+        // Equal fees: the lower nonce first.
+        assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0), (1, 0), (0, 1)]);
+    }
+
+    #[test]
+    fn new_block_drops_included_and_invalidated_transactions() {
+        let mut net = Net::new();
+        let mut pool = pool();
+        let included = net.insert(&mut pool, net.pay(0, 0, 5 * FEE, 1)).unwrap();
+        let waiting = net.insert(&mut pool, net.pay(2, 0, FEE, 1)).unwrap();
+        // User 1's nonce 0 reaches the block from elsewhere; the pool holds nonces 1 and 2.
+        let promoted = net.insert(&mut pool, net.pay(1, 1, 2 * FEE, 50_000)).unwrap();
+        let invalidated = net.insert(&mut pool, net.pay(1, 2, FEE, 500_000)).unwrap();
+        let mut block = net.select(&pool, 1);
+        assert_eq!(order(&net, &block), [(0, 0)]);
+        block.push(net.pay(1, 0, FEE, 800_000));
+        net.produce(&block);
+
+        net.new_state(&mut pool, T0 + 1_000);
+        assert!(!pool.contains(&included), "included");
+        assert!(!pool.contains(&invalidated), "the block spent the balance it needed");
+        assert!(pool.contains(&waiting) && pool.contains(&promoted));
+        assert_eq!(pool.len(), 2);
+        let next = net.select(&pool, 10);
+        assert_eq!(order(&net, &next), [(1, 1), (2, 0)]);
+        net.produce(&next);
+        net.new_state(&mut pool, T0 + 2_000);
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn rejections_display_their_reason() {
+        let cases = [
+            (Rejection::AlreadyKnown, "transaction is already in the mempool"),
+            (
+                Rejection::NonceGapTooLarge { next: 1, found: 9, max_gap: 4 },
+                "nonce 9 is more than 4 beyond the sender's next nonce 1",
+            ),
+            (
+                Rejection::Invalid(TxError::ZeroAmount),
+                "invalid transaction: amount must not be zero",
+            ),
+        ];
+        for (rejection, text) in cases {
+            assert_eq!(rejection.to_string(), text);
+        }
+    }
+}
