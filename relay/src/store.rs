@@ -1,1 +1,934 @@
-//! (being written)
+//! The relay's embedded database: blocks, the state after each block, state-tree nodes and the
+//! indexes a node needs to restart, in one [redb] file, `<data dir>/chain.redb`.
+//!
+//! # What is stored
+//!
+//! Values are core's canonical bytes ([`Encode`]/[`Decode`]), so the database holds nothing a
+//! peer could not have sent us. Keys are 32-byte hashes or big-endian heights, so a key range
+//! scan walks heights in order.
+//!
+//! | table       | key                        | value                                     |
+//! |-------------|----------------------------|-------------------------------------------|
+//! | `meta`      | `"chain_id"`               | the chain id (32 bytes)                   |
+//! |             | `"finalized"`              | the finalized [`Checkpoint`]              |
+//! |             | `"head"`                   | the last head the node chose (32 bytes)   |
+//! | `blocks`    | block hash                 | [`Block`]                                 |
+//! | `states`    | block hash (chain id for genesis) | [`ChainState`] after that block    |
+//! | `nodes`     | node hash                  | state-tree [`Node`]                       |
+//! | `txs`       | transaction id             | block hash ‖ index in block (`u32` BE)    |
+//! | `heights`   | height (`u64` BE) ‖ block hash | nothing: every stored block by height |
+//! | `canonical` | height (`u64` BE)          | hash of the finalized chain's block there |
+//!
+//! There is no genesis block: the genesis state is stored under the chain id, which is also the
+//! parent of the block at height 1.
+//!
+//! # Atomicity and durability
+//!
+//! Every mutating method is one redb write transaction: a block, the state after it, its new
+//! tree nodes and its transaction index commit together or not at all, and a method that fails
+//! part way commits nothing. Commits use redb's default durability
+//! ([`redb::Durability::Immediate`]): when a method returns `Ok`, the data has been fsynced and
+//! survives a crash or power loss. Readers see the last committed transaction (MVCC), never a
+//! half-written block.
+//!
+//! # Not here
+//!
+//! Pruning is out of scope: nodes, states and blocks are never deleted, so every stored root
+//! stays readable. Decisions about validity are core's; the store keeps what it is given, and
+//! only refuses what would make the database inconsistent (a state filed under the wrong block, a
+//! finalized block replaced by another, finality moving backwards).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use memecoin_core::block::Block;
+use memecoin_core::encode::{Decode, Encode};
+use memecoin_core::finality::Checkpoint;
+use memecoin_core::hash::Hash;
+use memecoin_core::state::ChainState;
+use memecoin_core::tree::{self, Node, NodeBatch, NodeStore};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// File name of the database inside the data directory.
+pub const FILE_NAME: &str = "chain.redb";
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
+const STATES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("states");
+const NODES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("nodes");
+const TXS: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("txs");
+const HEIGHTS: TableDefinition<&[u8; 40], ()> = TableDefinition::new("heights");
+const CANONICAL: TableDefinition<&[u8; 8], &[u8; 32]> = TableDefinition::new("canonical");
+
+const KEY_CHAIN_ID: &str = "chain_id";
+const KEY_FINALIZED: &str = "finalized";
+const KEY_HEAD: &str = "head";
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory could not be created.
+    Io(String),
+    /// The database failed; the text says during what, then redb's own message.
+    Db(String),
+    /// The data directory holds another chain: `found` is recorded there, `expected` is the
+    /// chain id the node was started with.
+    ChainMismatch { expected: Hash, found: Hash },
+    /// Stored bytes of `what` do not decode: the file was damaged or written by something else.
+    Corrupt { what: &'static str },
+    /// `put_block` or `put_genesis` was given a state whose tip is not that block.
+    StateNotForBlock { block: Hash, state_tip: Hash },
+    /// `set_finalized` would replace the finalized block at `height`.
+    FinalityConflict { height: u64, stored: Hash, new: Hash },
+    /// `set_finalized` would move finality below the stored finalized checkpoint.
+    FinalityRegression { stored: Checkpoint, new: Checkpoint },
+    /// `set_finalized` was given canonical entries that are not strictly ascending, or that do
+    /// not end at the finalized checkpoint.
+    BadCanonical { reason: &'static str },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(msg) => write!(f, "store: {msg}"),
+            Self::Db(msg) => write!(f, "store: {msg}"),
+            Self::ChainMismatch { expected, found } => write!(
+                f,
+                "data dir belongs to chain {found}, this genesis is chain {expected}; \
+                 use another data dir or the matching genesis"
+            ),
+            Self::Corrupt { what } => write!(f, "store: stored {what} does not decode (corrupt)"),
+            Self::StateNotForBlock { block, state_tip } => {
+                write!(f, "store: state with tip {state_tip} filed under block {block}")
+            }
+            Self::FinalityConflict { height, stored, new } => write!(
+                f,
+                "store: height {height} is finalized as {stored}, refusing to replace it with {new}"
+            ),
+            Self::FinalityRegression { stored, new } => write!(
+                f,
+                "store: finalized at height {} ({}), refusing to move back to height {} ({})",
+                stored.height, stored.hash, new.height, new.hash
+            ),
+            Self::BadCanonical { reason } => write!(f, "store: canonical entries {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Maps a redb error to [`StoreError::Db`], saying what we were doing.
+fn db_err<E: fmt::Display>(context: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Db(format!("{context}: {e}"))
+}
+
+/// Decodes a stored value; failure means the database is damaged.
+fn decode<T: Decode>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+    T::from_bytes(bytes).map_err(|_| StoreError::Corrupt { what })
+}
+
+fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// `height (BE) ‖ hash`: sorts by height, then hash.
+fn height_hash_key(height: u64, hash: &Hash) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    let (h, rest) = key.split_at_mut(8);
+    h.copy_from_slice(&height.to_be_bytes());
+    rest.copy_from_slice(hash.as_bytes());
+    key
+}
+
+fn split_height_hash_key(key: &[u8; 40]) -> (u64, Hash) {
+    let (h, rest) = key.split_at(8);
+    let mut height = [0u8; 8];
+    height.copy_from_slice(h);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(rest);
+    (u64::from_be_bytes(height), Hash(hash))
+}
+
+fn tx_location_value(block: &Hash, index: u32) -> [u8; 36] {
+    let mut value = [0u8; 36];
+    let (b, i) = value.split_at_mut(32);
+    b.copy_from_slice(block.as_bytes());
+    i.copy_from_slice(&index.to_be_bytes());
+    value
+}
+
+fn split_tx_location(value: &[u8; 36]) -> (Hash, u32) {
+    let (b, i) = value.split_at(32);
+    let mut block = [0u8; 32];
+    block.copy_from_slice(b);
+    let mut index = [0u8; 4];
+    index.copy_from_slice(i);
+    (Hash(block), u32::from_be_bytes(index))
+}
+
+/// The node's database. Cheap to share behind an `Arc`: redb serializes writers and lets readers
+/// run alongside them.
+pub struct Store {
+    db: Database,
+    chain_id: Hash,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("chain_id", &self.chain_id).finish()
+    }
+}
+
+impl Store {
+    /// Opens or creates `<dir>/chain.redb`, creating `dir` if needed. A new store records
+    /// `chain_id`; an existing store for another chain is refused with
+    /// [`StoreError::ChainMismatch`].
+    pub fn open(dir: &Path, chain_id: Hash) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("creating data dir {}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(db_err("opening the database"))?;
+        let store = Store { db, chain_id, path };
+        store.write(|txn| {
+            // Create every table, so readers never meet a missing one.
+            txn.open_table(BLOCKS).map_err(db_err("creating table blocks"))?;
+            txn.open_table(STATES).map_err(db_err("creating table states"))?;
+            txn.open_table(NODES).map_err(db_err("creating table nodes"))?;
+            txn.open_table(TXS).map_err(db_err("creating table txs"))?;
+            txn.open_table(HEIGHTS).map_err(db_err("creating table heights"))?;
+            txn.open_table(CANONICAL).map_err(db_err("creating table canonical"))?;
+            let mut meta = txn.open_table(META).map_err(db_err("creating table meta"))?;
+            let found: Option<Hash> = meta
+                .get(KEY_CHAIN_ID)
+                .map_err(db_err("reading the chain id"))?
+                .map(|v| decode(v.value(), "chain id"))
+                .transpose()?;
+            match found {
+                Some(found) if found != chain_id => {
+                    return Err(StoreError::ChainMismatch { expected: chain_id, found });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(KEY_CHAIN_ID, chain_id.as_bytes().as_slice())
+                        .map_err(db_err("recording the chain id"))?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// The chain this store belongs to.
+    pub fn chain_id(&self) -> Hash {
+        self.chain_id
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction and commits (durably) only if it returns `Ok`; on an
+    /// error nothing `f` wrote is kept.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_write().map_err(db_err("starting a write transaction"))?;
+        match f(&txn) {
+            Ok(value) => {
+                txn.commit().map_err(db_err("committing"))?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The caller's error is the one to report; an abort that fails leaves the
+                // transaction uncommitted all the same (redb rolls back on drop).
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        self.db.begin_read().map_err(db_err("starting a read transaction"))
+    }
+
+    /// Atomically stores the block (by hash), the state after it (by block hash), the new tree
+    /// nodes and the transaction index (tx id → (block hash, index in block)). A block and its
+    /// state commit together or not at all. Storing a block again rewrites the same bytes.
+    ///
+    /// The transaction index keeps one location per id: if the same transaction is in blocks on
+    /// two forks, the block stored last wins; callers check that block against the canonical
+    /// chain.
+    pub fn put_block(
+        &self,
+        block: &Block,
+        state: &ChainState,
+        nodes: &NodeBatch,
+    ) -> Result<(), StoreError> {
+        self.write(|txn| write_block(txn, block, state, nodes))
+    }
+
+    /// Stores the genesis state and its tree nodes under the chain id, as the state "after" the
+    /// genesis anchor (there is no genesis block).
+    pub fn put_genesis(&self, state: &ChainState, nodes: &NodeBatch) -> Result<(), StoreError> {
+        if state.tip.hash != self.chain_id {
+            return Err(StoreError::StateNotForBlock {
+                block: self.chain_id,
+                state_tip: state.tip.hash,
+            });
+        }
+        self.write(|txn| {
+            write_state(txn, &self.chain_id, state)?;
+            write_nodes(txn, nodes)
+        })
+    }
+
+    pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
+        let txn = self.read()?;
+        read_block(&txn, hash)
+    }
+
+    /// The state after block `hash` (after genesis for the chain id).
+    pub fn state(&self, hash: &Hash) -> Result<Option<ChainState>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(STATES).map_err(db_err("opening table states"))?;
+        let value = table.get(hash.as_bytes()).map_err(db_err("reading a state"))?;
+        value.map(|v| decode(v.value(), "state")).transpose()
+    }
+
+    /// The block holding transaction `id`, and the transaction's index in it.
+    pub fn tx_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(TXS).map_err(db_err("opening table txs"))?;
+        let value = table.get(id.as_bytes()).map_err(db_err("reading a tx location"))?;
+        Ok(value.map(|v| split_tx_location(v.value())))
+    }
+
+    /// Records `finalized` and the canonical chain's height → hash entries from the previous
+    /// finalized height up to it (oldest first), in one transaction.
+    ///
+    /// Refuses, changing nothing: entries that are not strictly ascending or whose last entry is
+    /// not `finalized`; a finalized checkpoint below the stored one; an entry that would replace
+    /// a different hash already recorded at its height (finality never reverts).
+    pub fn set_finalized(
+        &self,
+        finalized: Checkpoint,
+        canonical: &[(u64, Hash)],
+    ) -> Result<(), StoreError> {
+        if canonical.windows(2).any(|w| matches!(w, [(a, _), (b, _)] if a >= b)) {
+            return Err(StoreError::BadCanonical { reason: "are not strictly ascending" });
+        }
+        if let Some((height, hash)) = canonical.last() {
+            if *height != finalized.height || *hash != finalized.hash {
+                return Err(StoreError::BadCanonical {
+                    reason: "do not end at the finalized checkpoint",
+                });
+            }
+        }
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            let stored: Option<Checkpoint> = meta
+                .get(KEY_FINALIZED)
+                .map_err(db_err("reading the finalized checkpoint"))?
+                .map(|v| decode(v.value(), "finalized checkpoint"))
+                .transpose()?;
+            if let Some(stored) = stored {
+                if finalized.height < stored.height
+                    || (finalized.height == stored.height && finalized.hash != stored.hash)
+                {
+                    return Err(StoreError::FinalityRegression { stored, new: finalized });
+                }
+            }
+            let mut table = txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
+            for (height, hash) in canonical {
+                let key = height_key(*height);
+                let old = table
+                    .get(&key)
+                    .map_err(db_err("reading the canonical index"))?
+                    .map(|v| Hash(*v.value()));
+                if let Some(old) = old {
+                    if old != *hash {
+                        return Err(StoreError::FinalityConflict {
+                            height: *height,
+                            stored: old,
+                            new: *hash,
+                        });
+                    }
+                    continue;
+                }
+                table
+                    .insert(&key, hash.as_bytes())
+                    .map_err(db_err("writing the canonical index"))?;
+            }
+            meta.insert(KEY_FINALIZED, finalized.to_bytes().as_slice())
+                .map_err(db_err("writing the finalized checkpoint"))?;
+            Ok(())
+        })
+    }
+
+    /// The last checkpoint recorded by [`Store::set_finalized`].
+    pub fn finalized(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_FINALIZED).map_err(db_err("reading the finalized checkpoint"))?;
+        value.map(|v| decode(v.value(), "finalized checkpoint")).transpose()
+    }
+
+    /// The finalized chain's block at `height`, if finality has reached it.
+    pub fn hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
+        let value =
+            table.get(&height_key(height)).map_err(db_err("reading the canonical index"))?;
+        Ok(value.map(|v| Hash(*v.value())))
+    }
+
+    /// Records the head the node chose, to resume from after a restart.
+    pub fn set_head(&self, hash: &Hash) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_HEAD, hash.as_bytes().as_slice())
+                .map_err(db_err("writing the head"))?;
+            Ok(())
+        })
+    }
+
+    /// The head recorded by [`Store::set_head`].
+    pub fn head(&self) -> Result<Option<Hash>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_HEAD).map_err(db_err("reading the head"))?;
+        value.map(|v| decode(v.value(), "head")).transpose()
+    }
+
+    /// Up to `max` stored blocks with height above `height`, by height then hash: every fork, not
+    /// only the canonical chain. A restarting node calls it with the finalized height to rebuild
+    /// fork choice, paging on with the last height it got if it got `max`.
+    pub fn blocks_above(&self, height: u64, max: usize) -> Result<Vec<Block>, StoreError> {
+        let Some(start) = height.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let txn = self.read()?;
+        let heights = txn.open_table(HEIGHTS).map_err(db_err("opening table heights"))?;
+        let from = height_hash_key(start, &Hash::ZERO);
+        let range =
+            heights.range::<&[u8; 40]>(&from..).map_err(db_err("scanning the height index"))?;
+        let mut blocks = Vec::new();
+        for entry in range.take(max) {
+            let (key, _) = entry.map_err(db_err("scanning the height index"))?;
+            let (_, hash) = split_height_hash_key(key.value());
+            let block = read_block(&txn, &hash)?
+                .ok_or(StoreError::Corrupt { what: "height index (block missing)" })?;
+            blocks.push(block);
+        }
+        Ok(blocks)
+    }
+}
+
+fn read_block(txn: &ReadTransaction, hash: &Hash) -> Result<Option<Block>, StoreError> {
+    let table = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+    let value = table.get(hash.as_bytes()).map_err(db_err("reading a block"))?;
+    value.map(|v| decode(v.value(), "block")).transpose()
+}
+
+/// Writes a block with its state, nodes and indexes into `txn` (not committed).
+fn write_block(
+    txn: &WriteTransaction,
+    block: &Block,
+    state: &ChainState,
+    nodes: &NodeBatch,
+) -> Result<(), StoreError> {
+    let hash = block.hash();
+    if state.tip.hash != hash {
+        return Err(StoreError::StateNotForBlock { block: hash, state_tip: state.tip.hash });
+    }
+    {
+        let mut blocks = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+        blocks
+            .insert(hash.as_bytes(), block.to_bytes().as_slice())
+            .map_err(db_err("writing a block"))?;
+    }
+    {
+        let mut heights = txn.open_table(HEIGHTS).map_err(db_err("opening table heights"))?;
+        heights
+            .insert(&height_hash_key(block.header.header.height, &hash), ())
+            .map_err(db_err("writing the height index"))?;
+    }
+    {
+        let mut txs = txn.open_table(TXS).map_err(db_err("opening table txs"))?;
+        for (index, tx) in (0u32..).zip(&block.txs) {
+            txs.insert(tx.id().as_bytes(), &tx_location_value(&hash, index))
+                .map_err(db_err("writing the tx index"))?;
+        }
+    }
+    write_state(txn, &hash, state)?;
+    write_nodes(txn, nodes)
+}
+
+fn write_state(txn: &WriteTransaction, key: &Hash, state: &ChainState) -> Result<(), StoreError> {
+    let mut states = txn.open_table(STATES).map_err(db_err("opening table states"))?;
+    states
+        .insert(key.as_bytes(), state.to_bytes().as_slice())
+        .map_err(db_err("writing a state"))?;
+    Ok(())
+}
+
+fn write_nodes(txn: &WriteTransaction, nodes: &NodeBatch) -> Result<(), StoreError> {
+    let mut table = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+    for (hash, node) in nodes {
+        table
+            .insert(hash.as_bytes(), node.to_bytes().as_slice())
+            .map_err(db_err("writing a node"))?;
+    }
+    Ok(())
+}
+
+impl NodeStore for Store {
+    fn get_node(&self, hash: &Hash) -> Result<Option<Node>, tree::StoreError> {
+        let backend = |e: StoreError| tree::StoreError::Backend(e.to_string());
+        let txn = self.read().map_err(backend)?;
+        let table = txn.open_table(NODES).map_err(|e| backend(db_err("opening table nodes")(e)))?;
+        let value = table.get(hash.as_bytes()).map_err(|e| backend(db_err("reading a node")(e)))?;
+        value.map(|v| decode(v.value(), "state node").map_err(backend)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memecoin_core::address::Address;
+    use memecoin_core::crypto::SecretKey;
+    use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
+    use memecoin_core::hash::{Domain, tagged_hash};
+    use memecoin_core::params::Params;
+    use memecoin_core::pos::HashChain;
+    use memecoin_core::state::{self, Built, Chain};
+    use memecoin_core::tx::{SignedTx, Tx, TxKind};
+    use tempfile::TempDir;
+
+    const REVEALS: u64 = 64;
+
+    fn key(label: &str) -> SecretKey {
+        SecretKey::from_bytes(&tagged_hash(Domain::Reveal, &[label.as_bytes()]).0).unwrap()
+    }
+
+    /// The validator's commit-reveal chain.
+    fn reveals() -> HashChain {
+        HashChain::new(tagged_hash(Domain::Reveal, &[b"validator secret"]), REVEALS)
+    }
+
+    fn genesis(name: &str) -> Genesis {
+        let validator = key("validator");
+        let params = Params::devnet();
+        let mut genesis = Genesis {
+            chain_name: name.into(),
+            genesis_time_ms: 1_700_000_000_000,
+            accounts: vec![GenesisAccount {
+                address: Address::from_public_key(&key("user").public_key()),
+                balance: 1_000_000_000_000,
+            }],
+            validators: vec![GenesisValidator {
+                key: validator.public_key(),
+                stake: params.min_stake,
+                commitment: reveals().commitment(),
+            }],
+            params,
+        };
+        genesis.canonicalize();
+        genesis
+    }
+
+    /// A one-validator chain whose blocks are built by core against the store itself (so every
+    /// block also exercises `NodeStore for Store`) and stored with `put_block`.
+    struct TestChain {
+        dir: TempDir,
+        store: Store,
+        chain: Chain,
+        genesis: ChainState,
+        state: ChainState,
+        blocks: Vec<Block>,
+        nonce: u64,
+    }
+
+    impl TestChain {
+        fn new() -> Self {
+            let (chain, state, nodes) = genesis("store-test").build().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), chain.id).unwrap();
+            store.put_genesis(&state, &nodes).unwrap();
+            TestChain {
+                dir,
+                store,
+                chain,
+                genesis: state.clone(),
+                state,
+                blocks: Vec::new(),
+                nonce: 0,
+            }
+        }
+
+        fn transfer(&mut self, amount: u64) -> SignedTx {
+            let user = key("user");
+            let tx = Tx {
+                chain_id: self.chain.id,
+                sender: user.public_key(),
+                nonce: self.nonce,
+                fee: self.chain.params.min_fee,
+                kind: TxKind::Transfer {
+                    to: Address::from_public_key(&key("other").public_key()),
+                    amount,
+                },
+            }
+            .sign(&user);
+            self.nonce += 1;
+            tx
+        }
+
+        /// Builds (does not store) a block on `parent` at `slot`.
+        fn build(&self, parent: &ChainState, slot: u64, txs: &[SignedTx]) -> Built {
+            let reveal = reveals().reveal(parent.tip.height + 1).unwrap();
+            let built = state::build_block(
+                &self.store,
+                &self.chain,
+                parent,
+                &key("validator"),
+                slot,
+                &reveal,
+                txs,
+                None,
+            )
+            .unwrap();
+            assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
+            built
+        }
+
+        /// Builds the next block on the tip, stores it and moves the tip.
+        fn extend(&mut self, txs: &[SignedTx]) -> Block {
+            let built = self.build(&self.state, self.state.tip.slot + 1, txs);
+            self.store.put_block(&built.block, &built.applied.state, &built.applied.nodes).unwrap();
+            self.state = built.applied.state;
+            self.blocks.push(built.block.clone());
+            built.block
+        }
+
+        fn reopen(self) -> Self {
+            let TestChain { dir, store, chain, genesis, state, blocks, nonce } = self;
+            drop(store);
+            let store = Store::open(dir.path(), chain.id).unwrap();
+            TestChain { dir, store, chain, genesis, state, blocks, nonce }
+        }
+    }
+
+    #[test]
+    fn reopen_keeps_everything() {
+        let mut t = TestChain::new();
+        let tx = t.transfer(5);
+        let block = t.extend(std::slice::from_ref(&tx));
+        t.store.set_head(&block.hash()).unwrap();
+        let t = t.reopen();
+        assert_eq!(t.store.chain_id(), t.chain.id);
+        assert_eq!(t.store.block(&block.hash()).unwrap(), Some(block.clone()));
+        assert_eq!(t.store.state(&block.hash()).unwrap(), Some(t.state.clone()));
+        assert_eq!(t.store.state(&t.chain.id).unwrap(), Some(t.genesis.clone()));
+        assert_eq!(t.store.tx_location(&tx.id()).unwrap(), Some((block.hash(), 0)));
+        assert_eq!(t.store.head().unwrap(), Some(block.hash()));
+        // The reopened store serves the tree: the next block builds on it.
+        let mut t = t;
+        let next = t.extend(&[]);
+        assert_eq!(next.header.header.height, 2);
+    }
+
+    #[test]
+    fn new_store_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("nested/data"), Hash([7; 32])).unwrap();
+        assert!(store.path().ends_with(FILE_NAME));
+        assert_eq!(store.head().unwrap(), None);
+        assert_eq!(store.finalized().unwrap(), None);
+        assert_eq!(store.hash_at(0).unwrap(), None);
+        assert_eq!(store.block(&Hash([1; 32])).unwrap(), None);
+        assert_eq!(store.state(&Hash([7; 32])).unwrap(), None);
+        assert_eq!(store.tx_location(&Hash([1; 32])).unwrap(), None);
+        assert_eq!(store.get_node(&Hash([1; 32])).unwrap(), None);
+        assert_eq!(store.blocks_above(0, 100).unwrap(), Vec::<Block>::new());
+    }
+
+    #[test]
+    fn foreign_chain_is_refused() {
+        let ours = genesis("ours").chain_id();
+        let theirs = genesis("theirs").chain_id();
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), ours).unwrap());
+        let err = Store::open(dir.path(), theirs).unwrap_err();
+        assert_eq!(err, StoreError::ChainMismatch { expected: theirs, found: ours });
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "data dir belongs to chain {ours}, this genesis is chain {theirs}; \
+                 use another data dir or the matching genesis"
+            )
+        );
+        // The refused open changed nothing: the right chain still opens.
+        assert_eq!(Store::open(dir.path(), ours).unwrap().chain_id(), ours);
+    }
+
+    #[test]
+    fn block_state_and_tx_index_read_back() {
+        let mut t = TestChain::new();
+        let txs = [t.transfer(1), t.transfer(2), t.transfer(3)];
+        let block = t.extend(&txs);
+        assert_eq!(block.txs.len(), 3);
+        let hash = block.hash();
+        assert_eq!(t.store.block(&hash).unwrap(), Some(block.clone()));
+        assert_eq!(t.store.state(&hash).unwrap(), Some(t.state.clone()));
+        for (i, tx) in block.txs.iter().enumerate() {
+            assert_eq!(t.store.tx_location(&tx.id()).unwrap(), Some((hash, i as u32)));
+        }
+        assert_eq!(t.store.tx_location(&Hash([9; 32])).unwrap(), None);
+    }
+
+    #[test]
+    fn state_for_another_block_is_refused() {
+        let mut t = TestChain::new();
+        let first = t.extend(&[]);
+        let built = t.build(&t.state, t.state.tip.slot + 1, &[]);
+        // The state after `first`, filed under the second block.
+        let wrong = t.store.state(&first.hash()).unwrap().unwrap();
+        assert_eq!(
+            t.store.put_block(&built.block, &wrong, &built.applied.nodes),
+            Err(StoreError::StateNotForBlock {
+                block: built.block.hash(),
+                state_tip: first.hash()
+            })
+        );
+        assert_eq!(t.store.block(&built.block.hash()).unwrap(), None);
+        assert_eq!(
+            t.store.put_genesis(&wrong, &NodeBatch::new()),
+            Err(StoreError::StateNotForBlock { block: t.chain.id, state_tip: first.hash() })
+        );
+    }
+
+    #[test]
+    fn node_store_reads_nodes_back() {
+        let (_, state, nodes) = genesis("store-test").build().unwrap();
+        let t = TestChain::new();
+        assert!(!nodes.is_empty());
+        for (hash, node) in &nodes {
+            assert_eq!(t.store.get_node(hash).unwrap().as_ref(), Some(node));
+        }
+        // Core reads accounts through the store.
+        let user = Address::from_public_key(&key("user").public_key());
+        assert_eq!(state.account(&t.store, &user).unwrap().balance, 1_000_000_000_000);
+        let mut t = t;
+        let tx = t.transfer(10);
+        let built = t.build(&t.state, 1, &[tx]);
+        t.store.put_block(&built.block, &built.applied.state, &built.applied.nodes).unwrap();
+        for (hash, node) in &built.applied.nodes {
+            assert_eq!(t.store.get_node(hash).unwrap().as_ref(), Some(node));
+        }
+        let other = Address::from_public_key(&key("other").public_key());
+        assert_eq!(built.applied.state.account(&t.store, &other).unwrap().balance, 10);
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let mut t = TestChain::new();
+        let tx = t.transfer(4);
+        let built = t.build(&t.state, 1, std::slice::from_ref(&tx));
+        let (block, state, nodes) = (&built.block, &built.applied.state, &built.applied.nodes);
+        let err = t
+            .store
+            .write(|txn| {
+                write_block(txn, block, state, nodes)?;
+                Err::<(), _>(StoreError::Db("simulated failure before commit".into()))
+            })
+            .unwrap_err();
+        assert_eq!(err, StoreError::Db("simulated failure before commit".into()));
+        let check = |store: &Store| {
+            assert_eq!(store.block(&block.hash()).unwrap(), None);
+            assert_eq!(store.state(&block.hash()).unwrap(), None);
+            assert_eq!(store.tx_location(&tx.id()).unwrap(), None);
+            assert_eq!(store.blocks_above(0, 10).unwrap(), Vec::<Block>::new());
+            for hash in nodes.keys() {
+                assert_eq!(store.get_node(hash).unwrap(), None);
+            }
+        };
+        check(&t.store);
+        let t = t.reopen();
+        check(&t.store);
+        // The store still works after the failed write.
+        t.store.put_block(block, state, nodes).unwrap();
+        assert_eq!(t.store.block(&block.hash()).unwrap().as_ref(), Some(block));
+    }
+
+    #[test]
+    fn finality_and_canonical_index() {
+        let mut t = TestChain::new();
+        let blocks: Vec<Block> = (0..4).map(|_| t.extend(&[])).collect();
+        let entry = |b: &Block| (b.header.header.height, b.hash());
+        let cp = |b: &Block| b.header.header.checkpoint();
+
+        t.store.set_finalized(cp(&blocks[1]), &[entry(&blocks[0]), entry(&blocks[1])]).unwrap();
+        assert_eq!(t.store.finalized().unwrap(), Some(cp(&blocks[1])));
+        assert_eq!(t.store.hash_at(1).unwrap(), Some(blocks[0].hash()));
+        assert_eq!(t.store.hash_at(2).unwrap(), Some(blocks[1].hash()));
+        assert_eq!(t.store.hash_at(3).unwrap(), None);
+
+        // From the previous finalized height (repeated, same hash) up to the new one.
+        t.store
+            .set_finalized(
+                cp(&blocks[3]),
+                &[entry(&blocks[1]), entry(&blocks[2]), entry(&blocks[3])],
+            )
+            .unwrap();
+        let t = t.reopen();
+        assert_eq!(t.store.finalized().unwrap(), Some(cp(&blocks[3])));
+        for b in &blocks {
+            assert_eq!(t.store.hash_at(b.header.header.height).unwrap(), Some(b.hash()));
+        }
+
+        // Refusals change nothing.
+        assert_eq!(
+            t.store.set_finalized(cp(&blocks[2]), &[entry(&blocks[2])]),
+            Err(StoreError::FinalityRegression { stored: cp(&blocks[3]), new: cp(&blocks[2]) })
+        );
+        let forged = Checkpoint { height: 5, hash: Hash([5; 32]) };
+        assert_eq!(
+            t.store.set_finalized(forged, &[(3, Hash([3; 32])), (5, forged.hash)]),
+            Err(StoreError::FinalityConflict {
+                height: 3,
+                stored: blocks[2].hash(),
+                new: Hash([3; 32])
+            })
+        );
+        assert_eq!(
+            t.store.set_finalized(forged, &[(5, forged.hash), (4, blocks[3].hash())]),
+            Err(StoreError::BadCanonical { reason: "are not strictly ascending" })
+        );
+        assert_eq!(
+            t.store.set_finalized(forged, &[(4, blocks[3].hash())]),
+            Err(StoreError::BadCanonical { reason: "do not end at the finalized checkpoint" })
+        );
+        assert_eq!(t.store.finalized().unwrap(), Some(cp(&blocks[3])));
+        assert_eq!(t.store.hash_at(5).unwrap(), None);
+    }
+
+    #[test]
+    fn head_round_trip() {
+        let mut t = TestChain::new();
+        assert_eq!(t.store.head().unwrap(), None);
+        let a = t.extend(&[]);
+        let b = t.extend(&[]);
+        t.store.set_head(&a.hash()).unwrap();
+        assert_eq!(t.store.head().unwrap(), Some(a.hash()));
+        t.store.set_head(&b.hash()).unwrap();
+        let t = t.reopen();
+        assert_eq!(t.store.head().unwrap(), Some(b.hash()));
+    }
+
+    #[test]
+    fn blocks_above_returns_every_fork_in_height_order() {
+        let mut t = TestChain::new();
+        let main: Vec<Block> = (0..4).map(|_| t.extend(&[])).collect();
+        // A fork at height 2: another block on the state after height 1, at a later slot.
+        let after_first = t.store.state(&main[0].hash()).unwrap().unwrap();
+        let fork = t.build(&after_first, main[3].header.header.slot + 1, &[]);
+        t.store.put_block(&fork.block, &fork.applied.state, &fork.applied.nodes).unwrap();
+        assert_eq!(fork.block.header.header.height, 2);
+
+        let hashes = |blocks: Vec<Block>| blocks.iter().map(Block::hash).collect::<Vec<_>>();
+        let mut at_two = vec![main[1].hash(), fork.block.hash()];
+        at_two.sort();
+
+        let mut expected = vec![main[0].hash()];
+        expected.extend(&at_two);
+        expected.extend([main[2].hash(), main[3].hash()]);
+        assert_eq!(hashes(t.store.blocks_above(0, 100).unwrap()), expected);
+
+        let mut expected = at_two.clone();
+        expected.extend([main[2].hash(), main[3].hash()]);
+        assert_eq!(hashes(t.store.blocks_above(1, 100).unwrap()), expected);
+        assert_eq!(hashes(t.store.blocks_above(1, 2).unwrap()), at_two);
+        assert_eq!(hashes(t.store.blocks_above(3, 100).unwrap()), vec![main[3].hash()]);
+        assert_eq!(t.store.blocks_above(4, 100).unwrap(), Vec::<Block>::new());
+        assert_eq!(t.store.blocks_above(u64::MAX, 100).unwrap(), Vec::<Block>::new());
+        assert_eq!(t.store.blocks_above(0, 0).unwrap(), Vec::<Block>::new());
+    }
+
+    /// Overwrites the raw value of `key` in `table`, as a damaged disk or another program might.
+    fn clobber(store: &Store, table: TableDefinition<&[u8; 32], &[u8]>, key: &Hash, bytes: &[u8]) {
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(table).unwrap().insert(key.as_bytes(), bytes).unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn corrupt_values_are_errors_not_panics() {
+        let mut t = TestChain::new();
+        let block = t.extend(&[]);
+        let hash = block.hash();
+        let node = *genesis("store-test").build().unwrap().2.keys().next().unwrap();
+
+        clobber(&t.store, BLOCKS, &hash, &[0xff; 3]);
+        assert_eq!(t.store.block(&hash), Err(StoreError::Corrupt { what: "block" }));
+        assert_eq!(t.store.blocks_above(0, 10), Err(StoreError::Corrupt { what: "block" }));
+
+        clobber(&t.store, STATES, &hash, &[]);
+        assert_eq!(t.store.state(&hash), Err(StoreError::Corrupt { what: "state" }));
+
+        clobber(&t.store, NODES, &node, &[9, 9, 9]);
+        assert_eq!(
+            t.store.get_node(&node),
+            Err(tree::StoreError::Backend(
+                "store: stored state node does not decode (corrupt)".into()
+            ))
+        );
+
+        let txn = t.store.db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(KEY_HEAD, [1u8; 31].as_slice()).unwrap();
+            meta.insert(KEY_FINALIZED, [1u8; 7].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(t.store.head(), Err(StoreError::Corrupt { what: "head" }));
+        assert_eq!(t.store.finalized(), Err(StoreError::Corrupt { what: "finalized checkpoint" }));
+
+        let txn = t.store.db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert(KEY_CHAIN_ID, [0u8; 33].as_slice()).unwrap();
+        txn.commit().unwrap();
+        let TestChain { dir, store, chain, .. } = t;
+        drop(store);
+        assert_eq!(
+            Store::open(dir.path(), chain.id).unwrap_err(),
+            StoreError::Corrupt { what: "chain id" }
+        );
+    }
+
+    #[test]
+    fn missing_block_behind_height_index_is_corrupt() {
+        let mut t = TestChain::new();
+        let block = t.extend(&[]);
+        let txn = t.store.db.begin_write().unwrap();
+        txn.open_table(BLOCKS).unwrap().remove(block.hash().as_bytes()).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(
+            t.store.blocks_above(0, 10),
+            Err(StoreError::Corrupt { what: "height index (block missing)" })
+        );
+    }
+}
