@@ -6,6 +6,125 @@
 //!
 //! - [`store`] — the embedded database (redb): blocks, states, tree nodes, indexes.
 //! - [`mempool`] — pending transactions, ordered by fee, bounded.
+//! - [`node`] — the chain: import, fork choice, finality, votes, validator duties.
+//! - [`wire`] — the `/ws` message protocol.
+//! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
+//! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
+//! - [`keys`] — validator key files and the devnet's deterministic keys.
+//!
+//! [`run`] starts a relay on a bound listener and stops it when `shutdown` resolves, so tests
+//! run real relays on `127.0.0.1:0`.
 
+pub mod http;
+pub mod keys;
 pub mod mempool;
+pub mod net;
+pub mod node;
+pub mod shared;
 pub mod store;
+pub mod wire;
+
+use memecoin_core::genesis::Genesis;
+use node::{Node, ValidatorKey};
+use shared::Shared;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a relay runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub genesis: Genesis,
+    pub data_dir: PathBuf,
+    /// Relays to dial (`ws://host:port/ws`), kept connected with backoff.
+    pub peers: Vec<String>,
+    pub validator: Option<ValidatorKey>,
+    /// The wallet page to serve at `/`.
+    pub www: Option<PathBuf>,
+    /// Our own `ws://` address as others can dial it (advertised in peer exchange).
+    pub public_addr: Option<String>,
+    /// Most relays dialed at once, from config and peer exchange together.
+    pub max_dialed: usize,
+}
+
+/// A running relay's handle for tests and tools.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pub shared: Arc<Shared>,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Opens the data dir, then serves `listener` until `shutdown` resolves. The node's state is
+/// committed block by block, so stopping at any point loses nothing that was finalized.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (handle, server) = start(config, listener, shutdown)?;
+    tracing::info!(addr = %handle.addr, "relay listening");
+    server.await;
+    Ok(())
+}
+
+/// Like [`run`], but returns a handle and the server future to drive.
+pub fn start(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Handle, impl Future<Output = ()>)> {
+    let addr = listener.local_addr()?;
+    let node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
+    let public = config.public_addr.clone().or_else(|| Some(format!("ws://{addr}/ws")));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shared = Shared::new(node, public, stop_rx.clone());
+    for p in &config.peers {
+        shared.learn_peer(p);
+    }
+    let tasks =
+        background(shared.clone(), config.max_dialed.max(config.peers.len()), stop_rx.clone());
+    let routes = http::routes(shared.clone(), config.www.clone());
+    let server = async move {
+        let graceful = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        warp::serve(routes).incoming(listener).graceful(graceful).run().await;
+        // The background task ends its dialers on the stop signal; connections end on it too.
+        let _ = tasks.await;
+    };
+    Ok((Handle { shared, addr }, server))
+}
+
+/// Validator ticks and peer dialing, until `stop` flips.
+fn background(
+    shared: Arc<Shared>,
+    max_dialed: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut dialing: std::collections::HashMap<String, tokio::task::JoinHandle<()>> =
+            Default::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            shared.with_node(|n| n.tick(node::now_ms())).await;
+            for peer in shared.peer_list() {
+                if dialing.len() >= max_dialed {
+                    break;
+                }
+                dialing
+                    .entry(peer.clone())
+                    .or_insert_with(|| tokio::spawn(net::keep_dialing(shared.clone(), peer)));
+            }
+        }
+        for (_, task) in dialing {
+            task.abort();
+        }
+    })
+}

@@ -596,7 +596,8 @@ mod tests {
             let mut genesis = Genesis {
                 chain_name: "mempool-test".into(),
                 genesis_time_ms: T0,
-                params: Params::devnet(),
+                // Small enough that users' test balances can register as validators.
+                params: Params { min_stake: 1_000, ..Params::devnet() },
                 accounts: users
                     .iter()
                     .map(|k| GenesisAccount {

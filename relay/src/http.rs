@@ -1,0 +1,334 @@
+//! HTTP: the JSON API, `/metrics`, the `/ws` upgrade and the wallet page.
+//!
+//! Errors are JSON `{"error": "<reason>"}` with 400 (bad input), 404 (unknown) or 503 (not
+//! ready). Amounts are integers of base units.
+
+use crate::net;
+use crate::node::TxStatus;
+use crate::shared::Shared;
+use crate::wire::{self, decode_hex, encode_hex};
+use memecoin_core::address::Address;
+use memecoin_core::hash::Hash;
+use memecoin_core::tx::SignedTx;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+fn error(status: StatusCode, reason: impl Into<String>) -> Response {
+    warp::reply::with_status(warp::reply::json(&json!({ "error": reason.into() })), status)
+        .into_response()
+}
+
+fn ok(value: Value) -> Response {
+    warp::reply::json(&value).into_response()
+}
+
+/// Every route of the relay.
+pub fn routes(
+    shared: Arc<Shared>,
+    www: Option<PathBuf>,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
+{
+    let with = {
+        let shared = shared.clone();
+        warp::any().map(move || shared.clone())
+    };
+    let head = warp::path!("api" / "head").and(warp::get()).and(with.clone()).then(head);
+    let block =
+        warp::path!("api" / "blocks" / String).and(warp::get()).and(with.clone()).then(block);
+    let tx = warp::path!("api" / "tx" / String).and(warp::get()).and(with.clone()).then(tx_status);
+    let account = warp::path!("api" / "accounts" / String)
+        .and(warp::get())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(with.clone())
+        .then(account);
+    let validators =
+        warp::path!("api" / "validators").and(warp::get()).and(with.clone()).then(validators);
+    let genesis = warp::path!("api" / "genesis").and(warp::get()).and(with.clone()).then(genesis);
+    let submit = warp::path!("api" / "tx")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(16 * 1024))
+        .and(warp::body::bytes())
+        .and(with.clone())
+        .then(submit);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with.clone()).then(metrics);
+    let ws = warp::path!("ws").and(warp::ws()).and(with.clone()).map(
+        |ws: warp::ws::Ws, shared: Arc<Shared>| {
+            ws.max_message_size(wire::MAX_FRAME)
+                .max_frame_size(wire::MAX_FRAME)
+                .on_upgrade(move |socket| net::accept_warp(shared, socket))
+                .into_response()
+        },
+    );
+    let api = head
+        .or(block)
+        .unify()
+        .or(tx)
+        .unify()
+        .or(account)
+        .unify()
+        .or(validators)
+        .unify()
+        .or(genesis)
+        .unify()
+        .or(submit)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(ws)
+        .unify();
+    let page = warp::get().and(warp::path::full()).and(warp::any().map(move || www.clone())).then(
+        |path: warp::path::FullPath, www: Option<PathBuf>| async move {
+            static_file(www, path.as_str()).await
+        },
+    );
+    api.or(page)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            let status = if rejection.is_not_found() {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let reason = if rejection.is_not_found() {
+                "not found".to_string()
+            } else {
+                format!("{rejection:?}")
+            };
+            Ok::<_, std::convert::Infallible>(error(status, reason))
+        })
+        .unify()
+}
+
+async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
+    let Some(root) = www else { return error(StatusCode::NOT_FOUND, "no wallet page configured") };
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "index.html" } else { rel };
+    if rel.split('/').any(|part| part == ".." || part.starts_with('.')) {
+        return error(StatusCode::BAD_REQUEST, "bad path");
+    }
+    let file = root.join(rel);
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => {
+            let mime = match file.extension().and_then(|e| e.to_str()) {
+                Some("html") => "text/html; charset=utf-8",
+                Some("js") => "text/javascript",
+                Some("css") => "text/css",
+                Some("wasm") => "application/wasm",
+                Some("json") => "application/json",
+                Some("png") => "image/png",
+                Some("svg") => "image/svg+xml",
+                _ => "application/octet-stream",
+            };
+            warp::reply::with_header(bytes, "content-type", mime).into_response()
+        }
+        Err(_) => error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+async fn head(shared: Arc<Shared>) -> Response {
+    shared
+        .with_node(|n| {
+            let Some(state) = n.head_state() else {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "no head");
+            };
+            let fin = n.finalized();
+            ok(json!({
+                "chain_id": n.chain().id.to_hex(),
+                "height": state.tip.height,
+                "hash": state.tip.hash.to_hex(),
+                "slot": state.tip.slot,
+                "epoch": state.meta.epoch,
+                "finalized_height": fin.height,
+                "finalized_hash": fin.hash.to_hex(),
+                "justified_height": state.meta.justified.height,
+                "mempool": n.mempool_len(),
+            }))
+        })
+        .await
+}
+
+async fn block(id: String, shared: Arc<Shared>) -> Response {
+    shared
+        .with_node(|n| {
+            let hash = match id.parse::<u64>() {
+                Ok(height) => match n.hash_at(height) {
+                    Some(h) => h,
+                    None => {
+                        return error(
+                            StatusCode::NOT_FOUND,
+                            format!("no block at height {height}"),
+                        );
+                    }
+                },
+                Err(_) => match Hash::from_hex(&id) {
+                    Ok(h) => h,
+                    Err(_) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "expected a height or a 64-character hex hash",
+                        );
+                    }
+                },
+            };
+            let Some(b) = n.block(&hash) else {
+                return error(StatusCode::NOT_FOUND, "unknown block");
+            };
+            let h = &b.header.header;
+            ok(json!({
+                "hash": hash.to_hex(),
+                "height": h.height,
+                "slot": h.slot,
+                "parent": h.parent.to_hex(),
+                "proposer": Address::from_public_key(&h.proposer).to_text(),
+                "state_root": h.state_root.to_hex(),
+                "tx_root": h.tx_root.to_hex(),
+                "txs": b.txs.iter().map(|t| t.id().to_hex()).collect::<Vec<_>>(),
+                "finalized": h.height <= n.finalized().height && n.hash_at(h.height) == Some(hash),
+                "header": encode_hex(&b.header),
+                "block": encode_hex(&b),
+            }))
+        })
+        .await
+}
+
+async fn tx_status(id: String, shared: Arc<Shared>) -> Response {
+    let Ok(hash) = Hash::from_hex(&id) else {
+        return error(StatusCode::BAD_REQUEST, "expected a 64-character hex transaction id");
+    };
+    shared
+        .with_node(|n| match n.tx_status(&hash) {
+            TxStatus::Pending => ok(json!({ "id": id, "status": "pending" })),
+            TxStatus::Included { block, height, index, finalized } => ok(json!({
+                "id": id,
+                "status": if finalized { "finalized" } else { "included" },
+                "block": block.to_hex(),
+                "height": height,
+                "index": index,
+            })),
+            TxStatus::Unknown => error(StatusCode::NOT_FOUND, "unknown transaction"),
+        })
+        .await
+}
+
+async fn account(
+    address: String,
+    query: std::collections::HashMap<String, String>,
+    shared: Arc<Shared>,
+) -> Response {
+    let addr = match Address::parse(&address) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad address: {e}")),
+    };
+    let head = query.get("at").map(String::as_str) == Some("head");
+    shared
+        .with_node(|n| {
+            let Some((header, proof)) = n.account_proof(&addr, head) else {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "state not available");
+            };
+            let acc = proof.account.clone().unwrap_or_default();
+            ok(json!({
+                "address": addr.to_text(),
+                "balance": acc.balance,
+                "nonce": acc.nonce,
+                "stake": acc.stake,
+                "unbonding": acc.unbonding.iter().map(|u| json!({"amount": u.amount, "release_epoch": u.release_epoch})).collect::<Vec<_>>(),
+                "slashed": acc.slashed,
+                "at": if head { "head" } else { "finalized" },
+                "height": header.header.height,
+                "block": header.hash().to_hex(),
+                "header": encode_hex(&header),
+                "proof": encode_hex(&proof),
+            }))
+        })
+        .await
+}
+
+async fn validators(shared: Arc<Shared>) -> Response {
+    shared
+        .with_node(|n| {
+            let Some(state) = n.head_state() else { return error(StatusCode::SERVICE_UNAVAILABLE, "no head") };
+            let list = |set: &memecoin_core::pos::ValidatorSet| {
+                set.members()
+                    .iter()
+                    .map(|m| json!({ "address": Address::from_public_key(&m.key).to_text(), "public_key": m.key.to_hex(), "stake": m.stake }))
+                    .collect::<Vec<_>>()
+            };
+            ok(json!({
+                "epoch": state.meta.epoch,
+                "total_stake": state.meta.current.total_stake(),
+                "current": list(&state.meta.current),
+                "next": list(&state.meta.next),
+            }))
+        })
+        .await
+}
+
+async fn genesis(shared: Arc<Shared>) -> Response {
+    let text = shared.with_node(|n| n.genesis().to_json()).await;
+    warp::reply::with_header(text, "content-type", "application/json").into_response()
+}
+
+async fn submit(body: bytes::Bytes, shared: Arc<Shared>) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        tx: String,
+    }
+    let parsed: Body = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+    };
+    let tx: SignedTx = match decode_hex("tx", &parsed.tx) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match shared.with_node(|n| n.submit_tx(tx)).await {
+        Ok(id) => ok(json!({ "tx_id": id.to_hex(), "status": "pending" })),
+        Err(reason) => {
+            shared.metrics.reject(&format!("{reason:?}"));
+            error(StatusCode::BAD_REQUEST, reason.to_string())
+        }
+    }
+}
+
+async fn metrics(shared: Arc<Shared>) -> Response {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let (height, finalized, mempool) = shared
+        .with_node(|n| {
+            (n.head_state().map_or(0, |s| s.tip.height), n.finalized().height, n.mempool_len())
+        })
+        .await;
+    let m = &shared.metrics;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+    };
+    gauge("memecoin_head_height", "Height of the head block.", height);
+    gauge("memecoin_finalized_height", "Height of the last finalized block.", finalized);
+    gauge("memecoin_mempool_size", "Transactions in the mempool.", mempool as u64);
+    gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));
+    gauge("memecoin_relay_peers", "Connected relays.", m.relay_peers.load(Relaxed));
+    let _ = write!(
+        out,
+        "# HELP memecoin_messages_in_total Messages received.\n# TYPE memecoin_messages_in_total counter\nmemecoin_messages_in_total {}\n",
+        m.messages_in.load(Relaxed)
+    );
+    let _ = write!(
+        out,
+        "# HELP memecoin_messages_out_total Messages sent.\n# TYPE memecoin_messages_out_total counter\nmemecoin_messages_out_total {}\n",
+        m.messages_out.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP memecoin_rejects_total Rejected inputs by reason.\n# TYPE memecoin_rejects_total counter"
+    );
+    for (reason, count) in m.rejects() {
+        let _ = writeln!(out, "memecoin_rejects_total{{reason=\"{reason}\"}} {count}");
+    }
+    warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4").into_response()
+}

@@ -1,0 +1,269 @@
+//! `memecoin-relay`: run a relay or validator, make keys and chain specs, start a devnet.
+
+use clap::{Args, Parser, Subcommand};
+use memecoin_core::genesis::Genesis;
+use memecoin_relay::{Config, keys};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "memecoin-relay",
+    version,
+    about = "memecoin's node: relay, validator, wallet server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a relay (and a validator, with --validator-key).
+    Run(RunArgs),
+    /// Make a validator key file (signing key + commit-reveal hash chain).
+    Keygen {
+        /// Where to write the key file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Proposals the hash chain allows.
+        #[arg(long, default_value_t = keys::DEFAULT_CHAIN_LENGTH)]
+        chain_length: u64,
+    },
+    /// Write a devnet-style chain spec with the given validator key files.
+    Genesis {
+        #[arg(long)]
+        out: PathBuf,
+        /// Validator key files; each gets the devnet stake.
+        #[arg(long = "validator-key")]
+        validator_keys: Vec<PathBuf>,
+        /// Slot 0 start (Unix ms); default: now.
+        #[arg(long)]
+        genesis_time_ms: Option<u64>,
+    },
+    /// Start a local devnet: N validators in this process, the dev account funded.
+    Devnet {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[arg(long, default_value = "target/devnet")]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        validators: u32,
+        /// The wallet page to serve at `/`.
+        #[arg(long)]
+        www: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A TOML file with any of the flags below (flags given on the command line win).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The chain spec (JSON).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    listen: Option<String>,
+    /// Relays to connect to (ws://host:port/ws); repeatable.
+    #[arg(long = "peer")]
+    peers: Vec<String>,
+    /// A validator key file: propose and vote with it.
+    #[arg(long)]
+    validator_key: Option<PathBuf>,
+    /// The wallet page to serve at `/`.
+    #[arg(long)]
+    www: Option<PathBuf>,
+    /// Our address as other relays can dial it.
+    #[arg(long)]
+    public_addr: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    genesis: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    #[serde(default)]
+    peers: Vec<String>,
+    validator_key: Option<PathBuf>,
+    www: Option<PathBuf>,
+    public_addr: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(e) = real_main(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Keygen { out, chain_length } => {
+            let (key, secret) = keys::generate(chain_length)?;
+            keys::save(&key, &secret, chain_length, &out)?;
+            let pk = key.key.public_key();
+            println!("wrote {}", out.display());
+            println!("public key: {}", pk.to_hex());
+            println!("address:    {}", memecoin_core::address::Address::from_public_key(&pk));
+            println!("commitment: {}", key.chain.commitment());
+            Ok(())
+        }
+        Command::Genesis { out, validator_keys, genesis_time_ms } => {
+            let mut g = keys::devnet_genesis(
+                1,
+                genesis_time_ms.unwrap_or_else(memecoin_relay::node::now_ms),
+            )?;
+            if !validator_keys.is_empty() {
+                g.validators = validator_keys
+                    .iter()
+                    .map(|p| {
+                        let v = keys::load(p)?;
+                        Ok(memecoin_core::genesis::GenesisValidator {
+                            key: v.key.public_key(),
+                            stake: keys::DEVNET_STAKE,
+                            commitment: v.chain.commitment(),
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                g.canonicalize();
+            }
+            g.build().map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::write(&out, g.to_json())?;
+            println!("wrote {} (chain id {})", out.display(), g.chain_id());
+            Ok(())
+        }
+        Command::Run(args) => run(args).await,
+        Command::Devnet { listen, data_dir, validators, www } => {
+            devnet(listen, data_dir, validators, www).await
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let file: FileConfig = match &args.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => FileConfig::default(),
+    };
+    let genesis_path =
+        args.genesis.or(file.genesis).ok_or_else(|| anyhow::anyhow!("--genesis is required"))?;
+    let text = std::fs::read_to_string(&genesis_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", genesis_path.display()))?;
+    let genesis = Genesis::from_json(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", genesis_path.display()))?;
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let validator = match args.validator_key.or(file.validator_key) {
+        Some(p) => Some(keys::load(&p)?),
+        None => None,
+    };
+    let mut peers = file.peers;
+    peers.extend(args.peers);
+    let config = Config {
+        genesis,
+        data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| "memecoin-data".into()),
+        peers,
+        validator,
+        www: args.www.or(file.www),
+        public_addr: args.public_addr.or(file.public_addr),
+        max_dialed: 16,
+    };
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    memecoin_relay::run(config, listener, shutdown_signal()).await
+}
+
+async fn devnet(
+    listen: String,
+    data_dir: PathBuf,
+    validators: u32,
+    www: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let spec_path = data_dir.join("genesis.json");
+    std::fs::create_dir_all(&data_dir)?;
+    // Reuse the devnet's genesis across restarts (same chain, same data).
+    let genesis = match std::fs::read_to_string(&spec_path) {
+        Ok(text)
+            if Genesis::from_json(&text)
+                .map(|g| g.validators.len() as u32 == validators.max(1))
+                .unwrap_or(false) =>
+        {
+            Genesis::from_json(&text).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        _ => {
+            let g = keys::devnet_genesis(validators, memecoin_relay::node::now_ms())?;
+            let _ = std::fs::remove_dir_all(data_dir.join("node-0"));
+            for i in 1..validators.max(1) {
+                let _ = std::fs::remove_dir_all(data_dir.join(format!("node-{i}")));
+            }
+            std::fs::write(&spec_path, g.to_json())?;
+            g
+        }
+    };
+    let dev = keys::devnet_dev_key()?;
+    println!("memecoin devnet: chain {}", genesis.chain_id());
+    println!("  wallet and API: http://{listen}/");
+    println!(
+        "  dev account:    {}",
+        memecoin_core::address::Address::from_public_key(&dev.public_key())
+    );
+    println!("  recovery phrase (public, devnet only): {}", keys::DEVNET_PHRASE);
+    let first = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let first_url = format!("ws://{}/ws", first.local_addr()?);
+    let mut listeners = vec![first];
+    for _ in 1..validators.max(1) {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await?);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let config = Config {
+            genesis: genesis.clone(),
+            data_dir: data_dir.join(format!("node-{i}")),
+            peers: if i == 0 { vec![] } else { vec![first_url.clone()] },
+            validator: Some(keys::devnet_validator(u32::try_from(i)?)?),
+            www: if i == 0 { www.clone() } else { None },
+            public_addr: None,
+            max_dialed: 16,
+        };
+        tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,559 @@
+//! WebSocket connections: browsers and relays speak the same [`wire`](crate::wire) protocol on
+//! one endpoint. One task per connection reads frames, asks the node, and forwards events.
+//!
+//! Bounds: every connection has a bounded outgoing queue (a peer that does not read is dropped,
+//! never buffered without limit), a frame-size cap, a message-rate cap, and a strike count for
+//! invalid input (at `MAX_STRIKES` the peer is disconnected). Nothing invalid is forwarded:
+//! objects are gossiped only as events of the node, after it accepted them.
+
+use crate::node::{Event, ImportError, TxStatus};
+use crate::shared::{Metrics, Shared};
+use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
+use memecoin_core::address::Address;
+use memecoin_core::block::Block;
+use memecoin_core::finality::SignedVote;
+use memecoin_core::hash::Hash;
+use memecoin_core::merkle;
+use memecoin_core::slashing::Evidence;
+use memecoin_core::tx::SignedTx;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+
+/// Frames queued for one peer before it counts as too slow and is dropped.
+pub const OUTGOING_QUEUE: usize = 1024;
+/// Invalid messages tolerated from one connection.
+pub const MAX_STRIKES: u32 = 5;
+/// Messages per second one connection may send.
+pub const MAX_RATE: u32 = 2_000;
+
+/// What a connection task asks its writer to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    Text(String),
+    Close(String),
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    out: mpsc::Sender<Outgoing>,
+    role: Option<Role>,
+    heads: bool,
+    finality: bool,
+    accounts: BTreeSet<Address>,
+    strikes: u32,
+    window: Instant,
+    in_window: u32,
+    peer_head: u64,
+    next_request: u64,
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum End {
+    Closed,
+    Refused(String),
+}
+
+impl Conn {
+    fn send(&self, m: &Message) -> Result<(), End> {
+        Metrics::inc(&self.shared.metrics.messages_out);
+        self.out
+            .try_send(Outgoing::Text(m.to_json()))
+            .map_err(|_| End::Refused("too slow: outgoing queue full".into()))
+    }
+
+    fn strike(&mut self, id: Option<u64>, reason: String) -> Result<(), End> {
+        self.shared.metrics.reject(&reason);
+        self.strikes += 1;
+        tracing::debug!(strikes = self.strikes, "rejected: {reason}");
+        self.send(&Message::Error { id, reason })?;
+        if self.strikes >= MAX_STRIKES {
+            return Err(End::Refused("too many invalid messages".into()));
+        }
+        Ok(())
+    }
+
+    fn hello(&self) -> Message {
+        Message::Hello {
+            version: PROTOCOL_VERSION,
+            chain_id: String::new(),
+            role: Role::Relay,
+            listen: self.shared.public_addr.clone(),
+            head_height: 0,
+        }
+    }
+
+    async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
+        self.next_request += 1;
+        self.send(&Message::GetBlocks { id: self.next_request, from, count: MAX_RANGE })
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), End> {
+        Metrics::inc(&self.shared.metrics.messages_in);
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            self.window = Instant::now();
+            self.in_window = 0;
+        }
+        self.in_window += 1;
+        if self.in_window > MAX_RATE {
+            return self.strike(None, "RateLimited: too many messages per second".into());
+        }
+        let msg = match Message::from_json(text) {
+            Ok(m) => m,
+            Err(e) => return self.strike(None, format!("BadMessage: {e}")),
+        };
+        let chain_id = self.shared.with_node(|n| n.chain().id).await;
+        if self.role.is_none() {
+            let Message::Hello { version, chain_id: theirs, role, listen, head_height } = msg
+            else {
+                return Err(End::Refused("expected hello first".into()));
+            };
+            if version != PROTOCOL_VERSION {
+                return Err(End::Refused(format!(
+                    "protocol version {version}, this relay speaks {PROTOCOL_VERSION}"
+                )));
+            }
+            if theirs != chain_id.to_hex() {
+                return Err(End::Refused(format!(
+                    "wrong chain: you are on {theirs}, this relay is on {}",
+                    chain_id.to_hex()
+                )));
+            }
+            self.role = Some(role);
+            self.peer_head = head_height;
+            if role == Role::Relay {
+                Metrics::inc(&self.shared.metrics.relay_peers);
+                if let Some(addr) = listen {
+                    self.shared.learn_peer(&addr);
+                }
+                let peers: Vec<String> =
+                    self.shared.peer_list().into_iter().take(wire::MAX_PEERS_PER_MESSAGE).collect();
+                if !peers.is_empty() {
+                    self.send(&Message::Peers { peers })?;
+                }
+                let (ours, fin) = self
+                    .shared
+                    .with_node(|n| {
+                        (n.head_state().map_or(0, |s| s.tip.height), n.finalized().height)
+                    })
+                    .await;
+                if head_height > ours {
+                    self.request_blocks(fin + 1).await?;
+                }
+            }
+            return Ok(());
+        }
+        match msg {
+            Message::Hello { .. } => self.strike(None, "Protocol: hello sent twice".into()),
+            Message::SubmitTx { id, tx } => {
+                let tx: SignedTx = match decode_hex("tx", &tx) {
+                    Ok(t) => t,
+                    Err(reason) => return self.strike(Some(id), format!("BadTx: {reason}")),
+                };
+                let result = self.shared.with_node(|n| n.submit_tx(tx)).await;
+                match result {
+                    Ok(tx_id) => self.send(&Message::TxResult {
+                        id,
+                        tx_id: Some(tx_id.to_hex()),
+                        accepted: true,
+                        reason: None,
+                    }),
+                    Err(reason) => {
+                        self.shared.metrics.reject(&format!("{reason:?}"));
+                        self.send(&Message::TxResult {
+                            id,
+                            tx_id: None,
+                            accepted: false,
+                            reason: Some(reason.to_string()),
+                        })
+                    }
+                }
+            }
+            Message::Tx { tx } => {
+                let tx: SignedTx = match decode_hex("tx", &tx) {
+                    Ok(t) => t,
+                    Err(reason) => return self.strike(None, format!("BadTx: {reason}")),
+                };
+                let result = self.shared.with_node(|n| n.submit_tx(tx)).await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(crate::mempool::Rejection::Invalid(e)) => {
+                        self.strike(None, format!("InvalidTx: {e}"))
+                    }
+                    // Known, stale or crowded out: honest peers send these too.
+                    Err(_) => Ok(()),
+                }
+            }
+            Message::Block { block } => {
+                let block: Block = match decode_hex("block", &block) {
+                    Ok(b) => b,
+                    Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
+                };
+                self.import(block).await
+            }
+            Message::Blocks { blocks, .. } => {
+                let mut last = None;
+                for b in blocks.iter().take(MAX_RANGE as usize) {
+                    let block: Block = match decode_hex("block", b) {
+                        Ok(b) => b,
+                        Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
+                    };
+                    last = Some(block.header.header.height);
+                    self.import(block).await?;
+                }
+                if let Some(h) = last {
+                    if blocks.len() as u64 == MAX_RANGE {
+                        self.request_blocks(h + 1).await?;
+                    }
+                }
+                Ok(())
+            }
+            Message::Vote { vote } => {
+                let vote: SignedVote = match decode_hex("vote", &vote) {
+                    Ok(v) => v,
+                    Err(reason) => return self.strike(None, format!("BadVote: {reason}")),
+                };
+                match self.shared.with_node(|n| n.on_vote(vote)).await {
+                    Err(crate::node::VoteError::BadSignature) => {
+                        self.strike(None, "BadSignature: vote".into())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Message::Evidence { evidence } => {
+                let e: Evidence = match decode_hex("evidence", &evidence) {
+                    Ok(e) => e,
+                    Err(reason) => return self.strike(None, format!("BadEvidence: {reason}")),
+                };
+                if let Err(reason) = e.verify(&chain_id) {
+                    return self.strike(None, format!("InvalidEvidence: {reason}"));
+                }
+                self.shared.with_node(|n| n.add_evidence(e)).await;
+                Ok(())
+            }
+            Message::Peers { peers } => {
+                for p in peers.iter().take(wire::MAX_PEERS_PER_MESSAGE) {
+                    self.shared.learn_peer(p);
+                }
+                Ok(())
+            }
+            Message::Subscribe { heads, finality, accounts } => {
+                self.heads |= heads;
+                self.finality |= finality;
+                for a in accounts {
+                    if self.accounts.len() >= wire::MAX_ACCOUNT_SUBSCRIPTIONS {
+                        return self.strike(None, "TooManySubscriptions".into());
+                    }
+                    match Address::parse(&a) {
+                        Ok(addr) => {
+                            self.accounts.insert(addr);
+                        }
+                        Err(e) => return self.strike(None, format!("BadAddress: {e}")),
+                    }
+                }
+                if self.heads {
+                    if let Some(h) = self.shared.with_node(|n| n.head_header().cloned()).await {
+                        self.send(&Message::Head { header: encode_hex(&h) })?;
+                    }
+                }
+                Ok(())
+            }
+            Message::GetHeaders { id, count, .. } | Message::GetBlocks { id, count, .. }
+                if count > MAX_RANGE =>
+            {
+                self.strike(Some(id), format!("RangeTooLarge: {count} > {MAX_RANGE}"))
+            }
+            Message::GetHeaders { id, from, count } => {
+                let headers = self
+                    .shared
+                    .with_node(|n| {
+                        (from..from.saturating_add(count))
+                            .map_while(|h| n.hash_at(h).and_then(|hash| n.header(&hash)))
+                            .map(|h| encode_hex(&h))
+                            .collect()
+                    })
+                    .await;
+                self.send(&Message::Headers { id, headers })
+            }
+            Message::GetBlocks { id, from, count } => {
+                let blocks = self
+                    .shared
+                    .with_node(|n| {
+                        (from.max(1)..from.saturating_add(count))
+                            .map_while(|h| n.hash_at(h).and_then(|hash| n.block(&hash)))
+                            .map(|b| encode_hex(&b))
+                            .collect()
+                    })
+                    .await;
+                self.send(&Message::Blocks { id, blocks })
+            }
+            Message::GetFinality { id, since } => {
+                let proofs = self.shared.with_node(|n| n.finality_proofs(since)).await;
+                self.send(&Message::Finality {
+                    id,
+                    proofs: proofs.iter().map(encode_hex).collect(),
+                })
+            }
+            Message::GetAccount { id, address, at } => {
+                let addr = match Address::parse(&address) {
+                    Ok(a) => a,
+                    Err(e) => return self.strike(Some(id), format!("BadAddress: {e}")),
+                };
+                match self.shared.with_node(|n| n.account_proof(&addr, at == At::Head)).await {
+                    Some((header, proof)) => self.send(&Message::Account {
+                        id,
+                        header: encode_hex(&header),
+                        proof: encode_hex(&proof),
+                    }),
+                    None => self.send(&Message::Error {
+                        id: Some(id),
+                        reason: "NotAvailable: no state yet".into(),
+                    }),
+                }
+            }
+            Message::GetInclusion { id, tx_id } => {
+                let tx_id: Hash = match Hash::from_hex(&tx_id) {
+                    Ok(h) => h,
+                    Err(e) => return self.strike(Some(id), format!("BadHash: {e}")),
+                };
+                let reply = self
+                    .shared
+                    .with_node(|n| match n.tx_status(&tx_id) {
+                        TxStatus::Included { block, index, finalized, .. } => {
+                            let b = n.block(&block)?;
+                            let proof = merkle::prove(&b.tx_ids(), index as usize)?;
+                            let status = if finalized { "finalized" } else { "included" };
+                            Some((Some(encode_hex(&b.header)), Some(encode_hex(&proof)), status))
+                        }
+                        TxStatus::Pending => Some((None, None, "pending")),
+                        TxStatus::Unknown => Some((None, None, "unknown")),
+                    })
+                    .await
+                    .unwrap_or((None, None, "unknown"));
+                self.send(&Message::Inclusion {
+                    id,
+                    header: reply.0,
+                    proof: reply.1,
+                    status: reply.2.into(),
+                })
+            }
+            // Replies and notifications we did not ask for are ignored, not punished: a relay
+            // may send them to a browser-like peer by design.
+            Message::TxResult { .. }
+            | Message::Headers { .. }
+            | Message::Finality { .. }
+            | Message::Account { .. }
+            | Message::Inclusion { .. }
+            | Message::Head { .. }
+            | Message::Finalized { .. }
+            | Message::AccountChanged { .. }
+            | Message::Error { .. } => Ok(()),
+        }
+    }
+
+    async fn import(&mut self, block: Block) -> Result<(), End> {
+        let result = self.shared.with_node(|n| (n.import_block(block), n.finalized().height)).await;
+        match result {
+            (Ok(()), _) | (Err(ImportError::AlreadyKnown), _) => Ok(()),
+            (Err(ImportError::UnknownParent { .. }), fin) => self.request_blocks(fin + 1).await,
+            (Err(ImportError::Invalid(e)), _) => self.strike(None, format!("InvalidBlock: {e}")),
+            (Err(e), _) => {
+                tracing::debug!("block not imported: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    fn forward(&mut self, event: &Event) -> Result<(), End> {
+        let relay = self.role == Some(Role::Relay);
+        let m = match event {
+            Event::Block(b) if relay => Message::Block { block: encode_hex(b) },
+            Event::Tx(t) if relay => Message::Tx { tx: encode_hex(t) },
+            Event::Vote(v) if relay => Message::Vote { vote: encode_hex(v) },
+            Event::Evidence(e) if relay => Message::Evidence { evidence: encode_hex(e) },
+            Event::NewHead(h) if self.heads => Message::Head { header: encode_hex(h) },
+            Event::Finalized(p) if self.finality => Message::Finalized { proof: encode_hex(p) },
+            Event::AccountsChanged(list) => {
+                for a in list.iter().filter(|a| self.accounts.contains(a)) {
+                    self.send(&Message::AccountChanged { address: a.to_text() })?;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        self.send(&m)
+    }
+}
+
+/// Runs one connection until either side closes. `incoming` yields text frames; `out` takes
+/// what to write. A dialing relay sends its hello first; an accepting one answers after.
+pub async fn serve_connection(
+    shared: Arc<Shared>,
+    mut incoming: mpsc::Receiver<String>,
+    out: mpsc::Sender<Outgoing>,
+) {
+    Metrics::inc(&shared.metrics.connections);
+    let mut events = shared.events.subscribe();
+    let mut stopping = shared.stopping.clone();
+    let (chain_id, head_height) =
+        shared.with_node(|n| (n.chain().id, n.head_state().map_or(0, |s| s.tip.height))).await;
+    let mut conn = Conn {
+        shared: shared.clone(),
+        out: out.clone(),
+        role: None,
+        heads: false,
+        finality: false,
+        accounts: BTreeSet::new(),
+        strikes: 0,
+        window: Instant::now(),
+        in_window: 0,
+        peer_head: 0,
+        next_request: 0,
+    };
+    let hello = match conn.hello() {
+        Message::Hello { version, role, listen, .. } => {
+            Message::Hello { version, chain_id: chain_id.to_hex(), role, listen, head_height }
+        }
+        other => other,
+    };
+    let end: Result<(), End> = async {
+        conn.send(&hello)?;
+        loop {
+            tokio::select! {
+                frame = incoming.recv() => match frame {
+                    Some(text) => conn.handle(&text).await?,
+                    None => return Err(End::Closed),
+                },
+                _ = stopping.changed() => return Err(End::Refused("relay shutting down".into())),
+                event = events.recv() => match event {
+                    Ok(event) => if conn.role.is_some() { conn.forward(&event)? },
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Err(End::Refused("too slow: fell behind the event stream".into())),
+                    Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
+                },
+            }
+        }
+    }
+    .await;
+    shared.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if conn.role == Some(Role::Relay) {
+        shared.metrics.relay_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if let Err(End::Refused(reason)) = end {
+        tracing::info!("closing connection: {reason}");
+        let _ = out.send(Outgoing::Close(reason)).await;
+    }
+}
+
+/// Accepts a warp WebSocket.
+pub async fn accept_warp(shared: Arc<Shared>, socket: warp::ws::WebSocket) {
+    use futures_util::{SinkExt, StreamExt};
+    let (mut sink, mut stream) = socket.split();
+    let (in_tx, in_rx) = mpsc::channel::<String>(64);
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            if msg.is_close() {
+                break;
+            }
+            if let Ok(text) = msg.to_str() {
+                if in_tx.send(text.to_string()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(o) = out_rx.recv().await {
+            let r = match o {
+                Outgoing::Text(t) => sink.send(warp::ws::Message::text(t)).await,
+                Outgoing::Close(reason) => {
+                    let _ =
+                        sink.send(warp::ws::Message::close_with(1008u16, truncate(reason))).await;
+                    break;
+                }
+            };
+            if r.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    serve_connection(shared, in_rx, out_tx).await;
+    reader.abort();
+    let _ = writer.await;
+}
+
+/// Dials a relay and runs the connection; returns when it ends.
+pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as T;
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(wire::MAX_FRAME))
+        .max_frame_size(Some(wire::MAX_FRAME));
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+        .await
+        .map_err(|e| format!("dial {url}: {e}"))?;
+    let (mut sink, mut stream) = socket.split();
+    let (in_tx, in_rx) = mpsc::channel::<String>(64);
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            let text = match msg {
+                T::Text(t) => t.to_string(),
+                T::Close(_) => break,
+                _ => continue,
+            };
+            if in_tx.send(text).await.is_err() {
+                break;
+            }
+        }
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(o) = out_rx.recv().await {
+            let r = match o {
+                Outgoing::Text(t) => sink.send(T::text(t)).await,
+                Outgoing::Close(_) => {
+                    let _ = sink.close().await;
+                    break;
+                }
+            };
+            if r.is_err() {
+                break;
+            }
+        }
+    });
+    serve_connection(shared, in_rx, out_tx).await;
+    reader.abort();
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Keeps a connection to `url` up: redial with exponential backoff (1 s to 30 s).
+pub async fn keep_dialing(shared: Arc<Shared>, url: String) {
+    let mut backoff = Duration::from_secs(1);
+    let mut stopping = shared.stopping.clone();
+    while !*stopping.borrow() {
+        let started = Instant::now();
+        if let Err(e) = dial(shared.clone(), &url).await {
+            tracing::debug!("{e}");
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_secs(1);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopping.changed() => break,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    // A close reason must fit in a control frame (123 bytes).
+    while s.len() > 120 {
+        s.pop();
+    }
+    s
+}

@@ -1,0 +1,710 @@
+//! The node: one chain's blocks, states, fork choice, mempool, votes and validator duties.
+//!
+//! `Node` is plain synchronous code over core and the store; the networking layer owns it behind
+//! a lock and calls it with already-decoded objects. Everything that changes chain state goes
+//! through [`Node::import_block`], which asks core to validate, persists block + state + tree
+//! nodes in one store transaction, then updates fork choice. Nothing is kept on failure.
+
+use crate::mempool::{Mempool, MempoolConfig, Rejection};
+use crate::store::{Store, StoreError};
+use memecoin_core::address::Address;
+use memecoin_core::block::{Block, SignedHeader};
+use memecoin_core::crypto::SecretKey;
+use memecoin_core::finality::{Certificate, Checkpoint, SignedVote, Vote};
+use memecoin_core::forkchoice::{BlockInfo, ForkChoice, ForkChoiceError};
+use memecoin_core::genesis::Genesis;
+use memecoin_core::hash::Hash;
+use memecoin_core::light::{self, AccountProof, FinalityProof};
+use memecoin_core::pos::{self, HashChain};
+use memecoin_core::slashing::Evidence;
+use memecoin_core::state::{self, BlockError, Chain, ChainState};
+use memecoin_core::tx::{SignedTx, Tx, TxKind};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::path::Path;
+
+/// Most votes held while waiting for a certificate, and most distinct votes tracked.
+const MAX_PENDING_VOTES: usize = 4096;
+/// Most finality proofs kept for light clients (one per epoch, plus the newest).
+const MAX_FINALITY_PROOFS: usize = 1024;
+/// Non-finalized blocks kept at most; beyond this, new side branches are refused.
+const MAX_UNFINALIZED: usize = 4096;
+
+/// A validator key with its commit-reveal hash chain.
+#[derive(Clone)]
+pub struct ValidatorKey {
+    pub key: SecretKey,
+    pub chain: HashChain,
+}
+
+impl fmt::Debug for ValidatorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ValidatorKey({})", Address::from_public_key(&self.key.public_key()))
+    }
+}
+
+/// Why a block was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImportError {
+    AlreadyKnown,
+    /// The parent is unknown: the caller should sync.
+    UnknownParent {
+        parent: Hash,
+        height: u64,
+    },
+    /// At or below finality, or off the finalized chain.
+    Conflicts(ForkChoiceError),
+    Invalid(BlockError),
+    /// Too many non-finalized blocks are held.
+    Full,
+    Store(String),
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyKnown => f.write_str("block already known"),
+            Self::UnknownParent { parent, height } => {
+                write!(f, "unknown parent {parent} of block at height {height}")
+            }
+            Self::Conflicts(e) => write!(f, "conflicts with finality: {e:?}"),
+            Self::Invalid(e) => write!(f, "invalid block: {e}"),
+            Self::Full => f.write_str("too many unfinalized blocks"),
+            Self::Store(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for ImportError {
+    fn from(e: StoreError) -> Self {
+        ImportError::Store(e.to_string())
+    }
+}
+
+/// Why a vote was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteError {
+    BadSignature,
+    NotAValidator,
+    AlreadyKnown,
+    /// The vote conflicts with another by the same validator: evidence was recorded.
+    Equivocation,
+    Full,
+}
+
+impl fmt::Display for VoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadSignature => "vote signature is invalid",
+            Self::NotAValidator => "voter is not in the epoch's validator set",
+            Self::AlreadyKnown => "vote already known",
+            Self::Equivocation => "vote conflicts with an earlier vote of the same validator",
+            Self::Full => "too many pending votes",
+        })
+    }
+}
+
+/// What the node did that others should hear about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    NewHead(SignedHeader),
+    Finalized(FinalityProof),
+    Block(Block),
+    Tx(SignedTx),
+    Vote(SignedVote),
+    Evidence(Evidence),
+    AccountsChanged(Vec<Address>),
+}
+
+/// Where a transaction stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    Unknown,
+    Pending,
+    Included { block: Hash, height: u64, index: u32, finalized: bool },
+}
+
+pub struct Node {
+    genesis: Genesis,
+    chain: Chain,
+    store: Store,
+    fork_choice: ForkChoice,
+    /// States of the finalized block and every block in fork choice.
+    states: HashMap<Hash, ChainState>,
+    headers: HashMap<Hash, SignedHeader>,
+    head: Hash,
+    mempool: Mempool,
+    /// Votes per link, by validator.
+    votes: BTreeMap<VoteKey, BTreeMap<[u8; 33], SignedVote>>,
+    /// Last vote seen per validator and target height, to catch double votes.
+    seen_votes: HashMap<([u8; 33], u64), SignedVote>,
+    evidence: VecDeque<Evidence>,
+    finality_proofs: VecDeque<FinalityProof>,
+    validator: Option<ValidatorKey>,
+    /// This node's own last vote and the slot it last proposed in.
+    last_vote: Option<Vote>,
+    last_proposed_slot: Option<u64>,
+    events: Vec<Event>,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("chain", &self.chain.id)
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct VoteKey {
+    epoch: u64,
+    source: Checkpoint,
+    target: Checkpoint,
+}
+
+impl From<&Vote> for VoteKey {
+    fn from(v: &Vote) -> Self {
+        VoteKey { epoch: v.epoch, source: v.source, target: v.target }
+    }
+}
+
+impl Node {
+    /// Opens the data dir for `genesis` (refusing one from another chain) and restores the
+    /// finalized block and every stored block above it.
+    pub fn open(
+        genesis: Genesis,
+        dir: &Path,
+        validator: Option<ValidatorKey>,
+    ) -> Result<Node, NodeError> {
+        let (chain, genesis_state, nodes) =
+            genesis.build().map_err(|e| NodeError::Genesis(e.to_string()))?;
+        let store = Store::open(dir, chain.id)?;
+        if store.state(&chain.id)?.is_none() {
+            store.put_genesis(&genesis_state, &nodes)?;
+        }
+        let finalized = store.finalized()?.unwrap_or(Checkpoint { height: 0, hash: chain.id });
+        let finalized_state = store
+            .state(&finalized.hash)?
+            .ok_or(NodeError::Store("finalized state missing".into()))?;
+        let mut node = Node {
+            genesis,
+            chain,
+            store,
+            fork_choice: ForkChoice::new(finalized),
+            states: HashMap::from([(finalized.hash, finalized_state)]),
+            headers: HashMap::new(),
+            head: finalized.hash,
+            mempool: Mempool::new(MempoolConfig {
+                max_txs: 20_000,
+                max_per_sender: 64,
+                max_nonce_gap: 16,
+                expiry_ms: 10 * 60 * 1000,
+            }),
+            votes: BTreeMap::new(),
+            seen_votes: HashMap::new(),
+            evidence: VecDeque::new(),
+            finality_proofs: VecDeque::new(),
+            validator,
+            last_vote: None,
+            last_proposed_slot: None,
+            events: Vec::new(),
+        };
+        if let Some(block) = node.store.block(&finalized.hash)? {
+            node.headers.insert(finalized.hash, block.header);
+        }
+        // Re-import stored blocks above finality, in height order (their states are stored too,
+        // but re-validating costs little and proves the store consistent).
+        let mut above = node.store.blocks_above(finalized.height, MAX_UNFINALIZED)?;
+        above.sort_by_key(|b| b.header.header.height);
+        for block in above {
+            match node.import_block(block) {
+                Ok(()) | Err(ImportError::AlreadyKnown) => {}
+                Err(e) => tracing::warn!("stored block not restored: {e}"),
+            }
+        }
+        node.events.clear();
+        Ok(node)
+    }
+
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Events since the last call, for the network layer to broadcast.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn head_state(&self) -> Option<&ChainState> {
+        self.states.get(&self.head)
+    }
+
+    pub fn finalized(&self) -> Checkpoint {
+        self.fork_choice.finalized()
+    }
+
+    pub fn finalized_state(&self) -> Option<&ChainState> {
+        self.states.get(&self.fork_choice.finalized().hash)
+    }
+
+    pub fn head_header(&self) -> Option<&SignedHeader> {
+        self.headers.get(&self.head)
+    }
+
+    pub fn header(&self, hash: &Hash) -> Option<SignedHeader> {
+        self.headers
+            .get(hash)
+            .cloned()
+            .or_else(|| self.store.block(hash).ok().flatten().map(|b| b.header))
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    pub fn validator_address(&self) -> Option<Address> {
+        self.validator.as_ref().map(|v| Address::from_public_key(&v.key.public_key()))
+    }
+
+    /// The hash of the head chain's block at `height`, if any.
+    pub fn hash_at(&self, height: u64) -> Option<Hash> {
+        let fin = self.fork_choice.finalized();
+        if height <= fin.height {
+            return if height == 0 {
+                Some(self.chain.id)
+            } else {
+                self.store.hash_at(height).ok().flatten()
+            };
+        }
+        let mut cursor = self.head;
+        loop {
+            let info = self.fork_choice.get(&cursor)?;
+            if info.height == height {
+                return Some(cursor);
+            }
+            if info.height < height {
+                return None;
+            }
+            cursor = info.parent;
+        }
+    }
+
+    pub fn block(&self, hash: &Hash) -> Option<Block> {
+        self.store.block(hash).ok().flatten()
+    }
+
+    /// Validates and imports a block; on success it is stored and fork choice updated.
+    pub fn import_block(&mut self, block: Block) -> Result<(), ImportError> {
+        let hash = block.hash();
+        let h = &block.header.header;
+        if self.states.contains_key(&hash) {
+            return Err(ImportError::AlreadyKnown);
+        }
+        if h.height <= self.fork_choice.finalized().height {
+            return Err(ImportError::Conflicts(ForkChoiceError::BelowFinalized {
+                finalized: self.fork_choice.finalized().height,
+                found: h.height,
+            }));
+        }
+        if self.fork_choice.len() >= MAX_UNFINALIZED {
+            return Err(ImportError::Full);
+        }
+        let parent_state = self
+            .states
+            .get(&h.parent)
+            .ok_or(ImportError::UnknownParent { parent: h.parent, height: h.height })?;
+        let applied = state::apply_block(&self.store, &self.chain, parent_state, &block)
+            .map_err(ImportError::Invalid)?;
+        self.store.put_block(&block, &applied.state, &applied.nodes)?;
+        let info = BlockInfo {
+            hash,
+            parent: h.parent,
+            height: h.height,
+            justified: h.justified,
+            finalized: h.finalized,
+        };
+        let old_finalized = self.fork_choice.finalized();
+        self.fork_choice.insert(info).map_err(ImportError::Conflicts)?;
+        self.states.insert(hash, applied.state);
+        self.headers.insert(hash, block.header.clone());
+        self.note_finality_proof(&block);
+
+        let new_finalized = self.fork_choice.finalized();
+        if new_finalized != old_finalized {
+            self.on_finalized(old_finalized, new_finalized)?;
+        }
+        let old_head = self.head;
+        self.head = self.fork_choice.head();
+        let touched: Vec<Address> = block
+            .txs
+            .iter()
+            .flat_map(|t| {
+                let mut v = vec![t.tx.sender_address()];
+                if let TxKind::Transfer { to, .. } = &t.tx.kind {
+                    v.push(*to);
+                }
+                v
+            })
+            .collect();
+        self.events.push(Event::Block(block));
+        if self.head != old_head {
+            if let Some(header) = self.headers.get(&self.head) {
+                self.events.push(Event::NewHead(header.clone()));
+            }
+            self.store.set_head(&self.head)?;
+            if let Some(state) = self.states.get(&self.head) {
+                self.mempool.on_new_state(&self.store, &self.chain, state, now_ms());
+            }
+        }
+        if !touched.is_empty() {
+            self.events.push(Event::AccountsChanged(touched));
+        }
+        Ok(())
+    }
+
+    /// A block carrying a certificate that finalizes its source gives light clients a proof:
+    /// source header, target header, certificate.
+    fn note_finality_proof(&mut self, block: &Block) {
+        let Some(cert) = &block.certificate else { return };
+        let v = &cert.vote;
+        if v.target.height != v.source.height.saturating_add(1) {
+            return;
+        }
+        let (Some(source), Some(target)) =
+            (self.header(&v.source.hash), self.header(&v.target.hash))
+        else {
+            return;
+        };
+        let proof = FinalityProof {
+            source: source.header,
+            target,
+            certificate: cert.clone(),
+            target_set: None,
+        };
+        // Keep the newest proof of each epoch (by the target's slot).
+        let epoch = self.chain.params.epoch_of(proof.target.header.slot);
+        if let Some(last) = self.finality_proofs.back() {
+            if self.chain.params.epoch_of(last.target.header.slot) == epoch {
+                self.finality_proofs.pop_back();
+            }
+        }
+        self.finality_proofs.push_back(proof);
+        if self.finality_proofs.len() > MAX_FINALITY_PROOFS {
+            self.finality_proofs.pop_front();
+        }
+    }
+
+    fn on_finalized(&mut self, old: Checkpoint, new: Checkpoint) -> Result<(), ImportError> {
+        // The canonical chain from old (exclusive) to new (inclusive), oldest first.
+        let mut canonical = Vec::new();
+        let mut cursor = new.hash;
+        while cursor != old.hash {
+            let Some(header) = self.headers.get(&cursor) else { break };
+            canonical.push((header.header.height, cursor));
+            cursor = header.header.parent;
+        }
+        canonical.reverse();
+        self.store.set_finalized(new, &canonical)?;
+        // Drop states of pruned branches and of blocks below the new finalized one.
+        let keep: std::collections::HashSet<Hash> = self
+            .states
+            .keys()
+            .filter(|h| **h == new.hash || self.fork_choice.contains(h))
+            .copied()
+            .collect();
+        self.states.retain(|h, _| keep.contains(h));
+        self.headers.retain(|h, _| keep.contains(h));
+        self.votes.retain(|k, _| k.target.height > new.height);
+        self.seen_votes.retain(|(_, height), _| *height > new.height);
+        if let Some(proof) = self.finality_proofs.back() {
+            if proof.source.hash() == new.hash {
+                self.events.push(Event::Finalized(proof.clone()));
+            }
+        }
+        tracing::info!(height = new.height, hash = %new.hash, "finalized");
+        Ok(())
+    }
+
+    /// Admits a transaction to the mempool (checked against the head state).
+    pub fn submit_tx(&mut self, tx: SignedTx) -> Result<Hash, Rejection> {
+        let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
+        let id = self.mempool.insert(&self.store, &self.chain, state, tx.clone(), now_ms())?;
+        self.events.push(Event::Tx(tx));
+        Ok(id)
+    }
+
+    /// Records a vote; builds evidence if it conflicts with an earlier vote of the same validator.
+    pub fn on_vote(&mut self, vote: SignedVote) -> Result<(), VoteError> {
+        let epoch_set = self
+            .states
+            .get(&self.head)
+            .and_then(|s| {
+                state::voting_set(s, vote.vote.epoch)
+                    .or_else(|| (s.meta.epoch + 1 == vote.vote.epoch).then_some(&s.meta.next))
+            })
+            .ok_or(VoteError::NotAValidator)?;
+        if epoch_set.index_of(&vote.validator).is_none() {
+            return Err(VoteError::NotAValidator);
+        }
+        vote.verify_signature(&self.chain.id).map_err(|_| VoteError::BadSignature)?;
+        let who = *vote.validator.as_bytes();
+        let key = (who, vote.vote.target.height);
+        if let Some(earlier) = self.seen_votes.get(&key) {
+            if earlier.vote == vote.vote {
+                return Err(VoteError::AlreadyKnown);
+            }
+            if earlier.vote.conflicts_with(&vote.vote) {
+                if let Some(e) = Evidence::double_vote(earlier.clone(), vote.clone()) {
+                    self.add_evidence(e);
+                }
+                return Err(VoteError::Equivocation);
+            }
+        }
+        if self.seen_votes.len() >= MAX_PENDING_VOTES {
+            return Err(VoteError::Full);
+        }
+        self.seen_votes.insert(key, vote.clone());
+        self.votes.entry(VoteKey::from(&vote.vote)).or_default().insert(who, vote.clone());
+        self.events.push(Event::Vote(vote));
+        Ok(())
+    }
+
+    pub fn add_evidence(&mut self, evidence: Evidence) {
+        if self.evidence.contains(&evidence) || evidence.verify(&self.chain.id).is_err() {
+            return;
+        }
+        self.evidence.push_back(evidence.clone());
+        if self.evidence.len() > 64 {
+            self.evidence.pop_front();
+        }
+        self.events.push(Event::Evidence(evidence));
+    }
+
+    /// The best certificate a block on top of `state` can carry: the newest link from its
+    /// justified checkpoint that has a supermajority.
+    fn best_certificate(&self, state: &ChainState) -> Option<Certificate> {
+        self.votes
+            .iter()
+            .rev()
+            .filter(|(k, _)| {
+                k.source == state.meta.justified && k.target.height > state.meta.justified.height
+            })
+            .find_map(|(k, votes)| {
+                let vote = Vote { epoch: k.epoch, source: k.source, target: k.target };
+                let set = state::voting_set(state, k.epoch)?;
+                let cert = Certificate::from_votes(vote, set, votes.values());
+                cert.verify(&self.chain.id, set).ok().map(|_| cert)
+            })
+    }
+
+    /// Validator duties at `now_ms`: propose if elected for the current slot, then vote for the
+    /// head. Returns whether anything was done.
+    pub fn tick(&mut self, now_ms: u64) -> bool {
+        let Some(validator) = self.validator.clone() else { return false };
+        let mut acted = false;
+        if let Some(slot) =
+            pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
+        {
+            if self.last_proposed_slot.is_none_or(|s| s < slot) {
+                acted |= self.propose(&validator, slot);
+            }
+        }
+        acted |= self.vote(&validator);
+        acted
+    }
+
+    fn propose(&mut self, validator: &ValidatorKey, slot: u64) -> bool {
+        let Some(state) = self.states.get(&self.head).cloned() else { return false };
+        if slot <= state.tip.slot {
+            return false;
+        }
+        let me = validator.key.public_key();
+        if state::proposer_for(&self.chain, &state, slot).as_ref() != Some(&me) {
+            return false;
+        }
+        self.last_proposed_slot = Some(slot);
+        let Some(commitment) =
+            state.meta.registry.iter().find(|r| r.key == me).map(|r| r.commitment)
+        else {
+            tracing::warn!("elected but not registered");
+            return false;
+        };
+        let Some(reveal) = validator.chain.preimage_of(&commitment) else {
+            tracing::error!("hash chain does not open the registered commitment; cannot propose");
+            return false;
+        };
+        let mut candidates = self.mempool.select(
+            |a| state.account(&self.store, a).map(|acc| acc.nonce).unwrap_or(0),
+            self.chain.params.max_block_txs as usize,
+        );
+        // One piece of evidence per block keeps our own nonce simple.
+        if let Some(e) = self.evidence.front() {
+            let nonce = state
+                .account(&self.store, &Address::from_public_key(&me))
+                .map(|a| a.nonce)
+                .unwrap_or(0);
+            let tx = Tx {
+                chain_id: self.chain.id,
+                sender: me.clone(),
+                nonce,
+                fee: self.chain.params.min_fee,
+                kind: TxKind::Evidence(Box::new(e.clone())),
+            };
+            candidates.insert(0, tx.sign(&validator.key));
+        }
+        let cert = self.best_certificate(&state);
+        match state::build_block(
+            &self.store,
+            &self.chain,
+            &state,
+            &validator.key,
+            slot,
+            &reveal,
+            &candidates,
+            cert,
+        ) {
+            Ok(built) => {
+                let height = built.block.header.header.height;
+                let count = built.block.txs.len();
+                if built.block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))) {
+                    self.evidence.pop_front();
+                }
+                match self.import_block(built.block) {
+                    Ok(()) => {
+                        tracing::info!(slot, height, txs = count, "proposed block");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!("own block rejected: {e}");
+                        false
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot build block: {e}");
+                false
+            }
+        }
+    }
+
+    /// Votes once per head: source = the head state's justified checkpoint, target = the head.
+    /// Never two votes with one target height, never a vote surrounding or surrounded by our own.
+    fn vote(&mut self, validator: &ValidatorKey) -> bool {
+        let Some(state) = self.states.get(&self.head) else { return false };
+        if self.head == self.fork_choice.finalized().hash && state.tip.height == 0 {
+            return false;
+        }
+        let vote = Vote {
+            epoch: self.chain.params.epoch_of(state.tip.slot),
+            source: state.meta.justified,
+            target: Checkpoint { height: state.tip.height, hash: state.tip.hash },
+        };
+        if state.meta.current.index_of(&validator.key.public_key()).is_none() {
+            return false;
+        }
+        if let Some(last) = &self.last_vote {
+            if last.target.height >= vote.target.height || last.conflicts_with(&vote) {
+                return false;
+            }
+        }
+        self.last_vote = Some(vote);
+        let signed = vote.sign(&self.chain.id, &validator.key);
+        let _ = self.on_vote(signed);
+        true
+    }
+
+    pub fn account_proof(
+        &self,
+        address: &Address,
+        head: bool,
+    ) -> Option<(SignedHeader, AccountProof)> {
+        let hash = if head { self.head } else { self.fork_choice.finalized().hash };
+        let state = self.states.get(&hash)?;
+        let header = self.header(&hash)?;
+        let proof = light::prove_account(&self.store, state, address).ok()?;
+        Some((header, proof))
+    }
+
+    pub fn tx_status(&self, id: &Hash) -> TxStatus {
+        if self.mempool.contains(id) {
+            return TxStatus::Pending;
+        }
+        match self.store.tx_location(id).ok().flatten() {
+            Some((block, index)) => {
+                let Some(header) = self.header(&block) else { return TxStatus::Unknown };
+                let height = header.header.height;
+                // Included on the head chain (or finalized); a block on a dead branch is not.
+                if self.hash_at(height) != Some(block) {
+                    return TxStatus::Unknown;
+                }
+                let finalized = height <= self.fork_choice.finalized().height;
+                TxStatus::Included { block, height, index, finalized }
+            }
+            None => TxStatus::Unknown,
+        }
+    }
+
+    /// Finality proofs for a light client at finalized height `since`: the newest per epoch
+    /// after it, with the target epoch's validator set where the epoch changes.
+    pub fn finality_proofs(&self, since: u64) -> Vec<FinalityProof> {
+        let mut out: Vec<FinalityProof> = Vec::new();
+        for p in self.finality_proofs.iter().filter(|p| p.source.height > since) {
+            let mut p = p.clone();
+            // The set of the target's epoch, from the state after the target's child (or the
+            // target itself): it is `current` there.
+            let set =
+                self.states.get(&p.target.hash()).map(|s| s.meta.current.clone()).or_else(|| {
+                    self.store.state(&p.target.hash()).ok().flatten().map(|s| s.meta.current)
+                });
+            p.target_set = set;
+            out.push(p);
+        }
+        out
+    }
+
+    pub fn finalized_header(&self) -> Option<SignedHeader> {
+        self.header(&self.fork_choice.finalized().hash)
+    }
+}
+
+/// Why the node could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NodeError {
+    Genesis(String),
+    Store(String),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Genesis(e) => write!(f, "genesis: {e}"),
+            Self::Store(e) => write!(f, "store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Store(e.to_string())
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

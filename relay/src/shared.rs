@@ -1,0 +1,118 @@
+//! State shared by every task of a running relay: the node behind a lock, the event fan-out,
+//! the peer book and the metrics.
+
+use crate::node::{Event, Node};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, broadcast};
+
+/// Capacity of the event fan-out; a connection that falls this far behind is dropped.
+pub const EVENT_BUFFER: usize = 4096;
+/// Most peer addresses remembered, and most relay connections at once.
+pub const MAX_KNOWN_PEERS: usize = 256;
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub connections: AtomicU64,
+    pub relay_peers: AtomicU64,
+    rejects: StdMutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    pub fn reject(&self, reason: &str) {
+        // The reason's kind only (up to the first space or brace), so labels stay few.
+        let kind: String =
+            reason.chars().take_while(|c| c.is_alphanumeric() || *c == '_').take(40).collect();
+        if let Ok(mut map) = self.rejects.lock() {
+            if map.len() < 64 || map.contains_key(&kind) {
+                *map.entry(kind).or_default() += 1;
+            }
+        }
+    }
+
+    pub fn rejects(&self) -> Vec<(String, u64)> {
+        self.rejects
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub struct Shared {
+    pub node: Mutex<Node>,
+    pub events: broadcast::Sender<Arc<Event>>,
+    pub metrics: Metrics,
+    /// Relay addresses learned from config and peer exchange.
+    pub known_peers: StdMutex<BTreeSet<String>>,
+    /// Our own dialable address, if we know it (never dialed, advertised in hello).
+    pub public_addr: Option<String>,
+    /// Flips to `true` when the relay shuts down: every connection and dialer ends.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared")
+    }
+}
+
+impl Shared {
+    pub fn new(
+        node: Node,
+        public_addr: Option<String>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Arc::new(Shared {
+            node: Mutex::new(node),
+            events,
+            metrics: Metrics::default(),
+            known_peers: StdMutex::new(BTreeSet::new()),
+            public_addr,
+            stopping,
+        })
+    }
+
+    /// Runs `f` on the node, then broadcasts the events it produced.
+    pub async fn with_node<T>(&self, f: impl FnOnce(&mut Node) -> T) -> T {
+        let mut node = self.node.lock().await;
+        let out = f(&mut node);
+        for event in node.take_events() {
+            // No receivers is fine: nobody is connected.
+            let _ = self.events.send(Arc::new(event));
+        }
+        out
+    }
+
+    /// Remembers a relay address (bounded); returns whether it was new.
+    pub fn learn_peer(&self, addr: &str) -> bool {
+        if !is_ws_url(addr) || Some(addr) == self.public_addr.as_deref() {
+            return false;
+        }
+        let Ok(mut peers) = self.known_peers.lock() else { return false };
+        if peers.len() >= MAX_KNOWN_PEERS {
+            return false;
+        }
+        peers.insert(addr.to_string())
+    }
+
+    pub fn peer_list(&self) -> Vec<String> {
+        self.known_peers.lock().map(|p| p.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// `ws://` or `wss://`, a host and a path: what we accept from peers before dialing it.
+pub fn is_ws_url(s: &str) -> bool {
+    let rest = s.strip_prefix("ws://").or_else(|| s.strip_prefix("wss://"));
+    matches!(rest, Some(r) if !r.is_empty() && r.len() < 200 && r.chars().all(|c| c.is_ascii_graphic()))
+}

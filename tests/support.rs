@@ -1,0 +1,143 @@
+//! Helpers for whole-system tests: start real relays on loopback, talk to them over real
+//! sockets (HTTP and WebSocket), wait for conditions with a deadline.
+
+use memecoin_core::genesis::Genesis;
+use memecoin_relay::node::ValidatorKey;
+use memecoin_relay::{Config, Handle, keys};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// A relay running in this process on its own data dir and port.
+#[derive(Debug)]
+pub struct Relay {
+    pub handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    pub dir: std::path::PathBuf,
+}
+
+impl Relay {
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.handle.addr)
+    }
+
+    /// Stops the relay and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        self.task.abort();
+        // Every connection task holds the node; the database closes when the last one ends.
+        let shared = self.handle.shared.clone();
+        wait_for("the relay's tasks to end", 10, || {
+            let n = std::sync::Arc::strong_count(&shared);
+            async move { (n <= 2).then_some(()) }
+        })
+        .await;
+    }
+
+    pub async fn head(&self) -> (u64, u64) {
+        self.handle
+            .shared
+            .with_node(|n| (n.head_state().map_or(0, |s| s.tip.height), n.finalized().height))
+            .await
+    }
+
+    pub async fn finalized_hash_at(&self, height: u64) -> Option<memecoin_core::hash::Hash> {
+        self.handle
+            .shared
+            .with_node(|n| (height <= n.finalized().height).then(|| n.hash_at(height)).flatten())
+            .await
+    }
+}
+
+/// A devnet genesis with `validators` validators and fast slots, starting now.
+pub fn genesis(validators: u32, slot_ms: u64) -> Genesis {
+    let mut g = keys::devnet_genesis(validators, memecoin_relay::node::now_ms()).unwrap();
+    g.params.slot_ms = slot_ms;
+    g
+}
+
+pub async fn start(
+    genesis: &Genesis,
+    dir: &std::path::Path,
+    validator: Option<ValidatorKey>,
+    peers: Vec<String>,
+) -> Relay {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config {
+        genesis: genesis.clone(),
+        data_dir: dir.to_path_buf(),
+        peers,
+        validator,
+        www: None,
+        public_addr: None,
+        max_dialed: 8,
+    };
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (handle, server) = memecoin_relay::start(config, listener, async move {
+        let _ = stop_rx.await;
+    })
+    .unwrap();
+    let task = tokio::spawn(server);
+    Relay { handle, stop: Some(stop_tx), task, dir: dir.to_path_buf() }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails the test after `secs`.
+pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 request over a real socket: (status, body).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+/// Decodes an HTTP/1.1 chunked body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
