@@ -57,6 +57,11 @@ pub fn routes(
     let metrics = warp::path!("metrics").and(warp::get()).and(with.clone()).then(metrics);
     let ws = warp::path!("ws").and(warp::ws()).and(with.clone()).map(
         |ws: warp::ws::Ws, shared: Arc<Shared>| {
+            let open = shared.metrics.connections.load(std::sync::atomic::Ordering::Relaxed);
+            if open >= crate::shared::MAX_CONNECTIONS as u64 {
+                shared.metrics.reject("TooManyConnections");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+            }
             ws.max_message_size(wire::MAX_FRAME)
                 .max_frame_size(wire::MAX_FRAME)
                 .on_upgrade(move |socket| net::accept_warp(shared, socket))

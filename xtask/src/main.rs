@@ -37,6 +37,10 @@ Tasks:
                   Installs missing rustfmt/clippy components and no_std targets with rustup.
   bench [--quick] Run memecoin-core's criterion benchmarks (--quick: short, noisier runs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
+  devnet [--listen ADDR] [--data-dir DIR] [--validators N]
+                  Build the relay in release and start a local devnet (default
+                  http://127.0.0.1:8080, 1-second slots, a funded dev account whose
+                  recovery phrase it prints). Stop it with Ctrl-C.
   help            Print this message.
 ";
 
@@ -44,8 +48,14 @@ Tasks:
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Task {
     Test,
-    Bench { quick: bool },
+    Bench {
+        quick: bool,
+    },
     Vectors,
+    /// Options passed on to `memecoin-relay devnet`, already checked.
+    Devnet {
+        options: Vec<String>,
+    },
     Help,
 }
 
@@ -80,6 +90,31 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
     match task.as_str() {
         "test" => no_options("test", Task::Test),
         "vectors" => no_options("vectors", Task::Vectors),
+        "devnet" => {
+            let mut options = Vec::new();
+            let mut words = rest.iter();
+            while let Some(option) = words.next() {
+                match option.as_str() {
+                    "--listen" | "--data-dir" | "--validators" => {
+                        let Some(value) = words.next() else {
+                            return Err(UsageError::UnknownOption {
+                                task: "devnet",
+                                option: format!("{option} (needs a value)"),
+                            });
+                        };
+                        options.push(option.clone());
+                        options.push(value.clone());
+                    }
+                    _ => {
+                        return Err(UsageError::UnknownOption {
+                            task: "devnet",
+                            option: option.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(Task::Devnet { options })
+        }
         "help" | "-h" | "--help" => Ok(Task::Help),
         "bench" => {
             let mut quick = false;
@@ -126,6 +161,7 @@ fn main() -> ExitCode {
         Task::Test => test(&mut run),
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
+        Task::Devnet { options } => devnet(&mut run, &options),
         Task::Help => Ok(()),
     };
     run.print_summary();
@@ -171,6 +207,25 @@ fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
         bench = bench.args(["--bench", "*", "--", "--quick"]);
     }
     run.exec("bench", &bench)
+}
+
+/// Builds the relay (release) and runs `memecoin-relay devnet` in the foreground, serving the
+/// wallet page from `www/` when it exists.
+fn devnet(run: &mut Run, options: &[String]) -> Result<(), Failure> {
+    run.exec("build", &cargo(["build", "--release", "-p", "memecoin-relay"]))?;
+    let root = workspace_root();
+    let binary = root.join("target/release/memecoin-relay");
+    let mut args: Vec<String> = vec!["devnet".into()];
+    args.extend(options.iter().cloned());
+    if !options.iter().any(|o| o == "--data-dir") {
+        args.extend(["--data-dir".into(), "target/devnet".into()]);
+    }
+    let www = root.join("www");
+    if www.join("index.html").exists() {
+        args.extend(["--www".into(), www.display().to_string()]);
+    }
+    let devnet = Cmd::new(&binary.display().to_string()).args(args);
+    run.exec("devnet", &devnet)
 }
 
 fn vectors(run: &mut Run) -> Result<(), Failure> {
@@ -451,6 +506,13 @@ mod tests {
         check_args(&["bench"], Ok(Task::Bench { quick: false }));
         check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
         check_args(&["vectors"], Ok(Task::Vectors));
+        check_args(&["devnet"], Ok(Task::Devnet { options: vec![] }));
+        check_args(
+            &["devnet", "--validators", "4", "--listen", "127.0.0.1:9000"],
+            Ok(Task::Devnet {
+                options: args(&["--validators", "4", "--listen", "127.0.0.1:9000"]),
+            }),
+        );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
     }
@@ -462,6 +524,13 @@ mod tests {
         check_args(
             &["bench", "--slow"],
             Err(UsageError::UnknownOption { task: "bench", option: "--slow".to_owned() }),
+        );
+        check_args(
+            &["devnet", "--validators"],
+            Err(UsageError::UnknownOption {
+                task: "devnet",
+                option: "--validators (needs a value)".to_owned(),
+            }),
         );
         check_args(
             &["test", "--all"],
