@@ -58,6 +58,11 @@ pub enum ImportError {
     Invalid(BlockError),
     /// Too many non-finalized blocks are held.
     Full,
+    /// The block's slot has not started yet by our clock (beyond the allowed drift).
+    FutureSlot {
+        slot: u64,
+        now: u64,
+    },
     Store(String),
 }
 
@@ -71,6 +76,9 @@ impl fmt::Display for ImportError {
             Self::Conflicts(e) => write!(f, "conflicts with finality: {e:?}"),
             Self::Invalid(e) => write!(f, "invalid block: {e}"),
             Self::Full => f.write_str("too many unfinalized blocks"),
+            Self::FutureSlot { slot, now } => {
+                write!(f, "block for slot {slot}, the current slot is {now}")
+            }
             Self::Store(e) => write!(f, "storage: {e}"),
         }
     }
@@ -318,6 +326,13 @@ impl Node {
         }
         if self.fork_choice.len() >= MAX_UNFINALIZED {
             return Err(ImportError::Full);
+        }
+        // Core never reads the clock; the node does: a block from a slot that has not begun (with
+        // one slot of tolerance for clock drift) could let a proposer jump the queue.
+        let now = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms())
+            .unwrap_or(0);
+        if h.slot > now.saturating_add(1) {
+            return Err(ImportError::FutureSlot { slot: h.slot, now });
         }
         let parent_state = self
             .states
@@ -707,4 +722,56 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+
+    fn node(dir: &Path) -> (Node, ValidatorKey) {
+        let genesis = keys::devnet_genesis(1, now_ms()).unwrap();
+        let v = keys::devnet_validator(0).unwrap();
+        (Node::open(genesis, dir, Some(v.clone())).unwrap(), v)
+    }
+
+    fn block_at(n: &Node, v: &ValidatorKey, slot: u64) -> Block {
+        let state = n.head_state().unwrap();
+        let commitment = state.meta.registry[0].commitment;
+        let reveal = v.chain.preimage_of(&commitment).unwrap();
+        state::build_block(n.store(), n.chain(), state, &v.key, slot, &reveal, &[], None)
+            .unwrap()
+            .block
+    }
+
+    #[test]
+    fn blocks_from_future_slots_are_refused_and_present_ones_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let future = block_at(&n, &v, 1_000);
+        assert!(matches!(n.import_block(future), Err(ImportError::FutureSlot { slot: 1_000, .. })));
+        let now = block_at(&n, &v, 1);
+        let hash = now.hash();
+        n.import_block(now.clone()).unwrap();
+        assert_eq!(n.import_block(now), Err(ImportError::AlreadyKnown));
+        assert_eq!(n.head_header().unwrap().hash(), hash);
+    }
+
+    #[test]
+    fn reopening_restores_the_chain_and_refuses_another_genesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let b = block_at(&n, &v, 1);
+        let hash = b.hash();
+        n.import_block(b).unwrap();
+        let genesis = n.genesis().clone();
+        drop(n);
+        let again = Node::open(genesis.clone(), dir.path(), None).unwrap();
+        assert_eq!(again.head_header().map(|h| h.hash()), Some(hash));
+        drop(again);
+        let mut other = genesis;
+        other.chain_name = "another chain".into();
+        let err = Node::open(other, dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("belongs to chain"), "{err}");
+    }
 }
