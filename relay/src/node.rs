@@ -471,13 +471,14 @@ impl Node {
         if epoch_set.index_of(&vote.validator).is_none() {
             return Err(VoteError::NotAValidator);
         }
-        vote.verify_signature(&self.chain.id).map_err(|_| VoteError::BadSignature)?;
         let who = *vote.validator.as_bytes();
         let key = (who, vote.vote.target.height);
+        // A vote we already hold is dropped before paying for its signature check.
+        if self.seen_votes.get(&key).is_some_and(|earlier| earlier.vote == vote.vote) {
+            return Err(VoteError::AlreadyKnown);
+        }
+        vote.verify_signature(&self.chain.id).map_err(|_| VoteError::BadSignature)?;
         if let Some(earlier) = self.seen_votes.get(&key) {
-            if earlier.vote == vote.vote {
-                return Err(VoteError::AlreadyKnown);
-            }
             if earlier.vote.conflicts_with(&vote.vote) {
                 if let Some(e) = Evidence::double_vote(earlier.clone(), vote.clone()) {
                     self.add_evidence(e);
