@@ -45,6 +45,10 @@ impl Relay {
             .await
     }
 
+    pub async fn head_hash(&self) -> Option<memecoin_core::hash::Hash> {
+        self.handle.shared.with_node(|n| n.head_state().map(|s| s.tip.hash)).await
+    }
+
     pub async fn finalized_hash_at(&self, height: u64) -> Option<memecoin_core::hash::Hash> {
         self.handle
             .shared
