@@ -172,6 +172,10 @@ async fn an_invalid_peer_is_dropped_and_nothing_of_it_is_forwarded() {
     let reason = closed(&mut ws).await;
     let reason = reason.expect("a close frame with a reason");
     assert!(reason.contains("too many invalid messages"), "{reason}");
+    // And it is refused for a while: the upgrade is answered 403.
+    let refused = tokio_tungstenite::connect_async(b.url()).await;
+    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("403"), "a struck-out peer must be refused, got {err:?}");
 
     // Give gossip time to carry anything B might have forwarded.
     tokio::time::sleep(Duration::from_secs(1)).await;

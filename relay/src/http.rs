@@ -55,8 +55,15 @@ pub fn routes(
         .and(with.clone())
         .then(submit);
     let metrics = warp::path!("metrics").and(warp::get()).and(with.clone()).then(metrics);
-    let ws = warp::path!("ws").and(warp::ws()).and(with.clone()).map(
-        |ws: warp::ws::Ws, shared: Arc<Shared>| {
+    let ws = warp::path!("ws").and(warp::ws()).and(warp::addr::remote()).and(with.clone()).map(
+        |ws: warp::ws::Ws, remote: Option<std::net::SocketAddr>, shared: Arc<Shared>| {
+            if let Some(left) = remote.and_then(|r| shared.banned_for(r.ip())) {
+                shared.metrics.reject("Banned");
+                return error(
+                    StatusCode::FORBIDDEN,
+                    format!("refused for {left} s after invalid messages"),
+                );
+            }
             let open = shared.metrics.connections.load(std::sync::atomic::Ordering::Relaxed);
             if open >= crate::shared::MAX_CONNECTIONS as u64 {
                 shared.metrics.reject("TooManyConnections");
@@ -64,7 +71,7 @@ pub fn routes(
             }
             ws.max_message_size(wire::MAX_FRAME)
                 .max_frame_size(wire::MAX_FRAME)
-                .on_upgrade(move |socket| net::accept_warp(shared, socket))
+                .on_upgrade(move |socket| net::accept_warp(shared, socket, remote))
                 .into_response()
         },
     );

@@ -87,6 +87,7 @@ impl Conn {
 
     async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
         self.next_request += 1;
+        tracing::info!(from, peer_head = self.peer_head, "syncing: requesting blocks");
         self.send(&Message::GetBlocks { id: self.next_request, from, count: MAX_RANGE })
     }
 
@@ -281,20 +282,32 @@ impl Conn {
                 let blocks = self
                     .shared
                     .with_node(|n| {
+                        // Bounded in bytes too, so the reply fits the receiver's frame cap.
+                        let mut size = 0usize;
                         (from.max(1)..from.saturating_add(count))
                             .map_while(|h| n.hash_at(h).and_then(|hash| n.block(&hash)))
                             .map(|b| encode_hex(&b))
-                            .collect()
+                            .take_while(|hex| {
+                                size += hex.len();
+                                size <= wire::MAX_FRAME / 2
+                            })
+                            .collect::<Vec<_>>()
                     })
                     .await;
                 self.send(&Message::Blocks { id, blocks })
             }
             Message::GetFinality { id, since } => {
                 let proofs = self.shared.with_node(|n| n.finality_proofs(since)).await;
-                self.send(&Message::Finality {
-                    id,
-                    proofs: proofs.iter().map(encode_hex).collect(),
-                })
+                let mut size = 0usize;
+                let proofs = proofs
+                    .iter()
+                    .map(encode_hex)
+                    .take_while(|hex| {
+                        size += hex.len();
+                        size <= wire::MAX_FRAME / 2
+                    })
+                    .collect();
+                self.send(&Message::Finality { id, proofs })
             }
             Message::GetAccount { id, address, at } => {
                 let addr = match Address::parse(&address) {
@@ -388,11 +401,13 @@ impl Conn {
 }
 
 /// Runs one connection until either side closes. `incoming` yields text frames; `out` takes
-/// what to write. A dialing relay sends its hello first; an accepting one answers after.
+/// what to write. Both sides send their hello first. A peer at `remote` disconnected for invalid
+/// input is refused for a while ([`Shared::ban`]), recorded before it hears the close.
 pub async fn serve_connection(
     shared: Arc<Shared>,
     mut incoming: mpsc::Receiver<String>,
     out: mpsc::Sender<Outgoing>,
+    remote: Option<std::net::SocketAddr>,
 ) {
     Metrics::inc(&shared.metrics.connections);
     let mut events = shared.events.subscribe();
@@ -440,6 +455,9 @@ pub async fn serve_connection(
     if conn.role == Some(Role::Relay) {
         shared.metrics.relay_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+    if let (true, Some(addr)) = (conn.strikes >= MAX_STRIKES, remote) {
+        shared.ban(addr.ip());
+    }
     if let Err(End::Refused(reason)) = end {
         tracing::info!("closing connection: {reason}");
         let _ = out.send(Outgoing::Close(reason)).await;
@@ -447,7 +465,11 @@ pub async fn serve_connection(
 }
 
 /// Accepts a warp WebSocket.
-pub async fn accept_warp(shared: Arc<Shared>, socket: warp::ws::WebSocket) {
+pub async fn accept_warp(
+    shared: Arc<Shared>,
+    socket: warp::ws::WebSocket,
+    remote: Option<std::net::SocketAddr>,
+) {
     use futures_util::{SinkExt, StreamExt};
     let (mut sink, mut stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel::<String>(64);
@@ -480,7 +502,7 @@ pub async fn accept_warp(shared: Arc<Shared>, socket: warp::ws::WebSocket) {
         }
         let _ = sink.close().await;
     });
-    serve_connection(shared, in_rx, out_tx).await;
+    serve_connection(shared, in_rx, out_tx, remote).await;
     reader.abort();
     let _ = writer.await;
 }
@@ -524,7 +546,7 @@ pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
             }
         }
     });
-    serve_connection(shared, in_rx, out_tx).await;
+    serve_connection(shared, in_rx, out_tx, None).await;
     reader.abort();
     let _ = writer.await;
     Ok(())

@@ -2,10 +2,12 @@
 //! the peer book and the metrics.
 
 use crate::node::{Event, Node};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, broadcast};
 
 /// Capacity of the event fan-out; a connection that falls this far behind is dropped.
@@ -13,6 +15,10 @@ pub const EVENT_BUFFER: usize = 4096;
 /// Most peer addresses remembered, and most relay connections at once.
 pub const MAX_KNOWN_PEERS: usize = 256;
 pub const MAX_CONNECTIONS: usize = 512;
+/// How long a peer disconnected for invalid input is refused.
+pub const BAN: Duration = Duration::from_secs(60);
+/// Most banned addresses remembered.
+pub const MAX_BANNED: usize = 4096;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -58,6 +64,8 @@ pub struct Shared {
     pub public_addr: Option<String>,
     /// Flips to `true` when the relay shuts down: every connection and dialer ends.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Addresses disconnected for invalid input, and until when they are refused.
+    banned: StdMutex<HashMap<IpAddr, Instant>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -80,6 +88,7 @@ impl Shared {
             known_peers: StdMutex::new(BTreeSet::new()),
             public_addr,
             stopping,
+            banned: StdMutex::new(HashMap::new()),
         })
     }
 
@@ -92,6 +101,26 @@ impl Shared {
             let _ = self.events.send(Arc::new(event));
         }
         out
+    }
+
+    /// Refuses new connections from `ip` for [`BAN`]. Bounded: at most [`MAX_BANNED`] entries,
+    /// expired ones dropped first.
+    pub fn ban(&self, ip: IpAddr) {
+        let Ok(mut banned) = self.banned.lock() else { return };
+        let now = Instant::now();
+        banned.retain(|_, until| *until > now);
+        if banned.len() < MAX_BANNED {
+            banned.insert(ip, now + BAN);
+            tracing::info!(%ip, "peer refused for {} s", BAN.as_secs());
+        }
+    }
+
+    /// Seconds left of a ban on `ip`, if any.
+    pub fn banned_for(&self, ip: IpAddr) -> Option<u64> {
+        let banned = self.banned.lock().ok()?;
+        let until = *banned.get(&ip)?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some(left.as_secs().max(1))
     }
 
     /// Remembers a relay address (bounded); returns whether it was new.
