@@ -3,9 +3,9 @@
 
 use memecoin_core::genesis::Genesis;
 use memecoin_relay::node::ValidatorKey;
-use memecoin_relay::{Config, Handle, keys};
+use memecoin_relay::{Config, Handle, TlsConfig, keys};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 /// A relay running in this process on its own data dir and port.
@@ -70,7 +70,18 @@ pub async fn start(
     validator: Option<ValidatorKey>,
     peers: Vec<String>,
 ) -> Relay {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    try_start(genesis, dir, validator, peers, None).await.unwrap()
+}
+
+/// Like [`start`], with optional TLS, returning `start`'s error instead of failing the test.
+pub async fn try_start(
+    genesis: &Genesis,
+    dir: &std::path::Path,
+    validator: Option<ValidatorKey>,
+    peers: Vec<String>,
+    tls: Option<TlsConfig>,
+) -> anyhow::Result<Relay> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let config = Config {
         genesis: genesis.clone(),
         data_dir: dir.to_path_buf(),
@@ -79,14 +90,14 @@ pub async fn start(
         www: None,
         public_addr: None,
         max_dialed: 8,
+        tls,
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (handle, server) = memecoin_relay::start(config, listener, async move {
         let _ = stop_rx.await;
-    })
-    .unwrap();
+    })?;
     let task = tokio::spawn(server);
-    Relay { handle, stop: Some(stop_tx), task, dir: dir.to_path_buf() }
+    Ok(Relay { handle, stop: Some(stop_tx), task, dir: dir.to_path_buf() })
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or fails the test after `secs`.
@@ -112,10 +123,21 @@ pub async fn http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    http_on(stream, &addr.to_string(), method, path, body).await
+}
+
+/// [`http`] on an already connected stream (plain TCP or TLS); `host` is the Host header.
+pub async fn http_on(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let body = body.unwrap_or("");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).await.unwrap();

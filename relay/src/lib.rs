@@ -11,6 +11,7 @@
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
 //! - [`keys`] — validator key files and the devnet's deterministic keys.
+//! - [`tls`] — optional TLS on the listener (`https://`, `wss://`): the same routes through rustls.
 //!
 //! [`run`] starts a relay on a bound listener and stops it when `shutdown` resolves, so tests
 //! run real relays on `127.0.0.1:0`.
@@ -22,6 +23,7 @@ pub mod net;
 pub mod node;
 pub mod shared;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 use memecoin_core::genesis::Genesis;
@@ -31,21 +33,25 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+pub use tls::TlsConfig;
 
 /// How a relay runs.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub genesis: Genesis,
     pub data_dir: PathBuf,
-    /// Relays to dial (`ws://host:port/ws`), kept connected with backoff.
+    /// Relays to dial (`ws://host:port/ws`, or `wss://` with a publicly trusted certificate),
+    /// kept connected with backoff.
     pub peers: Vec<String>,
     pub validator: Option<ValidatorKey>,
     /// The wallet page to serve at `/`.
     pub www: Option<PathBuf>,
-    /// Our own `ws://` address as others can dial it (advertised in peer exchange).
+    /// Our own `ws://` (or `wss://`) address as others can dial it (advertised in peer exchange).
     pub public_addr: Option<String>,
     /// Most relays dialed at once, from config and peer exchange together.
     pub max_dialed: usize,
+    /// Serve HTTPS and `wss://` with this certificate instead of plain HTTP and `ws://`.
+    pub tls: Option<TlsConfig>,
 }
 
 /// A running relay's handle for tests and tools.
@@ -75,8 +81,11 @@ pub fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(Handle, impl Future<Output = ()>)> {
     let addr = listener.local_addr()?;
+    // Before anything else: a bad certificate or key stops the start, naming the file.
+    let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
     let node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
-    let public = config.public_addr.clone().or_else(|| Some(format!("ws://{addr}/ws")));
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let public = config.public_addr.clone().or_else(|| Some(format!("{scheme}://{addr}/ws")));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shared = Shared::new(node, public, stop_rx.clone());
     for p in &config.peers {
@@ -90,7 +99,10 @@ pub fn start(
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        warp::serve(routes).incoming(listener).graceful(graceful).run().await;
+        match tls {
+            Some(tls) => tls::serve(routes, listener, tls, graceful).await,
+            None => warp::serve(routes).incoming(listener).graceful(graceful).run().await,
+        }
         // The background task ends its dialers on the stop signal; connections end on it too.
         let _ = tasks.await;
     };

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use memecoin_core::genesis::Genesis;
-use memecoin_relay::{Config, keys};
+use memecoin_relay::{Config, TlsConfig, keys};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -78,6 +78,12 @@ struct RunArgs {
     /// Our address as other relays can dial it.
     #[arg(long)]
     public_addr: Option<String>,
+    /// Serve HTTPS and wss:// with this PEM certificate chain (needs --tls-key).
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -91,6 +97,18 @@ struct FileConfig {
     validator_key: Option<PathBuf>,
     www: Option<PathBuf>,
     public_addr: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// Both files or neither: half a TLS setup is an error, never a silent plain-HTTP start.
+fn tls_config(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Option<TlsConfig>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsConfig { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(anyhow::anyhow!("--tls-cert (tls_cert) needs --tls-key (tls_key)")),
+        (None, Some(_)) => Err(anyhow::anyhow!("--tls-key (tls_key) needs --tls-cert (tls_cert)")),
+    }
 }
 
 #[tokio::main]
@@ -169,6 +187,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(p) => Some(keys::load(&p)?),
         None => None,
     };
+    let tls = tls_config(args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key))?;
     let mut peers = file.peers;
     peers.extend(args.peers);
     let config = Config {
@@ -179,6 +198,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         www: args.www.or(file.www),
         public_addr: args.public_addr.or(file.public_addr),
         max_dialed: 16,
+        tls,
     };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -239,6 +259,7 @@ async fn devnet(
             www: if i == 0 { www.clone() } else { None },
             public_addr: None,
             max_dialed: 16,
+            tls: None,
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }
@@ -266,4 +287,31 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_needs_both_files_or_neither() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(tls_config(None, None).unwrap(), None);
+        assert_eq!(
+            tls_config(p("c.pem"), p("k.pem")).unwrap(),
+            Some(TlsConfig { cert: "c.pem".into(), key: "k.pem".into() })
+        );
+        let only_cert = tls_config(p("c.pem"), None).unwrap_err().to_string();
+        assert!(only_cert.contains("--tls-key"), "{only_cert}");
+        let only_key = tls_config(None, p("k.pem")).unwrap_err().to_string();
+        assert!(only_key.contains("--tls-cert"), "{only_key}");
+    }
+
+    #[test]
+    fn config_file_takes_tls_paths() {
+        let file: FileConfig =
+            toml::from_str("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        assert_eq!(file.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(file.tls_key, Some(PathBuf::from("k.pem")));
+    }
 }

@@ -1,4 +1,4 @@
-//! WebSocket connections: browsers and relays speak the same [`wire`](crate::wire) protocol on
+//! WebSocket connections: browsers and relays speak the same [`wire`] protocol on
 //! one endpoint. One task per connection reads frames, asks the node, and forwards events.
 //!
 //! Bounds: every connection has a bounded outgoing queue (a peer that does not read is dropped,
@@ -508,6 +508,11 @@ pub async fn accept_warp(
 }
 
 /// Dials a relay and runs the connection; returns when it ends.
+///
+/// `ws://` and `wss://` URLs both work. A `wss://` peer must present a certificate that chains
+/// to the bundled Mozilla roots (webpki-roots) for the URL's host: self-signed or private-CA
+/// peers are out of scope and fail the handshake (with an error naming the URL, then retried
+/// with backoff like any failed dial).
 pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as T;
