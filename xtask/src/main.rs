@@ -33,7 +33,7 @@ Tasks:
                     3. test     cargo test --workspace
                     4. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
-                    5. doc      RUSTDOCFLAGS=-Dwarnings cargo doc -p memecoin-core --no-deps
+                    5. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
                   Installs missing rustfmt/clippy components and no_std targets with rustup.
   bench [--quick] Run memecoin-core's criterion benchmarks (--quick: short, noisier runs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
@@ -195,7 +195,7 @@ fn test(run: &mut Run) -> Result<(), Failure> {
         let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
         run.exec(&format!("no_std {target}"), &build)?;
     }
-    let doc = cargo(["doc", "-p", CORE, "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
+    let doc = cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
     run.exec("doc", &doc)
 }
 
