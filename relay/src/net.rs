@@ -173,6 +173,9 @@ impl Conn {
                 }
             }
             Message::Tx { tx } => {
+                if !self.shared.first_sight(&tx) {
+                    return Ok(());
+                }
                 let tx: SignedTx = match decode_hex("tx", &tx) {
                     Ok(t) => t,
                     Err(reason) => return self.strike(None, format!("BadTx: {reason}")),
@@ -188,6 +191,9 @@ impl Conn {
                 }
             }
             Message::Block { block } => {
+                if !self.shared.first_sight(&block) {
+                    return Ok(());
+                }
                 let block: Block = match decode_hex("block", &block) {
                     Ok(b) => b,
                     Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
@@ -212,6 +218,9 @@ impl Conn {
                 Ok(())
             }
             Message::Vote { vote } => {
+                if !self.shared.first_sight(&vote) {
+                    return Ok(());
+                }
                 let vote: SignedVote = match decode_hex("vote", &vote) {
                     Ok(v) => v,
                     Err(reason) => return self.strike(None, format!("BadVote: {reason}")),
@@ -224,6 +233,9 @@ impl Conn {
                 }
             }
             Message::Evidence { evidence } => {
+                if !self.shared.first_sight(&evidence) {
+                    return Ok(());
+                }
                 let e: Evidence = match decode_hex("evidence", &evidence) {
                     Ok(e) => e,
                     Err(reason) => return self.strike(None, format!("BadEvidence: {reason}")),

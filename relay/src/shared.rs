@@ -17,6 +17,8 @@ pub const MAX_KNOWN_PEERS: usize = 256;
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long a peer disconnected for invalid input is refused.
 pub const BAN: Duration = Duration::from_secs(60);
+/// Gossip payloads remembered by the seen-cache.
+pub const SEEN_CACHE: usize = 65_536;
 /// Most banned addresses remembered.
 pub const MAX_BANNED: usize = 4096;
 
@@ -66,6 +68,17 @@ pub struct Shared {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Addresses disconnected for invalid input, and until when they are refused.
     banned: StdMutex<HashMap<IpAddr, Instant>>,
+    /// Gossip payloads seen lately, so copies from other peers cost a hash, not a decode and
+    /// a signature check.
+    seen: StdMutex<SeenCache>,
+}
+
+/// A bounded set of recently seen payload hashes (oldest forgotten first).
+#[derive(Debug, Default)]
+struct SeenCache {
+    set: std::collections::HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
+    hasher: std::hash::RandomState,
 }
 
 impl std::fmt::Debug for Shared {
@@ -89,6 +102,7 @@ impl Shared {
             public_addr,
             stopping,
             banned: StdMutex::new(HashMap::new()),
+            seen: StdMutex::new(SeenCache::default()),
         })
     }
 
@@ -101,6 +115,24 @@ impl Shared {
             let _ = self.events.send(Arc::new(event));
         }
         out
+    }
+
+    /// Records a gossip payload; `false` if it was seen lately (drop it). The hash is keyed
+    /// per process (SipHash with random keys), so a peer cannot aim collisions at us.
+    pub fn first_sight(&self, payload: &str) -> bool {
+        use std::hash::BuildHasher;
+        let Ok(mut seen) = self.seen.lock() else { return true };
+        let h = seen.hasher.hash_one(payload);
+        if !seen.set.insert(h) {
+            return false;
+        }
+        seen.order.push_back(h);
+        if seen.order.len() > SEEN_CACHE {
+            if let Some(old) = seen.order.pop_front() {
+                seen.set.remove(&old);
+            }
+        }
+        true
     }
 
     /// Refuses new connections from `ip` for [`BAN`]. Bounded: at most [`MAX_BANNED`] entries,
@@ -144,4 +176,42 @@ impl Shared {
 pub fn is_ws_url(s: &str) -> bool {
     let rest = s.strip_prefix("ws://").or_else(|| s.strip_prefix("wss://"));
     matches!(rest, Some(r) if !r.is_empty() && r.len() < 200 && r.chars().all(|c| c.is_ascii_graphic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> (Arc<Shared>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = crate::keys::devnet_genesis(1, 0).unwrap();
+        let node = Node::open(genesis, dir.path(), None).unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        (Shared::new(node, None, rx), dir)
+    }
+
+    #[test]
+    fn seen_cache_is_bounded_and_forgets_the_oldest() {
+        let (s, _dir) = shared();
+        assert!(s.first_sight("a"));
+        assert!(!s.first_sight("a"));
+        for i in 0..SEEN_CACHE {
+            s.first_sight(&i.to_string());
+        }
+        assert!(s.first_sight("a"), "forgotten after SEEN_CACHE newer entries");
+        assert!(s.seen.lock().unwrap().order.len() <= SEEN_CACHE);
+    }
+
+    #[test]
+    fn bans_expire_and_peer_addresses_are_checked() {
+        let (s, _dir) = shared();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(s.banned_for(ip), None);
+        s.ban(ip);
+        assert!(s.banned_for(ip).is_some_and(|left| left <= BAN.as_secs()));
+        assert!(s.learn_peer("ws://127.0.0.1:1/ws"));
+        assert!(!s.learn_peer("ws://127.0.0.1:1/ws"), "known already");
+        assert!(!s.learn_peer("http://example.com/"), "not a ws URL");
+        assert!(!s.learn_peer("ws://has space/ws"));
+    }
 }
