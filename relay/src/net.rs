@@ -210,10 +210,10 @@ impl Conn {
                     last = Some(block.header.header.height);
                     self.import(block).await?;
                 }
+                // Keep going until the peer has nothing more: a reply may be cut short by its
+                // byte bound, so only an empty one means we have caught up.
                 if let Some(h) = last {
-                    if blocks.len() as u64 == MAX_RANGE {
-                        self.request_blocks(h + 1).await?;
-                    }
+                    self.request_blocks(h + 1).await?;
                 }
                 Ok(())
             }

@@ -513,7 +513,9 @@ impl Node {
             .iter()
             .rev()
             .filter(|(k, _)| {
-                k.source == state.meta.justified && k.target.height > state.meta.justified.height
+                k.source == state.meta.justified
+                    && k.target.height > state.meta.justified.height
+                    && certifiable_target(state, &k.target)
             })
             .find_map(|(k, votes)| {
                 let vote = Vote { epoch: k.epoch, source: k.source, target: k.target };
@@ -579,7 +581,7 @@ impl Node {
             candidates.insert(0, tx.sign(&validator.key));
         }
         let cert = self.best_certificate(&state);
-        match state::build_block(
+        let built = state::build_block(
             &self.store,
             &self.chain,
             &state,
@@ -587,8 +589,26 @@ impl Node {
             slot,
             &reveal,
             &candidates,
-            cert,
-        ) {
+            cert.clone(),
+        );
+        // A certificate that does not fit must never cost the slot: build without it.
+        let built = match built {
+            Err(e) if cert.is_some() => {
+                tracing::warn!("certificate left out: {e}");
+                state::build_block(
+                    &self.store,
+                    &self.chain,
+                    &state,
+                    &validator.key,
+                    slot,
+                    &reveal,
+                    &candidates,
+                    None,
+                )
+            }
+            other => other,
+        };
+        match built {
             Ok(built) => {
                 let height = built.block.header.header.height;
                 let count = built.block.txs.len();
@@ -718,6 +738,19 @@ impl From<StoreError> for NodeError {
     }
 }
 
+/// Whether a block built on `state` may carry a certificate targeting `target`: the target must
+/// be `state`'s tip or one of the ancestors the state remembers (PROTOCOL.md §8.5), at its height.
+fn certifiable_target(state: &ChainState, target: &Checkpoint) -> bool {
+    if target.hash == state.tip.hash {
+        return target.height == state.tip.height;
+    }
+    let back = state.tip.height.saturating_sub(target.height);
+    let len = state.meta.recent.len() as u64;
+    back >= 1
+        && back <= len
+        && state.meta.recent.get((len - back) as usize).is_some_and(|r| r.hash == target.hash)
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -731,7 +764,8 @@ mod tests {
     use crate::keys;
 
     fn node(dir: &Path) -> (Node, ValidatorKey) {
-        let genesis = keys::devnet_genesis(1, now_ms()).unwrap();
+        // Started a minute ago: slots up to ~60 have begun.
+        let genesis = keys::devnet_genesis(1, now_ms() - 60_000).unwrap();
         let v = keys::devnet_validator(0).unwrap();
         (Node::open(genesis, dir, Some(v.clone())).unwrap(), v)
     }
@@ -756,6 +790,33 @@ mod tests {
         n.import_block(now.clone()).unwrap();
         assert_eq!(n.import_block(now), Err(ImportError::AlreadyKnown));
         assert_eq!(n.head_header().unwrap().hash(), hash);
+    }
+
+    #[test]
+    fn certificates_only_target_this_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        for slot in 1..=3 {
+            let b = block_at(&n, &v, slot);
+            n.import_block(b).unwrap();
+        }
+        let state = n.head_state().unwrap().clone();
+        let tip = Checkpoint { height: state.tip.height, hash: state.tip.hash };
+        let parent_hash = n.head_header().unwrap().header.parent;
+        assert!(certifiable_target(&state, &tip));
+        assert!(certifiable_target(
+            &state,
+            &Checkpoint { height: tip.height - 1, hash: parent_hash }
+        ));
+        assert!(!certifiable_target(
+            &state,
+            &Checkpoint { height: tip.height - 1, hash: Hash([9; 32]) }
+        ));
+        assert!(!certifiable_target(
+            &state,
+            &Checkpoint { height: tip.height + 1, hash: Hash([9; 32]) }
+        ));
+        assert!(!certifiable_target(&state, &Checkpoint { height: tip.height, hash: parent_hash }));
     }
 
     #[test]
