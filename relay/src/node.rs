@@ -377,14 +377,38 @@ impl Node {
                 self.events.push(Event::NewHead(header.clone()));
             }
             self.store.set_head(&self.head)?;
+            let orphaned = self.orphaned_txs(old_head);
             if let Some(state) = self.states.get(&self.head) {
-                self.mempool.on_new_state(&self.store, &self.chain, state, now_ms());
+                let now = now_ms();
+                self.mempool.on_new_state(&self.store, &self.chain, state, now);
+                // Transactions of a branch that lost the head go back to the pool (those the new
+                // branch also holds, or that are now invalid, are refused by the pool's checks).
+                for tx in orphaned {
+                    let _ = self.mempool.insert(&self.store, &self.chain, state, tx, now);
+                }
             }
         }
         if !touched.is_empty() {
             self.events.push(Event::AccountsChanged(touched));
         }
         Ok(())
+    }
+
+    /// The transactions of the blocks between `old_head` and the point where it joins the
+    /// current head's chain: empty unless the head moved to another branch.
+    fn orphaned_txs(&self, old_head: Hash) -> Vec<SignedTx> {
+        let mut txs = Vec::new();
+        let mut cursor = old_head;
+        while cursor != self.fork_choice.finalized().hash
+            && !self.fork_choice.is_ancestor(&cursor, &self.head)
+        {
+            let Some(header) = self.headers.get(&cursor) else { break };
+            if let Ok(Some(block)) = self.store.block(&cursor) {
+                txs.extend(block.txs);
+            }
+            cursor = header.header.parent;
+        }
+        txs
     }
 
     /// A block carrying a certificate that finalizes its source gives light clients a proof:
@@ -790,6 +814,38 @@ mod tests {
         n.import_block(now.clone()).unwrap();
         assert_eq!(n.import_block(now), Err(ImportError::AlreadyKnown));
         assert_eq!(n.head_header().unwrap().hash(), hash);
+    }
+
+    #[test]
+    fn a_reorg_returns_the_losing_branch_transactions_to_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let genesis_state = n.head_state().unwrap().clone();
+        let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
+        let dev = keys::devnet_dev_key().unwrap();
+        let tx = Tx {
+            chain_id: n.chain().id,
+            sender: dev.public_key(),
+            nonce: 0,
+            fee: n.chain().params.min_fee,
+            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+        }
+        .sign(&dev);
+        let build = |n: &Node, state: &ChainState, slot, reveal: &Hash, txs: &[SignedTx]| {
+            state::build_block(n.store(), n.chain(), state, &v.key, slot, reveal, txs, None)
+                .unwrap()
+        };
+        // Two blocks at height 1: `a` carries the transfer, `b` does not.
+        let a = build(&n, &genesis_state, 1, &reveal, std::slice::from_ref(&tx));
+        let b = build(&n, &genesis_state, 2, &reveal, &[]);
+        n.import_block(a.block.clone()).unwrap();
+        n.import_block(b.block.clone()).unwrap();
+        // `b` grows: its branch becomes the head, and the transfer is pending again.
+        let reveal2 = v.chain.preimage_of(&b.applied.state.meta.registry[0].commitment).unwrap();
+        let c = build(&n, &b.applied.state, 3, &reveal2, &[]);
+        n.import_block(c.block.clone()).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), c.block.hash());
+        assert_eq!(n.tx_status(&tx.id()), TxStatus::Pending);
     }
 
     #[test]
