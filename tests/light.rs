@@ -1,0 +1,106 @@
+//! A light client believes no relay: it follows a real relay over `/ws` with finality proofs
+//! only (one per epoch), verifies an account proof against the finalized state root it verified
+//! itself, and refuses a relay's lie about the balance.
+
+use futures_util::{SinkExt, StreamExt};
+use memecoin_core::address::Address;
+use memecoin_core::block::SignedHeader;
+use memecoin_core::encode::{Decode, Encode};
+use memecoin_core::light::{self, AccountProof, FinalityProof, LightClient, LightError};
+use memecoin_relay::keys;
+use memecoin_tests::{genesis, start, wait_for};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message as T;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends `request` and returns the first message of type `reply`.
+async fn ask(ws: &mut Ws, request: Value, reply: &str) -> Value {
+    ws.send(T::text(request.to_string())).await.unwrap();
+    let read = async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let T::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == reply {
+                    return v;
+                }
+            }
+        }
+        panic!("connection ended before {reply}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("reply within 10 s")
+}
+
+fn decode<T: Decode>(v: &Value) -> T {
+    T::from_bytes(&hex::decode(v.as_str().unwrap()).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 250);
+    let relay = start(&g, dir.path(), Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    // Three epochs of 8 slots and more: the client must cross validator-set boundaries.
+    wait_for("finality past three epochs", 60, || async {
+        (relay.head().await.1 >= 26).then_some(())
+    })
+    .await;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    let hello = json!({"type": "hello", "version": 1, "chain_id": g.chain_id().to_hex(), "role": "browser"});
+    ws.send(T::text(hello.to_string())).await.unwrap();
+
+    let mut client = LightClient::from_genesis(&g).unwrap();
+    let reply =
+        ask(&mut ws, json!({"type": "get_finality", "id": 1, "since": 0}), "finality").await;
+    let proofs: Vec<FinalityProof> =
+        reply["proofs"].as_array().unwrap().iter().map(decode).collect();
+    assert!(proofs.len() >= 3, "about one proof per epoch, got {}", proofs.len());
+    for p in &proofs {
+        client.accept_finality(p).unwrap();
+    }
+    assert!(client.finalized().height >= 20);
+    assert!(client.epoch() >= 2);
+
+    // The dev account, proven against the root the client verified itself. If the relay
+    // finalized more in between, the client catches up first and asks again.
+    let dev = Address::from_public_key(&keys::devnet_dev_key().unwrap().public_key());
+    let mut found = None;
+    for _ in 0..50 {
+        let r = ask(
+            &mut ws,
+            json!({"type": "get_account", "id": 2, "address": dev.to_text()}),
+            "account",
+        )
+        .await;
+        let header: SignedHeader = decode(&r["header"]);
+        if header.hash() == client.finalized().hash {
+            found = Some((header, decode::<AccountProof>(&r["proof"])));
+            break;
+        }
+        let since = client.finalized().height;
+        let reply =
+            ask(&mut ws, json!({"type": "get_finality", "id": 3, "since": since}), "finality")
+                .await;
+        for p in reply["proofs"].as_array().unwrap().iter().map(decode::<FinalityProof>) {
+            let _ = client.accept_finality(&p);
+        }
+    }
+    let (header, proof) = found.expect("an account proof at the client's finalized block");
+    let finalized = *client.finalized();
+    assert_eq!(header.header.state_root, finalized.state_root);
+    let account = light::verify_account(&finalized.state_root, &dev, &proof).unwrap().unwrap();
+    assert_eq!(account.balance, keys::DEVNET_DEV_BALANCE);
+
+    // A relay that inflates the balance is caught.
+    let mut lie = proof.clone();
+    lie.account.as_mut().unwrap().balance += 1;
+    let lie = AccountProof::from_bytes(&lie.to_bytes()).unwrap();
+    assert!(matches!(
+        light::verify_account(&finalized.state_root, &dev, &lie),
+        Err(LightError::AccountProof(_))
+    ));
+    relay.stop().await;
+}
