@@ -849,6 +849,39 @@ mod tests {
     }
 
     #[test]
+    fn a_validator_turns_double_votes_into_evidence_and_includes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = keys::devnet_genesis(2, now_ms() - 60_000).unwrap();
+        let me = keys::devnet_validator(0).unwrap();
+        let offender = keys::devnet_validator(1).unwrap();
+        let mut n = Node::open(genesis, dir.path(), Some(me.clone())).unwrap();
+        let id = n.chain().id;
+        let source = n.head_state().unwrap().meta.justified;
+        let vote = |b: u8| Vote {
+            epoch: 0,
+            source,
+            target: Checkpoint { height: 1, hash: Hash([b; 32]) },
+        };
+        n.on_vote(vote(1).sign(&id, &offender.key)).unwrap();
+        assert_eq!(n.on_vote(vote(2).sign(&id, &offender.key)), Err(VoteError::Equivocation));
+        assert_eq!(n.evidence.len(), 1);
+        // Our slots: the first block earns the fee money, a later one carries the evidence.
+        let offender_address = Address::from_public_key(&offender.key.public_key());
+        for slot in 1..60 {
+            let head = n.head_state().unwrap();
+            if head.account(n.store(), &offender_address).unwrap().slashed {
+                break;
+            }
+            if state::proposer_for(n.chain(), head, slot) == Some(me.key.public_key()) {
+                n.propose(&me, slot);
+            }
+        }
+        let state = n.head_state().unwrap();
+        assert!(state.account(n.store(), &offender_address).unwrap().slashed);
+        assert!(n.evidence.is_empty());
+    }
+
+    #[test]
     fn certificates_only_target_this_chain() {
         let dir = tempfile::tempdir().unwrap();
         let (mut n, v) = node(dir.path());
