@@ -23,6 +23,12 @@ const NO_STD_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7m-none-eabi
 /// The crate whose no_std build and docs are checked, and whose benches are run.
 const CORE: &str = "memecoin-core";
 
+/// The wasm crate's folder, as wasm-pack takes it.
+const WASM_CRATE: &str = "wasm";
+/// Debian's chromium and chromium-driver, which `wasm-pack test --chrome` drives.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
 const USAGE: &str = "\
 Usage: cargo xtask <task> [options]
 
@@ -34,7 +40,12 @@ Tasks:
                     4. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
                     5. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
-                  Installs missing rustfmt/clippy components and no_std targets with rustup.
+                    6. wasm     wasm-pack test --node wasm
+                                wasm-pack test --headless --chrome wasm
+                                  (each must report at least one passed test)
+                  Installs missing rustfmt/clippy components and no_std targets with rustup,
+                  wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
+                  chromium and chromium-driver with apt-get.
   bench [--quick] Run memecoin-core's criterion benchmarks (--quick: short, noisier runs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
@@ -196,7 +207,100 @@ fn test(run: &mut Run) -> Result<(), Failure> {
         run.exec(&format!("no_std {target}"), &build)?;
     }
     let doc = cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
-    run.exec("doc", &doc)
+    run.exec("doc", &doc)?;
+    wasm_tests(run)
+}
+
+/// The wasm crate's tests under Node.js and headless Chromium, after installing what they need:
+/// the `wasm-bindgen` CLI at the version in Cargo.lock, `wasm-pack`, and Debian's chromium and
+/// chromium-driver. Fails if either runner reports no test: wasm-bindgen's runner skips a suite
+/// configured for the other environment without failing.
+fn wasm_tests(run: &mut Run) -> Result<(), Failure> {
+    run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
+    run.step("wasm-pack", ensure_wasm_pack)?;
+    run.step("chromium", ensure_chromium)?;
+    let node = Cmd::new("wasm-pack").args(["test", "--node", WASM_CRATE]);
+    run.exec_counting("wasm node", &node)?;
+    let chrome = Cmd::new("wasm-pack")
+        .args(["test", "--headless", "--chrome", "--chromedriver", CHROMEDRIVER, WASM_CRATE])
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600");
+    run.exec_counting("wasm chrome", &chrome)
+}
+
+/// Installs `wasm-bindgen-cli` at exactly the version of the `wasm-bindgen` crate in Cargo.lock,
+/// unless `wasm-bindgen --version` already says that version. wasm-pack uses the one on `PATH`
+/// when it matches, and cannot download one here.
+fn ensure_wasm_bindgen(run: &mut Run) -> Result<(), Failure> {
+    let lock = std::fs::read_to_string(run.root.join("Cargo.lock")).unwrap_or_default();
+    let Some(version) = locked_version(&lock, "wasm-bindgen") else {
+        return Err(Failure {
+            step: "wasm-bindgen-cli".into(),
+            command: "read Cargo.lock".into(),
+            reason: "no wasm-bindgen package in Cargo.lock".into(),
+            hint: Some("run `cargo update -p wasm-bindgen` at the workspace root".into()),
+        });
+    };
+    let installed = Cmd::new("wasm-bindgen").args(["--version"]);
+    let output = installed.command(&run.root).output();
+    let have = output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(version.as_str()) {
+        println!("wasm-bindgen {version} installed");
+        return Ok(());
+    }
+    // `--locked` does not resolve for wasm-bindgen-cli; the exact version pins what matters.
+    let install = cargo(["install", "wasm-bindgen-cli", "--version"]).args([version]);
+    run.exec_with_hint(
+        "install wasm-bindgen-cli",
+        &install,
+        "install wasm-bindgen-cli at the version of wasm-bindgen in Cargo.lock",
+    )
+}
+
+fn ensure_wasm_pack(run: &mut Run) -> Result<(), Failure> {
+    if succeeds_quietly(&Cmd::new("wasm-pack").args(["--version"])) {
+        return Ok(());
+    }
+    let install = cargo(["install", "wasm-pack", "--locked"]);
+    run.exec_with_hint("install wasm-pack", &install, "`cargo install wasm-pack --locked`")
+}
+
+/// Installs Debian's chromium and chromium-driver (as root) if either is missing.
+fn ensure_chromium(run: &mut Run) -> Result<(), Failure> {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return Ok(());
+    }
+    println!("{CHROMIUM} or {CHROMEDRIVER} is missing: installing chromium and chromium-driver");
+    let hint = "install Chromium and its WebDriver as root: \
+                `apt-get update && apt-get install -y chromium chromium-driver` \
+                (Debian/Ubuntu package names)";
+    run.exec_with_hint("apt-get update", &Cmd::new("apt-get").args(["update"]), hint)?;
+    let install = Cmd::new("apt-get").args(["install", "-y", "chromium", "chromium-driver"]);
+    run.exec_with_hint("install chromium", &install, hint)
+}
+
+/// The `version` of package `name` in Cargo.lock (the first one, if several).
+fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let wanted = format!("name = \"{name}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == wanted {
+            let version = lines.next()?.trim().strip_prefix("version = \"")?.strip_suffix('"')?;
+            return Some(version.to_owned());
+        }
+    }
+    None
+}
+
+/// The number of tests passed, summed over the `test result: ok. N passed; …` lines of a test
+/// run's output, or `None` if there is no such line.
+fn passed_tests(output: &str) -> Option<u64> {
+    let counts: Vec<u64> = output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("test result: ok. "))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
 fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
@@ -475,6 +579,44 @@ impl Run {
         })
     }
 
+    /// As [`Run::exec`], echoing the command's standard output as it comes, and failing unless
+    /// it reports at least one passed test.
+    fn exec_counting(&mut self, name: &str, cmd: &Cmd) -> Result<(), Failure> {
+        self.step(name, |run| {
+            println!("\n$ {cmd}");
+            let failure = |reason: String| Failure {
+                step: name.to_owned(),
+                command: cmd.to_string(),
+                reason,
+                hint: None,
+            };
+            let mut child = cmd
+                .command(&run.root)
+                .stdout(Stdio::piped())
+                .spawn()
+                .map_err(|e| failure(spawn_error(&e)))?;
+            let mut output = String::new();
+            if let Some(stdout) = child.stdout.take() {
+                for line in io::BufRead::lines(io::BufReader::new(stdout)).map_while(Result::ok) {
+                    println!("{line}");
+                    output.push_str(&line);
+                    output.push('\n');
+                }
+            }
+            let status = child.wait().map_err(|e| failure(spawn_error(&e)))?;
+            if !status.success() {
+                return Err(failure(format!("{status}")));
+            }
+            match passed_tests(&output) {
+                Some(n) if n > 0 => {
+                    println!("{name}: {n} tests passed");
+                    Ok(())
+                }
+                _ => Err(failure("no test ran (0 passed): wrong runner configuration?".into())),
+            }
+        })
+    }
+
     fn print_summary(&self) {
         println!("\nxtask summary:");
         for (name, outcome, elapsed) in &self.steps {
@@ -565,6 +707,18 @@ mod tests {
         let bench = Cmd::new("cargo").args(["bench", "--bench", "*", "--", "--quick"]);
         assert_eq!(bench.to_string(), "cargo bench --bench '*' -- --quick");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn reads_locked_versions_and_test_counts() {
+        let lock = "[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
+        assert_eq!(locked_version(lock, "wasm-bindgen-cli"), None);
+        let out = "running 0 tests\ntest result: ok. 0 passed; 0 failed\n\
+                   test result: ok. 7 passed; 0 failed; 0 ignored\n";
+        assert_eq!(passed_tests(out), Some(7));
+        assert_eq!(passed_tests("test result: ok. 0 passed; 0 failed"), Some(0));
+        assert_eq!(passed_tests("no tests to run!"), None);
     }
 
     #[test]

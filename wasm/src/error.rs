@@ -1,0 +1,101 @@
+//! The one error type of the bindings. Internal functions return `Result<T, Error>`; the
+//! `#[wasm_bindgen]` wrappers turn it into a JavaScript `Error` with `?` (`JsError: From<E>` for
+//! any `std::error::Error`), whose message is the `Display` below.
+
+use core::fmt;
+use memecoin_core::address::AddressError;
+use memecoin_core::encode::DecodeError;
+use memecoin_core::genesis::GenesisError;
+use memecoin_core::hd::HdError;
+use memecoin_core::light::LightError;
+
+/// Why a wallet or light-client call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A recovery phrase, seed or key path was refused.
+    Hd(HdError),
+    /// An address did not parse.
+    Address(AddressError),
+    /// A hex field is not hex; `field` names it.
+    Hex { field: &'static str },
+    /// Bytes did not decode as the object `field` names.
+    Decode { field: &'static str, error: DecodeError },
+    /// The genesis spec was refused.
+    Genesis(GenesisError),
+    /// The light client did not accept something a relay sent.
+    Light(LightError),
+    /// A header that the light client has not verified, where a verified one is needed.
+    UnverifiedHeader,
+    /// A phrase of another length than 12 or 24 words was asked for.
+    WordCount { words: u32 },
+    /// The platform's random number generator failed.
+    Random,
+    /// The vault blob is not a vault this version can open; `what` says why.
+    VaultFormat { what: String },
+    /// The password does not open the vault (or the vault was altered: AES-GCM cannot tell).
+    WrongPassword,
+    /// A value could not be converted to JavaScript.
+    Js { what: String },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hd(e) => write!(f, "{e}"),
+            Self::Address(e) => write!(f, "{e}"),
+            Self::Hex { field } => write!(f, "{field}: not lower-case hex"),
+            Self::Decode { field, error } => write!(f, "{field}: {error}"),
+            Self::Genesis(e) => write!(f, "genesis: {e}"),
+            Self::Light(e) => write!(f, "{e}"),
+            Self::UnverifiedHeader => f.write_str("header is not verified by this light client"),
+            Self::WordCount { words } => {
+                write!(f, "a new phrase has 12 or 24 words, not {words}")
+            }
+            Self::Random => f.write_str("the platform's random number generator failed"),
+            Self::VaultFormat { what } => write!(f, "not a memecoin vault: {what}"),
+            Self::WrongPassword => f.write_str("wrong password"),
+            Self::Js { what } => write!(f, "cannot convert to JavaScript: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<HdError> for Error {
+    fn from(e: HdError) -> Self {
+        Self::Hd(e)
+    }
+}
+
+impl From<AddressError> for Error {
+    fn from(e: AddressError) -> Self {
+        Self::Address(e)
+    }
+}
+
+impl From<GenesisError> for Error {
+    fn from(e: GenesisError) -> Self {
+        Self::Genesis(e)
+    }
+}
+
+impl From<LightError> for Error {
+    fn from(e: LightError) -> Self {
+        Self::Light(e)
+    }
+}
+
+/// Decodes the hex field `field` into a core object: length capped by the object's `MAX_SIZE`
+/// before any byte is decoded, then core's strict decoder.
+pub(crate) fn decode_hex<T: memecoin_core::encode::Decode>(
+    field: &'static str,
+    text: &str,
+) -> Result<T, Error> {
+    if text.len() > T::MAX_SIZE.saturating_mul(2) {
+        let error = DecodeError::TooLarge { what: T::NAME, size: text.len() / 2, max: T::MAX_SIZE };
+        return Err(Error::Decode { field, error });
+    }
+    let bytes = hex::decode(text).map_err(|_| Error::Hex { field })?;
+    T::from_bytes(&bytes).map_err(|error| Error::Decode { field, error })
+}

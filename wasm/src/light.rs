@@ -1,0 +1,263 @@
+//! The light validator: core's [`memecoin_core::light::LightClient`] behind a JavaScript class.
+//!
+//! The client starts from the genesis spec built into the page, moves its finalized anchor with
+//! finality proofs (`finalized` notifications and `finality` replies of the relay protocol,
+//! PROTOCOL.md §13 and §16), follows the head with signed headers, and checks the account and
+//! inclusion proofs a relay sends against a verified header's roots. Every check is core's; this
+//! module decodes hex, picks the anchor a proof is against, and converts results to JavaScript
+//! objects.
+
+use crate::error::{Error, decode_hex};
+use memecoin_core::address::Address;
+use memecoin_core::block::SignedHeader;
+use memecoin_core::genesis::Genesis;
+use memecoin_core::hash::Hash;
+use memecoin_core::light::{self as core_light, AccountProof, Anchor, FinalityProof};
+use memecoin_core::merkle::InclusionProof;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A verified block: its hash and the roots its state and transactions are checked against. */
+export interface Anchor {
+  hash: string;
+  height: bigint;
+  slot: bigint;
+  state_root: string;
+  tx_root: string;
+}
+
+/** Stake on its way out, paid to the balance at the start of `release_epoch`. */
+export interface Unbonding {
+  amount: bigint;
+  release_epoch: bigint;
+}
+
+/** An account as proven under `at`'s state root. `exists: false` reads as all zero. */
+export interface VerifiedAccount {
+  address: string;
+  exists: boolean;
+  balance: bigint;
+  nonce: bigint;
+  stake: bigint;
+  unbonding: Unbonding[];
+  slashed: boolean;
+  at: Anchor;
+}
+"#;
+
+/// A verified block, as JavaScript sees it (`Anchor` in the .d.ts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnchorView {
+    pub hash: String,
+    pub height: u64,
+    pub slot: u64,
+    pub state_root: String,
+    pub tx_root: String,
+}
+
+impl From<&Anchor> for AnchorView {
+    fn from(a: &Anchor) -> Self {
+        AnchorView {
+            hash: a.hash.to_hex(),
+            height: a.height,
+            slot: a.slot,
+            state_root: a.state_root.to_hex(),
+            tx_root: a.tx_root.to_hex(),
+        }
+    }
+}
+
+/// One pending unbond (`Unbonding` in the .d.ts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnbondingView {
+    pub amount: u64,
+    pub release_epoch: u64,
+}
+
+/// A proven account (`VerifiedAccount` in the .d.ts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountView {
+    pub address: String,
+    pub exists: bool,
+    pub balance: u64,
+    pub nonce: u64,
+    pub stake: u64,
+    pub unbonding: Vec<UnbondingView>,
+    pub slashed: bool,
+    pub at: AnchorView,
+}
+
+/// Converts to a JavaScript object, every `u64` as a `BigInt` (no precision is lost).
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, Error> {
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_large_number_types_as_bigints(true)
+        .serialize_maps_as_objects(true);
+    value.serialize(&serializer).map_err(|e| Error::Js { what: e.to_string() })
+}
+
+/// A light client of one chain: it believes genesis, and after that only what more than 2/3 of
+/// the stake signed.
+#[wasm_bindgen]
+#[derive(Debug, Clone)]
+pub struct LightClient {
+    inner: core_light::LightClient,
+}
+
+/// The Rust side, returning [`Error`]; the JavaScript methods below wrap these.
+impl LightClient {
+    pub fn new(genesis_json: &str) -> Result<Self, Error> {
+        let genesis = Genesis::from_json(genesis_json)?;
+        Ok(LightClient { inner: core_light::LightClient::from_genesis(&genesis)? })
+    }
+
+    pub fn core(&self) -> &core_light::LightClient {
+        &self.inner
+    }
+
+    pub fn finality(&mut self, proof_hex: &str) -> Result<AnchorView, Error> {
+        let proof: FinalityProof = decode_hex("finality proof", proof_hex)?;
+        Ok((&self.inner.accept_finality(&proof)?).into())
+    }
+
+    pub fn header(&mut self, header_hex: &str) -> Result<AnchorView, Error> {
+        let header: SignedHeader = decode_hex("header", header_hex)?;
+        Ok((&self.inner.accept_header(&header)?).into())
+    }
+
+    /// The anchor a proof is checked against: the finalized one when `header_hex` is absent;
+    /// otherwise the finalized or head anchor if the header is one of them, else the header is
+    /// verified as a new head first (core's `accept_header`).
+    fn anchor(&mut self, header_hex: Option<&str>) -> Result<Anchor, Error> {
+        let Some(header_hex) = header_hex else { return Ok(*self.inner.finalized()) };
+        let header: SignedHeader = decode_hex("header", header_hex)?;
+        let hash = header.hash();
+        for known in [self.inner.finalized(), self.inner.head()] {
+            if known.hash == hash {
+                return Ok(*known);
+            }
+        }
+        Ok(self.inner.accept_header(&header)?)
+    }
+
+    pub fn account(
+        &mut self,
+        address: &str,
+        header_hex: Option<&str>,
+        proof_hex: &str,
+    ) -> Result<AccountView, Error> {
+        let address = Address::parse(address)?;
+        let proof: AccountProof = decode_hex("account proof", proof_hex)?;
+        let at = self.anchor(header_hex)?;
+        let account = core_light::verify_account(&at.state_root, &address, &proof)?;
+        let exists = account.is_some();
+        let account = account.unwrap_or_default();
+        Ok(AccountView {
+            address: address.to_text(),
+            exists,
+            balance: account.balance,
+            nonce: account.nonce,
+            stake: account.stake,
+            unbonding: account
+                .unbonding
+                .iter()
+                .map(|u| UnbondingView { amount: u.amount, release_epoch: u.release_epoch })
+                .collect(),
+            slashed: account.slashed,
+            at: (&at).into(),
+        })
+    }
+
+    pub fn inclusion(
+        &mut self,
+        tx_id_hex: &str,
+        header_hex: Option<&str>,
+        proof_hex: &str,
+    ) -> Result<AnchorView, Error> {
+        let tx_id: Hash = decode_hex("transaction id", tx_id_hex)?;
+        let proof: InclusionProof = decode_hex("inclusion proof", proof_hex)?;
+        let at = self.anchor(header_hex)?;
+        core_light::verify_inclusion(&at, &tx_id, &proof)?;
+        Ok((&at).into())
+    }
+}
+
+#[wasm_bindgen]
+impl LightClient {
+    /// A client at genesis, from the chain's JSON spec (PROTOCOL.md §14.2) — the one thing it
+    /// trusts, so it must come with the page, not from a relay.
+    pub fn from_genesis(genesis_json: &str) -> Result<LightClient, JsError> {
+        Ok(LightClient::new(genesis_json)?)
+    }
+
+    /// The chain id (genesis hash), hex: what `hello` and every signature carry.
+    pub fn chain_id(&self) -> String {
+        self.inner.chain_id().to_hex()
+    }
+
+    /// The epoch whose validator set the client holds.
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch()
+    }
+
+    /// Accepts a finality proof (hex of `FinalityProof`) and returns the new finalized anchor.
+    /// Throws with the reason it was refused (e.g. `proposer signature is invalid`,
+    /// `certificate: …`); a refused proof changes nothing.
+    #[wasm_bindgen(unchecked_return_type = "Anchor")]
+    pub fn accept_finality(&mut self, proof_hex: &str) -> Result<JsValue, JsError> {
+        let anchor = self.finality(proof_hex)?;
+        Ok(to_js(&anchor)?)
+    }
+
+    /// Accepts a signed header (hex of `SignedHeader`) of the current epoch as a head candidate
+    /// (elected proposer, valid signature) and returns its anchor. A head is not final.
+    #[wasm_bindgen(unchecked_return_type = "Anchor")]
+    pub fn accept_header(&mut self, header_hex: &str) -> Result<JsValue, JsError> {
+        let anchor = self.header(header_hex)?;
+        Ok(to_js(&anchor)?)
+    }
+
+    /// The finalized anchor: settled state.
+    #[wasm_bindgen(unchecked_return_type = "Anchor")]
+    pub fn finalized(&self) -> Result<JsValue, JsError> {
+        Ok(to_js(&AnchorView::from(self.inner.finalized()))?)
+    }
+
+    /// The newest header with a verified proposer signature (at least the finalized one).
+    #[wasm_bindgen(unchecked_return_type = "Anchor")]
+    pub fn head(&self) -> Result<JsValue, JsError> {
+        Ok(to_js(&AnchorView::from(self.inner.head()))?)
+    }
+
+    /// Verifies an account proof (hex of `AccountProof`) for `address` (`meme1…`) and returns
+    /// the proven account. The proof is checked against the finalized state when `header_hex`
+    /// is null; otherwise against that signed header (hex of `SignedHeader`, as the relay's
+    /// `account` reply carries it), which must be the finalized or head header or pass
+    /// `accept_header` (it then becomes the head). Throws with the reason on any mismatch, e.g.
+    /// `proof is for another state root`.
+    #[wasm_bindgen(unchecked_return_type = "VerifiedAccount")]
+    pub fn verify_account(
+        &mut self,
+        address: &str,
+        header_hex: Option<String>,
+        proof_hex: &str,
+    ) -> Result<JsValue, JsError> {
+        let account = self.account(address, header_hex.as_deref(), proof_hex)?;
+        Ok(to_js(&account)?)
+    }
+
+    /// Verifies that transaction `tx_id_hex` is in the block of `header_hex` (a signed header,
+    /// handled as in `verify_account`; null for the finalized block) with an inclusion proof
+    /// (hex of `InclusionProof`), and returns that block's anchor.
+    #[wasm_bindgen(unchecked_return_type = "Anchor")]
+    pub fn verify_inclusion(
+        &mut self,
+        tx_id_hex: &str,
+        header_hex: Option<String>,
+        proof_hex: &str,
+    ) -> Result<JsValue, JsError> {
+        let anchor = self.inclusion(tx_id_hex, header_hex.as_deref(), proof_hex)?;
+        Ok(to_js(&anchor)?)
+    }
+}

@@ -1,0 +1,101 @@
+//! Signed transactions: core builds, encodes and signs them; this module only gathers the
+//! arguments. The bytes are exactly those core produces natively (checked against
+//! `core/tests/vectors/protocol.json` in the wasm tests).
+
+use crate::error::{Error, decode_hex};
+use crate::wallet::wallet_key;
+use memecoin_core::address::Address;
+use memecoin_core::encode::Encode;
+use memecoin_core::hash::Hash;
+use memecoin_core::tx::{Tx, TxKind};
+use wasm_bindgen::prelude::*;
+
+/// A signed transaction, ready for `submit_tx` (`tx`) and for tracking (`id`).
+#[wasm_bindgen(getter_with_clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTransaction {
+    /// The encoded `SignedTx`, hex.
+    pub tx: String,
+    /// The transaction id (`tagged_hash("memecoin/tx", unsigned tx)`), hex.
+    pub id: String,
+}
+
+/// Who signs, and the fields every transaction has.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub phrase: &'a str,
+    pub passphrase: &'a str,
+    pub account: u32,
+    pub index: u32,
+    pub chain_id_hex: &'a str,
+    pub nonce: u64,
+    pub fee: u64,
+}
+
+/// Signs `kind` as `sender`.
+pub fn sign(sender: Sender<'_>, kind: TxKind) -> Result<SignedTransaction, Error> {
+    let key = wallet_key(sender.phrase, sender.passphrase, sender.account, sender.index)?;
+    let chain_id: Hash = decode_hex("chain id", sender.chain_id_hex)?;
+    let tx = Tx { chain_id, sender: key.public_key(), nonce: sender.nonce, fee: sender.fee, kind };
+    let signed = tx.sign(&key);
+    Ok(SignedTransaction { tx: hex::encode(signed.to_bytes()), id: signed.id().to_hex() })
+}
+
+/// Signs a transfer of `amount` base units to the address `to` (`meme1…`), from wallet
+/// `account`/`index` of `phrase` + `passphrase`, on the chain `chain_id_hex` (the genesis hash),
+/// with the sender's next `nonce` and a `fee`.
+#[allow(clippy::too_many_arguments, reason = "one flat call for JavaScript, as documented")]
+#[wasm_bindgen]
+pub fn sign_transfer(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+    chain_id_hex: &str,
+    nonce: u64,
+    fee: u64,
+    to: &str,
+    amount: u64,
+) -> Result<SignedTransaction, JsError> {
+    let sender = Sender { phrase, passphrase, account, index, chain_id_hex, nonce, fee };
+    let to = Address::parse(to).map_err(Error::from)?;
+    Ok(sign(sender, TxKind::Transfer { to, amount })?)
+}
+
+/// Signs a stake of `amount` base units. `commitment_hex` is the head of the staker's
+/// commit-reveal hash chain for a first stake (which registers a validator), or 32 zero bytes
+/// when a registered validator adds stake (PROTOCOL.md §7.4).
+#[allow(clippy::too_many_arguments, reason = "one flat call for JavaScript, as documented")]
+#[wasm_bindgen]
+pub fn sign_stake(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+    chain_id_hex: &str,
+    nonce: u64,
+    fee: u64,
+    amount: u64,
+    commitment_hex: &str,
+) -> Result<SignedTransaction, JsError> {
+    let sender = Sender { phrase, passphrase, account, index, chain_id_hex, nonce, fee };
+    let commitment: Hash = decode_hex("commitment", commitment_hex)?;
+    Ok(sign(sender, TxKind::Stake { amount, commitment })?)
+}
+
+/// Signs an unstake of `amount` base units (paid to the balance after the unbonding delay).
+#[allow(clippy::too_many_arguments, reason = "one flat call for JavaScript, as documented")]
+#[wasm_bindgen]
+pub fn sign_unstake(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+    chain_id_hex: &str,
+    nonce: u64,
+    fee: u64,
+    amount: u64,
+) -> Result<SignedTransaction, JsError> {
+    let sender = Sender { phrase, passphrase, account, index, chain_id_hex, nonce, fee };
+    Ok(sign(sender, TxKind::Unstake { amount })?)
+}

@@ -1,0 +1,109 @@
+//! Recovery phrases, wallet keys and addresses.
+//!
+//! A phrase is made here from 16 or 32 bytes of the platform's randomness
+//! (`crypto.getRandomValues`); everything else is core's `hd` and `address` modules: BIP-39
+//! parsing and seeds, BIP-32 keys at `m/44'/7337'/{account}'/0'/{index}'` (PROTOCOL.md §5).
+
+use crate::error::{Error, decode_hex};
+use memecoin_core::address::{Address, AddressError};
+use memecoin_core::crypto::{PublicKey, SecretKey};
+use memecoin_core::hd;
+use wasm_bindgen::prelude::*;
+
+/// A phrase of `words` words (12 or 24) from fresh randomness.
+pub fn new_phrase(words: u32) -> Result<String, Error> {
+    let mut entropy = [0u8; 32];
+    let len = match words {
+        12 => 16,
+        24 => 32,
+        _ => return Err(Error::WordCount { words }),
+    };
+    let entropy = entropy.get_mut(..len).ok_or(Error::WordCount { words })?;
+    getrandom::fill(entropy).map_err(|_| Error::Random)?;
+    Ok(hd::phrase_from_entropy(entropy)?)
+}
+
+/// The signing key of wallet `account`, key `index`, for `phrase` and `passphrase`.
+pub fn wallet_key(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> Result<SecretKey, Error> {
+    let phrase = hd::parse_phrase(phrase)?;
+    let seed = hd::seed_from_phrase(&phrase, passphrase);
+    Ok(hd::wallet_key(&seed, account, index)?)
+}
+
+/// One wallet key's public side.
+#[wasm_bindgen(getter_with_clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The address, `meme1…` (bech32m, lower case).
+    pub address: String,
+    /// The compressed public key, 33 bytes as hex.
+    pub public_key: String,
+}
+
+impl Account {
+    pub fn of(key: &PublicKey) -> Self {
+        Account { address: Address::from_public_key(key).to_text(), public_key: key.to_hex() }
+    }
+}
+
+/// A new recovery phrase of `words` words, 12 or 24, from the platform's secure randomness.
+///
+/// Throws if `words` is another number or the random number generator fails.
+#[wasm_bindgen]
+pub fn generate_phrase(words: u32) -> Result<String, JsError> {
+    Ok(new_phrase(words)?)
+}
+
+/// Checks a recovery phrase: word count (12, 15, 18, 21 or 24), each word in the English BIP-39
+/// list, then the checksum. Returns the phrase normalized (words joined by single spaces).
+///
+/// Throws with the first rule it breaks, e.g. `word 3 is not a BIP-39 word` (0-based) or
+/// `phrase checksum does not match`.
+#[wasm_bindgen]
+pub fn validate_phrase(phrase: &str) -> Result<String, JsError> {
+    Ok(hd::parse_phrase(phrase).map_err(Error::from)?.to_string())
+}
+
+/// The address and public key of wallet `account`, key `index` (each below 2^31): the key at
+/// `m/44'/7337'/{account}'/0'/{index}'` under the BIP-39 seed of `phrase` and `passphrase`
+/// (`""` for none).
+#[wasm_bindgen]
+pub fn derive_account(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> Result<Account, JsError> {
+    Ok(Account::of(&wallet_key(phrase, passphrase, account, index)?.public_key()))
+}
+
+/// Parses an address (`meme1…`, all lower or all upper case) and returns its 20 bytes as hex.
+///
+/// Throws with the reason, e.g. `address checksum is wrong (typo?)` or
+/// `address prefix is "mem", expected "meme"`.
+#[wasm_bindgen]
+pub fn parse_address(text: &str) -> Result<String, JsError> {
+    Ok(hex::encode(Address::parse(text).map_err(Error::from)?.0))
+}
+
+/// The text form (`meme1…`, lower case) of an address given as 20 bytes of hex.
+#[wasm_bindgen]
+pub fn format_address(address_hex: &str) -> Result<String, JsError> {
+    let bytes = hex::decode(address_hex).map_err(|_| Error::Hex { field: "address" })?;
+    let bytes: [u8; 20] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| Error::Address(AddressError::WrongLength { bytes: b.len() }))?;
+    Ok(Address(bytes).to_text())
+}
+
+/// The address of a compressed public key (33 bytes as hex).
+#[wasm_bindgen]
+pub fn address_of_public_key(public_key_hex: &str) -> Result<String, JsError> {
+    let key: PublicKey = decode_hex("public key", public_key_hex)?;
+    Ok(Address::from_public_key(&key).to_text())
+}

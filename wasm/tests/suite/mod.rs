@@ -1,0 +1,288 @@
+//! The wasm test suite, compiled twice: by `node.rs` (run by `wasm-pack test --node`) and by
+//! `browser.rs` (configured `run_in_browser`, run by `wasm-pack test --headless --chrome`).
+//! wasm-bindgen's runner skips, without failing, a suite configured for the other environment,
+//! so each runner must report a non-zero count (`cargo xtask test` checks that).
+//!
+//! Data: `core/tests/vectors/{protocol,bip39}.json` (the shared vectors) and
+//! `tests/data/light_chain.json` (made by `tests/fixture.rs`).
+
+use memecoin_wasm::light::LightClient;
+use memecoin_wasm::sign::{Sender, sign};
+use memecoin_wasm::{Error, vault, wallet};
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const PROTOCOL: &str = include_str!("../../../core/tests/vectors/protocol.json");
+const BIP39: &str = include_str!("../../../core/tests/vectors/bip39.json");
+const CHAIN: &str = include_str!("../data/light_chain.json");
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("vector files are JSON")
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    path.iter().fold(v, |v, k| &v[*k]).as_str().unwrap_or_else(|| panic!("{path:?} is a string"))
+}
+
+/// The message of the JavaScript `Error` a binding threw.
+fn message(e: wasm_bindgen::JsError) -> String {
+    js_sys::Error::from(JsValue::from(e)).message().into()
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &key.into()).expect("a field of a plain object")
+}
+
+// --- wallet -----------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn phrases_round_trip() {
+    for words in [12, 24] {
+        let phrase = memecoin_wasm::wallet::generate_phrase(words).unwrap();
+        assert_eq!(phrase.split(' ').count(), words as usize);
+        assert_eq!(wallet::validate_phrase(&phrase).unwrap(), phrase);
+        let other = memecoin_wasm::wallet::generate_phrase(words).unwrap();
+        assert_ne!(phrase, other, "fresh randomness every time");
+    }
+    assert_eq!(
+        message(wallet::generate_phrase(13).unwrap_err()),
+        "a new phrase has 12 or 24 words, not 13"
+    );
+    let bad = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon";
+    assert_eq!(
+        message(wallet::validate_phrase(bad).unwrap_err()),
+        "phrase checksum does not match"
+    );
+    assert_eq!(
+        message(wallet::validate_phrase("abandon zzz").unwrap_err()),
+        "phrase of 2 words; 12, 15, 18, 21 or 24 expected"
+    );
+}
+
+#[wasm_bindgen_test]
+fn bip39_vectors() {
+    let vectors = json(BIP39);
+    let english = vectors["english"].as_array().unwrap();
+    assert_eq!(english.len(), 24);
+    for v in english {
+        let phrase = v[1].as_str().unwrap();
+        assert_eq!(wallet::validate_phrase(phrase).unwrap(), phrase);
+        let parsed = memecoin_core::hd::parse_phrase(phrase).unwrap();
+        assert_eq!(hex::encode(parsed.to_entropy()), v[0].as_str().unwrap());
+        let seed = memecoin_core::hd::seed_from_phrase(&parsed, "TREZOR");
+        assert_eq!(hex::encode(seed), v[2].as_str().unwrap());
+    }
+}
+
+#[wasm_bindgen_test]
+fn keys_and_addresses_match_protocol_vectors() {
+    let vectors = json(PROTOCOL);
+    for (i, key) in vectors["keys"].as_array().unwrap().iter().enumerate() {
+        let account =
+            wallet::derive_account(s(key, &["phrase"]), s(key, &["passphrase"]), 0, i as u32)
+                .unwrap();
+        assert_eq!(account.address, s(key, &["address"]));
+        assert_eq!(account.public_key, s(key, &["public_key"]));
+        assert_eq!(wallet::parse_address(&account.address).unwrap(), s(key, &["address_bytes"]));
+        assert_eq!(wallet::format_address(s(key, &["address_bytes"])).unwrap(), account.address);
+        assert_eq!(wallet::address_of_public_key(&account.public_key).unwrap(), account.address);
+    }
+    let expected = [
+        "",
+        "address checksum is wrong (typo?)",
+        "address mixes upper and lower case",
+        "address prefix is \"mem\", expected \"meme\"",
+    ];
+    for (bad, expected) in vectors["bad_addresses"].as_array().unwrap().iter().zip(expected) {
+        match wallet::parse_address(s(bad, &["text"])) {
+            Ok(_) => assert_eq!(bad["valid"], Value::Bool(true)),
+            Err(e) => assert_eq!(message(e), expected),
+        }
+    }
+    assert_eq!(
+        message(wallet::format_address("00").unwrap_err()),
+        "address holds 1 bytes, expected 20"
+    );
+    assert_eq!(
+        message(
+            wallet::derive_account(s(&vectors["keys"][0], &["phrase"]), "", 1 << 31, 0)
+                .unwrap_err()
+        ),
+        "index 2147483648 is not below 2^31"
+    );
+}
+
+// --- vault ------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn vault_round_trip_and_wrong_password() {
+    let phrase = wallet::generate_phrase(24).unwrap();
+    let blob = vault::encrypt_phrase(&phrase, "correct horse").unwrap();
+    let parsed = json(&blob);
+    assert_eq!(parsed["version"], 1);
+    assert_eq!(parsed["kdf"], "pbkdf2-sha256");
+    assert_eq!(parsed["iterations"], 600_000);
+    assert_eq!(s(&parsed, &["salt"]).len(), 32);
+    assert_eq!(s(&parsed, &["nonce"]).len(), 24);
+    assert_eq!(vault::decrypt_phrase(&blob, "correct horse").unwrap(), phrase);
+    assert_eq!(
+        message(vault::decrypt_phrase(&blob, "battery staple").unwrap_err()),
+        "wrong password"
+    );
+    let again = vault::encrypt_phrase(&phrase, "correct horse").unwrap();
+    assert_ne!(json(&again)["salt"], parsed["salt"], "fresh salt every time");
+    assert!(
+        message(vault::decrypt_phrase("{}", "x").unwrap_err()).starts_with("not a memecoin vault")
+    );
+}
+
+// --- signing ----------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn signed_transactions_equal_protocol_vectors() {
+    let v = json(PROTOCOL);
+    let phrase = s(&v["keys"][0], &["phrase"]);
+    let chain_id = s(&v, &["genesis", "chain_id"]);
+    let to = s(&v["keys"][1], &["address"]);
+    let txs = v["transactions"].as_array().unwrap();
+    let transfer =
+        memecoin_wasm::sign::sign_transfer(phrase, "", 0, 2, chain_id, 0, 1000, to, 250_000_000)
+            .unwrap();
+    assert_eq!(
+        (transfer.tx.as_str(), transfer.id.as_str()),
+        (s(&txs[0], &["signed"]), s(&txs[0], &["id"]))
+    );
+    // The stake vector's commitment is bytes 82..114 of its unsigned encoding (after the tag
+    // and amount); read it from there rather than recompute the hash chain.
+    let unsigned = hex::decode(s(&txs[1], &["unsigned"])).unwrap();
+    let commitment = hex::encode(&unsigned[unsigned.len() - 32..]);
+    let stake = memecoin_wasm::sign::sign_stake(
+        phrase,
+        "",
+        0,
+        2,
+        chain_id,
+        1,
+        1000,
+        2_000_000_000,
+        &commitment,
+    )
+    .unwrap();
+    assert_eq!(
+        (stake.tx.as_str(), stake.id.as_str()),
+        (s(&txs[1], &["signed"]), s(&txs[1], &["id"]))
+    );
+    let unstake =
+        memecoin_wasm::sign::sign_unstake(phrase, "", 0, 2, chain_id, 2, 1000, 1_000_000_000)
+            .unwrap();
+    assert_eq!(
+        (unstake.tx.as_str(), unstake.id.as_str()),
+        (s(&txs[2], &["signed"]), s(&txs[2], &["id"]))
+    );
+
+    let sender = Sender {
+        phrase,
+        passphrase: "",
+        account: 0,
+        index: 2,
+        chain_id_hex: "zz",
+        nonce: 0,
+        fee: 0,
+    };
+    let kind = memecoin_core::tx::TxKind::Unstake { amount: 1 };
+    assert_eq!(sign(sender, kind).unwrap_err(), Error::Hex { field: "chain id" });
+    let e = memecoin_wasm::sign::sign_transfer(phrase, "", 0, 2, chain_id, 0, 1, "memex", 1)
+        .unwrap_err();
+    assert_eq!(message(e), "address has no '1' separator");
+}
+
+// --- light client -----------------------------------------------------------------------------
+
+fn client_at_genesis() -> LightClient {
+    let v = json(PROTOCOL);
+    LightClient::from_genesis(s(&v, &["genesis", "json"])).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn light_client_follows_finality_and_verifies_proofs() {
+    let (v, chain) = (json(PROTOCOL), json(CHAIN));
+    let mut client = client_at_genesis();
+    assert_eq!(client.chain_id(), s(&v, &["genesis", "chain_id"]));
+    let genesis = client.finalized().unwrap();
+    assert_eq!(get(&genesis, "height"), JsValue::from(0u64));
+    assert_eq!(get(&genesis, "state_root"), JsValue::from(s(&v, &["genesis", "state_root"])));
+
+    // The account proof is against block 1's state: not yet verified, so refused.
+    let user = &v["account_proofs"][0];
+    let refused = client.account(s(user, &["address"]), None, s(user, &["proof"])).unwrap_err();
+    assert_eq!(refused.to_string(), "proof is for another state root");
+
+    let finalized = client.accept_finality(s(&chain, &["finality_proof"])).unwrap();
+    assert_eq!(get(&finalized, "hash"), JsValue::from(s(&chain, &["block_1_hash"])));
+    assert_eq!(get(&finalized, "height"), JsValue::from(1u64));
+    assert_eq!(get(&client.head().unwrap(), "hash"), JsValue::from(s(&chain, &["block_2_hash"])));
+
+    let account = client.verify_account(s(user, &["address"]), None, s(user, &["proof"])).unwrap();
+    assert_eq!(get(&account, "balance"), JsValue::from(user["balance"].as_u64().unwrap()));
+    assert_eq!(get(&account, "nonce"), JsValue::from(user["nonce"].as_u64().unwrap()));
+    assert_eq!(get(&account, "stake"), JsValue::from(user["stake"].as_u64().unwrap()));
+    assert_eq!(get(&account, "exists"), JsValue::TRUE);
+    // The same proof, named by block 1's signed header (as the relay's `account` reply does).
+    let at_header = client.account(
+        s(user, &["address"]),
+        Some(s(&chain, &["block_1_signed_header"])),
+        s(user, &["proof"]),
+    );
+    assert_eq!(at_header.unwrap().balance, 997_749_997_000);
+
+    let absent = &v["account_proofs"][1];
+    let view = client.account(s(absent, &["address"]), None, s(absent, &["proof"])).unwrap();
+    assert!(!view.exists && view.balance == 0);
+
+    let inclusion = &v["inclusion_proof"];
+    let at =
+        client.verify_inclusion(s(inclusion, &["tx_id"]), None, s(inclusion, &["proof"])).unwrap();
+    assert_eq!(get(&at, "tx_root"), JsValue::from(s(inclusion, &["tx_root"])));
+}
+
+#[wasm_bindgen_test]
+fn light_client_rejects_forgeries() {
+    let (v, chain) = (json(PROTOCOL), json(CHAIN));
+    let mut client = client_at_genesis();
+    let e = client.finality(s(&chain, &["finality_proof_half_stake"])).unwrap_err();
+    assert!(e.to_string().starts_with("certificate: "), "{e}");
+    let e = client.finality(s(&chain, &["finality_proof_bad_signature"])).unwrap_err();
+    assert_eq!(e.to_string(), "proposer signature is invalid");
+    let e = client.header(s(&chain, &["block_2_signed_by_other"])).unwrap_err();
+    assert_eq!(e.to_string(), "proposer signature is invalid");
+    let e = client.finality("00").unwrap_err();
+    assert!(e.to_string().starts_with("finality proof: input ended"), "{e}");
+    // Nothing above moved the client.
+    assert_eq!(client.core().finalized().height, 0);
+    assert_eq!(client.core().head().height, 0);
+
+    client.finality(s(&chain, &["finality_proof"])).unwrap();
+    let e = message(client.accept_finality(s(&chain, &["finality_proof"])).unwrap_err());
+    assert_eq!(e, "height 1 is not above the finalized height 1");
+
+    // A tampered account proof: the balance changed (it sits right after the roots and the
+    // option tag), the root check passes, the Merkle path does not.
+    let user = &v["account_proofs"][0];
+    let mut proof = hex::decode(s(user, &["proof"])).unwrap();
+    proof[65 + 7] ^= 1;
+    let e = client.account(s(user, &["address"]), None, &hex::encode(&proof)).unwrap_err();
+    assert!(e.to_string().starts_with("account proof: "), "{e}");
+    // The right proof for another address.
+    let absent = &v["account_proofs"][1];
+    let e = client.account(s(absent, &["address"]), None, s(user, &["proof"])).unwrap_err();
+    assert!(e.to_string().starts_with("account proof: "), "{e}");
+    // An inclusion proof for another transaction.
+    let inclusion = &v["inclusion_proof"];
+    let other_tx = s(&v["transactions"][0], &["id"]);
+    let e = client.inclusion(other_tx, None, s(inclusion, &["proof"])).unwrap_err();
+    assert!(e.to_string().starts_with("inclusion proof: "), "{e}");
+    // A header the client cannot verify is not a place to read state from.
+    let e = client.account(s(user, &["address"]), Some("00"), s(user, &["proof"])).unwrap_err();
+    assert!(e.to_string().starts_with("header: "), "{e}");
+}
