@@ -502,13 +502,19 @@ impl Node {
             return Err(VoteError::AlreadyKnown);
         }
         vote.verify_signature(&self.chain.id).map_err(|_| VoteError::BadSignature)?;
-        if let Some(earlier) = self.seen_votes.get(&key) {
-            if earlier.vote.conflicts_with(&vote.vote) {
-                if let Some(e) = Evidence::double_vote(earlier.clone(), vote.clone()) {
-                    self.add_evidence(e);
-                }
-                return Err(VoteError::Equivocation);
+        // Any earlier vote of this validator that this one conflicts with: same target height
+        // (double vote) or a span surrounding or surrounded by it (surround vote). Bounded by
+        // MAX_PENDING_VOTES.
+        let conflicting = self
+            .seen_votes
+            .iter()
+            .find(|((w, _), earlier)| *w == who && earlier.vote.conflicts_with(&vote.vote))
+            .map(|(_, earlier)| earlier.clone());
+        if let Some(earlier) = conflicting {
+            if let Some(e) = Evidence::double_vote(earlier, vote.clone()) {
+                self.add_evidence(e);
             }
+            return Err(VoteError::Equivocation);
         }
         if self.seen_votes.len() >= MAX_PENDING_VOTES {
             return Err(VoteError::Full);
@@ -865,6 +871,16 @@ mod tests {
         n.on_vote(vote(1).sign(&id, &offender.key)).unwrap();
         assert_eq!(n.on_vote(vote(2).sign(&id, &offender.key)), Err(VoteError::Equivocation));
         assert_eq!(n.evidence.len(), 1);
+        // A surround vote by the other validator is caught as well (source 1 -> target 5
+        // surrounds source 2 -> target 4); evidence is kept per offence.
+        let cp = |h: u64, b: u8| Checkpoint { height: h, hash: Hash([b; 32]) };
+        let other = keys::devnet_validator(0).unwrap();
+        let wide = Vote { epoch: 0, source: cp(1, 3), target: cp(5, 4) };
+        let inner = Vote { epoch: 0, source: cp(2, 5), target: cp(4, 6) };
+        n.on_vote(wide.sign(&id, &other.key)).unwrap();
+        assert_eq!(n.on_vote(inner.sign(&id, &other.key)), Err(VoteError::Equivocation));
+        assert_eq!(n.evidence.len(), 2);
+        n.evidence.pop_back();
         // Our slots: the first block earns the fee money, a later one carries the evidence.
         let offender_address = Address::from_public_key(&offender.key.public_key());
         for slot in 1..60 {
