@@ -237,20 +237,6 @@ async fn bad_ws_input_closes_with_a_reason_and_the_relay_keeps_serving() {
         assert!(reason.contains(want), "{first}: {reason}");
     }
 
-    // A frame over the cap ends the connection; the relay goes on.
-    let mut ws = connect(&r).await;
-    send(&mut ws, &hello(&chain_id, 1)).await;
-    // The relay resets the socket on reading the frame's length, so the send itself may fail.
-    if ws.send(T::text("x".repeat(MAX_FRAME + 1))).await.is_ok() {
-        let _ = closed(&mut ws).await;
-    }
-    wait_for("the relay to drop the oversize connection", 10, || async {
-        (gauge(&metrics(&r).await, "memecoin_connections") == 0).then_some(())
-    })
-    .await;
-    let (status, body) = http(r.handle.addr, "GET", "/api/head", None).await;
-    assert_eq!(status, 200, "{body}");
-
     let mut ws = connect(&r).await;
     send(&mut ws, &hello(&chain_id, 1)).await;
     send(&mut ws, &json!({"type": "launch_rockets"})).await;
@@ -271,7 +257,32 @@ async fn bad_ws_input_closes_with_a_reason_and_the_relay_keeps_serving() {
         }
         Got::Closed(reason) => panic!("closed: {reason:?}"),
     }
+    // A frame over the cap ends the connection and the peer is refused for a while; the relay
+    // goes on serving.
     drop(ws);
+    let mut ws = connect(&r).await;
+    send(&mut ws, &hello(&chain_id, 1)).await;
+    // The relay resets the socket on reading the frame's length, so the send itself may fail.
+    if ws.send(T::text("x".repeat(MAX_FRAME + 1))).await.is_ok() {
+        let _ = closed(&mut ws).await;
+    }
+    wait_for("the relay to drop the oversize connection", 10, || async {
+        (gauge(&metrics(&r).await, "memecoin_connections") == 0).then_some(())
+    })
+    .await;
+    let (status, body) = http(r.handle.addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let url = r.url();
+    wait_for("the oversize sender to be refused (403)", 10, || {
+        let url = url.clone();
+        async move {
+            let err = tokio_tungstenite::connect_async(url).await.err()?.to_string();
+            err.contains("403").then_some(())
+        }
+    })
+    .await;
+    assert!(metrics(&r).await.contains("FrameTooLarge"));
     r.stop().await;
 }
 

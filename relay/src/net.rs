@@ -486,14 +486,20 @@ pub async fn accept_warp(
     let (mut sink, mut stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel::<String>(64);
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    // The reader reports whether the peer broke the frame-size cap, so it can be refused too.
     let reader = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
+        loop {
+            let msg = match stream.next().await {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => return is_oversize(&e.to_string()),
+                None => return false,
+            };
             if msg.is_close() {
-                break;
+                return false;
             }
             if let Ok(text) = msg.to_str() {
                 if in_tx.send(text.to_string()).await.is_err() {
-                    break;
+                    return false;
                 }
             }
         }
@@ -514,9 +520,27 @@ pub async fn accept_warp(
         }
         let _ = sink.close().await;
     });
-    serve_connection(shared, in_rx, out_tx, remote).await;
-    reader.abort();
+    serve_connection(shared.clone(), in_rx, out_tx, remote).await;
+    // If the connection ended because the reader did, learn why (briefly: it is done or nearly).
+    let mut reader = reader;
+    match tokio::time::timeout(Duration::from_millis(200), &mut reader).await {
+        Ok(Ok(true)) => {
+            shared.metrics.reject("FrameTooLarge");
+            if let Some(addr) = remote {
+                shared.ban(addr.ip());
+            }
+        }
+        Ok(_) => {}
+        // Still reading: the connection ended on our side; stop the reader.
+        Err(_) => reader.abort(),
+    }
     let _ = writer.await;
+}
+
+/// Whether a WebSocket read error is the frame or message size cap (tungstenite's capacity
+/// error, "Space limit exceeded: Message too long").
+fn is_oversize(error: &str) -> bool {
+    error.contains("too long") || error.contains("Space limit")
 }
 
 /// Dials a relay and runs the connection; returns when it ends.
