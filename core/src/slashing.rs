@@ -75,6 +75,14 @@ impl Evidence {
         }
     }
 
+    /// The key the evidence accuses (not yet checked: see [`Evidence::verify`]).
+    pub fn offender(&self) -> &PublicKey {
+        match self {
+            Evidence::DoubleProposal { a, .. } => &a.header.proposer,
+            Evidence::DoubleVote { a, .. } => &a.validator,
+        }
+    }
+
     /// Checks the evidence on its own (no state) and returns the offender's key.
     pub fn verify(&self, chain_id: &Hash) -> Result<&PublicKey, EvidenceError> {
         match self {
@@ -93,7 +101,7 @@ impl Evidence {
                 }
                 a.verify_signature(chain_id).map_err(|_| EvidenceError::BadSignature)?;
                 b.verify_signature(chain_id).map_err(|_| EvidenceError::BadSignature)?;
-                Ok(&a.header.proposer)
+                Ok(self.offender())
             }
             Evidence::DoubleVote { a, b } => {
                 if a.validator != b.validator {
@@ -107,7 +115,7 @@ impl Evidence {
                 }
                 a.verify_signature(chain_id).map_err(|_| EvidenceError::BadSignature)?;
                 b.verify_signature(chain_id).map_err(|_| EvidenceError::BadSignature)?;
-                Ok(&a.validator)
+                Ok(self.offender())
             }
         }
     }

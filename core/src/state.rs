@@ -22,6 +22,7 @@ use crate::pos::{self, Member, ValidatorSet};
 use crate::slashing::EvidenceError;
 use crate::tree::{self, NodeBatch, NodeStore, TreeError};
 use crate::tx::{SignedTx, TxKind};
+use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
@@ -448,7 +449,7 @@ fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Accou
 fn apply_tx<S: NodeStore + ?Sized>(
     chain: &Chain,
     overlay: &mut Overlay<'_, S>,
-    meta: &mut ChainMeta,
+    meta: &mut Cow<'_, ChainMeta>,
     tx: &SignedTx,
     verify_signature: bool,
 ) -> Result<u64, TxError> {
@@ -501,7 +502,7 @@ fn apply_tx<S: NodeStore + ?Sized>(
                         return Err(TxError::ValidatorSetFull { max: params.max_validators });
                     }
                     let registration = Registration { key: key.clone(), commitment: *commitment };
-                    meta.registry.insert(i, registration);
+                    meta.to_mut().registry.insert(i, registration);
                 }
             }
             overlay.put(sender, after);
@@ -514,7 +515,7 @@ fn apply_tx<S: NodeStore + ?Sized>(
                 meta.epoch.checked_add(params.unbonding_epochs).ok_or(TxError::Overflow)?;
             after.unbonding.push(Unbonding { amount: *amount, release_epoch });
             let at = meta.releases.partition_point(|r| r.epoch <= release_epoch);
-            meta.releases.insert(at, Release { epoch: release_epoch, address: sender });
+            meta.to_mut().releases.insert(at, Release { epoch: release_epoch, address: sender });
             // The registration stays until the key has left every set ([`prune_registry`]):
             // it may still be elected this epoch and the next, and must be able to reveal.
             overlay.put(sender, after);
@@ -545,11 +546,22 @@ fn apply_tx<S: NodeStore + ?Sized>(
             }
             acc.unbonding.retain(|u| u.amount > 0);
             acc.slashed = true;
-            meta.supply.burned = meta.supply.burned.checked_add(burned).ok_or(TxError::Overflow)?;
+            meta.to_mut().supply.burned =
+                meta.supply.burned.checked_add(burned).ok_or(TxError::Overflow)?;
             overlay.put(offender, acc);
         }
     }
     Ok(tx.tx.fee)
+}
+
+/// The accounts a transaction may write: its sender, and the recipient or the offender.
+fn touched(tx: &SignedTx) -> impl Iterator<Item = Address> {
+    let other = match &tx.tx.kind {
+        TxKind::Transfer { to, .. } => Some(*to),
+        TxKind::Evidence(e) => Some(Address::from_public_key(e.offender())),
+        TxKind::Stake { .. } | TxKind::Unstake { .. } => None,
+    };
+    core::iter::once(tx.tx.sender_address()).chain(other)
 }
 
 /// The validator set for the epoch after next: registered, unslashed stakers with at least
@@ -757,19 +769,31 @@ fn execute<S: NodeStore + ?Sized>(
     let mut fees: u64 = 0;
     let mut included = Vec::new();
     let mut rejected = Vec::new();
+    let mut tx_meta: Cow<'_, ChainMeta> = Cow::Owned(meta);
     for (index, tx) in txs.iter().enumerate() {
         if included.len() >= max as usize {
             break;
         }
-        // Building must leave no trace of a rejected tx: try it on copies first.
         let result = match mode {
-            Mode::Validate => apply_tx(chain, &mut overlay, &mut meta, tx, verify_signatures),
+            Mode::Validate => apply_tx(chain, &mut overlay, &mut tx_meta, tx, verify_signatures),
             Mode::Build => {
-                let (saved_accounts, saved_meta) = (overlay.accounts.clone(), meta.clone());
-                let r = apply_tx(chain, &mut overlay, &mut meta, tx, verify_signatures);
+                // Building must leave no trace of a rejected tx: keep what it may touch (one or
+                // two accounts; the chain meta only for kinds that write it) and put it back.
+                let saved: Vec<(Address, Option<Account>)> =
+                    touched(tx).map(|a| (a, overlay.accounts.get(&a).cloned())).collect();
+                let saved_meta = (!matches!(tx.tx.kind, TxKind::Transfer { .. }))
+                    .then(|| tx_meta.clone().into_owned());
+                let r = apply_tx(chain, &mut overlay, &mut tx_meta, tx, verify_signatures);
                 if r.is_err() {
-                    overlay.accounts = saved_accounts;
-                    meta = saved_meta;
+                    for (address, previous) in saved {
+                        match previous {
+                            Some(account) => overlay.accounts.insert(address, account),
+                            None => overlay.accounts.remove(&address),
+                        };
+                    }
+                    if let Some(m) = saved_meta {
+                        tx_meta = Cow::Owned(m);
+                    }
                 }
                 r
             }
@@ -783,6 +807,7 @@ fn execute<S: NodeStore + ?Sized>(
             Err(error) => return Err(BlockError::Tx { index, error }),
         }
     }
+    let mut meta = tx_meta.into_owned();
 
     // 7. Reward and fees to the proposer.
     let proposer_address = Address::from_public_key(p.proposer);
@@ -975,7 +1000,8 @@ pub fn check_tx<S: NodeStore + ?Sized>(
     tx: &SignedTx,
 ) -> Result<(), TxError> {
     let mut overlay = Overlay::new(store, state.accounts_root);
-    let mut meta = state.meta.clone();
+    // Borrowed: a transfer (the common case) never copies the chain meta.
+    let mut meta = Cow::Borrowed(&state.meta);
     apply_tx(chain, &mut overlay, &mut meta, tx, true).map(|_| ())
 }
 

@@ -148,6 +148,23 @@ fn double_proposal_is_slashed_once() {
         state::check_tx(&net.store, &net.chain, &net.state, &again),
         Err(TxError::AlreadySlashed)
     );
+    // Building leaves no trace of it: the evidence wrote the reporter's fee and nonce before it
+    // failed, and the reporter's next transaction (same nonce) still goes in.
+    let next = net.transfer(0, net.user_address(0), 1, 1);
+    let (slot, k, reveal) = net.next_slot();
+    let built = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        &[again.clone(), next.clone()],
+        None,
+    )
+    .unwrap();
+    assert_eq!(built.rejected, vec![(again.id(), TxError::AlreadySlashed)]);
+    assert_eq!(built.block.txs, vec![next]);
     // Out of every set snapshotted after the evidence.
     let epoch = net.state.meta.epoch;
     net.offline.insert(*offender.as_bytes());
@@ -455,15 +472,25 @@ fn light_client_follows_with_proofs_and_rejects_forgeries() {
     assert_eq!(light::verify_inclusion(&fin, &block.txs[0].id(), &inc), Ok(()));
     assert!(light::verify_inclusion(&fin, &Hash([3; 32]), &inc).is_err());
 
-    // Headers in the current epoch: accepted from the elected proposer only.
-    let tip = net.blocks.last().unwrap();
-    if params.epoch_of(tip.header.header.slot) == lc.epoch() {
-        lc.accept_header(&tip.header).unwrap();
-        assert_eq!(lc.head().hash, tip.hash());
-    }
-    let mut forged = tip.header.clone();
+    // Headers of the client's epoch: accepted from the elected proposer only.
+    let newest = net
+        .blocks
+        .iter()
+        .rev()
+        .find(|b| params.epoch_of(b.header.header.slot) == lc.epoch())
+        .unwrap();
+    assert!(newest.header.header.height > lc.finalized().height);
+    let mut forged = newest.header.clone();
     forged.header.state_root = Hash([1; 32]);
-    assert!(lc.accept_header(&forged).is_err());
+    assert_eq!(lc.accept_header(&forged), Err(LightError::BadProposerSignature));
+    lc.accept_header(&newest.header).unwrap();
+    assert_eq!(lc.head().hash, newest.hash());
+    // A header of a later epoch needs that epoch's set first.
+    if let Some(later) =
+        net.blocks.iter().find(|b| params.epoch_of(b.header.header.slot) > lc.epoch())
+    {
+        assert!(matches!(lc.accept_header(&later.header), Err(LightError::EpochNotKnown { .. })));
+    }
 }
 
 #[test]
