@@ -37,6 +37,8 @@ pub enum Outgoing {
 
 struct Conn {
     shared: Arc<Shared>,
+    /// Our chain, read once: every hello and evidence check needs it.
+    chain_id: Hash,
     out: mpsc::Sender<Outgoing>,
     role: Option<Role>,
     heads: bool,
@@ -75,16 +77,6 @@ impl Conn {
         Ok(())
     }
 
-    fn hello(&self) -> Message {
-        Message::Hello {
-            version: PROTOCOL_VERSION,
-            chain_id: String::new(),
-            role: Role::Relay,
-            listen: self.shared.public_addr.clone(),
-            head_height: 0,
-        }
-    }
-
     async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
         self.next_request += 1;
         tracing::info!(from, peer_head = self.peer_head, "syncing: requesting blocks");
@@ -105,7 +97,7 @@ impl Conn {
             Ok(m) => m,
             Err(e) => return self.strike(None, format!("BadMessage: {e}")),
         };
-        let chain_id = self.shared.with_node(|n| n.chain().id).await;
+        let chain_id = self.chain_id;
         if self.role.is_none() {
             let Message::Hello { version, chain_id: theirs, role, listen, head_height } = msg
             else {
@@ -428,6 +420,7 @@ pub async fn serve_connection(
         shared.with_node(|n| (n.chain().id, n.head_state().map_or(0, |s| s.tip.height))).await;
     let mut conn = Conn {
         shared: shared.clone(),
+        chain_id,
         out: out.clone(),
         role: None,
         heads: false,
@@ -439,11 +432,12 @@ pub async fn serve_connection(
         peer_head: 0,
         next_request: 0,
     };
-    let hello = match conn.hello() {
-        Message::Hello { version, role, listen, .. } => {
-            Message::Hello { version, chain_id: chain_id.to_hex(), role, listen, head_height }
-        }
-        other => other,
+    let hello = Message::Hello {
+        version: PROTOCOL_VERSION,
+        chain_id: chain_id.to_hex(),
+        role: Role::Relay,
+        listen: shared.public_addr.clone(),
+        head_height,
     };
     let end: Result<(), End> = async {
         conn.send(&hello)?;

@@ -424,12 +424,14 @@ impl Node {
         else {
             return;
         };
-        let proof = FinalityProof {
-            source: source.header,
-            target,
-            certificate: cert.clone(),
-            target_set: None,
-        };
+        // The set of the target's epoch is `current` in the state after the target; kept with
+        // the proof, so serving proofs reads nothing.
+        let target_set =
+            self.states.get(&v.target.hash).map(|s| s.meta.current.clone()).or_else(|| {
+                self.store.state(&v.target.hash).ok().flatten().map(|s| s.meta.current)
+            });
+        let proof =
+            FinalityProof { source: source.header, target, certificate: cert.clone(), target_set };
         // Keep the newest proof of each epoch (by the target's slot).
         let epoch = self.chain.params.epoch_of(proof.target.header.slot);
         if let Some(last) = self.finality_proofs.back() {
@@ -611,30 +613,23 @@ impl Node {
             candidates.insert(0, tx.sign(&validator.key));
         }
         let cert = self.best_certificate(&state);
-        let built = state::build_block(
-            &self.store,
-            &self.chain,
-            &state,
-            &validator.key,
-            slot,
-            &reveal,
-            &candidates,
-            cert.clone(),
-        );
+        let build = |cert| {
+            state::build_block(
+                &self.store,
+                &self.chain,
+                &state,
+                &validator.key,
+                slot,
+                &reveal,
+                &candidates,
+                cert,
+            )
+        };
         // A certificate that does not fit must never cost the slot: build without it.
-        let built = match built {
+        let built = match build(cert.clone()) {
             Err(e) if cert.is_some() => {
                 tracing::warn!("certificate left out: {e}");
-                state::build_block(
-                    &self.store,
-                    &self.chain,
-                    &state,
-                    &validator.key,
-                    slot,
-                    &reveal,
-                    &candidates,
-                    None,
-                )
+                build(None)
             }
             other => other,
         };
@@ -723,19 +718,7 @@ impl Node {
     /// Finality proofs for a light client at finalized height `since`: the newest per epoch
     /// after it, with the target epoch's validator set where the epoch changes.
     pub fn finality_proofs(&self, since: u64) -> Vec<FinalityProof> {
-        let mut out: Vec<FinalityProof> = Vec::new();
-        for p in self.finality_proofs.iter().filter(|p| p.source.height > since) {
-            let mut p = p.clone();
-            // The set of the target's epoch, from the state after the target's child (or the
-            // target itself): it is `current` there.
-            let set =
-                self.states.get(&p.target.hash()).map(|s| s.meta.current.clone()).or_else(|| {
-                    self.store.state(&p.target.hash()).ok().flatten().map(|s| s.meta.current)
-                });
-            p.target_set = set;
-            out.push(p);
-        }
-        out
+        self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
     }
 
     pub fn finalized_header(&self) -> Option<SignedHeader> {
