@@ -107,10 +107,6 @@ impl ChainMeta {
     pub fn hash(&self) -> Hash {
         hash_encoded(Domain::ChainMeta, self)
     }
-
-    fn registration(&self, key: &PublicKey) -> Option<&Registration> {
-        self.registry.binary_search_by(|r| r.key.cmp(key)).ok().and_then(|i| self.registry.get(i))
-    }
 }
 
 /// The tip a state belongs to: not part of the state commitment (the block hash covers the
@@ -1022,11 +1018,6 @@ pub fn voting_set(state: &ChainState, epoch: u64) -> Option<&ValidatorSet> {
             _ => None,
         }
     }
-}
-
-/// Whether `key` is registered with a commitment (it may propose once elected).
-pub fn is_registered(state: &ChainState, key: &PublicKey) -> bool {
-    state.meta.registration(key).is_some()
 }
 
 // ---- Encoding of the chain meta (hashed into the state root). ----

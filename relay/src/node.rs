@@ -280,10 +280,6 @@ impl Node {
         self.mempool.len()
     }
 
-    pub fn validator_address(&self) -> Option<Address> {
-        self.validator.as_ref().map(|v| Address::from_public_key(&v.key.public_key()))
-    }
-
     /// The hash of the head chain's block at `height`, if any.
     pub fn hash_at(&self, height: u64) -> Option<Hash> {
         let fin = self.fork_choice.finalized();
@@ -719,10 +715,6 @@ impl Node {
     /// after it, with the target epoch's validator set where the epoch changes.
     pub fn finality_proofs(&self, since: u64) -> Vec<FinalityProof> {
         self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
-    }
-
-    pub fn finalized_header(&self) -> Option<SignedHeader> {
-        self.header(&self.fork_choice.finalized().hash)
     }
 }
 
