@@ -13,13 +13,16 @@
 //! - [`sign`]: signed transfer, stake and unstake transactions, byte for byte what core signs.
 //! - [`light`]: [`light::LightClient`], which follows finality from genesis and verifies account
 //!   and inclusion proofs.
+//! - [`crypto`]: bare ECDSA verify and sign of a 32-byte digest, on `Uint8Array`s.
 //!
-//! Conventions at the JavaScript boundary: every byte string is lower-case hex; every `u64`
+//! Conventions at the JavaScript boundary: every byte string is lower-case hex (except in
+//! [`crypto`], which takes `Uint8Array`s); every `u64`
 //! (amounts, nonces, fees, heights, slots) is a `BigInt`; every failure is a thrown `Error` whose
 //! message is core's reason (for example `address checksum is wrong (typo?)`), never a panic.
 //! Each binding is a thin wrapper over a plain Rust function that returns [`Error`], so the same
 //! logic is tested natively and in the browser.
 
+pub mod crypto;
 pub mod error;
 pub mod light;
 pub mod sign;
