@@ -4,7 +4,8 @@
 //! Run it through the alias in `.cargo/config.toml`: `cargo xtask <task>`. It works from any
 //! directory inside the repository, because it locates the workspace root from its own manifest.
 //!
-//! The tasks only spawn `cargo` and `rustup`; they have no dependencies beyond `std`. When the
+//! The tasks spawn `cargo`, `rustup`, `wasm-pack`, `npm` and `node`; their one dependency is
+//! `flate2`, to gzip the wasm as a web server would (`wasm_size`). When the
 //! toolchain lacks something a task needs (the `rustfmt` or `clippy` components, a no_std target),
 //! the task installs it with `rustup`, or stops and says what to install.
 
@@ -25,6 +26,11 @@ const CORE: &str = "memecoin-core";
 
 /// The wasm crate's folder, as wasm-pack takes it.
 const WASM_CRATE: &str = "wasm";
+/// The wasm bench: a Node project (package.json, package-lock.json, bench.mjs).
+const WASM_BENCH: &str = "bench/wasm";
+/// The size budget of the served `.wasm`, gzipped. Printed next to the size, never enforced: a
+/// size or time assertion does not belong in the tests.
+const WASM_BUDGET_GZIP: usize = 150_000;
 /// Debian's chromium and chromium-driver, which `wasm-pack test --chrome` drives.
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -45,10 +51,15 @@ Tasks:
                     6. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
+                    7. size     wasm-pack build --release --target web wasm, into target/;
+                                  prints the .wasm's gzipped size (not a check)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
                   chromium and chromium-driver with apt-get.
-  bench [--quick] Run memecoin-core's criterion benchmarks (--quick: short, noisier runs).
+  bench [--quick] Run memecoin-core's criterion benchmarks, print the gzipped size of the
+                  release .wasm, then time ECDSA sign/verify in Node: our wasm against
+                  @noble/curves and tiny-secp256k1 (bench/wasm, `npm ci` on first run)
+                  (--quick: short, noisier runs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the relay in release and start a local devnet (default
@@ -215,7 +226,8 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     }
     let doc = cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
     run.exec("doc", &doc)?;
-    wasm_tests(run)
+    wasm_tests(run)?;
+    run.step("wasm size", wasm_size)
 }
 
 /// The wasm crate's tests under Node.js and headless Chromium (the tools were installed at the
@@ -314,7 +326,78 @@ fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
         // and would reject criterion's options.
         bench = bench.args(["--bench", "*", "--", "--quick"]);
     }
-    run.exec("bench", &bench)
+    run.exec("bench", &bench)?;
+    run.step("wasm-pack", ensure_wasm_pack)?;
+    run.step("wasm size", wasm_size)?;
+    wasm_bench(run, quick)
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, or `target/` at the root.
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
+/// Builds the release wasm as the wallet page is served (`wasm-pack build --release --target
+/// web`) into `target/wasm-size/` and prints its size, raw and gzipped at level 9.
+fn wasm_size(run: &mut Run) -> Result<(), Failure> {
+    let out = target_dir(&run.root).join("wasm-size");
+    let build = Cmd::new("wasm-pack")
+        .args(["build", "--release", "--target", "web", "--out-dir"])
+        .args([out.display().to_string(), WASM_CRATE.to_owned()]);
+    run.exec("wasm build (web)", &build)?;
+    let file = out.join("memecoin_wasm_bg.wasm");
+    let failure = |reason: String| Failure {
+        step: "wasm size".into(),
+        command: format!("gzip -9 {}", file.display()),
+        reason,
+        hint: None,
+    };
+    let bytes = std::fs::read(&file).map_err(|e| failure(e.to_string()))?;
+    let gzipped = gzip_len(&bytes).map_err(|e| failure(e.to_string()))?;
+    let verdict = if gzipped <= WASM_BUDGET_GZIP { "within" } else { "over" };
+    println!(
+        "wasm size: {} bytes, {gzipped} bytes gzipped (level 9): {verdict} the {WASM_BUDGET_GZIP}-byte budget",
+        bytes.len()
+    );
+    Ok(())
+}
+
+/// The length of `bytes` gzipped at level 9, as `gzip -9` would send them.
+fn gzip_len(bytes: &[u8]) -> io::Result<usize> {
+    use io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
+}
+
+/// Times ECDSA sign and verify in one Node process: our wasm (`--target nodejs`, built into
+/// `target/wasm-bench/`), @noble/curves and tiny-secp256k1 at the versions in
+/// `bench/wasm/package-lock.json` (installed with `npm ci` if `node_modules` is missing).
+fn wasm_bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
+    let dir = run.root.join(WASM_BENCH);
+    if !dir.join("node_modules").exists() {
+        let ci = Cmd::new("npm").args(["ci", "--prefix", WASM_BENCH, "--no-audit", "--no-fund"]);
+        run.exec_with_hint(
+            "npm ci (bench/wasm)",
+            &ci,
+            "install Node.js 20 or later with npm (e.g. Debian's `nodejs` and `npm` packages); \
+             the wasm bench needs npm to install @noble/curves and tiny-secp256k1",
+        )?;
+    }
+    let out = target_dir(&run.root).join("wasm-bench");
+    let build = Cmd::new("wasm-pack")
+        .args(["build", "--release", "--target", "nodejs", "--out-dir"])
+        .args([out.display().to_string(), WASM_CRATE.to_owned()]);
+    run.exec("wasm build (nodejs)", &build)?;
+    let mut node = Cmd::new("node").args([
+        format!("{WASM_BENCH}/bench.mjs"),
+        "--pkg".into(),
+        out.display().to_string(),
+    ]);
+    if quick {
+        node = node.args(["--quick"]);
+    }
+    run.exec_with_hint("wasm bench", &node, "install Node.js 20 or later")
 }
 
 /// Builds the relay (release) and runs `memecoin-relay devnet` in the foreground, serving the
@@ -723,6 +806,15 @@ mod tests {
         assert_eq!(passed_tests(out), Some(7));
         assert_eq!(passed_tests("test result: ok. 0 passed; 0 failed"), Some(0));
         assert_eq!(passed_tests("no tests to run!"), None);
+    }
+
+    #[test]
+    fn gzips_like_gzip() {
+        // 20 bytes of gzip header and trailer around a few bytes of deflate.
+        let zeros = gzip_len(&[0; 100_000]).unwrap();
+        assert!((20..200).contains(&zeros), "{zeros}");
+        let text = gzip_len(b"hello").unwrap();
+        assert!((20..40).contains(&text), "{text}");
     }
 
     #[test]
