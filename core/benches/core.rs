@@ -165,8 +165,12 @@ fn tree_of(size: u64) -> (MemStore, Hash) {
 }
 
 fn tree_bench(c: &mut Criterion) {
-    let trees: Vec<(u64, MemStore, Hash)> = [10_000u64, 100_000]
-        .into_iter()
+    // 1M accounts takes a while to build: full runs only (`cargo xtask bench` without --quick).
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes: &[u64] = if quick { &[10_000, 100_000] } else { &[10_000, 100_000, 1_000_000] };
+    let trees: Vec<(u64, MemStore, Hash)> = sizes
+        .iter()
+        .copied()
         .map(|size| {
             let (store, root) = tree_of(size);
             (size, store, root)

@@ -23,6 +23,8 @@ const NO_STD_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7m-none-eabi
 
 /// The crate whose no_std build and docs are checked, and whose benches are run.
 const CORE: &str = "memecoin-core";
+/// The relay, whose block-import bench (signature cache, parallel verification) runs with core's.
+const RELAY: &str = "memecoin-relay";
 
 /// The wasm crate's folder, as wasm-pack takes it.
 const WASM_CRATE: &str = "wasm";
@@ -327,9 +329,118 @@ fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
         bench = bench.args(["--bench", "*", "--", "--quick"]);
     }
     run.exec("bench", &bench)?;
+    let mut import = cargo(["bench", "-p", RELAY, "--bench", "import"]);
+    if quick {
+        import = import.args(["--", "--quick"]);
+    }
+    run.exec("bench relay", &import)?;
+    let criterion = target_dir(&run.root).join("criterion");
+    let ratios = native_ratios(&criterion);
     run.step("wasm-pack", ensure_wasm_pack)?;
     run.step("wasm size", wasm_size)?;
-    wasm_bench(run, quick)
+    wasm_bench(run, quick)?;
+    print!("{ratios}");
+    Ok(())
+}
+
+/// Mean time per iteration, in nanoseconds, of the criterion benchmark `id` (its path under
+/// `target/criterion`, e.g. `crypto/verify`), from the run that just finished.
+fn criterion_mean_ns(criterion: &Path, id: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(criterion.join(id).join("new/estimates.json")).ok()?;
+    parse_mean_ns(&text)
+}
+
+/// `mean.point_estimate` of criterion's `estimates.json`.
+fn parse_mean_ns(estimates: &str) -> Option<f64> {
+    let mean = &estimates[estimates.find("\"mean\"")?..];
+    let value = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))?;
+    value[..end].parse().ok()
+}
+
+/// The native figures as ratios against the anchors measured in the same run (ISSUE: anchors,
+/// not absolute times: these machines are noisy). Missing figures print as `-`.
+fn native_ratios(criterion: &Path) -> String {
+    let ns = |id: &str| criterion_mean_ns(criterion, id);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // Signatures per second on one core: the bound that block validation is measured against.
+    let verify_per_s = ns("crypto/verify").map(|t| 1e9 / t);
+    let per_s = |id: &str, n: f64| ns(id).map(|t| n * 1e9 / t);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".to_owned(),
+    };
+    let rate = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut row = |figure: &str, value: String, anchor: &str, ratio: String, target: &str| {
+        rows.push([figure.into(), value, anchor.into(), ratio, target.into()]);
+    };
+    let lib_verify = ns("libsecp256k1/verify").map(|t| 1e9 / t);
+    let lib_sign = ns("libsecp256k1/sign").map(|t| 1e9 / t);
+    let k256_sign = ns("crypto/sign").map(|t| 1e9 / t);
+    row(
+        "k256 verify/s",
+        rate(verify_per_s),
+        "libsecp256k1 verify/s",
+        ratio(verify_per_s, lib_verify),
+        "",
+    );
+    row("k256 sign/s", rate(k256_sign), "libsecp256k1 sign/s", ratio(k256_sign, lib_sign), "");
+    let one_core = per_s("block_apply/verified/1000", 1000.0);
+    row(
+        "block validation tx/s, 1 core",
+        rate(one_core),
+        "1 × verify/s",
+        ratio(one_core, verify_per_s),
+        ">= 0.85",
+    );
+    let bound = verify_per_s.map(|v| v * cores);
+    let all_cores = per_s("block_import/parallel/1000", 1000.0);
+    row(
+        &format!("block validation tx/s, {cores} cores"),
+        rate(all_cores),
+        "cores × verify/s",
+        ratio(all_cores, bound),
+        ">= 0.85",
+    );
+    let cached = per_s("block_import/cached/1000", 1000.0);
+    row(
+        "block import tx/s, signatures cached",
+        rate(cached),
+        "cores × verify/s",
+        ratio(cached, bound),
+        ">= 5",
+    );
+    for size in ["10000", "100000", "1000000"] {
+        let one = ns(&format!("tree_update/1_of/{size}")).map(|t| t / 1000.0);
+        let hundred = ns(&format!("tree_update/100_of/{size}")).map(|t| t / 100_000.0);
+        let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} µs"));
+        row(
+            &format!("state update per account, {size} accounts (1 / 100 updated)"),
+            format!("{} / {}", fmt(one), fmt(hundred)),
+            "",
+            String::new(),
+            "",
+        );
+    }
+    let block_bytes = ns("encode/block").zip(ns("decode/block"));
+    row(
+        "block encode / decode (1,000 txs)",
+        block_bytes
+            .map_or("-".into(), |(e, d)| format!("{:.0} µs / {:.0} µs", e / 1000.0, d / 1000.0)),
+        "",
+        String::new(),
+        "",
+    );
+    let mut out = String::from("\nNative figures, ratios against anchors measured in this run:\n");
+    out.push_str(&format!(
+        "{:<62} {:>14}  {:<22} {:>6}  {}\n",
+        "figure", "value", "anchor", "ratio", "target"
+    ));
+    for [figure, value, anchor, ratio, target] in rows {
+        out.push_str(&format!("{figure:<62} {value:>14}  {anchor:<22} {ratio:>6}  {target}\n"));
+    }
+    out
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, or `target/` at the root.
@@ -719,6 +830,14 @@ impl Run {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn criterion_estimates_give_the_mean() {
+        let text = r#"{"mean":{"confidence_interval":{"lower_bound":47360.1,"upper_bound":51275.3},"point_estimate":49283.8,"standard_error":997.4},"median":{"point_estimate":1.0}}"#;
+        assert_eq!(parse_mean_ns(text), Some(49283.8));
+        assert_eq!(parse_mean_ns(r#"{"mean":{"point_estimate":2.5e4}}"#), Some(25000.0));
+        assert_eq!(parse_mean_ns("{}"), None);
+    }
+
     use super::*;
 
     fn args(words: &[&str]) -> Vec<String> {
