@@ -7,7 +7,7 @@
 //! objects are gossiped only as events of the node, after it accepted them.
 
 use crate::node::{Event, ImportError, TxStatus};
-use crate::shared::{Metrics, Shared};
+use crate::shared::{Metrics, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
@@ -60,9 +60,13 @@ enum End {
 
 impl Conn {
     fn send(&self, m: &Message) -> Result<(), End> {
+        self.send_text(m.to_json())
+    }
+
+    fn send_text(&self, text: String) -> Result<(), End> {
         Metrics::inc(&self.shared.metrics.messages_out);
         self.out
-            .try_send(Outgoing::Text(m.to_json()))
+            .try_send(Outgoing::Text(text))
             .map_err(|_| End::Refused("too slow: outgoing queue full".into()))
     }
 
@@ -389,24 +393,23 @@ impl Conn {
         }
     }
 
-    fn forward(&mut self, event: &Event) -> Result<(), End> {
+    fn forward(&mut self, published: &Published) -> Result<(), End> {
         let relay = self.role == Some(Role::Relay);
-        let m = match event {
-            Event::Block(b) if relay => Message::Block { block: encode_hex(b) },
-            Event::Tx(t) if relay => Message::Tx { tx: encode_hex(t) },
-            Event::Vote(v) if relay => Message::Vote { vote: encode_hex(v) },
-            Event::Evidence(e) if relay => Message::Evidence { evidence: encode_hex(e) },
-            Event::NewHead(h) if self.heads => Message::Head { header: encode_hex(h) },
-            Event::Finalized(p) if self.finality => Message::Finalized { proof: encode_hex(p) },
+        let wanted = match &published.event {
+            Event::Block(_) | Event::Tx(_) | Event::Vote(_) | Event::Evidence(_) => relay,
+            Event::NewHead(_) => self.heads,
+            Event::Finalized(_) => self.finality,
             Event::AccountsChanged(list) => {
                 for a in list.iter().filter(|a| self.accounts.contains(a)) {
                     self.send(&Message::AccountChanged { address: a.to_text() })?;
                 }
                 return Ok(());
             }
-            _ => return Ok(()),
         };
-        self.send(&m)
+        match published.text() {
+            Some(text) if wanted => self.send_text(text.to_owned()),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! the peer book and the metrics.
 
 use crate::node::{Event, Node};
+use crate::wire::{Message, encode_hex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokio::sync::{Mutex, broadcast};
 pub const EVENT_BUFFER: usize = 4096;
 /// Most peer addresses remembered, and most relay connections at once.
 pub const MAX_KNOWN_PEERS: usize = 256;
-pub const MAX_CONNECTIONS: usize = 512;
+pub const MAX_CONNECTIONS: usize = 2048;
 /// How long a peer disconnected for invalid input is refused.
 pub const BAN: Duration = Duration::from_secs(60);
 /// Gossip payloads remembered by the seen-cache.
@@ -58,7 +59,7 @@ impl Metrics {
 
 pub struct Shared {
     pub node: Mutex<Node>,
-    pub events: broadcast::Sender<Arc<Event>>,
+    pub events: broadcast::Sender<Arc<Published>>,
     pub metrics: Metrics,
     /// Relay addresses learned from config and peer exchange.
     pub known_peers: StdMutex<BTreeSet<String>>,
@@ -112,7 +113,7 @@ impl Shared {
         let out = f(&mut node);
         for event in node.take_events() {
             // No receivers is fine: nobody is connected.
-            let _ = self.events.send(Arc::new(event));
+            let _ = self.events.send(Arc::new(Published::new(event)));
         }
         out
     }
@@ -176,6 +177,40 @@ impl Shared {
 pub fn is_ws_url(s: &str) -> bool {
     let rest = s.strip_prefix("ws://").or_else(|| s.strip_prefix("wss://"));
     matches!(rest, Some(r) if !r.is_empty() && r.len() < 200 && r.chars().all(|c| c.is_ascii_graphic()))
+}
+
+/// An event as it goes out to every connection: its message text is made once, by the first
+/// connection that forwards it, and shared by all the others (a head reaches every subscriber,
+/// a block every peer relay: encoding it per connection would cost as much as the fan-out).
+#[derive(Debug)]
+pub struct Published {
+    pub event: Event,
+    text: std::sync::OnceLock<Option<String>>,
+}
+
+impl Published {
+    pub fn new(event: Event) -> Self {
+        Published { event, text: std::sync::OnceLock::new() }
+    }
+
+    /// The JSON text of the event's message, the same for every receiver; `None` for
+    /// `AccountsChanged`, whose message differs per subscriber.
+    pub fn text(&self) -> Option<&str> {
+        self.text
+            .get_or_init(|| {
+                let m = match &self.event {
+                    Event::Block(b) => Message::Block { block: encode_hex(b) },
+                    Event::Tx(t) => Message::Tx { tx: encode_hex(t) },
+                    Event::Vote(v) => Message::Vote { vote: encode_hex(v) },
+                    Event::Evidence(e) => Message::Evidence { evidence: encode_hex(e) },
+                    Event::NewHead(h) => Message::Head { header: encode_hex(h) },
+                    Event::Finalized(p) => Message::Finalized { proof: encode_hex(p) },
+                    Event::AccountsChanged(_) => return None,
+                };
+                Some(m.to_json())
+            })
+            .as_deref()
+    }
 }
 
 #[cfg(test)]

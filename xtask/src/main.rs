@@ -385,8 +385,11 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| Failure::new("relay load", &devnet, spawn_error(&e), "build the relay"))?;
-    let (rates, seconds, senders) =
-        if quick { ("500,1000", "3", "256") } else { ("500,1000,2000,4000,8000", "10", "2048") };
+    let (rates, seconds, senders, subscribers, heads) = if quick {
+        ("500,1000", "3", "256", "200", "3")
+    } else {
+        ("500,1000,2000,4000,8000", "10", "2048", "1000", "10")
+    };
     let mut load = Cmd::new(&bin.join("memecoin-load").display().to_string()).args([
         "--url",
         &format!("ws://{listen}/ws"),
@@ -396,6 +399,10 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
         seconds,
         "--senders",
         senders,
+        "--subscribers",
+        subscribers,
+        "--heads",
+        heads,
     ]);
     if let Some(bound) = bound {
         load = load.args(["--bound", &format!("{bound:.0}")]);

@@ -52,6 +52,13 @@ struct Cli {
     /// second, measured by the caller in the same run); omitted from the report when absent.
     #[arg(long)]
     bound: Option<f64>,
+    /// After the load steps: open this many connections subscribed to heads and measure how
+    /// long each new head takes to reach them (0: skip).
+    #[arg(long, default_value_t = 0)]
+    subscribers: u32,
+    /// Heads to time in the fan-out measurement.
+    #[arg(long, default_value_t = 10)]
+    heads: u32,
 }
 
 /// Upper bounds on what one run may do, whatever the arguments.
@@ -59,6 +66,8 @@ const MAX_RATE: u32 = 100_000;
 const MAX_SECONDS: u32 = 600;
 const MAX_SENDERS: u32 = 4_096;
 const MAX_CONNECTIONS: u32 = 64;
+const MAX_SUBSCRIBERS: u32 = 4_000;
+const MAX_HEADS: u32 = 1_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -70,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
         cli.connections > 0 && cli.connections <= MAX_CONNECTIONS,
         "connections are 1..={MAX_CONNECTIONS}"
     );
+    anyhow::ensure!(cli.subscribers <= MAX_SUBSCRIBERS, "subscribers are 0..={MAX_SUBSCRIBERS}");
+    anyhow::ensure!(cli.heads > 0 && cli.heads <= MAX_HEADS, "heads are 1..={MAX_HEADS}");
     let (mut control, chain_id) = connect(&cli.url).await?;
     let dev = keys::devnet_dev_key()?;
     let phrase = hd::parse_phrase(keys::DEVNET_PHRASE)?;
@@ -122,7 +133,77 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    if cli.subscribers > 0 {
+        println!("{}", fan_out(&cli.url, cli.subscribers, cli.heads).await?);
+    }
     Ok(())
+}
+
+/// Opens `subscribers` connections subscribed to heads and times `heads` new heads: for each,
+/// from the moment the first subscriber has it to the moment each other one does (the relay's
+/// fan-out).
+async fn fan_out(url: &str, subscribers: u32, heads: u32) -> anyhow::Result<serde_json::Value> {
+    eprintln!("memecoin-load: {subscribers} subscribers");
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        let (mut ws, _) = connect(url).await?;
+        send(&mut ws, &Message::Subscribe { heads: true, finality: false, accounts: vec![] })
+            .await?;
+        let seen_tx = seen_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(m) = next(&mut ws).await {
+                if let Message::Head { header } = m {
+                    if let Ok(h) = decode_hex::<SignedHeader>("header", &header) {
+                        let _ = seen_tx.send((h.header.height, Instant::now()));
+                    }
+                }
+            }
+        }));
+    }
+    drop(seen_tx);
+    // The current head arrives right after `subscribe`: time only heights first seen after
+    // every subscriber is connected.
+    let opened = Instant::now();
+    let mut by_height: BTreeMap<u64, Vec<Instant>> = BTreeMap::new();
+    let mut stale = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(u64::from(heads) * 5 + 30);
+    while let Ok(Some((height, at))) =
+        tokio::time::timeout_at(deadline.into(), seen_rx.recv()).await
+    {
+        if at < opened + Duration::from_millis(500) && !by_height.contains_key(&height) {
+            stale.insert(height);
+        }
+        if stale.contains(&height) {
+            continue;
+        }
+        by_height.entry(height).or_default().push(at);
+        let complete = by_height.values().filter(|v| v.len() == subscribers as usize).count();
+        if complete >= heads as usize {
+            break;
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    let mut spread: Vec<f64> = Vec::new();
+    let mut timed = 0;
+    for times in by_height.values().filter(|v| v.len() == subscribers as usize).take(heads as usize)
+    {
+        timed += 1;
+        let first = times.iter().min().copied().unwrap_or_else(Instant::now);
+        spread.extend(times.iter().map(|t| (*t - first).as_secs_f64() * 1000.0));
+    }
+    spread.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        let i = ((spread.len() as f64 - 1.0) * p).round() as usize;
+        spread.get(i).copied().unwrap_or(0.0)
+    };
+    Ok(json!({
+        "subscribers": subscribers,
+        "heads_timed": timed,
+        "fan_out_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0) },
+    }))
 }
 
 /// Opens a connection and completes the handshake; returns the relay's chain id.
