@@ -56,9 +56,13 @@ struct Cli {
     /// long each new head takes to reach them (0: skip).
     #[arg(long, default_value_t = 0)]
     subscribers: u32,
-    /// Heads to time in the fan-out measurement.
+    /// Heads to time in the fan-out and propagation measurements.
     #[arg(long, default_value_t = 10)]
     heads: u32,
+    /// After the rest: subscribe to heads at each of these relays (`ws://…/ws`, comma
+    /// separated) and time how long each new block takes to reach all of them.
+    #[arg(long, value_delimiter = ',')]
+    propagation: Vec<String>,
 }
 
 /// Upper bounds on what one run may do, whatever the arguments.
@@ -134,7 +138,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if cli.subscribers > 0 {
-        println!("{}", fan_out(&cli.url, cli.subscribers, cli.heads).await?);
+        println!("{}", fan_out(std::slice::from_ref(&cli.url), cli.subscribers, cli.heads).await?);
+    }
+    if !cli.propagation.is_empty() {
+        anyhow::ensure!(cli.propagation.len() <= 64, "at most 64 relays to watch");
+        let mut report = fan_out(&cli.propagation, cli.propagation.len() as u32, cli.heads).await?;
+        report["relays"] = json!(cli.propagation.len());
+        println!("{}", json!({ "propagation": report }));
     }
     Ok(())
 }
@@ -142,11 +152,18 @@ async fn main() -> anyhow::Result<()> {
 /// Opens `subscribers` connections subscribed to heads and times `heads` new heads: for each,
 /// from the moment the first subscriber has it to the moment each other one does (the relay's
 /// fan-out).
-async fn fan_out(url: &str, subscribers: u32, heads: u32) -> anyhow::Result<serde_json::Value> {
-    eprintln!("memecoin-load: {subscribers} subscribers");
+/// With several `urls`, subscriber `i` connects to `urls[i % len]`: one per relay, the spread is
+/// how long a block takes to reach every relay (propagation).
+async fn fan_out(
+    urls: &[String],
+    subscribers: u32,
+    heads: u32,
+) -> anyhow::Result<serde_json::Value> {
+    eprintln!("memecoin-load: {subscribers} subscribers on {} relays", urls.len());
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
     let mut tasks = Vec::new();
-    for _ in 0..subscribers {
+    for i in 0..subscribers as usize {
+        let url = urls.get(i % urls.len().max(1)).ok_or_else(|| anyhow::anyhow!("no relay"))?;
         let (mut ws, _) = connect(url).await?;
         send(&mut ws, &Message::Subscribe { heads: true, finality: false, accounts: vec![] })
             .await?;
