@@ -81,8 +81,17 @@ pub async fn try_start(
     peers: Vec<String>,
     tls: Option<TlsConfig>,
 ) -> anyhow::Result<Relay> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let config = Config {
+    launch(Config { tls, ..config(genesis, dir, validator, peers) }).await
+}
+
+/// The config [`start`] uses: no TLS, no faucet, no wallet page.
+pub fn config(
+    genesis: &Genesis,
+    dir: &std::path::Path,
+    validator: Option<ValidatorKey>,
+    peers: Vec<String>,
+) -> Config {
+    Config {
         genesis: genesis.clone(),
         data_dir: dir.to_path_buf(),
         peers,
@@ -90,14 +99,21 @@ pub async fn try_start(
         www: None,
         public_addr: None,
         max_dialed: 8,
-        tls,
-    };
+        tls: None,
+        faucet: None,
+    }
+}
+
+/// Starts a relay with any `config` on a fresh loopback port.
+pub async fn launch(config: Config) -> anyhow::Result<Relay> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let dir = config.data_dir.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (handle, server) = memecoin_relay::start(config, listener, async move {
         let _ = stop_rx.await;
     })?;
     let task = tokio::spawn(server);
-    Ok(Relay { handle, stop: Some(stop_tx), task, dir: dir.to_path_buf() })
+    Ok(Relay { handle, stop: Some(stop_tx), task, dir })
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or fails the test after `secs`.

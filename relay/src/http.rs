@@ -3,13 +3,14 @@
 //! Errors are JSON `{"error": "<reason>"}` with 400 (bad input), 404 (unknown) or 503 (not
 //! ready). Amounts are integers of base units.
 
+use crate::faucet::Faucet;
 use crate::net;
 use crate::node::TxStatus;
 use crate::shared::Shared;
 use crate::wire::{self, decode_hex, encode_hex};
 use memecoin_core::address::Address;
 use memecoin_core::hash::Hash;
-use memecoin_core::tx::SignedTx;
+use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ fn ok(value: Value) -> Response {
 pub fn routes(
     shared: Arc<Shared>,
     www: Option<PathBuf>,
+    faucet: Option<Arc<Faucet>>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
 {
     let with = {
@@ -54,6 +56,25 @@ pub fn routes(
         .and(warp::body::bytes())
         .and(with.clone())
         .then(submit);
+    let with_faucet = warp::any().map(move || faucet.clone());
+    let faucet_info = warp::path!("api" / "faucet").and(warp::get()).and(with_faucet.clone()).map(
+        |f: Option<Arc<Faucet>>| match f {
+            Some(f) => ok(json!({
+                "address": f.from().to_text(),
+                "amount": f.config.amount,
+                "per_address_s": f.config.per_address.as_secs(),
+            })),
+            None => error(StatusCode::NOT_FOUND, "no faucet on this relay"),
+        },
+    );
+    let faucet_pay = warp::path!("api" / "faucet")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(1024))
+        .and(warp::body::bytes())
+        .and(warp::addr::remote())
+        .and(with_faucet)
+        .and(with.clone())
+        .then(pay_faucet);
     let metrics = warp::path!("metrics").and(warp::get()).and(with.clone()).then(metrics);
     let ws = warp::path!("ws").and(warp::ws()).and(warp::addr::remote()).and(with.clone()).map(
         |ws: warp::ws::Ws, remote: Option<std::net::SocketAddr>, shared: Arc<Shared>| {
@@ -87,6 +108,10 @@ pub fn routes(
         .or(genesis)
         .unify()
         .or(submit)
+        .unify()
+        .or(faucet_info)
+        .unify()
+        .or(faucet_pay)
         .unify()
         .or(metrics)
         .unify()
@@ -304,6 +329,52 @@ async fn submit(body: bytes::Bytes, shared: Arc<Shared>) -> Response {
             shared.metrics.reject(&format!("{reason:?}"));
             error(StatusCode::BAD_REQUEST, reason.to_string())
         }
+    }
+}
+
+async fn pay_faucet(
+    body: bytes::Bytes,
+    remote: Option<std::net::SocketAddr>,
+    faucet: Option<Arc<Faucet>>,
+    shared: Arc<Shared>,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        address: String,
+    }
+    let Some(faucet) = faucet else {
+        return error(StatusCode::NOT_FOUND, "no faucet on this relay");
+    };
+    let parsed: Body = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+    };
+    let to = match Address::parse(&parsed.address) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad address: {e}")),
+    };
+    if let Err(refusal) = faucet.admit(&to, remote.map(|r| r.ip()), std::time::Instant::now()) {
+        shared.metrics.reject("FaucetLimit");
+        return error(StatusCode::TOO_MANY_REQUESTS, refusal.to_string());
+    }
+    let key = &faucet.config.key;
+    let result = shared
+        .with_node(|n| {
+            let nonce = n.next_nonce(&faucet.from()).ok_or_else(|| "no head".to_string())?;
+            let tx = Tx {
+                chain_id: n.chain().id,
+                sender: key.public_key(),
+                nonce,
+                fee: n.chain().params.min_fee,
+                kind: TxKind::Transfer { to, amount: faucet.config.amount },
+            };
+            n.submit_tx(tx.sign(key)).map_err(|e| e.to_string())
+        })
+        .await;
+    match result {
+        Ok(id) => ok(json!({ "tx_id": id.to_hex(), "amount": faucet.config.amount })),
+        Err(reason) => error(StatusCode::SERVICE_UNAVAILABLE, format!("faucet: {reason}")),
     }
 }
 

@@ -480,6 +480,14 @@ impl Node {
         Ok(id)
     }
 
+    /// The nonce `address`'s next transaction should carry: its account's at the head, after
+    /// its ready transactions in the mempool. `None` before the node has a head state.
+    pub fn next_nonce(&self, address: &Address) -> Option<u64> {
+        let state = self.states.get(&self.head)?;
+        let account = state.account(&self.store, address).ok()?;
+        Some(self.mempool.next_nonce(address, account.nonce))
+    }
+
     /// Records a vote; builds evidence if it conflicts with an earlier vote of the same validator.
     pub fn on_vote(&mut self, vote: SignedVote) -> Result<(), VoteError> {
         let epoch_set = self
