@@ -16,7 +16,8 @@
 //! without `std` (checked for `thumbv7m-none-eabi` and `wasm32-unknown-unknown`), and consensus
 //! code cannot panic: unwrap, expect, panic, indexing and unchecked arithmetic are denied outside
 //! tests. Every object has one canonical encoding ([`encode`]) and hashes under its own domain
-//! ([`hash`]). PROTOCOL.md specifies all of it byte for byte.
+//! ([`hash`]). PROTOCOL.md specifies all of it byte for byte. [`wire`] holds the message types of
+//! the relay protocol (`/ws`), which relays and the browser wallet both speak.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
     not(test),
@@ -49,3 +50,5 @@ pub mod slashing;
 pub mod state;
 pub mod tree;
 pub mod tx;
+pub mod units;
+pub mod wire;

@@ -77,6 +77,10 @@ pub enum LightError {
     AccountProof(ProofError),
     Inclusion(InclusionError),
     Genesis(GenesisError),
+    /// A saved [`Trusted`] position of another chain than the genesis given.
+    WrongChain,
+    /// Headers that do not link by parent hash, in height order, to the verified block.
+    NotLinked,
 }
 
 impl fmt::Display for LightError {
@@ -103,6 +107,8 @@ impl fmt::Display for LightError {
             Self::AccountProof(e) => write!(f, "account proof: {e:?}"),
             Self::Inclusion(e) => write!(f, "inclusion proof: {e:?}"),
             Self::Genesis(e) => write!(f, "genesis: {e}"),
+            Self::WrongChain => f.write_str("saved checkpoint is for another chain"),
+            Self::NotLinked => f.write_str("headers do not link to the verified finalized block"),
         }
     }
 }
@@ -124,6 +130,18 @@ pub struct AccountProof {
     pub meta_hash: Hash,
     pub account: Option<Account>,
     pub proof: Proof,
+}
+
+/// A light client's verified position, kept between sessions: a wallet saves it and resumes
+/// from it instead of replaying finality from genesis. It is as trusted as the storage it
+/// comes from (the wallet's own), never taken from a relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trusted {
+    pub chain_id: Hash,
+    pub finalized: Anchor,
+    pub epoch: u64,
+    pub set: ValidatorSet,
+    pub next_set_hash: Hash,
 }
 
 /// A light client: verified finalized block, verified head, and the validator sets to check more.
@@ -182,8 +200,65 @@ impl LightClient {
         })
     }
 
+    /// Resumes from a position saved with [`LightClient::trusted`]; `genesis` supplies the
+    /// chain's parameters and must be the chain the position belongs to.
+    pub fn resume(genesis: &Genesis, trusted: &Trusted) -> Result<Self, LightError> {
+        genesis.params.validate().map_err(|e| LightError::Genesis(GenesisError::Params(e)))?;
+        let chain = genesis.chain();
+        if chain.id != trusted.chain_id {
+            return Err(LightError::WrongChain);
+        }
+        Ok(LightClient {
+            chain_id: chain.id,
+            params: chain.params,
+            finalized: trusted.finalized,
+            head: trusted.finalized,
+            epoch: trusted.epoch,
+            set: trusted.set.clone(),
+            next_hash: trusted.next_set_hash,
+        })
+    }
+
+    /// The verified position to save for [`LightClient::resume`]: the finalized anchor and the
+    /// sets needed to go on from it.
+    pub fn trusted(&self) -> Trusted {
+        Trusted {
+            chain_id: self.chain_id,
+            finalized: self.finalized,
+            epoch: self.epoch,
+            set: self.set.clone(),
+            next_set_hash: self.next_hash,
+        }
+    }
+
     pub fn chain_id(&self) -> Hash {
         self.chain_id
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Checks that `headers`, consecutive in height, each the parent of the next, end at the
+    /// verified finalized block, and returns the anchor of the first: it is an ancestor of a
+    /// final block, so final too. This is how a transaction included below the finalized
+    /// height is shown to be final (its block's header, then the headers up to finality); no
+    /// signature is needed, the hashes carry the proof.
+    pub fn finalized_ancestor(&self, headers: &[Header]) -> Result<Anchor, LightError> {
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Err(LightError::NotLinked);
+        };
+        if last.hash() != self.finalized.hash {
+            return Err(LightError::NotLinked);
+        }
+        for pair in headers.windows(2) {
+            let [child_of, child] = pair else { return Err(LightError::NotLinked) };
+            if child.parent != child_of.hash() || child.height != child_of.height.saturating_add(1)
+            {
+                return Err(LightError::NotLinked);
+            }
+        }
+        Ok(Anchor::of(first))
     }
 
     pub fn finalized(&self) -> &Anchor {
@@ -363,6 +438,54 @@ impl Decode for AccountProof {
             meta_hash: Hash::decode_from(r)?,
             account: r.option("account", Account::decode_from)?,
             proof: Proof::decode_from(r)?,
+        })
+    }
+}
+
+impl Encode for Anchor {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.hash.encode_to(out);
+        out.put_u64(self.height);
+        out.put_u64(self.slot);
+        self.state_root.encode_to(out);
+        self.tx_root.encode_to(out);
+    }
+}
+
+impl Decode for Anchor {
+    const MAX_SIZE: usize = 32 + 8 + 8 + 32 + 32;
+    const NAME: &'static str = "anchor";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Anchor {
+            hash: Hash::decode_from(r)?,
+            height: r.u64()?,
+            slot: r.u64()?,
+            state_root: Hash::decode_from(r)?,
+            tx_root: Hash::decode_from(r)?,
+        })
+    }
+}
+
+impl Encode for Trusted {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.chain_id.encode_to(out);
+        self.finalized.encode_to(out);
+        out.put_u64(self.epoch);
+        self.set.encode_to(out);
+        self.next_set_hash.encode_to(out);
+    }
+}
+
+impl Decode for Trusted {
+    const MAX_SIZE: usize = 32 + Anchor::MAX_SIZE + 8 + ValidatorSet::MAX_SIZE + 32;
+    const NAME: &'static str = "trusted position";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Trusted {
+            chain_id: Hash::decode_from(r)?,
+            finalized: Anchor::decode_from(r)?,
+            epoch: r.u64()?,
+            set: ValidatorSet::decode_from(r)?,
+            next_set_hash: Hash::decode_from(r)?,
         })
     }
 }

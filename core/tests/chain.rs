@@ -472,6 +472,33 @@ fn light_client_follows_with_proofs_and_rejects_forgeries() {
     assert_eq!(light::verify_inclusion(&fin, &block.txs[0].id(), &inc), Ok(()));
     assert!(light::verify_inclusion(&fin, &Hash([3; 32]), &inc).is_err());
 
+    // A transaction below the finalized block is final when its block's header links by
+    // parent hashes up to the finalized one; any gap or foreign header breaks the link.
+    let early = 3;
+    let links: Vec<_> =
+        net.blocks[early..=fin_index].iter().map(|b| b.header.header.clone()).collect();
+    assert_eq!(lc.finalized_ancestor(&links).unwrap().hash, net.blocks[early].hash());
+    assert_eq!(lc.finalized_ancestor(&links[links.len() - 1..]).unwrap(), fin);
+    let mut gap = links.clone();
+    gap.remove(1);
+    assert_eq!(lc.finalized_ancestor(&gap), Err(LightError::NotLinked));
+    assert_eq!(lc.finalized_ancestor(&links[..links.len() - 1]), Err(LightError::NotLinked));
+    let mut forged_link = links.clone();
+    forged_link[0].state_root = Hash([9; 32]);
+    assert_eq!(lc.finalized_ancestor(&forged_link), Err(LightError::NotLinked));
+    assert_eq!(lc.finalized_ancestor(&[]), Err(LightError::NotLinked));
+
+    // The verified position survives a save and a resume, and only for its own chain.
+    let trusted = lc.trusted();
+    let saved = light::Trusted::from_bytes(&trusted.to_bytes()).unwrap();
+    assert_eq!(saved, trusted);
+    let resumed = LightClient::resume(&net.genesis, &saved).unwrap();
+    assert_eq!((resumed.finalized(), resumed.epoch()), (&fin, lc.epoch()));
+    assert_eq!(resumed.validator_set(), lc.validator_set());
+    let mut other = net.genesis.clone();
+    other.chain_name = "other".into();
+    assert_eq!(LightClient::resume(&other, &saved).err(), Some(LightError::WrongChain));
+
     // Headers of the client's epoch: accepted from the elected proposer only.
     let newest = net
         .blocks

@@ -7,7 +7,7 @@
 //! - [`store`] — the embedded database (redb): blocks, states, tree nodes, indexes.
 //! - [`mempool`] — pending transactions, ordered by fee, bounded.
 //! - [`node`] — the chain: import, fork choice, finality, votes, validator duties.
-//! - [`wire`] — the `/ws` message protocol.
+//! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
 //! - [`faucet`] — the devnet faucet (`POST /api/faucet`), rate-limited.
@@ -26,7 +26,8 @@ pub mod node;
 pub mod shared;
 pub mod store;
 pub mod tls;
-pub mod wire;
+/// The `/ws` messages live in core, shared with the browser wallet.
+pub use memecoin_core::wire;
 
 use memecoin_core::genesis::Genesis;
 use node::{Node, ValidatorKey};

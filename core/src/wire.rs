@@ -1,5 +1,7 @@
 //! The `/ws` message protocol, shared by browsers and relays.
 //!
+//! Relays and the browser wallet (memecoin-wasm) both speak it; the JSON codec needs `std`.
+//!
 //! Every frame is one JSON text message `{"type": "...", ...}`. Protocol objects (transactions,
 //! headers, blocks, votes, evidence, proofs) travel as lower-case hex of their canonical bytes
 //! (PROTOCOL.md): the receiver decodes and verifies them with core, never trusting the JSON
@@ -8,12 +10,15 @@
 //! A connection starts with `hello` from each side; a wrong protocol version or chain id closes
 //! it with a reason. PROTOCOL.md ("Wire protocol") lists every message.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change to the messages below.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest frame accepted, in bytes: a full block in hex plus its envelope.
-pub const MAX_FRAME: usize = 2 * memecoin_core::block::MAX_BLOCK_SIZE + 1024;
+pub const MAX_FRAME: usize = 2 * crate::block::MAX_BLOCK_SIZE + 1024;
 /// Most items one range request may ask for.
 pub const MAX_RANGE: u64 = 256;
 /// Most addresses one connection may subscribe to.
@@ -165,6 +170,7 @@ pub enum Message {
     },
 }
 
+#[cfg(feature = "std")]
 impl Message {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -176,10 +182,7 @@ impl Message {
 }
 
 /// Decodes a hex field into a core object, with a reason naming the field.
-pub fn decode_hex<T: memecoin_core::encode::Decode>(
-    field: &str,
-    hex_text: &str,
-) -> Result<T, String> {
+pub fn decode_hex<T: crate::encode::Decode>(field: &str, hex_text: &str) -> Result<T, String> {
     let max_hex = T::MAX_SIZE.saturating_mul(2);
     if hex_text.len() > max_hex {
         return Err(format!("{field}: {} hex characters, at most {max_hex}", hex_text.len()));
@@ -188,7 +191,7 @@ pub fn decode_hex<T: memecoin_core::encode::Decode>(
     T::from_bytes(&bytes).map_err(|e| format!("{field}: {e}"))
 }
 
-pub fn encode_hex<T: memecoin_core::encode::Encode>(value: &T) -> String {
+pub fn encode_hex<T: crate::encode::Encode>(value: &T) -> String {
     hex::encode(value.to_bytes())
 }
 
@@ -213,7 +216,7 @@ mod tests {
 
     #[test]
     fn hex_fields_are_checked() {
-        use memecoin_core::hash::Hash;
+        use crate::hash::Hash;
         assert!(decode_hex::<Hash>("hash", "zz").unwrap_err().contains("bad hex"));
         assert!(decode_hex::<Hash>("hash", &"00".repeat(33)).unwrap_err().contains("at most 64"));
         assert_eq!(decode_hex::<Hash>("hash", &"11".repeat(32)), Ok(Hash([0x11; 32])));
