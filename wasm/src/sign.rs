@@ -99,3 +99,34 @@ pub fn sign_unstake(
     let sender = Sender { phrase, passphrase, account, index, chain_id_hex, nonce, fee };
     Ok(sign(sender, TxKind::Unstake { amount })?)
 }
+
+/// Proposals the wallet's own hash chain allows (see [`stake_commitment`]).
+pub const WALLET_CHAIN_LENGTH: u64 = 100_000;
+
+/// The commitment a wallet sends with its first stake (which registers it as a validator,
+/// PROTOCOL.md §7.4): the head of a commit-reveal hash chain of [`WALLET_CHAIN_LENGTH`] steps
+/// whose secret is `tagged_hash(memecoin/reveal, "memecoin wallet hash chain" || secret key)`,
+/// so the same phrase always gives the same chain and a validator run with this key can find
+/// its reveals again.
+pub fn wallet_commitment(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> Result<Hash, Error> {
+    use memecoin_core::hash::{Domain, tagged_hash};
+    let key = wallet_key(phrase, passphrase, account, index)?;
+    let secret = tagged_hash(Domain::Reveal, &[b"memecoin wallet hash chain", &key.to_bytes()]);
+    Ok(memecoin_core::pos::HashChain::new(secret, WALLET_CHAIN_LENGTH).commitment())
+}
+
+/// [`wallet_commitment`] as hex, for `sign_stake` on a first stake.
+#[wasm_bindgen]
+pub fn stake_commitment(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> Result<String, JsError> {
+    Ok(wallet_commitment(phrase, passphrase, account, index)?.to_hex())
+}
