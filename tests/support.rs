@@ -1,6 +1,8 @@
 //! Helpers for whole-system tests: start real relays on loopback, talk to them over real
 //! sockets (HTTP and WebSocket), wait for conditions with a deadline.
 
+pub mod liar;
+
 use memecoin_core::genesis::Genesis;
 use memecoin_relay::node::ValidatorKey;
 use memecoin_relay::{Config, Handle, TlsConfig, keys};
