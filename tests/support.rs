@@ -83,7 +83,21 @@ pub async fn try_start(
     peers: Vec<String>,
     tls: Option<TlsConfig>,
 ) -> anyhow::Result<Relay> {
-    launch(Config { tls, ..config(genesis, dir, validator, peers) }).await
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    try_start_on(listener, genesis, dir, validator, peers, tls).await
+}
+
+/// Like [`try_start`], on a listener the test bound itself (e.g. at an address announced
+/// before the relay existed).
+pub async fn try_start_on(
+    listener: tokio::net::TcpListener,
+    genesis: &Genesis,
+    dir: &std::path::Path,
+    validator: Option<ValidatorKey>,
+    peers: Vec<String>,
+    tls: Option<TlsConfig>,
+) -> anyhow::Result<Relay> {
+    launch_on(listener, Config { tls, ..config(genesis, dir, validator, peers) })
 }
 
 /// The config [`start`] uses: no TLS, no faucet, no wallet page.
@@ -108,7 +122,11 @@ pub fn config(
 
 /// Starts a relay with any `config` on a fresh loopback port.
 pub async fn launch(config: Config) -> anyhow::Result<Relay> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    launch_on(tokio::net::TcpListener::bind("127.0.0.1:0").await?, config)
+}
+
+/// Starts a relay with any `config` on `listener`.
+pub fn launch_on(listener: tokio::net::TcpListener, config: Config) -> anyhow::Result<Relay> {
     let dir = config.data_dir.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (handle, server) = memecoin_relay::start(config, listener, async move {
@@ -184,4 +202,42 @@ fn dechunk(mut rest: &str) -> String {
         rest = after[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Builds memecoin-wasm for Node.js (`wasm-pack build --dev --target nodejs`) into `out` and
+/// returns the package folder. wasm-pack is installed by `cargo xtask test`.
+pub fn wasm_pkg_for_node(out: &std::path::Path) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pkg = out.join("pkg");
+    let status = std::process::Command::new("wasm-pack")
+        .current_dir(&root)
+        .args(["build", "--dev", "--target", "nodejs", "--out-dir"])
+        .arg(&pkg)
+        .arg("wasm")
+        .status()
+        .expect("wasm-pack must be installed: run `cargo xtask test`, which installs it");
+    assert!(status.success(), "wasm-pack build failed: {status}");
+    pkg
+}
+
+/// `node` with a global `WebSocket`: built in from Node.js 22, behind a flag in Node.js 20/21.
+pub fn node_command() -> tokio::process::Command {
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .expect("node must be installed (Node.js 20 or newer)");
+    let text = String::from_utf8_lossy(&version.stdout);
+    let major: u32 = text
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(major >= 20, "Node.js 20 or newer is needed, found {text}");
+    let mut node = tokio::process::Command::new("node");
+    if major < 22 {
+        node.arg("--experimental-websocket");
+    }
+    node
 }

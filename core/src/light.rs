@@ -104,7 +104,7 @@ impl fmt::Display for LightError {
             Self::CertificateMismatch => f.write_str("certificate is for another link"),
             Self::Certificate(e) => write!(f, "certificate: {e}"),
             Self::StateRootMismatch => f.write_str("proof is for another state root"),
-            Self::AccountProof(e) => write!(f, "account proof: {e:?}"),
+            Self::AccountProof(e) => write!(f, "account proof: {e}"),
             Self::Inclusion(e) => write!(f, "inclusion proof: {e:?}"),
             Self::Genesis(e) => write!(f, "genesis: {e}"),
             Self::WrongChain => f.write_str("saved checkpoint is for another chain"),
@@ -239,26 +239,13 @@ impl LightClient {
         &self.params
     }
 
-    /// Checks that `headers`, consecutive in height, each the parent of the next, end at the
-    /// verified finalized block, and returns the anchor of the first: it is an ancestor of a
-    /// final block, so final too. This is how a transaction included below the finalized
-    /// height is shown to be final (its block's header, then the headers up to finality); no
-    /// signature is needed, the hashes carry the proof.
+    /// Checks that `headers` link to the verified finalized block ([`verify_ancestry`]) and
+    /// returns the anchor of the first: an ancestor of a final block is final too. This is how
+    /// a transaction included below the finalized height is shown to be final (its block's
+    /// header, then the headers up to finality); no signature is needed, the hashes carry the
+    /// proof.
     pub fn finalized_ancestor(&self, headers: &[Header]) -> Result<Anchor, LightError> {
-        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
-            return Err(LightError::NotLinked);
-        };
-        if last.hash() != self.finalized.hash {
-            return Err(LightError::NotLinked);
-        }
-        for pair in headers.windows(2) {
-            let [child_of, child] = pair else { return Err(LightError::NotLinked) };
-            if child.parent != child_of.hash() || child.height != child_of.height.saturating_add(1)
-            {
-                return Err(LightError::NotLinked);
-            }
-        }
-        Ok(Anchor::of(first))
+        verify_ancestry(headers, &self.finalized)
     }
 
     pub fn finalized(&self) -> &Anchor {
@@ -375,6 +362,25 @@ impl LightClient {
 
 /// Verifies `proof` for `address` under `state_root`: the account, or `None` if it does not
 /// exist.
+/// Checks that `headers`, consecutive in height and each the parent of the next, end at the
+/// verified block `descendant`, and returns the anchor of the first. Pass a finalized anchor
+/// that the client verified (finality never moves back, so an earlier one still holds).
+pub fn verify_ancestry(headers: &[Header], descendant: &Anchor) -> Result<Anchor, LightError> {
+    let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+        return Err(LightError::NotLinked);
+    };
+    if last.hash() != descendant.hash {
+        return Err(LightError::NotLinked);
+    }
+    for pair in headers.windows(2) {
+        let [parent, child] = pair else { return Err(LightError::NotLinked) };
+        if child.parent != parent.hash() || child.height != parent.height.saturating_add(1) {
+            return Err(LightError::NotLinked);
+        }
+    }
+    Ok(Anchor::of(first))
+}
+
 pub fn verify_account(
     state_root_: &Hash,
     address: &Address,

@@ -8,6 +8,7 @@ use memecoin_core::encode::DecodeError;
 use memecoin_core::genesis::GenesisError;
 use memecoin_core::hd::HdError;
 use memecoin_core::light::LightError;
+use memecoin_core::units::AmountError;
 
 /// Why a wallet or light-client call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,14 @@ pub enum Error {
     WrongPassword,
     /// A value could not be converted to JavaScript.
     Js { what: String },
+    /// A typed amount was refused.
+    Amount(AmountError),
+    /// No relay connection is open to ask.
+    NoRelay,
+    /// A relay answered with an error, went away or did not answer in time.
+    Relay { url: String, reason: String },
+    /// The client was closed.
+    Closed,
 }
 
 impl fmt::Display for Error {
@@ -56,6 +65,10 @@ impl fmt::Display for Error {
             Self::VaultFormat { what } => write!(f, "not a memecoin vault: {what}"),
             Self::WrongPassword => f.write_str("wrong password"),
             Self::Js { what } => write!(f, "cannot convert to JavaScript: {what}"),
+            Self::Amount(e) => write!(f, "{e}"),
+            Self::NoRelay => f.write_str("no relay is connected"),
+            Self::Relay { url, reason } => write!(f, "relay {url}: {reason}"),
+            Self::Closed => f.write_str("the client is closed"),
         }
     }
 }
@@ -80,6 +93,12 @@ impl From<GenesisError> for Error {
     }
 }
 
+impl From<AmountError> for Error {
+    fn from(e: AmountError) -> Self {
+        Error::Amount(e)
+    }
+}
+
 impl From<LightError> for Error {
     fn from(e: LightError) -> Self {
         Self::Light(e)
@@ -98,4 +117,12 @@ pub(crate) fn decode_hex<T: memecoin_core::encode::Decode>(
     }
     let bytes = hex::decode(text).map_err(|_| Error::Hex { field })?;
     T::from_bytes(&bytes).map_err(|error| Error::Decode { field, error })
+}
+
+/// Converts to a JavaScript object, every `u64` as a `BigInt` (no precision is lost).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsValue, Error> {
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_large_number_types_as_bigints(true)
+        .serialize_maps_as_objects(true);
+    value.serialize(&serializer).map_err(|e| Error::Js { what: e.to_string() })
 }

@@ -11,8 +11,11 @@
 //! - [`vault`]: a recovery phrase encrypted under a password (PBKDF2-HMAC-SHA256, 600 000
 //!   iterations, AES-256-GCM), as a versioned JSON blob for `localStorage`.
 //! - [`sign`]: signed transfer, stake and unstake transactions, byte for byte what core signs.
-//! - [`light`]: [`light::LightClient`], which follows finality from genesis and verifies account
-//!   and inclusion proofs.
+//! - [`light`]: [`light::LightClient`], which follows finality from genesis (or a saved
+//!   checkpoint) and verifies account and inclusion proofs.
+//! - [`client`]: [`client::Client`], WebSocket connections to relays with reconnect and backoff,
+//!   reporting only what the light client verified, and which relay lied or disagreed.
+//! - [`units`]: amounts in whole `MEME` (9 decimals), converted exactly.
 //!
 //! Conventions at the JavaScript boundary: every byte string is lower-case hex; every `u64`
 //! (amounts, nonces, fees, heights, slots) is a `BigInt`; every failure is a thrown `Error` whose
@@ -20,9 +23,11 @@
 //! Each binding is a thin wrapper over a plain Rust function that returns [`Error`], so the same
 //! logic is tested natively and in the browser.
 
+pub mod client;
 pub mod error;
 pub mod light;
 pub mod sign;
+pub mod units;
 pub mod vault;
 pub mod wallet;
 

@@ -7,12 +7,13 @@
 //! module decodes hex, picks the anchor a proof is against, and converts results to JavaScript
 //! objects.
 
-use crate::error::{Error, decode_hex};
+use crate::error::{Error, decode_hex, to_js};
 use memecoin_core::address::Address;
 use memecoin_core::block::SignedHeader;
+use memecoin_core::encode::Encode;
 use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::Hash;
-use memecoin_core::light::{self as core_light, AccountProof, Anchor, FinalityProof};
+use memecoin_core::light::{self as core_light, AccountProof, Anchor, FinalityProof, Trusted};
 use memecoin_core::merkle::InclusionProof;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -44,6 +45,8 @@ export interface VerifiedAccount {
   unbonding: Unbonding[];
   slashed: boolean;
   at: Anchor;
+  /** Whether `at` is the verified finalized block (settled) rather than a head. */
+  finalized: boolean;
 }
 "#;
 
@@ -87,14 +90,37 @@ pub struct AccountView {
     pub unbonding: Vec<UnbondingView>,
     pub slashed: bool,
     pub at: AnchorView,
+    /// Whether `at` is the verified finalized block (settled), not a head.
+    pub finalized: bool,
 }
 
-/// Converts to a JavaScript object, every `u64` as a `BigInt` (no precision is lost).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, Error> {
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_large_number_types_as_bigints(true)
-        .serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(|e| Error::Js { what: e.to_string() })
+impl AccountView {
+    /// Verifies `proof` of `address` against `at`'s state root (core's `verify_account`).
+    pub fn verify(
+        address: &Address,
+        proof: &AccountProof,
+        at: &Anchor,
+        finalized: bool,
+    ) -> Result<AccountView, Error> {
+        let account = core_light::verify_account(&at.state_root, address, proof)?;
+        let exists = account.is_some();
+        let account = account.unwrap_or_default();
+        Ok(AccountView {
+            address: address.to_text(),
+            exists,
+            balance: account.balance,
+            nonce: account.nonce,
+            stake: account.stake,
+            unbonding: account
+                .unbonding
+                .iter()
+                .map(|u| UnbondingView { amount: u.amount, release_epoch: u.release_epoch })
+                .collect(),
+            slashed: account.slashed,
+            at: at.into(),
+            finalized,
+        })
+    }
 }
 
 /// A light client of one chain: it believes genesis, and after that only what more than 2/3 of
@@ -112,8 +138,24 @@ impl LightClient {
         Ok(LightClient { inner: core_light::LightClient::from_genesis(&genesis)? })
     }
 
+    /// Resumes from a position saved with [`LightClient::trusted_hex`] (hex of core's
+    /// `Trusted`), for the chain of `genesis_json`.
+    pub fn resume(genesis_json: &str, trusted_hex: &str) -> Result<Self, Error> {
+        let genesis = Genesis::from_json(genesis_json)?;
+        let trusted: Trusted = decode_hex("checkpoint", trusted_hex)?;
+        Ok(LightClient { inner: core_light::LightClient::resume(&genesis, &trusted)? })
+    }
+
+    pub fn trusted_hex(&self) -> String {
+        hex::encode(self.inner.trusted().to_bytes())
+    }
+
     pub fn core(&self) -> &core_light::LightClient {
         &self.inner
+    }
+
+    pub fn core_mut(&mut self) -> &mut core_light::LightClient {
+        &mut self.inner
     }
 
     pub fn finality(&mut self, proof_hex: &str) -> Result<AnchorView, Error> {
@@ -150,23 +192,8 @@ impl LightClient {
         let address = Address::parse(address)?;
         let proof: AccountProof = decode_hex("account proof", proof_hex)?;
         let at = self.anchor(header_hex)?;
-        let account = core_light::verify_account(&at.state_root, &address, &proof)?;
-        let exists = account.is_some();
-        let account = account.unwrap_or_default();
-        Ok(AccountView {
-            address: address.to_text(),
-            exists,
-            balance: account.balance,
-            nonce: account.nonce,
-            stake: account.stake,
-            unbonding: account
-                .unbonding
-                .iter()
-                .map(|u| UnbondingView { amount: u.amount, release_epoch: u.release_epoch })
-                .collect(),
-            slashed: account.slashed,
-            at: (&at).into(),
-        })
+        let finalized = at.hash == self.inner.finalized().hash;
+        AccountView::verify(&address, &proof, &at, finalized)
     }
 
     pub fn inclusion(
@@ -189,6 +216,19 @@ impl LightClient {
     /// trusts, so it must come with the page, not from a relay.
     pub fn from_genesis(genesis_json: &str) -> Result<LightClient, JsError> {
         Ok(LightClient::new(genesis_json)?)
+    }
+
+    /// A client resumed from `checkpoint` (what `checkpoint()` returned earlier, e.g. kept in
+    /// `localStorage`) for the chain of `genesis_json`: it goes on from that verified finalized
+    /// block instead of replaying finality from genesis. Throws `saved checkpoint is for another
+    /// chain` if the two do not belong together.
+    pub fn resume_from(genesis_json: &str, checkpoint: &str) -> Result<LightClient, JsError> {
+        Ok(LightClient::resume(genesis_json, checkpoint)?)
+    }
+
+    /// The verified finalized position as hex, to save and pass to `resume_from` later.
+    pub fn checkpoint(&self) -> String {
+        self.trusted_hex()
     }
 
     /// The chain id (genesis hash), hex: what `hello` and every signature carry.

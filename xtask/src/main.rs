@@ -48,11 +48,14 @@ const USAGE: &str = "\
 Usage: cargo xtask <task> [options]
 
 Tasks:
-  test            Run the CI checks, in order, stopping at the first failure:
+  test            Install the tools the checks need, then run the CI checks, in order,
+                  stopping at the first failure:
                     1. fmt      cargo fmt --all -- --check
                     2. clippy   cargo clippy --workspace --all-targets -- -D warnings
-                    3. page     cargo xtask page (below), chromium via apt-get
-                    4. test     cargo test --workspace (with the wallet page in Chromium)
+                    3. page     cargo xtask page (below)
+                    4. test     cargo test --workspace (the whole-system tests build the
+                                wasm crate with wasm-pack and run it in Node.js 20+, and
+                                drive the wallet page in Chromium)
                     5. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
                     6. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
@@ -220,13 +223,17 @@ fn workspace_root() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 
 fn test(run: &mut Run) -> Result<(), Failure> {
+    // Tools first: the whole-system tests build the wasm crate with wasm-pack and drive it in
+    // Node.js and Chromium.
     run.step("toolchain", ensure_components)?;
+    run.step("targets", |run| ensure_targets(run, &NO_STD_TARGETS))?;
+    run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
+    run.step("wasm-pack", ensure_wasm_pack)?;
+    run.step("chromium", ensure_chromium)?;
     run.exec("fmt", &cargo(["fmt", "--all", "--", "--check"]))?;
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     page(run)?;
-    run.step("chromium", ensure_chromium)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
-    run.step("targets", |run| ensure_targets(run, &NO_STD_TARGETS))?;
     for target in NO_STD_TARGETS {
         let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
         run.exec(&format!("no_std {target}"), &build)?;
@@ -236,14 +243,11 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     wasm_tests(run)
 }
 
-/// The wasm crate's tests under Node.js and headless Chromium, after installing what they need:
-/// the `wasm-bindgen` CLI at the version in Cargo.lock, `wasm-pack`, and Debian's chromium and
-/// chromium-driver. Fails if either runner reports no test: wasm-bindgen's runner skips a suite
+/// The wasm crate's tests under Node.js and headless Chromium (the tools were installed at the
+/// start of `test`: the `wasm-bindgen` CLI at the version in Cargo.lock, `wasm-pack`, and
+/// Debian's chromium and chromium-driver). Fails if either runner reports no test: wasm-bindgen's runner skips a suite
 /// configured for the other environment without failing.
 fn wasm_tests(run: &mut Run) -> Result<(), Failure> {
-    run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
-    run.step("wasm-pack", ensure_wasm_pack)?;
-    run.step("chromium", ensure_chromium)?;
     let node = Cmd::new("wasm-pack").args(["test", "--node", WASM_CRATE]);
     run.exec_counting("wasm node", &node)?;
     let chrome = Cmd::new("wasm-pack")

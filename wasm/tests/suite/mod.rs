@@ -244,6 +244,46 @@ fn light_client_follows_finality_and_verifies_proofs() {
     let at =
         client.verify_inclusion(s(inclusion, &["tx_id"]), None, s(inclusion, &["proof"])).unwrap();
     assert_eq!(get(&at, "tx_root"), JsValue::from(s(inclusion, &["tx_root"])));
+
+    // Saved and resumed, the client is where it was: block 1 final, its proofs still verify.
+    let genesis_json = s(&v, &["genesis", "json"]);
+    let resumed = LightClient::resume_from(genesis_json, &client.checkpoint()).unwrap();
+    assert_eq!(
+        get(&resumed.finalized().unwrap(), "hash"),
+        JsValue::from(s(&chain, &["block_1_hash"]))
+    );
+    let mut resumed = resumed;
+    let again = resumed.account(s(user, &["address"]), None, s(user, &["proof"])).unwrap();
+    assert_eq!(again.balance, 997_749_997_000);
+    let cut = &client.checkpoint()[..100];
+    assert!(
+        message(LightClient::resume_from(genesis_json, cut).unwrap_err())
+            .starts_with("checkpoint:")
+    );
+    let other = genesis_json.replacen("\"chain_name\": \"", "\"chain_name\": \"x", 1);
+    assert_ne!(other, genesis_json, "the vector's genesis names its chain");
+    assert_eq!(
+        message(LightClient::resume_from(&other, &client.checkpoint()).unwrap_err()),
+        "saved checkpoint is for another chain"
+    );
+}
+
+// --- amounts ----------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn amounts_convert_exactly() {
+    use memecoin_wasm::units;
+    assert_eq!((units::ticker(), units::decimals()), ("MEME".to_owned(), 9));
+    assert_eq!(units::parse_amount("1.000000001").unwrap(), 1_000_000_001);
+    assert_eq!(units::format_amount(1_000_000_001), "1.000000001");
+    assert_eq!(
+        message(units::parse_amount("1.0000000001").unwrap_err()),
+        "too many decimals: MEME has 9"
+    );
+    assert_eq!(
+        message(units::parse_amount("1e9").unwrap_err()),
+        "not an amount: use digits and at most one decimal point"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -1,0 +1,1165 @@
+//! The relay client: WebSocket connections to one or more relays (`/ws`, PROTOCOL.md §16), with
+//! everything they send checked by the light client before the page hears of it.
+//!
+//! A relay is a messenger, not an authority. The client subscribes to heads, finality and the
+//! watched accounts; feeds every header and finality proof to [`crate::light::LightClient`]
+//! (core's checks); and reports to the page through one callback, with events that carry only
+//! verified values (`head`, `finalized`, `account`) or say what failed and who sent it
+//! (`rejected`), or that two relays contradict each other (`disagreement`). A connection that
+//! drops is reopened with exponential backoff (0.5 s doubling to 30 s, jittered so that many
+//! pages do not return at once).
+//!
+//! It runs wherever a global `WebSocket` and `setTimeout` exist: browsers, and Node.js 22 (or
+//! Node.js 20 with `--experimental-websocket`). Everything is single-threaded: state lives in a
+//! `RefCell` that is never borrowed across an `await` or while the page's callback runs, so the
+//! callback may call back into the client.
+
+use crate::error::{Error, decode_hex, to_js};
+use crate::light::{AccountView, AnchorView, LightClient};
+use memecoin_core::address::Address;
+use memecoin_core::block::SignedHeader;
+use memecoin_core::hash::Hash;
+use memecoin_core::light::{AccountProof, Anchor, FinalityProof, LightError};
+use memecoin_core::merkle::InclusionProof;
+use memecoin_core::tx::SignedTx;
+use memecoin_core::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// First reconnect delay; it doubles per failed attempt up to [`BACKOFF_MAX_MS`].
+const BACKOFF_MIN_MS: u32 = 500;
+const BACKOFF_MAX_MS: u32 = 30_000;
+/// A request without a reply by then fails (the relay may be gone without a close).
+const REQUEST_TIMEOUT_MS: i32 = 10_000;
+/// Requests in flight, all relays together: a page cannot queue without bound.
+const MAX_PENDING: usize = 256;
+/// Relays one client talks to.
+const MAX_RELAYS: usize = 8;
+/// Verified head hashes kept per height, to notice relays on different branches.
+const RECENT_HEIGHTS: usize = 64;
+/// Most headers fetched to link an included transaction to the finalized block.
+const MAX_LINK: u64 = 16 * MAX_RANGE;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &JsValue, ms: i32) -> JsValue;
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(text: &str);
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** One relay connection. */
+export interface RelayStatus {
+  url: string;
+  state: "connecting" | "open" | "reconnecting" | "closed";
+  /** Height of the newest header this relay sent that verified. */
+  head_height?: bigint;
+  /** Delay before the next attempt, while reconnecting. */
+  retry_ms?: number;
+  last_error?: string;
+}
+
+export interface ClientStatus {
+  finalized: Anchor;
+  head: Anchor;
+  relays: RelayStatus[];
+}
+
+export interface ChainParams {
+  min_fee: bigint;
+  slot_ms: bigint;
+  slots_per_epoch: bigint;
+  unbonding_epochs: bigint;
+  min_stake: bigint;
+}
+
+export interface SubmitResult {
+  accepted: boolean;
+  tx_id?: string;
+  reason?: string;
+  relay: string;
+}
+
+/** `included` and `finalized` are proven (`verified: true`); `pending` and `unknown` are the relay's word. */
+export interface TxStatus {
+  status: "pending" | "included" | "finalized" | "unknown";
+  height?: bigint;
+  block?: string;
+  verified: boolean;
+  relay: string;
+}
+
+export type ClientEvent =
+  | { type: "relay"; url: string; state: RelayStatus["state"]; retry_ms?: number; reason?: string }
+  | { type: "head"; anchor: Anchor; proposer: string; relay: string }
+  | { type: "finalized"; anchor: Anchor; relay: string }
+  | { type: "account"; account: VerifiedAccount; relay: string }
+  | { type: "rejected"; what: string; reason: string; relay: string }
+  | { type: "disagreement"; what: string; detail: string; relays: string[] };
+"#;
+
+/// What the client tells the page (`ClientEvent` in the .d.ts).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    Relay {
+        url: String,
+        state: ConnState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_ms: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Head {
+        anchor: AnchorView,
+        proposer: String,
+        relay: String,
+    },
+    Finalized {
+        anchor: AnchorView,
+        relay: String,
+    },
+    Account {
+        account: AccountView,
+        relay: String,
+    },
+    /// Something a relay sent failed verification: never shown as fact.
+    Rejected {
+        what: &'static str,
+        reason: String,
+        relay: String,
+    },
+    Disagreement {
+        what: &'static str,
+        detail: String,
+        relays: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ConnState {
+    Connecting,
+    Open,
+    Reconnecting,
+    Closed,
+}
+
+#[derive(Debug, Serialize)]
+struct RelayStatus {
+    url: String,
+    state: ConnState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head_height: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    finalized: AnchorView,
+    head: AnchorView,
+    relays: Vec<RelayStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct ParamsView {
+    min_fee: u64,
+    slot_ms: u64,
+    slots_per_epoch: u64,
+    unbonding_epochs: u64,
+    min_stake: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct SubmitResult {
+    accepted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    relay: String,
+}
+
+#[derive(Debug, Serialize)]
+struct TxStatus {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block: Option<String>,
+    verified: bool,
+    relay: String,
+}
+
+/// The JavaScript callbacks of one connection, kept alive as long as its socket may call them.
+#[derive(Debug)]
+struct Handlers {
+    _open: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+    _close: Closure<dyn FnMut(CloseEvent)>,
+    _error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+#[derive(Debug)]
+struct Relay {
+    url: String,
+    socket: Option<WebSocket>,
+    /// Replaced on the next connect, never dropped from inside one of its own callbacks.
+    handlers: Option<Handlers>,
+    state: ConnState,
+    /// The relay's `hello` was checked: requests may go out.
+    ready: bool,
+    failures: u32,
+    retry_ms: Option<u32>,
+    head_height: Option<u64>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    relay: usize,
+    resolve: js_sys::Function,
+    reject: js_sys::Function,
+}
+
+#[derive(Debug)]
+struct State {
+    light: LightClient,
+    relays: Vec<Relay>,
+    watched: BTreeSet<Address>,
+    pending: BTreeMap<u64, Pending>,
+    next_id: u64,
+    /// Verified header hash per height, with the relay that sent it first.
+    heads: BTreeMap<u64, (Hash, usize)>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: RefCell<State>,
+    on_event: js_sys::Function,
+}
+
+impl Shared {
+    /// Hands events to the page. Call with no borrow of `state` held: the callback may call
+    /// back into the client. An exception in the callback is the page's, and is dropped.
+    fn emit(&self, events: Vec<Event>) {
+        for event in events {
+            if let Ok(value) = to_js(&event) {
+                let _ = self.on_event.call1(&JsValue::NULL, &value);
+            }
+        }
+    }
+
+    fn url(&self, relay: usize) -> String {
+        self.state.borrow().relays.get(relay).map(|r| r.url.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        for relay in &mut self.relays {
+            close_socket(relay);
+        }
+    }
+}
+
+/// Detaches the callbacks (a closed client's sockets must never call into freed closures) and
+/// closes the socket.
+fn close_socket(relay: &mut Relay) {
+    if let Some(socket) = relay.socket.take() {
+        socket.set_onopen(None);
+        socket.set_onmessage(None);
+        socket.set_onclose(None);
+        socket.set_onerror(None);
+        let _ = socket.close();
+    }
+    relay.ready = false;
+}
+
+/// Connections to relays of one chain, with a light client that verifies what they send.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Client {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// Connects to every relay in `urls` (`ws://host:port/ws` or `wss://…`, at most 8) for the
+    /// chain of `genesis_json` — the chain spec that ships with the page, the one thing the client
+    /// trusts — and reports to `on_event` (see `ClientEvent`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        genesis_json: &str,
+        urls: Vec<String>,
+        #[wasm_bindgen(unchecked_param_type = "(event: ClientEvent) => void")]
+        on_event: js_sys::Function,
+    ) -> Result<Client, JsError> {
+        Ok(Client::start(LightClient::new(genesis_json)?, urls, on_event)?)
+    }
+
+    /// Like the constructor, starting from `checkpoint` (saved earlier from `checkpoint()`)
+    /// instead of genesis.
+    pub fn resume(
+        genesis_json: &str,
+        checkpoint: &str,
+        urls: Vec<String>,
+        #[wasm_bindgen(unchecked_param_type = "(event: ClientEvent) => void")]
+        on_event: js_sys::Function,
+    ) -> Result<Client, JsError> {
+        Ok(Client::start(LightClient::resume(genesis_json, checkpoint)?, urls, on_event)?)
+    }
+
+    /// The verified finalized position as hex, to keep (e.g. in `localStorage`) and resume from.
+    pub fn checkpoint(&self) -> String {
+        self.shared.state.borrow().light.trusted_hex()
+    }
+
+    /// The chain id (genesis hash), hex.
+    pub fn chain_id(&self) -> String {
+        self.shared.state.borrow().light.core().chain_id().to_hex()
+    }
+
+    /// The chain's parameters, from the genesis the client trusts (not from a relay).
+    #[wasm_bindgen(unchecked_return_type = "ChainParams")]
+    pub fn params(&self) -> Result<JsValue, JsError> {
+        let state = self.shared.state.borrow();
+        let p = state.light.core().params();
+        Ok(to_js(&ParamsView {
+            min_fee: p.min_fee,
+            slot_ms: p.slot_ms,
+            slots_per_epoch: p.slots_per_epoch,
+            unbonding_epochs: p.unbonding_epochs,
+            min_stake: p.min_stake,
+        })?)
+    }
+
+    /// The verified finalized and head blocks, and each relay connection.
+    #[wasm_bindgen(unchecked_return_type = "ClientStatus")]
+    pub fn status(&self) -> Result<JsValue, JsError> {
+        let state = self.shared.state.borrow();
+        let status = Status {
+            finalized: state.light.core().finalized().into(),
+            head: state.light.core().head().into(),
+            relays: state
+                .relays
+                .iter()
+                .map(|r| RelayStatus {
+                    url: r.url.clone(),
+                    state: r.state,
+                    head_height: r.head_height,
+                    retry_ms: r.retry_ms,
+                    last_error: r.last_error.clone(),
+                })
+                .collect(),
+        };
+        Ok(to_js(&status)?)
+    }
+
+    /// Follows `address` (`meme1…`, at most 64): its verified account is reported with an
+    /// `account` event now, whenever a relay says it changed (read at the head), and whenever
+    /// finality moves (read at the finalized block).
+    pub fn watch(&self, address: &str) -> Result<(), JsError> {
+        let address = Address::parse(address).map_err(Error::from)?;
+        let relays = {
+            let mut state = self.shared.state.borrow_mut();
+            if !state.watched.contains(&address)
+                && state.watched.len() >= wire::MAX_ACCOUNT_SUBSCRIPTIONS
+            {
+                return Err(JsError::new("at most 64 addresses can be watched"));
+            }
+            state.watched.insert(address);
+            let subscribe = Message::Subscribe {
+                heads: false,
+                finality: false,
+                accounts: vec![address.to_text()],
+            };
+            let ready = ready_relays(&state);
+            for &i in &ready {
+                send(&state, i, &subscribe);
+            }
+            ready
+        };
+        if let Some(&relay) = relays.first() {
+            let shared = self.shared.clone();
+            spawn_local(
+                async move { refresh_account(&shared, relay, address, At::Finalized).await },
+            );
+        }
+        Ok(())
+    }
+
+    /// The account of `address`, proven against the verified finalized state. Asks the
+    /// connected relays in turn until one answers with a proof that verifies; a proof that fails
+    /// is also reported as a `rejected` event. Rejects with the last reason.
+    #[wasm_bindgen(unchecked_return_type = "Promise<VerifiedAccount>")]
+    pub fn account(&self, address: &str) -> Result<js_sys::Promise, JsError> {
+        let address = Address::parse(address).map_err(Error::from)?;
+        let shared = self.shared.clone();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let mut last = Error::NoRelay;
+            let relays = ready_relays(&shared.state.borrow());
+            for relay in relays {
+                match fetch_account(&shared, relay, address, At::Finalized).await {
+                    Ok(account) => return resolved(&account),
+                    Err(e) => last = e,
+                }
+            }
+            Err(JsError::from(last).into())
+        }))
+    }
+
+    /// Sends a signed transaction (hex of `SignedTx`, as `sign_*` return it) to every connected
+    /// relay and resolves with the first acceptance, or with the first refusal and its reason
+    /// when none accepts. Rejects if no relay answers.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SubmitResult>")]
+    pub fn submit(&self, tx_hex: &str) -> Result<js_sys::Promise, JsError> {
+        let _checked: SignedTx = decode_hex("transaction", tx_hex)?;
+        let tx = tx_hex.to_owned();
+        let shared = self.shared.clone();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let mut refused = None;
+            let mut last = Error::NoRelay;
+            let relays = ready_relays(&shared.state.borrow());
+            for relay in relays {
+                let url = shared.url(relay);
+                let reply = request(&shared, relay, |id| Message::SubmitTx { id, tx: tx.clone() });
+                match reply.await {
+                    Ok(Message::TxResult { accepted: true, tx_id, .. }) => {
+                        let result =
+                            SubmitResult { accepted: true, tx_id, reason: None, relay: url };
+                        return resolved(&result);
+                    }
+                    Ok(Message::TxResult { reason, .. }) => {
+                        let result =
+                            SubmitResult { accepted: false, tx_id: None, reason, relay: url };
+                        refused.get_or_insert(result);
+                    }
+                    Ok(_) => last = unexpected(url),
+                    Err(e) => last = e,
+                }
+            }
+            match refused {
+                Some(result) => resolved(&result),
+                None => Err(JsError::from(last).into()),
+            }
+        }))
+    }
+
+    /// The status of transaction `tx_id` (hex), verified where it can be: `included` comes with
+    /// an inclusion proof under a header signed by its elected proposer, `finalized` with one
+    /// under a header hash-linked to the verified finalized block. Asks the connected relays in
+    /// turn; a proof that fails is reported as `rejected` and the next relay is asked.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TxStatus>")]
+    pub fn tx_status(&self, tx_id: &str) -> Result<js_sys::Promise, JsError> {
+        let id: Hash = decode_hex("transaction id", tx_id)?;
+        let shared = self.shared.clone();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let mut last = Error::NoRelay;
+            let relays = ready_relays(&shared.state.borrow());
+            for relay in relays {
+                match fetch_tx_status(&shared, relay, id).await {
+                    Ok(status) => return resolved(&status),
+                    Err(e) => last = e,
+                }
+            }
+            Err(JsError::from(last).into())
+        }))
+    }
+
+    /// Closes every connection for good; pending requests fail.
+    pub fn close(&self) {
+        let mut events = Vec::new();
+        {
+            let mut state = self.shared.state.borrow_mut();
+            state.closed = true;
+            for relay in &mut state.relays {
+                close_socket(relay);
+                relay.state = ConnState::Closed;
+                relay.retry_ms = None;
+                events.push(Event::Relay {
+                    url: relay.url.clone(),
+                    state: ConnState::Closed,
+                    retry_ms: None,
+                    reason: None,
+                });
+            }
+            for (_, pending) in std::mem::take(&mut state.pending) {
+                let _ = pending.reject.call1(&JsValue::NULL, &JsError::from(Error::Closed).into());
+            }
+        }
+        self.shared.emit(events);
+    }
+}
+
+impl Client {
+    fn start(
+        light: LightClient,
+        urls: Vec<String>,
+        on_event: js_sys::Function,
+    ) -> Result<Self, Error> {
+        if urls.is_empty() || urls.len() > MAX_RELAYS {
+            return Err(Error::Relay {
+                url: String::new(),
+                reason: format!("give 1 to {MAX_RELAYS} relay URLs, not {}", urls.len()),
+            });
+        }
+        let relays = urls
+            .into_iter()
+            .map(|url| Relay {
+                url,
+                socket: None,
+                handlers: None,
+                state: ConnState::Connecting,
+                ready: false,
+                failures: 0,
+                retry_ms: None,
+                head_height: None,
+                last_error: None,
+            })
+            .collect::<Vec<_>>();
+        // A panic is a bug (a trap that kills the module); say where it was, on the console.
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| console_error(&format!("memecoin-wasm: {info}"))))
+        });
+        let count = relays.len();
+        let state = State {
+            light,
+            relays,
+            watched: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            next_id: 1,
+            heads: BTreeMap::new(),
+            closed: false,
+        };
+        let shared = Rc::new(Shared { state: RefCell::new(state), on_event });
+        for relay in 0..count {
+            connect(&shared, relay);
+        }
+        Ok(Client { shared })
+    }
+}
+
+/// A promise's value, or the conversion failure as its rejection.
+fn resolved<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    to_js(value).map_err(|e| JsError::from(e).into())
+}
+
+fn ready_relays(state: &State) -> Vec<usize> {
+    (0..state.relays.len())
+        .filter(|&i| state.relays.get(i).is_some_and(|r| r.ready && r.socket.is_some()))
+        .collect()
+}
+
+fn send(state: &State, relay: usize, message: &Message) -> bool {
+    match state.relays.get(relay).and_then(|r| r.socket.as_ref()) {
+        Some(socket) => socket.send_with_str(&message.to_json()).is_ok(),
+        None => false,
+    }
+}
+
+fn unexpected(url: String) -> Error {
+    Error::Relay { url, reason: "unexpected reply".into() }
+}
+
+/// Opens (or reopens) the connection to relay `index`.
+fn connect(shared: &Rc<Shared>, index: usize) {
+    let url = {
+        let mut state = shared.state.borrow_mut();
+        if state.closed {
+            return;
+        }
+        let Some(relay) = state.relays.get_mut(index) else { return };
+        close_socket(relay);
+        relay.state = ConnState::Connecting;
+        relay.retry_ms = None;
+        relay.url.clone()
+    };
+    let socket = match WebSocket::new(&url) {
+        Ok(socket) => socket,
+        Err(e) => {
+            // A malformed URL or a refused scheme: retrying cannot help, but keep the backoff
+            // so that the page sees the reason and nothing spins.
+            let reason = e.as_string().unwrap_or_else(|| "cannot open a WebSocket".into());
+            return dropped(shared, index, reason);
+        }
+    };
+    let weak: Weak<Shared> = Rc::downgrade(shared);
+    let on_open = Closure::<dyn FnMut()>::new({
+        let weak = weak.clone();
+        move || {
+            if let Some(shared) = weak.upgrade() {
+                opened(&shared, index);
+            }
+        }
+    });
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
+        let weak = weak.clone();
+        move |event: MessageEvent| {
+            if let (Some(shared), Some(text)) = (weak.upgrade(), event.data().as_string()) {
+                received(&shared, index, &text);
+            }
+        }
+    });
+    // A failed connection fires `error`, then (in browsers, not in every Node.js) `close`;
+    // whichever comes first ends the attempt and detaches the other.
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
+        let weak = weak.clone();
+        move |_: web_sys::Event| {
+            if let Some(shared) = weak.upgrade() {
+                dropped(&shared, index, "connection failed".into());
+            }
+        }
+    });
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        if let Some(shared) = weak.upgrade() {
+            let reason = match event.reason() {
+                r if r.is_empty() => format!("connection closed ({})", event.code()),
+                r => r,
+            };
+            dropped(&shared, index, reason);
+        }
+    });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    socket.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let event = {
+        let mut state = shared.state.borrow_mut();
+        let Some(relay) = state.relays.get_mut(index) else { return };
+        relay.socket = Some(socket);
+        relay.handlers = Some(Handlers {
+            _open: on_open,
+            _message: on_message,
+            _close: on_close,
+            _error: on_error,
+        });
+        Event::Relay { url, state: ConnState::Connecting, retry_ms: None, reason: None }
+    };
+    shared.emit(vec![event]);
+}
+
+/// The socket is open: say hello (the relay answers with its own, checked in `received`).
+fn opened(shared: &Rc<Shared>, index: usize) {
+    let state = shared.state.borrow();
+    let hello = Message::Hello {
+        version: PROTOCOL_VERSION,
+        chain_id: state.light.core().chain_id().to_hex(),
+        role: Role::Browser,
+        listen: None,
+        head_height: state.light.core().finalized().height,
+    };
+    send(&state, index, &hello);
+}
+
+/// The connection ended (or never opened): fail its requests, then retry after a backoff.
+fn dropped(shared: &Rc<Shared>, index: usize, reason: String) {
+    let (event, delay) = {
+        let mut state = shared.state.borrow_mut();
+        if state.closed {
+            return;
+        }
+        let failed: Vec<u64> =
+            state.pending.iter().filter(|(_, p)| p.relay == index).map(|(&id, _)| id).collect();
+        let Some(relay) = state.relays.get_mut(index) else { return };
+        let url = relay.url.clone();
+        close_socket(relay);
+        let delay = backoff(relay.failures);
+        relay.failures = relay.failures.saturating_add(1);
+        relay.state = ConnState::Reconnecting;
+        relay.retry_ms = Some(delay);
+        relay.last_error = Some(reason.clone());
+        for id in failed {
+            if let Some(p) = state.pending.remove(&id) {
+                let error = Error::Relay { url: url.clone(), reason: reason.clone() };
+                let _ = p.reject.call1(&JsValue::NULL, &JsError::from(error).into());
+            }
+        }
+        let event = Event::Relay {
+            url,
+            state: ConnState::Reconnecting,
+            retry_ms: Some(delay),
+            reason: Some(reason),
+        };
+        (event, delay)
+    };
+    let weak = Rc::downgrade(shared);
+    let retry = Closure::once_into_js(move || {
+        if let Some(shared) = weak.upgrade() {
+            connect(&shared, index);
+        }
+    });
+    set_timeout(&retry, i32::try_from(delay).unwrap_or(i32::MAX));
+    shared.emit(vec![event]);
+}
+
+/// `BACKOFF_MIN_MS · 2^failures`, at most `BACKOFF_MAX_MS`, then a random point in its upper
+/// half: spread out, never shorter than half the step.
+fn backoff(failures: u32) -> u32 {
+    let step = BACKOFF_MIN_MS.saturating_mul(1u32 << failures.min(16)).min(BACKOFF_MAX_MS);
+    let mut random = [0u8; 4];
+    let jitter = match getrandom::fill(&mut random) {
+        Ok(()) => u32::from_le_bytes(random) % (step / 2 + 1),
+        Err(_) => 0,
+    };
+    step / 2 + jitter
+}
+
+/// One text frame from relay `index`.
+fn received(shared: &Rc<Shared>, index: usize, text: &str) {
+    if text.len() > wire::MAX_FRAME {
+        return reject(
+            shared,
+            index,
+            "message",
+            format!("{} bytes, over the frame limit", text.len()),
+        );
+    }
+    let message = match Message::from_json(text) {
+        Ok(message) => message,
+        Err(reason) => return reject(shared, index, "message", reason),
+    };
+    match message {
+        Message::Hello { version, chain_id, .. } => hello(shared, index, version, &chain_id),
+        Message::Head { header } => head(shared, index, &header),
+        Message::Finalized { proof } => finality(shared, index, &[proof]),
+        Message::AccountChanged { address } => {
+            if let Ok(address) = Address::parse(&address) {
+                let shared = shared.clone();
+                spawn_local(
+                    async move { refresh_account(&shared, index, address, At::Head).await },
+                );
+            }
+        }
+        Message::Error { id: None, reason } => {
+            if let Some(relay) = shared.state.borrow_mut().relays.get_mut(index) {
+                relay.last_error = Some(reason);
+            }
+        }
+        Message::Error { id: Some(id), reason } => settle(shared, id, Err(reason)),
+        Message::TxResult { id, .. }
+        | Message::Headers { id, .. }
+        | Message::Blocks { id, .. }
+        | Message::Finality { id, .. }
+        | Message::Account { id, .. }
+        | Message::Inclusion { id, .. } => settle(shared, id, Ok(text)),
+        // Gossip and requests are for relays; a browser neither serves nor forwards.
+        _ => {}
+    }
+}
+
+fn reject(shared: &Rc<Shared>, index: usize, what: &'static str, reason: String) {
+    let relay = shared.url(index);
+    shared.emit(vec![Event::Rejected { what, reason, relay }]);
+}
+
+/// Resolves (with the reply's text) or rejects the request `id`.
+fn settle(shared: &Rc<Shared>, id: u64, outcome: Result<&str, String>) {
+    let Some(pending) = shared.state.borrow_mut().pending.remove(&id) else { return };
+    let _ = match outcome {
+        Ok(text) => pending.resolve.call1(&JsValue::NULL, &JsValue::from_str(text)),
+        Err(reason) => pending.reject.call1(&JsValue::NULL, &JsValue::from_str(&reason)),
+    };
+}
+
+/// The relay's `hello`: same protocol version and chain, or the connection is closed (and
+/// retried later: relays get upgraded).
+fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
+    let problem = {
+        let state = shared.state.borrow();
+        let ours = state.light.core().chain_id().to_hex();
+        if version != PROTOCOL_VERSION {
+            Some(format!("relay speaks protocol version {version}, this wallet {PROTOCOL_VERSION}"))
+        } else if !chain_id.eq_ignore_ascii_case(&ours) {
+            Some(format!("relay is on another chain ({chain_id})"))
+        } else {
+            None
+        }
+    };
+    if let Some(reason) = problem {
+        return dropped(shared, index, reason);
+    }
+    let (event, since, watched) = {
+        let mut state = shared.state.borrow_mut();
+        let since = state.light.core().finalized().height;
+        let watched: Vec<Address> = state.watched.iter().copied().collect();
+        let subscribe = Message::Subscribe {
+            heads: true,
+            finality: true,
+            accounts: watched.iter().map(Address::to_text).collect(),
+        };
+        send(&state, index, &subscribe);
+        let Some(relay) = state.relays.get_mut(index) else { return };
+        relay.ready = true;
+        relay.failures = 0;
+        relay.state = ConnState::Open;
+        relay.last_error = None;
+        let event = Event::Relay {
+            url: relay.url.clone(),
+            state: ConnState::Open,
+            retry_ms: None,
+            reason: None,
+        };
+        (event, since, watched)
+    };
+    shared.emit(vec![event]);
+    let shared = shared.clone();
+    spawn_local(async move {
+        catch_up(&shared, index, since).await;
+        for address in watched {
+            refresh_account(&shared, index, address, At::Finalized).await;
+        }
+    });
+}
+
+/// Asks relay `index` for the finality proofs above `since` and feeds them to the client.
+async fn catch_up(shared: &Rc<Shared>, index: usize, since: u64) {
+    if let Ok(Message::Finality { proofs, .. }) =
+        request(shared, index, |id| Message::GetFinality { id, since }).await
+    {
+        finality(shared, index, &proofs);
+    }
+}
+
+/// Finality proofs (hex), oldest first: each that verifies moves the finalized block.
+fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) {
+    let mut events = Vec::new();
+    let mut moved = false;
+    let mut gap = false;
+    {
+        let mut state = shared.state.borrow_mut();
+        let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
+        for hex in proofs {
+            let proof: FinalityProof = match decode_hex("finality proof", hex) {
+                Ok(proof) => proof,
+                Err(e) => {
+                    events.push(Event::Rejected {
+                        what: "finality",
+                        reason: e.to_string(),
+                        relay: url.clone(),
+                    });
+                    break;
+                }
+            };
+            match state.light.core_mut().accept_finality(&proof) {
+                Ok(anchor) => {
+                    moved = true;
+                    events.retain(|e| !matches!(e, Event::Finalized { .. }));
+                    events.push(Event::Finalized { anchor: (&anchor).into(), relay: url.clone() });
+                }
+                // Old news, or a proof from an epoch after one the client has not crossed yet
+                // (a notification while it catches up): neither is a lie.
+                Err(LightError::NotNewer { .. }) => {}
+                Err(LightError::EpochNotKnown { .. }) => gap = true,
+                Err(e) => {
+                    events.push(Event::Rejected {
+                        what: "finality",
+                        reason: e.to_string(),
+                        relay: url.clone(),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    shared.emit(events);
+    let watched: Vec<Address> = shared.state.borrow().watched.iter().copied().collect();
+    if gap && !moved {
+        let since = shared.state.borrow().light.core().finalized().height;
+        let shared = shared.clone();
+        spawn_local(async move { catch_up(&shared, index, since).await });
+    } else if moved {
+        let shared = shared.clone();
+        spawn_local(async move {
+            for address in watched {
+                refresh_account(&shared, index, address, At::Finalized).await;
+            }
+        });
+    }
+}
+
+/// A `head` notification: the header is verified (elected proposer, signature) before it
+/// becomes the head; a verified header that differs from another relay's at the same height is
+/// a disagreement.
+fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
+    let mut events = Vec::new();
+    let mut gap = None;
+    {
+        let mut state = shared.state.borrow_mut();
+        let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
+        let header: SignedHeader = match decode_hex("header", hex) {
+            Ok(header) => header,
+            Err(e) => {
+                drop(state);
+                return reject(shared, index, "header", e.to_string());
+            }
+        };
+        let before = state.light.core().head().hash;
+        match state.light.core_mut().accept_header(&header) {
+            Ok(anchor) => {
+                if let Some(relay) = state.relays.get_mut(index) {
+                    relay.head_height = Some(anchor.height);
+                }
+                if let Some(&(other, first)) = state.heads.get(&anchor.height) {
+                    if other != anchor.hash && first != index {
+                        let first_url =
+                            state.relays.get(first).map(|r| r.url.clone()).unwrap_or_default();
+                        events.push(Event::Disagreement {
+                            what: "head",
+                            detail: format!(
+                                "two verified blocks at height {}: {} from {first_url}, {} from {url}",
+                                anchor.height, other, anchor.hash
+                            ),
+                            relays: vec![first_url, url.clone()],
+                        });
+                    }
+                } else {
+                    state.heads.insert(anchor.height, (anchor.hash, index));
+                    while state.heads.len() > RECENT_HEIGHTS {
+                        state.heads.pop_first();
+                    }
+                }
+                if state.light.core().head().hash != before {
+                    let proposer = Address::from_public_key(&header.header.proposer).to_text();
+                    events.push(Event::Head { anchor: (&anchor).into(), proposer, relay: url });
+                }
+            }
+            Err(LightError::NotNewer { .. }) => {}
+            // A header of an epoch the client has not crossed: fetch finality, then go on.
+            Err(LightError::EpochNotKnown { .. }) => {
+                gap = Some(state.light.core().finalized().height)
+            }
+            Err(e) => {
+                events.push(Event::Rejected { what: "header", reason: e.to_string(), relay: url })
+            }
+        }
+    }
+    shared.emit(events);
+    if let Some(since) = gap {
+        let shared = shared.clone();
+        spawn_local(async move { catch_up(&shared, index, since).await });
+    }
+}
+
+/// Sends a request to relay `index` and waits for its reply (or its `error`, or the timeout).
+async fn request(
+    shared: &Rc<Shared>,
+    index: usize,
+    build: impl FnOnce(u64) -> Message,
+) -> Result<Message, Error> {
+    let (promise, id, url) = {
+        let mut state = shared.state.borrow_mut();
+        let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        if state.pending.len() >= MAX_PENDING {
+            return Err(Error::Relay { url, reason: "too many requests in flight".into() });
+        }
+        let id = state.next_id;
+        state.next_id = id.wrapping_add(1);
+        let mut slot = None;
+        let promise = js_sys::Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
+        let Some((resolve, reject)) = slot else { return Err(Error::Closed) };
+        if !send(&state, index, &build(id)) {
+            return Err(Error::Relay { url, reason: "not connected".into() });
+        }
+        state.pending.insert(id, Pending { relay: index, resolve, reject });
+        (promise, id, url)
+    };
+    let weak = Rc::downgrade(shared);
+    let timeout = Closure::once_into_js(move || {
+        if let Some(shared) = weak.upgrade() {
+            settle(&shared, id, Err(format!("no reply in {} s", REQUEST_TIMEOUT_MS / 1000)));
+        }
+    });
+    set_timeout(&timeout, REQUEST_TIMEOUT_MS);
+    match JsFuture::from(promise).await {
+        Ok(text) => {
+            let text = text.as_string().unwrap_or_default();
+            Message::from_json(&text).map_err(|reason| Error::Relay { url, reason })
+        }
+        Err(reason) => {
+            let reason = reason.as_string().unwrap_or_else(|| "request failed".into());
+            Err(Error::Relay { url, reason })
+        }
+    }
+}
+
+/// Reads `address` from relay `index` and verifies it; a proof that fails is reported.
+async fn fetch_account(
+    shared: &Rc<Shared>,
+    index: usize,
+    address: Address,
+    at: At,
+) -> Result<AccountView, Error> {
+    let text = address.to_text();
+    let reply = request(shared, index, |id| Message::GetAccount { id, address: text, at }).await?;
+    let Message::Account { header, proof, .. } = reply else {
+        return Err(unexpected(shared.url(index)));
+    };
+    let checked = async {
+        let header: SignedHeader = decode_hex("header", &header)?;
+        let proof: AccountProof = decode_hex("account proof", &proof)?;
+        let (anchor, finalized) = anchor_of(shared, index, &header, at == At::Finalized).await?;
+        AccountView::verify(&address, &proof, &anchor, finalized)
+    };
+    let result = checked.await;
+    if let Err(e) = &result {
+        if is_lie(e) {
+            reject(shared, index, "account", e.to_string());
+        }
+    }
+    result
+}
+
+/// Whether a failed check means the relay sent something false (rather than something the
+/// client cannot check yet, or a relay that is gone or behind).
+fn is_lie(error: &Error) -> bool {
+    match error {
+        Error::Light(LightError::EpochNotKnown { .. } | LightError::NotNewer { .. }) => false,
+        Error::Light(_) | Error::Decode { .. } | Error::Hex { .. } => true,
+        _ => false,
+    }
+}
+
+/// The verified block a relay's `header` stands for, and whether it is final:
+/// - the verified finalized block itself;
+/// - above it: when `want_final`, finality is caught up first (the relay may be ahead of us);
+///   if the header is still above, it must pass as a head (elected proposer, signature);
+/// - at or below it: the headers from it up to the finalized block must link by hash.
+async fn anchor_of(
+    shared: &Rc<Shared>,
+    index: usize,
+    header: &SignedHeader,
+    want_final: bool,
+) -> Result<(Anchor, bool), Error> {
+    let hash = header.hash();
+    let height = header.header.height;
+    let mut finalized = *shared.state.borrow().light.core().finalized();
+    if height > finalized.height && want_final {
+        catch_up(shared, index, finalized.height).await;
+        finalized = *shared.state.borrow().light.core().finalized();
+    }
+    if hash == finalized.hash {
+        return Ok((finalized, true));
+    }
+    if height > finalized.height {
+        let mut accepted = shared.state.borrow_mut().light.core_mut().accept_header(header);
+        if matches!(accepted, Err(LightError::EpochNotKnown { .. })) {
+            catch_up(shared, index, finalized.height).await;
+            accepted = shared.state.borrow_mut().light.core_mut().accept_header(header);
+        }
+        match accepted {
+            Ok(anchor) => return Ok((anchor, false)),
+            // Finality passed the block while we waited: it is now one to link below.
+            Err(LightError::NotNewer { .. }) => {
+                finalized = *shared.state.borrow().light.core().finalized();
+                if hash == finalized.hash {
+                    return Ok((finalized, true));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let count = finalized.height - height + 1;
+    if count > MAX_LINK {
+        return Err(Error::Relay {
+            url: shared.url(index),
+            reason: format!("block {height} is over {MAX_LINK} blocks below finality; not checked"),
+        });
+    }
+    let mut links = Vec::new();
+    let mut from = height;
+    while from <= finalized.height {
+        let want = (finalized.height - from + 1).min(MAX_RANGE);
+        let reply =
+            request(shared, index, |id| Message::GetHeaders { id, from, count: want }).await?;
+        let Message::Headers { headers, .. } = reply else {
+            return Err(unexpected(shared.url(index)));
+        };
+        if headers.is_empty() {
+            break;
+        }
+        for hex in &headers {
+            let signed: SignedHeader = decode_hex("header", hex)?;
+            links.push(signed.header);
+        }
+        from = from.saturating_add(headers.len() as u64);
+    }
+    // The relay's head chain runs past our finalized block: link up to it only. Checked against
+    // the finalized block as it was when the headers were asked for: finality may have moved on
+    // meanwhile, and that block is final all the same.
+    links.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+    if links.first().map(|h| h.hash()) != Some(hash) {
+        return Err(Error::Light(LightError::NotLinked));
+    }
+    Ok((memecoin_core::light::verify_ancestry(&links, &finalized)?, true))
+}
+
+/// Reads and verifies a watched account, then reports it. Failures that are not lies (relay
+/// behind, gone, or not yet verifiable) are dropped: the next change or finality retries.
+async fn refresh_account(shared: &Rc<Shared>, index: usize, address: Address, at: At) {
+    if !shared.state.borrow().watched.contains(&address) {
+        return;
+    }
+    if let Ok(account) = fetch_account(shared, index, address, at).await {
+        let relay = shared.url(index);
+        shared.emit(vec![Event::Account { account, relay }]);
+    }
+}
+
+async fn fetch_tx_status(
+    shared: &Rc<Shared>,
+    index: usize,
+    tx_id: Hash,
+) -> Result<TxStatus, Error> {
+    let url = shared.url(index);
+    let hex_id = tx_id.to_hex();
+    let reply = request(shared, index, |id| Message::GetInclusion { id, tx_id: hex_id }).await?;
+    let Message::Inclusion { header, proof, status, .. } = reply else {
+        return Err(unexpected(url));
+    };
+    let (Some(header_hex), Some(proof_hex)) = (header, proof) else {
+        let status = match status.as_str() {
+            "pending" => "pending",
+            _ => "unknown",
+        };
+        return Ok(TxStatus { status, height: None, block: None, verified: false, relay: url });
+    };
+    let checked = async {
+        let header: SignedHeader = decode_hex("header", &header_hex)?;
+        let proof: InclusionProof = decode_hex("inclusion proof", &proof_hex)?;
+        let (anchor, finalized) = anchor_of(shared, index, &header, false).await?;
+        memecoin_core::light::verify_inclusion(&anchor, &tx_id, &proof)?;
+        Ok::<_, Error>((anchor, finalized))
+    };
+    match checked.await {
+        Ok((anchor, finalized)) => Ok(TxStatus {
+            status: if finalized { "finalized" } else { "included" },
+            height: Some(anchor.height),
+            block: Some(anchor.hash.to_hex()),
+            verified: true,
+            relay: url,
+        }),
+        Err(e) => {
+            if is_lie(&e) {
+                reject(shared, index, "inclusion", e.to_string());
+            }
+            Err(e)
+        }
+    }
+}
