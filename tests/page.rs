@@ -52,7 +52,7 @@ async fn wallet_page_in_chromium() {
     let www = root.join("www");
     for needed in [
         www.join("pkg/memecoin_wasm_bg.wasm"),
-        www.join("vendor/uqr.mjs"),
+        www.join("vendor/uqr.js"),
         root.join("tests/e2e/node_modules/playwright-core"),
     ] {
         assert!(

@@ -6,7 +6,7 @@
 // encrypted (the wasm vault) in localStorage.
 
 import init, * as w from './pkg/memecoin_wasm.js';
-import { renderSVG } from './vendor/uqr.mjs';
+import { renderSVG } from './vendor/uqr.js';
 
 const $ = (id) => document.getElementById(id);
 const store = window.localStorage;
@@ -25,7 +25,8 @@ const app = {
   phrase: null, // only while unlocked
   address: null,
   account: null, // last verified account
-  accountProblem: null, // reason the shown account is not verified, or null
+  accountProblem: null, // why a relay's account failed verification (the number is hidden)
+  accountWaiting: null, // why no account could be proved yet (not a lie)
   head: null,
   finalized: null,
   relays: new Map(),
@@ -185,6 +186,10 @@ function onEvent(e) {
       if (/account|balance/i.test(e.what)) {
         app.accountProblem = e.reason;
         renderAccount();
+      } else if (!app.account && /finality|header|head/.test(e.what)) {
+        // Nothing proved yet, and the proof of finality itself was forged: say so on the badge.
+        app.accountProblem = `finality could not be verified (${e.reason})`;
+        renderAccount();
       }
       break;
     case 'disagreement':
@@ -221,7 +226,7 @@ function renderNet() {
     text = retry.length ? `${state} in ${Math.ceil(Math.min(...retry) / 1000)} s…` : `${state}…`;
   }
   if (app.head) text += ` · head ${app.head.height}`;
-  if (app.finalized) text += ` · finalized ${app.finalized.height}`;
+  if (app.finalized) text += ` · final ${app.finalized.height}`;
   el.textContent = text;
   el.className = `net ${open > 0 ? 'ok' : 'down'}`;
   el.title = relays.map(([u, r]) => `${u}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`).join('\n');
@@ -243,8 +248,10 @@ function renderBlocks() {
     const fin = app.finalized && b.height <= app.finalized.height;
     li.innerHTML = '<span></span><span class="mono small muted"></span><span></span>';
     li.children[0].textContent = `#${b.height}`;
-    li.children[1].textContent = `proposer ${b.proposer.slice(0, 12)}…${b.proposer.slice(-4)}`;
-    li.children[2].textContent = fin ? '✓ verified · finalized' : '✓ verified';
+    li.children[1].textContent = `by ${b.proposer.slice(0, 9)}…${b.proposer.slice(-4)}`;
+    li.children[1].title = `proposer ${b.proposer}`;
+    li.children[2].textContent = fin ? '✓ finalized' : '✓ verified';
+    li.children[2].title = fin ? 'header verified and finalized' : 'header signed by the elected proposer, verified';
     li.children[2].className = 'ok-mark';
     li.dataset.height = String(b.height);
     return li;
@@ -432,14 +439,10 @@ async function refreshAccount() {
     const acc = await app.client.account(address);
     if (address === app.address) setAccount(acc);
   } catch (e) {
+    // A proof that failed verification arrives as a `rejected` event, which hides the number.
+    // Anything else (no relay yet, nothing finalized yet, a relay behind) is still "verifying".
     if (address !== app.address) return;
-    const reason = errorMessage(e);
-    // Before the first finalized block nothing can be proved yet: that is "verifying", not a lie.
-    if (/not ?available|no state|no relay|not connected|timed? ?out/i.test(reason)) {
-      if (!app.account) app.accountProblem = null;
-    } else {
-      app.accountProblem = reason;
-    }
+    app.accountWaiting = errorMessage(e);
     renderAccount();
   }
 }
@@ -471,8 +474,10 @@ function renderAccount() {
     stake.textContent = '—';
     badge.className = 'badge verifying';
     badge.textContent = 'verifying…';
+    badge.title = app.accountWaiting || '';
     return;
   }
+  badge.title = '';
   bal.classList.remove('hidden-number');
   stake.classList.remove('hidden-number');
   bal.textContent = fmt(acc.balance);
@@ -571,6 +576,7 @@ async function refreshHistory() {
         h.height = st.height === undefined ? null : st.height;
       }
       if (h.id === app.tracking) renderStatus(h);
+      if (h.kind === 'faucet' && h.status === 'finalized') setText('faucet-status', '', 'hint');
     }
     saveHistory();
     renderHistory();

@@ -40,9 +40,11 @@ async function shot(page, name) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }
 
-async function open(browser, name, url) {
+async function open(browser, name, url, { clock = false } = {}) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
+  // A controllable clock that runs at real speed until the test moves it (auto-lock).
+  if (clock) await page.clock.install();
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`${name}: console error: ${m.text()}`);
   });
@@ -134,11 +136,12 @@ async function main() {
     // --- A: create a wallet -------------------------------------------------------------------
     step = 'create';
     const a = await open(browser, 'A', BASE);
-    await a.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await a.locator('#screen-welcome').waitFor({ timeout: 30_000 });
     await shot(a, '01-welcome');
+    // Keyboard: the screen's heading has focus; Tab reaches the first action, Enter takes it.
+    check(await a.evaluate(() => document.activeElement.tagName === 'H1'), 'the heading has focus');
     await a.keyboard.press('Tab');
-    await a.keyboard.press('Tab');
-    check(await a.evaluate(() => document.activeElement && document.activeElement.id === 'go-create'),
+    check(await a.evaluate(() => document.activeElement.id === 'go-create'),
       'the first action is reachable with the keyboard');
     await a.keyboard.press('Enter');
     await a.locator('#screen-create').waitFor();
@@ -166,7 +169,7 @@ async function main() {
 
     // --- B: import a wallet -------------------------------------------------------------------
     step = 'import';
-    const b = await open(browser, 'B', BASE);
+    const b = await open(browser, 'B', BASE, { clock: true });
     await b.locator('#screen-welcome').waitFor({ timeout: LONG });
     await importWallet(b, PHRASE_B);
     check(await text(b, '#address') === ADDRESS_B, 'B imports to the expected address');
@@ -256,7 +259,15 @@ async function main() {
     await lc.waitForTimeout(2000);
     check(!verifiedBadge(await text(lc, '#badge')), 'nothing is verified through a forged certificate');
     check(await text(lc, '#balance') === '—', 'no balance is shown without verified finality');
+    check((await text(lc, '#badge')).startsWith('not verified:'), 'the badge says not verified');
     await shot(lc, '12-lying-relay-certificate');
+
+    // --- auto-lock: B has been idle; six minutes later (default 5) it is locked ----------------
+    step = 'auto-lock';
+    check(await b.locator('#screen-home').isVisible(), 'B is unlocked before the idle time');
+    await b.clock.fastForward('06:00');
+    await b.locator('#screen-unlock').waitFor({ timeout: 10_000 });
+    check(await b.locator('#lock').isHidden(), 'B is locked after being idle');
 
     step = 'console';
     if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);

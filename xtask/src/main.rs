@@ -33,7 +33,7 @@ const FIRST_LOAD: [&str; 7] = [
     "index.html",
     "style.css",
     "app.js",
-    "vendor/uqr.mjs",
+    "vendor/uqr.js",
     "pkg/memecoin_wasm.js",
     "pkg/memecoin_wasm_bg.wasm",
     "genesis.json",
@@ -387,7 +387,7 @@ fn page(run: &mut Run) -> Result<(), Failure> {
         let vendor = run.root.join(WWW).join("vendor");
         let from = run.root.join(WWW).join("node_modules/uqr/dist/index.mjs");
         std::fs::create_dir_all(&vendor)
-            .and_then(|()| std::fs::copy(&from, vendor.join("uqr.mjs")).map(|_| ()))
+            .and_then(|()| std::fs::copy(&from, vendor.join("uqr.js")).map(|_| ()))
             .map_err(|e| Failure {
                 step: "page vendor".into(),
                 command: format!("copy {} to {}", from.display(), vendor.display()),
