@@ -87,13 +87,12 @@ pub fn tamper(text: &str, lie: Lie) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(text) else { return text.to_string() };
     match (lie, v["type"].as_str()) {
         (Lie::Balance, Some("account")) => {
-            if let Some(hex) = v["proof"].as_str() {
-                if let Ok(mut proof) = decode_hex::<AccountProof>("proof", hex) {
-                    let mut account = proof.account.unwrap_or_default();
-                    account.balance = account.balance.saturating_add(FORGED_EXTRA);
-                    proof.account = Some(account);
-                    v["proof"] = Value::String(encode_hex(&proof));
-                }
+            let proof = v["proof"].as_str().map(|hex| decode_hex::<AccountProof>("proof", hex));
+            if let Some(Ok(mut proof)) = proof {
+                let mut account = proof.account.unwrap_or_default();
+                account.balance = account.balance.saturating_add(FORGED_EXTRA);
+                proof.account = Some(account);
+                v["proof"] = Value::String(encode_hex(&proof));
             }
         }
         (Lie::Certificate, Some("finalized")) => {

@@ -348,7 +348,10 @@ fn devnet(run: &mut Run, options: &[String]) -> Result<(), Failure> {
     page(run)?;
     run.exec("build", &cargo(["build", "--release", "-p", "memecoin-relay"]))?;
     let root = workspace_root();
-    let binary = root.join("target/release/memecoin-relay");
+    // Where cargo put it: `CARGO_TARGET_DIR` (relative to the root, where cargo ran) or target/.
+    let target =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let binary = target.join("release/memecoin-relay");
     let mut args: Vec<String> = vec!["devnet".into()];
     args.extend(options.iter().cloned());
     if !options.iter().any(|o| o == "--data-dir") {
