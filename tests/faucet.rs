@@ -1,7 +1,7 @@
 //! The devnet faucet on a real relay: `GET /api/faucet` describes it, `POST /api/faucet` pays an
 //! address with a transfer that is finalized like any other, back-to-back requests get
-//! consecutive nonces, a repeat for the same address is refused (429), bad input is a 400, and a
-//! relay without a faucet says so (404).
+//! consecutive nonces, `GET /api/accounts/{a}/txs` lists them for both sides, a repeat for the
+//! same address is refused (429), bad input is a 400, and a relay without a faucet says so (404).
 
 use memecoin_core::address::Address;
 use memecoin_relay::Config;
@@ -62,6 +62,29 @@ async fn faucet_pays_once_per_address_and_is_finalized() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(json(&body)["balance"], amount, "{to}");
     }
+
+    // The account listing names each payment, with the transaction's bytes.
+    let (status, body) = http(addr, "GET", &format!("/api/accounts/{a}/txs"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = json(&body);
+    let txs = listed["txs"].as_array().unwrap();
+    assert_eq!(txs.len(), 1, "{body}");
+    assert_eq!(txs[0]["tx_id"], ids[0].as_str());
+    let tx: memecoin_core::tx::SignedTx =
+        memecoin_core::wire::decode_hex("tx", txs[0]["tx"].as_str().unwrap()).unwrap();
+    assert_eq!(tx.id().to_hex(), ids[0]);
+    let from = Address::from_public_key(&dev.public_key()).to_text();
+    let (status, body) = http(addr, "GET", &format!("/api/accounts/{from}/txs"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let sent: Vec<String> = json(&body)["txs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tx_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sent, [ids[1].clone(), ids[0].clone()], "newest first");
+    let (status, body) = http(addr, "GET", "/api/accounts/meme1nope/txs", None).await;
+    assert_eq!(status, 400, "{body}");
 
     // The same address again within the minute: refused, nothing sent.
     let (status, body) =

@@ -177,7 +177,10 @@ function onEvent(e) {
       refreshHistory();
       break;
     case 'account':
-      if (e.account.address === app.address) setAccount(e.account);
+      if (e.account.address === app.address) {
+        setAccount(e.account);
+        syncListedHistory();
+      }
       break;
     case 'rejected':
       warn(`rejected:${e.relay}:${e.what}`,
@@ -417,6 +420,7 @@ function unlocked(phrase) {
   show('home');
   refreshAccount();
   refreshHistory();
+  syncListedHistory();
 }
 
 function forget() {
@@ -521,13 +525,14 @@ function record(entry) {
   renderHistory();
 }
 
-const KIND = { transfer: 'Sent', faucet: 'Test coins', stake: 'Staked', unstake: 'Unstaked' };
+const KIND = { transfer: 'Sent', received: 'Received', faucet: 'Test coins', stake: 'Staked', unstake: 'Unstaked', evidence: 'Evidence' };
 
 function statusText(h) {
   switch (h.status) {
     case 'finalized': return `✓ finalized in block ${h.height}`;
     case 'included': return `✓ included in block ${h.height}`;
     case 'dropped': return 'dropped by the relays';
+    case 'listed': return 'checking its proof…';
     default: return 'pending (not yet in a block)';
   }
 }
@@ -538,19 +543,67 @@ function renderHistory() {
     list.innerHTML = '<li class="hint">No transactions yet.</li>';
     return;
   }
-  list.replaceChildren(...app.history.map((h) => {
+  // Not yet in a block first (newest first), then by block height, newest first.
+  const rank = (h) => (h.height === null ? [1, h.time] : [0, Number(h.height)]);
+  const sorted = [...app.history].sort((x, y) => {
+    const [a, b] = [rank(x), rank(y)];
+    return b[0] - a[0] || b[1] - a[1];
+  });
+  list.replaceChildren(...sorted.map((h) => {
     const li = document.createElement('li');
     li.dataset.tx = h.id;
     li.dataset.status = h.status;
     li.innerHTML = '<span></span><span class="mono"></span><span></span>';
-    const sign = h.kind === 'faucet' ? '+' : h.kind === 'transfer' ? '−' : '';
-    li.children[0].textContent = `${KIND[h.kind] || h.kind}${h.to ? ` to ${h.to.slice(0, 10)}…` : ''}`;
+    const sign = h.kind === 'faucet' || h.kind === 'received' ? '+' : h.kind === 'transfer' ? '−' : '';
+    const peer = h.to ? ` to ${h.to.slice(0, 10)}…` : h.from ? ` from ${h.from.slice(0, 10)}…` : '';
+    li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}`;
     li.children[1].textContent = `${sign}${fmt(h.amount)}`;
     li.children[2].textContent = statusText(h);
     li.children[2].className = h.verified ? 'ok-mark' : 'muted';
     li.title = `transaction ${h.id}`;
     return li;
   }));
+}
+
+/// Merges the relay's listing of this account's transactions (`/api/accounts/{a}/txs`) into
+/// the history. The listing is the relay's word and may leave things out; what it names is
+/// checked here: each transaction's id is computed from its bytes (so its amount and parties
+/// are what the bytes say), and its status is shown only once an inclusion proof verifies.
+async function syncListedHistory() {
+  const address = app.address;
+  if (!address) return;
+  let body;
+  try {
+    const res = await fetch(`api/accounts/${address}/txs`);
+    if (!res.ok) return;
+    body = await res.json();
+  } catch {
+    return;
+  }
+  if (address !== app.address || !Array.isArray(body.txs)) return;
+  let added = false;
+  for (const item of body.txs) {
+    if (app.history.some((h) => h.id === item.tx_id)) continue;
+    let t;
+    try {
+      t = w.describe_tx(String(item.tx));
+    } catch {
+      continue;
+    }
+    const mine = t.sender === address;
+    if (t.id !== item.tx_id || (!mine && t.to !== address)) continue;
+    app.history.push({
+      id: t.id, kind: mine ? t.kind : 'received', to: mine ? t.to : null, from: mine ? null : t.sender,
+      amount: t.amount, fee: t.fee, nonce: mine ? t.nonce : null,
+      status: 'listed', verified: false, height: null, time: Date.now(),
+    });
+    added = true;
+  }
+  if (added) {
+    saveHistory();
+    renderHistory();
+    refreshHistory();
+  }
 }
 
 let refreshing = false;
@@ -568,6 +621,7 @@ async function refreshHistory() {
       }
       // Only proved states count: "included"/"finalized" arrive with verified = true.
       if ((st.status === 'included' || st.status === 'finalized') && !st.verified) continue;
+      if (h.status === 'listed' && st.status !== 'included' && st.status !== 'finalized') continue;
       if (st.status === 'unknown') {
         if (Date.now() - h.time > 10 * 60 * 1000) h.status = 'dropped';
       } else {
@@ -887,7 +941,7 @@ function tick() {
   renderNet();
   const limit = Number($('autolock').value) * 60 * 1000;
   if (app.phrase && Date.now() - app.lastActivity > limit) lock();
-  const open = app.history.some((h) => h.status === 'pending' || h.status === 'included');
+  const open = app.history.some((h) => ['pending', 'included', 'listed'].includes(h.status));
   if (app.address && open) refreshHistory();
   if (app.address && (!app.account || app.accountProblem) && ticks % 3 === 0) refreshAccount();
 }

@@ -47,6 +47,10 @@ pub fn routes(
         .and(warp::query::<std::collections::HashMap<String, String>>())
         .and(with.clone())
         .then(account);
+    let history = warp::path!("api" / "accounts" / String / "txs")
+        .and(warp::get())
+        .and(with.clone())
+        .then(account_txs);
     let validators =
         warp::path!("api" / "validators").and(warp::get()).and(with.clone()).then(validators);
     let genesis = warp::path!("api" / "genesis").and(warp::get()).and(with.clone()).then(genesis);
@@ -102,6 +106,8 @@ pub fn routes(
         .or(tx)
         .unify()
         .or(account)
+        .unify()
+        .or(history)
         .unify()
         .or(validators)
         .unify()
@@ -280,6 +286,34 @@ async fn account(
                 "header": encode_hex(&header),
                 "proof": encode_hex(&proof),
             }))
+        })
+        .await
+}
+
+/// Most transactions `GET /api/accounts/{address}/txs` lists.
+pub const MAX_HISTORY: usize = 50;
+
+async fn account_txs(address: String, shared: Arc<Shared>) -> Response {
+    let addr = match Address::parse(&address) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad address: {e}")),
+    };
+    shared
+        .with_node(|n| match n.account_history(&addr, MAX_HISTORY) {
+            Ok(list) => ok(json!({
+                "address": addr.to_text(),
+                "txs": list
+                    .iter()
+                    .map(|(height, block, index, tx)| json!({
+                        "tx_id": tx.id().to_hex(),
+                        "height": height,
+                        "block": block.to_hex(),
+                        "index": index,
+                        "tx": encode_hex(tx),
+                    }))
+                    .collect::<Vec<_>>(),
+            })),
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")),
         })
         .await
 }

@@ -209,6 +209,9 @@ async function main() {
     console.log(`send statuses: ${seen.join(' → ')}`);
     await waitBalance(a, `${env('AFTER_SEND')} MEME`);
     await waitBalance(b, '12.5 MEME', '0 MEME');
+    // B never sent anything: its history comes from the relay's listing, each entry proved.
+    await waitText(b, '#history li', (t) => t.startsWith('Received from') && t.includes('+12.5 MEME')
+      && t.includes('finalized in block'), 'B\'s history to show the proved transfer');
     await shot(b, '07-home-b-received');
 
     // --- A stakes -------------------------------------------------------------------------------
