@@ -25,15 +25,31 @@ use std::time::Duration;
 const PHRASE_B: &str =
     "legal winner thank year wave sausage worth useful legal winner thank yellow";
 
+/// An amount as the page shows it: core's text with the whole part grouped by thousands.
+fn grouped(units: u64) -> String {
+    let text = format_amount(units);
+    let (whole, frac) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    frac.map_or(out.clone(), |f| format!("{out}.{f}"))
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").into()
 }
 
-/// Copies the built page (without its npm folder and manifests) into `to`.
+/// Copies the built page (without its npm folder and manifests) into `to`, the `.gz` files
+/// last so they stay at least as new as what they compress.
 fn copy_page(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
+    let mut entries: Vec<_> = std::fs::read_dir(from).unwrap().map(Result::unwrap).collect();
+    entries.sort_by_key(|e| e.path().extension().is_some_and(|x| x == "gz"));
+    for entry in entries {
         let name = entry.file_name().to_string_lossy().to_string();
         if name == "node_modules" || name.starts_with("package") || name == "genesis.json" {
             continue;
@@ -44,6 +60,29 @@ fn copy_page(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(&name)).unwrap();
         }
     }
+}
+
+/// `GET path` with an optional `Accept-Encoding`: (status, body length, Content-Encoding).
+async fn get_raw(
+    addr: std::net::SocketAddr,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, usize, Option<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let accept = accept.map(|a| format!("Accept-Encoding: {a}\r\n")).unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block") + 4;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let encoding = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-encoding:"))
+        .map(|v| v.trim().to_string());
+    (status, raw.len() - split, encoding)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,6 +115,14 @@ async fn wallet_page_in_chromium() {
     })
     .await
     .unwrap();
+    // The wasm goes out gzipped to a browser that accepts it, as is to one that does not.
+    let wasm = "/pkg/memecoin_wasm_bg.wasm";
+    let (status, plain_len, plain_encoding) = get_raw(relay.handle.addr, wasm, None).await;
+    let (status_gz, gz_len, gz_encoding) = get_raw(relay.handle.addr, wasm, Some("gzip")).await;
+    assert_eq!((status, status_gz), (200, 200));
+    assert_eq!((plain_encoding, gz_encoding.as_deref()), (None, Some("gzip")));
+    assert!(gz_len < plain_len / 2, "gzip {gz_len} vs {plain_len}");
+
     let balance_liar = liar::start(relay.url(), Lie::Balance).await;
     let cert_liar = liar::start(relay.url(), Lie::Certificate).await;
 
@@ -95,10 +142,10 @@ async fn wallet_page_in_chromium() {
         .env("LIAR_CERT", cert_liar.url())
         .env("PHRASE_B", PHRASE_B)
         .env("ADDRESS_B", &address_b)
-        .env("FAUCET_AMOUNT", format_amount(amount))
+        .env("FAUCET_AMOUNT", grouped(amount))
         .env("TRANSFER_FEE", format_amount(fee))
-        .env("AFTER_SEND", format_amount(after_send))
-        .env("AFTER_STAKE", format_amount(after_stake))
+        .env("AFTER_SEND", grouped(after_send))
+        .env("AFTER_STAKE", grouped(after_stake))
         .env("OUT_DIR", &out)
         .kill_on_drop(true);
     let status = tokio::time::timeout(Duration::from_secs(600), driver.status())

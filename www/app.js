@@ -63,7 +63,13 @@ function errorMessage(e) {
   return (e && e.message) || String(e);
 }
 
-const fmt = (units) => `${w.format_amount(units)} ${w.ticker()}`;
+/// An amount for reading: the exact text of `format_amount`, its whole part grouped by
+/// thousands (`1,000,000.5 MEME`). Fields that are typed into use `format_amount` as is.
+function fmt(units) {
+  const [whole, frac] = w.format_amount(units).split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${grouped}${frac === undefined ? '' : `.${frac}`} ${w.ticker()}`;
+}
 
 function shortHash(h) {
   return h ? `${h.slice(0, 8)}…` : '';

@@ -123,11 +123,16 @@ pub fn routes(
         .unify()
         .or(ws)
         .unify();
-    let page = warp::get().and(warp::path::full()).and(warp::any().map(move || www.clone())).then(
-        |path: warp::path::FullPath, www: Option<PathBuf>| async move {
-            static_file(www, path.as_str()).await
-        },
-    );
+    let page = warp::get()
+        .and(warp::path::full())
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and(warp::any().map(move || www.clone()))
+        .then(
+            |path: warp::path::FullPath, encoding: Option<String>, www: Option<PathBuf>| async move {
+                let gzip = encoding.is_some_and(|e| accepts_gzip(&e));
+                static_file(www, path.as_str(), gzip).await
+            },
+        );
     api.or(page)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
@@ -146,7 +151,29 @@ pub fn routes(
         .unify()
 }
 
-async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
+/// Whether an `Accept-Encoding` value allows gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        it.next().is_some_and(|coding| coding.eq_ignore_ascii_case("gzip"))
+            && !it.any(|p| p.replace(' ', "") == "q=0")
+    })
+}
+
+/// `file.gz` when it exists and is at least as new as `file` (a stale one is never served).
+async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".gz");
+    let gz = PathBuf::from(name);
+    let (plain, packed) =
+        (tokio::fs::metadata(file).await.ok()?, tokio::fs::metadata(&gz).await.ok()?);
+    if packed.modified().ok()? < plain.modified().ok()? {
+        return None;
+    }
+    tokio::fs::read(&gz).await.ok()
+}
+
+async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
     let Some(root) = www else { return error(StatusCode::NOT_FOUND, "no wallet page configured") };
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "index.html" } else { rel };
@@ -154,7 +181,13 @@ async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
         return error(StatusCode::BAD_REQUEST, "bad path");
     }
     let file = root.join(rel);
-    match tokio::fs::read(&file).await {
+    let packed = if gzip { fresh_gzip(&file).await } else { None };
+    let encoded = packed.is_some();
+    let bytes = match packed {
+        Some(bytes) => Ok(bytes),
+        None => tokio::fs::read(&file).await,
+    };
+    match bytes {
         Ok(bytes) => {
             let mime = match file.extension().and_then(|e| e.to_str()) {
                 Some("html") => "text/html; charset=utf-8",
@@ -166,7 +199,13 @@ async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
                 Some("svg") => "image/svg+xml",
                 _ => "application/octet-stream",
             };
-            warp::reply::with_header(bytes, "content-type", mime).into_response()
+            let mut reply = warp::reply::with_header(bytes, "content-type", mime).into_response();
+            let headers = reply.headers_mut();
+            headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
+            if encoded {
+                headers.insert("content-encoding", warp::http::HeaderValue::from_static("gzip"));
+            }
+            reply
         }
         Err(_) => error(StatusCode::NOT_FOUND, "not found"),
     }
@@ -448,4 +487,18 @@ async fn metrics(shared: Arc<Shared>) -> Response {
         let _ = writeln!(out, "memecoin_rejects_total{{reason=\"{reason}\"}} {count}");
     }
     warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn reads_accept_encoding() {
+        assert!(accepts_gzip("gzip, deflate, br, zstd"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("deflate, br"));
+        assert!(!accepts_gzip("x-gzip"));
+    }
 }

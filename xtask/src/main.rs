@@ -398,6 +398,12 @@ fn page(run: &mut Run) -> Result<(), Failure> {
                 hint: None,
             })
     })?;
+    // Served gzipped to browsers that accept it: the relay serves `f.gz` for `f` only while it is
+    // at least as new, so editing a page file by hand never serves a stale copy.
+    for file in FIRST_LOAD.iter().filter(|f| **f != "genesis.json") {
+        let gzip = Cmd::new("gzip").args(["-9", "-k", "-f", "-n", &format!("{WWW}/{file}")]);
+        run.exec("page gzip", &gzip)?;
+    }
     run.exec_with_hint("e2e npm ci", &npm_ci(E2E), hint)?;
     run.step("page size", |run| {
         report_first_load(&run.root.join(WWW));
