@@ -447,13 +447,17 @@ fn apply_tx<S: NodeStore + ?Sized>(
     overlay: &mut Overlay<'_, S>,
     meta: &mut Cow<'_, ChainMeta>,
     tx: &SignedTx,
-    verify_signature: bool,
+    signature_checked: Option<bool>,
 ) -> Result<u64, TxError> {
     let sender = tx.tx.sender_address();
     let account = overlay.get(&sender).map_err(TxError::State)?;
     let mut after = check_sender(chain, tx, &account)?;
-    if verify_signature {
-        tx.verify_signature().map_err(|_| TxError::BadSignature)?;
+    let valid = match signature_checked {
+        Some(valid) => valid,
+        None => tx.verify_signature().is_ok(),
+    };
+    if !valid {
+        return Err(TxError::BadSignature);
     }
     let params = &chain.params;
     match &tx.tx.kind {
@@ -639,7 +643,7 @@ fn execute<S: NodeStore + ?Sized>(
     p: &Proposal<'_>,
     txs: &[SignedTx],
     mode: Mode,
-    verify_signatures: bool,
+    signatures: Signatures<'_>,
 ) -> Result<Executed, BlockError> {
     let params = &chain.params;
     let mut meta = state.meta.clone();
@@ -770,8 +774,12 @@ fn execute<S: NodeStore + ?Sized>(
         if included.len() >= max as usize {
             break;
         }
+        let checked = match signatures {
+            Signatures::Verify => None,
+            Signatures::Checked(valid) => valid.get(index).copied(),
+        };
         let result = match mode {
-            Mode::Validate => apply_tx(chain, &mut overlay, &mut tx_meta, tx, verify_signatures),
+            Mode::Validate => apply_tx(chain, &mut overlay, &mut tx_meta, tx, checked),
             Mode::Build => {
                 // Building must leave no trace of a rejected tx: keep what it may touch (one or
                 // two accounts; the chain meta only for kinds that write it) and put it back.
@@ -779,7 +787,7 @@ fn execute<S: NodeStore + ?Sized>(
                     touched(tx).map(|a| (a, overlay.accounts.get(&a).cloned())).collect();
                 let saved_meta = (!matches!(tx.tx.kind, TxKind::Transfer { .. }))
                     .then(|| tx_meta.clone().into_owned());
-                let r = apply_tx(chain, &mut overlay, &mut tx_meta, tx, verify_signatures);
+                let r = apply_tx(chain, &mut overlay, &mut tx_meta, tx, checked);
                 if r.is_err() {
                     for (address, previous) in saved {
                         match previous {
@@ -836,17 +844,29 @@ pub fn apply_block<S: NodeStore + ?Sized>(
     state: &ChainState,
     block: &Block,
 ) -> Result<Applied, BlockError> {
-    apply_block_with(store, chain, state, block, true)
+    apply_block_with(store, chain, state, block, Signatures::Verify)
 }
 
-/// As [`apply_block`], but trusts the transaction signatures (the caller verified them already,
-/// e.g. in its mempool). Proposer and certificate signatures are always checked.
+/// Who checks the transaction signatures of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures<'a> {
+    /// Core, one by one in block order ([`apply_block`]).
+    Verify,
+    /// The caller already did — on several cores, or earlier in its mempool (a signature
+    /// cache) — and `valid[i]` is transaction `i`'s result. It is used at the point where core
+    /// would verify, so a block is refused with exactly the error [`Signatures::Verify`] gives.
+    /// A transaction beyond the slice is verified by core.
+    Checked(&'a [bool]),
+}
+
+/// As [`apply_block`], with the transaction signatures checked as `signatures` says. Proposer
+/// and certificate signatures are always checked here.
 pub fn apply_block_with<S: NodeStore + ?Sized>(
     store: &S,
     chain: &Chain,
     state: &ChainState,
     block: &Block,
-    verify_tx_signatures: bool,
+    signatures: Signatures<'_>,
 ) -> Result<Applied, BlockError> {
     let h = &block.header.header;
     let expected_height = state.tip.height.checked_add(1).ok_or(BlockError::Overflow)?;
@@ -895,8 +915,7 @@ pub fn apply_block_with<S: NodeStore + ?Sized>(
         reveal: &h.reveal,
         certificate: block.certificate.as_ref(),
     };
-    let ex =
-        execute(store, chain, state, &proposal, &block.txs, Mode::Validate, verify_tx_signatures)?;
+    let ex = execute(store, chain, state, &proposal, &block.txs, Mode::Validate, signatures)?;
     if h.next_validators != ex.meta.next.hash() {
         return Err(BlockError::WrongNextValidators);
     }
@@ -960,7 +979,7 @@ pub fn build_block<S: NodeStore + ?Sized>(
         reveal,
         certificate: certificate.as_ref(),
     };
-    let ex = execute(store, chain, state, &proposal, candidates, Mode::Build, true)?;
+    let ex = execute(store, chain, state, &proposal, candidates, Mode::Build, Signatures::Verify)?;
     let header = Header {
         height,
         slot,
@@ -995,10 +1014,22 @@ pub fn check_tx<S: NodeStore + ?Sized>(
     state: &ChainState,
     tx: &SignedTx,
 ) -> Result<(), TxError> {
+    check_tx_with(store, chain, state, tx, false)
+}
+
+/// As [`check_tx`]; with `signature_verified`, the caller has already verified the signature
+/// (a mempool re-checking a pending transaction against a new state) and it is not checked again.
+pub fn check_tx_with<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    tx: &SignedTx,
+    signature_verified: bool,
+) -> Result<(), TxError> {
     let mut overlay = Overlay::new(store, state.accounts_root);
     // Borrowed: a transfer (the common case) never copies the chain meta.
     let mut meta = Cow::Borrowed(&state.meta);
-    apply_tx(chain, &mut overlay, &mut meta, tx, true).map(|_| ())
+    apply_tx(chain, &mut overlay, &mut meta, tx, signature_verified.then_some(true)).map(|_| ())
 }
 
 /// Who must propose `slot` on top of `state`.

@@ -14,7 +14,7 @@ use memecoin_core::merkle;
 use memecoin_core::params::Params;
 use memecoin_core::pos::HashChain;
 use memecoin_core::slashing::Evidence;
-use memecoin_core::state::{self, BlockError, TxError};
+use memecoin_core::state::{self, BlockError, Signatures, TxError};
 use memecoin_core::tx::TxKind;
 use support::{Net, key, secret};
 
@@ -647,4 +647,48 @@ fn counted_anywhere(net: &Net, key: &memecoin_core::crypto::PublicKey) -> bool {
     m.previous.as_ref().is_some_and(|(_, s)| s.index_of(key).is_some())
         || m.current.index_of(key).is_some()
         || m.next.index_of(key).is_some()
+}
+
+/// A caller that checked the signatures itself (in parallel, or from a signature cache) gets
+/// exactly core's verdict: same accepted state, same first error, in block order.
+#[test]
+fn signatures_checked_by_the_caller_give_cores_verdict() {
+    let mut net = Net::new(4, 2);
+    net.produce(vec![]);
+    let (slot, k, reveal) = net.next_slot();
+    let txs: Vec<_> = (0..3).map(|n| net.transfer(0, net.user_address(1), 10, n)).collect();
+    let good = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        &txs,
+        net.certificate(),
+    )
+    .unwrap()
+    .block;
+    assert_eq!(good.txs.len(), 3);
+    let with = |b: &Block, s: Signatures<'_>| {
+        state::apply_block_with(&net.store, &net.chain, &net.state, b, s).map(|a| a.state)
+    };
+    let verified = with(&good, Signatures::Verify).unwrap();
+    assert_eq!(with(&good, Signatures::Checked(&[true, true, true])).unwrap(), verified);
+    // A shorter slice: core verifies the rest itself.
+    assert_eq!(with(&good, Signatures::Checked(&[true])).unwrap(), verified);
+
+    // Transaction 1 carries transaction 2's signature: the block is re-rooted and re-signed, so
+    // only that signature is wrong.
+    let mut bad = good.clone();
+    bad.txs[1].signature = bad.txs[2].signature;
+    bad.header.header.tx_root = merkle::root(&bad.tx_ids());
+    bad.header = bad.header.header.clone().sign(&net.chain.id, &k);
+    let expected = Err(BlockError::Tx { index: 1, error: TxError::BadSignature });
+    assert_eq!(with(&bad, Signatures::Verify), expected);
+    let checked: Vec<bool> = bad.txs.iter().map(|t| t.verify_signature().is_ok()).collect();
+    assert_eq!(checked, [true, false, true]);
+    assert_eq!(with(&bad, Signatures::Checked(&checked)), expected);
+    // A caller that vouches for a signature is believed: that is the contract.
+    assert!(with(&bad, Signatures::Checked(&[true, true, true])).is_ok());
 }

@@ -7,6 +7,7 @@
 //! - [`store`] — the embedded database (redb): blocks, states, tree nodes, indexes.
 //! - [`mempool`] — pending transactions, ordered by fee, bounded.
 //! - [`node`] — the chain: import, fork choice, finality, votes, validator duties.
+//! - [`sigcache`] — signatures already verified (mempool), and parallel verification of the rest.
 //! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
@@ -24,6 +25,7 @@ pub mod mempool;
 pub mod net;
 pub mod node;
 pub mod shared;
+pub mod sigcache;
 pub mod store;
 pub mod tls;
 /// The `/ws` messages live in core, shared with the browser wallet.

@@ -220,7 +220,8 @@ impl Mempool {
         if nonce <= next {
             let view = self.pending_before(&address, &account, nonce, state.meta.epoch, chain);
             let view = view.map_err(Rejection::Invalid)?;
-            check_on_top(store, chain, state, &address, &view, &tx).map_err(Rejection::Invalid)?;
+            check_on_top(store, chain, state, &address, &view, &tx, false)
+                .map_err(Rejection::Invalid)?;
         } else {
             check_stateless(chain, &tx).map_err(Rejection::Invalid)?;
         }
@@ -383,9 +384,10 @@ impl Mempool {
             let Some(id) = sender.txs.get(&next).copied() else { return };
             let Some(entry) = self.txs.get(&id) else { return };
             let base = sender.base.clone();
-            let result = self
-                .pending_before(address, &base, next, state.meta.epoch, chain)
-                .and_then(|view| check_on_top(store, chain, state, address, &view, &entry.tx));
+            let result =
+                self.pending_before(address, &base, next, state.meta.epoch, chain).and_then(
+                    |view| check_on_top(store, chain, state, address, &view, &entry.tx, true),
+                );
             match result {
                 Ok(()) => {
                     if let Some(s) = self.senders.get_mut(address) {
@@ -514,6 +516,8 @@ fn advance(view: &mut Pending, tx: &Tx, release_epoch: u64) -> Result<(), TxErro
 }
 
 /// Core's [`state::check_tx`] against `state` with the sender's account replaced by `view`.
+/// `signature_verified`: the transaction was admitted before (its signature checked then, and a
+/// signature does not depend on state), so re-checks after each block skip it.
 fn check_on_top<S: NodeStore + ?Sized>(
     store: &S,
     chain: &Chain,
@@ -521,9 +525,10 @@ fn check_on_top<S: NodeStore + ?Sized>(
     address: &Address,
     view: &Pending,
     tx: &SignedTx,
+    signature_verified: bool,
 ) -> Result<(), TxError> {
     if view.count == 0 {
-        return state::check_tx(store, chain, state, tx);
+        return state::check_tx_with(store, chain, state, tx, signature_verified);
     }
     let changes = [(state_key(address), Some(view.account.to_bytes()))];
     let (accounts_root, extra) =
@@ -536,7 +541,7 @@ fn check_on_top<S: NodeStore + ?Sized>(
         }
     }
     let view_state = ChainState { tip: state.tip, accounts_root, meta };
-    state::check_tx(&layered, chain, &view_state, tx)
+    state::check_tx_with(&layered, chain, &view_state, tx, signature_verified)
 }
 
 /// The checks that need no state: chain, minimum fee, signature (in core's order).

@@ -6,6 +6,7 @@
 //! nodes in one store transaction, then updates fork choice. Nothing is kept on failure.
 
 use crate::mempool::{Mempool, MempoolConfig, Rejection};
+use crate::sigcache::SigCache;
 use crate::store::{Store, StoreError};
 use memecoin_core::address::Address;
 use memecoin_core::block::{Block, SignedHeader};
@@ -17,7 +18,7 @@ use memecoin_core::hash::Hash;
 use memecoin_core::light::{self, AccountProof, FinalityProof};
 use memecoin_core::pos::{self, HashChain};
 use memecoin_core::slashing::Evidence;
-use memecoin_core::state::{self, BlockError, Chain, ChainState};
+use memecoin_core::state::{self, BlockError, Chain, ChainState, Signatures};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -143,6 +144,8 @@ pub struct Node {
     headers: HashMap<Hash, SignedHeader>,
     head: Hash,
     mempool: Mempool,
+    /// Transaction signatures verified on mempool admission, so block import skips them.
+    sigcache: SigCache,
     /// Votes per link, by validator.
     votes: BTreeMap<VoteKey, BTreeMap<[u8; 33], SignedVote>>,
     /// Last vote seen per validator and target height, to catch double votes.
@@ -204,6 +207,7 @@ impl Node {
             states: HashMap::from([(finalized.hash, finalized_state)]),
             headers: HashMap::new(),
             head: finalized.hash,
+            sigcache: SigCache::default(),
             mempool: Mempool::new(MempoolConfig {
                 max_txs: 20_000,
                 max_per_sender: 64,
@@ -334,8 +338,12 @@ impl Node {
             .states
             .get(&h.parent)
             .ok_or(ImportError::UnknownParent { parent: h.parent, height: h.height })?;
-        let applied = state::apply_block(&self.store, &self.chain, parent_state, &block)
-            .map_err(ImportError::Invalid)?;
+        // Signatures seen in the mempool are not checked again; the rest on all cores.
+        let valid = self.sigcache.check_block(&block.txs);
+        let signatures = Signatures::Checked(&valid);
+        let applied =
+            state::apply_block_with(&self.store, &self.chain, parent_state, &block, signatures)
+                .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
         let info = BlockInfo {
             hash,
@@ -476,6 +484,8 @@ impl Node {
     pub fn submit_tx(&mut self, tx: SignedTx) -> Result<Hash, Rejection> {
         let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
         let id = self.mempool.insert(&self.store, &self.chain, state, tx.clone(), now_ms())?;
+        // Admitted means its signature verified (the mempool checks it through core).
+        self.sigcache.insert(&tx);
         self.events.push(Event::Tx(tx));
         Ok(id)
     }
@@ -856,6 +866,58 @@ mod tests {
         n.import_block(c.block.clone()).unwrap();
         assert_eq!(n.head_header().unwrap().hash(), c.block.hash());
         assert_eq!(n.tx_status(&tx.id()), TxStatus::Pending);
+    }
+
+    #[test]
+    fn import_trusts_only_cached_signatures_of_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let state = n.head_state().unwrap().clone();
+        let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
+        let dev = keys::devnet_dev_key().unwrap();
+        let transfer = |nonce| {
+            Tx {
+                chain_id: n.chain().id,
+                sender: dev.public_key(),
+                nonce,
+                fee: n.chain().params.min_fee,
+                kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+            }
+            .sign(&dev)
+        };
+        let (first, second) = (transfer(0), transfer(1));
+        // Admitted to the mempool: both signatures are now cached.
+        n.submit_tx(first.clone()).unwrap();
+        n.submit_tx(second.clone()).unwrap();
+        assert!(n.sigcache.contains(&first) && n.sigcache.contains(&second));
+        let good = state::build_block(
+            n.store(),
+            n.chain(),
+            &state,
+            &v.key,
+            1,
+            &reveal,
+            &[first, second],
+            None,
+        )
+        .unwrap()
+        .block;
+        // The same block with the two signatures swapped (same ids, same tx root), re-signed
+        // by the proposer: neither signature is in the cache under these bytes, and both fail.
+        let mut swapped = good.clone();
+        let (a, b) = (swapped.txs[0].signature, swapped.txs[1].signature);
+        swapped.txs[0].signature = b;
+        swapped.txs[1].signature = a;
+        swapped.header = swapped.header.header.clone().sign(&n.chain().id, &v.key);
+        assert_eq!(
+            n.import_block(swapped),
+            Err(ImportError::Invalid(BlockError::Tx {
+                index: 0,
+                error: state::TxError::BadSignature
+            }))
+        );
+        n.import_block(good.clone()).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), good.hash());
     }
 
     #[test]

@@ -16,14 +16,17 @@
 //! - [`client`]: [`client::Client`], WebSocket connections to relays with reconnect and backoff,
 //!   reporting only what the light client verified, and which relay lied or disagreed.
 //! - [`units`]: amounts in whole `MEME` (9 decimals), converted exactly.
+//! - [`crypto`]: bare ECDSA verify and sign of a 32-byte digest, on `Uint8Array`s.
 //!
-//! Conventions at the JavaScript boundary: every byte string is lower-case hex; every `u64`
+//! Conventions at the JavaScript boundary: every byte string is lower-case hex (except in
+//! [`crypto`], which takes `Uint8Array`s); every `u64`
 //! (amounts, nonces, fees, heights, slots) is a `BigInt`; every failure is a thrown `Error` whose
 //! message is core's reason (for example `address checksum is wrong (typo?)`), never a panic.
 //! Each binding is a thin wrapper over a plain Rust function that returns [`Error`], so the same
 //! logic is tested natively and in the browser.
 
 pub mod client;
+pub mod crypto;
 pub mod error;
 pub mod light;
 pub mod sign;

@@ -197,6 +197,40 @@ fn signed_transactions_equal_protocol_vectors() {
     assert_eq!(message(e), "address has no '1' separator");
 }
 
+#[wasm_bindgen_test]
+fn bare_signatures_match_protocol_vectors() {
+    use memecoin_wasm::crypto::{sign_digest, verify_signature};
+    let v = json(PROTOCOL);
+    let bytes = |t: &str| hex::decode(t).unwrap();
+    // Transaction 0 is signed by key 2.
+    let (key, tx) = (&v["keys"][2], &v["transactions"][0]);
+    let secret = bytes(s(key, &["secret_key"]));
+    let public = bytes(s(key, &["public_key"]));
+    let digest = bytes(s(tx, &["signing_digest"]));
+    let signature = bytes(s(tx, &["signature"]));
+    assert_eq!(sign_digest(&secret, &digest).unwrap(), signature, "RFC 6979, as core signs");
+    assert!(verify_signature(&public, &digest, &signature).unwrap());
+    let mut other = digest.clone();
+    other[0] ^= 1;
+    assert!(!verify_signature(&public, &other, &signature).unwrap(), "another digest");
+    let wrong_key = bytes(s(&v["keys"][0], &["public_key"]));
+    assert!(!verify_signature(&wrong_key, &digest, &signature).unwrap(), "another key");
+
+    let e = |r: Result<bool, wasm_bindgen::JsError>| message(r.unwrap_err());
+    assert_eq!(
+        e(verify_signature(&public[1..], &digest, &signature)),
+        "public key: input ended, 1 more bytes expected"
+    );
+    assert!(e(verify_signature(&public, &digest[1..], &signature)).starts_with("digest: "));
+    let mut high_s = signature.clone();
+    high_s[32] = 0x80; // n/2 < s < n
+    assert_eq!(
+        e(verify_signature(&public, &digest, &high_s)),
+        "signature: non-canonical signature (high S)"
+    );
+    assert!(message(sign_digest(&[0; 32], &digest).unwrap_err()).starts_with("secret key: "));
+}
+
 // --- light client -----------------------------------------------------------------------------
 
 fn client_at_genesis() -> LightClient {
