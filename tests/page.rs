@@ -2,7 +2,8 @@
 //! a faucet) serves the built page with the chain spec next to it, two lying relays stand in
 //! front of it, and `tests/e2e/wallet.mjs` (playwright-core driving Debian's Chromium) creates a
 //! wallet, imports a second, funds the first from the faucet, sends to the second until the
-//! transfer is finalized and both verified balances moved by the right amounts, stakes, reloads
+//! transfer is finalized and both verified balances moved by the right amounts, stakes and
+//! unstakes part (shown unbonding), reloads
 //! and unlocks (a wrong password refused), and sees the page refuse a forged balance and a
 //! forged certificate. Any console error fails it. Screenshots go to `test-output/e2e/`.
 //!
@@ -103,7 +104,10 @@ async fn wallet_page_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("www");
     copy_page(&www, &site);
-    let g = genesis(1, 500);
+    let mut g = genesis(1, 500);
+    // 20 epochs of 4 s: an unstake stays unbonding for the rest of the test (the page shows it,
+    // and the balances checked after it do not move under the test's feet).
+    g.params.unbonding_epochs = 20;
     std::fs::write(site.join("genesis.json"), g.to_json()).unwrap();
 
     let faucet = FaucetConfig::devnet(keys::devnet_dev_key().unwrap());
@@ -132,6 +136,7 @@ async fn wallet_page_in_chromium() {
     let fee = g.params.min_fee;
     let after_send = amount - 12_500_000_000 - fee;
     let after_stake = after_send - 2_000_000_000 - fee;
+    let after_unstake = after_stake - fee;
     let out = root.join("test-output/e2e");
 
     let mut driver = tokio::process::Command::new("node");
@@ -146,6 +151,7 @@ async fn wallet_page_in_chromium() {
         .env("TRANSFER_FEE", format_amount(fee))
         .env("AFTER_SEND", grouped(after_send))
         .env("AFTER_STAKE", grouped(after_stake))
+        .env("AFTER_UNSTAKE", grouped(after_unstake))
         .env("OUT_DIR", &out)
         .kill_on_drop(true);
     let status = tokio::time::timeout(Duration::from_secs(600), driver.status())

@@ -767,8 +767,16 @@ function openStake() {
   const p = app.params;
   const slotS = Number(p.slot_ms) / 1000;
   const epochS = slotS * Number(p.slots_per_epoch);
-  setText('unbonding-delay', `${p.unbonding_epochs} epochs (about ${Math.ceil(Number(p.unbonding_epochs) * epochS)} s; an epoch is ${p.slots_per_epoch} slots of ${slotS} s)`);
+  setText('unbonding-delay', `${p.unbonding_epochs} epochs (about ${duration(Number(p.unbonding_epochs) * epochS)}; an epoch is ${p.slots_per_epoch} slots of ${slotS} s)`);
   show('stake');
+}
+
+/// A rough duration for reading: "40 s", "12 min", "5 h", "3 days".
+function duration(seconds) {
+  if (seconds < 120) return `${Math.ceil(seconds)} s`;
+  if (seconds < 2 * 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
 }
 
 function stakeKind() {

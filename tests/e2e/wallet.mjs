@@ -235,6 +235,18 @@ async function main() {
     await waitBalance(a, `${env('AFTER_STAKE')} MEME`, '2 MEME');
     await shot(a, '09-home-staked');
 
+    // --- A unstakes part: it shows as unbonding, with the epoch it is paid back ----------------
+    step = 'unstake';
+    await a.click('#go-stake');
+    await a.check('input[name="stake-kind"][value="unstake"]');
+    await a.fill('#stake-amount', '0.5');
+    await a.getByRole('button', { name: 'Review' }).click();
+    check((await text(a, '#review')).includes('after'), 'the review says when it is paid back');
+    await confirmAndFinalize(a, null);
+    await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
+    await waitText(a, '#unbonding', (t) => /^0\.5 MEME unbonding, paid back from epoch \d+$/.test(t),
+      'the unbonding entry');
+
     // --- reload, wrong password, unlock ---------------------------------------------------------
     step = 'reload';
     await a.reload();
@@ -248,7 +260,7 @@ async function main() {
     await a.click('#unlock-submit');
     await a.locator('#screen-home').waitFor({ timeout: LONG });
     check(await text(a, '#address') === addrA, 'the same wallet unlocks');
-    await waitBalance(a, `${env('AFTER_STAKE')} MEME`, '2 MEME');
+    await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
     await a.click('#lock');
     await a.locator('#screen-unlock').waitFor();
 
