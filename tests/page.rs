@@ -44,13 +44,12 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").into()
 }
 
-/// Copies the built page (without its npm folder and manifests) into `to`, the `.gz` files
-/// last so they stay at least as new as what they compress.
+/// Copies the built page (without its npm folder and manifests) into `to`, keeping modification
+/// times, by which the relay tells a fresh `.gz` from a stale one.
 fn copy_page(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    let mut entries: Vec<_> = std::fs::read_dir(from).unwrap().map(Result::unwrap).collect();
-    entries.sort_by_key(|e| e.path().extension().is_some_and(|x| x == "gz"));
-    for entry in entries {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().to_string();
         if name == "node_modules" || name.starts_with("package") || name == "genesis.json" {
             continue;
@@ -59,6 +58,13 @@ fn copy_page(from: &Path, to: &Path) {
             copy_page(&entry.path(), &to.join(&name));
         } else {
             std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(to.join(&name))
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
         }
     }
 }
