@@ -966,6 +966,33 @@ pub fn build_block<S: NodeStore + ?Sized>(
     candidates: &[SignedTx],
     certificate: Option<Certificate>,
 ) -> Result<Built, BlockError> {
+    build_block_with(
+        store,
+        chain,
+        state,
+        key,
+        slot,
+        reveal,
+        candidates,
+        certificate,
+        Signatures::Verify,
+    )
+}
+
+/// As [`build_block`], with the candidates' signatures checked as `signatures` says (a relay's
+/// mempool holds only transactions whose signatures it verified on admission).
+#[allow(clippy::too_many_arguments)]
+pub fn build_block_with<S: NodeStore + ?Sized>(
+    store: &S,
+    chain: &Chain,
+    state: &ChainState,
+    key: &SecretKey,
+    slot: u64,
+    reveal: &Hash,
+    candidates: &[SignedTx],
+    certificate: Option<Certificate>,
+    signatures: Signatures<'_>,
+) -> Result<Built, BlockError> {
     let proposer = key.public_key();
     let height = state.tip.height.checked_add(1).ok_or(BlockError::Overflow)?;
     if slot <= state.tip.slot {
@@ -979,7 +1006,7 @@ pub fn build_block<S: NodeStore + ?Sized>(
         reveal,
         certificate: certificate.as_ref(),
     };
-    let ex = execute(store, chain, state, &proposal, candidates, Mode::Build, Signatures::Verify)?;
+    let ex = execute(store, chain, state, &proposal, candidates, Mode::Build, signatures)?;
     let header = Header {
         height,
         slot,

@@ -63,6 +63,25 @@ fn import(c: &mut Criterion) {
         b.iter(|| import(&warm, black_box(block)))
     });
     g.finish();
+
+    // A proposer building from its mempool: before, core verified every candidate again; now
+    // the mempool's verification stands (`Signatures::Checked`).
+    let mut g = c.benchmark_group("block/build");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    let (slot, proposer, reveal) = net.next_slot();
+    let verified = vec![true; n];
+    let build = |signatures| {
+        state::build_block_with(
+            &net.store, &net.chain, &net.state, &proposer, slot, &reveal, &block.txs, None,
+            signatures,
+        )
+    };
+    g.bench_function(BenchmarkId::new("verify", n), |b| b.iter(|| build(Signatures::Verify)));
+    g.bench_function(BenchmarkId::new("mempool_verified", n), |b| {
+        b.iter(|| build(Signatures::Checked(&verified)))
+    });
+    g.finish();
 }
 
 criterion_group!(benches, import);

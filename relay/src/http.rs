@@ -396,7 +396,11 @@ async fn submit(body: bytes::Bytes, shared: Arc<Shared>) -> Response {
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match shared.with_node(|n| n.submit_tx(tx)).await {
+    let result = match crate::node::verify_tx(tx) {
+        Ok(tx) => shared.with_node(|n| n.submit_verified_tx(tx)).await,
+        Err(bad) => Err(bad),
+    };
+    match result {
         Ok(id) => ok(json!({ "tx_id": id.to_hex(), "status": "pending" })),
         Err(reason) => {
             shared.metrics.reject(&format!("{reason:?}"));

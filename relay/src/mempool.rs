@@ -173,6 +173,21 @@ impl Mempool {
         tx: SignedTx,
         now_ms: u64,
     ) -> Result<Hash, Rejection> {
+        self.insert_with(store, chain, state, tx, now_ms, false)
+    }
+
+    /// As [`Mempool::insert`]; with `signature_verified`, the caller has verified the signature
+    /// (a connection task, outside the node's lock, so admissions verify on every core) and it
+    /// is not checked again.
+    pub fn insert_with<S: NodeStore + ?Sized>(
+        &mut self,
+        store: &S,
+        chain: &Chain,
+        state: &ChainState,
+        tx: SignedTx,
+        now_ms: u64,
+        signature_verified: bool,
+    ) -> Result<Hash, Rejection> {
         let id = tx.id();
         if self.txs.contains_key(&id) {
             return Err(Rejection::AlreadyKnown);
@@ -220,10 +235,10 @@ impl Mempool {
         if nonce <= next {
             let view = self.pending_before(&address, &account, nonce, state.meta.epoch, chain);
             let view = view.map_err(Rejection::Invalid)?;
-            check_on_top(store, chain, state, &address, &view, &tx, false)
+            check_on_top(store, chain, state, &address, &view, &tx, signature_verified)
                 .map_err(Rejection::Invalid)?;
         } else {
-            check_stateless(chain, &tx).map_err(Rejection::Invalid)?;
+            check_stateless(chain, &tx, signature_verified).map_err(Rejection::Invalid)?;
         }
 
         if existing.is_none() && self.txs.len() >= self.config.max_txs {
@@ -545,12 +560,15 @@ fn check_on_top<S: NodeStore + ?Sized>(
 }
 
 /// The checks that need no state: chain, minimum fee, signature (in core's order).
-fn check_stateless(chain: &Chain, tx: &SignedTx) -> Result<(), TxError> {
+fn check_stateless(chain: &Chain, tx: &SignedTx, signature_verified: bool) -> Result<(), TxError> {
     if tx.tx.chain_id != chain.id {
         return Err(TxError::WrongChain { expected: chain.id, found: tx.tx.chain_id });
     }
     if tx.tx.fee < chain.params.min_fee {
         return Err(TxError::FeeTooLow { min: chain.params.min_fee, found: tx.tx.fee });
+    }
+    if signature_verified {
+        return Ok(());
     }
     tx.verify_signature().map_err(|_| TxError::BadSignature)
 }

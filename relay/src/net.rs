@@ -145,7 +145,10 @@ impl Conn {
                     Ok(t) => t,
                     Err(reason) => return self.strike(Some(id), format!("BadTx: {reason}")),
                 };
-                let result = self.shared.with_node(|n| n.submit_tx(tx)).await;
+                let result = match crate::node::verify_tx(tx) {
+                    Ok(tx) => self.shared.with_node(|n| n.submit_verified_tx(tx)).await,
+                    Err(bad) => Err(bad),
+                };
                 match result {
                     Ok(tx_id) => self.send(&Message::TxResult {
                         id,
@@ -172,7 +175,10 @@ impl Conn {
                     Ok(t) => t,
                     Err(reason) => return self.strike(None, format!("BadTx: {reason}")),
                 };
-                let result = self.shared.with_node(|n| n.submit_tx(tx)).await;
+                let result = match crate::node::verify_tx(tx) {
+                    Ok(tx) => self.shared.with_node(|n| n.submit_verified_tx(tx)).await,
+                    Err(bad) => Err(bad),
+                };
                 match result {
                     Ok(_) => Ok(()),
                     Err(crate::mempool::Rejection::Invalid(e)) => {

@@ -78,9 +78,13 @@ Tasks:
   page            Build the wallet page: wasm-pack build --release --target web into
                   www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
                   tests/e2e/ (playwright-core); prints the first load's gzipped size.
-  bench [--quick] Run memecoin-core's criterion benchmarks, print the gzipped size of the
-                  release .wasm, then time ECDSA sign/verify in Node: our wasm against
-                  @noble/curves and tiny-secp256k1 (bench/wasm, `npm ci` on first run)
+  bench [--quick] Run the criterion benchmarks of memecoin-core (k256 against libsecp256k1,
+                  block validation, state tree, encoding) and of the relay's block import
+                  (signature cache, all cores); print the gzipped size of the release .wasm;
+                  time ECDSA sign/verify in Node: our wasm against @noble/curves and
+                  tiny-secp256k1 (bench/wasm, `npm ci` on first run); run a 4-validator
+                  devnet under memecoin-load (transfers over /ws at rising rates). Ends with
+                  every figure as a ratio against its anchor from the same run
                   (--quick: short, noisier runs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
@@ -364,8 +368,100 @@ fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
     run.step("wasm-pack", ensure_wasm_pack)?;
     run.step("wasm size", wasm_size)?;
     wasm_bench(run, quick)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let bound = criterion_mean_ns(&criterion, "crypto/verify").map(|t| cores * 1e9 / t);
+    let load = relay_load(run, quick, bound)?;
     print!("{ratios}");
+    print!("{load}");
     Ok(())
+}
+
+/// A 4-validator devnet (`memecoin-relay devnet`, release build, in a fresh data dir on a free
+/// loopback port) under `memecoin-load`, a separate process offering transfers over `/ws` at
+/// rising rates. Returns the load generator's report (one JSON object per rate), which carries
+/// accepted/s against `bound` (cores × k256 verify/s from this run).
+fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, Failure> {
+    let build = cargo(["build", "--release", "-p", RELAY, "--bins"]);
+    run.exec("build relay (release)", &build)?;
+    let bin = target_dir(&run.root).join("release");
+    let data = target_dir(&run.root).join("bench-devnet");
+    let _ = std::fs::remove_dir_all(&data);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| {
+            Failure::new("relay load", &Cmd::new("bind"), e.to_string(), "free a loopback port")
+        })?;
+    let listen = format!("127.0.0.1:{port}");
+    let devnet = Cmd::new(&bin.join("memecoin-relay").display().to_string()).args([
+        "devnet",
+        "--validators",
+        "4",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data.display().to_string(),
+    ]);
+    println!("\n$ {devnet} &");
+    let mut child =
+        devnet
+            .command(&run.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Failure::new("relay load", &devnet, spawn_error(&e), "build the relay"))?;
+    let (rates, seconds, senders) =
+        if quick { ("500,1000", "3", "256") } else { ("500,1000,2000,4000,8000", "10", "2048") };
+    let mut load = Cmd::new(&bin.join("memecoin-load").display().to_string()).args([
+        "--url",
+        &format!("ws://{listen}/ws"),
+        "--rates",
+        rates,
+        "--seconds",
+        seconds,
+        "--senders",
+        senders,
+    ]);
+    if let Some(bound) = bound {
+        load = load.args(["--bound", &format!("{bound:.0}")]);
+    }
+    let started = Instant::now();
+    // The devnet needs a moment to listen; the load generator connects on its first try.
+    while std::net::TcpStream::connect(&listen).is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            return Err(Failure::new(
+                "relay load",
+                &devnet,
+                "not listening after 30 s".into(),
+                "see `memecoin-relay devnet`",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("$ {load}");
+    let output = load.command(&run.root).stderr(Stdio::inherit()).output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let output = output
+        .map_err(|e| Failure::new("relay load", &load, spawn_error(&e), "build the relay"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    run.steps.push((
+        "relay load".into(),
+        if output.status.success() { Outcome::Passed } else { Outcome::Failed },
+        started.elapsed(),
+    ));
+    if !output.status.success() {
+        return Err(Failure::new(
+            "relay load",
+            &load,
+            format!("{}", output.status),
+            "see its output above",
+        ));
+    }
+    Ok(format!(
+        "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}"
+    ))
 }
 
 /// Mean time per iteration, in nanoseconds, of the criterion benchmark `id` (its path under

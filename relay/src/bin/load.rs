@@ -1,0 +1,412 @@
+//! `memecoin-load`: offers transfers to a relay over `/ws` at fixed rates and reports what it
+//! accepted, how fast it answered, and how the chain kept up (head and finality).
+//!
+//! For a devnet (`memecoin-relay devnet`): it funds `--senders` accounts from the devnet's dev
+//! account, then, for each rate in `--rates`, signs `rate × seconds` transfers up front (so that
+//! signing never limits the rate), spreads them over `--connections` WebSocket connections and
+//! sends them on a 10 ms tick. Every count is bounded by the arguments. One JSON object per rate
+//! goes to stdout; progress goes to stderr.
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use memecoin_core::address::Address;
+use memecoin_core::block::SignedHeader;
+use memecoin_core::crypto::SecretKey;
+use memecoin_core::hash::Hash;
+use memecoin_core::hd;
+use memecoin_core::light::AccountProof;
+use memecoin_core::tx::{Tx, TxKind};
+use memecoin_relay::keys;
+use memecoin_relay::wire::{At, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Parser, Debug)]
+#[command(name = "memecoin-load", about = "Offer transfers to a relay at fixed rates and measure")]
+struct Cli {
+    /// The relay's WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
+    /// Offered rates, transactions per second, one step each.
+    #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000")]
+    rates: Vec<u32>,
+    /// Length of each step.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// Funded accounts that send (each holds at most 64 pending transactions at a relay).
+    #[arg(long, default_value_t = 512)]
+    senders: u32,
+    /// WebSocket connections the load is spread over (a relay caps each one's message rate).
+    #[arg(long, default_value_t = 4)]
+    connections: u32,
+    /// Fee per transfer (the devnet's minimum by default).
+    #[arg(long, default_value_t = 1_000)]
+    fee: u64,
+    /// The verify bound to report accepted/s against (cores × signature verifications per
+    /// second, measured by the caller in the same run); omitted from the report when absent.
+    #[arg(long)]
+    bound: Option<f64>,
+}
+
+/// Upper bounds on what one run may do, whatever the arguments.
+const MAX_RATE: u32 = 100_000;
+const MAX_SECONDS: u32 = 600;
+const MAX_SENDERS: u32 = 4_096;
+const MAX_CONNECTIONS: u32 = 64;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    anyhow::ensure!(cli.rates.iter().all(|&r| r > 0 && r <= MAX_RATE), "rates are 1..={MAX_RATE}");
+    anyhow::ensure!(cli.seconds > 0 && cli.seconds <= MAX_SECONDS, "seconds are 1..={MAX_SECONDS}");
+    anyhow::ensure!(cli.senders > 0 && cli.senders <= MAX_SENDERS, "senders are 1..={MAX_SENDERS}");
+    anyhow::ensure!(
+        cli.connections > 0 && cli.connections <= MAX_CONNECTIONS,
+        "connections are 1..={MAX_CONNECTIONS}"
+    );
+    let (mut control, chain_id) = connect(&cli.url).await?;
+    let dev = keys::devnet_dev_key()?;
+    let phrase = hd::parse_phrase(keys::DEVNET_PHRASE)?;
+    let seed = hd::seed_from_phrase(&phrase, "");
+    // Account 3 of the devnet phrase: not the dev account (0) nor the validators (1).
+    let senders: Vec<SecretKey> =
+        (0..cli.senders).map(|i| hd::wallet_key(&seed, 3, i)).collect::<Result<_, _>>()?;
+    let mut nonces = fund(&mut control, chain_id, &dev, &senders, cli.fee).await?;
+
+    for &rate in &cli.rates {
+        let count = rate as usize * cli.seconds as usize;
+        eprintln!("memecoin-load: signing {count} transfers for {rate} tx/s");
+        let batches =
+            sign_round_robin(chain_id, &senders, &mut nonces, count, cli.fee, cli.connections);
+        let chain = Arc::new(Mutex::new(ChainWatch::default()));
+        let watcher = tokio::spawn(watch_chain(cli.url.clone(), chain_id, chain.clone()));
+        let started = Instant::now();
+        let per_connection = f64::from(rate) / f64::from(cli.connections);
+        let tasks: Vec<_> = batches
+            .into_iter()
+            .map(|txs| {
+                let url = cli.url.clone();
+                tokio::spawn(async move { offer(&url, txs, per_connection).await })
+            })
+            .collect();
+        let mut step = Step::default();
+        for task in tasks {
+            step.merge(task.await??);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        watcher.abort();
+        let chain = chain.lock().map_err(|_| anyhow::anyhow!("watcher poisoned"))?.clone();
+        let mut report = step.report(rate, elapsed, &chain);
+        if let (Some(bound), Some(accepted)) = (cli.bound, report["accepted_per_s"].as_f64()) {
+            report["bound_per_s"] = json!(bound);
+            report["ratio"] = json!(accepted / bound);
+        }
+        println!("{report}");
+        // Let the pool drain before the next step, so steps do not bleed into each other.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The senders' next nonces, from the chain: refused transfers left gaps.
+        for (i, key) in senders.iter().enumerate() {
+            if let Some(n) = nonces.get_mut(i) {
+                *n = account_nonce(
+                    &mut control,
+                    &Address::from_public_key(&key.public_key()),
+                    At::Head,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens a connection and completes the handshake; returns the relay's chain id.
+async fn connect(url: &str) -> anyhow::Result<(Ws, Hash)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let chain_id = loop {
+        match next(&mut ws).await? {
+            Message::Hello { chain_id, .. } => {
+                break decode_hex::<Hash>("chain id", &chain_id).map_err(anyhow::Error::msg)?;
+            }
+            _ => continue,
+        }
+    };
+    send(
+        &mut ws,
+        &Message::Hello {
+            version: PROTOCOL_VERSION,
+            chain_id: chain_id.to_hex(),
+            role: Role::Browser,
+            listen: None,
+            head_height: 0,
+        },
+    )
+    .await?;
+    Ok((ws, chain_id))
+}
+
+async fn send(ws: &mut Ws, m: &Message) -> anyhow::Result<()> {
+    ws.send(Frame::text(m.to_json())).await?;
+    Ok(())
+}
+
+async fn next(ws: &mut Ws) -> anyhow::Result<Message> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await? {
+            Some(Ok(Frame::Text(t))) => return Message::from_json(&t).map_err(anyhow::Error::msg),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => anyhow::bail!("relay closed the connection"),
+        }
+    }
+}
+
+/// The account's nonce at the relay's head (or finalized) state, from its proof.
+async fn account_nonce(ws: &mut Ws, address: &Address, at: At) -> anyhow::Result<u64> {
+    send(ws, &Message::GetAccount { id: 1, address: address.to_text(), at }).await?;
+    loop {
+        match next(ws).await? {
+            Message::Account { proof, .. } => {
+                let proof: AccountProof =
+                    decode_hex("proof", &proof).map_err(anyhow::Error::msg)?;
+                return Ok(proof.account.map_or(0, |a| a.nonce));
+            }
+            Message::Error { id: Some(1), reason } => anyhow::bail!("get_account: {reason}"),
+            _ => continue,
+        }
+    }
+}
+
+fn transfer(
+    chain_id: Hash,
+    key: &SecretKey,
+    nonce: u64,
+    fee: u64,
+    to: Address,
+    amount: u64,
+) -> String {
+    let tx = Tx {
+        chain_id,
+        sender: key.public_key(),
+        nonce,
+        fee,
+        kind: TxKind::Transfer { to, amount },
+    };
+    encode_hex(&tx.sign(key))
+}
+
+/// Gives every sender enough for the run, 64 transfers at a time (a sender's pending limit),
+/// waiting for each batch to be included. Returns the senders' next nonces.
+async fn fund(
+    ws: &mut Ws,
+    chain_id: Hash,
+    dev: &SecretKey,
+    senders: &[SecretKey],
+    fee: u64,
+) -> anyhow::Result<Vec<u64>> {
+    let dev_address = Address::from_public_key(&dev.public_key());
+    let mut nonce = account_nonce(ws, &dev_address, At::Head).await?;
+    for batch in senders.chunks(64) {
+        for key in batch {
+            let tx = transfer(
+                chain_id,
+                dev,
+                nonce,
+                fee,
+                Address::from_public_key(&key.public_key()),
+                1_000_000_000_000,
+            );
+            send(ws, &Message::SubmitTx { id: 2, tx }).await?;
+            nonce += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while account_nonce(ws, &dev_address, At::Head).await? < nonce {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "funding transfers were not included in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eprintln!("memecoin-load: funded {} senders", batch.len());
+    }
+    let mut nonces = Vec::with_capacity(senders.len());
+    for key in senders {
+        nonces
+            .push(account_nonce(ws, &Address::from_public_key(&key.public_key()), At::Head).await?);
+    }
+    Ok(nonces)
+}
+
+/// `count` signed transfers, senders in turn, split into one list per connection.
+fn sign_round_robin(
+    chain_id: Hash,
+    senders: &[SecretKey],
+    nonces: &mut [u64],
+    count: usize,
+    fee: u64,
+    connections: u32,
+) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::with_capacity(count / connections as usize + 1); connections as usize];
+    let sink = Address([0x5a; 20]);
+    for i in 0..count {
+        let s = i % senders.len();
+        let (Some(key), Some(nonce)) = (senders.get(s), nonces.get_mut(s)) else { continue };
+        let tx = transfer(chain_id, key, *nonce, fee, sink, 1);
+        *nonce += 1;
+        if let Some(list) = out.get_mut(i % connections as usize) {
+            list.push(tx);
+        }
+    }
+    out
+}
+
+/// What one step saw on one connection (merged across connections).
+#[derive(Debug, Default)]
+struct Step {
+    sent: u64,
+    accepted: u64,
+    refused: BTreeMap<String, u64>,
+    unanswered: u64,
+    latencies: Vec<Duration>,
+}
+
+impl Step {
+    fn merge(&mut self, other: Step) {
+        self.sent += other.sent;
+        self.accepted += other.accepted;
+        self.unanswered += other.unanswered;
+        for (k, v) in other.refused {
+            *self.refused.entry(k).or_default() += v;
+        }
+        self.latencies.extend(other.latencies);
+    }
+
+    fn report(mut self, offered: u32, elapsed: f64, chain: &ChainWatch) -> serde_json::Value {
+        self.latencies.sort();
+        let pct = |p: f64| {
+            let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+            self.latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        json!({
+            "offered_per_s": offered,
+            "seconds": elapsed,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "accepted_per_s": self.accepted as f64 / elapsed,
+            "refused": self.refused,
+            "unanswered": self.unanswered,
+            "latency_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0) },
+            "heads": chain.heads,
+            "head_interval_ms_max": chain.max_head_gap.as_secs_f64() * 1000.0,
+            "finality_lag_blocks_max": chain.max_lag,
+        })
+    }
+}
+
+/// Offers `txs` on one connection at `rate` per second; collects the replies.
+async fn offer(url: &str, txs: Vec<String>, rate: f64) -> anyhow::Result<Step> {
+    let (ws, _) = connect(url).await?;
+    let (mut sink, mut stream) = ws.split();
+    let total = txs.len();
+    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let reader = {
+        let sent_at = sent_at.clone();
+        tokio::spawn(async move {
+            let mut step = Step::default();
+            let mut answered = 0;
+            while answered < total {
+                let frame = match tokio::time::timeout(Duration::from_secs(10), stream.next()).await
+                {
+                    Ok(Some(Ok(Frame::Text(t)))) => t,
+                    Ok(Some(Ok(_))) => continue,
+                    _ => break,
+                };
+                let Ok(Message::TxResult { id, accepted, reason, .. }) = Message::from_json(&frame)
+                else {
+                    continue;
+                };
+                answered += 1;
+                if let Some(t) = sent_at.lock().ok().and_then(|mut m| m.remove(&id)) {
+                    step.latencies.push(t.elapsed());
+                }
+                if accepted {
+                    step.accepted += 1;
+                } else {
+                    // The reason without its numbers, so that counts group.
+                    let reason = reason.unwrap_or_default();
+                    let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).collect();
+                    *step.refused.entry(kind).or_default() += 1;
+                }
+            }
+            step.unanswered = (total - answered) as u64;
+            step
+        })
+    };
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut sent = 0usize;
+    let mut txs = txs.into_iter().enumerate();
+    while sent < total {
+        tick.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * rate) as usize).min(total);
+        while sent < due {
+            let Some((i, tx)) = txs.next() else { break };
+            let id = i as u64 + 10;
+            if let Ok(mut m) = sent_at.lock() {
+                m.insert(id, Instant::now());
+            }
+            sink.send(Frame::text(Message::SubmitTx { id, tx }.to_json())).await?;
+            sent += 1;
+        }
+    }
+    let mut step = reader.await?;
+    step.sent = sent as u64;
+    Ok(step)
+}
+
+/// Heads and finality as a subscriber sees them during a step.
+#[derive(Debug, Default, Clone)]
+struct ChainWatch {
+    heads: u64,
+    max_head_gap: Duration,
+    max_lag: u64,
+}
+
+async fn watch_chain(
+    url: String,
+    _chain_id: Hash,
+    out: Arc<Mutex<ChainWatch>>,
+) -> anyhow::Result<()> {
+    let (mut ws, _) = connect(&url).await?;
+    send(&mut ws, &Message::Subscribe { heads: true, finality: true, accounts: vec![] }).await?;
+    let (mut head, mut finalized) = (0u64, 0u64);
+    let mut last = None::<Instant>;
+    loop {
+        match next(&mut ws).await? {
+            Message::Head { header } => {
+                let h: SignedHeader = decode_hex("header", &header).map_err(anyhow::Error::msg)?;
+                head = head.max(h.header.height);
+                let now = Instant::now();
+                if let Ok(mut w) = out.lock() {
+                    w.heads += 1;
+                    if let Some(prev) = last {
+                        w.max_head_gap = w.max_head_gap.max(now - prev);
+                    }
+                    w.max_lag = w.max_lag.max(head.saturating_sub(finalized));
+                }
+                last = Some(now);
+            }
+            Message::Finalized { proof } => {
+                let p: memecoin_core::light::FinalityProof =
+                    decode_hex("proof", &proof).map_err(anyhow::Error::msg)?;
+                finalized = finalized.max(p.source.height);
+            }
+            _ => {}
+        }
+    }
+}
