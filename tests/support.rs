@@ -1,6 +1,8 @@
 //! Helpers for whole-system tests: start real relays on loopback, talk to them over real
 //! sockets (HTTP and WebSocket), wait for conditions with a deadline.
 
+pub mod liar;
+
 use memecoin_core::genesis::Genesis;
 use memecoin_relay::node::ValidatorKey;
 use memecoin_relay::{Config, Handle, TlsConfig, keys};
@@ -95,7 +97,17 @@ pub async fn try_start_on(
     peers: Vec<String>,
     tls: Option<TlsConfig>,
 ) -> anyhow::Result<Relay> {
-    let config = Config {
+    launch_on(listener, Config { tls, ..config(genesis, dir, validator, peers) })
+}
+
+/// The config [`start`] uses: no TLS, no faucet, no wallet page.
+pub fn config(
+    genesis: &Genesis,
+    dir: &std::path::Path,
+    validator: Option<ValidatorKey>,
+    peers: Vec<String>,
+) -> Config {
+    Config {
         genesis: genesis.clone(),
         data_dir: dir.to_path_buf(),
         peers,
@@ -103,14 +115,25 @@ pub async fn try_start_on(
         www: None,
         public_addr: None,
         max_dialed: 8,
-        tls,
-    };
+        tls: None,
+        faucet: None,
+    }
+}
+
+/// Starts a relay with any `config` on a fresh loopback port.
+pub async fn launch(config: Config) -> anyhow::Result<Relay> {
+    launch_on(tokio::net::TcpListener::bind("127.0.0.1:0").await?, config)
+}
+
+/// Starts a relay with any `config` on `listener`.
+pub fn launch_on(listener: tokio::net::TcpListener, config: Config) -> anyhow::Result<Relay> {
+    let dir = config.data_dir.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (handle, server) = memecoin_relay::start(config, listener, async move {
         let _ = stop_rx.await;
     })?;
     let task = tokio::spawn(server);
-    Ok(Relay { handle, stop: Some(stop_tx), task, dir: dir.to_path_buf() })
+    Ok(Relay { handle, stop: Some(stop_tx), task, dir })
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or fails the test after `secs`.

@@ -3,13 +3,14 @@
 //! Errors are JSON `{"error": "<reason>"}` with 400 (bad input), 404 (unknown) or 503 (not
 //! ready). Amounts are integers of base units.
 
+use crate::faucet::Faucet;
 use crate::net;
 use crate::node::TxStatus;
 use crate::shared::Shared;
 use crate::wire::{self, decode_hex, encode_hex};
 use memecoin_core::address::Address;
 use memecoin_core::hash::Hash;
-use memecoin_core::tx::SignedTx;
+use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ fn ok(value: Value) -> Response {
 pub fn routes(
     shared: Arc<Shared>,
     www: Option<PathBuf>,
+    faucet: Option<Arc<Faucet>>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
 {
     let with = {
@@ -45,6 +47,10 @@ pub fn routes(
         .and(warp::query::<std::collections::HashMap<String, String>>())
         .and(with.clone())
         .then(account);
+    let history = warp::path!("api" / "accounts" / String / "txs")
+        .and(warp::get())
+        .and(with.clone())
+        .then(account_txs);
     let validators =
         warp::path!("api" / "validators").and(warp::get()).and(with.clone()).then(validators);
     let genesis = warp::path!("api" / "genesis").and(warp::get()).and(with.clone()).then(genesis);
@@ -54,6 +60,25 @@ pub fn routes(
         .and(warp::body::bytes())
         .and(with.clone())
         .then(submit);
+    let with_faucet = warp::any().map(move || faucet.clone());
+    let faucet_info = warp::path!("api" / "faucet").and(warp::get()).and(with_faucet.clone()).map(
+        |f: Option<Arc<Faucet>>| match f {
+            Some(f) => ok(json!({
+                "address": f.from().to_text(),
+                "amount": f.config.amount,
+                "per_address_s": f.config.per_address.as_secs(),
+            })),
+            None => error(StatusCode::NOT_FOUND, "no faucet on this relay"),
+        },
+    );
+    let faucet_pay = warp::path!("api" / "faucet")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(1024))
+        .and(warp::body::bytes())
+        .and(warp::addr::remote())
+        .and(with_faucet)
+        .and(with.clone())
+        .then(pay_faucet);
     let metrics = warp::path!("metrics").and(warp::get()).and(with.clone()).then(metrics);
     let ws = warp::path!("ws").and(warp::ws()).and(warp::addr::remote()).and(with.clone()).map(
         |ws: warp::ws::Ws, remote: Option<std::net::SocketAddr>, shared: Arc<Shared>| {
@@ -82,21 +107,32 @@ pub fn routes(
         .unify()
         .or(account)
         .unify()
+        .or(history)
+        .unify()
         .or(validators)
         .unify()
         .or(genesis)
         .unify()
         .or(submit)
         .unify()
+        .or(faucet_info)
+        .unify()
+        .or(faucet_pay)
+        .unify()
         .or(metrics)
         .unify()
         .or(ws)
         .unify();
-    let page = warp::get().and(warp::path::full()).and(warp::any().map(move || www.clone())).then(
-        |path: warp::path::FullPath, www: Option<PathBuf>| async move {
-            static_file(www, path.as_str()).await
-        },
-    );
+    let page = warp::get()
+        .and(warp::path::full())
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and(warp::any().map(move || www.clone()))
+        .then(
+            |path: warp::path::FullPath, encoding: Option<String>, www: Option<PathBuf>| async move {
+                let gzip = encoding.is_some_and(|e| accepts_gzip(&e));
+                static_file(www, path.as_str(), gzip).await
+            },
+        );
     api.or(page)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
@@ -115,7 +151,29 @@ pub fn routes(
         .unify()
 }
 
-async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
+/// Whether an `Accept-Encoding` value allows gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        it.next().is_some_and(|coding| coding.eq_ignore_ascii_case("gzip"))
+            && !it.any(|p| p.replace(' ', "") == "q=0")
+    })
+}
+
+/// `file.gz` when it exists and is at least as new as `file` (a stale one is never served).
+async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".gz");
+    let gz = PathBuf::from(name);
+    let (plain, packed) =
+        (tokio::fs::metadata(file).await.ok()?, tokio::fs::metadata(&gz).await.ok()?);
+    if packed.modified().ok()? < plain.modified().ok()? {
+        return None;
+    }
+    tokio::fs::read(&gz).await.ok()
+}
+
+async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
     let Some(root) = www else { return error(StatusCode::NOT_FOUND, "no wallet page configured") };
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "index.html" } else { rel };
@@ -123,7 +181,13 @@ async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
         return error(StatusCode::BAD_REQUEST, "bad path");
     }
     let file = root.join(rel);
-    match tokio::fs::read(&file).await {
+    let packed = if gzip { fresh_gzip(&file).await } else { None };
+    let encoded = packed.is_some();
+    let bytes = match packed {
+        Some(bytes) => Ok(bytes),
+        None => tokio::fs::read(&file).await,
+    };
+    match bytes {
         Ok(bytes) => {
             let mime = match file.extension().and_then(|e| e.to_str()) {
                 Some("html") => "text/html; charset=utf-8",
@@ -135,7 +199,13 @@ async fn static_file(www: Option<PathBuf>, path: &str) -> Response {
                 Some("svg") => "image/svg+xml",
                 _ => "application/octet-stream",
             };
-            warp::reply::with_header(bytes, "content-type", mime).into_response()
+            let mut reply = warp::reply::with_header(bytes, "content-type", mime).into_response();
+            let headers = reply.headers_mut();
+            headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
+            if encoded {
+                headers.insert("content-encoding", warp::http::HeaderValue::from_static("gzip"));
+            }
+            reply
         }
         Err(_) => error(StatusCode::NOT_FOUND, "not found"),
     }
@@ -259,6 +329,34 @@ async fn account(
         .await
 }
 
+/// Most transactions `GET /api/accounts/{address}/txs` lists.
+pub const MAX_HISTORY: usize = 50;
+
+async fn account_txs(address: String, shared: Arc<Shared>) -> Response {
+    let addr = match Address::parse(&address) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad address: {e}")),
+    };
+    shared
+        .with_node(|n| match n.account_history(&addr, MAX_HISTORY) {
+            Ok(list) => ok(json!({
+                "address": addr.to_text(),
+                "txs": list
+                    .iter()
+                    .map(|(height, block, index, tx)| json!({
+                        "tx_id": tx.id().to_hex(),
+                        "height": height,
+                        "block": block.to_hex(),
+                        "index": index,
+                        "tx": encode_hex(tx),
+                    }))
+                    .collect::<Vec<_>>(),
+            })),
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")),
+        })
+        .await
+}
+
 async fn validators(shared: Arc<Shared>) -> Response {
     shared
         .with_node(|n| {
@@ -311,6 +409,52 @@ async fn submit(body: bytes::Bytes, shared: Arc<Shared>) -> Response {
     }
 }
 
+async fn pay_faucet(
+    body: bytes::Bytes,
+    remote: Option<std::net::SocketAddr>,
+    faucet: Option<Arc<Faucet>>,
+    shared: Arc<Shared>,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        address: String,
+    }
+    let Some(faucet) = faucet else {
+        return error(StatusCode::NOT_FOUND, "no faucet on this relay");
+    };
+    let parsed: Body = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+    };
+    let to = match Address::parse(&parsed.address) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad address: {e}")),
+    };
+    if let Err(refusal) = faucet.admit(&to, remote.map(|r| r.ip()), std::time::Instant::now()) {
+        shared.metrics.reject("FaucetLimit");
+        return error(StatusCode::TOO_MANY_REQUESTS, refusal.to_string());
+    }
+    let key = &faucet.config.key;
+    let result = shared
+        .with_node(|n| {
+            let nonce = n.next_nonce(&faucet.from()).ok_or_else(|| "no head".to_string())?;
+            let tx = Tx {
+                chain_id: n.chain().id,
+                sender: key.public_key(),
+                nonce,
+                fee: n.chain().params.min_fee,
+                kind: TxKind::Transfer { to, amount: faucet.config.amount },
+            };
+            n.submit_tx(tx.sign(key)).map_err(|e| e.to_string())
+        })
+        .await;
+    match result {
+        Ok(id) => ok(json!({ "tx_id": id.to_hex(), "amount": faucet.config.amount })),
+        Err(reason) => error(StatusCode::SERVICE_UNAVAILABLE, format!("faucet: {reason}")),
+    }
+}
+
 async fn metrics(shared: Arc<Shared>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
@@ -347,4 +491,18 @@ async fn metrics(shared: Arc<Shared>) -> Response {
         let _ = writeln!(out, "memecoin_rejects_total{{reason=\"{reason}\"}} {count}");
     }
     warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn reads_accept_encoding() {
+        assert!(accepts_gzip("gzip, deflate, br, zstd"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("deflate, br"));
+        assert!(!accepts_gzip("x-gzip"));
+    }
 }

@@ -11,12 +11,14 @@
 //! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
+//! - [`faucet`] — the devnet faucet (`POST /api/faucet`), rate-limited.
 //! - [`keys`] — validator key files and the devnet's deterministic keys.
 //! - [`tls`] — optional TLS on the listener (`https://`, `wss://`): the same routes through rustls.
 //!
 //! [`run`] starts a relay on a bound listener and stops it when `shutdown` resolves, so tests
 //! run real relays on `127.0.0.1:0`.
 
+pub mod faucet;
 pub mod http;
 pub mod keys;
 pub mod mempool;
@@ -55,6 +57,8 @@ pub struct Config {
     pub max_dialed: usize,
     /// Serve HTTPS and `wss://` with this certificate instead of plain HTTP and `ws://`.
     pub tls: Option<TlsConfig>,
+    /// Pay test coins from this key on `POST /api/faucet` (devnets only).
+    pub faucet: Option<faucet::FaucetConfig>,
 }
 
 /// A running relay's handle for tests and tools.
@@ -96,7 +100,8 @@ pub fn start(
     }
     let tasks =
         background(shared.clone(), config.max_dialed.max(config.peers.len()), stop_rx.clone());
-    let routes = http::routes(shared.clone(), config.www.clone());
+    let faucet = config.faucet.clone().map(|f| Arc::new(faucet::Faucet::new(f)));
+    let routes = http::routes(shared.clone(), config.www.clone(), faucet);
     let server = async move {
         let graceful = async move {
             shutdown.await;

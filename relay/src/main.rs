@@ -40,7 +40,9 @@ enum Command {
         #[arg(long)]
         genesis_time_ms: Option<u64>,
     },
-    /// Start a local devnet: N validators in this process, the dev account funded.
+    /// Start a local devnet: N validators in this process, the dev account funded, a faucet on
+    /// the first relay (`POST /api/faucet`). With --www, writes the chain spec to
+    /// `<www>/genesis.json` for the wallet page.
     Devnet {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
@@ -199,6 +201,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         public_addr: args.public_addr.or(file.public_addr),
         max_dialed: 16,
         tls,
+        faucet: None,
     };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -241,6 +244,15 @@ async fn devnet(
         memecoin_core::address::Address::from_public_key(&dev.public_key())
     );
     println!("  recovery phrase (public, devnet only): {}", keys::DEVNET_PHRASE);
+    println!("  faucet:         POST http://{listen}/api/faucet {{\"address\": \"meme1…\"}}");
+    if let Some(www) = &www {
+        // The wallet page's trust root: the chain spec ships with the page, it is not asked
+        // from the relay at run time.
+        let path = www.join("genesis.json");
+        std::fs::write(&path, genesis.to_json())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        println!("  wallet page:    {} (genesis written to {})", www.display(), path.display());
+    }
     let first = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -260,6 +272,7 @@ async fn devnet(
             public_addr: None,
             max_dialed: 16,
             tls: None,
+            faucet: (i == 0).then(|| memecoin_relay::faucet::FaucetConfig::devnet(dev.clone())),
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }

@@ -310,6 +310,13 @@ impl Mempool {
         }
     }
 
+    /// The nonce a new transaction of `address` should carry to follow its ready pending ones:
+    /// `account_nonce` (the head state's) when it has none, or when the pool's view of the
+    /// sender is older than that state.
+    pub fn next_nonce(&self, address: &Address, account_nonce: u64) -> u64 {
+        self.senders.get(address).map_or(account_nonce, |s| s.next().max(account_nonce))
+    }
+
     pub fn contains(&self, id: &Hash) -> bool {
         self.txs.contains_key(id)
     }

@@ -509,6 +509,35 @@ impl Node {
         Ok(id)
     }
 
+    /// The nonce `address`'s next transaction should carry: its account's at the head, after
+    /// its ready transactions in the mempool. `None` before the node has a head state.
+    pub fn next_nonce(&self, address: &Address) -> Option<u64> {
+        let state = self.states.get(&self.head)?;
+        let account = state.account(&self.store, address).ok()?;
+        Some(self.mempool.next_nonce(address, account.nonce))
+    }
+
+    /// The newest transactions of `address` on the head chain (sent, or transfers received),
+    /// at most `max`, newest first: (height, block hash, index in block, transaction). Looks at
+    /// most `4 × max` index entries, so branches that lost cost little.
+    pub fn account_history(
+        &self,
+        address: &Address,
+        max: usize,
+    ) -> Result<Vec<(u64, Hash, u32, SignedTx)>, StoreError> {
+        let mut out = Vec::new();
+        for (height, block, index) in self.store.account_txs(address, max.saturating_mul(4))? {
+            if out.len() >= max || self.hash_at(height) != Some(block) {
+                continue;
+            }
+            let tx = self.block(&block).and_then(|b| b.txs.get(index as usize).cloned());
+            if let Some(tx) = tx {
+                out.push((height, block, index, tx));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records a vote; builds evidence if it conflicts with an earlier vote of the same validator.
     pub fn on_vote(&mut self, vote: SignedVote) -> Result<(), VoteError> {
         let epoch_set = self

@@ -18,6 +18,7 @@
 //! | `txs`       | transaction id             | block hash ‖ index in block (`u32` BE)    |
 //! | `heights`   | height (`u64` BE) ‖ block hash | nothing: every stored block by height |
 //! | `canonical` | height (`u64` BE)          | hash of the finalized chain's block there |
+//! | `account_txs` | address ‖ height (`u64` BE) ‖ block hash ‖ index (`u32` BE) | nothing: the transactions each address sent or received a transfer in, on every stored branch |
 //!
 //! There is no genesis block: the genesis state is stored under the chain id, which is also the
 //! parent of the block at height 1.
@@ -48,12 +49,14 @@
     )
 )]
 
+use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::finality::Checkpoint;
 use memecoin_core::hash::Hash;
 use memecoin_core::state::ChainState;
 use memecoin_core::tree::{self, Node, NodeBatch, NodeStore};
+use memecoin_core::tx::TxKind;
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
@@ -70,6 +73,7 @@ const NODES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("nodes");
 const TXS: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("txs");
 const HEIGHTS: TableDefinition<&[u8; 40], ()> = TableDefinition::new("heights");
 const CANONICAL: TableDefinition<&[u8; 8], &[u8; 32]> = TableDefinition::new("canonical");
+const ACCOUNT_TXS: TableDefinition<&[u8; 64], ()> = TableDefinition::new("account_txs");
 
 const KEY_CHAIN_ID: &str = "chain_id";
 const KEY_FINALIZED: &str = "finalized";
@@ -169,6 +173,27 @@ fn tx_location_value(block: &Hash, index: u32) -> [u8; 36] {
     value
 }
 
+fn account_tx_key(address: &Address, height: u64, block: &Hash, index: u32) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    let (a, rest) = key.split_at_mut(20);
+    a.copy_from_slice(&address.0);
+    let (h, rest) = rest.split_at_mut(8);
+    h.copy_from_slice(&height.to_be_bytes());
+    rest.copy_from_slice(&tx_location_value(block, index));
+    key
+}
+
+fn split_account_tx_key(key: &[u8; 64]) -> (u64, Hash, u32) {
+    let (_, rest) = key.split_at(20);
+    let (h, loc) = rest.split_at(8);
+    let mut height = [0u8; 8];
+    height.copy_from_slice(h);
+    let mut location = [0u8; 36];
+    location.copy_from_slice(loc);
+    let (block, index) = split_tx_location(&location);
+    (u64::from_be_bytes(height), block, index)
+}
+
 fn split_tx_location(value: &[u8; 36]) -> (Hash, u32) {
     let (b, i) = value.split_at(32);
     let mut block = [0u8; 32];
@@ -210,6 +235,7 @@ impl Store {
             txn.open_table(TXS).map_err(db_err("creating table txs"))?;
             txn.open_table(HEIGHTS).map_err(db_err("creating table heights"))?;
             txn.open_table(CANONICAL).map_err(db_err("creating table canonical"))?;
+            txn.open_table(ACCOUNT_TXS).map_err(db_err("creating table account_txs"))?;
             let mut meta = txn.open_table(META).map_err(db_err("creating table meta"))?;
             let found: Option<Hash> = meta
                 .get(KEY_CHAIN_ID)
@@ -316,6 +342,28 @@ impl Store {
         let table = txn.open_table(TXS).map_err(db_err("opening table txs"))?;
         let value = table.get(id.as_bytes()).map_err(db_err("reading a tx location"))?;
         Ok(value.map(|v| split_tx_location(v.value())))
+    }
+
+    /// The newest (by height) at most `max` entries of the account index for `address`:
+    /// (height, block hash, index in block) of transactions it sent or received a transfer in,
+    /// on any stored branch (callers keep those on their chain).
+    pub fn account_txs(
+        &self,
+        address: &Address,
+        max: usize,
+    ) -> Result<Vec<(u64, Hash, u32)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
+        let from = account_tx_key(address, 0, &Hash([0; 32]), 0);
+        let to = account_tx_key(address, u64::MAX, &Hash([0xff; 32]), u32::MAX);
+        let range =
+            table.range::<&[u8; 64]>(&from..=&to).map_err(db_err("reading the account index"))?;
+        let mut out = Vec::new();
+        for entry in range.rev().take(max) {
+            let (key, _) = entry.map_err(db_err("reading the account index"))?;
+            out.push(split_account_tx_key(key.value()));
+        }
+        Ok(out)
     }
 
     /// Records `finalized` and the canonical chain's height → hash entries from the previous
@@ -473,6 +521,23 @@ fn write_block(
         for (index, tx) in (0u32..).zip(&block.txs) {
             txs.insert(tx.id().as_bytes(), &tx_location_value(&hash, index))
                 .map_err(db_err("writing the tx index"))?;
+        }
+    }
+    {
+        let mut index_table =
+            txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
+        let height = block.header.header.height;
+        for (index, tx) in (0u32..).zip(&block.txs) {
+            let sender = tx.tx.sender_address();
+            let recipient = match &tx.tx.kind {
+                TxKind::Transfer { to, .. } if *to != sender => Some(*to),
+                _ => None,
+            };
+            for address in core::iter::once(sender).chain(recipient) {
+                index_table
+                    .insert(&account_tx_key(&address, height, &hash, index), ())
+                    .map_err(db_err("writing the account index"))?;
+            }
         }
     }
     write_state(txn, &hash, state)?;

@@ -99,3 +99,79 @@ pub fn sign_unstake(
     let sender = Sender { phrase, passphrase, account, index, chain_id_hex, nonce, fee };
     Ok(sign(sender, TxKind::Unstake { amount })?)
 }
+
+/// Proposals the wallet's own hash chain allows (see [`stake_commitment`]).
+pub const WALLET_CHAIN_LENGTH: u64 = 100_000;
+
+/// The commitment a wallet sends with its first stake (which registers it as a validator,
+/// PROTOCOL.md §7.4): the head of a commit-reveal hash chain of [`WALLET_CHAIN_LENGTH`] steps
+/// whose secret is `tagged_hash(memecoin/reveal, "memecoin wallet hash chain" || secret key)`,
+/// so the same phrase always gives the same chain and a validator run with this key can find
+/// its reveals again.
+pub fn wallet_commitment(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> Result<Hash, Error> {
+    use memecoin_core::hash::{Domain, tagged_hash};
+    let key = wallet_key(phrase, passphrase, account, index)?;
+    let secret = tagged_hash(Domain::Reveal, &[b"memecoin wallet hash chain", &key.to_bytes()]);
+    Ok(memecoin_core::pos::HashChain::new(secret, WALLET_CHAIN_LENGTH).commitment())
+}
+
+/// [`wallet_commitment`] as hex, for `sign_stake` on a first stake.
+#[wasm_bindgen]
+pub fn stake_commitment(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> Result<String, JsError> {
+    Ok(wallet_commitment(phrase, passphrase, account, index)?.to_hex())
+}
+
+/// What a transaction says, read from its bytes: the id is computed here, so a listing that
+/// names a transaction cannot misstate its contents (its inclusion is proved separately).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TxSummary {
+    pub id: String,
+    /// `transfer`, `stake`, `unstake` or `evidence`.
+    pub kind: &'static str,
+    pub sender: String,
+    /// The recipient of a transfer.
+    pub to: Option<String>,
+    /// The amount moved, staked or unstaked (0 for evidence).
+    pub amount: u64,
+    pub fee: u64,
+    pub nonce: u64,
+}
+
+/// Decodes a `SignedTx` (hex) into a [`TxSummary`].
+pub fn summarize(tx_hex: &str) -> Result<TxSummary, Error> {
+    let signed: memecoin_core::tx::SignedTx = decode_hex("transaction", tx_hex)?;
+    let tx = &signed.tx;
+    let (kind, to, amount) = match &tx.kind {
+        TxKind::Transfer { to, amount } => ("transfer", Some(to.to_text()), *amount),
+        TxKind::Stake { amount, .. } => ("stake", None, *amount),
+        TxKind::Unstake { amount } => ("unstake", None, *amount),
+        TxKind::Evidence(_) => ("evidence", None, 0),
+    };
+    Ok(TxSummary {
+        id: signed.id().to_hex(),
+        kind,
+        sender: tx.sender_address().to_text(),
+        to,
+        amount,
+        fee: tx.fee,
+        nonce: tx.nonce,
+    })
+}
+
+/// [`summarize`] for JavaScript: `{ id, kind, sender, to?, amount, fee, nonce }` (bigints).
+#[wasm_bindgen(
+    unchecked_return_type = "{ id: string, kind: string, sender: string, to: string | null, amount: bigint, fee: bigint, nonce: bigint }"
+)]
+pub fn describe_tx(tx_hex: &str) -> Result<JsValue, JsError> {
+    Ok(crate::error::to_js(&summarize(tx_hex)?)?)
+}

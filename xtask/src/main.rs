@@ -28,6 +28,21 @@ const RELAY: &str = "memecoin-relay";
 
 /// The wasm crate's folder, as wasm-pack takes it.
 const WASM_CRATE: &str = "wasm";
+/// The wallet page's folder (served by the relay) and the browser test driver's folder.
+const WWW: &str = "www";
+const E2E: &str = "tests/e2e";
+/// What a browser loads on a first visit, relative to `www/`, for the size report.
+const FIRST_LOAD: [&str; 7] = [
+    "index.html",
+    "style.css",
+    "app.js",
+    "vendor/uqr.js",
+    "pkg/memecoin_wasm.js",
+    "pkg/memecoin_wasm_bg.wasm",
+    "genesis.json",
+];
+/// The first-load budget, gzipped.
+const FIRST_LOAD_BUDGET: u64 = 200 * 1024;
 /// The wasm bench: a Node project (package.json, package-lock.json, bench.mjs).
 const WASM_BENCH: &str = "bench/wasm";
 /// The size budget of the served `.wasm`, gzipped. Printed next to the size, never enforced: a
@@ -45,19 +60,24 @@ Tasks:
                   stopping at the first failure:
                     1. fmt      cargo fmt --all -- --check
                     2. clippy   cargo clippy --workspace --all-targets -- -D warnings
-                    3. test     cargo test --workspace (the whole-system tests build the
-                                wasm crate with wasm-pack and run it in Node.js 20+)
-                    4. no_std   cargo build -p memecoin-core --no-default-features
+                    3. page     cargo xtask page (below)
+                    4. test     cargo test --workspace (the whole-system tests build the
+                                wasm crate with wasm-pack and run it in Node.js 20+, and
+                                drive the wallet page in Chromium)
+                    5. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
-                    5. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
-                    6. wasm     wasm-pack test --node wasm
+                    6. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+                    7. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
-                    7. size     wasm-pack build --release --target web wasm, into target/;
+                    8. size     wasm-pack build --release --target web wasm, into target/;
                                   prints the .wasm's gzipped size (not a check)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
                   chromium and chromium-driver with apt-get.
+  page            Build the wallet page: wasm-pack build --release --target web into
+                  www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
+                  tests/e2e/ (playwright-core); prints the first load's gzipped size.
   bench [--quick] Run the criterion benchmarks of memecoin-core (k256 against libsecp256k1,
                   block validation, state tree, encoding) and of the relay's block import
                   (signature cache, all cores); print the gzipped size of the release .wasm;
@@ -68,7 +88,8 @@ Tasks:
                   (--quick: short, noisier runs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
-                  Build the relay in release and start a local devnet (default
+                  Build the page and the relay (release) and start a local devnet serving
+                  the page at / with its genesis.json (default
                   http://127.0.0.1:8080, 1-second slots, a funded dev account whose
                   recovery phrase it prints). Stop it with Ctrl-C.
   help            Print this message.
@@ -82,6 +103,7 @@ enum Task {
         quick: bool,
     },
     Vectors,
+    Page,
     /// Options passed on to `memecoin-relay devnet`, already checked.
     Devnet {
         options: Vec<String>,
@@ -120,6 +142,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
     match task.as_str() {
         "test" => no_options("test", Task::Test),
         "vectors" => no_options("vectors", Task::Vectors),
+        "page" => no_options("page", Task::Page),
         "devnet" => {
             let mut options = Vec::new();
             let mut words = rest.iter();
@@ -191,6 +214,7 @@ fn main() -> ExitCode {
         Task::Test => test(&mut run),
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
+        Task::Page => page(&mut run),
         Task::Devnet { options } => devnet(&mut run, &options),
         Task::Help => Ok(()),
     };
@@ -225,6 +249,7 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     run.step("chromium", ensure_chromium)?;
     run.exec("fmt", &cargo(["fmt", "--all", "--", "--check"]))?;
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    page(run)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
     for target in NO_STD_TARGETS {
         let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
@@ -617,20 +642,102 @@ fn wasm_bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
 /// Builds the relay (release) and runs `memecoin-relay devnet` in the foreground, serving the
 /// wallet page from `www/` when it exists.
 fn devnet(run: &mut Run, options: &[String]) -> Result<(), Failure> {
+    page(run)?;
     run.exec("build", &cargo(["build", "--release", "-p", "memecoin-relay"]))?;
     let root = workspace_root();
-    let binary = root.join("target/release/memecoin-relay");
+    // Where cargo put it: `CARGO_TARGET_DIR` (relative to the root, where cargo ran) or target/.
+    let target =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let binary = target.join("release/memecoin-relay");
     let mut args: Vec<String> = vec!["devnet".into()];
     args.extend(options.iter().cloned());
     if !options.iter().any(|o| o == "--data-dir") {
         args.extend(["--data-dir".into(), "target/devnet".into()]);
     }
-    let www = root.join("www");
-    if www.join("index.html").exists() {
-        args.extend(["--www".into(), www.display().to_string()]);
-    }
+    args.extend(["--www".into(), root.join(WWW).display().to_string()]);
     let devnet = Cmd::new(&binary.display().to_string()).args(args);
     run.exec("devnet", &devnet)
+}
+
+/// Builds the wallet page in place: the release wasm package in `www/pkg` (gitignored), the npm
+/// dependencies from their lockfiles (`npm ci`), the QR module copied to `www/vendor`
+/// (gitignored), and the browser test driver's playwright-core. Then reports the first load's
+/// size, gzipped, against the budget.
+fn page(run: &mut Run) -> Result<(), Failure> {
+    run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
+    run.step("wasm-pack", ensure_wasm_pack)?;
+    let out_dir = format!("../{WWW}/pkg");
+    let build = Cmd::new("wasm-pack").args([
+        "build",
+        "--release",
+        "--target",
+        "web",
+        "--no-pack",
+        "--no-typescript",
+        "--out-dir",
+        &out_dir,
+        WASM_CRATE,
+    ]);
+    run.exec("page wasm", &build)?;
+    let hint = "install Node.js and npm (Debian: `apt-get install -y nodejs npm`)";
+    let npm_ci =
+        |dir: &str| Cmd::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", dir]);
+    run.exec_with_hint("page npm ci", &npm_ci(WWW), hint)?;
+    run.step("page vendor", |run| {
+        let vendor = run.root.join(WWW).join("vendor");
+        let from = run.root.join(WWW).join("node_modules/uqr/dist/index.mjs");
+        std::fs::create_dir_all(&vendor)
+            .and_then(|()| std::fs::copy(&from, vendor.join("uqr.js")).map(|_| ()))
+            .map_err(|e| Failure {
+                step: "page vendor".into(),
+                command: format!("copy {} to {}", from.display(), vendor.display()),
+                reason: e.to_string(),
+                hint: None,
+            })
+    })?;
+    // Served gzipped to browsers that accept it: the relay serves `f.gz` for `f` only while it is
+    // at least as new, so editing a page file by hand never serves a stale copy.
+    for file in FIRST_LOAD.iter().filter(|f| **f != "genesis.json") {
+        let gzip = Cmd::new("gzip").args(["-9", "-k", "-f", "-n", &format!("{WWW}/{file}")]);
+        run.exec("page gzip", &gzip)?;
+    }
+    run.exec_with_hint("e2e npm ci", &npm_ci(E2E), hint)?;
+    run.step("page size", |run| {
+        report_first_load(&run.root.join(WWW));
+        Ok(())
+    })
+}
+
+/// Prints each first-load file's gzipped size (`gzip -9`) and the total against the budget.
+/// `genesis.json` is written by the devnet at start; a missing file counts as 0 and says so.
+fn report_first_load(www: &Path) {
+    let mut total = 0;
+    println!("\nfirst load (gzip -9):");
+    for file in FIRST_LOAD {
+        let path = www.join(file);
+        let size = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| o.stdout.len() as u64);
+        match size {
+            Some(n) => {
+                total += n;
+                println!("  {file:<28} {:>8.1} KB", n as f64 / 1024.0);
+            }
+            None => println!("  {file:<28} {:>8} (not built yet)", "-"),
+        }
+    }
+    let verdict = if total <= FIRST_LOAD_BUDGET { "within" } else { "OVER" };
+    println!(
+        "  {:<28} {:>8.1} KB ({verdict} the {} KB budget)",
+        "total",
+        total as f64 / 1024.0,
+        FIRST_LOAD_BUDGET / 1024
+    );
 }
 
 fn vectors(run: &mut Run) -> Result<(), Failure> {
@@ -957,6 +1064,7 @@ mod tests {
         check_args(&["bench"], Ok(Task::Bench { quick: false }));
         check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
         check_args(&["vectors"], Ok(Task::Vectors));
+        check_args(&["page"], Ok(Task::Page));
         check_args(&["devnet"], Ok(Task::Devnet { options: vec![] }));
         check_args(
             &["devnet", "--validators", "4", "--listen", "127.0.0.1:9000"],

@@ -1,0 +1,178 @@
+//! The devnet faucet: `POST /api/faucet` sends test coins from a funded key the relay holds.
+//!
+//! Only a relay started with a faucet key has one (`memecoin-relay devnet` always does, with the
+//! devnet's dev account; `run` with `--faucet-key`). It signs an ordinary transfer with the
+//! sender's next nonce (pending transactions included) and offers it to the mempool like any
+//! other, so the faucet decides nothing about validity. Requests are rate-limited per address
+//! and per client IP, in a bounded table.
+
+use memecoin_core::address::Address;
+use memecoin_core::crypto::SecretKey;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most addresses and IPs remembered for rate limiting; when full, expired entries are dropped
+/// and, if none expired, the request is refused.
+pub const MAX_REMEMBERED: usize = 4096;
+
+/// How a faucet pays.
+#[derive(Clone)]
+pub struct FaucetConfig {
+    /// The funded key coins are sent from.
+    pub key: SecretKey,
+    /// Base units per request.
+    pub amount: u64,
+    /// Least time between two payments to the same address.
+    pub per_address: Duration,
+    /// Most payments to one client IP per `per_address` window.
+    pub per_ip: u32,
+}
+
+impl std::fmt::Debug for FaucetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaucetConfig")
+            .field("from", &Address::from_public_key(&self.key.public_key()))
+            .field("amount", &self.amount)
+            .field("per_address", &self.per_address)
+            .field("per_ip", &self.per_ip)
+            .finish()
+    }
+}
+
+impl FaucetConfig {
+    /// The devnet's: 1000 coins (10^12 base units), once a minute per address, 20 a minute per IP.
+    pub fn devnet(key: SecretKey) -> Self {
+        FaucetConfig {
+            key,
+            amount: 1_000_000_000_000,
+            per_address: Duration::from_secs(60),
+            per_ip: 20,
+        }
+    }
+}
+
+/// Why the faucet refused before anything was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// This address was paid less than `per_address` ago; retry after the seconds given.
+    AddressTooSoon(u64),
+    /// This IP asked too often; retry after the seconds given.
+    IpTooOften(u64),
+    /// The rate table is full of live entries.
+    Busy,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::AddressTooSoon(s) => {
+                write!(f, "this address was funded recently; try again in {s} s")
+            }
+            Refusal::IpTooOften(s) => write!(f, "too many requests; try again in {s} s"),
+            Refusal::Busy => write!(f, "the faucet is busy; try again later"),
+        }
+    }
+}
+
+/// A running faucet: its config and the rate table.
+#[derive(Debug)]
+pub struct Faucet {
+    pub config: FaucetConfig,
+    /// Address → last payment; IP → (window start, payments in it).
+    seen: Mutex<Rates>,
+}
+
+#[derive(Debug, Default)]
+struct Rates {
+    addresses: HashMap<Address, Instant>,
+    ips: HashMap<IpAddr, (Instant, u32)>,
+}
+
+impl Faucet {
+    pub fn new(config: FaucetConfig) -> Self {
+        Faucet { config, seen: Mutex::new(Rates::default()) }
+    }
+
+    pub fn from(&self) -> Address {
+        Address::from_public_key(&self.config.key.public_key())
+    }
+
+    /// Counts a request for `to` from `ip` at `now`, or says why it is refused. A request that
+    /// is admitted here and then refused by the mempool still counts (it cost a signature).
+    pub fn admit(&self, to: &Address, ip: Option<IpAddr>, now: Instant) -> Result<(), Refusal> {
+        let window = self.config.per_address;
+        let Ok(mut rates) = self.seen.lock() else { return Err(Refusal::Busy) };
+        let left =
+            |since: Instant| window.saturating_sub(now.duration_since(since)).as_secs().max(1);
+        if let Some(last) = rates.addresses.get(to) {
+            if now.duration_since(*last) < window {
+                return Err(Refusal::AddressTooSoon(left(*last)));
+            }
+        }
+        if let Some(ip) = ip {
+            if let Some((start, count)) = rates.ips.get(&ip) {
+                if now.duration_since(*start) < window && *count >= self.config.per_ip {
+                    return Err(Refusal::IpTooOften(left(*start)));
+                }
+            }
+        }
+        if rates.addresses.len() >= MAX_REMEMBERED || rates.ips.len() >= MAX_REMEMBERED {
+            rates.addresses.retain(|_, t| now.duration_since(*t) < window);
+            rates.ips.retain(|_, (t, _)| now.duration_since(*t) < window);
+        }
+        let full = rates.addresses.len() >= MAX_REMEMBERED
+            || (ip.is_some_and(|ip| !rates.ips.contains_key(&ip))
+                && rates.ips.len() >= MAX_REMEMBERED);
+        if full {
+            return Err(Refusal::Busy);
+        }
+        rates.addresses.insert(*to, now);
+        if let Some(ip) = ip {
+            let entry = rates.ips.entry(ip).or_insert((now, 0));
+            if now.duration_since(entry.0) >= window {
+                *entry = (now, 0);
+            }
+            entry.1 = entry.1.saturating_add(1);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faucet(per_ip: u32) -> Faucet {
+        let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+        Faucet::new(FaucetConfig { key, amount: 5, per_address: Duration::from_secs(60), per_ip })
+    }
+
+    fn addr(b: u8) -> Address {
+        Address([b; 20])
+    }
+
+    #[test]
+    fn limits_each_address_and_ip() {
+        let f = faucet(2);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(f.admit(&addr(1), Some(ip), t0), Ok(()));
+        assert_eq!(
+            f.admit(&addr(1), Some(ip), t0 + Duration::from_secs(10)),
+            Err(Refusal::AddressTooSoon(50))
+        );
+        assert_eq!(f.admit(&addr(2), Some(ip), t0 + Duration::from_secs(20)), Ok(()));
+        assert_eq!(
+            f.admit(&addr(3), Some(ip), t0 + Duration::from_secs(30)),
+            Err(Refusal::IpTooOften(30))
+        );
+        // Another IP is not limited by the first one's count.
+        assert_eq!(f.admit(&addr(3), Some("127.0.0.2".parse().unwrap()), t0), Ok(()));
+        // After the window both limits reset.
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(f.admit(&addr(1), Some(ip), later), Ok(()));
+        assert_eq!(f.admit(&addr(4), Some(ip), later), Ok(()));
+    }
+}

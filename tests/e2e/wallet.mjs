@@ -1,0 +1,312 @@
+// The wallet page end to end in real headless Chromium (Debian's), driven by playwright-core.
+// Started by tests/page.rs, which runs a devnet serving the page and two lying relays, and
+// passes (environment):
+//   BASE_URL        http://127.0.0.1:PORT/ — the relay serving the page (with a faucet)
+//   LIAR_BALANCE    ws://…/ws — a relay that forges account proofs (balance)
+//   LIAR_CERT       ws://…/ws — a relay that forges finality certificates
+//   PHRASE_B        the recovery phrase imported as the second wallet
+//   ADDRESS_B       its address, as core derives it
+//   FAUCET_AMOUNT, TRANSFER_FEE   the faucet's payment and the chain's minimum fee, as MEME text
+//   OUT_DIR         where screenshots go
+//   CHROMIUM        the browser binary (default /usr/bin/chromium)
+// Exits non-zero on the first failed expectation or on any console error of any page.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env('BASE_URL');
+const OUT = env('OUT_DIR');
+const PHRASE_B = env('PHRASE_B');
+const ADDRESS_B = env('ADDRESS_B');
+const PASSWORD = 'correct horse battery';
+const LONG = 120_000;
+
+mkdirSync(OUT, { recursive: true });
+const errors = [];
+const pages = [];
+let step = 'start';
+
+function check(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+}
+
+async function open(browser, name, url, { clock = false, onResponse = null } = {}) {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  if (onResponse) {
+    page.on('requestfinished', async (r) => {
+      const sizes = await r.sizes().catch(() => null);
+      if (sizes) onResponse(sizes.responseBodySize);
+    });
+  }
+  // A controllable clock that runs at real speed until the test moves it (auto-lock).
+  if (clock) await page.clock.install();
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${name}: console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${name}: uncaught: ${e.message}`));
+  pages.push([name, page]);
+  await page.goto(url);
+  return page;
+}
+
+const text = async (page, sel) => ((await page.locator(sel).textContent()) || '').trim();
+
+async function waitText(page, sel, pred, what, timeout = LONG) {
+  const deadline = Date.now() + timeout;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = await text(page, sel);
+    if (pred(last)) return last;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`timed out waiting for ${what} (${sel} says "${last}")`);
+}
+
+async function setPassword(page) {
+  await page.locator('#screen-password').waitFor();
+  await page.fill('#pw1', 'short');
+  await page.fill('#pw2', 'short');
+  await page.click('#pw-submit');
+  check((await text(page, '#pw-error')).includes('at least 8'), 'a short password is refused');
+  await page.fill('#pw1', PASSWORD);
+  await page.fill('#pw2', `${PASSWORD}!`);
+  await page.click('#pw-submit');
+  check((await text(page, '#pw-error')).includes('differ'), 'different passwords are refused');
+  await page.fill('#pw2', PASSWORD);
+  await page.click('#pw-submit');
+  await page.locator('#screen-home').waitFor({ timeout: LONG });
+}
+
+async function importWallet(page, phrase) {
+  await page.getByRole('button', { name: 'Import a recovery phrase' }).click();
+  await page.fill('#import-phrase', 'abandon abandon abandon');
+  check(!(await text(page, '#import-check')).startsWith('✓'), 'a bad phrase is flagged');
+  await page.fill('#import-phrase', phrase);
+  check((await text(page, '#import-check')).startsWith('✓'), 'a good phrase is accepted');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await setPassword(page);
+}
+
+const verifiedBadge = (t) => /^verified, finalized at height \d+$/.test(t);
+
+async function waitBalance(page, balance, stake) {
+  await waitText(page, '#balance', (t) => t === balance, `balance ${balance}`);
+  if (stake !== undefined) await waitText(page, '#stake', (t) => t === stake, `stake ${stake}`);
+  check(verifiedBadge(await text(page, '#badge')), 'the balance is verified');
+}
+
+/// Review → confirm → status until finalized; returns the statuses seen.
+async function confirmAndFinalize(page, shotName) {
+  await page.locator('#screen-review').waitFor();
+  if (shotName) await shot(page, `${shotName}-review`);
+  await page.click('#confirm');
+  await page.locator('#screen-status').waitFor({ timeout: LONG });
+  const seen = [];
+  const deadline = Date.now() + LONG;
+  for (;;) {
+    const s = await page.locator('#steps').getAttribute('data-status');
+    if (seen[seen.length - 1] !== s) seen.push(s);
+    if (s === 'finalized') break;
+    check(s !== 'dropped', 'the transaction is not dropped');
+    check(Date.now() < deadline, `the transaction to be finalized (seen ${seen.join(' → ')})`);
+    await page.waitForTimeout(150);
+  }
+  check(seen[0] === 'pending' || seen[0] === 'included', `status starts pending (${seen})`);
+  const fin = await text(page, '#steps li[data-step="finalized"]');
+  check(/block \d+, verified by proof/.test(fin), `finalized names its block (${fin})`);
+  if (shotName) await shot(page, `${shotName}-finalized`);
+  await page.click('#status-done');
+  await page.locator('#screen-home').waitFor();
+  return seen;
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // --- A: create a wallet -------------------------------------------------------------------
+    step = 'create';
+    let transferred = 0;
+    const a = await open(browser, 'A', BASE, { onResponse: (bytes) => { transferred += bytes; } });
+    await a.locator('#screen-welcome').waitFor({ timeout: 30_000 });
+    await a.waitForTimeout(500);
+    console.log(`first load: ${(transferred / 1024).toFixed(1)} KB over the network (bodies as sent)`);
+    await shot(a, '01-welcome');
+    // Keyboard: the screen's heading has focus; Tab reaches the first action, Enter takes it.
+    check(await a.evaluate(() => document.activeElement.tagName === 'H1'), 'the heading has focus');
+    await a.keyboard.press('Tab');
+    check(await a.evaluate(() => document.activeElement.id === 'go-create'),
+      'the first action is reachable with the keyboard');
+    await a.keyboard.press('Enter');
+    await a.locator('#screen-create').waitFor();
+    const words = await a.locator('#phrase-words li').allTextContents();
+    check(words.length === 12, `12 words (${words.length})`);
+    await shot(a, '02-recovery-phrase');
+    await a.click('#create-written');
+    const inputs = a.locator('#confirm-fields input');
+    check(await inputs.count() === 3, 'three words are asked');
+    for (let i = 0; i < 3; i += 1) await inputs.nth(i).fill('wrong');
+    await a.getByRole('button', { name: 'Continue' }).click();
+    check((await text(a, '#confirm-error')).includes('do not match'), 'wrong words are refused');
+    for (let i = 0; i < 3; i += 1) {
+      const index = Number(await inputs.nth(i).getAttribute('data-index'));
+      await inputs.nth(i).fill(words[index]);
+    }
+    await shot(a, '03-confirm-words');
+    await a.getByRole('button', { name: 'Continue' }).click();
+    await setPassword(a);
+    const addrA = await text(a, '#address');
+    check(/^meme1[02-9ac-hj-np-z]+$/.test(addrA), `A has an address (${addrA})`);
+    check(await a.locator('#qr svg').count() === 1, 'a QR code is drawn');
+    const vault = await a.evaluate(() => localStorage.getItem('memecoin.vault'));
+    check(vault && !words.some((w) => vault.includes(` ${w} `)), 'the vault is stored encrypted');
+
+    // --- B: import a wallet -------------------------------------------------------------------
+    step = 'import';
+    const b = await open(browser, 'B', BASE, { clock: true });
+    await b.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(b, PHRASE_B);
+    check(await text(b, '#address') === ADDRESS_B, 'B imports to the expected address');
+
+    // --- A: faucet ------------------------------------------------------------------------------
+    step = 'faucet';
+    await a.locator('#faucet').waitFor({ state: 'visible', timeout: LONG });
+    await a.click('#faucet');
+    await waitText(a, '#faucet-status', (t) => t.includes('on the way'), 'the faucet to answer');
+    const funded = `${env('FAUCET_AMOUNT')} MEME`;
+    await waitBalance(a, funded, '0 MEME');
+    await waitText(a, '#history li', (t) => t.includes('finalized in block'), 'the faucet transfer finalized in history');
+    await a.locator('#blocks li[data-height]').first().waitFor();
+    await a.click('#show-qr');
+    await shot(a, '04-home-funded');
+    await a.click('#show-qr');
+
+    // --- A sends to B ---------------------------------------------------------------------------
+    step = 'send';
+    await a.click('#go-send');
+    await a.locator('#screen-send').waitFor();
+    check(await a.inputValue('#fee') === env('TRANSFER_FEE'), 'the fee defaults to the minimum');
+    const typo = ADDRESS_B.slice(0, -1) + (ADDRESS_B.endsWith('q') ? 'p' : 'q');
+    await a.fill('#to', typo);
+    check((await text(a, '#to-check')).startsWith('Not a valid address'), 'a typo is caught live');
+    await a.fill('#to', ADDRESS_B);
+    check((await text(a, '#to-check')).startsWith('✓'), 'the right address passes');
+    await a.fill('#amount', '1.0000000001');
+    check((await text(a, '#amount-check')).includes('decimals'), 'too many decimals is an error');
+    await a.fill('#amount', '5000');
+    await a.getByRole('button', { name: 'Review' }).click();
+    check((await text(a, '#send-error')).startsWith('Insufficient funds'), 'insufficient funds is an error');
+    await shot(a, '05-send-errors');
+    await a.fill('#amount', '12.5');
+    await a.getByRole('button', { name: 'Review' }).click();
+    const seen = await confirmAndFinalize(a, '06-send');
+    console.log(`send statuses: ${seen.join(' → ')}`);
+    await waitBalance(a, `${env('AFTER_SEND')} MEME`);
+    await waitBalance(b, '12.5 MEME', '0 MEME');
+    // B never sent anything: its history comes from the relay's listing, each entry proved.
+    await waitText(b, '#history li', (t) => t.startsWith('Received from') && t.includes('+12.5 MEME')
+      && t.includes('finalized in block'), 'B\'s history to show the proved transfer');
+    await shot(b, '07-home-b-received');
+
+    // --- A stakes -------------------------------------------------------------------------------
+    step = 'stake';
+    await a.click('#go-stake');
+    await a.locator('#screen-stake').waitFor();
+    check((await text(a, '#unbonding-delay')).includes('epochs'), 'the unbonding delay is shown');
+    await shot(a, '08-stake');
+    await a.fill('#stake-amount', '2');
+    await a.getByRole('button', { name: 'Review' }).click();
+    await confirmAndFinalize(a, null);
+    await waitBalance(a, `${env('AFTER_STAKE')} MEME`, '2 MEME');
+    await shot(a, '09-home-staked');
+
+    // --- A unstakes part: it shows as unbonding, with the epoch it is paid back ----------------
+    step = 'unstake';
+    await a.click('#go-stake');
+    await a.check('input[name="stake-kind"][value="unstake"]');
+    await a.fill('#stake-amount', '0.5');
+    await a.getByRole('button', { name: 'Review' }).click();
+    check((await text(a, '#review')).includes('after'), 'the review says when it is paid back');
+    await confirmAndFinalize(a, null);
+    await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
+    await waitText(a, '#unbonding', (t) => /^0\.5 MEME unbonding, paid back from epoch \d+$/.test(t),
+      'the unbonding entry');
+
+    // --- reload, wrong password, unlock ---------------------------------------------------------
+    step = 'reload';
+    await a.reload();
+    await a.locator('#screen-unlock').waitFor({ timeout: LONG });
+    await a.fill('#unlock-pw', 'not the password');
+    await a.click('#unlock-submit');
+    await waitText(a, '#unlock-error', (t) => t === 'Wrong password.', 'a wrong password to be refused', 30_000);
+    await shot(a, '10-unlock-wrong-password');
+    check(await a.locator('#screen-home').isHidden(), 'a wrong password does not unlock');
+    await a.fill('#unlock-pw', PASSWORD);
+    await a.click('#unlock-submit');
+    await a.locator('#screen-home').waitFor({ timeout: LONG });
+    check(await text(a, '#address') === addrA, 'the same wallet unlocks');
+    await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
+    await a.click('#lock');
+    await a.locator('#screen-unlock').waitFor();
+
+    // --- lying relays ---------------------------------------------------------------------------
+    step = 'liar: balance';
+    const lb = await open(browser, 'liar-balance', `${BASE}?relay=${encodeURIComponent(env('LIAR_BALANCE'))}`);
+    await lb.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(lb, PHRASE_B);
+    await lb.locator('#warnings .warning').first().waitFor({ timeout: LONG });
+    await waitText(lb, '#badge', (t) => t.startsWith('not verified:'), 'the badge to say not verified');
+    check(await text(lb, '#balance') === '—', 'no balance is shown as fact');
+    const body = await text(lb, 'body');
+    check(!body.includes('1000012.5') && !body.includes('1,000,012.5'), 'the forged balance is never shown');
+    await shot(lb, '11-lying-relay-balance');
+
+    step = 'liar: certificate';
+    const lc = await open(browser, 'liar-cert', `${BASE}?relay=${encodeURIComponent(env('LIAR_CERT'))}`);
+    await lc.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(lc, PHRASE_B);
+    await lc.locator('#warnings .warning').first().waitFor({ timeout: LONG });
+    await lc.waitForTimeout(2000);
+    check(!verifiedBadge(await text(lc, '#badge')), 'nothing is verified through a forged certificate');
+    check(await text(lc, '#balance') === '—', 'no balance is shown without verified finality');
+    check((await text(lc, '#badge')).startsWith('not verified:'), 'the badge says not verified');
+    await shot(lc, '12-lying-relay-certificate');
+
+    // --- auto-lock: B has been idle; six minutes later (default 5) it is locked ----------------
+    step = 'auto-lock';
+    check(await b.locator('#screen-home').isVisible(), 'B is unlocked before the idle time');
+    await b.clock.fastForward('06:00');
+    await b.locator('#screen-unlock').waitFor({ timeout: 10_000 });
+    check(await b.locator('#lock').isHidden(), 'B is locked after being idle');
+
+    step = 'console';
+    if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
+    console.log('e2e: 1 passed, 0 failed');
+  } catch (e) {
+    for (const [name, page] of pages) {
+      await page.screenshot({ path: join(OUT, `failure-${name}.png`), fullPage: true }).catch(() => {});
+    }
+    if (errors.length) console.error(`console errors:\n${errors.join('\n')}`);
+    console.error(`e2e failed at step "${step}": ${e.stack || e}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();

@@ -1,0 +1,174 @@
+//! The wallet page (`www/`) end to end in real headless Chromium: a devnet relay (one validator,
+//! a faucet) serves the built page with the chain spec next to it, two lying relays stand in
+//! front of it, and `tests/e2e/wallet.mjs` (playwright-core driving Debian's Chromium) creates a
+//! wallet, imports a second, funds the first from the faucet, sends to the second until the
+//! transfer is finalized and both verified balances moved by the right amounts, stakes and
+//! unstakes part (shown unbonding), reloads
+//! and unlocks (a wrong password refused), and sees the page refuse a forged balance and a
+//! forged certificate. Any console error fails it. Screenshots go to `test-output/e2e/`.
+//!
+//! Needs the page built (`cargo xtask page`: the release wasm in `www/pkg`, the QR module in
+//! `www/vendor`, playwright-core in `tests/e2e/node_modules`), Node.js and Chromium;
+//! `cargo xtask test` provides all of them before it runs the tests.
+
+use memecoin_core::address::Address;
+use memecoin_core::hd;
+use memecoin_core::units::format_amount;
+use memecoin_relay::Config;
+use memecoin_relay::faucet::FaucetConfig;
+use memecoin_relay::keys;
+use memecoin_tests::liar::{self, Lie};
+use memecoin_tests::{config, genesis, launch};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A BIP-39 test phrase (valid checksum) for the imported wallet.
+const PHRASE_B: &str =
+    "legal winner thank year wave sausage worth useful legal winner thank yellow";
+
+/// An amount as the page shows it: core's text with the whole part grouped by thousands.
+fn grouped(units: u64) -> String {
+    let text = format_amount(units);
+    let (whole, frac) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    frac.map_or(out.clone(), |f| format!("{out}.{f}"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").into()
+}
+
+/// Copies the built page (without its npm folder and manifests) into `to`, keeping modification
+/// times, by which the relay tells a fresh `.gz` from a stale one.
+fn copy_page(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == "node_modules" || name.starts_with("package") || name == "genesis.json" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_page(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(to.join(&name))
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+        }
+    }
+}
+
+/// `GET path` with an optional `Accept-Encoding`: (status, body length, Content-Encoding).
+async fn get_raw(
+    addr: std::net::SocketAddr,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, usize, Option<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let accept = accept.map(|a| format!("Accept-Encoding: {a}\r\n")).unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block") + 4;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let encoding = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-encoding:"))
+        .map(|v| v.trim().to_string());
+    (status, raw.len() - split, encoding)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_page_in_chromium() {
+    let root = root();
+    let www = root.join("www");
+    for needed in [
+        www.join("pkg/memecoin_wasm_bg.wasm"),
+        www.join("vendor/uqr.js"),
+        root.join("tests/e2e/node_modules/playwright-core"),
+    ] {
+        assert!(
+            needed.exists(),
+            "{} is missing: build the wallet page with `cargo xtask page` (cargo xtask test does)",
+            needed.display()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("www");
+    copy_page(&www, &site);
+    let mut g = genesis(1, 500);
+    // 20 epochs of 4 s: an unstake stays unbonding for the rest of the test (the page shows it,
+    // and the balances checked after it do not move under the test's feet).
+    g.params.unbonding_epochs = 20;
+    std::fs::write(site.join("genesis.json"), g.to_json()).unwrap();
+
+    let faucet = FaucetConfig::devnet(keys::devnet_dev_key().unwrap());
+    let amount = faucet.amount;
+    let relay = launch(Config {
+        www: Some(site.clone()),
+        faucet: Some(faucet),
+        ..config(&g, &dir.path().join("v0"), Some(keys::devnet_validator(0).unwrap()), vec![])
+    })
+    .await
+    .unwrap();
+    // The wasm goes out gzipped to a browser that accepts it, as is to one that does not.
+    let wasm = "/pkg/memecoin_wasm_bg.wasm";
+    let (status, plain_len, plain_encoding) = get_raw(relay.handle.addr, wasm, None).await;
+    let (status_gz, gz_len, gz_encoding) = get_raw(relay.handle.addr, wasm, Some("gzip")).await;
+    assert_eq!((status, status_gz), (200, 200));
+    assert_eq!((plain_encoding, gz_encoding.as_deref()), (None, Some("gzip")));
+    assert!(gz_len < plain_len / 2, "gzip {gz_len} vs {plain_len}");
+
+    let balance_liar = liar::start(relay.url(), Lie::Balance).await;
+    let cert_liar = liar::start(relay.url(), Lie::Certificate).await;
+
+    let phrase = hd::parse_phrase(PHRASE_B).unwrap();
+    let key_b = hd::wallet_key(&hd::seed_from_phrase(&phrase, ""), 0, 0).unwrap();
+    let address_b = Address::from_public_key(&key_b.public_key()).to_text();
+    let fee = g.params.min_fee;
+    let after_send = amount - 12_500_000_000 - fee;
+    let after_stake = after_send - 2_000_000_000 - fee;
+    let after_unstake = after_stake - fee;
+    let out = root.join("test-output/e2e");
+
+    let mut driver = tokio::process::Command::new("node");
+    driver
+        .arg(root.join("tests/e2e/wallet.mjs"))
+        .env("BASE_URL", format!("http://{}/", relay.handle.addr))
+        .env("LIAR_BALANCE", balance_liar.url())
+        .env("LIAR_CERT", cert_liar.url())
+        .env("PHRASE_B", PHRASE_B)
+        .env("ADDRESS_B", &address_b)
+        .env("FAUCET_AMOUNT", grouped(amount))
+        .env("TRANSFER_FEE", format_amount(fee))
+        .env("AFTER_SEND", grouped(after_send))
+        .env("AFTER_STAKE", grouped(after_stake))
+        .env("AFTER_UNSTAKE", grouped(after_unstake))
+        .env("OUT_DIR", &out)
+        .kill_on_drop(true);
+    let status = tokio::time::timeout(Duration::from_secs(600), driver.status())
+        .await
+        .expect("the browser test finished within 10 minutes")
+        .expect("node runs (Node.js is installed)");
+    assert!(
+        status.success(),
+        "the browser test failed ({status}); screenshots in {}",
+        out.display()
+    );
+    drop((balance_liar, cert_liar));
+    relay.stop().await;
+}

@@ -1,0 +1,1016 @@
+// memecoin's wallet page. Plain ES module over the wasm package (./pkg, built by
+// `cargo xtask page`): keys, the vault, signing and the verifying relay client are all in wasm;
+// this file is screens and glue. Amounts are BigInt base units everywhere and are converted
+// to and from text only by the wasm `parse_amount`/`format_amount` (exact, no floating point).
+// Nothing secret leaves this file: the phrase is used only for local signing, and stored only
+// encrypted (the wasm vault) in localStorage.
+
+import init, * as w from './pkg/memecoin_wasm.js';
+import { renderSVG } from './vendor/uqr.js';
+
+const $ = (id) => document.getElementById(id);
+const store = window.localStorage;
+const VAULT = 'memecoin.vault';
+const ADDRESS = 'memecoin.address';
+const AUTOLOCK = 'memecoin.autolock';
+const HISTORY_LEN = 50;
+const BLOCKS_LEN = 8;
+
+const app = {
+  genesisJson: null,
+  chainName: '',
+  chainId: '',
+  client: null,
+  params: null,
+  phrase: null, // only while unlocked
+  address: null,
+  account: null, // last verified account
+  accountProblem: null, // why a relay's account failed verification (the number is hidden)
+  accountWaiting: null, // why no account could be proved yet (not a lie)
+  head: null,
+  finalized: null,
+  relays: new Map(),
+  blocks: [],
+  history: [],
+  draft: null, // the phrase being created
+  pendingPhrase: null, // phrase waiting for a password
+  action: null, // the transaction under review
+  tracking: null, // tx id shown on the status screen
+  lastActivity: Date.now(),
+  faucet: null,
+  warnings: new Map(),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Screens
+// ---------------------------------------------------------------------------------------------
+
+function show(name) {
+  for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== `screen-${name}`;
+  $('lock').hidden = !app.phrase;
+  const h = document.querySelector(`#screen-${name} h1`);
+  if (h) h.focus();
+  app.screen = name;
+}
+
+function setText(id, text, cls) {
+  const el = $(id);
+  el.textContent = text;
+  if (cls !== undefined) el.className = cls;
+}
+
+function errorMessage(e) {
+  return (e && e.message) || String(e);
+}
+
+/// An amount for reading: the exact text of `format_amount`, its whole part grouped by
+/// thousands (`1,000,000.5 MEME`). Fields that are typed into use `format_amount` as is.
+function fmt(units) {
+  const [whole, frac] = w.format_amount(units).split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${grouped}${frac === undefined ? '' : `.${frac}`} ${w.ticker()}`;
+}
+
+function shortHash(h) {
+  return h ? `${h.slice(0, 8)}…` : '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+// ---------------------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    await init();
+    const res = await fetch('genesis.json', { cache: 'no-store' });
+    if (!res.ok) throw new Error('this page ships without a chain spec (genesis.json)');
+    app.genesisJson = await res.text();
+    app.chainName = JSON.parse(app.genesisJson).chain_name || 'memecoin';
+  } catch (e) {
+    setText('loading-error', `The wallet could not start: ${errorMessage(e)}`);
+    return;
+  }
+  $('autolock').value = store.getItem(AUTOLOCK) || '5';
+  wire();
+  try {
+    await connect();
+  } catch (e) {
+    setText('loading-error', `The wallet could not start: ${errorMessage(e)}`);
+    return;
+  }
+  if (store.getItem(VAULT)) {
+    lockedScreen();
+  } else {
+    show('welcome');
+  }
+  detectFaucet();
+}
+
+/// Relays to use: `?relay=ws://…` (repeatable), else the relay that served this page.
+function relayUrls() {
+  const asked = new URLSearchParams(location.search).getAll('relay').filter((u) => /^wss?:\/\//.test(u));
+  if (asked.length) return asked;
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return [`${scheme}://${location.host}/ws`];
+}
+
+/// Where the verified checkpoint is kept: one per chain spec (keyed by the spec's SHA-256).
+async function checkpointKey() {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(app.genesisJson));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `memecoin.checkpoint.${hex}`;
+}
+
+async function connect() {
+  const urls = relayUrls();
+  for (const u of urls) app.relays.set(u, { state: 'connecting' });
+  app.checkpointKey = await checkpointKey();
+  const saved = store.getItem(app.checkpointKey);
+  let client = null;
+  if (saved) {
+    try {
+      client = w.Client.resume(app.genesisJson, saved, urls, onEvent);
+    } catch {
+      store.removeItem(app.checkpointKey);
+    }
+  }
+  if (!client) client = new w.Client(app.genesisJson, urls, onEvent);
+  app.client = client;
+  app.chainId = client.chain_id();
+  app.params = client.params();
+  setText('chain', `${app.chainName} · chain ${shortHash(app.chainId)}`);
+  renderNet();
+  setInterval(tick, 1000);
+}
+
+async function detectFaucet() {
+  if (!/devnet/.test(app.chainName)) return;
+  try {
+    const res = await fetch('api/faucet');
+    if (!res.ok) return;
+    app.faucet = await res.json();
+    $('faucet').hidden = false;
+  } catch {
+    // No faucet: the button stays hidden.
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client events
+// ---------------------------------------------------------------------------------------------
+
+function onEvent(e) {
+  switch (e.type) {
+    case 'relay':
+      app.relays.set(e.url, { state: e.state, retry_ms: e.retry_ms, reason: e.reason });
+      renderNet();
+      break;
+    case 'head':
+      app.head = e.anchor;
+      addBlock(e.anchor, e.proposer);
+      renderNet();
+      break;
+    case 'finalized':
+      app.finalized = e.anchor;
+      renderNet();
+      renderBlocks();
+      try {
+        store.setItem(app.checkpointKey, app.client.checkpoint());
+      } catch {
+        // Storage full or unavailable: resuming starts from genesis again.
+      }
+      refreshAccount();
+      refreshHistory();
+      break;
+    case 'account':
+      if (e.account.address === app.address) {
+        setAccount(e.account);
+        syncListedHistory();
+      }
+      break;
+    case 'rejected':
+      warn(`rejected:${e.relay}:${e.what}`,
+        `A relay sent data that failed verification (${e.what})`,
+        `${e.relay}: ${e.reason}. It is not shown as fact.`);
+      if (/account|balance/i.test(e.what)) {
+        app.accountProblem = e.reason;
+        renderAccount();
+      } else if (!app.account && /finality|header|head/.test(e.what)) {
+        // Nothing proved yet, and the proof of finality itself was forged: say so on the badge.
+        app.accountProblem = `finality could not be verified (${e.reason})`;
+        renderAccount();
+      }
+      break;
+    case 'disagreement':
+      warn(`disagree:${e.what}`, `Relays disagree (${e.what})`, `${e.detail} — ${e.relays.join(', ')}`);
+      break;
+    default:
+      break;
+  }
+}
+
+function warn(key, title, detail) {
+  app.warnings.set(key, { title, detail });
+  const box = $('warnings');
+  box.replaceChildren(...[...app.warnings.values()].map((x) => {
+    const div = document.createElement('div');
+    div.className = 'warning';
+    const strong = document.createElement('strong');
+    strong.textContent = `⚠ ${x.title}`;
+    div.append(strong, document.createTextNode(x.detail));
+    return div;
+  }));
+}
+
+function renderNet() {
+  const relays = [...app.relays.entries()];
+  const open = relays.filter(([, r]) => r.state === 'open').length;
+  const el = $('net');
+  let text;
+  if (open > 0) {
+    text = `connected to ${open} relay${open > 1 ? 's' : ''}`;
+  } else {
+    const retry = relays.map(([, r]) => r.retry_ms).filter((x) => x !== undefined && x !== null);
+    const state = relays.some(([, r]) => r.state === 'reconnecting') ? 'reconnecting' : 'connecting';
+    text = retry.length ? `${state} in ${Math.ceil(Math.min(...retry) / 1000)} s…` : `${state}…`;
+  }
+  if (app.head) text += ` · head ${app.head.height}`;
+  if (app.finalized) text += ` · final ${app.finalized.height}`;
+  el.textContent = text;
+  el.className = `net ${open > 0 ? 'ok' : 'down'}`;
+  el.title = relays.map(([u, r]) => `${u}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`).join('\n');
+}
+
+function addBlock(anchor, proposer) {
+  if (app.blocks.some((b) => b.hash === anchor.hash)) return;
+  app.blocks.unshift({ height: anchor.height, hash: anchor.hash, proposer });
+  app.blocks.sort((a, b) => (a.height < b.height ? 1 : -1));
+  app.blocks.length = Math.min(app.blocks.length, BLOCKS_LEN);
+  renderBlocks();
+}
+
+function renderBlocks() {
+  const list = $('blocks');
+  if (!app.blocks.length) return;
+  list.replaceChildren(...app.blocks.map((b) => {
+    const li = document.createElement('li');
+    const fin = app.finalized && b.height <= app.finalized.height;
+    li.innerHTML = '<span></span><span class="mono small muted"></span><span></span>';
+    li.children[0].textContent = `#${b.height}`;
+    li.children[1].textContent = `by ${b.proposer.slice(0, 9)}…${b.proposer.slice(-4)}`;
+    li.children[1].title = `proposer ${b.proposer}`;
+    li.children[2].textContent = fin ? '✓ finalized' : '✓ verified';
+    li.children[2].title = fin ? 'header verified and finalized' : 'header signed by the elected proposer, verified';
+    li.children[2].className = 'ok-mark';
+    li.dataset.height = String(b.height);
+    return li;
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vault: create, import, unlock, lock
+// ---------------------------------------------------------------------------------------------
+
+function lockedScreen() {
+  app.phrase = null;
+  setText('unlock-address', store.getItem(ADDRESS) || '');
+  $('unlock-pw').value = '';
+  setText('unlock-error', '');
+  show('unlock');
+}
+
+function lock() {
+  app.phrase = null;
+  app.action = null;
+  lockedScreen();
+}
+
+function startCreate() {
+  app.draft = w.generate_phrase(12);
+  const words = app.draft.split(' ');
+  $('phrase-words').replaceChildren(...words.map((word) => {
+    const li = document.createElement('li');
+    li.textContent = word;
+    return li;
+  }));
+  show('create');
+}
+
+function startConfirm() {
+  const words = app.draft.split(' ');
+  // Three distinct positions, picked at random.
+  const picks = new Set();
+  const rnd = new Uint32Array(8);
+  while (picks.size < 3) {
+    crypto.getRandomValues(rnd);
+    for (const r of rnd) if (picks.size < 3) picks.add(r % words.length);
+  }
+  const fields = [...picks].sort((a, b) => a - b).map((i) => {
+    const wrap = document.createElement('div');
+    wrap.innerHTML = '<label></label><input autocomplete="off" autocapitalize="none" spellcheck="false">';
+    const [label, input] = wrap.children;
+    label.textContent = `Word #${i + 1}`;
+    label.htmlFor = input.id = `confirm-${i}`;
+    input.dataset.index = String(i);
+    return wrap;
+  });
+  $('confirm-fields').replaceChildren(...fields);
+  setText('confirm-error', '');
+  show('confirm');
+}
+
+function checkConfirm(ev) {
+  ev.preventDefault();
+  const words = app.draft.split(' ');
+  let ok = true;
+  for (const input of document.querySelectorAll('#confirm-fields input')) {
+    const right = input.value.trim().toLowerCase() === words[Number(input.dataset.index)];
+    input.setAttribute('aria-invalid', String(!right));
+    ok = ok && right;
+  }
+  if (!ok) {
+    setText('confirm-error', 'These words do not match your phrase. Check what you wrote down.');
+    return;
+  }
+  askPassword(app.draft);
+}
+
+function askPassword(phrase) {
+  app.pendingPhrase = phrase;
+  $('pw1').value = '';
+  $('pw2').value = '';
+  setText('pw-error', '');
+  show('password');
+}
+
+function checkImport() {
+  const text = $('import-phrase').value.trim();
+  if (!text) {
+    setText('import-check', '', 'hint');
+    return null;
+  }
+  try {
+    const phrase = w.validate_phrase(text.toLowerCase());
+    setText('import-check', '✓ valid recovery phrase', 'hint ok');
+    $('import-phrase').setAttribute('aria-invalid', 'false');
+    return phrase;
+  } catch (e) {
+    setText('import-check', errorMessage(e), 'hint bad');
+    $('import-phrase').setAttribute('aria-invalid', 'true');
+    return null;
+  }
+}
+
+async function savePassword(ev) {
+  ev.preventDefault();
+  const p1 = $('pw1').value;
+  const p2 = $('pw2').value;
+  if (p1.length < 8) return setText('pw-error', 'Use at least 8 characters.');
+  if (p1 !== p2) return setText('pw-error', 'The two passwords differ.');
+  $('pw-submit').disabled = true;
+  setText('pw-error', 'Encrypting…', 'hint');
+  await new Promise((r) => setTimeout(r, 30)); // let the message paint: the KDF takes a moment
+  try {
+    const vault = w.encrypt_phrase(app.pendingPhrase, p1);
+    const account = w.derive_account(app.pendingPhrase, '', 0, 0);
+    store.setItem(VAULT, vault);
+    store.setItem(ADDRESS, account.address);
+    const phrase = app.pendingPhrase;
+    app.pendingPhrase = null;
+    app.draft = null;
+    setText('pw-error', '', 'error');
+    unlocked(phrase);
+  } catch (e) {
+    setText('pw-error', errorMessage(e), 'error');
+  } finally {
+    $('pw-submit').disabled = false;
+  }
+}
+
+async function unlock(ev) {
+  ev.preventDefault();
+  const pw = $('unlock-pw').value;
+  if (!pw) return setText('unlock-error', 'Enter your password.');
+  $('unlock-submit').disabled = true;
+  setText('unlock-error', 'Unlocking…', 'hint');
+  await new Promise((r) => setTimeout(r, 30));
+  try {
+    const phrase = w.decrypt_phrase(store.getItem(VAULT), pw);
+    $('unlock-pw').value = '';
+    setText('unlock-error', '', 'error');
+    unlocked(phrase);
+  } catch (e) {
+    const msg = errorMessage(e);
+    setText('unlock-error', msg === 'wrong password' ? 'Wrong password.' : msg, 'error');
+    $('unlock-pw').select();
+  } finally {
+    $('unlock-submit').disabled = false;
+  }
+}
+
+function unlocked(phrase) {
+  app.phrase = phrase;
+  app.lastActivity = Date.now();
+  const account = w.derive_account(phrase, '', 0, 0);
+  if (app.address !== account.address) {
+    app.address = account.address;
+    app.account = null;
+    app.accountProblem = null;
+    app.history = loadHistory();
+    app.client.watch(app.address);
+    $('qr').innerHTML = renderSVG(app.address.toUpperCase(), { ecc: 'M', border: 2 });
+  }
+  setText('address', app.address);
+  renderAccount();
+  renderHistory();
+  show('home');
+  refreshAccount();
+  refreshHistory();
+  syncListedHistory();
+}
+
+function forget() {
+  // eslint-disable-next-line no-alert
+  if (!window.confirm('Remove the encrypted wallet from this browser? Without your recovery phrase the coins are lost.')) return;
+  store.removeItem(VAULT);
+  store.removeItem(ADDRESS);
+  app.address = null;
+  show('welcome');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account
+// ---------------------------------------------------------------------------------------------
+
+async function refreshAccount() {
+  if (!app.address || !app.client) return;
+  const address = app.address;
+  try {
+    const acc = await app.client.account(address);
+    if (address === app.address) setAccount(acc);
+  } catch (e) {
+    // A proof that failed verification arrives as a `rejected` event, which hides the number.
+    // Anything else (no relay yet, nothing finalized yet, a relay behind) is still "verifying".
+    if (address !== app.address) return;
+    app.accountWaiting = errorMessage(e);
+    renderAccount();
+  }
+}
+
+function setAccount(acc) {
+  if (app.account && acc.at.height < app.account.at.height) return; // older than what we show
+  app.account = acc;
+  app.accountProblem = null;
+  renderAccount();
+}
+
+function renderAccount() {
+  const acc = app.account;
+  const badge = $('badge');
+  const bal = $('balance');
+  const stake = $('stake');
+  if (app.accountProblem) {
+    bal.textContent = '—';
+    stake.textContent = '—';
+    bal.classList.add('hidden-number');
+    stake.classList.add('hidden-number');
+    badge.className = 'badge unverified';
+    badge.textContent = `not verified: ${app.accountProblem}`;
+    $('unbonding').replaceChildren();
+    return;
+  }
+  if (!acc) {
+    bal.textContent = '—';
+    stake.textContent = '—';
+    badge.className = 'badge verifying';
+    badge.textContent = 'verifying…';
+    badge.title = app.accountWaiting || '';
+    return;
+  }
+  badge.title = '';
+  bal.classList.remove('hidden-number');
+  stake.classList.remove('hidden-number');
+  bal.textContent = fmt(acc.balance);
+  stake.textContent = fmt(acc.stake);
+  badge.className = 'badge verified';
+  badge.textContent = `verified, finalized at height ${acc.at.height}`;
+  $('unbonding').replaceChildren(...acc.unbonding.map((u) => {
+    const li = document.createElement('li');
+    li.textContent = `${fmt(u.amount)} unbonding, paid back from epoch ${u.release_epoch}`;
+    return li;
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// History (this device's record of the account's transactions, each status verified by proof)
+// ---------------------------------------------------------------------------------------------
+
+function historyKey() {
+  return `memecoin.history.${app.chainId}.${app.address}`;
+}
+
+function loadHistory() {
+  try {
+    const raw = JSON.parse(store.getItem(historyKey()) || '[]');
+    return raw.map((h) => ({ ...h, amount: BigInt(h.amount), fee: BigInt(h.fee),
+      nonce: h.nonce === null ? null : BigInt(h.nonce), height: h.height === null ? null : BigInt(h.height) }));
+  } catch {
+    return [];
+  }
+}
+
+function saveHistory() {
+  const raw = app.history.slice(0, HISTORY_LEN).map((h) => ({ ...h, amount: String(h.amount), fee: String(h.fee),
+    nonce: h.nonce === null ? null : String(h.nonce), height: h.height === null ? null : String(h.height) }));
+  store.setItem(historyKey(), JSON.stringify(raw));
+}
+
+function record(entry) {
+  app.history.unshift({ status: 'pending', verified: false, height: null, time: Date.now(), ...entry });
+  saveHistory();
+  renderHistory();
+}
+
+const KIND = { transfer: 'Sent', received: 'Received', faucet: 'Test coins', stake: 'Staked', unstake: 'Unstaked', evidence: 'Evidence' };
+
+function statusText(h) {
+  switch (h.status) {
+    case 'finalized': return `✓ finalized in block ${h.height}`;
+    case 'included': return `✓ included in block ${h.height}`;
+    case 'dropped': return 'dropped by the relays';
+    case 'listed': return 'checking its proof…';
+    default: return 'pending (not yet in a block)';
+  }
+}
+
+function renderHistory() {
+  const list = $('history');
+  if (!app.history.length) {
+    list.innerHTML = '<li class="hint">No transactions yet.</li>';
+    return;
+  }
+  // Not yet in a block first (newest first), then by block height, newest first.
+  const rank = (h) => (h.height === null ? [1, h.time] : [0, Number(h.height)]);
+  const sorted = [...app.history].sort((x, y) => {
+    const [a, b] = [rank(x), rank(y)];
+    return b[0] - a[0] || b[1] - a[1];
+  });
+  list.replaceChildren(...sorted.map((h) => {
+    const li = document.createElement('li');
+    li.dataset.tx = h.id;
+    li.dataset.status = h.status;
+    li.innerHTML = '<span></span><span class="mono"></span><span></span>';
+    const sign = h.kind === 'faucet' || h.kind === 'received' ? '+' : h.kind === 'transfer' ? '−' : '';
+    const peer = h.to ? ` to ${h.to.slice(0, 10)}…` : h.from ? ` from ${h.from.slice(0, 10)}…` : '';
+    li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}`;
+    li.children[1].textContent = `${sign}${fmt(h.amount)}`;
+    li.children[2].textContent = statusText(h);
+    li.children[2].className = h.verified ? 'ok-mark' : 'muted';
+    li.title = `transaction ${h.id}`;
+    return li;
+  }));
+}
+
+/// Merges the relay's listing of this account's transactions (`/api/accounts/{a}/txs`) into
+/// the history. The listing is the relay's word and may leave things out; what it names is
+/// checked here: each transaction's id is computed from its bytes (so its amount and parties
+/// are what the bytes say), and its status is shown only once an inclusion proof verifies.
+async function syncListedHistory() {
+  const address = app.address;
+  if (!address) return;
+  let body;
+  try {
+    const res = await fetch(`api/accounts/${address}/txs`);
+    if (!res.ok) return;
+    body = await res.json();
+  } catch {
+    return;
+  }
+  if (address !== app.address || !Array.isArray(body.txs)) return;
+  let added = false;
+  for (const item of body.txs) {
+    if (app.history.some((h) => h.id === item.tx_id)) continue;
+    let t;
+    try {
+      t = w.describe_tx(String(item.tx));
+    } catch {
+      continue;
+    }
+    const mine = t.sender === address;
+    if (t.id !== item.tx_id || (!mine && t.to !== address)) continue;
+    app.history.push({
+      id: t.id, kind: mine ? t.kind : 'received', to: mine ? t.to : null, from: mine ? null : t.sender,
+      amount: t.amount, fee: t.fee, nonce: mine ? t.nonce : null,
+      status: 'listed', verified: false, height: null, time: Date.now(),
+    });
+    added = true;
+  }
+  if (added) {
+    saveHistory();
+    renderHistory();
+    refreshHistory();
+  }
+}
+
+let refreshing = false;
+async function refreshHistory() {
+  if (refreshing || !app.client) return;
+  refreshing = true;
+  try {
+    for (const h of app.history) {
+      if (h.status === 'finalized' || h.status === 'dropped') continue;
+      let st;
+      try {
+        st = await app.client.tx_status(h.id);
+      } catch {
+        continue;
+      }
+      // Only proved states count: "included"/"finalized" arrive with verified = true.
+      if ((st.status === 'included' || st.status === 'finalized') && !st.verified) continue;
+      if (h.status === 'listed' && st.status !== 'included' && st.status !== 'finalized') continue;
+      if (st.status === 'unknown') {
+        if (Date.now() - h.time > 10 * 60 * 1000) h.status = 'dropped';
+      } else {
+        h.status = st.status;
+        h.verified = st.verified;
+        h.height = st.height === undefined ? null : st.height;
+      }
+      if (h.id === app.tracking) renderStatus(h);
+      if (h.kind === 'faucet' && h.status === 'finalized') setText('faucet-status', '', 'hint');
+    }
+    saveHistory();
+    renderHistory();
+  } finally {
+    refreshing = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Amounts, nonce, what is available
+// ---------------------------------------------------------------------------------------------
+
+/// Coins spent by this device's transactions that the finalized state does not show yet.
+function pendingSpend() {
+  if (!app.account) return 0n;
+  let sum = 0n;
+  for (const h of app.history) {
+    if (h.nonce === null || h.nonce < app.account.nonce || h.status === 'dropped') continue;
+    sum += h.fee + (h.kind === 'unstake' ? 0n : h.amount);
+  }
+  return sum;
+}
+
+function available() {
+  if (!app.account) return null;
+  const a = app.account.balance - pendingSpend();
+  return a > 0n ? a : 0n;
+}
+
+function nextNonce() {
+  let n = app.account.nonce;
+  for (const h of app.history) {
+    if (h.nonce !== null && h.nonce >= n && h.status !== 'dropped') n = h.nonce + 1n;
+  }
+  return n;
+}
+
+/// Parses an amount field: a BigInt, or sets the field's message and returns null.
+function amountField(inputId, checkId, { allowZero = false } = {}) {
+  const input = $(inputId);
+  const text = input.value.trim();
+  let units = null;
+  let msg = '';
+  if (!text) {
+    msg = 'Enter an amount.';
+  } else {
+    try {
+      units = w.parse_amount(text);
+      if (units === 0n && !allowZero) {
+        units = null;
+        msg = 'The amount must be more than 0.';
+      }
+    } catch (e) {
+      msg = errorMessage(e);
+    }
+  }
+  input.setAttribute('aria-invalid', String(units === null));
+  if (checkId) setText(checkId, msg, msg ? 'hint bad' : 'hint');
+  return units;
+}
+
+function checkRecipient() {
+  const text = $('to').value.trim();
+  if (!text) {
+    setText('to-check', '', 'hint');
+    return null;
+  }
+  try {
+    w.parse_address(text);
+    setText('to-check', '✓ valid address (checksum correct)', 'hint ok');
+    $('to').setAttribute('aria-invalid', 'false');
+    return text.toLowerCase();
+  } catch (e) {
+    setText('to-check', `Not a valid address: ${errorMessage(e)}`, 'hint bad');
+    $('to').setAttribute('aria-invalid', 'true');
+    return null;
+  }
+}
+
+function minFeeText() {
+  return w.format_amount(app.params.min_fee);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Send, stake, review, status
+// ---------------------------------------------------------------------------------------------
+
+function openSend() {
+  $('send-form').reset();
+  for (const id of ['to-check', 'amount-check', 'send-error']) setText(id, '');
+  $('fee').value = minFeeText();
+  setText('fee-check', `Minimum fee: ${fmt(app.params.min_fee)}`, 'hint');
+  show('send');
+}
+
+function sendMax() {
+  const fee = amountField('fee', 'fee-check', { allowZero: true });
+  const avail = available();
+  if (fee === null || avail === null) return;
+  const max = avail - fee;
+  $('amount').value = w.format_amount(max > 0n ? max : 0n);
+  amountField('amount', 'amount-check');
+}
+
+function reviewSend(ev) {
+  ev.preventDefault();
+  setText('send-error', '');
+  const to = checkRecipient();
+  if (to === null) {
+    setText('to-check', $('to').value.trim() ? $('to-check').textContent : 'Enter the recipient\'s address.', 'hint bad');
+  }
+  const amount = amountField('amount', 'amount-check');
+  const fee = amountField('fee', 'fee-check', { allowZero: true });
+  if (to === null || amount === null || fee === null) return;
+  if (fee < app.params.min_fee) return setText('fee-check', `The fee must be at least ${fmt(app.params.min_fee)}.`, 'hint bad');
+  if (!app.account || app.accountProblem) return setText('send-error', 'Your balance is not verified yet: wait for the badge to say "verified".');
+  const avail = available();
+  if (amount + fee > avail) {
+    return setText('send-error', `Insufficient funds: ${fmt(amount + fee)} needed (amount + fee), ${fmt(avail)} available.`);
+  }
+  review({ kind: 'transfer', to, amount, fee });
+}
+
+function openStake() {
+  $('stake-form').reset();
+  for (const id of ['stake-check', 'stake-error']) setText(id, '');
+  $('stake-fee').value = minFeeText();
+  const p = app.params;
+  const slotS = Number(p.slot_ms) / 1000;
+  const epochS = slotS * Number(p.slots_per_epoch);
+  setText('unbonding-delay', `${p.unbonding_epochs} epochs (about ${duration(Number(p.unbonding_epochs) * epochS)}; an epoch is ${p.slots_per_epoch} slots of ${slotS} s)`);
+  show('stake');
+}
+
+/// A rough duration for reading: "40 s", "12 min", "5 h", "3 days".
+function duration(seconds) {
+  if (seconds < 120) return `${Math.ceil(seconds)} s`;
+  if (seconds < 2 * 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+function stakeKind() {
+  return document.querySelector('input[name="stake-kind"]:checked').value;
+}
+
+function stakeMax() {
+  const fee = amountField('stake-fee', null, { allowZero: true });
+  if (fee === null || !app.account) return;
+  let max;
+  if (stakeKind() === 'stake') {
+    max = available() - fee;
+  } else {
+    max = app.account.stake;
+  }
+  $('stake-amount').value = w.format_amount(max > 0n ? max : 0n);
+  amountField('stake-amount', 'stake-check');
+}
+
+function reviewStake(ev) {
+  ev.preventDefault();
+  setText('stake-error', '');
+  const kind = stakeKind();
+  const amount = amountField('stake-amount', 'stake-check');
+  const fee = amountField('stake-fee', null, { allowZero: true });
+  if (amount === null) return;
+  if (fee === null) return setText('stake-error', 'The fee is not a valid amount.');
+  if (fee < app.params.min_fee) return setText('stake-error', `The fee must be at least ${fmt(app.params.min_fee)}.`);
+  if (!app.account || app.accountProblem) return setText('stake-error', 'Your balance is not verified yet.');
+  const avail = available();
+  if (kind === 'stake') {
+    if (amount + fee > avail) return setText('stake-error', `Insufficient funds: ${fmt(amount + fee)} needed, ${fmt(avail)} available.`);
+    if (app.account.stake + amount < app.params.min_stake && app.account.stake === 0n) {
+      return setText('stake-error', `A first stake must be at least ${fmt(app.params.min_stake)}.`);
+    }
+  } else {
+    if (amount > app.account.stake) return setText('stake-error', `You have ${fmt(app.account.stake)} staked.`);
+    if (fee > avail) return setText('stake-error', `Insufficient funds for the fee: ${fmt(avail)} available.`);
+  }
+  review({ kind, amount, fee });
+}
+
+function review(action) {
+  app.action = action;
+  const rows = [];
+  if (action.kind === 'transfer') {
+    rows.push(['Send', fmt(action.amount)], ['To', action.to]);
+  } else if (action.kind === 'stake') {
+    rows.push(['Stake', fmt(action.amount)]);
+  } else {
+    const p = app.params;
+    rows.push(['Unstake', fmt(action.amount)], ['Paid back', `after ${p.unbonding_epochs} epochs`]);
+  }
+  rows.push(['Fee', fmt(action.fee)]);
+  if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
+  rows.push(['From', app.address], ['Network', app.chainName]);
+  $('review').replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement('dt');
+    const dd = document.createElement('dd');
+    dt.textContent = k;
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+  setText('review-error', '');
+  show('review');
+}
+
+async function confirmAction() {
+  const a = app.action;
+  if (!a || !app.phrase) return;
+  $('confirm').disabled = true;
+  setText('review-error', 'Signing and sending…', 'hint');
+  try {
+    const nonce = nextNonce();
+    let signed;
+    if (a.kind === 'transfer') {
+      signed = w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);
+    } else if (a.kind === 'stake') {
+      const commitment = app.account.stake === 0n ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
+      signed = w.sign_stake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount, commitment);
+    } else {
+      signed = w.sign_unstake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount);
+    }
+    const result = await app.client.submit(signed.tx);
+    if (!result.accepted) {
+      setText('review-error', `The relay refused the transaction: ${result.reason}`, 'error');
+      return;
+    }
+    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce });
+    app.action = null;
+    trackStatus(signed.id);
+  } catch (e) {
+    setText('review-error', `Could not send: ${errorMessage(e)}`, 'error');
+  } finally {
+    $('confirm').disabled = false;
+  }
+}
+
+function trackStatus(id) {
+  app.tracking = id;
+  const h = app.history.find((x) => x.id === id);
+  setText('status-summary', `${KIND[h.kind]} ${fmt(h.amount)}${h.to ? ` to ${h.to}` : ''} (fee ${fmt(h.fee)})`);
+  setText('status-detail', `transaction ${id}`);
+  renderStatus(h);
+  show('status');
+}
+
+function renderStatus(h) {
+  const order = ['pending', 'included', 'finalized'];
+  const at = order.indexOf(h.status);
+  for (const li of document.querySelectorAll('#steps li')) {
+    const i = order.indexOf(li.dataset.step);
+    li.className = i < at || (i === at && h.status === 'finalized') ? 'done' : i === at ? 'current' : '';
+    const note = li.querySelector('span');
+    if (li.dataset.step === 'included' && i <= at && h.height !== null) note.textContent = `(block ${h.height}, verified by proof)`;
+    else if (li.dataset.step === 'finalized' && i === at) note.textContent = `(block ${h.height}, verified by proof)`;
+    else note.textContent = '';
+  }
+  $('steps').dataset.status = h.status;
+  if (h.status === 'dropped') setText('status-summary', 'The relays dropped this transaction. It was not sent; you can try again.');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faucet, copy, QR
+// ---------------------------------------------------------------------------------------------
+
+async function askFaucet() {
+  $('faucet').disabled = true;
+  setText('faucet-status', 'Asking the devnet faucet…', 'hint');
+  try {
+    const res = await fetch('api/faucet', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ address: app.address }),
+    });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+    // The reply is the relay's word; the transfer's status and the new balance are proved.
+    const amount = BigInt(body.amount);
+    record({ id: body.tx_id, kind: 'faucet', to: null, amount, fee: 0n, nonce: null });
+    setText('faucet-status', `${fmt(amount)} on the way; the balance updates once the transfer is finalized.`, 'hint ok');
+  } catch (e) {
+    setText('faucet-status', `The faucet refused: ${errorMessage(e)}`, 'hint bad');
+  } finally {
+    $('faucet').disabled = false;
+  }
+}
+
+async function copyAddress() {
+  try {
+    await navigator.clipboard.writeText(app.address);
+    setText('copy-status', 'Address copied.', 'hint ok');
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents($('address'));
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    setText('copy-status', 'Press Ctrl+C (⌘C) to copy the selected address.', 'hint');
+  }
+}
+
+function toggleQr() {
+  const qr = $('qr');
+  qr.hidden = !qr.hidden;
+  $('show-qr').setAttribute('aria-expanded', String(!qr.hidden));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers, wiring
+// ---------------------------------------------------------------------------------------------
+
+let ticks = 0;
+function tick() {
+  ticks += 1;
+  renderNet();
+  const limit = Number($('autolock').value) * 60 * 1000;
+  if (app.phrase && Date.now() - app.lastActivity > limit) lock();
+  const open = app.history.some((h) => ['pending', 'included', 'listed'].includes(h.status));
+  if (app.address && open) refreshHistory();
+  if (app.address && (!app.account || app.accountProblem) && ticks % 3 === 0) refreshAccount();
+}
+
+function wire() {
+  for (const ev of ['pointerdown', 'keydown', 'input']) {
+    document.addEventListener(ev, () => { app.lastActivity = Date.now(); }, { passive: true });
+  }
+  $('autolock').addEventListener('change', () => store.setItem(AUTOLOCK, $('autolock').value));
+  $('go-create').addEventListener('click', startCreate);
+  $('go-import').addEventListener('click', () => {
+    $('import-phrase').value = '';
+    setText('import-check', '', 'hint');
+    show('import');
+  });
+  $('create-written').addEventListener('click', startConfirm);
+  $('confirm-back').addEventListener('click', () => show('create'));
+  $('confirm-form').addEventListener('submit', checkConfirm);
+  $('import-phrase').addEventListener('input', checkImport);
+  $('import-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const phrase = checkImport();
+    if (phrase) askPassword(phrase);
+    else if (!$('import-phrase').value.trim()) setText('import-check', 'Enter your recovery phrase.', 'hint bad');
+  });
+  $('password-form').addEventListener('submit', savePassword);
+  $('unlock-form').addEventListener('submit', unlock);
+  $('forget').addEventListener('click', forget);
+  $('lock').addEventListener('click', lock);
+  for (const b of document.querySelectorAll('button.back')) {
+    b.addEventListener('click', () => {
+      app.draft = null;
+      app.pendingPhrase = null;
+      show(app.phrase ? 'home' : store.getItem(VAULT) ? 'unlock' : 'welcome');
+    });
+  }
+  $('go-send').addEventListener('click', openSend);
+  $('go-stake').addEventListener('click', openStake);
+  $('to').addEventListener('input', checkRecipient);
+  $('amount').addEventListener('input', () => amountField('amount', 'amount-check'));
+  $('fee').addEventListener('input', () => amountField('fee', 'fee-check', { allowZero: true }));
+  $('max').addEventListener('click', sendMax);
+  $('send-form').addEventListener('submit', reviewSend);
+  $('stake-amount').addEventListener('input', () => amountField('stake-amount', 'stake-check'));
+  $('stake-max').addEventListener('click', stakeMax);
+  $('stake-form').addEventListener('submit', reviewStake);
+  $('confirm').addEventListener('click', confirmAction);
+  $('review-edit').addEventListener('click', () => show(app.action && app.action.kind === 'transfer' ? 'send' : 'stake'));
+  $('status-done').addEventListener('click', () => {
+    app.tracking = null;
+    show('home');
+  });
+  $('faucet').addEventListener('click', askFaucet);
+  $('copy').addEventListener('click', copyAddress);
+  $('show-qr').addEventListener('click', toggleQr);
+}
+
+start();
