@@ -1,112 +1,21 @@
 //! The wallet's relay client (memecoin-wasm's `Client`, in Node.js) against real relays: it
 //! follows finality, verifies an account and a transfer up to finality, resumes from a saved
 //! checkpoint, reconnects with backoff to a relay that starts late, and catches three kinds of
-//! lying relay — a forged balance, a forged certificate, and a second validly signed block at a
-//! height (an equivocating proposer) — reporting each instead of believing it.
+//! lying relay — a forged balance, a certificate signed by a non-validator, and a second validly
+//! signed block at a height (an equivocating proposer) — reporting each instead of believing it.
 //!
-//! The liars are proxies in front of a real relay that rewrite what it sends. The checks run in
-//! tests/js/client.mjs; this side starts the relays and proxies and reads the script's output.
+//! The liars are proxies in front of a real relay that rewrite what it sends (`tests/liar.rs`).
+//! The checks run in tests/js/client.mjs; this side starts the relays and proxies and reads the
+//! script's output.
 
-use futures_util::{SinkExt, StreamExt};
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
-use memecoin_core::encode::{Decode, Encode};
-use memecoin_core::hash::Hash;
-use memecoin_core::light::{AccountProof, FinalityProof};
 use memecoin_relay::keys;
+use memecoin_tests::liar::{self, Lie};
 use memecoin_tests::{genesis, node_command, start, try_start_on, wait_for, wasm_pkg_for_node};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message as T;
-
-/// How a proxy rewrites one message from the relay (`None`: pass it on unchanged).
-type Lie = Arc<dyn Fn(&Value) -> Option<Value> + Send + Sync>;
-
-/// A WebSocket proxy on loopback in front of `relay_url`, passing everything both ways and
-/// rewriting the relay's messages with `lie`. Returns its `ws://` URL.
-async fn proxy(relay_url: String, lie: Lie) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (relay_url, lie) = (relay_url.clone(), lie.clone());
-            tokio::spawn(async move {
-                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else { return };
-                let Ok((relay, _)) = tokio_tungstenite::connect_async(relay_url).await else {
-                    return;
-                };
-                let (mut to_client, mut from_client) = client.split();
-                let (mut to_relay, mut from_relay) = relay.split();
-                let up = async {
-                    while let Some(Ok(m)) = from_client.next().await {
-                        if to_relay.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let down = async {
-                    while let Some(Ok(m)) = from_relay.next().await {
-                        let m = match &m {
-                            T::Text(t) => {
-                                let v: Value = serde_json::from_str(t).unwrap();
-                                lie(&v).map_or(m, |v| T::text(v.to_string()))
-                            }
-                            _ => m,
-                        };
-                        if to_client.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                tokio::select! { _ = up => {}, _ = down => {} }
-            });
-        }
-    });
-    url
-}
-
-fn decode<D: Decode>(v: &Value) -> D {
-    D::from_bytes(&hex::decode(v.as_str().unwrap()).unwrap()).unwrap()
-}
-
-fn encode<E: Encode>(value: &E) -> Value {
-    Value::String(hex::encode(value.to_bytes()))
-}
-
-/// Every account proof claims one more base unit than the account has.
-fn inflate_balance(v: &Value) -> Option<Value> {
-    (v["type"] == "account").then(|| {
-        let mut proof: AccountProof = decode(&v["proof"]);
-        if let Some(account) = proof.account.as_mut() {
-            account.balance += 1;
-        }
-        let mut v = v.clone();
-        v["proof"] = encode(&proof);
-        v
-    })
-}
-
-/// Every finality proof loses its certificate's signatures: far under 2/3 of the stake.
-fn strip_certificate(v: &Value) -> Option<Value> {
-    let strip = |hex: &Value| {
-        let mut proof: FinalityProof = decode(hex);
-        proof.certificate.signatures.clear();
-        encode(&proof)
-    };
-    let mut v = v.clone();
-    match v["type"].as_str()? {
-        "finalized" => v["proof"] = strip(&v["proof"]),
-        "finality" => {
-            let proofs = v["proofs"].as_array()?.iter().map(strip).collect();
-            v["proofs"] = Value::Array(proofs);
-        }
-        _ => return None,
-    }
-    Some(v)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
@@ -128,22 +37,16 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
     let genesis_file = build.path().join("genesis.json");
     std::fs::write(&genesis_file, g.to_json()).unwrap();
 
-    // The same block height, validly signed twice by its (only) proposer: a second header with
-    // another state root. A client that hears both from two relays must say they disagree.
-    let chain_id = g.chain_id();
-    let equivocate: Lie = Arc::new(move |v: &Value| {
-        (v["type"] == "head").then(|| {
-            let signed: SignedHeader = decode(&v["header"]);
-            let mut header = signed.header;
-            header.state_root = Hash([0xee; 32]);
-            json!({"type": "head", "header": encode(&header.sign(&chain_id, &proposer))})
-        })
-    });
-    let liars = json!({
-        "account": proxy(b.url(), Arc::new(inflate_balance)).await,
-        "finality": proxy(b.url(), Arc::new(strip_certificate)).await,
-        "head": proxy(b.url(), equivocate).await,
-    });
+    // The same block height, validly signed twice by its (only) proposer: a client that hears
+    // both from two relays must say they disagree.
+    let equivocate = Lie::Equivocate(proposer, g.chain_id());
+    let liars = (
+        liar::start(b.url(), Lie::Balance).await,
+        liar::start(b.url(), Lie::Certificate).await,
+        liar::start(b.url(), equivocate).await,
+    );
+    let liar_urls =
+        json!({ "account": liars.0.url(), "finality": liars.1.url(), "head": liars.2.url() });
 
     // A relay announced before it exists: the client must retry until it comes.
     let later = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -157,7 +60,7 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
         "later": format!("ws://{later_addr}/ws"),
         "phrase": keys::DEVNET_PHRASE,
         "to": to,
-        "liars": liars,
+        "liars": liar_urls,
     });
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/client.mjs");
     let mut node = node_command()
@@ -199,6 +102,7 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
     if let Some(relay) = late_relay {
         relay.stop().await;
     }
+    drop(liars);
     b.stop().await;
     a.stop().await;
 }

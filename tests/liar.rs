@@ -2,9 +2,14 @@
 //! through, except that it forges what a light client must catch. With [`Lie::Balance`] every
 //! `account` reply's proof claims a much larger balance (a forged account, same state root);
 //! with [`Lie::Certificate`] every finality proof (`finality` replies and `finalized`
-//! notifications) carries signatures by a key that is not the validators'.
+//! notifications) carries signatures by a key that is not the validators'. With
+//! [`Lie::Equivocate`] every `head` is replaced by a second header at the same height, validly
+//! signed by the proposer (whose key the test holds): what a relay on another branch, or an
+//! equivocating proposer, would show — not a forgery a light client can refuse, but a
+//! disagreement it must report.
 
 use futures_util::{SinkExt, StreamExt};
+use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::hash::Hash;
 use memecoin_core::light::{AccountProof, FinalityProof};
@@ -15,10 +20,12 @@ use tokio_tungstenite::tungstenite::Message;
 /// Coins (base units) a forged balance proof adds: a million MEME.
 pub const FORGED_EXTRA: u64 = 1_000_000_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Lie {
     Balance,
     Certificate,
+    /// The proposer's key and the chain id it signs for.
+    Equivocate(SecretKey, Hash),
 }
 
 /// A running liar: browsers connect to `url()`, it connects to the real relay per browser.
@@ -47,7 +54,7 @@ pub async fn start(upstream: String, lie: Lie) -> Liar {
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
-            conns.spawn(proxy(stream, upstream.clone(), lie));
+            conns.spawn(proxy(stream, upstream.clone(), lie.clone()));
         }
     });
     Liar { addr, task }
@@ -68,7 +75,7 @@ async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
     let down = async {
         while let Some(Ok(msg)) = from_relay.next().await {
             let msg = match msg {
-                Message::Text(text) => Message::text(tamper(text.as_str(), lie)),
+                Message::Text(text) => Message::text(tamper(text.as_str(), &lie)),
                 other => other,
             };
             if to_browser.send(msg).await.is_err() {
@@ -83,7 +90,7 @@ async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
 }
 
 /// The frame as the liar passes it on.
-pub fn tamper(text: &str, lie: Lie) -> String {
+pub fn tamper(text: &str, lie: &Lie) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(text) else { return text.to_string() };
     match (lie, v["type"].as_str()) {
         (Lie::Balance, Some("account")) => {
@@ -107,6 +114,14 @@ pub fn tamper(text: &str, lie: Lie) -> String {
                         *p = Value::String(forge_certificate(hex));
                     }
                 }
+            }
+        }
+        (Lie::Equivocate(proposer, chain_id), Some("head")) => {
+            let signed = v["header"].as_str().map(|hex| decode_hex::<SignedHeader>("header", hex));
+            if let Some(Ok(signed)) = signed {
+                let mut header = signed.header;
+                header.state_root = Hash([0xee; 32]);
+                v["header"] = Value::String(encode_hex(&header.sign(chain_id, proposer)));
             }
         }
         _ => return text.to_string(),
