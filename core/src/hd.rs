@@ -165,10 +165,18 @@ impl fmt::Debug for Phrase {
     }
 }
 
+/// [`parse_phrase`]; without the `unicode` feature, [`parse_phrase_normalized`].
 impl FromStr for Phrase {
     type Err = HdError;
     fn from_str(s: &str) -> Result<Self, HdError> {
-        parse_phrase(s)
+        #[cfg(feature = "unicode")]
+        {
+            parse_phrase(s)
+        }
+        #[cfg(not(feature = "unicode"))]
+        {
+            parse_phrase_normalized(s)
+        }
     }
 }
 
@@ -194,14 +202,41 @@ pub fn phrase_from_entropy(entropy: &[u8]) -> Result<String, HdError> {
 }
 
 /// Parses and checks a phrase: word count, each word, then the checksum, in that order.
-/// Input is NFKD-normalized; words may be separated by any whitespace.
+/// Input is NFKD-normalized first ([`nfkd`]); words may be separated by any whitespace.
+#[cfg(feature = "unicode")]
 pub fn parse_phrase(s: &str) -> Result<Phrase, HdError> {
-    bip39::Mnemonic::parse_in(bip39::Language::English, s).map(Phrase).map_err(phrase_error)
+    parse_phrase_normalized(&nfkd(s))
 }
 
-/// The 64-byte BIP-39 seed of `phrase` with `passphrase` (`""` for none), NFKD-normalized.
+/// [`parse_phrase`] of text that is already NFKD-normalized (the caller normalized it, e.g. with
+/// JavaScript's `String.prototype.normalize("NFKD")`). ASCII text is always NFKD. Text that is not
+/// NFKD is not normalized here: a word in another form is an [`HdError::UnknownWord`].
+pub fn parse_phrase_normalized(s: &str) -> Result<Phrase, HdError> {
+    bip39::Mnemonic::parse_in_normalized(bip39::Language::English, s)
+        .map(Phrase)
+        .map_err(phrase_error)
+}
+
+/// The 64-byte BIP-39 seed of `phrase` with `passphrase` (`""` for none), NFKD-normalized
+/// first ([`nfkd`]).
+#[cfg(feature = "unicode")]
 pub fn seed_from_phrase(phrase: &Phrase, passphrase: &str) -> [u8; 64] {
-    phrase.0.to_seed(passphrase)
+    seed_from_phrase_normalized(phrase, &nfkd(passphrase))
+}
+
+/// [`seed_from_phrase`] with a passphrase that is already NFKD-normalized: its UTF-8 bytes go
+/// into PBKDF2 as they are.
+pub fn seed_from_phrase_normalized(phrase: &Phrase, passphrase: &str) -> [u8; 64] {
+    phrase.0.to_seed_normalized(passphrase)
+}
+
+/// `s` in Unicode normalization form KD, as BIP-39 asks of phrases and passphrases (borrowed
+/// when it already is, e.g. ASCII). Needs the `unicode` feature: unicode-normalization's tables.
+#[cfg(feature = "unicode")]
+pub fn nfkd(s: &str) -> alloc::borrow::Cow<'_, str> {
+    let mut text = alloc::borrow::Cow::Borrowed(s);
+    bip39::Mnemonic::normalize_utf8_cow(&mut text);
+    text
 }
 
 // ------------------------------------------------------------------------------------------

@@ -2,16 +2,22 @@
 //!
 //! - `bip39.json`: the English vectors of trezor/python-mnemonic (`[entropy, phrase, seed,
 //!   xprv]`, passphrase "TREZOR").
+//! - `bip39_nfkd.json`: a phrase and a passphrase that are not NFKD (full-width letters, an
+//!   ideographic space, composed accents, kana, a ligature), with their NFKD forms, the seed
+//!   and the wallet's first address (`m/44'/7337'/0'/0'/0'`).
 //! - `bip32.json`: BIP-32's test vectors 1-4 (seed, then each chain's xpub and xprv) and
 //!   vector 5 (extended keys that must be rejected, with the BIP's reason).
 
+use memecoin_core::address::Address;
 use memecoin_core::hd::{
-    ChildNumber, DerivationPath, ExtendedKey, ExtendedPublicKey, HdError, parse_phrase,
-    phrase_from_entropy, seed_from_phrase,
+    ChildNumber, DerivationPath, ExtendedKey, ExtendedPublicKey, HdError, nfkd, parse_phrase,
+    parse_phrase_normalized, phrase_from_entropy, seed_from_phrase, seed_from_phrase_normalized,
+    wallet_key,
 };
 use serde_json::Value;
 
 const BIP39: &str = include_str!("vectors/bip39.json");
+const BIP39_NFKD: &str = include_str!("vectors/bip39_nfkd.json");
 const BIP32: &str = include_str!("vectors/bip32.json");
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -53,6 +59,38 @@ fn bip39_english_vectors() {
         assert_eq!(ExtendedKey::from_base58(xprv).unwrap().to_base58(), xprv);
     }
     assert_eq!(made_from_entropy, 16);
+}
+
+#[test]
+fn bip39_normalizes_phrase_and_passphrase() {
+    let doc: Value = serde_json::from_str(BIP39_NFKD).unwrap();
+    let vectors = doc["vectors"].as_array().unwrap();
+    assert!(!vectors.is_empty());
+    for v in vectors {
+        let [phrase, phrase_nfkd, passphrase, passphrase_nfkd, seed] =
+            ["phrase", "phrase_nfkd", "passphrase", "passphrase_nfkd", "seed"]
+                .map(|k| str_at(v, k));
+        assert_ne!(passphrase, passphrase_nfkd, "the vector must need normalizing");
+        assert_eq!(nfkd(passphrase), passphrase_nfkd);
+        assert_eq!(nfkd(passphrase_nfkd), passphrase_nfkd);
+
+        // The normalizing path and the pre-normalized path give the same seed.
+        let parsed = parse_phrase(phrase).unwrap();
+        assert_eq!(parsed.to_string(), phrase_nfkd);
+        assert_eq!(hex::encode(seed_from_phrase(&parsed, passphrase)), seed);
+        let parsed_nfkd = parse_phrase_normalized(&nfkd(phrase)).unwrap();
+        assert_eq!(parsed_nfkd, parsed);
+        assert_eq!(hex::encode(seed_from_phrase_normalized(&parsed, passphrase_nfkd)), seed);
+
+        // The pre-normalized path does not normalize: a full-width word is unknown, and a
+        // passphrase that is not NFKD gives another seed.
+        assert_eq!(parse_phrase_normalized(phrase), Err(HdError::UnknownWord { index: 0 }));
+        assert_ne!(hex::encode(seed_from_phrase_normalized(&parsed, passphrase)), seed);
+
+        // The wallet's first address under that seed (the wasm checks it gives the same).
+        let key = wallet_key(&unhex(seed).try_into().unwrap(), 0, 0).unwrap();
+        assert_eq!(Address::from_public_key(&key.public_key()).to_text(), str_at(v, "address"));
+    }
 }
 
 #[test]

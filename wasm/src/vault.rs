@@ -18,7 +18,6 @@
 use crate::error::Error;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use memecoin_core::hd;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use wasm_bindgen::prelude::*;
@@ -68,7 +67,7 @@ pub fn seal_with(
     salt: &[u8; SALT_LEN],
     nonce: &[u8; NONCE_LEN],
 ) -> Result<String, Error> {
-    let phrase = hd::parse_phrase(phrase)?.to_string();
+    let phrase = crate::wallet::parse_phrase(phrase)?.to_string();
     let ciphertext = cipher(password, salt)?
         .encrypt(&Nonce::from(*nonce), Payload { msg: phrase.as_bytes(), aad: AAD })
         .map_err(|_| Error::VaultFormat { what: "encryption failed".into() })?;

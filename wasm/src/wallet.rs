@@ -3,6 +3,11 @@
 //! A phrase is made here from 16 or 32 bytes of the platform's randomness
 //! (`crypto.getRandomValues`); everything else is core's `hd` and `address` modules: BIP-39
 //! parsing and seeds, BIP-32 keys at `m/44'/7337'/{account}'/0'/{index}'` (PROTOCOL.md §5).
+//!
+//! BIP-39 asks for phrases and passphrases in Unicode NFKD. In the browser, [`nfkd`] asks the
+//! JavaScript engine (`String.prototype.normalize("NFKD")`) and core takes the result as it is
+//! (`hd::parse_phrase_normalized`, `hd::seed_from_phrase_normalized`), so the wasm carries no
+//! Unicode tables (≈ 50 KB gzipped; BENCHMARKS.md). Natively (tools, clippy) core normalizes.
 
 use crate::error::{Error, decode_hex};
 use memecoin_core::address::{Address, AddressError};
@@ -23,6 +28,33 @@ pub fn new_phrase(words: u32) -> Result<String, Error> {
     Ok(hd::phrase_from_entropy(entropy)?)
 }
 
+/// `text` in Unicode normalization form KD, as BIP-39 asks of phrases and passphrases. ASCII text
+/// is already NFKD and is returned as it is, without a call into JavaScript.
+pub fn nfkd(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_owned();
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        String::from(js_sys::JsString::from(text).normalize("NFKD"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        hd::nfkd(text).into_owned()
+    }
+}
+
+/// Parses and checks `phrase` after [`nfkd`]: word count, each word, then the checksum.
+pub fn parse_phrase(phrase: &str) -> Result<hd::Phrase, Error> {
+    Ok(hd::parse_phrase_normalized(&nfkd(phrase))?)
+}
+
+/// The 64-byte BIP-39 seed of `phrase` with `passphrase` (`""` for none), both NFKD-normalized
+/// first ([`nfkd`]): the same bytes as core's `hd::seed_from_phrase`.
+pub fn seed(phrase: &str, passphrase: &str) -> Result<[u8; 64], Error> {
+    Ok(hd::seed_from_phrase_normalized(&parse_phrase(phrase)?, &nfkd(passphrase)))
+}
+
 /// The signing key of wallet `account`, key `index`, for `phrase` and `passphrase`.
 pub fn wallet_key(
     phrase: &str,
@@ -30,9 +62,7 @@ pub fn wallet_key(
     account: u32,
     index: u32,
 ) -> Result<SecretKey, Error> {
-    let phrase = hd::parse_phrase(phrase)?;
-    let seed = hd::seed_from_phrase(&phrase, passphrase);
-    Ok(hd::wallet_key(&seed, account, index)?)
+    Ok(hd::wallet_key(&seed(phrase, passphrase)?, account, index)?)
 }
 
 /// One wallet key's public side.
@@ -66,7 +96,7 @@ pub fn generate_phrase(words: u32) -> Result<String, JsError> {
 /// `phrase checksum does not match`.
 #[wasm_bindgen]
 pub fn validate_phrase(phrase: &str) -> Result<String, JsError> {
-    Ok(hd::parse_phrase(phrase).map_err(Error::from)?.to_string())
+    Ok(parse_phrase(phrase)?.to_string())
 }
 
 /// The address and public key of wallet `account`, key `index` (each below 2^31): the key at

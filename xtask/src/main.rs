@@ -4,7 +4,7 @@
 //! Run it through the alias in `.cargo/config.toml`: `cargo xtask <task>`. It works from any
 //! directory inside the repository, because it locates the workspace root from its own manifest.
 //!
-//! The tasks spawn `cargo`, `rustup`, `wasm-pack`, `npm` and `node`; their one dependency is
+//! The tasks spawn `cargo`, `rustup`, `wasm-pack`, `wasm-bindgen`, `npm` and `node`; their one dependency is
 //! `flate2`, to gzip the wasm as a web server would (`wasm_size`). When the
 //! toolchain lacks something a task needs (the `rustfmt` or `clippy` components, a no_std target),
 //! the task installs it with `rustup`, or stops and says what to install.
@@ -43,6 +43,11 @@ const FIRST_LOAD: [&str; 7] = [
 ];
 /// The first-load budget, gzipped.
 const FIRST_LOAD_BUDGET: u64 = 200 * 1024;
+/// The Cargo profile of the served wasm (root Cargo.toml): fat LTO, `opt-level = "s"`.
+const WASM_PROFILE: &str = "wasm-release";
+/// The pinned wasm-opt: a Node project (package.json, package-lock.json) holding npm's `binaryen`,
+/// and `check.mjs`, which loads a finished build and checks it against the vectors.
+const WASM_TOOLS: &str = "tools/wasm";
 /// The wasm bench: a Node project (package.json, package-lock.json, bench.mjs).
 const WASM_BENCH: &str = "bench/wasm";
 /// The size budget of the served `.wasm`, gzipped. Printed next to the size, never enforced: a
@@ -70,12 +75,12 @@ Tasks:
                     7. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
-                    8. size     wasm-pack build --release --target web wasm, into target/;
-                                  prints the .wasm's gzipped size (not a check)
+                    8. size     cargo xtask wasm into target/wasm-size/; prints the .wasm's
+                                  gzipped size (not a check)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
                   chromium and chromium-driver with apt-get.
-  page            Build the wallet page: wasm-pack build --release --target web into
+  page            Build the wallet page: the served wasm (cargo xtask wasm) into
                   www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
                   tests/e2e/ (playwright-core); prints the first load's gzipped size.
   bench [--quick] Run the criterion benchmarks of memecoin-core (k256 against libsecp256k1,
@@ -86,6 +91,13 @@ Tasks:
                   devnet under memecoin-load (transfers over /ws at rising rates). Ends with
                   every figure as a ratio against its anchor from the same run
                   (--quick: short, noisier runs).
+  wasm [--out DIR] [--node]
+                  Build the wallet's .wasm as the page serves it, into DIR (default
+                  target/wasm-web in Cargo's target directory): cargo rustc
+                  --crate-type cdylib --profile wasm-release (fat LTO), wasm-bindgen
+                  --target web (--node: nodejs), then wasm-opt -Oz (npm binaryen, pinned
+                  in tools/wasm, `npm ci` on first run); then load it in Node and check it
+                  against the vectors, and print its gzipped size.
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the page and the relay (release) and start a local devnet serving
@@ -104,6 +116,10 @@ enum Task {
     },
     Vectors,
     Page,
+    Wasm {
+        out: Option<PathBuf>,
+        target: WebOrNode,
+    },
     /// Options passed on to `memecoin-relay devnet`, already checked.
     Devnet {
         options: Vec<String>,
@@ -169,6 +185,31 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             Ok(Task::Devnet { options })
         }
         "help" | "-h" | "--help" => Ok(Task::Help),
+        "wasm" => {
+            let (mut out, mut target) = (None, WebOrNode::Web);
+            let mut words = rest.iter();
+            while let Some(option) = words.next() {
+                match option.as_str() {
+                    "--node" => target = WebOrNode::Node,
+                    "--out" => {
+                        let Some(dir) = words.next() else {
+                            return Err(UsageError::UnknownOption {
+                                task: "wasm",
+                                option: "--out (needs a value)".into(),
+                            });
+                        };
+                        out = Some(PathBuf::from(dir));
+                    }
+                    _ => {
+                        return Err(UsageError::UnknownOption {
+                            task: "wasm",
+                            option: option.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(Task::Wasm { out, target })
+        }
         "bench" => {
             let mut quick = false;
             for option in rest {
@@ -215,6 +256,7 @@ fn main() -> ExitCode {
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
         Task::Page => page(&mut run),
+        Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
         Task::Help => Ok(()),
     };
@@ -365,7 +407,6 @@ fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
     run.exec("bench relay", &import)?;
     let criterion = target_dir(&run.root).join("criterion");
     let ratios = native_ratios(&criterion);
-    run.step("wasm-pack", ensure_wasm_pack)?;
     run.step("wasm size", wasm_size)?;
     wasm_bench(run, quick)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -576,22 +617,121 @@ fn target_dir(root: &Path) -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
-/// Builds the release wasm as the wallet page is served (`wasm-pack build --release --target
-/// web`) into `target/wasm-size/` and prints its size, raw and gzipped at level 9.
+/// Where a wasm build runs: the wallet page (`wasm-bindgen --target web`, an ES module with an
+/// `init` function) or Node.js (`--target nodejs`, CommonJS; the bench).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebOrNode {
+    Web,
+    Node,
+}
+
+impl WebOrNode {
+    fn bindgen_target(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Node => "nodejs",
+        }
+    }
+}
+
+/// `cargo xtask wasm`: builds the served wasm into `out` (default `target/wasm-web`), checks
+/// it in Node and prints its size.
+fn wasm(run: &mut Run, out: Option<&Path>, target: WebOrNode) -> Result<(), Failure> {
+    let out = match out {
+        Some(dir) => env::current_dir().map(|cwd| cwd.join(dir)).unwrap_or_else(|_| dir.into()),
+        None => target_dir(&run.root).join("wasm-web"),
+    };
+    let file = wasm_web_build(run, &out, target)?;
+    print_wasm_size(&file)
+}
+
+/// Builds the wallet's `.wasm` as the page serves it, into `out_dir` (`memecoin_wasm.js`,
+/// `memecoin_wasm_bg.wasm`, TypeScript declarations), and returns the `.wasm`'s path:
+///
+/// 1. `cargo rustc --crate-type cdylib --profile wasm-release`: the crate alone as a cdylib, so
+///    that Cargo runs fat LTO (it does not for the manifest's `["cdylib", "rlib"]`);
+/// 2. `wasm-bindgen --target web|nodejs`, without the name and producers sections;
+/// 3. `wasm-opt -Oz` from npm's `binaryen`, pinned in `tools/wasm/` (never Debian's wasm-opt 108,
+///    which corrupts wasm-bindgen's output);
+/// 4. `node tools/wasm/check.mjs`: loads the result and checks it against the vectors (sign,
+///    verify, BIP-39 with NFKD done by JavaScript), since wasm-opt rewrote what was tested.
+///
+/// The sizes each step saves are in BENCHMARKS.md ("WebAssembly").
+fn wasm_web_build(run: &mut Run, out_dir: &Path, target: WebOrNode) -> Result<PathBuf, Failure> {
+    run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
+    run.step("wasm-opt", ensure_wasm_opt)?;
+    let build = cargo(["rustc", "-p", "memecoin-wasm", "--lib", "--crate-type", "cdylib"]).args([
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        WASM_PROFILE,
+    ]);
+    run.exec("wasm build", &build)?;
+    let linked = target_dir(&run.root)
+        .join("wasm32-unknown-unknown")
+        .join(WASM_PROFILE)
+        .join("memecoin_wasm.wasm");
+    let bindgen = Cmd::new("wasm-bindgen")
+        .args(["--target", target.bindgen_target()])
+        .args(["--remove-name-section", "--remove-producers-section", "--out-dir"])
+        .args([out_dir.display().to_string(), linked.display().to_string()]);
+    run.exec("wasm-bindgen", &bindgen)?;
+    let file = out_dir.join("memecoin_wasm_bg.wasm");
+    let file_arg = file.display().to_string();
+    // The features wasm-opt may use are read from the module's `target_features` section, which
+    // rustc writes and wasm-bindgen keeps.
+    let opt = Cmd::new("node")
+        .args([wasm_opt_path(&run.root).display().to_string()])
+        .args(["-Oz", "--strip-debug", "--strip-producers", "-o"])
+        .args([file_arg.clone(), file_arg]);
+    run.exec("wasm-opt", &opt)?;
+    let check = Cmd::new("node").args([
+        format!("{WASM_TOOLS}/check.mjs"),
+        format!("--{}", target.bindgen_target()),
+        out_dir.display().to_string(),
+    ]);
+    run.exec_with_hint("wasm check", &check, "install Node.js 20 or later")?;
+    Ok(file)
+}
+
+/// The pinned wasm-opt, once `tools/wasm/node_modules` is installed.
+fn wasm_opt_path(root: &Path) -> PathBuf {
+    root.join(WASM_TOOLS).join("node_modules/binaryen/bin/wasm-opt")
+}
+
+/// Installs npm's `binaryen` at the version in `tools/wasm/package-lock.json` (`npm ci`) unless
+/// `tools/wasm/node_modules` holds it already.
+fn ensure_wasm_opt(run: &mut Run) -> Result<(), Failure> {
+    if wasm_opt_path(&run.root).exists() {
+        return Ok(());
+    }
+    let ci = Cmd::new("npm").args(["ci", "--prefix", WASM_TOOLS, "--no-audit", "--no-fund"]);
+    run.exec_with_hint(
+        "npm ci (tools/wasm)",
+        &ci,
+        "install Node.js 20 or later with npm (e.g. Debian's `nodejs` and `npm` packages): the \
+         served wasm is optimized with wasm-opt from npm's `binaryen`, pinned in tools/wasm; \
+         do not use Debian's `binaryen` (wasm-opt 108 corrupts wasm-bindgen output)",
+    )
+}
+
+/// Builds the served wasm ([`wasm_web_build`], `--target web`) into `target/wasm-size/` and
+/// prints its size, raw and gzipped at level 9.
 fn wasm_size(run: &mut Run) -> Result<(), Failure> {
     let out = target_dir(&run.root).join("wasm-size");
-    let build = Cmd::new("wasm-pack")
-        .args(["build", "--release", "--target", "web", "--out-dir"])
-        .args([out.display().to_string(), WASM_CRATE.to_owned()]);
-    run.exec("wasm build (web)", &build)?;
-    let file = out.join("memecoin_wasm_bg.wasm");
+    let file = wasm_web_build(run, &out, WebOrNode::Web)?;
+    print_wasm_size(&file)
+}
+
+/// Prints the size of the `.wasm` at `file`, raw and gzipped at level 9, against the budget.
+fn print_wasm_size(file: &Path) -> Result<(), Failure> {
     let failure = |reason: String| Failure {
         step: "wasm size".into(),
         command: format!("gzip -9 {}", file.display()),
         reason,
         hint: None,
     };
-    let bytes = std::fs::read(&file).map_err(|e| failure(e.to_string()))?;
+    let bytes = std::fs::read(file).map_err(|e| failure(e.to_string()))?;
     let gzipped = gzip_len(&bytes).map_err(|e| failure(e.to_string()))?;
     let verdict = if gzipped <= WASM_BUDGET_GZIP { "within" } else { "over" };
     println!(
@@ -609,8 +749,8 @@ fn gzip_len(bytes: &[u8]) -> io::Result<usize> {
     Ok(encoder.finish()?.len())
 }
 
-/// Times ECDSA sign and verify in one Node process: our wasm (`--target nodejs`, built into
-/// `target/wasm-bench/`), @noble/curves and tiny-secp256k1 at the versions in
+/// Times ECDSA sign and verify in one Node process: our wasm (the served build, [`wasm_web_build`]
+/// with `--target nodejs`, into `target/wasm-bench/`), @noble/curves and tiny-secp256k1 at the versions in
 /// `bench/wasm/package-lock.json` (installed with `npm ci` if `node_modules` is missing).
 fn wasm_bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
     let dir = run.root.join(WASM_BENCH);
@@ -624,10 +764,7 @@ fn wasm_bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
         )?;
     }
     let out = target_dir(&run.root).join("wasm-bench");
-    let build = Cmd::new("wasm-pack")
-        .args(["build", "--release", "--target", "nodejs", "--out-dir"])
-        .args([out.display().to_string(), WASM_CRATE.to_owned()]);
-    run.exec("wasm build (nodejs)", &build)?;
+    wasm_web_build(run, &out, WebOrNode::Node)?;
     let mut node = Cmd::new("node").args([
         format!("{WASM_BENCH}/bench.mjs"),
         "--pkg".into(),
@@ -659,26 +796,14 @@ fn devnet(run: &mut Run, options: &[String]) -> Result<(), Failure> {
     run.exec("devnet", &devnet)
 }
 
-/// Builds the wallet page in place: the release wasm package in `www/pkg` (gitignored), the npm
+/// Builds the wallet page in place: the served wasm (`wasm_web_build`) in `www/pkg` (gitignored), the npm
 /// dependencies from their lockfiles (`npm ci`), the QR module copied to `www/vendor`
 /// (gitignored), and the browser test driver's playwright-core. Then reports the first load's
 /// size, gzipped, against the budget.
 fn page(run: &mut Run) -> Result<(), Failure> {
-    run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
-    run.step("wasm-pack", ensure_wasm_pack)?;
-    let out_dir = format!("../{WWW}/pkg");
-    let build = Cmd::new("wasm-pack").args([
-        "build",
-        "--release",
-        "--target",
-        "web",
-        "--no-pack",
-        "--no-typescript",
-        "--out-dir",
-        &out_dir,
-        WASM_CRATE,
-    ]);
-    run.exec("page wasm", &build)?;
+    // The served build (`cargo xtask wasm`): the same bytes that the size figures describe.
+    let pkg = run.root.join(WWW).join("pkg");
+    wasm_web_build(run, &pkg, WebOrNode::Web)?;
     let hint = "install Node.js and npm (Debian: `apt-get install -y nodejs npm`)";
     let npm_ci =
         |dir: &str| Cmd::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", dir]);
@@ -1072,6 +1197,11 @@ mod tests {
                 options: args(&["--validators", "4", "--listen", "127.0.0.1:9000"]),
             }),
         );
+        check_args(&["wasm"], Ok(Task::Wasm { out: None, target: WebOrNode::Web }));
+        check_args(
+            &["wasm", "--node", "--out", "www/pkg"],
+            Ok(Task::Wasm { out: Some("www/pkg".into()), target: WebOrNode::Node }),
+        );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
     }
@@ -1089,6 +1219,13 @@ mod tests {
             Err(UsageError::UnknownOption {
                 task: "devnet",
                 option: "--validators (needs a value)".to_owned(),
+            }),
+        );
+        check_args(
+            &["wasm", "--out"],
+            Err(UsageError::UnknownOption {
+                task: "wasm",
+                option: "--out (needs a value)".to_owned(),
             }),
         );
         check_args(
