@@ -104,3 +104,53 @@ async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
     ));
     relay.stop().await;
 }
+
+/// When the validator set changes (a wallet stakes and joins it), a light client still follows
+/// the relay's finality proofs across every epoch boundary from genesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_client_follows_finality_across_a_validator_set_change() {
+    use memecoin_core::pos::HashChain;
+    use memecoin_core::tx::{Tx, TxKind};
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 250);
+    let relay = start(&g, dir.path(), Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    wait_for("the first blocks", 30, || async { (relay.head().await.0 >= 2).then_some(()) }).await;
+    let dev = keys::devnet_dev_key().unwrap();
+    let commitment = HashChain::new(memecoin_core::hash::Hash([5; 32]), 100).commitment();
+    let stake = Tx {
+        chain_id: g.chain_id(),
+        sender: dev.public_key(),
+        nonce: 0,
+        fee: g.params.min_fee,
+        kind: TxKind::Stake { amount: 2_000_000_000, commitment },
+    }
+    .sign(&dev);
+    let body = json!({ "tx": hex::encode(stake.to_bytes()) }).to_string();
+    let (code, reply) =
+        memecoin_tests::http(relay.handle.addr, "POST", "/api/tx", Some(&body)).await;
+    assert_eq!(code, 200, "{reply}");
+    // The stake joins the set two epoch boundaries later; follow a few epochs past that.
+    wait_for("finality five epochs on", 90, || async {
+        (relay.head().await.1 >= 48).then_some(())
+    })
+    .await;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
+    let hello = json!({"type": "hello", "version": 1, "chain_id": g.chain_id().to_hex(), "role": "browser"});
+    ws.send(T::text(hello.to_string())).await.unwrap();
+    let reply =
+        ask(&mut ws, json!({"type": "get_finality", "id": 1, "since": 0}), "finality").await;
+    let mut client = LightClient::from_genesis(&g).unwrap();
+    let mut sets = std::collections::BTreeSet::new();
+    for (i, p) in
+        reply["proofs"].as_array().unwrap().iter().map(decode::<FinalityProof>).enumerate()
+    {
+        let epoch = g.params.epoch_of(p.target.header.slot);
+        client.accept_finality(&p).unwrap_or_else(|e| {
+            panic!("proof {i} (target epoch {epoch}, client epoch {}): {e}", client.epoch())
+        });
+        sets.insert(client.validator_set().hash());
+    }
+    assert!(sets.len() >= 2, "the set changed along the way");
+    relay.stop().await;
+}

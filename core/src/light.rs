@@ -283,6 +283,11 @@ impl LightClient {
             Some(set) if epoch > self.epoch => {
                 if set.hash() == self.next_hash {
                     Ok(set)
+                } else if epoch > self.epoch.saturating_add(1) {
+                    // Further ahead than the next epoch, the set may have changed in between:
+                    // this cannot be checked yet (the proofs of the epochs between come first),
+                    // which is not the same as wrong.
+                    Err(LightError::EpochNotKnown { epoch, known: self.epoch })
                 } else {
                     Err(LightError::WrongValidatorSet)
                 }
