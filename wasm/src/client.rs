@@ -102,8 +102,11 @@ export type ClientEvent =
   | { type: "head"; anchor: Anchor; proposer: string; relay: string }
   | { type: "finalized"; anchor: Anchor; relay: string }
   | { type: "account"; account: VerifiedAccount; relay: string }
-  | { type: "rejected"; what: string; reason: string; relay: string }
-  | { type: "disagreement"; what: string; detail: string; relays: string[] };
+  /** `what`: "message" (not a protocol message), "header" (a head), "finality" (a finality
+   *  proof), "account" (an account proof), "inclusion" (an inclusion proof or its headers). */
+  | { type: "rejected"; what: "message" | "header" | "finality" | "account" | "inclusion"; reason: string; relay: string }
+  /** `what`: "head" (two verified blocks at one height from different relays). */
+  | { type: "disagreement"; what: "head"; detail: string; relays: string[] };
 "#;
 
 /// What the client tells the page (`ClientEvent` in the .d.ts).
