@@ -264,19 +264,27 @@ async fn next(ws: &mut Ws) -> anyhow::Result<Message> {
     }
 }
 
-/// The account's nonce at the relay's head (or finalized) state, from its proof.
+/// The account's nonce at the relay's head (or finalized) state, from its proof. Waits (up to
+/// 30 s) while the relay has no block yet to prove against.
 async fn account_nonce(ws: &mut Ws, address: &Address, at: At) -> anyhow::Result<u64> {
-    send(ws, &Message::GetAccount { id: 1, address: address.to_text(), at }).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match next(ws).await? {
-            Message::Account { proof, .. } => {
-                let proof: AccountProof =
-                    decode_hex("proof", &proof).map_err(anyhow::Error::msg)?;
-                return Ok(proof.account.map_or(0, |a| a.nonce));
+        send(ws, &Message::GetAccount { id: 1, address: address.to_text(), at }).await?;
+        let reason = loop {
+            match next(ws).await? {
+                Message::Account { proof, .. } => {
+                    let proof: AccountProof =
+                        decode_hex("proof", &proof).map_err(anyhow::Error::msg)?;
+                    return Ok(proof.account.map_or(0, |a| a.nonce));
+                }
+                Message::Error { id: Some(1), reason } => break reason,
+                _ => continue,
             }
-            Message::Error { id: Some(1), reason } => anyhow::bail!("get_account: {reason}"),
-            _ => continue,
+        };
+        if !reason.starts_with("NotAvailable") || Instant::now() > deadline {
+            anyhow::bail!("get_account: {reason}");
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
