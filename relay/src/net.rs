@@ -87,6 +87,23 @@ impl Conn {
         self.send(&Message::GetBlocks { id: self.next_request, from, count: MAX_RANGE })
     }
 
+    /// This connection's task fell more than `EVENT_BUFFER` events behind. A relay is dropped
+    /// (it will resync when it reconnects). A browser keeps its connection: what it missed is
+    /// mostly gossip it never receives, and for the rest it gets the current head now (if
+    /// subscribed); finality and accounts it re-reads on the next `finalized`.
+    async fn lagged(&mut self) -> Result<(), End> {
+        if self.role != Some(Role::Browser) {
+            return Err(End::Refused("too slow: fell behind the event stream".into()));
+        }
+        if self.heads {
+            let head = self.shared.with_node(|n| n.head_header().map(encode_hex)).await;
+            if let Some(header) = head {
+                self.send(&Message::Head { header })?;
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(&mut self, text: &str) -> Result<(), End> {
         Metrics::inc(&self.shared.metrics.messages_in);
         if self.window.elapsed() >= Duration::from_secs(1) {
@@ -459,7 +476,7 @@ pub async fn serve_connection(
                 _ = stopping.changed() => return Err(End::Refused("relay shutting down".into())),
                 event = events.recv() => match event {
                     Ok(event) => if conn.role.is_some() { conn.forward(&event)? },
-                    Err(broadcast::error::RecvError::Lagged(_)) => return Err(End::Refused("too slow: fell behind the event stream".into())),
+                    Err(broadcast::error::RecvError::Lagged(_)) => conn.lagged().await?,
                     Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
                 },
             }

@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         // The senders' next nonces, from the chain: refused transfers left gaps.
         for (i, key) in senders.iter().enumerate() {
+            pace(i).await;
             if let Some(n) = nonces.get_mut(i) {
                 *n = account_nonce(
                     &mut control,
@@ -264,6 +265,14 @@ async fn next(ws: &mut Ws) -> anyhow::Result<Message> {
     }
 }
 
+/// Keeps a run of requests on one connection under the relay's per-connection message rate
+/// (2,000 a second): a pause after every 500.
+async fn pace(i: usize) {
+    if i % 500 == 499 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
 /// The account's nonce at the relay's head (or finalized) state, from its proof. Waits (up to
 /// 30 s) while the relay has no block yet to prove against.
 async fn account_nonce(ws: &mut Ws, address: &Address, at: At) -> anyhow::Result<u64> {
@@ -341,7 +350,8 @@ async fn fund(
         eprintln!("memecoin-load: funded {} senders", batch.len());
     }
     let mut nonces = Vec::with_capacity(senders.len());
-    for key in senders {
+    for (i, key) in senders.iter().enumerate() {
+        pace(i).await;
         nonces
             .push(account_nonce(ws, &Address::from_public_key(&key.public_key()), At::Head).await?);
     }
