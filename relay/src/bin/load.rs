@@ -513,7 +513,10 @@ async fn watch_chain(
                     if let Some(prev) = last {
                         w.max_head_gap = w.max_head_gap.max(now - prev);
                     }
-                    w.max_lag = w.max_lag.max(head.saturating_sub(finalized));
+                    // Only once this watcher has heard of finality (it starts at 0).
+                    if finalized > 0 {
+                        w.max_lag = w.max_lag.max(head.saturating_sub(finalized));
+                    }
                 }
                 last = Some(now);
             }
