@@ -1,7 +1,9 @@
 //! Deterministic keys from a recovery phrase: BIP-39 phrases and seeds, BIP-32 key trees.
 //!
-//! - **BIP-39** (via the `bip39` crate, English word list): entropy ↔ phrase, and
-//!   `seed = PBKDF2-HMAC-SHA512(phrase, "mnemonic" || passphrase, 2048 rounds)`, 64 bytes.
+//! - **BIP-39** (English word list and word parsing from the `bip39` crate; the checksum and the
+//!   seed here, on `sha2`/`hmac`/`pbkdf2`, so that the wasm carries one SHA-2): entropy ↔
+//!   phrase, and `seed = PBKDF2-HMAC-SHA512(phrase, "mnemonic" || passphrase, 2048 rounds)`,
+//!   64 bytes.
 //!   Core has no randomness: the entropy of a new phrase is an argument.
 //! - **BIP-32** (written here on k256): master key from a seed, private and public child
 //!   derivation, derivation paths, and the `xprv`/`xpub` Base58Check text form. Parsing that
@@ -196,9 +198,26 @@ pub fn phrase_from_entropy(entropy: &[u8]) -> Result<String, HdError> {
     if !matches!(entropy.len(), 16 | 32) {
         return Err(HdError::EntropyLength { len: entropy.len() });
     }
-    let m = bip39::Mnemonic::from_entropy_in(bip39::Language::English, entropy)
-        .map_err(phrase_error)?;
-    Ok(alloc::string::ToString::to_string(&m))
+    // BIP-39: the entropy, then its checksum (the first `len / 4` bits of its SHA-256), cut
+    // into 11-bit word indices. The length is 16 or 32, so the checksum is 4 or 8 bits.
+    let checksum = Sha256::digest(entropy).first().copied().unwrap_or_default();
+    let words = bip39::Language::English.word_list();
+    let mut phrase = String::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in entropy.iter().chain(core::iter::once(&checksum)) {
+        acc = (acc << 8) | u32::from(*byte);
+        bits = bits.saturating_add(8);
+        while bits >= 11 {
+            bits = bits.saturating_sub(11);
+            let index = (acc >> bits) & 0x7ff;
+            if !phrase.is_empty() {
+                phrase.push(' ');
+            }
+            phrase.push_str(words.get(index as usize).copied().unwrap_or_default());
+        }
+        acc &= (1u32 << bits).saturating_sub(1);
+    }
+    Ok(phrase)
 }
 
 /// Parses and checks a phrase: word count, each word, then the checksum, in that order.
@@ -212,9 +231,20 @@ pub fn parse_phrase(s: &str) -> Result<Phrase, HdError> {
 /// JavaScript's `String.prototype.normalize("NFKD")`). ASCII text is always NFKD. Text that is not
 /// NFKD is not normalized here: a word in another form is an [`HdError::UnknownWord`].
 pub fn parse_phrase_normalized(s: &str) -> Result<Phrase, HdError> {
-    bip39::Mnemonic::parse_in_normalized(bip39::Language::English, s)
-        .map(Phrase)
-        .map_err(phrase_error)
+    let m =
+        bip39::Mnemonic::parse_in_normalized_without_checksum_check(bip39::Language::English, s)
+            .map_err(phrase_error)?;
+    // The words carry the entropy and then its checksum: `len / 4` bits (4 to 8), the first
+    // bits of the entropy's SHA-256, left-aligned in the byte after the entropy.
+    let (bits, len) = m.to_entropy_array();
+    let entropy = bits.get(..len).ok_or(HdError::PhraseChecksum)?;
+    let given = bits.get(len).copied().unwrap_or_default();
+    let expected = Sha256::digest(entropy).first().copied().unwrap_or_default();
+    let unused = 8u32.saturating_sub(u32::try_from(len / 4).unwrap_or(8));
+    if given >> unused != expected >> unused {
+        return Err(HdError::PhraseChecksum);
+    }
+    Ok(Phrase(m))
 }
 
 /// The 64-byte BIP-39 seed of `phrase` with `passphrase` (`""` for none), NFKD-normalized
@@ -227,7 +257,12 @@ pub fn seed_from_phrase(phrase: &Phrase, passphrase: &str) -> [u8; 64] {
 /// [`seed_from_phrase`] with a passphrase that is already NFKD-normalized: its UTF-8 bytes go
 /// into PBKDF2 as they are.
 pub fn seed_from_phrase_normalized(phrase: &Phrase, passphrase: &str) -> [u8; 64] {
-    phrase.0.to_seed_normalized(passphrase)
+    let words = alloc::string::ToString::to_string(&phrase.0);
+    let mut salt = String::from("mnemonic");
+    salt.push_str(passphrase);
+    let mut seed = [0u8; 64];
+    pbkdf2::pbkdf2_hmac::<Sha512>(words.as_bytes(), salt.as_bytes(), 2048, &mut seed);
+    seed
 }
 
 /// `s` in Unicode normalization form KD, as BIP-39 asks of phrases and passphrases (borrowed
