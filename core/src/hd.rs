@@ -1,7 +1,9 @@
 //! Deterministic keys from a recovery phrase: BIP-39 phrases and seeds, BIP-32 key trees.
 //!
-//! - **BIP-39** (via the `bip39` crate, English word list): entropy ↔ phrase, and
-//!   `seed = PBKDF2-HMAC-SHA512(phrase, "mnemonic" || passphrase, 2048 rounds)`, 64 bytes.
+//! - **BIP-39** (written here on `sha2`/`pbkdf2`, with the BIP's English word list in
+//!   `bip39_english.txt`; NFKD by `unicode-normalization` behind the `unicode` feature): entropy
+//!   ↔ phrase, and `seed = PBKDF2-HMAC-SHA512(phrase, "mnemonic" || passphrase, 2048 rounds)`,
+//!   64 bytes.
 //!   Core has no randomness: the entropy of a new phrase is an argument.
 //! - **BIP-32** (written here on k256): master key from a seed, private and public child
 //!   derivation, derivation paths, and the `xprv`/`xpub` Base58Check text form. Parsing that
@@ -37,8 +39,6 @@ pub enum HdError {
     UnknownWord { index: usize },
     /// Every word is known but the phrase's checksum bits do not match its entropy.
     PhraseChecksum,
-    /// The phrase could be in several languages (cannot happen: only English is enabled).
-    AmbiguousLanguage,
 
     // --- BIP-32 derivation ---
     /// A BIP-32 seed is 16 to 64 bytes.
@@ -97,7 +97,6 @@ impl fmt::Display for HdError {
             }
             Self::UnknownWord { index } => write!(f, "word {index} is not a BIP-39 word"),
             Self::PhraseChecksum => f.write_str("phrase checksum does not match"),
-            Self::AmbiguousLanguage => f.write_str("phrase language is ambiguous"),
             Self::SeedLength { len } => write!(f, "seed of {len} bytes; 16 to 64 expected"),
             Self::InvalidMasterKey => f.write_str("seed gives an invalid master key"),
             Self::InvalidChild { index } => write!(f, "child {index:#x} is invalid"),
@@ -137,25 +136,72 @@ impl std::error::Error for HdError {}
 // BIP-39
 // ------------------------------------------------------------------------------------------
 
-/// A checked BIP-39 phrase (English). `Debug` does not print the words; `Display` does.
+/// BIP-39's English word list (`english.txt` of the BIP, SHA-256 `2f5eed53…24dbda`): 2048
+/// words, one per line, sorted. Searched linearly: a phrase has at most 24 words, and no table of
+/// 2048 `&str`s (16 KB in the wasm) is needed.
+const ENGLISH: &str = include_str!("bip39_english.txt");
+
+/// The word at `index` (< 2048).
+fn word(index: u16) -> &'static str {
+    ENGLISH.lines().nth(usize::from(index)).unwrap_or_default()
+}
+
+/// The index of `word` in the list, if it is one.
+fn word_index(word: &str) -> Option<u16> {
+    ENGLISH.lines().position(|w| w == word).and_then(|i| u16::try_from(i).ok())
+}
+
+/// A checked BIP-39 phrase (English): its word indices. `Debug` does not print the words;
+/// `Display` does, separated by single spaces.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Phrase(bip39::Mnemonic);
+pub struct Phrase(Vec<u16>);
 
 impl Phrase {
     pub fn word_count(&self) -> usize {
-        self.0.word_count()
+        self.0.len()
     }
 
     /// The entropy the phrase encodes (16 to 32 bytes).
     pub fn to_entropy(&self) -> Vec<u8> {
-        let (bytes, len) = self.0.to_entropy_array();
-        bytes.get(..len).map(<[u8]>::to_vec).unwrap_or_default()
+        let mut bytes = unpack(&self.0);
+        bytes.truncate(entropy_len(self.word_count()));
+        bytes
     }
+}
+
+/// Entropy bytes of a phrase of `words` words: 4 per 3 words.
+fn entropy_len(words: usize) -> usize {
+    (words / 3).saturating_mul(4)
+}
+
+/// The bits of 11-bit word indices, packed into bytes; the last byte is left-aligned.
+fn unpack(indices: &[u16]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(33);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &index in indices {
+        acc = (acc << 11) | u32::from(index & 0x7ff);
+        bits = bits.saturating_add(11);
+        while bits >= 8 {
+            bits = bits.saturating_sub(8);
+            bytes.push(((acc >> bits) & 0xff) as u8);
+        }
+        acc &= (1u32 << bits).saturating_sub(1);
+    }
+    if bits > 0 {
+        bytes.push(((acc << 8u32.saturating_sub(bits)) & 0xff) as u8);
+    }
+    bytes
 }
 
 impl fmt::Display for Phrase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        for (i, &index) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(word(index))?;
+        }
+        Ok(())
     }
 }
 
@@ -180,25 +226,27 @@ impl FromStr for Phrase {
     }
 }
 
-fn phrase_error(e: bip39::Error) -> HdError {
-    match e {
-        bip39::Error::BadWordCount(count) => HdError::WordCount { count },
-        bip39::Error::UnknownWord(index) => HdError::UnknownWord { index },
-        bip39::Error::BadEntropyBitCount(bits) => HdError::EntropyLength { len: bits / 8 },
-        bip39::Error::InvalidChecksum => HdError::PhraseChecksum,
-        bip39::Error::AmbiguousLanguages(_) => HdError::AmbiguousLanguage,
-    }
-}
-
 /// The phrase for `entropy`: 16 bytes give 12 words, 32 bytes give 24 words. memecoin makes
 /// no other length (BIP-39's 15/18/21-word phrases are still accepted by [`parse_phrase`]).
 pub fn phrase_from_entropy(entropy: &[u8]) -> Result<String, HdError> {
     if !matches!(entropy.len(), 16 | 32) {
         return Err(HdError::EntropyLength { len: entropy.len() });
     }
-    let m = bip39::Mnemonic::from_entropy_in(bip39::Language::English, entropy)
-        .map_err(phrase_error)?;
-    Ok(alloc::string::ToString::to_string(&m))
+    // BIP-39: the entropy, then its checksum (the first `len / 4` bits of its SHA-256), cut
+    // into 11-bit word indices. The length is 16 or 32, so the checksum is 4 or 8 bits.
+    let checksum = Sha256::digest(entropy).first().copied().unwrap_or_default();
+    let mut indices = Vec::with_capacity(24);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in entropy.iter().chain(core::iter::once(&checksum)) {
+        acc = (acc << 8) | u32::from(*byte);
+        bits = bits.saturating_add(8);
+        while bits >= 11 {
+            bits = bits.saturating_sub(11);
+            indices.push(((acc >> bits) & 0x7ff) as u16);
+        }
+        acc &= (1u32 << bits).saturating_sub(1);
+    }
+    Ok(alloc::string::ToString::to_string(&Phrase(indices)))
 }
 
 /// Parses and checks a phrase: word count, each word, then the checksum, in that order.
@@ -212,9 +260,27 @@ pub fn parse_phrase(s: &str) -> Result<Phrase, HdError> {
 /// JavaScript's `String.prototype.normalize("NFKD")`). ASCII text is always NFKD. Text that is not
 /// NFKD is not normalized here: a word in another form is an [`HdError::UnknownWord`].
 pub fn parse_phrase_normalized(s: &str) -> Result<Phrase, HdError> {
-    bip39::Mnemonic::parse_in_normalized(bip39::Language::English, s)
-        .map(Phrase)
-        .map_err(phrase_error)
+    let count = s.split_whitespace().count();
+    if !matches!(count, 12 | 15 | 18 | 21 | 24) {
+        return Err(HdError::WordCount { count });
+    }
+    let indices = s
+        .split_whitespace()
+        .enumerate()
+        .map(|(index, w)| word_index(w).ok_or(HdError::UnknownWord { index }))
+        .collect::<Result<Vec<u16>, HdError>>()?;
+    // The words carry the entropy and then its checksum: `len / 4` bits (4 to 8), the first
+    // bits of the entropy's SHA-256, left-aligned in the byte after the entropy.
+    let bits = unpack(&indices);
+    let len = entropy_len(count);
+    let entropy = bits.get(..len).ok_or(HdError::PhraseChecksum)?;
+    let given = bits.get(len).copied().unwrap_or_default();
+    let expected = Sha256::digest(entropy).first().copied().unwrap_or_default();
+    let unused = 8u32.saturating_sub(u32::try_from(len / 4).unwrap_or(8));
+    if given >> unused != expected >> unused {
+        return Err(HdError::PhraseChecksum);
+    }
+    Ok(Phrase(indices))
 }
 
 /// The 64-byte BIP-39 seed of `phrase` with `passphrase` (`""` for none), NFKD-normalized
@@ -227,16 +293,24 @@ pub fn seed_from_phrase(phrase: &Phrase, passphrase: &str) -> [u8; 64] {
 /// [`seed_from_phrase`] with a passphrase that is already NFKD-normalized: its UTF-8 bytes go
 /// into PBKDF2 as they are.
 pub fn seed_from_phrase_normalized(phrase: &Phrase, passphrase: &str) -> [u8; 64] {
-    phrase.0.to_seed_normalized(passphrase)
+    let words = alloc::string::ToString::to_string(phrase);
+    let mut salt = String::from("mnemonic");
+    salt.push_str(passphrase);
+    let mut seed = [0u8; 64];
+    pbkdf2::pbkdf2_hmac::<Sha512>(words.as_bytes(), salt.as_bytes(), 2048, &mut seed);
+    seed
 }
 
 /// `s` in Unicode normalization form KD, as BIP-39 asks of phrases and passphrases (borrowed
 /// when it already is, e.g. ASCII). Needs the `unicode` feature: unicode-normalization's tables.
 #[cfg(feature = "unicode")]
 pub fn nfkd(s: &str) -> alloc::borrow::Cow<'_, str> {
-    let mut text = alloc::borrow::Cow::Borrowed(s);
-    bip39::Mnemonic::normalize_utf8_cow(&mut text);
-    text
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkd_quick};
+    if is_nfkd_quick(s.chars()) == IsNormalized::Yes {
+        alloc::borrow::Cow::Borrowed(s)
+    } else {
+        alloc::borrow::Cow::Owned(s.nfkd().collect())
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -808,6 +882,21 @@ mod tests {
         0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36,
         0x41, 0x41,
     ];
+
+    #[test]
+    fn word_list_is_the_bips_english_txt() {
+        assert_eq!(
+            Sha256::digest(ENGLISH.as_bytes()).as_slice(),
+            hex::decode("2f5eed53a4727b4bf8880d8f3f199efc90e58503646d9ff8eff3a2ed3b24dbda")
+                .unwrap()
+        );
+        assert_eq!(ENGLISH.lines().count(), 2048);
+        assert_eq!((word(0), word(2047)), ("abandon", "zoo"));
+        assert_eq!(
+            (word_index("abandon"), word_index("zoo"), word_index("zzz")),
+            (Some(0), Some(2047), None)
+        );
+    }
 
     #[test]
     fn phrase_errors() {

@@ -731,7 +731,7 @@ fn received(shared: &Rc<Shared>, index: usize, text: &str) {
             format!("{} bytes, over the frame limit", text.len()),
         );
     }
-    let message = match Message::from_json(text) {
+    let message = match crate::json::message_from_json(text) {
         Ok(message) => message,
         Err(reason) => return reject(shared, index, "message", reason),
     };
@@ -993,7 +993,7 @@ async fn request(
     match JsFuture::from(promise).await {
         Ok(text) => {
             let text = text.as_string().unwrap_or_default();
-            Message::from_json(&text).map_err(|reason| Error::Relay { url, reason })
+            crate::json::message_from_json(&text).map_err(|reason| Error::Relay { url, reason })
         }
         Err(reason) => {
             let reason = reason.as_string().unwrap_or_else(|| "request failed".into());

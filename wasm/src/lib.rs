@@ -28,6 +28,7 @@
 pub mod client;
 pub mod crypto;
 pub mod error;
+pub mod json;
 pub mod light;
 pub mod sign;
 pub mod units;

@@ -43,7 +43,8 @@ const FIRST_LOAD: [&str; 7] = [
 ];
 /// The first-load budget, gzipped.
 const FIRST_LOAD_BUDGET: u64 = 200 * 1024;
-/// The Cargo profile of the served wasm (root Cargo.toml): fat LTO, `opt-level = "s"`.
+/// The Cargo profile of the served wasm (root Cargo.toml): fat LTO, `opt-level = "z"` (sha2 at 3,
+/// k256 at `s`).
 const WASM_PROFILE: &str = "wasm-release";
 /// The pinned wasm-opt: a Node project (package.json, package-lock.json) holding npm's `binaryen`,
 /// and `check.mjs`, which loads a finished build and checks it against the vectors.

@@ -383,3 +383,120 @@ fn light_client_rejects_forgeries() {
     let e = client.account(s(user, &["address"]), Some("00"), s(user, &["proof"])).unwrap_err();
     assert!(e.to_string().starts_with("header: "), "{e}");
 }
+
+// --- relay messages ---------------------------------------------------------------------------
+
+/// The client's decoder (`JSON.parse`, field by field) accepts what core's serde decoder
+/// accepts, with the same result, and refuses what it refuses.
+#[wasm_bindgen_test]
+fn relay_messages_decode_as_core_decodes_them() {
+    use memecoin_core::wire::{At, Message, Role};
+    use memecoin_wasm::json::message_from_json;
+    let s = |t: &str| t.to_string();
+    let every = [
+        Message::Hello {
+            version: 1,
+            chain_id: s("ab"),
+            role: Role::Relay,
+            listen: Some(s("ws://127.0.0.1:1/ws")),
+            head_height: 9,
+        },
+        Message::Hello {
+            version: 1,
+            chain_id: s("ab"),
+            role: Role::Browser,
+            listen: None,
+            head_height: 0,
+        },
+        Message::SubmitTx { id: 1, tx: s("00") },
+        Message::TxResult { id: 2, tx_id: Some(s("aa")), accepted: true, reason: None },
+        Message::TxResult {
+            id: 2,
+            tx_id: None,
+            accepted: false,
+            reason: Some(s("fee \"too\" low\n")),
+        },
+        Message::Subscribe {
+            heads: true,
+            finality: false,
+            accounts: vec![s("meme1x"), s("meme1y")],
+        },
+        Message::GetHeaders { id: 3, from: 4, count: 5 },
+        Message::Headers { id: 3, headers: vec![s("01"), s("02")] },
+        Message::GetBlocks { id: 3, from: 4, count: 5 },
+        Message::Blocks { id: 3, blocks: vec![] },
+        Message::GetFinality { id: 6, since: 7 },
+        Message::Finality { id: 6, proofs: vec![s("03")] },
+        Message::GetAccount { id: 8, address: s("meme1x"), at: At::Head },
+        Message::Account { id: 8, header: s("04"), proof: s("05") },
+        Message::GetInclusion { id: 9, tx_id: s("06") },
+        Message::Inclusion { id: 9, header: None, proof: None, status: s("pending") },
+        Message::Inclusion {
+            id: 9,
+            header: Some(s("07")),
+            proof: Some(s("08")),
+            status: s("included"),
+        },
+        Message::Tx { tx: s("09") },
+        Message::Block { block: s("0a") },
+        Message::Vote { vote: s("0b") },
+        Message::Evidence { evidence: s("0c") },
+        Message::Peers { peers: vec![s("ws://a/ws")] },
+        Message::Head { header: s("0d") },
+        Message::Finalized { proof: s("0e") },
+        Message::AccountChanged { address: s("meme1x") },
+        Message::Error { id: Some(10), reason: s("no") },
+        Message::Error { id: None, reason: s("busy") },
+        Message::Error { id: Some(9_007_199_254_740_991), reason: s("largest safe id") },
+    ];
+    for m in every {
+        assert_eq!(message_from_json(&m.to_json()), Ok(m));
+    }
+    // Defaults, `null` options, field order, whitespace, escapes: the same value as core's.
+    let accepted = [
+        r#"{"type":"hello","version":1,"chain_id":"ab","role":"browser"}"#,
+        r#"{"chain_id":"ab","role":"relay","type":"hello","version":1,"listen":null}"#,
+        r#"{"type":"subscribe"}"#,
+        r#"{"type":"get_account","id":1,"address":"meme1x"}"#,
+        r#"{"type":"tx_result","id":1,"accepted":false}"#,
+        r#"{"type":"inclusion","id":1,"header":null,"status":"unknown"}"#,
+        r#"{"type":"error","reason":"\u00e9\t\"x\""}"#,
+        " {\"type\" : \"head\" , \"header\" : \"00\"}\n",
+    ];
+    for text in accepted {
+        let core = Message::from_json(text);
+        assert!(core.is_ok(), "{text}: {core:?}");
+        assert_eq!(message_from_json(text), core, "{text}");
+    }
+    // Refused by both: not JSON, not an object, unknown type or field, wrong types, missing
+    // fields, out-of-range numbers.
+    let refused = [
+        "",
+        "not json",
+        "[1]",
+        "null",
+        r#""head""#,
+        r#"{"header":"00"}"#,
+        r#"{"type":"launch_rockets"}"#,
+        r#"{"type":7}"#,
+        r#"{"type":"head"}"#,
+        r#"{"type":"head","header":7}"#,
+        r#"{"type":"head","header":"00","extra":1}"#,
+        r#"{"type":"submit_tx","id":-1,"tx":"00"}"#,
+        r#"{"type":"submit_tx","id":1.5,"tx":"00"}"#,
+        r#"{"type":"submit_tx","id":"1","tx":"00"}"#,
+        r#"{"type":"hello","version":4294967296,"chain_id":"ab","role":"browser"}"#,
+        r#"{"type":"hello","version":1,"chain_id":"ab","role":"validator"}"#,
+        r#"{"type":"get_account","id":1,"address":"meme1x","at":"tip"}"#,
+        r#"{"type":"tx_result","id":1}"#,
+        r#"{"type":"headers","id":1,"headers":"00"}"#,
+        r#"{"type":"headers","id":1,"headers":[1]}"#,
+        r#"{"type":"subscribe","heads":1}"#,
+        r#"{"type":"error","id":1}"#,
+    ];
+    for text in refused {
+        assert!(Message::from_json(text).is_err(), "core accepts {text}");
+        let ours = message_from_json(text);
+        assert!(ours.as_ref().is_err_and(|e| e.starts_with("bad message: ")), "{text}: {ours:?}");
+    }
+}

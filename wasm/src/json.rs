@@ -1,0 +1,269 @@
+//! Core's `/ws` messages ([`Message`]) from JSON text, for the relay client, without
+//! serde.
+//!
+//! Core's `Message` is a serde enum tagged by `type`; deserializing such an enum goes through
+//! serde's buffering `Content` deserializer, which alone was 64 KB of the served `.wasm`
+//! (BENCHMARKS.md, "WebAssembly"). Here the JavaScript engine's `JSON.parse` reads the text and
+//! each field is taken from the resulting object by name, with the rules of core's serde
+//! attributes: `deny_unknown_fields`, an `Option` field may be missing or `null`, a
+//! `#[serde(default)]` field may be missing. Sending stays `Message::to_json` (serde_json, which
+//! the genesis and the vault need anyway; a hand-written encoder measured 0.3 KB larger
+//! gzipped).
+//!
+//! Differences from `Message::from_json`, all on input no relay sends: numbers are JavaScript
+//! numbers, so an integer field must be a safe integer (at most 2^53 − 1; ids are the client's
+//! own, heights are far below) and `1.0` counts as `1`; a key given twice counts once (the
+//! last); `null` counts as missing, also where serde would refuse it; error texts differ in
+//! wording (`bad message: missing field `id`` as serde says it, but `bad message: <JSON.parse's
+//! message>` for text that is not JSON).
+
+use memecoin_core::wire::Message;
+
+/// Decodes one `/ws` text frame.
+pub fn message_from_json(text: &str) -> Result<Message, String> {
+    decode(text).map_err(|e| format!("bad message: {e}"))
+}
+
+#[cfg(target_arch = "wasm32")]
+use decode_js::decode;
+
+/// Natively (clippy, native tests of this crate) there is no `JSON.parse`: core's decoder.
+#[cfg(not(target_arch = "wasm32"))]
+fn decode(text: &str) -> Result<Message, String> {
+    Message::from_json(text).map_err(|e| e.trim_start_matches("bad message: ").to_string())
+}
+
+#[cfg(target_arch = "wasm32")]
+mod decode_js {
+    use js_sys::{Array, JSON, Object, Reflect};
+    use memecoin_core::wire::{At, Message, Role};
+    use wasm_bindgen::{JsCast, JsValue};
+
+    pub(super) fn decode(text: &str) -> Result<Message, String> {
+        let value = JSON::parse(text).map_err(|e| match e.dyn_ref::<js_sys::Error>() {
+            Some(error) => String::from(error.message()),
+            None => "not JSON".to_string(),
+        })?;
+        if !value.is_object() || Array::is_array(&value) {
+            return Err("expected an object".into());
+        }
+        let o = Fields(value.unchecked_into());
+        let kind = o.string("type")?;
+        let message = match kind.as_str() {
+            "hello" => {
+                o.only(&["version", "chain_id", "role", "listen", "head_height"])?;
+                let version = o.u64("version")?;
+                Message::Hello {
+                    version: u32::try_from(version).map_err(|_| o.range("version"))?,
+                    chain_id: o.string("chain_id")?,
+                    role: match o.string("role")?.as_str() {
+                        "browser" => Role::Browser,
+                        "relay" => Role::Relay,
+                        other => return Err(format!("unknown variant `{other}` of `role`")),
+                    },
+                    listen: o.opt_string("listen")?,
+                    head_height: o.opt_u64("head_height")?.unwrap_or_default(),
+                }
+            }
+            "submit_tx" => {
+                o.only(&["id", "tx"])?;
+                Message::SubmitTx { id: o.u64("id")?, tx: o.string("tx")? }
+            }
+            "tx_result" => {
+                o.only(&["id", "tx_id", "accepted", "reason"])?;
+                Message::TxResult {
+                    id: o.u64("id")?,
+                    tx_id: o.opt_string("tx_id")?,
+                    accepted: o.bool("accepted")?.ok_or_else(|| missing("accepted"))?,
+                    reason: o.opt_string("reason")?,
+                }
+            }
+            "subscribe" => {
+                o.only(&["heads", "finality", "accounts"])?;
+                Message::Subscribe {
+                    heads: o.bool("heads")?.unwrap_or_default(),
+                    finality: o.bool("finality")?.unwrap_or_default(),
+                    accounts: o.opt_list("accounts")?.unwrap_or_default(),
+                }
+            }
+            "get_headers" | "get_blocks" => {
+                o.only(&["id", "from", "count"])?;
+                let (id, from, count) = (o.u64("id")?, o.u64("from")?, o.u64("count")?);
+                if kind == "get_headers" {
+                    Message::GetHeaders { id, from, count }
+                } else {
+                    Message::GetBlocks { id, from, count }
+                }
+            }
+            "headers" => {
+                o.only(&["id", "headers"])?;
+                Message::Headers { id: o.u64("id")?, headers: o.list("headers")? }
+            }
+            "blocks" => {
+                o.only(&["id", "blocks"])?;
+                Message::Blocks { id: o.u64("id")?, blocks: o.list("blocks")? }
+            }
+            "get_finality" => {
+                o.only(&["id", "since"])?;
+                Message::GetFinality { id: o.u64("id")?, since: o.u64("since")? }
+            }
+            "finality" => {
+                o.only(&["id", "proofs"])?;
+                Message::Finality { id: o.u64("id")?, proofs: o.list("proofs")? }
+            }
+            "get_account" => {
+                o.only(&["id", "address", "at"])?;
+                Message::GetAccount {
+                    id: o.u64("id")?,
+                    address: o.string("address")?,
+                    at: match o.opt_string("at")?.as_deref() {
+                        None | Some("finalized") => At::Finalized,
+                        Some("head") => At::Head,
+                        Some(other) => return Err(format!("unknown variant `{other}` of `at`")),
+                    },
+                }
+            }
+            "account" => {
+                o.only(&["id", "header", "proof"])?;
+                Message::Account {
+                    id: o.u64("id")?,
+                    header: o.string("header")?,
+                    proof: o.string("proof")?,
+                }
+            }
+            "get_inclusion" => {
+                o.only(&["id", "tx_id"])?;
+                Message::GetInclusion { id: o.u64("id")?, tx_id: o.string("tx_id")? }
+            }
+            "inclusion" => {
+                o.only(&["id", "header", "proof", "status"])?;
+                Message::Inclusion {
+                    id: o.u64("id")?,
+                    header: o.opt_string("header")?,
+                    proof: o.opt_string("proof")?,
+                    status: o.string("status")?,
+                }
+            }
+            "tx" => {
+                o.only(&["tx"])?;
+                Message::Tx { tx: o.string("tx")? }
+            }
+            "block" => {
+                o.only(&["block"])?;
+                Message::Block { block: o.string("block")? }
+            }
+            "vote" => {
+                o.only(&["vote"])?;
+                Message::Vote { vote: o.string("vote")? }
+            }
+            "evidence" => {
+                o.only(&["evidence"])?;
+                Message::Evidence { evidence: o.string("evidence")? }
+            }
+            "peers" => {
+                o.only(&["peers"])?;
+                Message::Peers { peers: o.list("peers")? }
+            }
+            "head" => {
+                o.only(&["header"])?;
+                Message::Head { header: o.string("header")? }
+            }
+            "finalized" => {
+                o.only(&["proof"])?;
+                Message::Finalized { proof: o.string("proof")? }
+            }
+            "account_changed" => {
+                o.only(&["address"])?;
+                Message::AccountChanged { address: o.string("address")? }
+            }
+            "error" => {
+                o.only(&["id", "reason"])?;
+                Message::Error { id: o.opt_u64("id")?, reason: o.string("reason")? }
+            }
+            other => return Err(format!("unknown variant `{other}`")),
+        };
+        Ok(message)
+    }
+
+    fn missing(key: &str) -> String {
+        format!("missing field `{key}`")
+    }
+
+    /// The fields of one parsed JSON object.
+    struct Fields(Object);
+
+    impl Fields {
+        /// The field, or `None` if it is missing or `null` (as serde reads an `Option`).
+        fn get(&self, key: &str) -> Result<Option<JsValue>, String> {
+            let value = Reflect::get(&self.0, &JsValue::from_str(key))
+                .map_err(|_| format!("cannot read `{key}`"))?;
+            Ok(if value.is_undefined() || value.is_null() { None } else { Some(value) })
+        }
+
+        fn wrong(&self, key: &str, expected: &str) -> String {
+            format!("invalid type of `{key}`, expected {expected}")
+        }
+
+        fn range(&self, key: &str) -> String {
+            format!("`{key}` is out of range")
+        }
+
+        /// `deny_unknown_fields`: every key is `type` or one of `known`.
+        fn only(&self, known: &[&str]) -> Result<(), String> {
+            for key in Object::keys(&self.0).iter() {
+                let key = key.as_string().unwrap_or_default();
+                if key != "type" && !known.contains(&key.as_str()) {
+                    return Err(format!("unknown field `{key}`"));
+                }
+            }
+            Ok(())
+        }
+
+        fn opt_string(&self, key: &str) -> Result<Option<String>, String> {
+            match self.get(key)? {
+                None => Ok(None),
+                Some(v) => v.as_string().map(Some).ok_or_else(|| self.wrong(key, "a string")),
+            }
+        }
+
+        fn string(&self, key: &str) -> Result<String, String> {
+            self.opt_string(key)?.ok_or_else(|| missing(key))
+        }
+
+        fn opt_u64(&self, key: &str) -> Result<Option<u64>, String> {
+            let Some(v) = self.get(key)? else { return Ok(None) };
+            let n = v.as_f64().ok_or_else(|| self.wrong(key, "an integer"))?;
+            // JavaScript numbers are exact integers up to 2^53 − 1.
+            if !(0.0..=9_007_199_254_740_991.0).contains(&n) || n.fract() != 0.0 {
+                return Err(self.range(key));
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(Some(n as u64))
+        }
+
+        fn u64(&self, key: &str) -> Result<u64, String> {
+            self.opt_u64(key)?.ok_or_else(|| missing(key))
+        }
+
+        fn bool(&self, key: &str) -> Result<Option<bool>, String> {
+            match self.get(key)? {
+                None => Ok(None),
+                Some(v) => v.as_bool().map(Some).ok_or_else(|| self.wrong(key, "a boolean")),
+            }
+        }
+
+        fn opt_list(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+            let Some(v) = self.get(key)? else { return Ok(None) };
+            let array = v.dyn_into::<Array>().map_err(|_| self.wrong(key, "an array"))?;
+            let mut items = Vec::new();
+            for item in array.iter() {
+                items.push(item.as_string().ok_or_else(|| self.wrong(key, "strings"))?);
+            }
+            Ok(Some(items))
+        }
+
+        fn list(&self, key: &str) -> Result<Vec<String>, String> {
+            self.opt_list(key)?.ok_or_else(|| missing(key))
+        }
+    }
+}
