@@ -97,12 +97,15 @@ async fn main() -> anyhow::Result<()> {
     for &rate in &cli.rates {
         let count = rate as usize * cli.seconds as usize;
         eprintln!("memecoin-load: signing {count} transfers for {rate} tx/s");
+        // A relay strikes (and then bans) a connection over 2,000 messages a second: stay at or
+        // under 1,000 a connection.
+        let connections = cli.connections.max(rate.div_ceil(1_000)).min(MAX_CONNECTIONS);
         let batches =
-            sign_round_robin(chain_id, &senders, &mut nonces, count, cli.fee, cli.connections);
+            sign_round_robin(chain_id, &senders, &mut nonces, count, cli.fee, connections);
         let chain = Arc::new(Mutex::new(ChainWatch::default()));
         let watcher = tokio::spawn(watch_chain(cli.url.clone(), chain_id, chain.clone()));
         let started = Instant::now();
-        let per_connection = f64::from(rate) / f64::from(cli.connections);
+        let per_connection = f64::from(rate) / f64::from(connections);
         let tasks: Vec<_> = batches
             .into_iter()
             .map(|txs| {
