@@ -43,6 +43,9 @@ const MAX_PENDING: usize = 256;
 const MAX_RELAYS: usize = 8;
 /// Verified head hashes kept per height, to notice relays on different branches.
 const RECENT_HEIGHTS: usize = 64;
+/// Attempts of `account` over all relays when none could be checked yet, and the pause between.
+const ACCOUNT_ROUNDS: u32 = 4;
+const ROUND_PAUSE_MS: i32 = 750;
 /// Most headers fetched to link an included transaction to the finalized block.
 const MAX_LINK: u64 = 16 * MAX_RANGE;
 
@@ -413,11 +416,22 @@ impl Client {
         let shared = self.shared.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let mut last = Error::NoRelay;
-            let relays = ready_relays(&shared.state.borrow());
-            for relay in relays {
-                match fetch_account(&shared, relay, address, At::Finalized).await {
-                    Ok(account) => return resolved(&account),
-                    Err(e) => last = e,
+            // A relay a moment ahead of the client (its finality proof for a new epoch not out
+            // yet) cannot be checked now but can be shortly: a few rounds, a slot apart. A
+            // proof that fails (a lie) ends the round for that relay at once.
+            for round in 0..ACCOUNT_ROUNDS {
+                if round > 0 {
+                    sleep_ms(ROUND_PAUSE_MS).await;
+                }
+                let relays = ready_relays(&shared.state.borrow());
+                for relay in relays {
+                    match fetch_account(&shared, relay, address, At::Finalized).await {
+                        Ok(account) => return resolved(&account),
+                        Err(e) => last = e,
+                    }
+                }
+                if is_lie(&last) || matches!(last, Error::NoRelay | Error::Closed) {
+                    break;
                 }
             }
             Err(JsError::from(last).into())
@@ -554,6 +568,14 @@ impl Client {
         }
         Ok(Client { shared })
     }
+}
+
+/// Resolves after `ms` milliseconds (`setTimeout`).
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms);
+    });
+    let _ = JsFuture::from(promise).await;
 }
 
 /// A promise's value, or the conversion failure as its rejection.
