@@ -428,12 +428,9 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
     let bin = target_dir(&run.root).join("release");
     let data = target_dir(&run.root).join("bench-devnet");
     let _ = std::fs::remove_dir_all(&data);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| {
-            Failure::new("relay load", &Cmd::new("bind"), e.to_string(), "free a loopback port")
-        })?;
+    let port = free_port().map_err(|e| {
+        Failure::new("relay load", &Cmd::new("bind"), e.to_string(), "free a loopback port")
+    })?;
     let listen = format!("127.0.0.1:{port}");
     let devnet = Cmd::new(&bin.join("memecoin-relay").display().to_string()).args([
         "devnet",
@@ -488,10 +485,57 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Nine plain relays, each started with one peer picked among the relays before it (a fixed
+    // pseudo-random pick, so runs compare): a random mesh (peer exchange adds links) of ten.
+    let mut relays = vec![child];
+    let mut urls = vec![format!("ws://{listen}/ws")];
+    let genesis = data.join("genesis.json");
+    let mesh = http_get(&listen, "/api/genesis")
+        .and_then(|body| std::fs::write(&genesis, body))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            for i in 1..10usize {
+                let port = free_port().map_err(|e| e.to_string())?;
+                let addr = format!("127.0.0.1:{port}");
+                let peer = urls[(i * 7 + 3) % i].clone();
+                let relay = Cmd::new(&bin.join("memecoin-relay").display().to_string()).args([
+                    "run",
+                    "--genesis",
+                    &genesis.display().to_string(),
+                    "--data-dir",
+                    &data.join(format!("relay-{i}")).display().to_string(),
+                    "--listen",
+                    &addr,
+                    "--peer",
+                    &peer,
+                ]);
+                let spawned = relay
+                    .command(&run.root)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(|e| spawn_error(&e))?;
+                relays.push(spawned);
+                while std::net::TcpStream::connect(&addr).is_err() {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        return Err(format!("relay {i} not listening"));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                urls.push(format!("ws://{addr}/ws"));
+            }
+            Ok(())
+        });
+    match mesh {
+        Ok(()) => load = load.args(["--propagation", &urls.join(",")]),
+        Err(e) => println!("propagation skipped: could not start the relay mesh: {e}"),
+    }
     println!("$ {load}");
     let output = load.command(&run.root).stderr(Stdio::inherit()).output();
-    let _ = child.kill();
-    let _ = child.wait();
+    for mut relay in relays {
+        let _ = relay.kill();
+        let _ = relay.wait();
+    }
     let output = output
         .map_err(|e| Failure::new("relay load", &load, spawn_error(&e), "build the relay"))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -511,6 +555,25 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
     Ok(format!(
         "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}"
     ))
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> io::Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port())
+}
+
+/// A minimal HTTP/1.1 GET on loopback; the body.
+fn http_get(addr: &str, path: &str) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head.starts_with("HTTP/1.1 200") || head.to_ascii_lowercase().contains("chunked") {
+        return Err(io::Error::other(format!("GET {path}: {}", head.lines().next().unwrap_or(""))));
+    }
+    Ok(body.to_owned())
 }
 
 /// Mean time per iteration, in nanoseconds, of the criterion benchmark `id` (its path under
