@@ -33,7 +33,7 @@ struct Cli {
     /// The relay's WebSocket endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
-    /// Offered rates, transactions per second, one step each.
+    /// Offered rates, transactions per second, one step each (`0`: none).
     #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000")]
     rates: Vec<u32>,
     /// Length of each step.
@@ -76,7 +76,9 @@ const MAX_HEADS: u32 = 1_000;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    anyhow::ensure!(cli.rates.iter().all(|&r| r > 0 && r <= MAX_RATE), "rates are 1..={MAX_RATE}");
+    anyhow::ensure!(cli.rates.iter().all(|&r| r <= MAX_RATE), "rates are 0..={MAX_RATE}");
+    // `--rates 0`: no load steps (e.g. only `--propagation`).
+    let rates: Vec<u32> = cli.rates.iter().copied().filter(|&r| r > 0).collect();
     anyhow::ensure!(cli.seconds > 0 && cli.seconds <= MAX_SECONDS, "seconds are 1..={MAX_SECONDS}");
     anyhow::ensure!(cli.senders > 0 && cli.senders <= MAX_SENDERS, "senders are 1..={MAX_SENDERS}");
     anyhow::ensure!(
@@ -92,9 +94,13 @@ async fn main() -> anyhow::Result<()> {
     // Account 3 of the devnet phrase: not the dev account (0) nor the validators (1).
     let senders: Vec<SecretKey> =
         (0..cli.senders).map(|i| hd::wallet_key(&seed, 3, i)).collect::<Result<_, _>>()?;
-    let mut nonces = fund(&mut control, chain_id, &dev, &senders, cli.fee).await?;
+    let mut nonces = if rates.is_empty() {
+        Vec::new()
+    } else {
+        fund(&mut control, chain_id, &dev, &senders, cli.fee).await?
+    };
 
-    for &rate in &cli.rates {
+    for &rate in &rates {
         let count = rate as usize * cli.seconds as usize;
         eprintln!("memecoin-load: signing {count} transfers for {rate} tx/s");
         // A relay strikes (and then bans) a connection over 2,000 messages a second: stay at or
