@@ -239,15 +239,6 @@ impl LightClient {
         &self.params
     }
 
-    /// Checks that `headers` link to the verified finalized block ([`verify_ancestry`]) and
-    /// returns the anchor of the first: an ancestor of a final block is final too. This is how
-    /// a transaction included below the finalized height is shown to be final (its block's
-    /// header, then the headers up to finality); no signature is needed, the hashes carry the
-    /// proof.
-    pub fn finalized_ancestor(&self, headers: &[Header]) -> Result<Anchor, LightError> {
-        verify_ancestry(headers, &self.finalized)
-    }
-
     pub fn finalized(&self) -> &Anchor {
         &self.finalized
     }
@@ -368,8 +359,10 @@ impl LightClient {
 /// Verifies `proof` for `address` under `state_root`: the account, or `None` if it does not
 /// exist.
 /// Checks that `headers`, consecutive in height and each the parent of the next, end at the
-/// verified block `descendant`, and returns the anchor of the first. Pass a finalized anchor
-/// that the client verified (finality never moves back, so an earlier one still holds).
+/// verified block `descendant`, and returns the anchor of the first. With a finalized anchor the
+/// client verified (finality never moves back, so an earlier one still holds), the first block is
+/// final too: that is how a transaction included below the finalized height is shown to be final,
+/// with no signature to check — the hashes carry the proof.
 pub fn verify_ancestry(headers: &[Header], descendant: &Anchor) -> Result<Anchor, LightError> {
     let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
         return Err(LightError::NotLinked);
