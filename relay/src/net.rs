@@ -96,12 +96,17 @@ impl Conn {
             return Err(End::Refused("too slow: fell behind the event stream".into()));
         }
         if self.heads {
-            let head = self.shared.with_node(|n| n.head_header().map(encode_hex)).await;
-            if let Some(header) = head {
-                self.send(&Message::Head { header })?;
-            }
+            self.send_head().await?;
         }
         Ok(())
+    }
+
+    /// Sends the current head header (none while the head is genesis).
+    async fn send_head(&mut self) -> Result<(), End> {
+        match self.shared.with_node(|n| n.head_header().map(encode_hex)).await {
+            Some(header) => self.send(&Message::Head { header }),
+            None => Ok(()),
+        }
     }
 
     async fn handle(&mut self, text: &str) -> Result<(), End> {
@@ -286,9 +291,7 @@ impl Conn {
                     }
                 }
                 if self.heads {
-                    if let Some(h) = self.shared.with_node(|n| n.head_header().cloned()).await {
-                        self.send(&Message::Head { header: encode_hex(&h) })?;
-                    }
+                    self.send_head().await?;
                 }
                 Ok(())
             }
