@@ -76,8 +76,8 @@ Tasks:
                     7. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
-                    8. size     cargo xtask wasm into target/wasm-size/; prints the .wasm's
-                                  gzipped size (not a check)
+                    8. size     prints the gzipped size of the served .wasm that step 3
+                                  built (www/pkg; not a check)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
                   chromium and chromium-driver with apt-get.
@@ -301,7 +301,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     let doc = cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
     run.exec("doc", &doc)?;
     wasm_tests(run)?;
-    run.step("wasm size", wasm_size)
+    // The page step built the served wasm already: measure that file, do not build it again.
+    let served = run.root.join(WWW).join("pkg/memecoin_wasm_bg.wasm");
+    run.step("wasm size", |_| print_wasm_size(&served))
 }
 
 /// The wasm crate's tests under Node.js and headless Chromium (the tools were installed at the
