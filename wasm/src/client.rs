@@ -591,7 +591,7 @@ fn ready_relays(state: &State) -> Vec<usize> {
 
 fn send(state: &State, relay: usize, message: &Message) -> bool {
     match state.relays.get(relay).and_then(|r| r.socket.as_ref()) {
-        Some(socket) => socket.send_with_str(&message.to_json()).is_ok(),
+        Some(socket) => socket.send_with_str(&crate::json::message_to_json(message)).is_ok(),
         None => false,
     }
 }

@@ -1,14 +1,14 @@
-//! Core's `/ws` messages ([`Message`]) from JSON text, for the relay client, without
-//! serde.
+//! JSON for the wallet without serde_json: core's `/ws` messages ([`Message`]) both ways, and
+//! the genesis chain spec.
 //!
 //! Core's `Message` is a serde enum tagged by `type`; deserializing such an enum goes through
 //! serde's buffering `Content` deserializer, which alone was 64 KB of the served `.wasm`
 //! (BENCHMARKS.md, "WebAssembly"). Here the JavaScript engine's `JSON.parse` reads the text and
 //! each field is taken from the resulting object by name, with the rules of core's serde
 //! attributes: `deny_unknown_fields`, an `Option` field may be missing or `null`, a
-//! `#[serde(default)]` field may be missing. Sending stays `Message::to_json` (serde_json, which
-//! the genesis and the vault need anyway; a hand-written encoder measured 0.3 KB larger
-//! gzipped).
+//! `#[serde(default)]` field may be missing. Sending goes the other way: serde-wasm-bindgen
+//! makes a JavaScript object of the message and `JSON.stringify` writes it. With the genesis
+//! read the same way, serde_json is not linked at all.
 //!
 //! Differences from `Message::from_json`, all on input no relay sends: numbers are JavaScript
 //! numbers, so an integer field must be a safe integer (at most 2^53 − 1; ids are the client's
@@ -16,7 +16,14 @@
 //! last); `null` counts as missing, also where serde would refuse it; error texts differ in
 //! wording (`bad message: missing field `id`` as serde says it, but `bad message: <JSON.parse's
 //! message>` for text that is not JSON).
+//!
+//! The genesis is read by the same rules as core's `Genesis::from_json` (PROTOCOL.md §14.2):
+//! an integer is a JSON number up to 2^53 − 1 or a decimal string (which is how core writes
+//! larger ones, so `JSON.parse` never rounds one); unknown fields are refused. A spec read
+//! differently here than by core would give another chain id, and the light client would then
+//! accept nothing from the real chain: the wasm tests compare the two on core's vectors.
 
+use memecoin_core::genesis::{Genesis, GenesisError};
 use memecoin_core::wire::Message;
 
 /// Decodes one `/ws` text frame.
@@ -24,8 +31,31 @@ pub fn message_from_json(text: &str) -> Result<Message, String> {
     decode(text).map_err(|e| format!("bad message: {e}"))
 }
 
+/// The text of one `/ws` frame for `message`.
+pub fn message_to_json(message: &Message) -> String {
+    encode(message)
+}
+
+/// Parses a JSON chain spec (PROTOCOL.md §14.2).
+pub fn genesis_from_json(text: &str) -> Result<Genesis, GenesisError> {
+    decode_genesis(text).map_err(GenesisError::Json)
+}
+
 #[cfg(target_arch = "wasm32")]
-use decode_js::decode;
+use js::{decode, decode_genesis, encode};
+
+#[cfg(not(target_arch = "wasm32"))]
+fn encode(message: &Message) -> String {
+    message.to_json()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn decode_genesis(text: &str) -> Result<Genesis, String> {
+    Genesis::from_json(text).map_err(|e| match e {
+        GenesisError::Json(e) => e,
+        other => other.to_string(),
+    })
+}
 
 /// Natively (clippy, native tests of this crate) there is no `JSON.parse`: core's decoder.
 #[cfg(not(target_arch = "wasm32"))]
@@ -34,20 +64,86 @@ fn decode(text: &str) -> Result<Message, String> {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod decode_js {
+pub(crate) mod js {
     use js_sys::{Array, JSON, Object, Reflect};
+    use memecoin_core::address::Address;
+    use memecoin_core::crypto::PublicKey;
+    use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator, parse_json_u64};
+    use memecoin_core::hash::Hash;
+    use memecoin_core::params::Params;
     use memecoin_core::wire::{At, Message, Role};
     use wasm_bindgen::{JsCast, JsValue};
 
-    pub(super) fn decode(text: &str) -> Result<Message, String> {
+    pub(super) fn encode(message: &Message) -> String {
+        serde_wasm_bindgen::to_value(message)
+            .ok()
+            .and_then(|value| JSON::stringify(&value).ok())
+            .and_then(|text| text.as_string())
+            .unwrap_or_default()
+    }
+
+    /// The object that `text` is, by `JSON.parse`.
+    pub(crate) fn parse_object(text: &str) -> Result<Fields, String> {
         let value = JSON::parse(text).map_err(|e| match e.dyn_ref::<js_sys::Error>() {
             Some(error) => String::from(error.message()),
             None => "not JSON".to_string(),
         })?;
-        if !value.is_object() || Array::is_array(&value) {
-            return Err("expected an object".into());
+        Fields::of(value).ok_or_else(|| "expected an object".into())
+    }
+
+    pub(super) fn decode_genesis(text: &str) -> Result<Genesis, String> {
+        let o = parse_object(text)?;
+        o.exactly(&["chain_name", "genesis_time_ms", "params", "accounts", "validators"])?;
+        let p = o.object("params")?;
+        p.exactly(&[
+            "slot_ms",
+            "slots_per_epoch",
+            "unbonding_epochs",
+            "min_fee",
+            "block_reward",
+            "max_block_txs",
+            "max_validators",
+            "min_stake",
+            "slash_percent",
+        ])?;
+        let params = Params {
+            slot_ms: p.int("slot_ms")?,
+            slots_per_epoch: p.int("slots_per_epoch")?,
+            unbonding_epochs: p.int("unbonding_epochs")?,
+            min_fee: p.int("min_fee")?,
+            block_reward: p.int("block_reward")?,
+            max_block_txs: p.number("max_block_txs")?,
+            max_validators: p.number("max_validators")?,
+            min_stake: p.int("min_stake")?,
+            slash_percent: p.number("slash_percent")?,
+        };
+        let mut accounts = Vec::new();
+        for a in o.objects("accounts")? {
+            a.exactly(&["address", "balance"])?;
+            let address = Address::parse(&a.string("address")?).map_err(|e| e.to_string())?;
+            accounts.push(GenesisAccount { address, balance: a.int("balance")? });
         }
-        let o = Fields(value.unchecked_into());
+        let mut validators = Vec::new();
+        for v in o.objects("validators")? {
+            v.exactly(&["public_key", "stake", "commitment"])?;
+            let bytes = hex::decode(v.string("public_key")?).map_err(|e| e.to_string())?;
+            let key = PublicKey::from_sec1(&bytes).map_err(|e| e.to_string())?;
+            let commitment = Hash::from_hex(&v.string("commitment")?).map_err(|e| e.to_string())?;
+            validators.push(GenesisValidator { key, stake: v.int("stake")?, commitment });
+        }
+        let mut genesis = Genesis {
+            chain_name: o.string("chain_name")?,
+            genesis_time_ms: o.int("genesis_time_ms")?,
+            params,
+            accounts,
+            validators,
+        };
+        genesis.canonicalize();
+        Ok(genesis)
+    }
+
+    pub(super) fn decode(text: &str) -> Result<Message, String> {
+        let o = parse_object(text)?;
         let kind = o.string("type")?;
         let message = match kind.as_str() {
             "hello" => {
@@ -190,9 +286,14 @@ mod decode_js {
     }
 
     /// The fields of one parsed JSON object.
-    struct Fields(Object);
+    pub(crate) struct Fields(Object);
 
     impl Fields {
+        /// `value` if it is a JSON object (not an array, not `null`).
+        fn of(value: JsValue) -> Option<Fields> {
+            (value.is_object() && !Array::is_array(&value)).then(|| Fields(value.unchecked_into()))
+        }
+
         /// The field, or `None` if it is missing or `null` (as serde reads an `Option`).
         fn get(&self, key: &str) -> Result<Option<JsValue>, String> {
             let value = Reflect::get(&self.0, &JsValue::from_str(key))
@@ -219,14 +320,55 @@ mod decode_js {
             Ok(())
         }
 
-        fn opt_string(&self, key: &str) -> Result<Option<String>, String> {
+        /// `deny_unknown_fields` where no key is exempt.
+        pub(crate) fn exactly(&self, known: &[&str]) -> Result<(), String> {
+            for key in Object::keys(&self.0).iter() {
+                let key = key.as_string().unwrap_or_default();
+                if !known.contains(&key.as_str()) {
+                    return Err(format!("unknown field `{key}`"));
+                }
+            }
+            Ok(())
+        }
+
+        /// A `u64` of the chain spec: a safe-integer number, or a decimal string
+        /// (PROTOCOL.md §14.2).
+        fn int(&self, key: &str) -> Result<u64, String> {
+            let v = self.get(key)?.ok_or_else(|| missing(key))?;
+            match v.as_string() {
+                Some(text) => parse_json_u64(&text).ok_or_else(|| self.range(key)),
+                None => self.u64(key),
+            }
+        }
+
+        /// A small integer of the chain spec (`u32`, `u8`): a JSON number only, as core reads it.
+        fn number<T: TryFrom<u64>>(&self, key: &str) -> Result<T, String> {
+            T::try_from(self.u64(key)?).map_err(|_| self.range(key))
+        }
+
+        fn object(&self, key: &str) -> Result<Fields, String> {
+            let v = self.get(key)?.ok_or_else(|| missing(key))?;
+            Fields::of(v).ok_or_else(|| self.wrong(key, "an object"))
+        }
+
+        fn objects(&self, key: &str) -> Result<Vec<Fields>, String> {
+            let v = self.get(key)?.ok_or_else(|| missing(key))?;
+            let array = v.dyn_into::<Array>().map_err(|_| self.wrong(key, "an array"))?;
+            let mut items = Vec::new();
+            for item in array.iter() {
+                items.push(Fields::of(item).ok_or_else(|| self.wrong(key, "objects"))?);
+            }
+            Ok(items)
+        }
+
+        pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, String> {
             match self.get(key)? {
                 None => Ok(None),
                 Some(v) => v.as_string().map(Some).ok_or_else(|| self.wrong(key, "a string")),
             }
         }
 
-        fn string(&self, key: &str) -> Result<String, String> {
+        pub(crate) fn string(&self, key: &str) -> Result<String, String> {
             self.opt_string(key)?.ok_or_else(|| missing(key))
         }
 
@@ -241,7 +383,7 @@ mod decode_js {
             Ok(Some(n as u64))
         }
 
-        fn u64(&self, key: &str) -> Result<u64, String> {
+        pub(crate) fn u64(&self, key: &str) -> Result<u64, String> {
             self.opt_u64(key)?.ok_or_else(|| missing(key))
         }
 

@@ -11,7 +11,6 @@ use crate::error::{Error, decode_hex, to_js};
 use memecoin_core::address::Address;
 use memecoin_core::block::SignedHeader;
 use memecoin_core::encode::Encode;
-use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::Hash;
 use memecoin_core::light::{self as core_light, AccountProof, Anchor, FinalityProof, Trusted};
 use memecoin_core::merkle::InclusionProof;
@@ -134,14 +133,14 @@ pub struct LightClient {
 /// The Rust side, returning [`Error`]; the JavaScript methods below wrap these.
 impl LightClient {
     pub fn new(genesis_json: &str) -> Result<Self, Error> {
-        let genesis = Genesis::from_json(genesis_json)?;
+        let genesis = crate::json::genesis_from_json(genesis_json)?;
         Ok(LightClient { inner: core_light::LightClient::from_genesis(&genesis)? })
     }
 
     /// Resumes from a position saved with [`LightClient::trusted_hex`] (hex of core's
     /// `Trusted`), for the chain of `genesis_json`.
     pub fn resume(genesis_json: &str, trusted_hex: &str) -> Result<Self, Error> {
-        let genesis = Genesis::from_json(genesis_json)?;
+        let genesis = crate::json::genesis_from_json(genesis_json)?;
         let trusted: Trusted = decode_hex("checkpoint", trusted_hex)?;
         Ok(LightClient { inner: core_light::LightClient::resume(&genesis, &trusted)? })
     }
