@@ -369,9 +369,9 @@ async function savePassword(ev) {
   if (p1 !== p2) return setText('pw-error', 'The two passwords differ.');
   $('pw-submit').disabled = true;
   setText('pw-error', 'Encrypting…', 'hint');
-  await new Promise((r) => setTimeout(r, 30)); // let the message paint: the KDF takes a moment
   try {
-    const vault = w.encrypt_phrase(app.pendingPhrase, p1);
+    // The KDF runs in WebCrypto, off the main thread's script: the message paints meanwhile.
+    const vault = await w.encrypt_phrase(app.pendingPhrase, p1);
     const account = w.derive_account(app.pendingPhrase, '', 0, 0);
     store.setItem(VAULT, vault);
     store.setItem(ADDRESS, account.address);
@@ -393,9 +393,8 @@ async function unlock(ev) {
   if (!pw) return setText('unlock-error', 'Enter your password.');
   $('unlock-submit').disabled = true;
   setText('unlock-error', 'Unlocking…', 'hint');
-  await new Promise((r) => setTimeout(r, 30));
   try {
-    const phrase = w.decrypt_phrase(store.getItem(VAULT), pw);
+    const phrase = await w.decrypt_phrase(store.getItem(VAULT), pw);
     $('unlock-pw').value = '';
     setText('unlock-error', '', 'error');
     unlocked(phrase);

@@ -36,6 +36,11 @@ pub enum Error {
     VaultFormat { what: String },
     /// The password does not open the vault (or the vault was altered: AES-GCM cannot tell).
     WrongPassword,
+    /// `crypto.subtle` is missing: outside a secure context (HTTPS or localhost), browsers do
+    /// not offer WebCrypto, which the vault uses.
+    NoWebCrypto,
+    /// A WebCrypto call failed where its arguments were valid; `step` names it.
+    WebCrypto { step: &'static str },
     /// A value could not be converted to JavaScript.
     Js { what: String },
     /// A typed amount was refused.
@@ -64,6 +69,10 @@ impl fmt::Display for Error {
             Self::Random => f.write_str("the platform's random number generator failed"),
             Self::VaultFormat { what } => write!(f, "not a memecoin vault: {what}"),
             Self::WrongPassword => f.write_str("wrong password"),
+            Self::NoWebCrypto => f.write_str(
+                "WebCrypto is unavailable: serve the wallet over HTTPS or from localhost",
+            ),
+            Self::WebCrypto { step } => write!(f, "WebCrypto {step} failed"),
             Self::Js { what } => write!(f, "cannot convert to JavaScript: {what}"),
             Self::Amount(e) => write!(f, "{e}"),
             Self::NoRelay => f.write_str("no relay is connected"),

@@ -32,6 +32,7 @@ pub mod json;
 pub mod light;
 pub mod sign;
 pub mod units;
+#[cfg(target_arch = "wasm32")]
 pub mod vault;
 pub mod wallet;
 

@@ -138,26 +138,81 @@ fn keys_and_addresses_match_protocol_vectors() {
 
 // --- vault ------------------------------------------------------------------------------------
 
+/// A vault written by the wallet's earlier, pure-Rust vault (RustCrypto `pbkdf2` + `aes-gcm`):
+/// salt 07…07, nonce 09…09, password `hunter2`. WebCrypto must open it and write the same bytes.
+const VAULT_V1: &str = r#"{"version":1,"kdf":"pbkdf2-sha256","iterations":600000,"salt":"07070707070707070707070707070707","nonce":"090909090909090909090909","ciphertext":"0f1f20025483ae459615169486ab99e9d45e05892dbcdb9ec7690d8facf1effbe0c587620447af0abbf171543e3984d94742248f9edef98996f902b809c0ed58b5b7c5ea91503e021777110bddcd7eac94bd2eeec75a47b61b20c4964f089f7076fa4cc2ced5a17d7c487759bc"}"#;
+const VAULT_V1_PHRASE: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
+                               abandon abandon abandon about";
+
 #[wasm_bindgen_test]
-fn vault_round_trip_and_wrong_password() {
+async fn vault_round_trip_and_wrong_password() {
     let phrase = wallet::generate_phrase(24).unwrap();
-    let blob = vault::encrypt_phrase(&phrase, "correct horse").unwrap();
+    let blob = vault::encrypt_phrase(phrase.clone(), "correct horse".into()).await.unwrap();
     let parsed = json(&blob);
     assert_eq!(parsed["version"], 1);
     assert_eq!(parsed["kdf"], "pbkdf2-sha256");
     assert_eq!(parsed["iterations"], 600_000);
     assert_eq!(s(&parsed, &["salt"]).len(), 32);
     assert_eq!(s(&parsed, &["nonce"]).len(), 24);
-    assert_eq!(vault::decrypt_phrase(&blob, "correct horse").unwrap(), phrase);
-    assert_eq!(
-        message(vault::decrypt_phrase(&blob, "battery staple").unwrap_err()),
-        "wrong password"
-    );
-    let again = vault::encrypt_phrase(&phrase, "correct horse").unwrap();
+    let open = |blob: &str, password: &str| vault::decrypt_phrase(blob.into(), password.into());
+    assert_eq!(open(&blob, "correct horse").await.unwrap(), phrase);
+    assert_eq!(message(open(&blob, "battery staple").await.unwrap_err()), "wrong password");
+    let again = vault::encrypt_phrase(phrase.clone(), "correct horse".into()).await.unwrap();
     assert_ne!(json(&again)["salt"], parsed["salt"], "fresh salt every time");
-    assert!(
-        message(vault::decrypt_phrase("{}", "x").unwrap_err()).starts_with("not a memecoin vault")
+    assert!(message(open("{}", "x").await.unwrap_err()).starts_with("not a memecoin vault"));
+    let altered = blob.replacen("\"ciphertext\":\"", "\"ciphertext\":\"00", 1);
+    assert_eq!(message(open(&altered, "correct horse").await.unwrap_err()), "wrong password");
+}
+
+#[wasm_bindgen_test]
+async fn vault_opens_and_writes_version_1_bytes() {
+    assert_eq!(vault::open(VAULT_V1, "hunter2").await.unwrap(), VAULT_V1_PHRASE);
+    let sealed = vault::seal_with(VAULT_V1_PHRASE, "hunter2", &[7; 16], &[9; 12]).await.unwrap();
+    assert_eq!(sealed, VAULT_V1);
+    assert_eq!(vault::open(VAULT_V1, "hunter3").await, Err(Error::WrongPassword));
+    let weak = VAULT_V1.replace("600000", "1");
+    assert!(matches!(vault::open(&weak, "hunter2").await, Err(Error::VaultFormat { .. })));
+    let v2 = VAULT_V1.replace(r#""version":1"#, r#""version":2"#);
+    assert_eq!(
+        vault::open(&v2, "hunter2").await,
+        Err(Error::VaultFormat { what: "version 2".into() })
     );
+    let extra = VAULT_V1.replace(r#"{"version":1"#, r#"{"extra":0,"version":1"#);
+    assert_eq!(
+        vault::open(&extra, "hunter2").await,
+        Err(Error::VaultFormat { what: "unknown field `extra`".into() })
+    );
+    assert!(matches!(
+        vault::seal_with("not a phrase", "pw", &[1; 16], &[2; 12]).await,
+        Err(Error::Hd(_))
+    ));
+}
+
+// --- genesis ----------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn genesis_integers_read_as_core_reads_them() {
+    let chain = json(CHAIN);
+    let large = &chain["genesis_large"];
+    let client = LightClient::from_genesis(s(large, &["json"])).unwrap();
+    assert_eq!(client.chain_id(), s(large, &["chain_id"]), "integers above 2^53 as strings");
+
+    let v = json(PROTOCOL);
+    let spec = s(&v, &["genesis", "json"]);
+    let chain_id = s(&v, &["genesis", "chain_id"]);
+    let quoted = spec.replace("\"slot_ms\": 1000", "\"slot_ms\": \"1000\"");
+    assert_ne!(quoted, spec);
+    assert_eq!(LightClient::from_genesis(&quoted).unwrap().chain_id(), chain_id);
+
+    let refused = |text: &str| message(LightClient::from_genesis(text).unwrap_err());
+    // JSON.parse would round this to 2^53: a number must be a safe integer.
+    let rounded = spec.replace("\"balance\": 1000000000000", "\"balance\": 9007199254740993");
+    assert_eq!(refused(&rounded), "genesis: chain spec: `balance` is out of range");
+    let padded = spec.replace("\"slot_ms\": 1000", "\"slot_ms\": \"01000\"");
+    assert_eq!(refused(&padded), "genesis: chain spec: `slot_ms` is out of range");
+    let extra = spec.replacen("{", "{\"extra\": 1,", 1);
+    assert_eq!(refused(&extra), "genesis: chain spec: unknown field `extra`");
+    assert!(refused("[]").starts_with("genesis: chain spec: expected an object"));
 }
 
 // --- signing ----------------------------------------------------------------------------------
