@@ -78,7 +78,10 @@ pub async fn run(
     let (handle, server) = start(config, listener, shutdown)?;
     tracing::info!(addr = %handle.addr, "relay listening");
     server.await;
-    Ok(())
+    match handle.shared.store_failure().await {
+        Some(e) => Err(anyhow::anyhow!("stopped: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// Like [`run`], but returns a handle and the server future to drive.
@@ -98,13 +101,22 @@ pub fn start(
     for p in &config.peers {
         shared.learn_peer(p);
     }
-    let tasks =
-        background(shared.clone(), config.max_dialed.max(config.peers.len()), stop_rx.clone());
+    // Set by the background task when the store fails: the relay then stops as if shut down.
+    let failed = Arc::new(tokio::sync::Notify::new());
+    let tasks = background(
+        shared.clone(),
+        config.max_dialed.max(config.peers.len()),
+        stop_rx.clone(),
+        failed.clone(),
+    );
     let faucet = config.faucet.clone().map(|f| Arc::new(faucet::Faucet::new(f)));
     let routes = http::routes(shared.clone(), config.www.clone(), faucet);
     let server = async move {
         let graceful = async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                () = failed.notified() => {}
+            }
             let _ = stop_tx.send(true);
         };
         match tls {
@@ -117,11 +129,14 @@ pub fn start(
     Ok((Handle { shared, addr }, server))
 }
 
-/// Validator ticks and peer dialing, until `stop` flips.
+/// Validator ticks and peer dialing, until `stop` flips or the store fails (then it notifies
+/// `failed`, and the relay stops: a node that cannot store what it accepts must not go on
+/// accepting, voting or proposing).
 fn background(
     shared: Arc<Shared>,
     max_dialed: usize,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    failed: Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut dialing: std::collections::HashMap<String, tokio::task::JoinHandle<()>> =
@@ -134,6 +149,11 @@ fn background(
                 _ = stop.changed() => break,
             }
             shared.with_node(|n| n.tick(node::now_ms())).await;
+            if let Some(e) = shared.store_failure().await {
+                tracing::error!("storage failed, stopping the relay: {e}");
+                failed.notify_one();
+                break;
+            }
             for peer in shared.peer_list() {
                 if dialing.len() >= max_dialed {
                     break;

@@ -198,7 +198,7 @@ impl Node {
         let finalized = store.finalized()?.unwrap_or(Checkpoint { height: 0, hash: chain.id });
         let finalized_state = store
             .state(&finalized.hash)?
-            .ok_or(NodeError::Store("finalized state missing".into()))?;
+            .ok_or(NodeError::Store("store: finalized state missing".into()))?;
         let mut node = Node {
             genesis,
             chain,
@@ -792,7 +792,8 @@ impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Genesis(e) => write!(f, "genesis: {e}"),
-            Self::Store(e) => write!(f, "store: {e}"),
+            // The text starts with `store: ` already (`StoreError`'s display).
+            Self::Store(e) => f.write_str(e),
         }
     }
 }

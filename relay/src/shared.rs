@@ -118,6 +118,11 @@ impl Shared {
         out
     }
 
+    /// The store's first failed write, if one failed (the relay stops on it).
+    pub async fn store_failure(&self) -> Option<String> {
+        self.node.lock().await.store().failure().map(str::to_owned)
+    }
+
     /// Records a gossip payload; `false` if it was seen lately (drop it). The hash is keyed
     /// per process (SipHash with random keys), so a peer cannot aim collisions at us.
     pub fn first_sight(&self, payload: &str) -> bool {

@@ -101,6 +101,9 @@ pub enum StoreError {
     /// `set_finalized` was given canonical entries that are not strictly ascending, or that do
     /// not end at the finalized checkpoint.
     BadCanonical { reason: &'static str },
+    /// An earlier write failed (disk full, I/O error): the store takes no more writes, so the
+    /// node stops instead of running ahead of what it has stored. The text is the first failure.
+    Failed(String),
 }
 
 impl fmt::Display for StoreError {
@@ -127,6 +130,9 @@ impl fmt::Display for StoreError {
                 stored.height, stored.hash, new.height, new.hash
             ),
             Self::BadCanonical { reason } => write!(f, "store: canonical entries {reason}"),
+            Self::Failed(first) => {
+                write!(f, "store: writes stopped after a failed write ({first})")
+            }
         }
     }
 }
@@ -209,6 +215,8 @@ pub struct Store {
     db: Database,
     chain_id: Hash,
     path: PathBuf,
+    /// The first write that failed in the database or the file system, if one did.
+    failure: std::sync::OnceLock<String>,
 }
 
 impl fmt::Debug for Store {
@@ -226,7 +234,7 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("creating data dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(db_err("opening the database"))?;
-        let store = Store { db, chain_id, path };
+        let store = Store { db, chain_id, path, failure: std::sync::OnceLock::new() };
         store.write(|txn| {
             // Create every table, so readers never meet a missing one.
             txn.open_table(BLOCKS).map_err(db_err("creating table blocks"))?;
@@ -269,23 +277,40 @@ impl Store {
 
     /// Runs `f` in one write transaction and commits (durably) only if it returns `Ok`; on an
     /// error nothing `f` wrote is kept.
+    ///
+    /// A failure of the database or the file system (not a refusal such as
+    /// [`StoreError::FinalityConflict`]) is latched: every later write fails with
+    /// [`StoreError::Failed`] and [`Store::failure`] reports it, and the relay stops. What was
+    /// committed before stays intact (redb commits atomically), so a restart resumes from there.
     fn write<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_write().map_err(db_err("starting a write transaction"))?;
-        match f(&txn) {
-            Ok(value) => {
-                txn.commit().map_err(db_err("committing"))?;
-                Ok(value)
-            }
-            Err(e) => {
-                // The caller's error is the one to report; an abort that fails leaves the
-                // transaction uncommitted all the same (redb rolls back on drop).
-                let _ = txn.abort();
-                Err(e)
-            }
+        if let Some(first) = self.failure.get() {
+            return Err(StoreError::Failed(first.clone()));
         }
+        let result =
+            self.db.begin_write().map_err(db_err("starting a write transaction")).and_then(|txn| {
+                match f(&txn) {
+                    Ok(value) => txn.commit().map_err(db_err("committing")).map(|()| value),
+                    Err(e) => {
+                        // The caller's error is the one to report; an abort that fails leaves the
+                        // transaction uncommitted all the same (redb rolls back on drop).
+                        let _ = txn.abort();
+                        Err(e)
+                    }
+                }
+            });
+        if let Err(e @ (StoreError::Db(_) | StoreError::Io(_))) = &result {
+            let _ = self.failure.set(e.to_string());
+        }
+        result
+    }
+
+    /// The first write that failed in the database or the file system (disk full, I/O error),
+    /// after which the store refuses writes.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {

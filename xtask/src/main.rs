@@ -99,6 +99,13 @@ Tasks:
                   --target web (--node: nodejs), then wasm-opt -Oz (npm binaryen, pinned
                   in tools/wasm, `npm ci` on first run); then load it in Node and check it
                   against the vectors, and print its gzipped size.
+  crash [--kills N] [--seed S]
+                  kill -9 a relay and a validator, each its own process with its own
+                  database, N times (default 100) at random points of block import and sync
+                  (seeded: S, default 1); after every restart check that the store opens, no
+                  finalized block is lost, an account proof from the restored state checks
+                  against the chain, and the relay catches up. Also the full-disk and bad
+                  data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the page and the relay (release) and start a local devnet serving
@@ -116,6 +123,10 @@ enum Task {
         quick: bool,
     },
     Vectors,
+    Crash {
+        kills: u64,
+        seed: u64,
+    },
     Page,
     Wasm {
         out: Option<PathBuf>,
@@ -211,6 +222,29 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             }
             Ok(Task::Wasm { out, target })
         }
+        "crash" => {
+            let (mut kills, mut seed) = (100, 1);
+            let mut words = rest.iter();
+            while let Some(option) = words.next() {
+                let value = match option.as_str() {
+                    "--kills" => &mut kills,
+                    "--seed" => &mut seed,
+                    _ => {
+                        return Err(UsageError::UnknownOption {
+                            task: "crash",
+                            option: option.clone(),
+                        });
+                    }
+                };
+                *value = words.next().and_then(|v| v.parse().ok()).ok_or_else(|| {
+                    UsageError::UnknownOption {
+                        task: "crash",
+                        option: format!("{option} (needs a number)"),
+                    }
+                })?;
+            }
+            Ok(Task::Crash { kills, seed })
+        }
         "bench" => {
             let mut quick = false;
             for option in rest {
@@ -256,6 +290,7 @@ fn main() -> ExitCode {
         Task::Test => test(&mut run),
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
+        Task::Crash { kills, seed } => crash(&mut run, kills, seed),
         Task::Page => page(&mut run),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
@@ -281,6 +316,14 @@ fn workspace_root() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Tasks
 // ---------------------------------------------------------------------------------------------
+
+/// The kill -9 loop and the other fault tests of `relay/tests/crash.rs`, with `kills` kills.
+fn crash(run: &mut Run, kills: u64, seed: u64) -> Result<(), Failure> {
+    let test = cargo(["test", "-p", RELAY, "--test", "crash", "--", "--nocapture"])
+        .env("MEMECOIN_CRASH_KILLS", &kills.to_string())
+        .env("MEMECOIN_CRASH_SEED", &seed.to_string());
+    run.exec("crash", &test)
+}
 
 fn test(run: &mut Run) -> Result<(), Failure> {
     // Tools first: the whole-system tests build the wasm crate with wasm-pack and drive it in
@@ -1297,6 +1340,11 @@ mod tests {
             &["wasm", "--node", "--out", "www/pkg"],
             Ok(Task::Wasm { out: Some("www/pkg".into()), target: WebOrNode::Node }),
         );
+        check_args(&["crash"], Ok(Task::Crash { kills: 100, seed: 1 }));
+        check_args(
+            &["crash", "--seed", "7", "--kills", "3"],
+            Ok(Task::Crash { kills: 3, seed: 7 }),
+        );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
     }
@@ -1305,6 +1353,13 @@ mod tests {
     fn rejects_bad_arguments() {
         check_args(&[], Err(UsageError::NoTask));
         check_args(&["deploy"], Err(UsageError::UnknownTask("deploy".to_owned())));
+        check_args(
+            &["crash", "--kills", "many"],
+            Err(UsageError::UnknownOption {
+                task: "crash",
+                option: "--kills (needs a number)".to_owned(),
+            }),
+        );
         check_args(
             &["bench", "--slow"],
             Err(UsageError::UnknownOption { task: "bench", option: "--slow".to_owned() }),
