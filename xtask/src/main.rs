@@ -623,9 +623,57 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
             "see its output above",
         ));
     }
+    let chart = relay_chart(run, &stdout, quick)?;
     Ok(format!(
-        "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}\nBlock propagation across a random mesh of 10 relays (target p99 <= 100 ms):\n{propagation}"
+        "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}\nChart of throughput and latency against offered load: {}\nBlock propagation across a random mesh of 10 relays (target p99 <= 100 ms):\n{propagation}",
+        chart.display()
     ))
+}
+
+/// Draws the load report (memecoin-load's JSON lines) as `target/bench/relay-load.png`:
+/// accepted against offered transfers per second, and accept latency. `bench/chart/chart.py` with
+/// the matplotlib pinned in `bench/chart/requirements.txt`, installed into `target/bench-venv`
+/// on first use.
+fn relay_chart(run: &mut Run, report: &str, quick: bool) -> Result<PathBuf, Failure> {
+    let out = target_dir(&run.root).join("bench");
+    let failure = |e: io::Error| {
+        Failure::new("chart", &Cmd::new("write"), e.to_string(), "check the target directory")
+    };
+    std::fs::create_dir_all(&out).map_err(failure)?;
+    let data = out.join("relay-load.jsonl");
+    std::fs::write(&data, report).map_err(failure)?;
+    let venv = target_dir(&run.root).join("bench-venv");
+    let python = venv.join("bin/python");
+    let has_matplotlib = Cmd::new(&python.display().to_string()).args(["-c", "import matplotlib"]);
+    if !has_matplotlib
+        .command(&run.root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let make = Cmd::new("python3").args(["-m", "venv", &venv.display().to_string()]);
+        run.exec_with_hint("chart venv", &make, "install Python 3 with its venv module")?;
+        let install = Cmd::new(&python.display().to_string()).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-r",
+            "bench/chart/requirements.txt",
+        ]);
+        run.exec_with_hint("chart matplotlib", &install, "pip needs to reach PyPI")?;
+    }
+    let png = out.join("relay-load.png");
+    let title = if quick { "relay under load (--quick)" } else { "relay under load" };
+    let draw = Cmd::new(&python.display().to_string()).args([
+        "bench/chart/chart.py".to_string(),
+        data.display().to_string(),
+        png.display().to_string(),
+        title.to_string(),
+    ]);
+    run.exec("chart", &draw)?;
+    Ok(png)
 }
 
 /// A loopback port nobody listens on now.
