@@ -136,6 +136,38 @@ const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length
 for (const row of rows) {
   console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  "));
 }
+// --- finality certificate ---------------------------------------------------------------------
+// A light client at genesis accepting a finality proof whose certificate carries 100 votes
+// (certificate.json, made by wasm/tests/bench_fixture.rs): 100 vote signatures and the target
+// header's proposer signature, against keys the client decoded once, with the genesis. The cost
+// per signature is (from_genesis + accept_finality − from_genesis) / 101, set against one plain
+// tiny-secp256k1 verify (target >= 0.8 x tiny).
+const fixture = JSON.parse(readFileSync(new URL("certificate.json", import.meta.url), "utf8"));
+const signatures = fixture.signatures + 1;
+function timeClient(accept) {
+  const n = quick ? 5 : 20;
+  let best = Infinity;
+  for (let r = 0; r < rounds + 1; r++) {
+    const start = performance.now();
+    for (let j = 0; j < n; j++) {
+      const client = ours.LightClient.from_genesis(fixture.genesis_json);
+      if (accept && client.accept_finality(fixture.finality_proof).height !== 1n) {
+        throw new Error("the certificate was not accepted");
+      }
+      client.free();
+    }
+    best = Math.min(best, (performance.now() - start) / n);
+  }
+  return best;
+}
+timeClient(true); // warm-up
+const perSignatureMs = (timeClient(true) - timeClient(false)) / signatures;
+const certPerS = 1000 / perSignatureMs;
+console.log(
+  `finality certificate (${fixture.signatures} votes + 1 header): ${fmt(certPerS)} signatures/s checked; ` +
+    `tiny verify ${fmt(results.verify.tiny)}/s; ours/tiny ${(certPerS / results.verify.tiny).toFixed(2)}x (target >= 0.8)`,
+);
+
 const versions = ["@noble/curves", "tiny-secp256k1"].map((p) => {
   const file = new URL(`node_modules/${p}/package.json`, import.meta.url);
   return `${p} ${JSON.parse(readFileSync(file, "utf8")).version}`;
