@@ -148,8 +148,10 @@ pub struct Node {
     sigcache: SigCache,
     /// Votes per link, by validator.
     votes: BTreeMap<VoteKey, BTreeMap<[u8; 33], SignedVote>>,
-    /// Last vote seen per validator and target height, to catch double votes.
-    seen_votes: HashMap<([u8; 33], u64), SignedVote>,
+    /// Last vote seen per validator and target height, to catch double votes. A `BTreeMap`: the
+    /// search for a conflicting earlier vote walks it, and which one it finds is the evidence
+    /// the node makes and gossips, so the walk must not depend on a hasher's random seed.
+    seen_votes: BTreeMap<([u8; 33], u64), SignedVote>,
     evidence: VecDeque<Evidence>,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
@@ -183,11 +185,23 @@ impl From<&Vote> for VoteKey {
 
 impl Node {
     /// Opens the data dir for `genesis` (refusing one from another chain) and restores the
-    /// finalized block and every stored block above it.
+    /// finalized block and every stored block above it, at the wall clock's time.
     pub fn open(
         genesis: Genesis,
         dir: &Path,
         validator: Option<ValidatorKey>,
+    ) -> Result<Node, NodeError> {
+        Self::open_at(genesis, dir, validator, now_ms())
+    }
+
+    /// As [`Node::open`] at Unix time `now_ms` (the future-slot check of the stored blocks it
+    /// re-imports reads it): the node reads no clock of its own, so a simulation can run it on
+    /// simulated time.
+    pub fn open_at(
+        genesis: Genesis,
+        dir: &Path,
+        validator: Option<ValidatorKey>,
+        now_ms: u64,
     ) -> Result<Node, NodeError> {
         let (chain, genesis_state, nodes) =
             genesis.build().map_err(|e| NodeError::Genesis(e.to_string()))?;
@@ -215,7 +229,7 @@ impl Node {
                 expiry_ms: 10 * 60 * 1000,
             }),
             votes: BTreeMap::new(),
-            seen_votes: HashMap::new(),
+            seen_votes: BTreeMap::new(),
             evidence: VecDeque::new(),
             finality_proofs: VecDeque::new(),
             validator,
@@ -231,7 +245,7 @@ impl Node {
         let mut above = node.store.blocks_above(finalized.height, MAX_UNFINALIZED)?;
         above.sort_by_key(|b| b.header.header.height);
         for block in above {
-            match node.import_block(block) {
+            match node.import_block_at(block, now_ms) {
                 Ok(()) | Err(ImportError::AlreadyKnown) => {}
                 Err(e) => tracing::warn!("stored block not restored: {e}"),
             }
@@ -311,8 +325,15 @@ impl Node {
         self.store.block(hash).ok().flatten()
     }
 
-    /// Validates and imports a block; on success it is stored and fork choice updated.
+    /// Validates and imports a block at the wall clock's time; on success it is stored and fork
+    /// choice updated.
     pub fn import_block(&mut self, block: Block) -> Result<(), ImportError> {
+        self.import_block_at(block, now_ms())
+    }
+
+    /// As [`Node::import_block`] at Unix time `now_ms`: the clock decides which slots have
+    /// begun (the future-slot check) and the mempool's expiry after a new head.
+    pub fn import_block_at(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
         let h = &block.header.header;
         if self.states.contains_key(&hash) {
@@ -329,7 +350,7 @@ impl Node {
         }
         // Core never reads the clock; the node does: a block from a slot that has not begun (with
         // one slot of tolerance for clock drift) could let a proposer jump the queue.
-        let now = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms())
+        let now = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
             .unwrap_or(0);
         if h.slot > now.saturating_add(1) {
             return Err(ImportError::FutureSlot { slot: h.slot, now });
@@ -383,7 +404,7 @@ impl Node {
             self.store.set_head(&self.head)?;
             let orphaned = self.orphaned_txs(old_head);
             if let Some(state) = self.states.get(&self.head) {
-                let now = now_ms();
+                let now = now_ms;
                 self.mempool.on_new_state(&self.store, &self.chain, state, now);
                 // Transactions of a branch that lost the head go back to the pool (those the new
                 // branch also holds, or that are now invalid, are refused by the pool's checks).
@@ -482,19 +503,28 @@ impl Node {
 
     /// Admits a transaction to the mempool (checked against the head state).
     pub fn submit_tx(&mut self, tx: SignedTx) -> Result<Hash, Rejection> {
-        self.submit(tx, false)
+        self.submit(tx, false, now_ms())
+    }
+
+    /// As [`Node::submit_tx`] at Unix time `now_ms` (the mempool's admission time, for expiry).
+    pub fn submit_tx_at(&mut self, tx: SignedTx, now_ms: u64) -> Result<Hash, Rejection> {
+        self.submit(tx, false, now_ms)
     }
 
     /// As [`Node::submit_tx`], for a transaction whose signature the caller verified (see
     /// [`verify_tx`]): connection tasks verify before they take the node's lock, so admission
     /// uses every core while the lock covers only the state checks.
     pub fn submit_verified_tx(&mut self, tx: Verified) -> Result<Hash, Rejection> {
-        self.submit(tx.0, true)
+        self.submit(tx.0, true, now_ms())
     }
 
-    fn submit(&mut self, tx: SignedTx, signature_verified: bool) -> Result<Hash, Rejection> {
+    fn submit(
+        &mut self,
+        tx: SignedTx,
+        signature_verified: bool,
+        now: u64,
+    ) -> Result<Hash, Rejection> {
         let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
-        let now = now_ms();
         let id = self.mempool.insert_with(
             &self.store,
             &self.chain,
@@ -620,14 +650,14 @@ impl Node {
             pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
         {
             if self.last_proposed_slot.is_none_or(|s| s < slot) {
-                acted |= self.propose(&validator, slot);
+                acted |= self.propose(&validator, slot, now_ms);
             }
         }
         acted |= self.vote(&validator);
         acted
     }
 
-    fn propose(&mut self, validator: &ValidatorKey, slot: u64) -> bool {
+    fn propose(&mut self, validator: &ValidatorKey, slot: u64, now_ms: u64) -> bool {
         let Some(state) = self.states.get(&self.head).cloned() else { return false };
         if slot <= state.tip.slot {
             return false;
@@ -698,7 +728,7 @@ impl Node {
                 if built.block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))) {
                     self.evidence.pop_front();
                 }
-                match self.import_block(built.block) {
+                match self.import_block_at(built.block, now_ms) {
                     Ok(()) => {
                         tracing::info!(slot, height, txs = count, "proposed block");
                         true
@@ -990,7 +1020,7 @@ mod tests {
                 break;
             }
             if state::proposer_for(n.chain(), head, slot) == Some(me.key.public_key()) {
-                n.propose(&me, slot);
+                n.propose(&me, slot, now_ms());
             }
         }
         let state = n.head_state().unwrap();
