@@ -210,6 +210,7 @@ impl Node {
             store.put_genesis(&genesis_state, &nodes)?;
         }
         let finalized = store.finalized()?.unwrap_or(Checkpoint { height: 0, hash: chain.id });
+        let (last_vote, last_proposed_slot) = (store.last_vote()?, store.last_proposal()?);
         let finalized_state = store
             .state(&finalized.hash)?
             .ok_or(NodeError::Store("finalized state missing".into()))?;
@@ -233,8 +234,9 @@ impl Node {
             evidence: VecDeque::new(),
             finality_proofs: VecDeque::new(),
             validator,
-            last_vote: None,
-            last_proposed_slot: None,
+            // What this validator signed before a restart binds it still.
+            last_vote,
+            last_proposed_slot,
             events: Vec::new(),
         };
         if let Some(block) = node.store.block(&finalized.hash)? {
@@ -667,6 +669,10 @@ impl Node {
             return false;
         }
         self.last_proposed_slot = Some(slot);
+        if let Err(e) = self.store.set_last_proposal(slot) {
+            tracing::error!("cannot record our proposal slot, not proposing: {e}");
+            return false;
+        }
         let Some(commitment) =
             state.meta.registry.iter().find(|r| r.key == me).map(|r| r.commitment)
         else {
@@ -766,6 +772,11 @@ impl Node {
             }
         }
         if state.meta.current.index_of(&validator.key.public_key()).is_none() {
+            return false;
+        }
+        // Durable before signed: a vote the store did not record is not signed at all.
+        if let Err(e) = self.store.set_last_vote(&vote) {
+            tracing::error!("cannot record our vote, not voting: {e}");
             return false;
         }
         self.last_vote = Some(vote);
@@ -1055,6 +1066,49 @@ mod tests {
             &Checkpoint { height: tip.height + 1, hash: Hash([9; 32]) }
         ));
         assert!(!certifiable_target(&state, &Checkpoint { height: tip.height, hash: parent_hash }));
+    }
+
+    /// Found by the simulation (seed 16): a validator voted for block `x` at height 1, then
+    /// switched its head to `y` at the same height (a lower hash) without voting, crashed, and
+    /// after the restart voted for `y`: a double vote, slashable. What it signed now survives a
+    /// restart.
+    #[test]
+    fn a_restarted_validator_does_not_sign_a_conflicting_vote() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let genesis_state = n.head_state().unwrap().clone();
+        let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
+        let build = |slot| {
+            state::build_block(
+                n.store(),
+                n.chain(),
+                &genesis_state,
+                &v.key,
+                slot,
+                &reveal,
+                &[],
+                None,
+            )
+            .unwrap()
+            .block
+        };
+        let (a, b) = (build(1), build(2));
+        let (x, y) = if a.hash() > b.hash() { (a, b) } else { (b, a) };
+        n.import_block(x.clone()).unwrap();
+        assert!(n.vote(&v));
+        n.import_block(y.clone()).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), y.hash(), "the lower hash wins the tie");
+        assert!(!n.vote(&v), "one vote per target height");
+        assert!(n.propose(&v, 3, now_ms()));
+        let genesis = n.genesis().clone();
+        drop(n);
+        let mut n = Node::open(genesis, dir.path(), Some(v.clone())).unwrap();
+        assert_eq!(n.last_vote.map(|l| l.target.hash), Some(x.hash()));
+        assert_eq!(n.last_proposed_slot, Some(3));
+        // The head is now the block of slot 3 (height 2): a new vote is fine, and it is not
+        // for height 1.
+        assert!(n.vote(&v));
+        assert_eq!(n.last_vote.map(|l| l.target.height), Some(2));
     }
 
     #[test]
