@@ -153,6 +153,9 @@ pub struct Node {
     /// the node makes and gossips, so the walk must not depend on a hasher's random seed.
     seen_votes: BTreeMap<([u8; 33], u64), SignedVote>,
     evidence: VecDeque<Evidence>,
+    /// The first imported header per (slot, proposer) above finality, to catch a proposer that
+    /// signs two blocks for one slot. Bounded by the blocks fork choice holds.
+    proposals: BTreeMap<(u64, [u8; 33]), SignedHeader>,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
     /// This node's own last vote and the slot it last proposed in.
@@ -232,6 +235,7 @@ impl Node {
             votes: BTreeMap::new(),
             seen_votes: BTreeMap::new(),
             evidence: VecDeque::new(),
+            proposals: BTreeMap::new(),
             finality_proofs: VecDeque::new(),
             validator,
             // What this validator signed before a restart binds it still.
@@ -398,6 +402,18 @@ impl Node {
                 v
             })
             .collect();
+        // Two valid blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
+        let proposal = (h.slot, *h.proposer.as_bytes());
+        match self.proposals.get(&proposal) {
+            Some(first) => {
+                if let Some(e) = Evidence::double_proposal(first.clone(), block.header.clone()) {
+                    self.add_evidence(e);
+                }
+            }
+            None => {
+                self.proposals.insert(proposal, block.header.clone());
+            }
+        }
         self.events.push(Event::Block(block));
         if self.head != old_head {
             if let Some(header) = self.headers.get(&self.head) {
@@ -494,6 +510,8 @@ impl Node {
         self.headers.retain(|h, _| keep.contains(h));
         self.votes.retain(|k, _| k.target.height > new.height);
         self.seen_votes.retain(|(_, height), _| *height > new.height);
+        let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
+        self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
                 self.events.push(Event::Finalized(proof.clone()));
@@ -1109,6 +1127,38 @@ mod tests {
         // for height 1.
         assert!(n.vote(&v));
         assert_eq!(n.last_vote.map(|l| l.target.height), Some(2));
+    }
+
+    /// Found by the simulation (seed 8 and others): a proposer that signed two blocks for one
+    /// slot was never reported, because no node turned the pair into evidence.
+    #[test]
+    fn two_blocks_of_one_proposer_for_one_slot_become_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let genesis_state = n.head_state().unwrap().clone();
+        let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
+        let dev = keys::devnet_dev_key().unwrap();
+        let tx = Tx {
+            chain_id: n.chain().id,
+            sender: dev.public_key(),
+            nonce: 0,
+            fee: n.chain().params.min_fee,
+            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+        }
+        .sign(&dev);
+        let build = |txs: &[SignedTx]| {
+            state::build_block(n.store(), n.chain(), &genesis_state, &v.key, 1, &reveal, txs, None)
+                .unwrap()
+                .block
+        };
+        let (a, b) = (build(&[]), build(&[tx]));
+        n.import_block(a.clone()).unwrap();
+        n.take_events();
+        assert!(n.evidence.is_empty());
+        n.import_block(b.clone()).unwrap();
+        let expected = Evidence::double_proposal(a.header, b.header).unwrap();
+        assert_eq!(n.evidence.iter().collect::<Vec<_>>(), [&expected]);
+        assert!(n.take_events().iter().any(|e| matches!(e, Event::Evidence(x) if *x == expected)));
     }
 
     #[test]
