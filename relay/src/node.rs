@@ -510,6 +510,15 @@ impl Node {
         self.headers.retain(|h, _| keep.contains(h));
         self.votes.retain(|k, _| k.target.height > new.height);
         self.seen_votes.retain(|(_, height), _| *height > new.height);
+        // Evidence whose offender is slashed in the finalized state has done its work.
+        if let Some(state) = self.states.get(&new.hash) {
+            let store = &self.store;
+            self.evidence.retain(|e| {
+                !state
+                    .account(store, &Address::from_public_key(e.offender()))
+                    .is_ok_and(|a| a.slashed)
+            });
+        }
         let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
         self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
         if let Some(proof) = self.finality_proofs.back() {
@@ -631,8 +640,12 @@ impl Node {
         Ok(())
     }
 
+    /// Queues verified evidence for our next proposals and gossips it: one piece per offender
+    /// (one slashes it; more would let an equivocator crowd others' evidence out of the queue).
     pub fn add_evidence(&mut self, evidence: Evidence) {
-        if self.evidence.contains(&evidence) || evidence.verify(&self.chain.id).is_err() {
+        if self.evidence.iter().any(|e| e.offender() == evidence.offender())
+            || evidence.verify(&self.chain.id).is_err()
+        {
             return;
         }
         self.evidence.push_back(evidence.clone());
@@ -705,8 +718,17 @@ impl Node {
             |a| state.account(&self.store, a).map(|acc| acc.nonce).unwrap_or(0),
             self.chain.params.max_block_txs as usize,
         );
-        // One piece of evidence per block keeps our own nonce simple.
-        if let Some(e) = self.evidence.front() {
+        // One piece of evidence per block keeps our own nonce simple: the first whose offender
+        // this state can still slash. Evidence against an offender already slashed on this
+        // branch would be refused (`AlreadySlashed`) and, if taken first, would hold every other
+        // piece back; it stays queued for other branches until finality settles it.
+        let store = &self.store;
+        let slashable = |e: &&Evidence| {
+            state
+                .account(store, &Address::from_public_key(e.offender()))
+                .is_ok_and(|a| !a.slashed && (a.stake > 0 || !a.unbonding.is_empty()))
+        };
+        if let Some(e) = self.evidence.iter().find(slashable) {
             let nonce = state
                 .account(&self.store, &Address::from_public_key(&me))
                 .map(|a| a.nonce)
@@ -749,9 +771,6 @@ impl Node {
             Ok(built) => {
                 let height = built.block.header.header.height;
                 let count = built.block.txs.len();
-                if built.block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))) {
-                    self.evidence.pop_front();
-                }
                 match self.import_block_at(built.block, now_ms) {
                     Ok(()) => {
                         tracing::info!(slot, height, txs = count, "proposed block");
@@ -1056,7 +1075,61 @@ mod tests {
         }
         let state = n.head_state().unwrap();
         assert!(state.account(n.store(), &offender_address).unwrap().slashed);
-        assert!(n.evidence.is_empty());
+        // The evidence stays queued until finality settles it, but no later block carries it
+        // again (it would be refused as `AlreadySlashed`).
+        assert_eq!(n.evidence.len(), 1);
+        let height = n.head_state().unwrap().tip.height;
+        for slot in 60..120 {
+            n.propose(&me, slot, now_ms());
+        }
+        let head = n.head_state().unwrap();
+        assert!(head.tip.height > height);
+        for h in height + 1..=head.tip.height {
+            let block = n.block(&n.hash_at(h).unwrap()).unwrap();
+            assert!(!block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))));
+        }
+    }
+
+    /// Found by the simulation (seed 38): evidence against an offender already slashed (by
+    /// another proposer's block) sat at the front of the queue forever, refused by every
+    /// block, and the evidence behind it against another offender was never included.
+    #[test]
+    fn evidence_against_a_slashed_offender_does_not_block_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = keys::devnet_genesis(3, now_ms() - 120_000).unwrap();
+        let me = keys::devnet_validator(0).unwrap();
+        let (x, y) = (keys::devnet_validator(1).unwrap(), keys::devnet_validator(2).unwrap());
+        let mut n = Node::open(genesis, dir.path(), Some(me.clone())).unwrap();
+        let id = n.chain().id;
+        let source = n.head_state().unwrap().meta.justified;
+        let double = |v: &ValidatorKey, h: u64| {
+            let vote = |b: u8| Vote {
+                epoch: 0,
+                source,
+                target: Checkpoint { height: h, hash: Hash([b; 32]) },
+            };
+            Evidence::double_vote(vote(1).sign(&id, &v.key), vote(2).sign(&id, &v.key)).unwrap()
+        };
+        // Two pieces against `x` (one kept: one per offender), then one against `y`. Before,
+        // all three were queued: the first slashed `x`, the second was refused from then on
+        // and, at the front, kept the piece against `y` out of every block.
+        n.add_evidence(double(&x, 1));
+        n.add_evidence(double(&x, 2));
+        n.add_evidence(double(&y, 1));
+        assert_eq!(n.evidence.len(), 2);
+        let address = |v: &ValidatorKey| Address::from_public_key(&v.key.public_key());
+        for slot in 1..120 {
+            let head = n.head_state().unwrap();
+            if head.account(n.store(), &address(&y)).unwrap().slashed {
+                break;
+            }
+            if state::proposer_for(n.chain(), head, slot) == Some(me.key.public_key()) {
+                n.propose(&me, slot, now_ms());
+            }
+        }
+        let head = n.head_state().unwrap();
+        assert!(head.account(n.store(), &address(&x)).unwrap().slashed);
+        assert!(head.account(n.store(), &address(&y)).unwrap().slashed);
     }
 
     #[test]
