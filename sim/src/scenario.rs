@@ -24,10 +24,12 @@ pub const LIVENESS_BLOCKS: u64 = 4;
 /// Slashing: an offence detected this many slots before the end must be slashed, in every honest
 /// node's finalized state, by the end.
 pub const SLASHING_SLOTS: u64 = 2 * SLOTS_PER_EPOCH;
-/// The run ends this many slots after the faults stop.
-pub const CALM_SLOTS: u64 = 3 * SLOTS_PER_EPOCH;
-/// The fault phase lasts this many slots (from slot 1), drawn per seed.
-pub const FAULT_SLOTS: (u64, u64) = (6, 20);
+/// The run ends this many slots after the faults stop: the liveness deadline, and the time an
+/// offence has to be slashed by, plus a few slots.
+pub const CALM_SLOTS: u64 = SLASHING_SLOTS + 4;
+/// The fault phase lasts this many slots (from slot 1), drawn per seed. Short: a run's cost
+/// is about N² signature checks per block, and many seeds find more than long runs.
+pub const FAULT_SLOTS: (u64, u64) = (4, 16);
 /// Validator counts a seed draws from, with probability ∝ 1/N²: the cost of a run grows with
 /// N² (every node verifies every vote and every certificate), so each size gets about the same
 /// share of the machine, and small networks, where one fault matters most, get the most seeds.
