@@ -109,7 +109,7 @@ enum Item {
     Deliver {
         from: usize,
         to: usize,
-        msg: Msg,
+        msg: Box<Msg>,
     },
     Crash(usize),
     Restart(usize),
@@ -239,7 +239,7 @@ impl World {
         let params = Params::devnet();
         debug_assert_eq!((params.slot_ms, params.slots_per_epoch), (SLOT_MS, SLOTS_PER_EPOCH));
         let sc = Scenario::new(seed, validators, params.min_stake);
-        let mut rng = Rng::new(seed ^ 0x5EED_0F_5EED);
+        let mut rng = Rng::new(seed ^ 0x005E_ED0F_5EED);
         let n = sc.validators();
         let vkeys: Vec<ValidatorKey> = (0..n as u64)
             .map(|i| ValidatorKey {
@@ -387,7 +387,7 @@ impl World {
             }
             Item::Deliver { from, to, msg } => {
                 self.trace.update([1, from as u8, to as u8, msg.tag()]);
-                self.deliver(from, to, msg);
+                self.deliver(from, to, *msg);
             }
             Item::Crash(i) => {
                 self.trace.update([2, i as u8]);
@@ -476,7 +476,8 @@ impl World {
             } else {
                 self.net.range(lo, hi)
             };
-            self.schedule(self.now + delay, Item::Deliver { from, to, msg: msg.clone() });
+            let msg = Box::new(msg.clone());
+            self.schedule(self.now + delay, Item::Deliver { from, to, msg });
         }
     }
 
@@ -711,14 +712,15 @@ impl World {
     fn final_checks(&mut self) {
         let cutoff = self.sc.end_ms - SLASHING_SLOTS * SLOT_MS;
         for &(offender, at) in &self.offences.clone() {
-            if at >= self.sc.faults_until_ms && at <= cutoff {
-                if !self.evidence_known.contains_key(&offender) {
-                    return self.violate(ViolationKind::Unpunished {
-                        node: 0,
-                        offender,
-                        what: "equivocated while the network was calm, and no honest node made evidence",
-                    });
-                }
+            if at >= self.sc.faults_until_ms
+                && at <= cutoff
+                && !self.evidence_known.contains_key(&offender)
+            {
+                return self.violate(ViolationKind::Unpunished {
+                    node: 0,
+                    offender,
+                    what: "equivocated while the network was calm, and no honest node made evidence",
+                });
             }
         }
         for (&offender, &at) in &self.evidence_known.clone() {
