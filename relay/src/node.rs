@@ -148,9 +148,14 @@ pub struct Node {
     sigcache: SigCache,
     /// Votes per link, by validator.
     votes: BTreeMap<VoteKey, BTreeMap<[u8; 33], SignedVote>>,
-    /// Last vote seen per validator and target height, to catch double votes.
-    seen_votes: HashMap<([u8; 33], u64), SignedVote>,
+    /// Last vote seen per validator and target height, to catch double votes. A `BTreeMap`: the
+    /// search for a conflicting earlier vote walks it, and which one it finds is the evidence
+    /// the node makes and gossips, so the walk must not depend on a hasher's random seed.
+    seen_votes: BTreeMap<([u8; 33], u64), SignedVote>,
     evidence: VecDeque<Evidence>,
+    /// The first imported header per (slot, proposer) above finality, to catch a proposer that
+    /// signs two blocks for one slot. Bounded by the blocks fork choice holds.
+    proposals: BTreeMap<(u64, [u8; 33]), SignedHeader>,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
     /// This node's own last vote and the slot it last proposed in.
@@ -183,11 +188,23 @@ impl From<&Vote> for VoteKey {
 
 impl Node {
     /// Opens the data dir for `genesis` (refusing one from another chain) and restores the
-    /// finalized block and every stored block above it.
+    /// finalized block and every stored block above it, at the wall clock's time.
     pub fn open(
         genesis: Genesis,
         dir: &Path,
         validator: Option<ValidatorKey>,
+    ) -> Result<Node, NodeError> {
+        Self::open_at(genesis, dir, validator, now_ms())
+    }
+
+    /// As [`Node::open`] at Unix time `now_ms` (the future-slot check of the stored blocks it
+    /// re-imports reads it): the node reads no clock of its own, so a simulation can run it on
+    /// simulated time.
+    pub fn open_at(
+        genesis: Genesis,
+        dir: &Path,
+        validator: Option<ValidatorKey>,
+        now_ms: u64,
     ) -> Result<Node, NodeError> {
         let (chain, genesis_state, nodes) =
             genesis.build().map_err(|e| NodeError::Genesis(e.to_string()))?;
@@ -196,6 +213,7 @@ impl Node {
             store.put_genesis(&genesis_state, &nodes)?;
         }
         let finalized = store.finalized()?.unwrap_or(Checkpoint { height: 0, hash: chain.id });
+        let (last_vote, last_proposed_slot) = (store.last_vote()?, store.last_proposal()?);
         let finalized_state = store
             .state(&finalized.hash)?
             .ok_or(NodeError::Store("store: finalized state missing".into()))?;
@@ -215,12 +233,14 @@ impl Node {
                 expiry_ms: 10 * 60 * 1000,
             }),
             votes: BTreeMap::new(),
-            seen_votes: HashMap::new(),
+            seen_votes: BTreeMap::new(),
             evidence: VecDeque::new(),
+            proposals: BTreeMap::new(),
             finality_proofs: VecDeque::new(),
             validator,
-            last_vote: None,
-            last_proposed_slot: None,
+            // What this validator signed before a restart binds it still.
+            last_vote,
+            last_proposed_slot,
             events: Vec::new(),
         };
         if let Some(block) = node.store.block(&finalized.hash)? {
@@ -231,7 +251,7 @@ impl Node {
         let mut above = node.store.blocks_above(finalized.height, MAX_UNFINALIZED)?;
         above.sort_by_key(|b| b.header.header.height);
         for block in above {
-            match node.import_block(block) {
+            match node.import_block_at(block, now_ms) {
                 Ok(()) | Err(ImportError::AlreadyKnown) => {}
                 Err(e) => tracing::warn!("stored block not restored: {e}"),
             }
@@ -311,8 +331,15 @@ impl Node {
         self.store.block(hash).ok().flatten()
     }
 
-    /// Validates and imports a block; on success it is stored and fork choice updated.
+    /// Validates and imports a block at the wall clock's time; on success it is stored and fork
+    /// choice updated.
     pub fn import_block(&mut self, block: Block) -> Result<(), ImportError> {
+        self.import_block_at(block, now_ms())
+    }
+
+    /// As [`Node::import_block`] at Unix time `now_ms`: the clock decides which slots have
+    /// begun (the future-slot check) and the mempool's expiry after a new head.
+    pub fn import_block_at(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
         let h = &block.header.header;
         if self.states.contains_key(&hash) {
@@ -329,7 +356,7 @@ impl Node {
         }
         // Core never reads the clock; the node does: a block from a slot that has not begun (with
         // one slot of tolerance for clock drift) could let a proposer jump the queue.
-        let now = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms())
+        let now = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
             .unwrap_or(0);
         if h.slot > now.saturating_add(1) {
             return Err(ImportError::FutureSlot { slot: h.slot, now });
@@ -375,6 +402,18 @@ impl Node {
                 v
             })
             .collect();
+        // Two valid blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
+        let proposal = (h.slot, *h.proposer.as_bytes());
+        match self.proposals.get(&proposal) {
+            Some(first) => {
+                if let Some(e) = Evidence::double_proposal(first.clone(), block.header.clone()) {
+                    self.add_evidence(e);
+                }
+            }
+            None => {
+                self.proposals.insert(proposal, block.header.clone());
+            }
+        }
         self.events.push(Event::Block(block));
         if self.head != old_head {
             if let Some(header) = self.headers.get(&self.head) {
@@ -383,7 +422,7 @@ impl Node {
             self.store.set_head(&self.head)?;
             let orphaned = self.orphaned_txs(old_head);
             if let Some(state) = self.states.get(&self.head) {
-                let now = now_ms();
+                let now = now_ms;
                 self.mempool.on_new_state(&self.store, &self.chain, state, now);
                 // Transactions of a branch that lost the head go back to the pool (those the new
                 // branch also holds, or that are now invalid, are refused by the pool's checks).
@@ -471,6 +510,17 @@ impl Node {
         self.headers.retain(|h, _| keep.contains(h));
         self.votes.retain(|k, _| k.target.height > new.height);
         self.seen_votes.retain(|(_, height), _| *height > new.height);
+        // Evidence whose offender is slashed in the finalized state has done its work.
+        if let Some(state) = self.states.get(&new.hash) {
+            let store = &self.store;
+            self.evidence.retain(|e| {
+                !state
+                    .account(store, &Address::from_public_key(e.offender()))
+                    .is_ok_and(|a| a.slashed)
+            });
+        }
+        let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
+        self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
                 self.events.push(Event::Finalized(proof.clone()));
@@ -482,19 +532,28 @@ impl Node {
 
     /// Admits a transaction to the mempool (checked against the head state).
     pub fn submit_tx(&mut self, tx: SignedTx) -> Result<Hash, Rejection> {
-        self.submit(tx, false)
+        self.submit(tx, false, now_ms())
+    }
+
+    /// As [`Node::submit_tx`] at Unix time `now_ms` (the mempool's admission time, for expiry).
+    pub fn submit_tx_at(&mut self, tx: SignedTx, now_ms: u64) -> Result<Hash, Rejection> {
+        self.submit(tx, false, now_ms)
     }
 
     /// As [`Node::submit_tx`], for a transaction whose signature the caller verified (see
     /// [`verify_tx`]): connection tasks verify before they take the node's lock, so admission
     /// uses every core while the lock covers only the state checks.
     pub fn submit_verified_tx(&mut self, tx: Verified) -> Result<Hash, Rejection> {
-        self.submit(tx.0, true)
+        self.submit(tx.0, true, now_ms())
     }
 
-    fn submit(&mut self, tx: SignedTx, signature_verified: bool) -> Result<Hash, Rejection> {
+    fn submit(
+        &mut self,
+        tx: SignedTx,
+        signature_verified: bool,
+        now: u64,
+    ) -> Result<Hash, Rejection> {
         let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
-        let now = now_ms();
         let id = self.mempool.insert_with(
             &self.store,
             &self.chain,
@@ -581,8 +640,12 @@ impl Node {
         Ok(())
     }
 
+    /// Queues verified evidence for our next proposals and gossips it: one piece per offender
+    /// (one slashes it; more would let an equivocator crowd others' evidence out of the queue).
     pub fn add_evidence(&mut self, evidence: Evidence) {
-        if self.evidence.contains(&evidence) || evidence.verify(&self.chain.id).is_err() {
+        if self.evidence.iter().any(|e| e.offender() == evidence.offender())
+            || evidence.verify(&self.chain.id).is_err()
+        {
             return;
         }
         self.evidence.push_back(evidence.clone());
@@ -620,14 +683,14 @@ impl Node {
             pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
         {
             if self.last_proposed_slot.is_none_or(|s| s < slot) {
-                acted |= self.propose(&validator, slot);
+                acted |= self.propose(&validator, slot, now_ms);
             }
         }
         acted |= self.vote(&validator);
         acted
     }
 
-    fn propose(&mut self, validator: &ValidatorKey, slot: u64) -> bool {
+    fn propose(&mut self, validator: &ValidatorKey, slot: u64, now_ms: u64) -> bool {
         let Some(state) = self.states.get(&self.head).cloned() else { return false };
         if slot <= state.tip.slot {
             return false;
@@ -637,6 +700,10 @@ impl Node {
             return false;
         }
         self.last_proposed_slot = Some(slot);
+        if let Err(e) = self.store.set_last_proposal(slot) {
+            tracing::error!("cannot record our proposal slot, not proposing: {e}");
+            return false;
+        }
         let Some(commitment) =
             state.meta.registry.iter().find(|r| r.key == me).map(|r| r.commitment)
         else {
@@ -651,8 +718,17 @@ impl Node {
             |a| state.account(&self.store, a).map(|acc| acc.nonce).unwrap_or(0),
             self.chain.params.max_block_txs as usize,
         );
-        // One piece of evidence per block keeps our own nonce simple.
-        if let Some(e) = self.evidence.front() {
+        // One piece of evidence per block keeps our own nonce simple: the first whose offender
+        // this state can still slash. Evidence against an offender already slashed on this
+        // branch would be refused (`AlreadySlashed`) and, if taken first, would hold every other
+        // piece back; it stays queued for other branches until finality settles it.
+        let store = &self.store;
+        let slashable = |e: &&Evidence| {
+            state
+                .account(store, &Address::from_public_key(e.offender()))
+                .is_ok_and(|a| !a.slashed && (a.stake > 0 || !a.unbonding.is_empty()))
+        };
+        if let Some(e) = self.evidence.iter().find(slashable) {
             let nonce = state
                 .account(&self.store, &Address::from_public_key(&me))
                 .map(|a| a.nonce)
@@ -695,10 +771,7 @@ impl Node {
             Ok(built) => {
                 let height = built.block.header.header.height;
                 let count = built.block.txs.len();
-                if built.block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))) {
-                    self.evidence.pop_front();
-                }
-                match self.import_block(built.block) {
+                match self.import_block_at(built.block, now_ms) {
                     Ok(()) => {
                         tracing::info!(slot, height, txs = count, "proposed block");
                         true
@@ -728,13 +801,20 @@ impl Node {
             source: state.meta.justified,
             target: Checkpoint { height: state.tip.height, hash: state.tip.hash },
         };
-        if state.meta.current.index_of(&validator.key.public_key()).is_none() {
-            return false;
-        }
+        // The cheap test first: `tick` calls this ten times a slot, and deriving our public key
+        // costs a scalar multiplication.
         if let Some(last) = &self.last_vote {
             if last.target.height >= vote.target.height || last.conflicts_with(&vote) {
                 return false;
             }
+        }
+        if state.meta.current.index_of(&validator.key.public_key()).is_none() {
+            return false;
+        }
+        // Durable before signed: a vote the store did not record is not signed at all.
+        if let Err(e) = self.store.set_last_vote(&vote) {
+            tracing::error!("cannot record our vote, not voting: {e}");
+            return false;
         }
         self.last_vote = Some(vote);
         let signed = vote.sign(&self.chain.id, &validator.key);
@@ -991,12 +1071,66 @@ mod tests {
                 break;
             }
             if state::proposer_for(n.chain(), head, slot) == Some(me.key.public_key()) {
-                n.propose(&me, slot);
+                n.propose(&me, slot, now_ms());
             }
         }
         let state = n.head_state().unwrap();
         assert!(state.account(n.store(), &offender_address).unwrap().slashed);
-        assert!(n.evidence.is_empty());
+        // The evidence stays queued until finality settles it, but no later block carries it
+        // again (it would be refused as `AlreadySlashed`).
+        assert_eq!(n.evidence.len(), 1);
+        let height = n.head_state().unwrap().tip.height;
+        for slot in 60..120 {
+            n.propose(&me, slot, now_ms());
+        }
+        let head = n.head_state().unwrap();
+        assert!(head.tip.height > height);
+        for h in height + 1..=head.tip.height {
+            let block = n.block(&n.hash_at(h).unwrap()).unwrap();
+            assert!(!block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))));
+        }
+    }
+
+    /// Found by the simulation (seed 38): evidence against an offender already slashed (by
+    /// another proposer's block) sat at the front of the queue forever, refused by every
+    /// block, and the evidence behind it against another offender was never included.
+    #[test]
+    fn evidence_against_a_slashed_offender_does_not_block_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = keys::devnet_genesis(3, now_ms() - 120_000).unwrap();
+        let me = keys::devnet_validator(0).unwrap();
+        let (x, y) = (keys::devnet_validator(1).unwrap(), keys::devnet_validator(2).unwrap());
+        let mut n = Node::open(genesis, dir.path(), Some(me.clone())).unwrap();
+        let id = n.chain().id;
+        let source = n.head_state().unwrap().meta.justified;
+        let double = |v: &ValidatorKey, h: u64| {
+            let vote = |b: u8| Vote {
+                epoch: 0,
+                source,
+                target: Checkpoint { height: h, hash: Hash([b; 32]) },
+            };
+            Evidence::double_vote(vote(1).sign(&id, &v.key), vote(2).sign(&id, &v.key)).unwrap()
+        };
+        // Two pieces against `x` (one kept: one per offender), then one against `y`. Before,
+        // all three were queued: the first slashed `x`, the second was refused from then on
+        // and, at the front, kept the piece against `y` out of every block.
+        n.add_evidence(double(&x, 1));
+        n.add_evidence(double(&x, 2));
+        n.add_evidence(double(&y, 1));
+        assert_eq!(n.evidence.len(), 2);
+        let address = |v: &ValidatorKey| Address::from_public_key(&v.key.public_key());
+        for slot in 1..120 {
+            let head = n.head_state().unwrap();
+            if head.account(n.store(), &address(&y)).unwrap().slashed {
+                break;
+            }
+            if state::proposer_for(n.chain(), head, slot) == Some(me.key.public_key()) {
+                n.propose(&me, slot, now_ms());
+            }
+        }
+        let head = n.head_state().unwrap();
+        assert!(head.account(n.store(), &address(&x)).unwrap().slashed);
+        assert!(head.account(n.store(), &address(&y)).unwrap().slashed);
     }
 
     #[test]
@@ -1024,6 +1158,81 @@ mod tests {
             &Checkpoint { height: tip.height + 1, hash: Hash([9; 32]) }
         ));
         assert!(!certifiable_target(&state, &Checkpoint { height: tip.height, hash: parent_hash }));
+    }
+
+    /// Found by the simulation (seed 16): a validator voted for block `x` at height 1, then
+    /// switched its head to `y` at the same height (a lower hash) without voting, crashed, and
+    /// after the restart voted for `y`: a double vote, slashable. What it signed now survives a
+    /// restart.
+    #[test]
+    fn a_restarted_validator_does_not_sign_a_conflicting_vote() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let genesis_state = n.head_state().unwrap().clone();
+        let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
+        let build = |slot| {
+            state::build_block(
+                n.store(),
+                n.chain(),
+                &genesis_state,
+                &v.key,
+                slot,
+                &reveal,
+                &[],
+                None,
+            )
+            .unwrap()
+            .block
+        };
+        let (a, b) = (build(1), build(2));
+        let (x, y) = if a.hash() > b.hash() { (a, b) } else { (b, a) };
+        n.import_block(x.clone()).unwrap();
+        assert!(n.vote(&v));
+        n.import_block(y.clone()).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), y.hash(), "the lower hash wins the tie");
+        assert!(!n.vote(&v), "one vote per target height");
+        assert!(n.propose(&v, 3, now_ms()));
+        let genesis = n.genesis().clone();
+        drop(n);
+        let mut n = Node::open(genesis, dir.path(), Some(v.clone())).unwrap();
+        assert_eq!(n.last_vote.map(|l| l.target.hash), Some(x.hash()));
+        assert_eq!(n.last_proposed_slot, Some(3));
+        // The head is now the block of slot 3 (height 2): a new vote is fine, and it is not
+        // for height 1.
+        assert!(n.vote(&v));
+        assert_eq!(n.last_vote.map(|l| l.target.height), Some(2));
+    }
+
+    /// Found by the simulation (seed 8 and others): a proposer that signed two blocks for one
+    /// slot was never reported, because no node turned the pair into evidence.
+    #[test]
+    fn two_blocks_of_one_proposer_for_one_slot_become_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let genesis_state = n.head_state().unwrap().clone();
+        let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
+        let dev = keys::devnet_dev_key().unwrap();
+        let tx = Tx {
+            chain_id: n.chain().id,
+            sender: dev.public_key(),
+            nonce: 0,
+            fee: n.chain().params.min_fee,
+            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+        }
+        .sign(&dev);
+        let build = |txs: &[SignedTx]| {
+            state::build_block(n.store(), n.chain(), &genesis_state, &v.key, 1, &reveal, txs, None)
+                .unwrap()
+                .block
+        };
+        let (a, b) = (build(&[]), build(&[tx]));
+        n.import_block(a.clone()).unwrap();
+        n.take_events();
+        assert!(n.evidence.is_empty());
+        n.import_block(b.clone()).unwrap();
+        let expected = Evidence::double_proposal(a.header, b.header).unwrap();
+        assert_eq!(n.evidence.iter().collect::<Vec<_>>(), [&expected]);
+        assert!(n.take_events().iter().any(|e| matches!(e, Event::Evidence(x) if *x == expected)));
     }
 
     #[test]

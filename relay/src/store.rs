@@ -12,6 +12,8 @@
 //! | `meta`      | `"chain_id"`               | the chain id (32 bytes)                   |
 //! |             | `"finalized"`              | the finalized [`Checkpoint`]              |
 //! |             | `"head"`                   | the last head the node chose (32 bytes)   |
+//! |             | `"last_vote"`              | the validator's last signed [`Vote`]      |
+//! |             | `"last_proposal"`          | the last slot it signed a block for (`u64` BE) |
 //! | `blocks`    | block hash                 | [`Block`]                                 |
 //! | `states`    | block hash (chain id for genesis) | [`ChainState`] after that block    |
 //! | `nodes`     | node hash                  | state-tree [`Node`]                       |
@@ -52,7 +54,7 @@
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::encode::{Decode, Encode};
-use memecoin_core::finality::Checkpoint;
+use memecoin_core::finality::{Checkpoint, Vote};
 use memecoin_core::hash::Hash;
 use memecoin_core::state::ChainState;
 use memecoin_core::tree::{self, Node, NodeBatch, NodeStore};
@@ -78,6 +80,8 @@ const ACCOUNT_TXS: TableDefinition<&[u8; 64], ()> = TableDefinition::new("accoun
 const KEY_CHAIN_ID: &str = "chain_id";
 const KEY_FINALIZED: &str = "finalized";
 const KEY_HEAD: &str = "head";
+const KEY_LAST_VOTE: &str = "last_vote";
+const KEY_LAST_PROPOSAL: &str = "last_proposal";
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,6 +490,51 @@ impl Store {
         let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
         let value = table.get(KEY_HEAD).map_err(db_err("reading the head"))?;
         value.map(|v| decode(v.value(), "head")).transpose()
+    }
+
+    /// Records the validator's newest vote, before it is signed: after a restart the node must
+    /// not sign a vote that conflicts with one it signed before (PROTOCOL.md §10.4), so what it
+    /// signed has to outlive the process.
+    pub fn set_last_vote(&self, vote: &Vote) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_LAST_VOTE, vote.to_bytes().as_slice())
+                .map_err(db_err("writing the last vote"))?;
+            Ok(())
+        })
+    }
+
+    /// The vote recorded by [`Store::set_last_vote`].
+    pub fn last_vote(&self) -> Result<Option<Vote>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_LAST_VOTE).map_err(db_err("reading the last vote"))?;
+        value.map(|v| decode(v.value(), "last vote")).transpose()
+    }
+
+    /// Records the slot the validator is about to sign a block for, before it signs: one block
+    /// per slot, restarts included.
+    pub fn set_last_proposal(&self, slot: u64) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_LAST_PROPOSAL, slot.to_be_bytes().as_slice())
+                .map_err(db_err("writing the last proposal"))?;
+            Ok(())
+        })
+    }
+
+    /// The slot recorded by [`Store::set_last_proposal`].
+    pub fn last_proposal(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_LAST_PROPOSAL).map_err(db_err("reading the last proposal"))?;
+        value
+            .map(|v| {
+                <[u8; 8]>::try_from(v.value())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt { what: "last proposal" })
+            })
+            .transpose()
     }
 
     /// Up to `max` stored blocks with height above `height`, by height then hash: every fork, not

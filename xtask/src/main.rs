@@ -26,6 +26,10 @@ const CORE: &str = "memecoin-core";
 /// The relay, whose block-import bench (signature cache, parallel verification) runs with core's.
 const RELAY: &str = "memecoin-relay";
 
+/// The consensus simulation (sim/), and how many seeds `cargo xtask test` runs of it.
+const SIM: &str = "memecoin-sim";
+const SIM_CI_SEEDS: &str = "200";
+
 /// The wasm crate's folder, as wasm-pack takes it.
 const WASM_CRATE: &str = "wasm";
 /// The wallet page's folder (served by the relay) and the browser test driver's folder.
@@ -70,13 +74,15 @@ Tasks:
                     4. test     cargo test --workspace (the whole-system tests build the
                                 wasm crate with wasm-pack and run it in Node.js 20+, and
                                 drive the wallet page in Chromium)
-                    5. no_std   cargo build -p memecoin-core --no-default-features
+                    5. sim      cargo run -p memecoin-sim -- --seeds 200 (the consensus
+                                simulation, below; the test step's debug build)
+                    6. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
-                    6. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
-                    7. wasm     wasm-pack test --node wasm
+                    7. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+                    8. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
-                    8. size     prints the gzipped size of the served .wasm that step 3
+                    9. size     prints the gzipped size of the served .wasm that step 3
                                   built (www/pkg; not a check)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
@@ -106,6 +112,12 @@ Tasks:
                   finalized block is lost, an account proof from the restored state checks
                   against the chain, and the relay catches up. Also the full-disk and bad
                   data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
+  sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J]
+                  Run the deterministic consensus simulation (memecoin-sim, release build):
+                  seeds S..S+N (default 0..100) on every core, each a network of 4 to 20
+                  validators (or V) with faults and byzantine validators, checked for
+                  safety, liveness, slashing and supply after every step. Prints each
+                  violation with the command that replays it (--seed X: one seed, in full).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the page and the relay (release) and start a local devnet serving
@@ -134,6 +146,10 @@ enum Task {
     },
     /// Options passed on to `memecoin-relay devnet`, already checked.
     Devnet {
+        options: Vec<String>,
+    },
+    /// Options passed on to `memecoin-sim`, already checked.
+    Sim {
         options: Vec<String>,
     },
     Help,
@@ -195,6 +211,31 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
                 }
             }
             Ok(Task::Devnet { options })
+        }
+        "sim" => {
+            let mut options = Vec::new();
+            let mut words = rest.iter();
+            while let Some(option) = words.next() {
+                match option.as_str() {
+                    "--seeds" | "--start" | "--seed" | "--validators" | "--jobs" => {
+                        let Some(value) = words.next().filter(|v| v.parse::<u64>().is_ok()) else {
+                            return Err(UsageError::UnknownOption {
+                                task: "sim",
+                                option: format!("{option} (needs a number)"),
+                            });
+                        };
+                        options.push(option.clone());
+                        options.push(value.clone());
+                    }
+                    _ => {
+                        return Err(UsageError::UnknownOption {
+                            task: "sim",
+                            option: option.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(Task::Sim { options })
         }
         "help" | "-h" | "--help" => Ok(Task::Help),
         "wasm" => {
@@ -294,6 +335,10 @@ fn main() -> ExitCode {
         Task::Page => page(&mut run),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
+        Task::Sim { options } => {
+            let sim = cargo(["run", "--release", "-p", SIM, "--"]).args(&options);
+            run.exec("sim", &sim)
+        }
         Task::Help => Ok(()),
     };
     run.print_summary();
@@ -337,6 +382,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     page(run)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
+    // The test step's debug build (dependencies optimized, see the root Cargo.toml): no
+    // release build of the relay's dependencies just for this.
+    run.exec("sim", &cargo(["run", "-p", SIM, "--", "--seeds", SIM_CI_SEEDS]))?;
     for target in NO_STD_TARGETS {
         let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
         run.exec(&format!("no_std {target}"), &build)?;
@@ -1393,6 +1441,11 @@ mod tests {
             &["crash", "--seed", "7", "--kills", "3"],
             Ok(Task::Crash { kills: 3, seed: 7 }),
         );
+        check_args(&["sim"], Ok(Task::Sim { options: vec![] }));
+        check_args(
+            &["sim", "--seeds", "10000", "--start", "5"],
+            Ok(Task::Sim { options: args(&["--seeds", "10000", "--start", "5"]) }),
+        );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
     }
@@ -1406,6 +1459,13 @@ mod tests {
             Err(UsageError::UnknownOption {
                 task: "crash",
                 option: "--kills (needs a number)".to_owned(),
+            }),
+        );
+        check_args(
+            &["sim", "--seed", "x"],
+            Err(UsageError::UnknownOption {
+                task: "sim",
+                option: "--seed (needs a number)".into(),
             }),
         );
         check_args(
