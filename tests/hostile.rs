@@ -1,7 +1,12 @@
 //! Real relays on loopback against hostile and broken input, and against a split network:
 //! an invalid peer is struck off and nothing it sent is forwarded; bad WebSocket input closes the
-//! connection with a reason and leaves the relay serving; relays learn of each other through a
-//! third; a 2|2 partition finalizes nothing, and once healed all four agree on one chain.
+//! connection with a reason and leaves the relay serving; every invalid message is struck with
+//! its reason; slow and silent clients are cut off, one address cannot take every socket, and a
+//! client that never reads is dropped; relays learn of each other through a third; a 2|2
+//! partition finalizes nothing, and once healed all four agree on one chain.
+//!
+//! Attackers connect from other loopback addresses (127.0.0.2 and up, see `tcp_from`) than the
+//! honest clients and observers (127.0.0.1), because the relay bans and caps by address.
 
 use futures_util::{SinkExt, StreamExt};
 use memecoin_core::address::Address;
@@ -14,13 +19,10 @@ use memecoin_relay::keys;
 use memecoin_relay::net::MAX_STRIKES;
 use memecoin_relay::node::TxStatus;
 use memecoin_relay::wire::MAX_FRAME;
-use memecoin_tests::{Relay, genesis, http, start, wait_for};
+use memecoin_tests::{Relay, Ws, genesis, http, http_from, start, tcp_from, wait_for, ws_from};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as T;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What a client read from the relay.
 #[derive(Debug)]
@@ -33,6 +35,17 @@ enum Got {
 async fn connect(relay: &Relay) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(relay.url()).await.unwrap();
     ws
+}
+
+/// The attacker's address in these tests.
+const MALLORY: &str = "127.0.0.2";
+
+/// Whether a WebSocket client at `from` is refused with `status` (e.g. "403").
+async fn refused_with(from: &str, relay: &Relay, status: &str) -> bool {
+    match ws_from(from, relay).await {
+        Ok(_) => false,
+        Err(e) => e.to_string().contains(status),
+    }
 }
 
 async fn send(ws: &mut Ws, value: &Value) {
@@ -122,7 +135,7 @@ async fn an_invalid_peer_is_dropped_and_nothing_of_it_is_forwarded() {
     wait_for("B to sync blocks from A", 20, || async { (b.head().await.0 >= 2).then_some(()) })
         .await;
 
-    let mut ws = connect(&b).await;
+    let mut ws = ws_from(MALLORY, &b).await.unwrap();
     send(&mut ws, &hello(&chain_id, 1)).await;
     let mallory = SecretKey::from_bytes(&[7; 32]).unwrap();
 
@@ -172,10 +185,12 @@ async fn an_invalid_peer_is_dropped_and_nothing_of_it_is_forwarded() {
     let reason = closed(&mut ws).await;
     let reason = reason.expect("a close frame with a reason");
     assert!(reason.contains("too many invalid messages"), "{reason}");
-    // And it is refused for a while: the upgrade is answered 403.
-    let refused = tokio_tungstenite::connect_async(b.url()).await;
-    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("403"), "a struck-out peer must be refused, got {err:?}");
+    // And its address is refused for a while (403 at accept), while others are served.
+    assert!(refused_with(MALLORY, &b, "403").await, "a struck-out peer must be refused");
+    let (status, _) = http_from(MALLORY, b.handle.addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 403);
+    let (status, body) = http(b.handle.addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 200, "{body}");
 
     // Give gossip time to carry anything B might have forwarded.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -260,7 +275,7 @@ async fn bad_ws_input_closes_with_a_reason_and_the_relay_keeps_serving() {
     // A frame over the cap ends the connection and the peer is refused for a while; the relay
     // goes on serving.
     drop(ws);
-    let mut ws = connect(&r).await;
+    let mut ws = ws_from(MALLORY, &r).await.unwrap();
     send(&mut ws, &hello(&chain_id, 1)).await;
     // The relay resets the socket on reading the frame's length, so the send itself may fail.
     if ws.send(T::text("x".repeat(MAX_FRAME + 1))).await.is_ok() {
@@ -273,16 +288,331 @@ async fn bad_ws_input_closes_with_a_reason_and_the_relay_keeps_serving() {
     let (status, body) = http(r.handle.addr, "GET", "/api/head", None).await;
     assert_eq!(status, 200, "{body}");
 
-    let url = r.url();
-    wait_for("the oversize sender to be refused (403)", 10, || {
-        let url = url.clone();
-        async move {
-            let err = tokio_tungstenite::connect_async(url).await.err()?.to_string();
-            err.contains("403").then_some(())
+    wait_for("the oversize sender to be refused (403)", 10, || async {
+        refused_with(MALLORY, &r, "403").await.then_some(())
+    })
+    .await;
+    let m = metrics(&r).await;
+    assert!(m.contains("FrameTooLarge") && m.contains("reason=\"Banned\""), "{m}");
+
+    // A client still connected when the relay stops hears why.
+    let mut ws = connect(&r).await;
+    send(&mut ws, &hello(&chain_id, 1)).await;
+    let _ = next_of(&mut ws, "hello").await;
+    let stopping = tokio::spawn(r.stop());
+    assert!(closed(&mut ws).await.is_some_and(|r| r.contains("shutting down")));
+    stopping.await.unwrap();
+}
+
+/// Each invalid message, on a fresh connection from an address of its own (so that no case
+/// inherits another's strikes or ban), and the reason its `error` reply must start with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_invalid_message_is_struck_with_its_reason() {
+    use memecoin_core::finality::{Checkpoint, Vote};
+    use memecoin_core::slashing::Evidence;
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    // No validator: the chain stays in epoch 0, whose voters the forged vote below names.
+    let r = start(&g, dir.path(), None, vec![]).await;
+    let mallory = SecretKey::from_bytes(&[7; 32]).unwrap();
+    // A vote signed by Mallory in validator 0's name, and "evidence" of one vote against itself.
+    let mut vote = Vote {
+        epoch: 0,
+        source: Checkpoint { height: 0, hash: Hash([1; 32]) },
+        target: Checkpoint { height: 1, hash: Hash([2; 32]) },
+    }
+    .sign(&g.chain_id(), &mallory);
+    let not_evidence = Evidence::DoubleVote { a: vote.clone(), b: vote.clone() };
+    vote.validator = keys::devnet_validator(0).unwrap().key.public_key();
+    let some = |n: usize| (0..n).map(|i| Address([i as u8; 20]).to_text()).collect::<Vec<_>>();
+    let cases: Vec<(Value, &str)> = vec![
+        (json!("not a message"), "BadMessage"),
+        (hello(&chain_id, 1), "Protocol: hello sent twice"),
+        (json!({"type": "submit_tx", "id": 1, "tx": "zz"}), "BadTx"),
+        (
+            json!({"type": "submit_tx", "id": 1, "tx": hex_of(&transfer(&g, &mallory, 1))}),
+            "BadSignature: transaction",
+        ),
+        (json!({"type": "tx", "tx": hex_of(&transfer(&g, &mallory, 2))}), "InvalidTx"),
+        (json!({"type": "block", "block": "00"}), "BadBlock"),
+        (json!({"type": "blocks", "id": 1, "blocks": ["00"]}), "BadBlock"),
+        // Gossip payloads differ from case to case: one seen before is dropped unread.
+        (json!({"type": "vote", "vote": "01"}), "BadVote"),
+        (json!({"type": "vote", "vote": hex_of(&vote)}), "BadSignature: vote"),
+        (json!({"type": "evidence", "evidence": "02"}), "BadEvidence"),
+        (json!({"type": "evidence", "evidence": hex_of(&not_evidence)}), "InvalidEvidence"),
+        (json!({"type": "subscribe", "accounts": ["meme1nope"]}), "BadAddress"),
+        (json!({"type": "subscribe", "accounts": some(65)}), "TooManySubscriptions"),
+        (json!({"type": "get_headers", "id": 1, "from": 0, "count": 257}), "RangeTooLarge"),
+        (json!({"type": "get_blocks", "id": 1, "from": 0, "count": 257}), "RangeTooLarge"),
+        (json!({"type": "get_account", "id": 1, "address": "meme1nope"}), "BadAddress"),
+        (json!({"type": "get_inclusion", "id": 1, "tx_id": "zz"}), "BadHash"),
+    ];
+    for (i, (message, want)) in cases.iter().enumerate() {
+        let from = format!("127.0.1.{}", i + 1);
+        let mut ws = ws_from(&from, &r).await.unwrap();
+        send(&mut ws, &hello(&chain_id, 1)).await;
+        match message {
+            Value::String(raw) => ws.send(T::text(raw.clone())).await.unwrap(),
+            m => send(&mut ws, m).await,
+        }
+        match next_of(&mut ws, "error").await {
+            Got::Json(e) => {
+                let reason = e["reason"].as_str().unwrap();
+                assert!(reason.starts_with(want), "{message}: expected {want}, got {e}");
+            }
+            Got::Closed(reason) => panic!("{message}: closed: {reason:?}"),
+        }
+    }
+    // Over MAX_RATE messages in a second: harmless ones, all written at once.
+    let mut ws = ws_from("127.0.1.100", &r).await.unwrap();
+    send(&mut ws, &hello(&chain_id, 1)).await;
+    let peers = json!({"type": "peers", "peers": []}).to_string();
+    for _ in 0..=memecoin_relay::net::MAX_RATE {
+        ws.feed(T::text(peers.clone())).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    match next_of(&mut ws, "error").await {
+        Got::Json(e) => assert!(e["reason"].as_str().unwrap().starts_with("RateLimited"), "{e}"),
+        Got::Closed(reason) => panic!("closed: {reason:?}"),
+    }
+    let m = metrics(&r).await;
+    for kind in ["BadMessage", "Protocol", "BadSignature", "InvalidEvidence", "RateLimited"] {
+        assert!(m.contains(&format!("memecoin_rejects_total{{reason=\"{kind}\"}}")), "{m}");
+    }
+    r.stop().await;
+}
+
+/// Every refusal of the JSON API, with its status and the start of its `error`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_http_request_is_refused_with_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let r = start(&g, dir.path(), None, vec![]).await;
+    let mallory = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let forged = json!({"tx": hex_of(&transfer(&g, &mallory, 1))}).to_string();
+    let huge = json!({"tx": "00".repeat(9_000)}).to_string();
+    let zeros = "00".repeat(32);
+    let cases: Vec<(&str, String, Option<&str>, u16, &str)> = vec![
+        ("POST", "/api/tx".into(), Some("not json"), 400, "bad JSON"),
+        ("POST", "/api/tx".into(), Some(r#"{"tx":"zz"}"#), 400, "tx: bad hex"),
+        ("POST", "/api/tx".into(), Some(forged.as_str()), 400, "invalid transaction"),
+        ("POST", "/api/tx".into(), Some(huge.as_str()), 400, "PayloadTooLarge"),
+        ("GET", "/api/accounts/meme1nope".into(), None, 400, "bad address"),
+        ("GET", "/api/accounts/meme1nope/txs".into(), None, 400, "bad address"),
+        ("GET", "/api/tx/zz".into(), None, 400, "expected a 64-character hex"),
+        ("GET", format!("/api/tx/{zeros}"), None, 404, "unknown transaction"),
+        ("GET", "/api/blocks/999999".into(), None, 404, "no block at height"),
+        ("GET", "/api/faucet".into(), None, 404, "no faucet on this relay"),
+        ("POST", "/api/faucet".into(), Some("{}"), 404, "no faucet on this relay"),
+        ("GET", "/nothing/here".into(), None, 404, "no wallet page configured"),
+        ("DELETE", "/api/head".into(), None, 400, "MethodNotAllowed"),
+    ];
+    for (method, path, body, status, want) in cases {
+        let (got, text) = http(r.handle.addr, method, &path, body).await;
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+        let error = v["error"].as_str().unwrap_or_default();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        assert!(error.contains(want), "{method} {path}: expected {want:?}, got {text}");
+    }
+    r.stop().await;
+}
+
+/// Limits small enough to reach in a test.
+fn small_limits() -> memecoin_relay::listen::Limits {
+    memecoin_relay::listen::Limits {
+        max_open: 12,
+        max_per_ip: 8,
+        header_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(2),
+    }
+}
+
+/// A request-response round trip on an honest connection: it must keep working.
+async fn round_trip(ws: &mut Ws) {
+    send(ws, &json!({"type": "get_headers", "id": 77, "from": 0, "count": 1})).await;
+    match next_of(ws, "headers").await {
+        Got::Json(v) => assert_eq!(v["id"], 77, "{v}"),
+        Got::Closed(reason) => panic!("the honest client was dropped: {reason:?}"),
+    }
+}
+
+/// Reads until the relay closes `tcp` (EOF or reset) and returns what it sent.
+async fn read_until_closed(tcp: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_clients_are_cut_off_and_no_address_takes_every_socket() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
+    let limits = small_limits();
+    let r = memecoin_tests::launch(memecoin_relay::Config { limits: limits.clone(), ..config })
+        .await
+        .unwrap();
+    let addr = r.handle.addr;
+    let mut honest = connect(&r).await;
+    send(&mut honest, &hello(&chain_id, 1)).await;
+    round_trip(&mut honest).await;
+
+    // Slow-loris from 127.0.0.3: half its sockets say nothing, half send an upgrade request a
+    // byte every 100 ms (it would take 10 s). One more is over the address's cap.
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    let opened = tokio::time::Instant::now();
+    let mut loris = Vec::new();
+    for i in 0..limits.max_per_ip {
+        let (mut rd, mut wr) = tcp_from("127.0.0.3", addr).await.unwrap().into_split();
+        let request = request.clone();
+        let writer = tokio::spawn(async move {
+            if i % 2 == 1 {
+                for b in request.bytes() {
+                    if wr.write_all(&[b]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            // Held open (a dropped half would send FIN): the relay must be the one to close.
+            std::future::pending::<()>().await;
+            drop(wr);
+        });
+        loris.push(tokio::spawn(async move {
+            let answer = read_until_closed(&mut rd).await;
+            writer.abort();
+            (answer, opened.elapsed())
+        }));
+    }
+    wait_for("the slow sockets to be admitted", 10, || async {
+        (r.handle.shared.gate.open() > limits.max_per_ip as u64).then_some(())
+    })
+    .await;
+    let (status, body) = http_from("127.0.0.3", addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 429, "over the per-address cap: {body}");
+    assert!(body.contains("too many connections from your address"), "{body}");
+    // Another address fills the rest, and then the relay is full for everyone.
+    let mut others = Vec::new();
+    while others.len() + limits.max_per_ip + 1 < limits.max_open {
+        others.push(tcp_from("127.0.0.4", addr).await.unwrap());
+    }
+    wait_for("every socket to be taken", 10, || async {
+        (r.handle.shared.gate.open() == limits.max_open as u64).then_some(())
+    })
+    .await;
+    let (status, body) = http_from("127.0.0.5", addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 503, "over the relay's cap: {body}");
+    // The honest WebSocket, admitted before, is served all along.
+    round_trip(&mut honest).await;
+
+    // Every slow socket is closed once the header deadline passes, unanswered.
+    for task in loris {
+        let (answer, after) = task.await.unwrap();
+        assert!(!answer.contains("101"), "a slow client was upgraded: {answer}");
+        assert!(
+            after < limits.header_timeout + Duration::from_secs(5),
+            "a slow client held its socket for {after:?}"
+        );
+    }
+    drop(others);
+    wait_for("the slots to be freed", 10, || async {
+        (r.handle.shared.gate.open() == 1).then_some(())
+    })
+    .await;
+    let (status, body) = http_from("127.0.0.3", addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 200, "a freed address is served again: {body}");
+
+    // A request whose body trickles in is answered 408 at the request deadline.
+    let (mut rd, mut wr) = tcp_from("127.0.0.6", addr).await.unwrap().into_split();
+    let head = format!(
+        "POST /api/tx HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    );
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if wr.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let answer = read_until_closed(&mut rd).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    trickle.abort();
+
+    round_trip(&mut honest).await;
+    let m = metrics(&r).await;
+    for kind in ["TooManyConnectionsFromAddress", "TooManyConnections"] {
+        assert!(m.contains(&format!("memecoin_rejects_total{{reason=\"{kind}\"}}")), "{m}");
+    }
+    assert!(gauge(&m, "memecoin_refused_total") >= 2, "{m}");
+    r.stop().await;
+}
+
+/// A client that asks and never reads: its replies fill the relay's outgoing queue, it is
+/// dropped as too slow, and its socket is closed although it still reads nothing (the relay
+/// used to wait forever to queue its close frame, keeping the socket and both tasks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_and_its_socket_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    let r = start(&g, dir.path(), Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    wait_for("a few blocks", 20, || async { (r.head().await.0 >= 3).then_some(()) }).await;
+    let mut honest = connect(&r).await;
+    send(&mut honest, &hello(&chain_id, 1)).await;
+    round_trip(&mut honest).await;
+
+    // A small receive buffer, so the kernel holds little of what the relay writes.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.7:0".parse().unwrap()).unwrap();
+    let tcp = socket.connect(r.handle.addr).await.unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(r.url(), tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .unwrap();
+    let (mut sink, stream) = ws.split();
+    sink.send(T::text(hello(&chain_id, 1).to_string())).await.unwrap();
+    // Requests at 1,000 a second (under the rate cap), each answered with a few headers,
+    // until the relay closes the socket: writing then fails.
+    let ask = json!({"type": "get_headers", "id": 1, "from": 1, "count": 256}).to_string();
+    let mut asked = 0u32;
+    let dropped = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if sink.send(T::text(ask.clone())).await.is_err() {
+                return;
+            }
+            asked += 1;
+            if asked.is_multiple_of(10) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     })
     .await;
-    assert!(metrics(&r).await.contains("FrameTooLarge"));
+    assert!(dropped.is_ok(), "the relay still holds a non-reader after {asked} requests");
+    assert!(asked as usize > memecoin_relay::net::OUTGOING_QUEUE / 2, "{asked}");
+    wait_for("the non-reader's socket to be released", 10, || async {
+        (r.handle.shared.gate.open() == 1).then_some(())
+    })
+    .await;
+    drop(stream);
+    round_trip(&mut honest).await;
+    let m = metrics(&r).await;
+    assert!(m.contains("memecoin_rejects_total{reason=\"TooSlow\"}"), "{m}");
     r.stop().await;
 }
 

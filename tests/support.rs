@@ -8,6 +8,7 @@ use memecoin_relay::node::ValidatorKey;
 use memecoin_relay::{Config, Handle, TlsConfig, keys};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// A relay running in this process on its own data dir and port.
@@ -117,6 +118,7 @@ pub fn config(
         max_dialed: 8,
         tls: None,
         faucet: None,
+        limits: Default::default(),
     }
 }
 
@@ -178,7 +180,8 @@ pub async fn http_on(
     );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
+    // A refused connection may end in a reset after its answer: keep what arrived.
+    let _ = stream.read_to_end(&mut raw).await;
     let text = String::from_utf8_lossy(&raw).to_string();
     let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -188,6 +191,42 @@ pub async fn http_on(
         rest.to_string()
     };
     (status, body)
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (all of 127.0.0.0/8 is loopback
+/// on Linux), so that one test can play clients at several addresses: an attacker the relay
+/// bans or caps, and honest clients it must go on serving.
+pub async fn tcp_from(from: &str, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    let local: std::net::SocketAddr =
+        format!("{from}:0").parse().map_err(|e| std::io::Error::other(format!("{from}: {e}")))?;
+    socket.bind(local)?;
+    socket.connect(addr).await
+}
+
+/// A WebSocket client of `relay` from the loopback address `from` (see [`tcp_from`]).
+pub async fn ws_from(
+    from: &str,
+    relay: &Relay,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let tcp = tcp_from(from, relay.handle.addr).await?;
+    let plain = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    Ok(tokio_tungstenite::client_async(relay.url(), plain).await?.0)
+}
+
+/// A WebSocket client stream (plain or TLS).
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// [`http`] from the loopback address `from` (see [`tcp_from`]).
+pub async fn http_from(
+    from: &str,
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let stream = tcp_from(from, addr).await.unwrap();
+    http_on(stream, &addr.to_string(), method, path, body).await
 }
 
 /// Decodes an HTTP/1.1 chunked body.

@@ -5,7 +5,7 @@
 
 use futures_util::StreamExt;
 use memecoin_relay::TlsConfig;
-use memecoin_tests::{genesis, http_on, try_start};
+use memecoin_tests::{genesis, http_on, tcp_from, try_start};
 use rustls_pki_types::ServerName;
 use std::path::Path;
 use std::sync::Arc;
@@ -139,4 +139,51 @@ async fn bad_certificate_or_key_is_a_startup_error_naming_the_file() {
     let other = rcgen::KeyPair::generate().unwrap();
     std::fs::write(dir.path().join("other.pem"), other.serialize_pem()).unwrap();
     check(TlsConfig { key: dir.path().join("other.pem"), ..tls }, "other.pem", "other.pem").await;
+}
+
+/// Over TLS the relay knows each client's address too: a peer struck out over `wss://` is
+/// refused at accept afterwards (its next TLS handshake gets no answer), others are served.
+/// (warp's filter run as a bare service never saw the address, so bans did nothing over TLS.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_struck_out_over_tls_is_refused() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message as T;
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, client) = self_signed(dir.path());
+    let g = genesis(1, 400);
+    let relay = try_start(&g, &dir.path().join("relay"), None, vec![], Some(tls)).await.unwrap();
+    let addr = relay.handle.addr;
+    let wss = |from: &'static str| {
+        let client = client.clone();
+        async move {
+            let tcp = tcp_from(from, addr).await?;
+            let url = format!("wss://127.0.0.1:{}/ws", addr.port());
+            let connector = tokio_tungstenite::Connector::Rustls(client);
+            tokio_tungstenite::client_async_tls_with_config(url, tcp, None, Some(connector))
+                .await
+                .map(|(ws, _)| ws)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    };
+    let mut ws = wss("127.0.0.2").await.unwrap();
+    let hello = serde_json::json!({"type": "hello", "version": 1, "chain_id": g.chain_id().to_hex(), "role": "relay"});
+    ws.send(T::text(hello.to_string())).await.unwrap();
+    for _ in 0..memecoin_relay::net::MAX_STRIKES {
+        ws.send(T::text("not a message")).await.unwrap();
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let T::Close(frame) = m {
+                return frame.map(|f| f.reason.to_string());
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert!(closed.is_some_and(|r| r.contains("too many invalid messages")));
+    let again = tokio::time::timeout(Duration::from_secs(10), wss("127.0.0.2")).await.unwrap();
+    assert!(again.is_err(), "a banned address got a TLS connection");
+    wss("127.0.0.1").await.expect("another address is served");
+    relay.stop().await;
 }

@@ -75,20 +75,14 @@ pub fn routes(
         .and(warp::post())
         .and(warp::body::content_length_limit(1024))
         .and(warp::body::bytes())
-        .and(warp::addr::remote())
+        .and(crate::listen::remote())
         .and(with_faucet)
         .and(with.clone())
         .then(pay_faucet);
     let metrics = warp::path!("metrics").and(warp::get()).and(with.clone()).then(metrics);
-    let ws = warp::path!("ws").and(warp::ws()).and(warp::addr::remote()).and(with.clone()).map(
+    let ws = warp::path!("ws").and(warp::ws()).and(crate::listen::remote()).and(with.clone()).map(
         |ws: warp::ws::Ws, remote: Option<std::net::SocketAddr>, shared: Arc<Shared>| {
-            if let Some(left) = remote.and_then(|r| shared.banned_for(r.ip())) {
-                shared.metrics.reject("Banned");
-                return error(
-                    StatusCode::FORBIDDEN,
-                    format!("refused for {left} s after invalid messages"),
-                );
-            }
+            // A banned address never gets here: the listener refuses it at accept.
             let open = shared.metrics.connections.load(std::sync::atomic::Ordering::Relaxed);
             if open >= crate::shared::MAX_CONNECTIONS as u64 {
                 shared.metrics.reject("TooManyConnections");
@@ -473,6 +467,12 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     gauge("memecoin_mempool_size", "Transactions in the mempool.", mempool as u64);
     gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));
     gauge("memecoin_relay_peers", "Connected relays.", m.relay_peers.load(Relaxed));
+    gauge("memecoin_sockets_open", "Open sockets, HTTP and WebSocket.", shared.gate.open());
+    let _ = write!(
+        out,
+        "# HELP memecoin_refused_total Sockets refused at accept (banned, over a cap).\n# TYPE memecoin_refused_total counter\nmemecoin_refused_total {}\n",
+        m.refused.load(Relaxed)
+    );
     let _ = write!(
         out,
         "# HELP memecoin_messages_in_total Messages received.\n# TYPE memecoin_messages_in_total counter\nmemecoin_messages_in_total {}\n",

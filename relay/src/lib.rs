@@ -10,6 +10,8 @@
 //! - [`sigcache`] — signatures already verified (mempool), and parallel verification of the rest.
 //! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
+//! - [`listen`] — the accept loop: admission (bans, connection caps), header and request
+//!   deadlines, HTTP/1.1 with upgrades on plain TCP or TLS.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
 //! - [`faucet`] — the devnet faucet (`POST /api/faucet`), rate-limited.
 //! - [`keys`] — validator key files and the devnet's deterministic keys.
@@ -21,6 +23,7 @@
 pub mod faucet;
 pub mod http;
 pub mod keys;
+pub mod listen;
 pub mod mempool;
 pub mod net;
 pub mod node;
@@ -59,6 +62,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Pay test coins from this key on `POST /api/faucet` (devnets only).
     pub faucet: Option<faucet::FaucetConfig>,
+    /// Connection caps and deadlines of the listener.
+    pub limits: listen::Limits,
 }
 
 /// A running relay's handle for tests and tools.
@@ -97,7 +102,7 @@ pub fn start(
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let public = config.public_addr.clone().or_else(|| Some(format!("{scheme}://{addr}/ws")));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shared = Shared::new(node, public, stop_rx.clone());
+    let shared = Shared::new(node, public, stop_rx.clone(), config.limits.clone());
     for p in &config.peers {
         shared.learn_peer(p);
     }
@@ -111,6 +116,7 @@ pub fn start(
     );
     let faucet = config.faucet.clone().map(|f| Arc::new(faucet::Faucet::new(f)));
     let routes = http::routes(shared.clone(), config.www.clone(), faucet);
+    let (limits, served) = (config.limits.clone(), shared.clone());
     let server = async move {
         let graceful = async move {
             tokio::select! {
@@ -119,10 +125,7 @@ pub fn start(
             }
             let _ = stop_tx.send(true);
         };
-        match tls {
-            Some(tls) => tls::serve(routes, listener, tls, graceful).await,
-            None => warp::serve(routes).incoming(listener).graceful(graceful).run().await,
-        }
+        listen::serve(routes, listener, tls, limits, served, graceful).await;
         // The background task ends its dialers on the stop signal; connections end on it too.
         let _ = tasks.await;
     };

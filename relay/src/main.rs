@@ -53,6 +53,9 @@ enum Command {
         /// The wallet page to serve at `/`.
         #[arg(long)]
         www: Option<PathBuf>,
+        /// Most sockets open at once from one IP address (see `run`); 0 for no cap.
+        #[arg(long)]
+        max_connections_per_ip: Option<usize>,
     },
 }
 
@@ -86,6 +89,11 @@ struct RunArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long)]
     tls_key: Option<PathBuf>,
+    /// Most sockets (HTTP and WebSocket) open at once from one IP address; more are refused
+    /// with 429. Behind a reverse proxy every client has its address: raise this, or 0 for no
+    /// cap. Default 64.
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -101,6 +109,16 @@ struct FileConfig {
     public_addr: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    max_connections_per_ip: Option<usize>,
+}
+
+/// The listener's limits: defaults, with the per-address cap if given.
+fn limits(max_per_ip: Option<usize>) -> memecoin_relay::listen::Limits {
+    let defaults = memecoin_relay::listen::Limits::default();
+    memecoin_relay::listen::Limits {
+        max_per_ip: max_per_ip.unwrap_or(defaults.max_per_ip),
+        ..defaults
+    }
 }
 
 /// Both files or neither: half a TLS setup is an error, never a silent plain-HTTP start.
@@ -164,8 +182,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run(args).await,
-        Command::Devnet { listen, data_dir, validators, www } => {
-            devnet(listen, data_dir, validators, www).await
+        Command::Devnet { listen, data_dir, validators, www, max_connections_per_ip } => {
+            devnet(listen, data_dir, validators, www, max_connections_per_ip).await
         }
     }
 }
@@ -202,6 +220,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_dialed: 16,
         tls,
         faucet: None,
+        limits: limits(args.max_connections_per_ip.or(file.max_connections_per_ip)),
     };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -214,6 +233,7 @@ async fn devnet(
     data_dir: PathBuf,
     validators: u32,
     www: Option<PathBuf>,
+    max_connections_per_ip: Option<usize>,
 ) -> anyhow::Result<()> {
     let spec_path = data_dir.join("genesis.json");
     std::fs::create_dir_all(&data_dir)?;
@@ -273,6 +293,7 @@ async fn devnet(
             max_dialed: 16,
             tls: None,
             faucet: (i == 0).then(|| memecoin_relay::faucet::FaucetConfig::devnet(dev.clone())),
+            limits: limits(max_connections_per_ip),
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }

@@ -1,9 +1,10 @@
 //! WebSocket connections: browsers and relays speak the same [`wire`] protocol on
 //! one endpoint. One task per connection reads frames, asks the node, and forwards events.
 //!
-//! Bounds: every connection has a bounded outgoing queue (a peer that does not read is dropped,
-//! never buffered without limit), a frame-size cap, a message-rate cap, and a strike count for
-//! invalid input (at `MAX_STRIKES` the peer is disconnected). Nothing invalid is forwarded:
+//! Bounds: every connection has a bounded outgoing queue, in frames and in bytes (a peer that
+//! does not read is dropped, never buffered without limit), a write deadline per frame, a
+//! frame-size cap, a message-rate cap, and a strike count for invalid input (at `MAX_STRIKES`
+//! the peer is disconnected). Nothing invalid is forwarded:
 //! objects are gossiped only as events of the node, after it accepted them.
 
 use crate::node::{Event, ImportError, TxStatus};
@@ -18,6 +19,7 @@ use memecoin_core::slashing::Evidence;
 use memecoin_core::tx::SignedTx;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 
@@ -27,6 +29,11 @@ pub const OUTGOING_QUEUE: usize = 1024;
 pub const MAX_STRIKES: u32 = 5;
 /// Messages per second one connection may send.
 pub const MAX_RATE: u32 = 2_000;
+/// Bytes queued for one peer before it counts as too slow: room for two of the largest replies.
+pub const MAX_QUEUED_BYTES: usize = 2 * wire::MAX_FRAME;
+/// A frame the peer does not take within this long ends the connection: a peer that stopped
+/// reading is dropped, and its socket closed, at most this long after its queue stops moving.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a connection task asks its writer to do.
 #[derive(Debug)]
@@ -35,11 +42,105 @@ pub enum Outgoing {
     Close(String),
 }
 
+/// The sending side of a connection's outgoing queue, bounded in frames
+/// ([`OUTGOING_QUEUE`]) and in bytes ([`MAX_QUEUED_BYTES`]); the writer calls [`Outbox::sent`]
+/// for each text it wrote.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// A queue and its receiving end, for the socket's writer.
+    pub fn new() -> (Self, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        (Outbox { tx, bytes: Arc::default() }, rx)
+    }
+
+    /// Queues `text`, or says the peer is too slow (the queue is full in frames or bytes).
+    fn push(&self, text: String) -> Result<(), End> {
+        let len = text.len();
+        if self.bytes.load(Ordering::Relaxed).saturating_add(len) > MAX_QUEUED_BYTES {
+            return Err(End::Refused(Close::TooSlow));
+        }
+        self.bytes.fetch_add(len, Ordering::Relaxed);
+        self.tx.try_send(Outgoing::Text(text)).map_err(|_| {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            End::Refused(Close::TooSlow)
+        })
+    }
+
+    /// The writer took a text of `len` bytes off the queue.
+    pub fn sent(&self, len: usize) {
+        self.bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// Queues a close frame if there is room; never waits (a full queue means the peer does
+    /// not read, and its socket is dropped instead).
+    fn close(&self, reason: String) {
+        let _ = self.tx.try_send(Outgoing::Close(reason));
+    }
+}
+
+/// Why the relay closes a connection: the close frame's reason is the `Display` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Close {
+    /// The first message was not `hello`.
+    ExpectedHello,
+    /// `hello` named another protocol version.
+    WrongVersion { theirs: u32 },
+    /// `hello` named another chain.
+    WrongChain { theirs: String, ours: String },
+    /// [`MAX_STRIKES`] invalid messages; the address is refused for [`crate::shared::BAN`].
+    TooManyStrikes,
+    /// The outgoing queue is full ([`OUTGOING_QUEUE`] frames or [`MAX_QUEUED_BYTES`]).
+    TooSlow,
+    /// A relay peer fell [`crate::shared::EVENT_BUFFER`] events behind.
+    FellBehind,
+    /// The relay is stopping.
+    ShuttingDown,
+}
+
+impl Close {
+    /// The metrics label (`memecoin_rejects_total{reason}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Close::ExpectedHello => "ExpectedHello",
+            Close::WrongVersion { .. } => "WrongVersion",
+            Close::WrongChain { .. } => "WrongChain",
+            Close::TooManyStrikes => "TooManyStrikes",
+            Close::TooSlow => "TooSlow",
+            Close::FellBehind => "FellBehind",
+            Close::ShuttingDown => "ShuttingDown",
+        }
+    }
+}
+
+impl std::fmt::Display for Close {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Close::ExpectedHello => f.write_str("expected hello first"),
+            Close::WrongVersion { theirs } => {
+                write!(f, "protocol version {theirs}, this relay speaks {PROTOCOL_VERSION}")
+            }
+            Close::WrongChain { theirs, ours } => {
+                write!(f, "wrong chain: you are on {theirs}, this relay is on {ours}")
+            }
+            Close::TooManyStrikes => f.write_str("too many invalid messages"),
+            Close::TooSlow => f.write_str("too slow: outgoing queue full"),
+            Close::FellBehind => f.write_str("too slow: fell behind the event stream"),
+            Close::ShuttingDown => f.write_str("relay shutting down"),
+        }
+    }
+}
+
 struct Conn {
     shared: Arc<Shared>,
     /// Our chain, read once: every hello and evidence check needs it.
     chain_id: Hash,
-    out: mpsc::Sender<Outgoing>,
+    out: Outbox,
     role: Option<Role>,
     heads: bool,
     finality: bool,
@@ -53,9 +154,11 @@ struct Conn {
 
 /// Why a connection ends.
 #[derive(Debug)]
-enum End {
+pub enum End {
+    /// The peer closed it (or its socket failed).
     Closed,
-    Refused(String),
+    /// The relay closed it.
+    Refused(Close),
 }
 
 impl Conn {
@@ -65,9 +168,7 @@ impl Conn {
 
     fn send_text(&self, text: String) -> Result<(), End> {
         Metrics::inc(&self.shared.metrics.messages_out);
-        self.out
-            .try_send(Outgoing::Text(text))
-            .map_err(|_| End::Refused("too slow: outgoing queue full".into()))
+        self.out.push(text)
     }
 
     fn strike(&mut self, id: Option<u64>, reason: String) -> Result<(), End> {
@@ -76,7 +177,7 @@ impl Conn {
         tracing::debug!(strikes = self.strikes, "rejected: {reason}");
         self.send(&Message::Error { id, reason })?;
         if self.strikes >= MAX_STRIKES {
-            return Err(End::Refused("too many invalid messages".into()));
+            return Err(End::Refused(Close::TooManyStrikes));
         }
         Ok(())
     }
@@ -93,7 +194,7 @@ impl Conn {
     /// subscribed); finality and accounts it re-reads on the next `finalized`.
     async fn lagged(&mut self) -> Result<(), End> {
         if self.role != Some(Role::Browser) {
-            return Err(End::Refused("too slow: fell behind the event stream".into()));
+            return Err(End::Refused(Close::FellBehind));
         }
         if self.heads {
             self.send_head().await?;
@@ -127,18 +228,13 @@ impl Conn {
         if self.role.is_none() {
             let Message::Hello { version, chain_id: theirs, role, listen, head_height } = msg
             else {
-                return Err(End::Refused("expected hello first".into()));
+                return Err(End::Refused(Close::ExpectedHello));
             };
             if version != PROTOCOL_VERSION {
-                return Err(End::Refused(format!(
-                    "protocol version {version}, this relay speaks {PROTOCOL_VERSION}"
-                )));
+                return Err(End::Refused(Close::WrongVersion { theirs: version }));
             }
             if theirs != chain_id.to_hex() {
-                return Err(End::Refused(format!(
-                    "wrong chain: you are on {theirs}, this relay is on {}",
-                    chain_id.to_hex()
-                )));
+                return Err(End::Refused(Close::WrongChain { theirs, ours: chain_id.to_hex() }));
             }
             self.role = Some(role);
             self.peer_head = head_height;
@@ -182,6 +278,12 @@ impl Conn {
                         accepted: true,
                         reason: None,
                     }),
+                    // A bad signature is never an honest wallet's mistake (it signs with the key
+                    // the transaction names): struck, so a flood of them ends in a ban. Other
+                    // refusals (nonce, balance, fee) are answered, not punished.
+                    Err(crate::mempool::Rejection::Invalid(
+                        memecoin_core::state::TxError::BadSignature,
+                    )) => self.strike(Some(id), "BadSignature: transaction".into()),
                     Err(reason) => {
                         self.shared.metrics.reject(&format!("{reason:?}"));
                         self.send(&Message::TxResult {
@@ -439,9 +541,9 @@ impl Conn {
 pub async fn serve_connection(
     shared: Arc<Shared>,
     mut incoming: mpsc::Receiver<String>,
-    out: mpsc::Sender<Outgoing>,
+    out: Outbox,
     remote: Option<std::net::SocketAddr>,
-) {
+) -> End {
     Metrics::inc(&shared.metrics.connections);
     let mut events = shared.events.subscribe();
     let mut stopping = shared.stopping.clone();
@@ -476,7 +578,7 @@ pub async fn serve_connection(
                     Some(text) => conn.handle(&text).await?,
                     None => return Err(End::Closed),
                 },
-                _ = stopping.changed() => return Err(End::Refused("relay shutting down".into())),
+                _ = stopping.changed() => return Err(End::Refused(Close::ShuttingDown)),
                 event = events.recv() => match event {
                     Ok(event) => if conn.role.is_some() { conn.forward(&event)? },
                     Err(broadcast::error::RecvError::Lagged(_)) => conn.lagged().await?,
@@ -493,9 +595,58 @@ pub async fn serve_connection(
     if let (true, Some(addr)) = (conn.strikes >= MAX_STRIKES, remote) {
         shared.ban(addr.ip());
     }
-    if let Err(End::Refused(reason)) = end {
-        tracing::info!("closing connection: {reason}");
-        let _ = out.send(Outgoing::Close(reason)).await;
+    let end = end.err().unwrap_or(End::Closed);
+    if let End::Refused(close) = &end {
+        tracing::info!("closing connection: {close}");
+        shared.metrics.reject(close.kind());
+        out.close(close.to_string());
+    }
+    end
+}
+
+/// Writes `out` to a socket's sink until a close, an error, or a frame the peer does not take
+/// within [`WRITE_TIMEOUT`].
+async fn write_all<S, M>(
+    mut sink: S,
+    mut out: mpsc::Receiver<Outgoing>,
+    outbox: Outbox,
+    text: impl Fn(String) -> M,
+    close: impl Fn(String) -> Option<M>,
+) where
+    S: futures_util::Sink<M> + Unpin,
+{
+    use futures_util::SinkExt;
+    while let Some(o) = out.recv().await {
+        let frame = match o {
+            Outgoing::Text(t) => {
+                outbox.sent(t.len());
+                text(t)
+            }
+            Outgoing::Close(reason) => {
+                if let Some(frame) = close(reason) {
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
+                }
+                break;
+            }
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                tracing::info!("dropping a peer that does not read");
+                break;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+}
+
+/// After a connection ended: a peer that was refused for being too slow is not written to any
+/// more (its socket closes now); otherwise the writer gets [`WRITE_TIMEOUT`] to send the close.
+async fn finish_writer(end: &End, mut writer: tokio::task::JoinHandle<()>) {
+    let too_slow = matches!(end, End::Refused(Close::TooSlow | Close::FellBehind));
+    if too_slow || tokio::time::timeout(WRITE_TIMEOUT, &mut writer).await.is_err() {
+        writer.abort();
     }
 }
 
@@ -505,10 +656,10 @@ pub async fn accept_warp(
     socket: warp::ws::WebSocket,
     remote: Option<std::net::SocketAddr>,
 ) {
-    use futures_util::{SinkExt, StreamExt};
-    let (mut sink, mut stream) = socket.split();
+    use futures_util::StreamExt;
+    let (sink, mut stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel::<String>(64);
-    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    let (outbox, out_rx) = Outbox::new();
     // The reader reports whether the peer broke the frame-size cap, so it can be refused too.
     let reader = tokio::spawn(async move {
         loop {
@@ -527,23 +678,11 @@ pub async fn accept_warp(
             }
         }
     });
-    let writer = tokio::spawn(async move {
-        while let Some(o) = out_rx.recv().await {
-            let r = match o {
-                Outgoing::Text(t) => sink.send(warp::ws::Message::text(t)).await,
-                Outgoing::Close(reason) => {
-                    let _ =
-                        sink.send(warp::ws::Message::close_with(1008u16, truncate(reason))).await;
-                    break;
-                }
-            };
-            if r.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    serve_connection(shared.clone(), in_rx, out_tx, remote).await;
+    let writer =
+        tokio::spawn(write_all(sink, out_rx, outbox.clone(), warp::ws::Message::text, |reason| {
+            Some(warp::ws::Message::close_with(1008u16, truncate(reason)))
+        }));
+    let end = serve_connection(shared.clone(), in_rx, outbox, remote).await;
     // If the connection ended because the reader did, learn why (briefly: it is done or nearly).
     let mut reader = reader;
     match tokio::time::timeout(Duration::from_millis(200), &mut reader).await {
@@ -557,7 +696,7 @@ pub async fn accept_warp(
         // Still reading: the connection ended on our side; stop the reader.
         Err(_) => reader.abort(),
     }
-    let _ = writer.await;
+    finish_writer(&end, writer).await;
 }
 
 /// Whether a WebSocket read error is the frame or message size cap (tungstenite's capacity
@@ -573,7 +712,7 @@ fn is_oversize(error: &str) -> bool {
 /// peers are out of scope and fail the handshake (with an error naming the URL, then retried
 /// with backoff like any failed dial).
 pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message as T;
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(wire::MAX_FRAME))
@@ -581,9 +720,9 @@ pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
     let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
         .await
         .map_err(|e| format!("dial {url}: {e}"))?;
-    let (mut sink, mut stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel::<String>(64);
-    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+    let (outbox, out_rx) = Outbox::new();
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
             let text = match msg {
@@ -596,23 +735,11 @@ pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
             }
         }
     });
-    let writer = tokio::spawn(async move {
-        while let Some(o) = out_rx.recv().await {
-            let r = match o {
-                Outgoing::Text(t) => sink.send(T::text(t)).await,
-                Outgoing::Close(_) => {
-                    let _ = sink.close().await;
-                    break;
-                }
-            };
-            if r.is_err() {
-                break;
-            }
-        }
-    });
-    serve_connection(shared, in_rx, out_tx, None).await;
+    // A dialed peer that refuses us gets no close frame, only the closed socket.
+    let writer = tokio::spawn(write_all(sink, out_rx, outbox.clone(), T::text, |_| None));
+    let end = serve_connection(shared, in_rx, outbox, None).await;
     reader.abort();
-    let _ = writer.await;
+    finish_writer(&end, writer).await;
     Ok(())
 }
 

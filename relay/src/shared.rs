@@ -30,6 +30,8 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     pub connections: AtomicU64,
     pub relay_peers: AtomicU64,
+    /// Sockets refused at accept (banned, over a connection cap).
+    pub refused: AtomicU64,
     rejects: StdMutex<BTreeMap<String, u64>>,
 }
 
@@ -67,6 +69,8 @@ pub struct Shared {
     pub public_addr: Option<String>,
     /// Flips to `true` when the relay shuts down: every connection and dialer ends.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The listener's open sockets, in all and by address ([`crate::listen`]).
+    pub gate: Arc<crate::listen::Gate>,
     /// Addresses disconnected for invalid input, and until when they are refused.
     banned: StdMutex<HashMap<IpAddr, Instant>>,
     /// Gossip payloads seen lately, so copies from other peers cost a hash, not a decode and
@@ -93,6 +97,7 @@ impl Shared {
         node: Node,
         public_addr: Option<String>,
         stopping: tokio::sync::watch::Receiver<bool>,
+        limits: crate::listen::Limits,
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Arc::new(Shared {
@@ -102,6 +107,7 @@ impl Shared {
             known_peers: StdMutex::new(BTreeSet::new()),
             public_addr,
             stopping,
+            gate: crate::listen::Gate::new(limits),
             banned: StdMutex::new(HashMap::new()),
             seen: StdMutex::new(SeenCache::default()),
         })
@@ -227,7 +233,7 @@ mod tests {
         let genesis = crate::keys::devnet_genesis(1, 0).unwrap();
         let node = Node::open(genesis, dir.path(), None).unwrap();
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        (Shared::new(node, None, rx), dir)
+        (Shared::new(node, None, rx, Default::default()), dir)
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! signing never limits the rate), spreads them over `--connections` WebSocket connections and
 //! sends them on a 10 ms tick. Every count is bounded by the arguments. One JSON object per rate
 //! goes to stdout; progress goes to stderr.
+//!
+//! With `--invalid-rate N` it is an attacker instead: for `--seconds` it offers N invalid
+//! `submit_tx` a second (transfers signed by the wrong key, and bad hex) over `--connections`
+//! connections, reconnects whenever the relay drops one, and reports what the relay did: how many
+//! connections it closed and why, how many it refused and with which status, and how long until
+//! it first refused this address (`--bind` picks the address to attack from).
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -63,6 +69,14 @@ struct Cli {
     /// separated) and time how long each new block takes to reach all of them.
     #[arg(long, value_delimiter = ',')]
     propagation: Vec<String>,
+    /// Attack instead of load: offer this many invalid transactions a second for `--seconds`
+    /// over `--connections` connections (0: off).
+    #[arg(long, default_value_t = 0)]
+    invalid_rate: u32,
+    /// The local address to connect from (e.g. 127.0.0.2: on Linux all of 127.0.0.0/8 is
+    /// loopback, so a relay can tell this client from others on the same host).
+    #[arg(long)]
+    bind: Option<std::net::IpAddr>,
 }
 
 /// Upper bounds on what one run may do, whatever the arguments.
@@ -87,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
     );
     anyhow::ensure!(cli.subscribers <= MAX_SUBSCRIBERS, "subscribers are 0..={MAX_SUBSCRIBERS}");
     anyhow::ensure!(cli.heads > 0 && cli.heads <= MAX_HEADS, "heads are 1..={MAX_HEADS}");
+    if cli.invalid_rate > 0 {
+        anyhow::ensure!(cli.invalid_rate <= MAX_RATE, "invalid rate is 0..={MAX_RATE}");
+        println!("{}", flood(&cli).await?);
+        return Ok(());
+    }
     let (mut control, chain_id) = connect(&cli.url).await?;
     let dev = keys::devnet_dev_key()?;
     let phrase = hd::parse_phrase(keys::DEVNET_PHRASE)?;
@@ -233,9 +252,166 @@ async fn fan_out(
     }))
 }
 
+/// What the relay did to an attacker, over all its connections.
+#[derive(Debug, Default)]
+struct Flood {
+    sent: u64,
+    opened: u64,
+    /// Connection attempts refused, by HTTP status (or the error, if there was none).
+    refused: BTreeMap<String, u64>,
+    /// Connections the relay closed, by close reason.
+    closed: BTreeMap<String, u64>,
+    /// `error` replies received.
+    errors: u64,
+    /// When this address was first refused (403), from the start.
+    first_ban: Option<Duration>,
+}
+
+/// `--invalid-rate`: offers invalid transactions for `--seconds` and reports the relay's answers.
+async fn flood(cli: &Cli) -> anyhow::Result<serde_json::Value> {
+    let (ws, chain_id) = connect_from(&cli.url, cli.bind).await?;
+    drop(ws);
+    // A transfer from the dev account signed by another key (bad signature), and bad hex.
+    let dev = keys::devnet_dev_key()?;
+    let mallory = SecretKey::from_bytes(&[7; 32]).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let forged = Tx {
+        chain_id,
+        sender: dev.public_key(),
+        nonce: 0,
+        fee: cli.fee,
+        kind: TxKind::Transfer { to: Address([7; 20]), amount: 1 },
+    };
+    let forged = encode_hex(&forged.sign(&mallory));
+    let payloads = Arc::new([forged, "zz".to_string()]);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(u64::from(cli.seconds));
+    let report = Arc::new(Mutex::new(Flood::default()));
+    let per_tick = f64::from(cli.invalid_rate) / f64::from(cli.connections) / 100.0;
+    eprintln!(
+        "memecoin-load: {} invalid tx/s over {} connections for {} s",
+        cli.invalid_rate, cli.connections, cli.seconds
+    );
+    let tasks: Vec<_> = (0..cli.connections)
+        .map(|_| {
+            let (url, bind) = (cli.url.clone(), cli.bind);
+            let (payloads, report) = (payloads.clone(), report.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                let mut owed = 0.0f64;
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    tick.tick().await;
+                    // One connection attempt per tick at most: refused, it waits for the next.
+                    let mut ws = match connect_from(&url, bind).await {
+                        Ok((ws, _)) => ws,
+                        Err(e) => {
+                            let e = e.to_string();
+                            let status = ["403", "429", "503"]
+                                .into_iter()
+                                .find(|s| e.contains(s))
+                                .map_or_else(|| e.clone(), str::to_string);
+                            if let Ok(mut r) = report.lock() {
+                                if status == "403" && r.first_ban.is_none() {
+                                    r.first_ban = Some(started.elapsed());
+                                }
+                                *r.refused.entry(status).or_default() += 1;
+                            }
+                            continue;
+                        }
+                    };
+                    if let Ok(mut r) = report.lock() {
+                        r.opened += 1;
+                    }
+                    let closed = loop {
+                        tokio::select! {
+                            _ = tick.tick() => {
+                                if Instant::now() >= deadline {
+                                    break None;
+                                }
+                                owed += per_tick;
+                                let mut sent = 0;
+                                while owed >= 1.0 {
+                                    owed -= 1.0;
+                                    n += 1;
+                                    let tx = payloads[(n % 2) as usize].clone();
+                                    let m = Message::SubmitTx { id: n, tx };
+                                    if ws.send(Frame::text(m.to_json())).await.is_err() {
+                                        break;
+                                    }
+                                    sent += 1;
+                                }
+                                if let Ok(mut r) = report.lock() {
+                                    r.sent += sent;
+                                }
+                            }
+                            frame = ws.next() => match frame {
+                                Some(Ok(Frame::Text(_))) => {
+                                    if let Ok(mut r) = report.lock() {
+                                        r.errors += 1;
+                                    }
+                                }
+                                Some(Ok(Frame::Close(close))) => {
+                                    break Some(close.map_or_else(String::new, |c| c.reason.to_string()));
+                                }
+                                Some(Ok(_)) => {}
+                                Some(Err(_)) | None => break Some(String::new()),
+                            },
+                        }
+                    };
+                    if let (Some(reason), Ok(mut r)) = (closed, report.lock()) {
+                        *r.closed.entry(reason).or_default() += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let r = report.lock().map_err(|_| anyhow::anyhow!("report poisoned"))?;
+    Ok(json!({
+        "invalid_rate": cli.invalid_rate,
+        "seconds": started.elapsed().as_secs_f64(),
+        "sent": r.sent,
+        "connections_opened": r.opened,
+        "errors_received": r.errors,
+        "closed": r.closed,
+        "refused": r.refused,
+        "first_ban_ms": r.first_ban.map(|d| d.as_secs_f64() * 1000.0),
+    }))
+}
+
+/// [`connect`] from a local address of our choice.
+async fn connect_from(url: &str, bind: Option<std::net::IpAddr>) -> anyhow::Result<(Ws, Hash)> {
+    let Some(ip) = bind else { return connect(url).await };
+    let host = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| anyhow::anyhow!("--bind needs a ws:// URL"))?;
+    let addr: std::net::SocketAddr = tokio::net::lookup_host(host)
+        .await?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host}: no address"))?;
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    let tcp = socket.connect(addr).await?;
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await?;
+    handshake(ws).await
+}
+
 /// Opens a connection and completes the handshake; returns the relay's chain id.
 async fn connect(url: &str) -> anyhow::Result<(Ws, Hash)> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    handshake(ws).await
+}
+
+/// Reads the relay's hello and answers it as a browser.
+async fn handshake(mut ws: Ws) -> anyhow::Result<(Ws, Hash)> {
     let chain_id = loop {
         match next(&mut ws).await? {
             Message::Hello { chain_id, .. } => {

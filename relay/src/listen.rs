@@ -1,0 +1,423 @@
+//! The listener: accepts TCP connections, admits or refuses each one before any HTTP is parsed,
+//! and serves warp's routes over HTTP/1.1 (with upgrades, for `/ws`) on plain TCP or TLS.
+//!
+//! warp 0.4's own server sets no timer on hyper, so it has no header deadline: a client that
+//! sends its request one byte a minute, or nothing at all, holds a socket forever. This loop
+//! bounds every stage instead:
+//!
+//! - **Admission**, at accept: an address refused for invalid input ([`Shared::ban`]) gets a
+//!   403 and the socket is closed; so is a connection over [`Limits::max_per_ip`] from one
+//!   address (429) or over [`Limits::max_open`] in all (503). Nothing else is read from it.
+//! - **TLS handshake**: [`tls::HANDSHAKE_TIMEOUT`](crate::tls::HANDSHAKE_TIMEOUT).
+//! - **Request head**: [`Limits::header_timeout`] (hyper's `header_read_timeout`, which also ends
+//!   an idle keep-alive connection waiting for its next request).
+//! - **Request**: [`Limits::request_timeout`] covers reading the body and the handler (408).
+//!
+//! An admitted connection holds its slot until its socket closes, through the upgrade: a
+//! WebSocket counts against its address's cap for as long as it is open.
+
+use crate::shared::{Metrics, Shared};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use warp::reply::Response;
+use warp::{Filter, Reply as _};
+
+/// Bounds on what the listener keeps open and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most sockets open at once, HTTP and WebSocket together.
+    pub max_open: usize,
+    /// Most sockets open at once from one IP address (0: no per-address cap). Behind a reverse
+    /// proxy every client has the proxy's address: raise it or turn it off there.
+    pub max_per_ip: usize,
+    /// How long a client may take to send a request's head (and an idle keep-alive connection
+    /// may wait for its next request).
+    pub header_timeout: Duration,
+    /// How long a request may take from its head to the response (body and handler).
+    pub request_timeout: Duration,
+}
+
+/// Default [`Limits::max_open`]: the WebSocket cap and room for HTTP clients.
+pub const MAX_OPEN: usize = crate::shared::MAX_CONNECTIONS + 512;
+/// Default [`Limits::max_per_ip`]: a browser opens a few, a relay one or two; a NAT of many
+/// users is the case that needs the room.
+pub const MAX_PER_IP: usize = 64;
+/// Default [`Limits::header_timeout`].
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Limits::request_timeout`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_open: MAX_OPEN,
+            max_per_ip: MAX_PER_IP,
+            header_timeout: HEADER_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Why a connection was refused at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The address was disconnected for invalid input lately; seconds left.
+    Banned(u64),
+    /// [`Limits::max_per_ip`] sockets from this address are open.
+    TooManyFromAddress,
+    /// [`Limits::max_open`] sockets are open.
+    TooManyConnections,
+}
+
+impl Refusal {
+    /// The metrics label (`memecoin_rejects_total{reason}`).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Refusal::Banned(_) => "Banned",
+            Refusal::TooManyFromAddress => "TooManyConnectionsFromAddress",
+            Refusal::TooManyConnections => "TooManyConnections",
+        }
+    }
+
+    /// A complete HTTP response, written best-effort before the socket is closed.
+    fn response(self) -> String {
+        let (status, reason) = match self {
+            Refusal::Banned(left) => {
+                ("403 Forbidden", format!("refused for {left} s after invalid messages"))
+            }
+            Refusal::TooManyFromAddress => {
+                ("429 Too Many Requests", "too many connections from your address".into())
+            }
+            Refusal::TooManyConnections => {
+                ("503 Service Unavailable", "too many connections".into())
+            }
+        };
+        let body = serde_json::json!({ "error": reason }).to_string();
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+}
+
+/// The open sockets, in all and by address.
+#[derive(Debug, Default)]
+pub struct Gate {
+    limits: Limits,
+    by_ip: Mutex<HashMap<IpAddr, usize>>,
+    open: AtomicU64,
+}
+
+impl Gate {
+    pub fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Gate { limits, ..Gate::default() })
+    }
+
+    /// Sockets open now.
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Admits a socket from `ip` (a slot, freed when dropped) or says why not.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        let Ok(mut by_ip) = self.by_ip.lock() else { return Err(Refusal::TooManyConnections) };
+        if self.open() >= self.limits.max_open as u64 {
+            return Err(Refusal::TooManyConnections);
+        }
+        let n = by_ip.entry(ip).or_default();
+        if self.limits.max_per_ip > 0 && *n >= self.limits.max_per_ip {
+            return Err(Refusal::TooManyFromAddress);
+        }
+        *n += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok(Slot { gate: self.clone(), ip })
+    }
+}
+
+/// One admitted socket's place in the [`Gate`].
+#[derive(Debug)]
+pub struct Slot {
+    gate: Arc<Gate>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.gate.open.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut by_ip) = self.gate.by_ip.lock() {
+            if let Some(n) = by_ip.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    by_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// A socket with its slot: the slot is freed when the socket is dropped, wherever it went (an
+/// upgraded WebSocket owns it).
+#[derive(Debug)]
+struct Counted<S> {
+    io: S,
+    _slot: Slot,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The client's address, as a request extension (warp's own `addr::remote` is filled only by
+/// warp's server, which this module replaces).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The client's socket address, for routes.
+pub fn remote() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::ext::optional::<ClientAddr>().map(|c: Option<ClientAddr>| c.map(|c| c.0))
+}
+
+/// Serves `filter` on `listener` (over TLS with `tls`) until `shutdown` resolves, then lets open
+/// HTTP connections finish their current request (up to `request_timeout`). Upgraded
+/// WebSockets end on [`Shared::stopping`] instead.
+pub async fn serve<F>(
+    filter: F,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let gate = shared.gate.clone();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    // Every connection task holds a clone; when all are gone, `done` yields `None`.
+    let (alive, mut done) = tokio::sync::mpsc::channel::<()>(1);
+    let lingering = Arc::new(AtomicU64::new(0));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let admitted = match shared.banned_for(remote.ip()) {
+            Some(left) => Err(Refusal::Banned(left)),
+            None => gate.admit(remote.ip()),
+        };
+        let slot = match admitted {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                shared.metrics.reject(refusal.kind());
+                Metrics::inc(&shared.metrics.refused);
+                tracing::debug!(%remote, "refused: {}", refusal.kind());
+                // A plain-HTTP client learns why; a TLS client sees the connection close.
+                if acceptor.is_none() {
+                    refuse(tcp, refusal, &lingering);
+                }
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let tcp = Counted { io: tcp, _slot: slot };
+        let filter = filter.clone();
+        let acceptor = acceptor.clone();
+        let limits = limits.clone();
+        let stopping = shared.stopping.clone();
+        let alive = alive.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                None => serve_http(tcp, remote, filter, &limits, stopping).await,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(tcp);
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Ok(tls)) => serve_http(tls, remote, filter, &limits, stopping).await,
+                        Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(alive);
+        });
+    }
+    drop(listener);
+    drop(alive);
+    let _ = done.recv().await;
+}
+
+/// Refused sockets answered at once, at most: beyond this, a refused socket is just closed.
+const MAX_LINGERING: u64 = 256;
+/// How long a refused socket is kept to deliver its answer.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Answers a refused socket and closes it. The answer is written, then what the client sent is
+/// read and dropped for up to [`LINGER`] (closing with unread input would reset the connection
+/// and the client might never see the answer). Bounded: at most [`MAX_LINGERING`] at a time.
+fn refuse(tcp: tokio::net::TcpStream, refusal: Refusal, lingering: &Arc<AtomicU64>) {
+    let _ = tcp.try_write(refusal.response().as_bytes());
+    if lingering.fetch_add(1, Ordering::Relaxed) >= MAX_LINGERING {
+        lingering.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let lingering = lingering.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tcp;
+        let _ = tokio::time::timeout(LINGER, async {
+            let _ = tcp.shutdown().await;
+            let mut sink = [0u8; 1024];
+            while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        lingering.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
+/// HTTP/1.1 on one admitted socket, with upgrades, until it closes, upgrades, or the relay stops.
+async fn serve_http<S, F>(
+    io: S,
+    remote: SocketAddr,
+    filter: F,
+    limits: &Limits,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let warp_service = warp::service(filter);
+    let request_timeout = limits.request_timeout;
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ClientAddr(remote));
+            let mut svc = warp_service.clone();
+            let answer = tower_service::Service::call(&mut svc, req);
+            async move {
+                match tokio::time::timeout(request_timeout, answer).await {
+                    Ok(answer) => answer,
+                    Err(_) => Ok(warp::reply::with_status(
+                        warp::reply::json(&serde_json::json!({ "error": "request timed out" })),
+                        warp::http::StatusCode::REQUEST_TIMEOUT,
+                    )
+                    .into_response()),
+                }
+            }
+        });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = async { drop(stopping.wait_for(|s| *s).await) } => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(request_timeout, conn.as_mut()).await.unwrap_or(Ok(()))
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%remote, "connection: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_caps_per_address_and_in_all_and_frees_on_drop() {
+        let gate = Gate::new(Limits { max_open: 3, max_per_ip: 2, ..Limits::default() });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = gate.admit(a).unwrap();
+        let _a2 = gate.admit(a).unwrap();
+        assert_eq!(gate.admit(a).unwrap_err(), Refusal::TooManyFromAddress);
+        let _b1 = gate.admit(b).unwrap();
+        assert_eq!(gate.admit(b).unwrap_err(), Refusal::TooManyConnections);
+        assert_eq!(gate.open(), 3);
+        drop(a1);
+        assert_eq!(gate.open(), 2);
+        assert!(gate.admit(a).is_ok(), "a freed slot is reusable");
+        assert_eq!(gate.open(), 2, "the slot above was dropped at once");
+        assert!(gate.by_ip.lock().unwrap().len() <= 2);
+    }
+
+    #[test]
+    fn no_per_address_cap_at_zero() {
+        let gate = Gate::new(Limits { max_open: 10, max_per_ip: 0, ..Limits::default() });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let slots: Vec<_> = (0..10).map(|_| gate.admit(a).unwrap()).collect();
+        assert_eq!(gate.admit(a).unwrap_err(), Refusal::TooManyConnections);
+        drop(slots);
+        assert_eq!(gate.open(), 0);
+        assert!(gate.by_ip.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn refusals_are_complete_http_responses() {
+        for (r, status) in [
+            (Refusal::Banned(5), "403"),
+            (Refusal::TooManyFromAddress, "429"),
+            (Refusal::TooManyConnections, "503"),
+        ] {
+            let text = r.response();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+            assert!(head.contains(&format!("content-length: {}", body.len())), "{text}");
+            assert!(serde_json::from_str::<serde_json::Value>(body).unwrap()["error"].is_string());
+        }
+    }
+}
