@@ -33,10 +33,9 @@ impl Corpus {
 }
 
 fn main() {
-    let dir = std::env::args().nth(1).map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
-        PathBuf::from,
-    );
+    let dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"), PathBuf::from);
     let mut c = Corpus { dir, count: 0 };
     let f = fixture();
     let net = &f.net;
@@ -159,9 +158,8 @@ fn main() {
 
     // proofs: account proofs (present, absent) at the tip, an inclusion proof.
     let tip_index = u8::try_from(tip).expect("few states");
-    let account = |a: &Address, p: &light::AccountProof| {
-        [&[0, tip_index][..], &a.0, &p.to_bytes()].concat()
-    };
+    let account =
+        |a: &Address, p: &light::AccountProof| [&[0, tip_index][..], &a.0, &p.to_bytes()].concat();
     c.put("proofs", "account", &account(&user, &proof));
     c.put("proofs", "absent", &account(&nobody, &absent));
     let last_index = u8::try_from(net.blocks.len() - 1).expect("few blocks");
@@ -226,7 +224,8 @@ fn main() {
 
     // relay_http: every route.
     let get = |path: &str| [&[0][..], path.as_bytes()].concat();
-    let post = |path: &str, body: &str| [&[1][..], path.as_bytes(), b"\n\n", body.as_bytes()].concat();
+    let post =
+        |path: &str, body: &str| [&[1][..], path.as_bytes(), b"\n\n", body.as_bytes()].concat();
     let block_hash = last.hash().to_hex();
     let routes = [
         ("head", get("/api/head")),
@@ -243,7 +242,12 @@ fn main() {
         ("page-gzip", get("/app.js\naccept-encoding: gzip, br")),
         ("submit", post("/api/tx", &format!("{{\"tx\":\"{}\"}}", encode_hex(&f.tip_txs[0])))),
         ("faucet", post("/api/faucet", &format!("{{\"address\":\"{}\"}}", nobody.to_text()))),
-        ("ws", get("/ws\nconnection: upgrade\nupgrade: websocket\nsec-websocket-version: 13\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==")),
+        (
+            "ws",
+            get(
+                "/ws\nconnection: upgrade\nupgrade: websocket\nsec-websocket-version: 13\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==",
+            ),
+        ),
     ];
     for (name, bytes) in &routes {
         c.put("relay_http", name, bytes);
