@@ -1,7 +1,9 @@
 //! The relay's HTTP routes (`http::routes`: path, query and body parsing and the handlers) on a
 //! relay node holding the fixture chain, with a faucet and a wallet page folder, driven by
 //! `warp::test` (no socket). The input is `[method][path]\n[header: value lines]\n\n[body]`.
-//! It must not panic, never answer 500, and never serve a file from outside the page folder.
+//! It must not panic, never answer 500, and never serve a file from outside the page folder
+//! (the contents of a file beside it never come back unless the request held them: error
+//! messages may quote the request).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -45,8 +47,9 @@ fuzz_target!(|data: &[u8]| {
     );
     let response = relay.runtime.block_on(request.reply(&routes));
     assert_ne!(response.status(), 500, "{path}: {:?}", response.body());
-    assert!(
-        !response.body().windows(relay.secret_file.len()).any(|w| w == relay.secret_file),
-        "{path} served a file outside the page folder"
-    );
+    // An error message may quote the request: only an input that does not hold the secret
+    // shows a leak by getting it back.
+    let holds =
+        |bytes: &[u8]| bytes.windows(relay.secret_file.len()).any(|w| w == relay.secret_file);
+    assert!(holds(data) || !holds(response.body()), "{path} served a file outside the page folder");
 });

@@ -81,7 +81,8 @@ Usage: cargo xtask <task> [options]
 Tasks:
   test            Install the tools the checks need, then run the CI checks, in order,
                   stopping at the first failure:
-                    1. fmt      cargo fmt --all -- --check
+                    1. fmt      cargo fmt --all -- --check (and fuzz/, a workspace
+                                  of its own)
                     2. clippy   cargo clippy --workspace --all-targets -- -D warnings
                     3. page     cargo xtask page (below)
                     4. test     cargo test --workspace (the whole-system tests build the
@@ -355,6 +356,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     run.step("wasm-pack", ensure_wasm_pack)?;
     run.step("chromium", ensure_chromium)?;
     run.exec("fmt", &cargo(["fmt", "--all", "--", "--check"]))?;
+    // fuzz/ is a workspace of its own, which `--all` does not reach.
+    let fmt_fuzz = cargo(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]);
+    run.exec("fmt fuzz", &fmt_fuzz)?;
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     page(run)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
