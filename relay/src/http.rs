@@ -118,15 +118,13 @@ pub fn routes(
         .or(ws)
         .unify();
     let page = warp::get()
-        .and(warp::path::full())
+        .and(page_path())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and(warp::any().map(move || www.clone()))
-        .then(
-            |path: warp::path::FullPath, encoding: Option<String>, www: Option<PathBuf>| async move {
-                let gzip = encoding.is_some_and(|e| accepts_gzip(&e));
-                static_file(www, path.as_str(), gzip).await
-            },
-        );
+        .then(|path: String, encoding: Option<String>, www: Option<PathBuf>| async move {
+            let gzip = encoding.is_some_and(|e| accepts_gzip(&e));
+            static_file(www, &path, gzip).await
+        });
     api.or(page)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
@@ -142,6 +140,26 @@ pub fn routes(
             };
             Ok::<_, std::convert::Infallible>(error(status, reason))
         })
+        .unify()
+}
+
+/// The path of a wallet page file, up to three segments (`index.html`, `pkg/memecoin_wasm.js`),
+/// as sent (not percent-decoded); `""` for `/`. Built from segment filters, not
+/// `warp::path::full()`, which panics on a request target without a path (`GET host:80`, the
+/// authority form, which hyper passes on): found by the `relay_http` fuzz target.
+fn page_path() -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone {
+    use warp::path::{end, param};
+    end()
+        .map(String::new)
+        .or(param::<String>().and(end()))
+        .unify()
+        .or(param::<String>().and(param::<String>()).and(end()).map(|a, b| format!("{a}/{b}")))
+        .unify()
+        .or(param::<String>()
+            .and(param::<String>())
+            .and(param::<String>())
+            .and(end())
+            .map(|a, b, c| format!("{a}/{b}/{c}")))
         .unify()
 }
 
@@ -504,5 +522,76 @@ mod tests {
         assert!(!accepts_gzip("gzip;q=0"));
         assert!(!accepts_gzip("deflate, br"));
         assert!(!accepts_gzip("x-gzip"));
+    }
+}
+
+#[cfg(test)]
+mod served {
+    use super::routes;
+    use crate::node::Node;
+    use crate::shared::Shared;
+    use std::io::{Read, Write};
+
+    /// Sends `request` as raw bytes to the routes served on loopback; the raw answer.
+    fn ask(request: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let www = dir.path().join("www");
+        std::fs::create_dir(&www).unwrap();
+        std::fs::write(www.join("index.html"), "page").unwrap();
+        let genesis = crate::keys::devnet_genesis(1, 0).unwrap();
+        let node = Node::open(genesis, &dir.path().join("data"), None).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let filter = routes(Shared::new(node, None, stopping), Some(www), None);
+        runtime.spawn(warp::serve(filter).incoming(listener).run());
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    }
+
+    /// Found by the `relay_http` fuzz target: input `b"temtics"` (method byte `t`: GET, target
+    /// `emtics`; kept as fuzz/corpus/relay_http/regression-authority-form). A request target in
+    /// authority form has no path, and warp's `path::full()` then panicked
+    /// (`PathAndQuery::from_static("")`), dropping the connection without an answer.
+    #[test]
+    fn a_request_without_a_path_gets_an_answer() {
+        let answer = ask(b"GET emtics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 "), "no answer: {answer:?}");
+        let answer = ask(b"GET example.com:80 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 "), "no answer: {answer:?}");
+    }
+
+    /// The page's files are found by their paths as before (`page_path` replaced
+    /// `path::full()`); nothing outside the folder is.
+    #[test]
+    fn serves_the_page_by_path() {
+        let get = |path: &str| {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let answer = ask(request.as_bytes());
+            answer.lines().next().unwrap_or_default().to_owned()
+        };
+        for (path, status) in [
+            ("/", "200"),
+            ("/index.html", "200"),
+            ("/sub/dir/index.html", "404"),
+            ("/a/b/c/d", "404"),
+            ("/../secret", "400"),
+            ("/%2e%2e/secret", "404"),
+        ] {
+            assert_eq!(get(path), format!("HTTP/1.1 {status} {}", reason(status)), "{path}");
+        }
+    }
+
+    fn reason(status: &str) -> &'static str {
+        match status {
+            "200" => "OK",
+            "400" => "Bad Request",
+            _ => "Not Found",
+        }
     }
 }

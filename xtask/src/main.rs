@@ -61,6 +61,23 @@ const WASM_BUDGET_GZIP: usize = 150_000;
 /// Debian's chromium and chromium-driver, which `wasm-pack test --chrome` drives.
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// cargo-fuzz, pinned; installed with `cargo install --locked` when missing or at another version.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+/// The fuzz targets (`fuzz/fuzz_targets/*.rs`), each with a committed corpus in `fuzz/corpus/`.
+const FUZZ_TARGETS: [&str; 9] = [
+    "decode",
+    "text",
+    "check_tx",
+    "apply_block",
+    "light_client",
+    "proofs",
+    "wire",
+    "relay_ws",
+    "relay_http",
+];
+/// Seconds per target of the smoke pass in `test`, and the default of `fuzz`.
+const FUZZ_SMOKE_SECONDS: u64 = 5;
+const FUZZ_DEFAULT_SECONDS: u64 = 60;
 
 const USAGE: &str = "\
 Usage: cargo xtask <task> [options]
@@ -68,7 +85,8 @@ Usage: cargo xtask <task> [options]
 Tasks:
   test            Install the tools the checks need, then run the CI checks, in order,
                   stopping at the first failure:
-                    1. fmt      cargo fmt --all -- --check
+                    1. fmt      cargo fmt --all -- --check (and fuzz/, a workspace
+                                  of its own)
                     2. clippy   cargo clippy --workspace --all-targets -- -D warnings
                     3. page     cargo xtask page (below)
                     4. test     cargo test --workspace (the whole-system tests build the
@@ -84,9 +102,11 @@ Tasks:
                                   (each must report at least one passed test)
                     9. size     prints the gzipped size of the served .wasm that step 3
                                   built (www/pkg; not a check)
+                    9. fuzz     cargo xtask fuzz --seconds 5 (below): every fuzz target
+                                  over its committed corpus, then 5 s of fuzzing
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
-                  wasm-bindgen-cli (the version in Cargo.lock) and wasm-pack with cargo,
-                  chromium and chromium-driver with apt-get.
+                  wasm-bindgen-cli (the version in Cargo.lock), wasm-pack and cargo-fuzz
+                  (pinned) with cargo, chromium and chromium-driver with apt-get.
   page            Build the wallet page: the served wasm (cargo xtask wasm) into
                   www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
                   tests/e2e/ (playwright-core); prints the first load's gzipped size.
@@ -119,6 +139,14 @@ Tasks:
                   safety, liveness, slashing and supply after every step. Prints each
                   violation with the command that replays it (--seed X: one seed, in full).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
+  fuzz [--seconds N] [--seeds] [--merge] [TARGET...]
+                  Build the fuzz targets (cargo fuzz, stable toolchain, --sanitizer none)
+                  and run each (default: all) for N seconds (default 60) on its committed
+                  corpus (fuzz/corpus/TARGET, read only) plus a scratch corpus in the target
+                  dir; prints the executions per target and fails on a crash, with the
+                  command that reproduces it. --seeds first rewrites the seed files from the
+                  fixture chain (fuzz/examples/seeds.rs); --merge adds the scratch units that
+                  bring new coverage to fuzz/corpus.
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the page and the relay (release) and start a local devnet serving
                   the page at / with its genesis.json (default
@@ -138,6 +166,12 @@ enum Task {
     Crash {
         kills: u64,
         seed: u64,
+    },
+    Fuzz {
+        seconds: u64,
+        seeds: bool,
+        merge: bool,
+        targets: Vec<String>,
     },
     Page,
     Wasm {
@@ -237,6 +271,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             }
             Ok(Task::Sim { options })
         }
+        "fuzz" => parse_fuzz(rest),
         "help" | "-h" | "--help" => Ok(Task::Help),
         "wasm" => {
             let (mut out, mut target) = (None, WebOrNode::Web);
@@ -305,6 +340,28 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
     }
 }
 
+fn parse_fuzz(rest: &[String]) -> Result<Task, UsageError> {
+    let bad = |option: String| UsageError::UnknownOption { task: "fuzz", option };
+    let (mut seconds, mut seeds, mut merge, mut targets) =
+        (FUZZ_DEFAULT_SECONDS, false, false, Vec::new());
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--seconds" => {
+                seconds = words
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| bad("--seconds (needs a number)".into()))?;
+            }
+            "--seeds" => seeds = true,
+            "--merge" => merge = true,
+            target if FUZZ_TARGETS.contains(&target) => targets.push(target.to_owned()),
+            other => return Err(bad(other.to_owned())),
+        }
+    }
+    Ok(Task::Fuzz { seconds, seeds, merge, targets })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let task = match parse_args(&args) {
@@ -332,6 +389,14 @@ fn main() -> ExitCode {
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
         Task::Crash { kills, seed } => crash(&mut run, kills, seed),
+        Task::Fuzz { seconds, seeds, merge, targets } => {
+            let targets: Vec<&str> = if targets.is_empty() {
+                FUZZ_TARGETS.to_vec()
+            } else {
+                targets.iter().map(String::as_str).collect()
+            };
+            fuzz(&mut run, seconds, seeds, merge, &targets)
+        }
         Task::Page => page(&mut run),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
@@ -379,6 +444,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     run.step("wasm-pack", ensure_wasm_pack)?;
     run.step("chromium", ensure_chromium)?;
     run.exec("fmt", &cargo(["fmt", "--all", "--", "--check"]))?;
+    // fuzz/ is a workspace of its own, which `--all` does not reach.
+    let fmt_fuzz = cargo(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]);
+    run.exec("fmt fuzz", &fmt_fuzz)?;
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     page(run)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
@@ -394,7 +462,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     wasm_tests(run)?;
     // The page step built the served wasm already: measure that file, do not build it again.
     let served = run.root.join(WWW).join("pkg/memecoin_wasm_bg.wasm");
-    run.step("wasm size", |_| print_wasm_size(&served))
+    run.step("wasm size", |_| print_wasm_size(&served))?;
+    // Last: the corpus as a regression suite, then a few seconds of new inputs per target.
+    fuzz(run, FUZZ_SMOKE_SECONDS, false, false, &FUZZ_TARGETS)
 }
 
 /// The wasm crate's tests under Node.js and headless Chromium (the tools were installed at the
@@ -438,6 +508,132 @@ fn ensure_wasm_bindgen(run: &mut Run) -> Result<(), Failure> {
         &install,
         "install wasm-bindgen-cli at the version of wasm-bindgen in Cargo.lock",
     )
+}
+
+/// Installs cargo-fuzz at [`CARGO_FUZZ_VERSION`] unless `cargo fuzz --version` already says it.
+fn ensure_cargo_fuzz(run: &mut Run) -> Result<(), Failure> {
+    let output = cargo(["fuzz", "--version"]).command(&run.root).output();
+    let have = output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(CARGO_FUZZ_VERSION) {
+        println!("cargo-fuzz {CARGO_FUZZ_VERSION} installed");
+        return Ok(());
+    }
+    let install = cargo(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ_VERSION]);
+    run.exec_with_hint(
+        "install cargo-fuzz",
+        &install,
+        &format!("`cargo install cargo-fuzz --locked --version {CARGO_FUZZ_VERSION}`"),
+    )
+}
+
+/// `cargo fuzz <sub>` as every fuzz step runs it: on the toolchain that runs xtask (stable),
+/// without a sanitizer (`-Zsanitizer` needs nightly; Rust code without `unsafe` gains little
+/// from ASan, and debug assertions and overflow checks stay on), in the workspace's target dir.
+fn cargo_fuzz(root: &Path, sub: &str) -> Cmd {
+    cargo(["fuzz", sub, "--sanitizer", "none", "--target-dir"])
+        .args([target_dir(root).display().to_string()])
+}
+
+/// Builds the fuzz targets, then runs each for `seconds` on its committed corpus (read only)
+/// and a scratch corpus under the target dir. Prints executions per target; fails on the first
+/// crash with the command that reproduces it.
+fn fuzz(
+    run: &mut Run,
+    seconds: u64,
+    seeds: bool,
+    merge: bool,
+    targets: &[&str],
+) -> Result<(), Failure> {
+    run.step("cargo-fuzz", ensure_cargo_fuzz)?;
+    let root = run.root.clone();
+    if seeds {
+        let generate = cargo(["run", "--manifest-path", "fuzz/Cargo.toml", "--target-dir"])
+            .args([target_dir(&root).display().to_string()])
+            .args(["--example", "seeds"]);
+        run.exec("fuzz seeds", &generate)?;
+    }
+    run.exec("fuzz build", &cargo_fuzz(&root, "build"))?;
+    let mut report = Vec::new();
+    for target in targets {
+        let scratch = target_dir(&root).join("fuzz-corpus").join(target);
+        let logs = target_dir(&root).join("fuzz-logs");
+        let corpus = format!("fuzz/corpus/{target}");
+        let cmd = cargo_fuzz(&root, "run")
+            .args([*target, &scratch.display().to_string(), &corpus, "--"])
+            .args([
+                format!("-max_total_time={seconds}"),
+                "-timeout=20".into(),
+                "-print_final_stats=1".into(),
+            ]);
+        let log = logs.join(format!("{target}.log"));
+        let step = format!("fuzz {target}");
+        run.step(&step, |run| {
+            println!("\n$ {cmd} 2> {}", log.display());
+            let fail = |reason: String| Failure::new(&step, &cmd, reason, "see the log");
+            std::fs::create_dir_all(&scratch)
+                .and_then(|()| std::fs::create_dir_all(&logs))
+                .map_err(|e| fail(e.to_string()))?;
+            let file = std::fs::File::create(&log).map_err(|e| fail(e.to_string()))?;
+            let status = cmd
+                .command(&run.root)
+                .stdout(Stdio::null())
+                .stderr(file)
+                .status()
+                .map_err(|e| fail(spawn_error(&e)))?;
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let executions = fuzz_executions(&text);
+            report.push((target.to_string(), executions, status.success()));
+            if status.success() {
+                println!("{target}: {} executions in {seconds} s", executions.unwrap_or(0));
+                return Ok(());
+            }
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+            let reproduce = match fuzz_artifact(&text) {
+                Some(artifact) => {
+                    format!("reproduce with: {} {target} {artifact}", cargo_fuzz(&root, "run"))
+                }
+                None => format!("full log: {}", log.display()),
+            };
+            Err(Failure::new(&step, &cmd, format!("{status}"), &reproduce))
+        })?;
+        if merge {
+            let cmd = cargo_fuzz(&root, "run").args([
+                *target,
+                &corpus,
+                &scratch.display().to_string(),
+                "--",
+                "-merge=1",
+            ]);
+            run.exec(&format!("fuzz merge {target}"), &cmd)?;
+        }
+    }
+    println!("\nfuzz: executions per target ({seconds} s each):");
+    for (target, executions, ok) in &report {
+        let executions = executions.map_or("-".to_owned(), |n| n.to_string());
+        println!("  {target:<14} {executions:>12}  {}", if *ok { "ok" } else { "CRASH" });
+    }
+    Ok(())
+}
+
+/// Executions from libFuzzer's final stats (`stat::number_of_executed_units: N`), or from its
+/// `Done N runs` line.
+fn fuzz_executions(log: &str) -> Option<u64> {
+    let stat = log.lines().rev().find_map(|line| {
+        line.trim().strip_prefix("stat::number_of_executed_units:")?.trim().parse().ok()
+    });
+    stat.or_else(|| {
+        log.lines()
+            .rev()
+            .find_map(|line| line.strip_prefix("Done ")?.split(' ').next()?.parse().ok())
+    })
+}
+
+/// Where libFuzzer wrote the input that crashed (`Test unit written to PATH`).
+fn fuzz_artifact(log: &str) -> Option<String> {
+    log.lines().find_map(|line| Some(line.split("Test unit written to ").nth(1)?.trim().to_owned()))
 }
 
 fn ensure_wasm_pack(run: &mut Run) -> Result<(), Failure> {
@@ -1540,6 +1736,56 @@ mod tests {
         assert!((20..200).contains(&zeros), "{zeros}");
         let text = gzip_len(b"hello").unwrap();
         assert!((20..40).contains(&text), "{text}");
+    }
+
+    #[test]
+    fn parses_fuzz_options() {
+        check_args(
+            &["fuzz"],
+            Ok(Task::Fuzz { seconds: 60, seeds: false, merge: false, targets: vec![] }),
+        );
+        check_args(
+            &["fuzz", "--seconds", "5", "--merge", "decode", "relay_ws"],
+            Ok(Task::Fuzz {
+                seconds: 5,
+                seeds: false,
+                merge: true,
+                targets: args(&["decode", "relay_ws"]),
+            }),
+        );
+        check_args(
+            &["fuzz", "--seconds"],
+            Err(UsageError::UnknownOption {
+                task: "fuzz",
+                option: "--seconds (needs a number)".to_owned(),
+            }),
+        );
+        check_args(
+            &["fuzz", "nothing"],
+            Err(UsageError::UnknownOption { task: "fuzz", option: "nothing".to_owned() }),
+        );
+    }
+
+    #[test]
+    fn reads_libfuzzer_output() {
+        let log = "#4096\tpulse  cov: 10 exec/s: 2048\n#9000\tDONE   cov: 12\n\
+                   stat::number_of_executed_units: 9000\nstat::peak_rss_mb: 40\n";
+        assert_eq!(fuzz_executions(log), Some(9000));
+        assert_eq!(fuzz_executions("Done 64 runs in 0 second(s)\n"), Some(64));
+        assert_eq!(fuzz_executions("INFO: Seed: 1\n"), None);
+        let crash = "==1== ERROR: libFuzzer: deadly signal\n\
+                     artifact_prefix='x/'; Test unit written to fuzz/artifacts/decode/crash-ab\n";
+        assert_eq!(fuzz_artifact(crash).as_deref(), Some("fuzz/artifacts/decode/crash-ab"));
+        assert_eq!(fuzz_artifact(log), None);
+    }
+
+    #[test]
+    fn fuzz_targets_have_sources_and_corpora() {
+        let fuzz = workspace_root().join("fuzz");
+        for target in FUZZ_TARGETS {
+            assert!(fuzz.join(format!("fuzz_targets/{target}.rs")).exists(), "{target}");
+            assert!(fuzz.join(format!("corpus/{target}")).is_dir(), "{target}");
+        }
     }
 
     #[test]
