@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use memecoin_relay::net::{OUTGOING_QUEUE, Outgoing, serve_connection};
+use memecoin_relay::net::{Outbox, Outgoing, serve_connection};
 use memecoin_relay::wire::{Message, PROTOCOL_VERSION, Role};
 use tokio::sync::mpsc;
 
@@ -38,12 +38,12 @@ fuzz_target!(|data: &[u8]| {
     lines.truncate(64);
     relay.runtime.block_on(async {
         let (in_tx, in_rx) = mpsc::channel(64);
-        let (out_tx, mut out_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (outbox, mut out_rx) = Outbox::new();
         for line in lines {
             in_tx.try_send(line).expect("64 frames fit the queue");
         }
         drop(in_tx);
-        serve_connection(relay.shared.clone(), in_rx, out_tx, None).await;
+        serve_connection(relay.shared.clone(), in_rx, outbox, None).await;
         while let Ok(out) = out_rx.try_recv() {
             if let Outgoing::Text(text) = out {
                 assert!(Message::from_json(&text).is_ok(), "the relay sent {text}");

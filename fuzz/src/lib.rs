@@ -217,8 +217,12 @@ fn start_relay() -> Relay {
         .build()
         .expect("a tokio runtime");
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let shared =
-        memecoin_relay::shared::Shared::new(node, Some("ws://127.0.0.1:9/ws".into()), stopping);
+    let shared = memecoin_relay::shared::Shared::new(
+        node,
+        Some("ws://127.0.0.1:9/ws".into()),
+        stopping,
+        memecoin_relay::listen::Limits::default(),
+    );
     let faucet = Arc::new(memecoin_relay::faucet::Faucet::new(
         memecoin_relay::faucet::FaucetConfig::devnet(f.net.users[0].clone()),
     ));

@@ -102,8 +102,9 @@ Tasks:
                                   (each must report at least one passed test)
                     9. size     prints the gzipped size of the served .wasm that step 3
                                   built (www/pkg; not a check)
-                    9. fuzz     cargo xtask fuzz --seconds 5 (below): every fuzz target
-                                  over its committed corpus, then 5 s of fuzzing
+                   10. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
+                                  (cargo fuzz --dev): every fuzz target over its
+                                  committed corpus, then 5 s of fuzzing
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock), wasm-pack and cargo-fuzz
                   (pinned) with cargo, chromium and chromium-driver with apt-get.
@@ -395,7 +396,7 @@ fn main() -> ExitCode {
             } else {
                 targets.iter().map(String::as_str).collect()
             };
-            fuzz(&mut run, seconds, seeds, merge, &targets)
+            fuzz(&mut run, seconds, seeds, merge, &targets, FuzzBuild::Release)
         }
         Task::Page => page(&mut run),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
@@ -464,7 +465,7 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     let served = run.root.join(WWW).join("pkg/memecoin_wasm_bg.wasm");
     run.step("wasm size", |_| print_wasm_size(&served))?;
     // Last: the corpus as a regression suite, then a few seconds of new inputs per target.
-    fuzz(run, FUZZ_SMOKE_SECONDS, false, false, &FUZZ_TARGETS)
+    fuzz(run, FUZZ_SMOKE_SECONDS, false, false, &FUZZ_TARGETS, FuzzBuild::Dev)
 }
 
 /// The wasm crate's tests under Node.js and headless Chromium (the tools were installed at the
@@ -529,9 +530,22 @@ fn ensure_cargo_fuzz(run: &mut Run) -> Result<(), Failure> {
 /// `cargo fuzz <sub>` as every fuzz step runs it: on the toolchain that runs xtask (stable),
 /// without a sanitizer (`-Zsanitizer` needs nightly; Rust code without `unsafe` gains little
 /// from ASan, and debug assertions and overflow checks stay on), in the workspace's target dir.
-fn cargo_fuzz(root: &Path, sub: &str) -> Cmd {
-    cargo(["fuzz", sub, "--sanitizer", "none", "--target-dir"])
-        .args([target_dir(root).display().to_string()])
+fn cargo_fuzz(root: &Path, sub: &str, build: FuzzBuild) -> Cmd {
+    let cmd = cargo(["fuzz", sub, "--sanitizer", "none", "--target-dir"])
+        .args([target_dir(root).display().to_string()]);
+    match build {
+        FuzzBuild::Release => cmd,
+        FuzzBuild::Dev => cmd.args(["--dev"]),
+    }
+}
+
+/// How the fuzz targets are compiled: optimized for `cargo xtask fuzz` (more executions per
+/// second), unoptimized for the smoke pass of `cargo xtask test`, where a few seconds per target
+/// do not pay for the minutes an optimized, single-codegen-unit build of the relay takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FuzzBuild {
+    Release,
+    Dev,
 }
 
 /// Builds the fuzz targets, then runs each for `seconds` on its committed corpus (read only)
@@ -543,6 +557,7 @@ fn fuzz(
     seeds: bool,
     merge: bool,
     targets: &[&str],
+    build: FuzzBuild,
 ) -> Result<(), Failure> {
     run.step("cargo-fuzz", ensure_cargo_fuzz)?;
     let root = run.root.clone();
@@ -552,13 +567,13 @@ fn fuzz(
             .args(["--example", "seeds"]);
         run.exec("fuzz seeds", &generate)?;
     }
-    run.exec("fuzz build", &cargo_fuzz(&root, "build"))?;
+    run.exec("fuzz build", &cargo_fuzz(&root, "build", build))?;
     let mut report = Vec::new();
     for target in targets {
         let scratch = target_dir(&root).join("fuzz-corpus").join(target);
         let logs = target_dir(&root).join("fuzz-logs");
         let corpus = format!("fuzz/corpus/{target}");
-        let cmd = cargo_fuzz(&root, "run")
+        let cmd = cargo_fuzz(&root, "run", build)
             .args([*target, &scratch.display().to_string(), &corpus, "--"])
             .args([
                 format!("-max_total_time={seconds}"),
@@ -593,14 +608,17 @@ fn fuzz(
             }
             let reproduce = match fuzz_artifact(&text) {
                 Some(artifact) => {
-                    format!("reproduce with: {} {target} {artifact}", cargo_fuzz(&root, "run"))
+                    format!(
+                        "reproduce with: {} {target} {artifact}",
+                        cargo_fuzz(&root, "run", build)
+                    )
                 }
                 None => format!("full log: {}", log.display()),
             };
             Err(Failure::new(&step, &cmd, format!("{status}"), &reproduce))
         })?;
         if merge {
-            let cmd = cargo_fuzz(&root, "run").args([
+            let cmd = cargo_fuzz(&root, "run", build).args([
                 *target,
                 &corpus,
                 &scratch.display().to_string(),
