@@ -45,6 +45,7 @@ pub enum ViolationKind {
         node: usize,
         finalized: u64,
         needed: u64,
+        state: String,
     },
     /// An offence known to honest nodes in time is not slashed in a node's finalized state, or
     /// an equivocation made while the network was calm was never turned into evidence.
@@ -84,9 +85,10 @@ impl fmt::Display for Violation {
             ViolationKind::HonestEquivocation { node, what } => {
                 write!(f, "honest validator {node} equivocated: {what}")
             }
-            ViolationKind::NoLiveness { node, finalized, needed } => write!(
+            ViolationKind::NoLiveness { node, finalized, needed, state } => write!(
                 f,
-                "liveness: node {node} finalized height {finalized}, needed {needed} by the deadline"
+                "liveness: node {node} finalized height {finalized}, needed {needed} by the \
+                 deadline ({state})"
             ),
             ViolationKind::Unpunished { node, offender, what } => {
                 write!(f, "slashing: validator {offender} {what} (seen from node {node})")

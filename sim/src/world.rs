@@ -700,9 +700,32 @@ impl World {
             let margin = finalized as i64 - needed as i64;
             self.liveness_margin = Some(self.liveness_margin.map_or(margin, |m| m.min(margin)));
             if finalized < needed {
-                return self.violate(ViolationKind::NoLiveness { node: i, finalized, needed });
+                let state = self.standing();
+                return self.violate(ViolationKind::NoLiveness {
+                    node: i,
+                    finalized,
+                    needed,
+                    state,
+                });
             }
         }
+    }
+
+    /// Each honest node's head height and slot, head's justified height and finalized height, for a
+    /// liveness report.
+    fn standing(&self) -> String {
+        let mut out = Vec::new();
+        for (i, a) in self.actors.iter().enumerate() {
+            let Some(n) = a.node.as_ref().filter(|_| a.byz.is_none()) else { continue };
+            let (h, j, sl) = n
+                .head_state()
+                .map_or((0, 0, 0), |s| (s.tip.height, s.meta.justified.height, s.tip.slot));
+            out.push(format!(
+                "node {i}: head {h} (slot {sl}), justified {j}, finalized {}",
+                n.finalized().height
+            ));
+        }
+        out.join("; ")
     }
 
     /// Slashing, at the end: every equivocation made while the network was calm was turned
@@ -848,6 +871,13 @@ impl World {
         true
     }
 
+    /// Whether `peers` holds an honest node: byzantine nodes forward nothing, so an
+    /// equivocation one of whose halves reaches no honest node is not observable (the
+    /// calm-phase detection check counts only observable ones).
+    fn reaches_honest(&self, peers: &[usize]) -> bool {
+        peers.iter().any(|&j| self.sc.is_honest(j))
+    }
+
     /// Two halves of the peers, at random.
     fn halves(&mut self, i: usize) -> (Vec<usize>, Vec<usize>) {
         let mut peers: Vec<usize> = (0..self.actors.len()).filter(|&j| j != i).collect();
@@ -885,12 +915,15 @@ impl World {
         });
         let twin = Vote { target: Checkpoint { height: vote.target.height, hash: other }, ..vote };
         let (a, b) = self.halves(i);
+        let observable = self.reaches_honest(&a) && self.reaches_honest(&b);
         if self.byz_vote(i, vote, Some(a)) {
             let signed = twin.sign(&self.chain.id, &self.actors[i].key.key);
             for j in b {
                 self.send(i, j, Msg::Vote(signed.clone()));
             }
-            self.offences.push((i, self.now));
+            if observable {
+                self.offences.push((i, self.now));
+            }
         }
     }
 
@@ -995,10 +1028,13 @@ impl World {
                     node.take_events();
                 }
                 let (x, y) = self.halves(i);
+                let observable = self.reaches_honest(&x) && self.reaches_honest(&y);
                 let (a, b) = (Msg::Block(a.into()), Msg::Block(b.into()));
                 x.into_iter().for_each(|j| self.send(i, j, a.clone()));
                 y.into_iter().for_each(|j| self.send(i, j, b.clone()));
-                self.offences.push((i, self.now));
+                if observable {
+                    self.offences.push((i, self.now));
+                }
             }
             _ => {
                 let Some(block) = self.byz_build(i, head, slot, &[]) else { return };
