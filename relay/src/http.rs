@@ -544,7 +544,11 @@ mod served {
         let (_stop, stopping) = tokio::sync::watch::channel(false);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        let filter = routes(Shared::new(node, None, stopping), Some(www), None);
+        let filter = routes(
+            Shared::new(node, None, stopping, crate::listen::Limits::default()),
+            Some(www),
+            None,
+        );
         runtime.spawn(warp::serve(filter).incoming(listener).run());
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
