@@ -1039,7 +1039,8 @@ mod tests {
     #[test]
     fn a_validator_turns_double_votes_into_evidence_and_includes_it() {
         let dir = tempfile::tempdir().unwrap();
-        let genesis = keys::devnet_genesis(2, now_ms() - 60_000).unwrap();
+        let genesis_time = now_ms() - 60_000;
+        let genesis = keys::devnet_genesis(2, genesis_time).unwrap();
         let me = keys::devnet_validator(0).unwrap();
         let offender = keys::devnet_validator(1).unwrap();
         let mut n = Node::open(genesis, dir.path(), Some(me.clone())).unwrap();
@@ -1080,8 +1081,10 @@ mod tests {
         // again (it would be refused as `AlreadySlashed`).
         assert_eq!(n.evidence.len(), 1);
         let height = n.head_state().unwrap().tip.height;
+        // Slots up to 120 s after genesis, each proposed at its own start (at the wall clock's
+        // time, slots past the next one would be refused as from the future).
         for slot in 60..120 {
-            n.propose(&me, slot, now_ms());
+            n.propose(&me, slot, genesis_time + slot * 1_000);
         }
         let head = n.head_state().unwrap();
         assert!(head.tip.height > height);
