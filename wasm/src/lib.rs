@@ -8,8 +8,9 @@
 //!
 //! - [`wallet`]: recovery phrases (BIP-39), wallet keys at `m/44'/7337'/{account}'/0'/{index}'`,
 //!   addresses (`meme1…`).
-//! - [`vault`]: a recovery phrase encrypted under a password (PBKDF2-HMAC-SHA256, 600 000
-//!   iterations, AES-256-GCM), as a versioned JSON blob for `localStorage`.
+//! - `vault` (wasm32 only: it runs on WebCrypto): a recovery phrase encrypted under a password
+//!   (PBKDF2-HMAC-SHA256, 600 000 iterations, AES-256-GCM), as a versioned JSON blob for
+//!   `localStorage`.
 //! - [`sign`]: signed transfer, stake and unstake transactions, byte for byte what core signs.
 //! - [`light`]: [`light::LightClient`], which follows finality from genesis (or a saved
 //!   checkpoint) and verifies account and inclusion proofs.
