@@ -643,7 +643,17 @@ impl Node {
     /// Queues verified evidence for our next proposals and gossips it: one piece per offender
     /// (one slashes it; more would let an equivocator crowd others' evidence out of the queue).
     pub fn add_evidence(&mut self, evidence: Evidence) {
-        if self.evidence.iter().any(|e| e.offender() == evidence.offender())
+        // Only evidence a block could still use (core refuses `NothingToSlash` and
+        // `AlreadySlashed`) is kept and gossiped: otherwise anyone could sign double votes with
+        // throw-away keys and push real evidence out of the bounded queue. Checked before the
+        // signatures, the costly part.
+        let offender = Address::from_public_key(evidence.offender());
+        let slashable = self
+            .head_state()
+            .and_then(|s| s.account(&self.store, &offender).ok())
+            .is_some_and(|a| !a.slashed && (a.stake > 0 || !a.unbonding.is_empty()));
+        if !slashable
+            || self.evidence.iter().any(|e| e.offender() == evidence.offender())
             || evidence.verify(&self.chain.id).is_err()
         {
             return;
@@ -1092,6 +1102,34 @@ mod tests {
             let block = n.block(&n.hash_at(h).unwrap()).unwrap();
             assert!(!block.txs.iter().any(|t| matches!(t.tx.kind, TxKind::Evidence(_))));
         }
+    }
+
+    /// Evidence against a key with nothing to slash (here: not a validator) is dropped, not
+    /// queued or gossiped: throw-away keys must not push real evidence out of the queue.
+    #[test]
+    fn evidence_against_a_key_without_stake_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, _) = node(dir.path());
+        let id = n.chain().id;
+        let source = n.head_state().unwrap().meta.justified;
+        let vote = |b: u8| Vote {
+            epoch: 0,
+            source,
+            target: Checkpoint { height: 1, hash: Hash([b; 32]) },
+        };
+        let nobody = SecretKey::from_bytes(&[42; 32]).unwrap();
+        let e = Evidence::double_vote(vote(1).sign(&id, &nobody), vote(2).sign(&id, &nobody));
+        n.take_events();
+        n.add_evidence(e.unwrap());
+        assert!(n.evidence.is_empty());
+        assert!(n.take_events().is_empty(), "nothing to gossip");
+        let validator = keys::devnet_validator(0).unwrap();
+        let e = Evidence::double_vote(
+            vote(1).sign(&id, &validator.key),
+            vote(2).sign(&id, &validator.key),
+        );
+        n.add_evidence(e.unwrap());
+        assert_eq!(n.evidence.len(), 1, "a staked validator's double vote is kept");
     }
 
     /// Found by the simulation (seed 38): evidence against an offender already slashed (by
