@@ -51,8 +51,8 @@ impl PublicKey {
         if !matches!(arr[0], 2 | 3) {
             return Err(DecodeError::NonCanonical { what: "public key prefix" });
         }
-        let key = VerifyingKey::from_sec1_bytes(&arr)
-            .map_err(|_| DecodeError::Invalid { what: "public key (not a curve point)" })?;
+        let key = decode_point(&arr)
+            .ok_or(DecodeError::Invalid { what: "public key (not a curve point)" })?;
         Ok(Self { bytes: arr, key })
     }
 
@@ -103,6 +103,105 @@ impl Decode for PublicKey {
     const NAME: &'static str = "public key";
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Self::from_sec1(r.take(33)?)
+    }
+}
+
+/// The compressed SEC1 form of a point: `02` (even y) or `03` (odd y), then x. Written out
+/// rather than through k256's `ToSec1Point`, whose generic encoder brings the SEC1/DER error
+/// types and their formatting into the `.wasm`.
+pub(crate) fn compress(point: &k256::AffinePoint) -> [u8; 33] {
+    use k256::elliptic_curve::point::AffineCoordinates;
+    let mut out = [0u8; 33];
+    let (prefix, x) = out.split_at_mut(1);
+    prefix.fill(2 | point.y_is_odd().unwrap_u8());
+    x.copy_from_slice(&point.x());
+    out
+}
+
+/// Decodes a compressed point (prefix already checked to be 02 or 03).
+#[cfg(not(target_arch = "wasm32"))]
+fn decode_point(compressed: &[u8; 33]) -> Option<VerifyingKey> {
+    VerifyingKey::from_sec1_bytes(compressed).ok()
+}
+
+/// Decodes a compressed point with [`small::decompress`] (in the browser's `.wasm`; see there).
+#[cfg(target_arch = "wasm32")]
+fn decode_point(compressed: &[u8; 33]) -> Option<VerifyingKey> {
+    small::decompress(compressed)
+}
+
+/// Point decompression in little code, for the wallet's `.wasm`.
+///
+/// k256 decompresses with an addition chain whose ~15 field multiplications it inlines
+/// (`#[inline(always)]`), each a kilobyte and more of WebAssembly: its `from_sec1_bytes` was the
+/// largest function of the served `.wasm` (25 KB). The same square root as a loop over a table,
+/// with one multiplication not inlined, is a few KB and about a quarter slower (a fixed 4-bit
+/// window: 256 squarings and 80 multiplications, against k256's 253 and 13). Native builds keep
+/// k256's; the tests check that both decode every input alike.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+// Arithmetic in the field is modulo p: it cannot overflow or panic.
+#[allow(clippy::arithmetic_side_effects)]
+mod small {
+    use k256::ecdsa::VerifyingKey;
+    use k256::elliptic_curve::ff::PrimeField;
+    use k256::elliptic_curve::hazmat::FieldArithmetic;
+    use k256::elliptic_curve::point::AffineCoordinates;
+    use k256::{AffinePoint, FieldBytes, Secp256k1};
+
+    /// An element of secp256k1's base field (k256's, through the curve's arithmetic traits).
+    type Fe = <Secp256k1 as FieldArithmetic>::FieldElement;
+
+    /// `(p + 1) / 4`, big-endian: since `p ≡ 3 (mod 4)`, `a^((p+1)/4)` is a square root of `a`
+    /// whenever `a` has one.
+    const SQRT_EXPONENT: [u8; 32] = [
+        0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbf, 0xff,
+        0xff, 0x0c,
+    ];
+
+    // Out of line on purpose: one copy of k256's multiplication instead of one per call site.
+    #[inline(never)]
+    fn mul(a: &Fe, b: &Fe) -> Fe {
+        *a * b
+    }
+
+    /// `a^SQRT_EXPONENT`, a nibble at a time.
+    fn sqrt_candidate(a: &Fe) -> Fe {
+        let mut powers = [Fe::ONE; 16];
+        let mut power = Fe::ONE;
+        for slot in powers.iter_mut() {
+            *slot = power;
+            power = mul(&power, a);
+        }
+        let mut r = Fe::ONE;
+        for byte in SQRT_EXPONENT {
+            for nibble in [byte >> 4, byte & 0x0f] {
+                for _ in 0..4 {
+                    r = r.square();
+                }
+                if let Some(p) = powers.get(usize::from(nibble)) {
+                    r = mul(&r, p);
+                }
+            }
+        }
+        r
+    }
+
+    /// `02/03 || x` to the point: `y = ±sqrt(x³ + 7)` with the parity the prefix names. The
+    /// candidate root is not checked here: `from_coordinates` checks that `(x, y)` is on the
+    /// curve, which fails exactly when `x³ + 7` has no root (or `x ≥ p`).
+    pub(super) fn decompress(compressed: &[u8; 33]) -> Option<VerifyingKey> {
+        let (prefix, x_bytes) = compressed.split_first()?;
+        let x_bytes = FieldBytes::try_from(x_bytes).ok()?;
+        let x: Fe = Option::from(Fe::from_repr(x_bytes))?;
+        let alpha = mul(&mul(&x, &x), &x) + Fe::from(7u64);
+        let beta = sqrt_candidate(&alpha);
+        // A public key is public: no need for a constant-time choice of the root.
+        let root = beta.to_repr();
+        let y =
+            if root.last().map(|b| b & 1) == Some(prefix & 1) { root } else { (-beta).to_repr() };
+        let point: AffinePoint = Option::from(AffinePoint::from_coordinates(&x_bytes, &y))?;
+        VerifyingKey::from_affine(point).ok()
     }
 }
 
@@ -169,10 +268,8 @@ impl SecretKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        let point = self.key.verifying_key().to_sec1_point(true);
-        let mut bytes = [0u8; 33];
-        bytes.copy_from_slice(point.as_bytes());
-        PublicKey { bytes, key: *self.key.verifying_key() }
+        let key = *self.key.verifying_key();
+        PublicKey { bytes: compress(key.as_affine()), key }
     }
 
     /// RFC 6979 signature over `digest`, normalized to low S.
@@ -266,5 +363,52 @@ mod tests {
         bad[0] = 2;
         bad[32] = 5; // x = 5 is not on secp256k1 (x^3 + 7 = 132 is not a square mod p)
         assert!(matches!(PublicKey::from_sec1(&bad), Err(DecodeError::Invalid { .. })));
+    }
+
+    /// Both decoders (k256's natively, `small` in the `.wasm`) agree on every input: real keys
+    /// of either parity, prefixes flipped, and x values with and without a point (about half of
+    /// all x have none), at the edges of the field and beyond it.
+    #[test]
+    fn small_decompression_matches_k256() {
+        let decode_both = |bytes: &[u8; 33]| {
+            let k256 = VerifyingKey::from_sec1_bytes(bytes).ok();
+            let small = small::decompress(bytes);
+            assert_eq!(small, k256, "{}", hex::encode(bytes));
+            k256.is_some()
+        };
+        let mut points = 0;
+        for i in 0u32..300 {
+            let seed = tagged_hash(Domain::Reveal, &[b"decompress", &i.to_be_bytes()]);
+            let mut bytes = [0u8; 33];
+            bytes[1..].copy_from_slice(seed.as_bytes());
+            for prefix in [2, 3] {
+                bytes[0] = prefix;
+                points += usize::from(decode_both(&bytes));
+            }
+            if let Ok(k) = SecretKey::from_bytes(seed.as_bytes()) {
+                let mut real = *k.public_key().as_bytes();
+                assert!(decode_both(&real));
+                real[0] ^= 1; // the other root: the negated point, also valid
+                assert!(decode_both(&real));
+            }
+        }
+        assert!((200..400).contains(&points), "about half of random x are on the curve: {points}");
+        let p = hex::decode("fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f")
+            .unwrap();
+        let mut edge = [0u8; 33];
+        for prefix in [2, 3] {
+            edge[0] = prefix;
+            for x in [[0u8; 32], [0xff; 32], <[u8; 32]>::try_from(p.as_slice()).unwrap()] {
+                edge[1..].copy_from_slice(&x);
+                decode_both(&edge);
+            }
+            // p - 1 and 1 (the largest and smallest field elements after zero)
+            edge[1..].copy_from_slice(&p);
+            edge[32] -= 1;
+            decode_both(&edge);
+            edge[1..].fill(0);
+            edge[32] = 1;
+            decode_both(&edge);
+        }
     }
 }

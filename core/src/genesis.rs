@@ -104,8 +104,8 @@ impl fmt::Display for GenesisError {
             }
             Self::Unsorted { what } => write!(f, "genesis {what} are not sorted and distinct"),
             Self::SupplyOverflow => f.write_str("genesis supply overflows a u64"),
-            Self::ValidatorSet(e) => write!(f, "genesis validator set: {e:?}"),
-            Self::Tree(e) => write!(f, "state tree: {e:?}"),
+            Self::ValidatorSet(e) => write!(f, "genesis validator set: {e}"),
+            Self::Tree(e) => write!(f, "state tree: {e}"),
             Self::Json(e) => write!(f, "chain spec: {e}"),
         }
     }
@@ -128,9 +128,12 @@ impl Genesis {
     }
 
     /// Sorts accounts and validators into canonical order (for tools writing a spec).
+    ///
+    /// Unstable sorts (less code in the wallet's `.wasm`): they order equal keys arbitrarily, but
+    /// a spec with two equal keys is refused by [`Genesis::build`] whatever their order.
     pub fn canonicalize(&mut self) {
-        self.accounts.sort_by_key(|a| a.address);
-        self.validators.sort_by(|a, b| a.key.cmp(&b.key));
+        self.accounts.sort_unstable_by_key(|a| a.address);
+        self.validators.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     }
 
     /// Checks the spec and builds the genesis state, with the tree nodes to persist.

@@ -20,7 +20,6 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 use hmac::{Hmac, KeyInit, Mac};
-use k256::elliptic_curve::sec1::ToSec1Point;
 use k256::elliptic_curve::{NonZeroScalar, PrimeField};
 use k256::{ProjectivePoint, PublicKey, Scalar, Secp256k1, SecretKey};
 use ripemd::Ripemd160;
@@ -506,12 +505,7 @@ fn hash160(data: &[u8]) -> [u8; 20] {
 }
 
 fn compressed(key: &PublicKey) -> [u8; 33] {
-    let point = key.to_sec1_point(true);
-    let mut out = [0u8; 33];
-    for (o, b) in out.iter_mut().zip(point.as_bytes()) {
-        *o = *b;
-    }
-    out
+    crate::crypto::compress(key.as_affine())
 }
 
 fn fingerprint_of(key: &PublicKey) -> [u8; 4] {

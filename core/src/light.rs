@@ -105,7 +105,7 @@ impl fmt::Display for LightError {
             Self::Certificate(e) => write!(f, "certificate: {e}"),
             Self::StateRootMismatch => f.write_str("proof is for another state root"),
             Self::AccountProof(e) => write!(f, "account proof: {e}"),
-            Self::Inclusion(e) => write!(f, "inclusion proof: {e:?}"),
+            Self::Inclusion(e) => write!(f, "inclusion proof: {e}"),
             Self::Genesis(e) => write!(f, "genesis: {e}"),
             Self::WrongChain => f.write_str("saved checkpoint is for another chain"),
             Self::NotLinked => f.write_str("headers do not link to the verified finalized block"),

@@ -73,6 +73,22 @@ pub enum InclusionError {
     },
 }
 
+impl core::fmt::Display for InclusionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::IndexOutOfRange { index, count } => {
+                write!(f, "index {index} is outside a tree of {count} transactions")
+            }
+            Self::WrongSiblingCount { expected, found } => {
+                write!(f, "proof has {found} siblings, the tree shape needs {expected}")
+            }
+            Self::RootMismatch { expected, computed } => {
+                write!(f, "proof leads to root {computed}, not {expected}")
+            }
+        }
+    }
+}
+
 /// Builds the proof for `index`, or `None` if out of range.
 pub fn prove(ids: &[Hash], index: usize) -> Option<InclusionProof> {
     if index >= ids.len() {

@@ -47,10 +47,25 @@ pub enum SetError {
     TooMany { count: usize },
 }
 
+impl core::fmt::Display for SetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("validator set is empty"),
+            Self::Unsorted => f.write_str("validator keys are not strictly increasing"),
+            Self::ZeroStake => f.write_str("a validator has zero stake"),
+            Self::TotalOverflow => f.write_str("total stake overflows a u64"),
+            Self::TooMany { count } => {
+                write!(f, "{count} validators, at most {} allowed", Params::MAX_VALIDATORS)
+            }
+        }
+    }
+}
+
 impl ValidatorSet {
     /// Builds a set, sorting members by key; rejects duplicates, zero stakes and overflow.
     pub fn new(seed: Hash, mut members: Vec<Member>) -> Result<Self, SetError> {
-        members.sort_by(|a, b| a.key.cmp(&b.key));
+        // Unstable is enough: equal keys are refused below, whatever their order.
+        members.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Self::from_sorted(seed, members)
     }
 

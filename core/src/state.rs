@@ -249,7 +249,7 @@ impl fmt::Display for TxError {
             Self::AlreadySlashed => f.write_str("the offender was already slashed"),
             Self::Overflow => f.write_str("amount overflows"),
             Self::BadSignature => f.write_str("signature is invalid"),
-            Self::State(e) => write!(f, "state unavailable: {e:?}"),
+            Self::State(e) => write!(f, "state unavailable: {e}"),
         }
     }
 }

@@ -25,7 +25,6 @@ use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role};
 use serde::Serialize;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -234,6 +233,7 @@ struct Relay {
 
 #[derive(Debug)]
 struct Pending {
+    id: u64,
     relay: usize,
     resolve: js_sys::Function,
     reject: js_sys::Function,
@@ -243,12 +243,22 @@ struct Pending {
 struct State {
     light: LightClient,
     relays: Vec<Relay>,
-    watched: BTreeSet<Address>,
-    pending: BTreeMap<u64, Pending>,
+    // Small and bounded (64 addresses, 256 requests, 64 heights): vectors searched in order,
+    // rather than more B-tree code in the .wasm (it has a size budget).
+    watched: Vec<Address>,
+    pending: Vec<Pending>,
     next_id: u64,
     /// Verified header hash per height, with the relay that sent it first.
-    heads: BTreeMap<u64, (Hash, usize)>,
+    heads: Vec<(u64, Hash, usize)>,
     closed: bool,
+}
+
+impl State {
+    /// Removes and returns the request `id`, if it is still pending.
+    fn take_pending(&mut self, id: u64) -> Option<Pending> {
+        let i = self.pending.iter().position(|p| p.id == id)?;
+        Some(self.pending.swap_remove(i))
+    }
 }
 
 #[derive(Debug)]
@@ -386,7 +396,9 @@ impl Client {
             {
                 return Err(JsError::new("at most 64 addresses can be watched"));
             }
-            state.watched.insert(address);
+            if !state.watched.contains(&address) {
+                state.watched.push(address);
+            }
             let subscribe = Message::Subscribe {
                 heads: false,
                 finality: false,
@@ -513,7 +525,7 @@ impl Client {
                     reason: None,
                 });
             }
-            for (_, pending) in std::mem::take(&mut state.pending) {
+            for pending in std::mem::take(&mut state.pending) {
                 let _ = pending.reject.call1(&JsValue::NULL, &JsError::from(Error::Closed).into());
             }
         }
@@ -556,10 +568,10 @@ impl Client {
         let state = State {
             light,
             relays,
-            watched: BTreeSet::new(),
-            pending: BTreeMap::new(),
+            watched: Vec::new(),
+            pending: Vec::new(),
             next_id: 1,
-            heads: BTreeMap::new(),
+            heads: Vec::new(),
             closed: false,
         };
         let shared = Rc::new(Shared { state: RefCell::new(state), on_event });
@@ -698,7 +710,7 @@ fn dropped(shared: &Rc<Shared>, index: usize, reason: String) {
             return;
         }
         let failed: Vec<u64> =
-            state.pending.iter().filter(|(_, p)| p.relay == index).map(|(&id, _)| id).collect();
+            state.pending.iter().filter(|p| p.relay == index).map(|p| p.id).collect();
         let Some(relay) = state.relays.get_mut(index) else { return };
         let url = relay.url.clone();
         close_socket(relay);
@@ -708,7 +720,7 @@ fn dropped(shared: &Rc<Shared>, index: usize, reason: String) {
         relay.retry_ms = Some(delay);
         relay.last_error = Some(reason.clone());
         for id in failed {
-            if let Some(p) = state.pending.remove(&id) {
+            if let Some(p) = state.take_pending(id) {
                 let error = Error::Relay { url: url.clone(), reason: reason.clone() };
                 let _ = p.reject.call1(&JsValue::NULL, &JsError::from(error).into());
             }
@@ -793,7 +805,7 @@ fn reject(shared: &Rc<Shared>, index: usize, what: &'static str, reason: String)
 
 /// Resolves (with the reply's text) or rejects the request `id`.
 fn settle(shared: &Rc<Shared>, id: u64, outcome: Result<&str, String>) {
-    let Some(pending) = shared.state.borrow_mut().pending.remove(&id) else { return };
+    let Some(pending) = shared.state.borrow_mut().take_pending(id) else { return };
     let _ = match outcome {
         Ok(text) => pending.resolve.call1(&JsValue::NULL, &JsValue::from_str(text)),
         Err(reason) => pending.reject.call1(&JsValue::NULL, &JsValue::from_str(&reason)),
@@ -820,7 +832,7 @@ fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
     let (event, since, watched) = {
         let mut state = shared.state.borrow_mut();
         let since = state.light.core().finalized().height;
-        let watched: Vec<Address> = state.watched.iter().copied().collect();
+        let watched: Vec<Address> = state.watched.to_vec();
         let subscribe = Message::Subscribe {
             heads: true,
             finality: true,
@@ -901,7 +913,7 @@ fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) {
         }
     }
     shared.emit(events);
-    let watched: Vec<Address> = shared.state.borrow().watched.iter().copied().collect();
+    let watched: Vec<Address> = shared.state.borrow().watched.to_vec();
     if gap && !moved {
         let since = shared.state.borrow().light.core().finalized().height;
         let shared = shared.clone();
@@ -938,7 +950,8 @@ fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
                 if let Some(relay) = state.relays.get_mut(index) {
                     relay.head_height = Some(anchor.height);
                 }
-                if let Some(&(other, first)) = state.heads.get(&anchor.height) {
+                let seen = state.heads.iter().find(|(height, ..)| *height == anchor.height);
+                if let Some(&(_, other, first)) = seen {
                     if other != anchor.hash && first != index {
                         let first_url =
                             state.relays.get(first).map(|r| r.url.clone()).unwrap_or_default();
@@ -952,9 +965,13 @@ fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
                         });
                     }
                 } else {
-                    state.heads.insert(anchor.height, (anchor.hash, index));
-                    while state.heads.len() > RECENT_HEIGHTS {
-                        state.heads.pop_first();
+                    state.heads.push((anchor.height, anchor.hash, index));
+                    if state.heads.len() > RECENT_HEIGHTS {
+                        // Forget the lowest height.
+                        let lowest = state.heads.iter().enumerate().min_by_key(|(_, h)| h.0);
+                        if let Some((i, _)) = lowest {
+                            state.heads.swap_remove(i);
+                        }
                     }
                 }
                 if state.light.core().head().hash != before {
@@ -1002,7 +1019,7 @@ async fn request(
         if !send(&state, index, &build(id)) {
             return Err(Error::Relay { url, reason: "not connected".into() });
         }
-        state.pending.insert(id, Pending { relay: index, resolve, reject });
+        state.pending.push(Pending { id, relay: index, resolve, reject });
         (promise, id, url)
     };
     let weak = Rc::downgrade(shared);

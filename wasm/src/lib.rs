@@ -38,3 +38,9 @@ pub mod vault;
 pub mod wallet;
 
 pub use error::Error;
+
+/// The allocator in the `.wasm`: talc instead of Rust's default dlmalloc, a few KB smaller (the
+/// served file has a size budget; BENCHMARKS.md "WebAssembly"). The page is single-threaded.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
