@@ -642,6 +642,38 @@ async fn relays_learn_each_other_through_a_common_peer() {
     r1.stop().await;
 }
 
+/// `--no-peer-exchange`: R2 and R3 each dial R1 only; neither learns the other (R1 knows both
+/// addresses only if they advertise them, and they do not), yet blocks reach both over R1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_without_peer_exchange_keep_to_their_configured_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let r1 =
+        start(&g, &dir.path().join("r1"), Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    let fixed = |name: &str| memecoin_relay::Config {
+        peer_exchange: false,
+        ..memecoin_tests::config(&g, &dir.path().join(name), None, vec![r1.url()])
+    };
+    let r2 = memecoin_tests::launch(fixed("r2")).await.unwrap();
+    let r3 = memecoin_tests::launch(fixed("r3")).await.unwrap();
+    for r in [&r2, &r3] {
+        wait_for("blocks to reach a relay without peer exchange", 20, || async {
+            (r.head().await.0 >= 3).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(r2.handle.shared.peer_list(), vec![r1.url()]);
+    assert_eq!(r3.handle.shared.peer_list(), vec![r1.url()]);
+    let known = r1.handle.shared.peer_list();
+    assert!(!known.contains(&r2.url()) && !known.contains(&r3.url()), "{known:?}");
+    for r in [&r2, &r3] {
+        assert_eq!(gauge(&metrics(r).await, "memecoin_relay_peers"), 1);
+    }
+    r3.stop().await;
+    r2.stop().await;
+    r1.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_two_partition_finalizes_nothing_and_heals_into_one_chain() {
     let dir = tempfile::tempdir().unwrap();

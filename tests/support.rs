@@ -116,6 +116,7 @@ pub fn config(
         www: None,
         public_addr: None,
         max_dialed: 8,
+        peer_exchange: true,
         tls: None,
         faucet: None,
         limits: Default::default(),

@@ -220,6 +220,7 @@ fn start_relay() -> Relay {
     let shared = memecoin_relay::shared::Shared::new(
         node,
         Some("ws://127.0.0.1:9/ws".into()),
+        true,
         stopping,
         memecoin_relay::listen::Limits::default(),
     );

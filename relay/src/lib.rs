@@ -58,6 +58,9 @@ pub struct Config {
     pub public_addr: Option<String>,
     /// Most relays dialed at once, from config and peer exchange together.
     pub max_dialed: usize,
+    /// Take part in peer exchange (PROTOCOL.md §16.7). Off: dial only `peers`, learn no
+    /// addresses from peers, advertise none (a fixed topology, e.g. behind a sentry relay).
+    pub peer_exchange: bool,
     /// Serve HTTPS and `wss://` with this certificate instead of plain HTTP and `ws://`.
     pub tls: Option<TlsConfig>,
     /// Pay test coins from this key on `POST /api/faucet` (devnets only).
@@ -102,7 +105,8 @@ pub fn start(
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let public = config.public_addr.clone().or_else(|| Some(format!("{scheme}://{addr}/ws")));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shared = Shared::new(node, public, stop_rx.clone(), config.limits.clone());
+    let shared =
+        Shared::new(node, public, config.peer_exchange, stop_rx.clone(), config.limits.clone());
     for p in &config.peers {
         shared.learn_peer(p);
     }

@@ -83,6 +83,10 @@ struct RunArgs {
     /// Our address as other relays can dial it.
     #[arg(long)]
     public_addr: Option<String>,
+    /// Take no part in peer exchange: dial only the --peer relays, learn no relay addresses
+    /// from peers and advertise none (a fixed topology).
+    #[arg(long)]
+    no_peer_exchange: bool,
     /// Serve HTTPS and wss:// with this PEM certificate chain (needs --tls-key).
     #[arg(long)]
     tls_cert: Option<PathBuf>,
@@ -107,6 +111,8 @@ struct FileConfig {
     validator_key: Option<PathBuf>,
     www: Option<PathBuf>,
     public_addr: Option<String>,
+    #[serde(default)]
+    no_peer_exchange: bool,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_connections_per_ip: Option<usize>,
@@ -218,6 +224,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         www: args.www.or(file.www),
         public_addr: args.public_addr.or(file.public_addr),
         max_dialed: 16,
+        peer_exchange: !(args.no_peer_exchange || file.no_peer_exchange),
         tls,
         faucet: None,
         limits: limits(args.max_connections_per_ip.or(file.max_connections_per_ip)),
@@ -291,6 +298,7 @@ async fn devnet(
             www: if i == 0 { www.clone() } else { None },
             public_addr: None,
             max_dialed: 16,
+            peer_exchange: true,
             tls: None,
             faucet: (i == 0).then(|| memecoin_relay::faucet::FaucetConfig::devnet(dev.clone())),
             limits: limits(max_connections_per_ip),

@@ -240,13 +240,19 @@ impl Conn {
             self.peer_head = head_height;
             if role == Role::Relay {
                 Metrics::inc(&self.shared.metrics.relay_peers);
-                if let Some(addr) = listen {
-                    self.shared.learn_peer(&addr);
-                }
-                let peers: Vec<String> =
-                    self.shared.peer_list().into_iter().take(wire::MAX_PEERS_PER_MESSAGE).collect();
-                if !peers.is_empty() {
-                    self.send(&Message::Peers { peers })?;
+                if self.shared.peer_exchange {
+                    if let Some(addr) = listen {
+                        self.shared.learn_peer(&addr);
+                    }
+                    let peers: Vec<String> = self
+                        .shared
+                        .peer_list()
+                        .into_iter()
+                        .take(wire::MAX_PEERS_PER_MESSAGE)
+                        .collect();
+                    if !peers.is_empty() {
+                        self.send(&Message::Peers { peers })?;
+                    }
                 }
                 let (ours, fin) = self
                     .shared
@@ -373,8 +379,11 @@ impl Conn {
                 Ok(())
             }
             Message::Peers { peers } => {
-                for p in peers.iter().take(wire::MAX_PEERS_PER_MESSAGE) {
-                    self.shared.learn_peer(p);
+                // Without peer exchange, the addresses are dropped (the message is still valid).
+                if self.shared.peer_exchange {
+                    for p in peers.iter().take(wire::MAX_PEERS_PER_MESSAGE) {
+                        self.shared.learn_peer(p);
+                    }
                 }
                 Ok(())
             }
@@ -567,7 +576,7 @@ pub async fn serve_connection(
         version: PROTOCOL_VERSION,
         chain_id: chain_id.to_hex(),
         role: Role::Relay,
-        listen: shared.public_addr.clone(),
+        listen: shared.public_addr.clone().filter(|_| shared.peer_exchange),
         head_height,
     };
     let end: Result<(), End> = async {

@@ -67,6 +67,9 @@ pub struct Shared {
     pub known_peers: StdMutex<BTreeSet<String>>,
     /// Our own dialable address, if we know it (never dialed, advertised in hello).
     pub public_addr: Option<String>,
+    /// Whether we take part in peer exchange (§16.7): learn relay addresses from peers, share
+    /// ours and those we know. Off, the relay dials only its configured peers.
+    pub peer_exchange: bool,
     /// Flips to `true` when the relay shuts down: every connection and dialer ends.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The listener's open sockets, in all and by address ([`crate::listen`]).
@@ -96,6 +99,7 @@ impl Shared {
     pub fn new(
         node: Node,
         public_addr: Option<String>,
+        peer_exchange: bool,
         stopping: tokio::sync::watch::Receiver<bool>,
         limits: crate::listen::Limits,
     ) -> Arc<Self> {
@@ -106,6 +110,7 @@ impl Shared {
             metrics: Metrics::default(),
             known_peers: StdMutex::new(BTreeSet::new()),
             public_addr,
+            peer_exchange,
             stopping,
             gate: crate::listen::Gate::new(limits),
             banned: StdMutex::new(HashMap::new()),
@@ -233,7 +238,7 @@ mod tests {
         let genesis = crate::keys::devnet_genesis(1, 0).unwrap();
         let node = Node::open(genesis, dir.path(), None).unwrap();
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        (Shared::new(node, None, rx, Default::default()), dir)
+        (Shared::new(node, None, true, rx, Default::default()), dir)
     }
 
     #[test]

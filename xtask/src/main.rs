@@ -794,81 +794,52 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
     }
     println!("$ {load}");
     let output = load.command(&run.root).stderr(Stdio::inherit()).output();
-    // Then, with the load over: nine plain relays, each started with one peer picked among the
-    // relays before it (a fixed pseudo-random pick, so runs compare), a random mesh of ten once
-    // peer exchange adds links; `memecoin-load --propagation` times blocks across it.
-    let mut relays = vec![child];
-    let mut urls = vec![format!("ws://{listen}/ws")];
+    // Then, with the load over, block propagation across ten relays (the devnet and nine plain
+    // ones), twice: a random mesh (each started with one peer picked among the relays before it,
+    // a fixed pseudo-random pick so runs compare; peer exchange adds links), then a line (each
+    // dials only the one before it, `--no-peer-exchange`). `memecoin-load --propagation` times
+    // new blocks from the first relay to each.
     let genesis = data.join("genesis.json");
-    let mesh = http_get(&listen, "/api/genesis")
-        .and_then(|body| std::fs::write(&genesis, body))
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            for i in 1..10usize {
-                let port = free_port().map_err(|e| e.to_string())?;
-                let addr = format!("127.0.0.1:{port}");
-                let peer = urls[(i * 7 + 3) % i].clone();
-                let relay = Cmd::new(&bin.join("memecoin-relay").display().to_string()).args([
-                    "run",
-                    "--genesis",
-                    &genesis.display().to_string(),
-                    "--data-dir",
-                    &data.join(format!("relay-{i}")).display().to_string(),
-                    "--listen",
-                    &addr,
-                    "--peer",
-                    &peer,
-                ]);
-                let spawned = relay
-                    .command(&run.root)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .map_err(|e| spawn_error(&e))?;
-                relays.push(spawned);
-                let waiting = Instant::now();
-                while std::net::TcpStream::connect(&addr).is_err() {
-                    if waiting.elapsed() > Duration::from_secs(30) {
-                        return Err(format!("relay {i} not listening"));
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                urls.push(format!("ws://{addr}/ws"));
-            }
-            Ok(())
-        });
-    let propagation = match mesh {
+    let mut propagation = String::new();
+    match http_get(&listen, "/api/genesis").and_then(|body| std::fs::write(&genesis, body)) {
+        Err(e) => propagation.push_str(&format!("propagation skipped: no genesis: {e}\n")),
         Ok(()) => {
-            // Let the new relays catch up with the chain before timing new blocks.
-            std::thread::sleep(Duration::from_secs(5));
-            let timing = Cmd::new(&bin.join("memecoin-load").display().to_string()).args([
-                "--url",
-                &urls[0],
-                "--rates",
-                "0",
-                "--heads",
-                heads,
-                "--propagation",
-                &urls.join(","),
-            ]);
-            println!("$ {timing}");
-            timing
-                .command(&run.root)
-                .stderr(Stdio::inherit())
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map_or_else(
-                    || "propagation: memecoin-load failed (see above)\n".to_owned(),
-                    |o| String::from_utf8_lossy(&o.stdout).into_owned(),
-                )
+            for line in [false, true] {
+                let shape = if line { "a line" } else { "a random mesh" };
+                let relays = spawn_relays(run, &bin, &genesis, &data, &listen, line);
+                let report = match &relays {
+                    Ok((_, urls)) => {
+                        // Let the new relays catch up with the chain before timing new blocks.
+                        std::thread::sleep(Duration::from_secs(5));
+                        let timing = Cmd::new(&bin.join("memecoin-load").display().to_string())
+                            .args(["--url", &urls[0], "--rates", "0", "--heads", heads])
+                            .args(["--propagation", &urls.join(",")]);
+                        println!("$ {timing}");
+                        timing
+                            .command(&run.root)
+                            .stderr(Stdio::inherit())
+                            .output()
+                            .ok()
+                            .filter(|o| o.status.success())
+                            .map_or_else(
+                                || "memecoin-load failed (see above)\n".to_owned(),
+                                |o| String::from_utf8_lossy(&o.stdout).into_owned(),
+                            )
+                    }
+                    Err(e) => format!("skipped: could not start the relays: {e}\n"),
+                };
+                propagation.push_str(&format!(
+                    "Block propagation across {shape} of 10 relays (target p99 <= 100 ms):\n{report}"
+                ));
+                for mut relay in relays.map(|(children, _)| children).unwrap_or_default() {
+                    let _ = relay.kill();
+                    let _ = relay.wait();
+                }
+            }
         }
-        Err(e) => format!("propagation skipped: could not start the relay mesh: {e}\n"),
-    };
-    for mut relay in relays {
-        let _ = relay.kill();
-        let _ = relay.wait();
     }
+    let _ = child.kill();
+    let _ = child.wait();
     let output = output
         .map_err(|e| Failure::new("relay load", &load, spawn_error(&e), "build the relay"))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -887,9 +858,74 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
     }
     let chart = relay_chart(run, &stdout, quick)?;
     Ok(format!(
-        "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}\nChart of throughput and latency against offered load: {}\nBlock propagation across a random mesh of 10 relays (target p99 <= 100 ms):\n{propagation}",
+        "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}\nChart of throughput and latency against offered load: {}\n{propagation}",
         chart.display()
     ))
+}
+
+/// Nine `memecoin-relay run` processes (release build) next to the devnet at `devnet`, each in
+/// its own data dir under `data` and on a free loopback port, each started with one peer among
+/// the relays before it: a pseudo-random one (`line == false`; peer exchange then adds links),
+/// or the one just before it with `--no-peer-exchange` (`line == true`: a line of ten). Returns
+/// the children and every relay's `/ws` URL, the devnet's first.
+fn spawn_relays(
+    run: &Run,
+    bin: &Path,
+    genesis: &Path,
+    data: &Path,
+    devnet: &str,
+    line: bool,
+) -> Result<(Vec<std::process::Child>, Vec<String>), String> {
+    let mut children = Vec::new();
+    let mut urls = vec![format!("ws://{devnet}/ws")];
+    let shape = if line { "line" } else { "mesh" };
+    for i in 1..10usize {
+        let started = free_port().map_err(|e| e.to_string()).and_then(|port| {
+            let addr = format!("127.0.0.1:{port}");
+            let peer = if line { urls[i - 1].clone() } else { urls[(i * 7 + 3) % i].clone() };
+            let dir = data.join(format!("{shape}-{i}"));
+            let mut relay = Cmd::new(&bin.join("memecoin-relay").display().to_string()).args([
+                "run",
+                "--genesis",
+                &genesis.display().to_string(),
+                "--data-dir",
+                &dir.display().to_string(),
+                "--listen",
+                &addr,
+                "--peer",
+                &peer,
+            ]);
+            if line {
+                relay = relay.args(["--no-peer-exchange"]);
+            }
+            let child = relay
+                .command(&run.root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| spawn_error(&e))?;
+            children.push(child);
+            let waiting = Instant::now();
+            while std::net::TcpStream::connect(&addr).is_err() {
+                if waiting.elapsed() > Duration::from_secs(30) {
+                    return Err(format!("relay {i} not listening"));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(format!("ws://{addr}/ws"))
+        });
+        match started {
+            Ok(url) => urls.push(url),
+            Err(e) => {
+                for mut child in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok((children, urls))
 }
 
 /// Draws the load report (memecoin-load's JSON lines) as `target/bench/relay-load.png`:
