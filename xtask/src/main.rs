@@ -747,6 +747,10 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
         &listen,
         "--data-dir",
         &data.display().to_string(),
+        // The load generator stands for many clients on one loopback address (1,000
+        // subscribers): no per-address socket cap.
+        "--max-connections-per-ip",
+        "0",
     ]);
     println!("\n$ {devnet} &");
     let mut child =

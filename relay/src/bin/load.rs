@@ -650,11 +650,17 @@ async fn offer(url: &str, txs: Vec<String>, rate: f64) -> anyhow::Result<Step> {
     };
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // After a stall (a busy machine), catch up at most at 1.5 times the rate: a burst could
+    // pass the relay's per-connection limit (`MAX_RATE` a second), which strikes and in the
+    // end bans the address, as it would any client.
+    let per_tick = ((rate * 0.015).ceil() as usize).max(1);
     let mut sent = 0usize;
     let mut txs = txs.into_iter().enumerate();
     while sent < total {
         tick.tick().await;
-        let due = ((started.elapsed().as_secs_f64() * rate) as usize).min(total);
+        let due =
+            ((started.elapsed().as_secs_f64() * rate) as usize).min(total).min(sent + per_tick);
         while sent < due {
             let Some((i, tx)) = txs.next() else { break };
             let id = i as u64 + 10;
