@@ -447,12 +447,13 @@ fn apply_tx<S: NodeStore + ?Sized>(
     overlay: &mut Overlay<'_, S>,
     meta: &mut Cow<'_, ChainMeta>,
     tx: &SignedTx,
-    signature_checked: Option<bool>,
+    signature_checked: impl FnOnce() -> Option<bool>,
 ) -> Result<u64, TxError> {
     let sender = tx.tx.sender_address();
     let account = overlay.get(&sender).map_err(TxError::State)?;
     let mut after = check_sender(chain, tx, &account)?;
-    let valid = match signature_checked {
+    // Asked only now, after the state reads: a caller verifying concurrently gets that long.
+    let valid = match signature_checked() {
         Some(valid) => valid,
         None => tx.verify_signature().is_ok(),
     };
@@ -774,9 +775,10 @@ fn execute<S: NodeStore + ?Sized>(
         if included.len() >= max as usize {
             break;
         }
-        let checked = match signatures {
+        let checked = || match signatures {
             Signatures::Verify => None,
             Signatures::Checked(valid) => valid.get(index).copied(),
+            Signatures::Lookup(lookup) => lookup(index),
         };
         let result = match mode {
             Mode::Validate => apply_tx(chain, &mut overlay, &mut tx_meta, tx, checked),
@@ -848,7 +850,7 @@ pub fn apply_block<S: NodeStore + ?Sized>(
 }
 
 /// Who checks the transaction signatures of a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Signatures<'a> {
     /// Core, one by one in block order ([`apply_block`]).
     Verify,
@@ -857,6 +859,21 @@ pub enum Signatures<'a> {
     /// would verify, so a block is refused with exactly the error [`Signatures::Verify`] gives.
     /// A transaction beyond the slice is verified by core.
     Checked(&'a [bool]),
+    /// As `Checked`, with `lookup(i)` giving transaction `i`'s result (`None`: core verifies
+    /// it). Core asks once per transaction, in block order, when it reaches that transaction's
+    /// signature check, after reading its sender's state; the caller may still be verifying
+    /// (on other cores) and make the call wait, so state work and verification overlap.
+    Lookup(&'a dyn Fn(usize) -> Option<bool>),
+}
+
+impl core::fmt::Debug for Signatures<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Verify => f.write_str("Verify"),
+            Self::Checked(valid) => f.debug_tuple("Checked").field(valid).finish(),
+            Self::Lookup(_) => f.write_str("Lookup(..)"),
+        }
+    }
 }
 
 /// As [`apply_block`], with the transaction signatures checked as `signatures` says. Proposer
@@ -1056,7 +1073,7 @@ pub fn check_tx_with<S: NodeStore + ?Sized>(
     let mut overlay = Overlay::new(store, state.accounts_root);
     // Borrowed: a transfer (the common case) never copies the chain meta.
     let mut meta = Cow::Borrowed(&state.meta);
-    apply_tx(chain, &mut overlay, &mut meta, tx, signature_verified.then_some(true)).map(|_| ())
+    apply_tx(chain, &mut overlay, &mut meta, tx, || signature_verified.then_some(true)).map(|_| ())
 }
 
 /// Who must propose `slot` on top of `state`.

@@ -691,6 +691,23 @@ fn signatures_checked_by_the_caller_give_cores_verdict() {
     assert_eq!(with(&bad, Signatures::Checked(&checked)), expected);
     // A caller that vouches for a signature is believed: that is the contract.
     assert!(with(&bad, Signatures::Checked(&[true, true, true])).is_ok());
+
+    // `Lookup`: the same answers, asked once per transaction in block order; `None` means core
+    // verifies that one itself.
+    let asked = std::cell::RefCell::new(Vec::new());
+    let answers = |results: &'static [bool]| {
+        let asked = &asked;
+        move |i: usize| {
+            asked.borrow_mut().push(i);
+            results.get(i).copied()
+        }
+    };
+    assert_eq!(with(&good, Signatures::Lookup(&answers(&[true, true, true]))).unwrap(), verified);
+    assert_eq!(asked.take(), [0, 1, 2]);
+    assert_eq!(with(&bad, Signatures::Lookup(&answers(&[true, false, true]))), expected);
+    assert_eq!(asked.take(), [0, 1], "nothing is asked after the failing transaction");
+    assert_eq!(with(&bad, Signatures::Lookup(&|_| None)), expected);
+    assert!(with(&bad, Signatures::Lookup(&|_| Some(true))).is_ok());
 }
 
 /// A light client crosses epochs in which the validator set changes (a new staker joins):

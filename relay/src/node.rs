@@ -365,12 +365,14 @@ impl Node {
             .states
             .get(&h.parent)
             .ok_or(ImportError::UnknownParent { parent: h.parent, height: h.height })?;
-        // Signatures seen in the mempool are not checked again; the rest on all cores.
-        let valid = self.sigcache.check_block(&block.txs);
-        let signatures = Signatures::Checked(&valid);
-        let applied =
-            state::apply_block_with(&self.store, &self.chain, parent_state, &block, signatures)
-                .map_err(ImportError::Invalid)?;
+        // Signatures seen in the mempool are not checked again; the rest on all cores, while
+        // core works through the block.
+        let applied = self
+            .sigcache
+            .apply_overlapped(&block.txs, |signatures| {
+                state::apply_block_with(&self.store, &self.chain, parent_state, &block, signatures)
+            })
+            .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
         let info = BlockInfo {
             hash,

@@ -2,19 +2,25 @@
 //!
 //! A transaction's signature is verified when it enters the mempool; when the same transaction
 //! arrives again inside a block, checking it a second time is wasted work (Bitcoin Core keeps a
-//! signature cache for the same reason). Block import asks [`SigCache::check_block`], which takes
-//! the cached ones as valid and verifies the others in parallel, then hands the results to core
-//! (`state::apply_block_with` with `Signatures::Checked`), which uses them in block order, so a
-//! block is refused with the same error as when core verifies everything itself.
+//! signature cache for the same reason). Block import runs core through
+//! [`SigCache::apply_overlapped`]: the cached signatures count as valid, the others are verified
+//! on every core *while* core validates the block (`state::apply_block_with` with
+//! `Signatures::Lookup`); core asks for each result in block order when it reaches that
+//! transaction, waiting if it is not ready, so a block is refused with the same error as when
+//! core verifies everything itself, and the state work (tree reads, about a tenth of the time)
+//! no longer waits for the last signature.
 //!
 //! The key is SHA-256 of the transaction id and the signature bytes: the id alone does not cover
 //! the signature, and a transaction with a forged signature must not ride on a valid one's entry.
 //! The cache is bounded (oldest entries go first) and only ever holds signatures that verified.
 
 use memecoin_core::encode::Encode;
+use memecoin_core::state::Signatures;
 use memecoin_core::tx::SignedTx;
 use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 
 /// Entries kept: about a mempool's worth of transactions plus the blocks in flight.
 pub const CAPACITY: usize = 65_536;
@@ -70,6 +76,101 @@ impl SigCache {
             valid[i] = Some(ok);
         }
         valid.into_iter().map(|v| v.unwrap_or(false)).collect()
+    }
+
+    /// Runs `apply` (core's validation of the block holding `txs`) with their signatures as
+    /// `Signatures::Lookup`: the cached ones are valid, the others are verified on every core
+    /// meanwhile, each worker in block order. Few unchecked signatures (or one core): verified
+    /// first, as [`SigCache::check_block`], then `apply`. Once `apply` returns, the workers stop
+    /// at their next signature.
+    pub fn apply_overlapped<R>(
+        &self,
+        txs: &[SignedTx],
+        apply: impl FnOnce(Signatures<'_>) -> R,
+    ) -> R {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cached: Vec<bool> = txs.iter().map(|tx| self.contains(tx)).collect();
+        let unchecked: Vec<usize> = (0..txs.len()).filter(|&i| !cached[i]).collect();
+        if cores < 2 || unchecked.len() < PARALLEL_FROM {
+            return apply(Signatures::Checked(&self.check_block(txs)));
+        }
+        let results = Results::new(txs.len());
+        std::thread::scope(|scope| {
+            for first in 0..cores {
+                let (results, unchecked) = (&results, &unchecked);
+                scope.spawn(move || {
+                    let mine = unchecked.iter().copied().skip(first).step_by(cores);
+                    // Whatever happens here, every result of ours gets set (`false` if not
+                    // verified), so `apply` never waits for a worker that is gone.
+                    let mut left = Unanswered { results, mine: mine.clone() };
+                    for i in mine {
+                        if results.stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        results.set(i, txs[i].verify_signature().is_ok());
+                        left.mine.next();
+                    }
+                });
+            }
+            let lookup = |i: usize| {
+                if cached.get(i).copied().unwrap_or(false) { Some(true) } else { results.wait(i) }
+            };
+            let applied = apply(Signatures::Lookup(&lookup));
+            results.stop.store(true, Ordering::Relaxed);
+            applied
+        })
+    }
+}
+
+/// Signature results as workers produce them, for a reader that waits for each in turn.
+struct Results {
+    slots: Mutex<Vec<Option<bool>>>,
+    ready: Condvar,
+    stop: AtomicBool,
+}
+
+impl Results {
+    fn new(len: usize) -> Self {
+        Results { slots: Mutex::new(vec![None; len]), ready: Condvar::new(), stop: false.into() }
+    }
+
+    fn set(&self, i: usize, valid: bool) {
+        if let Ok(mut slots) = self.slots.lock() {
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = Some(valid);
+            }
+        }
+        self.ready.notify_all();
+    }
+
+    /// Transaction `i`'s result, once a worker set it; `None` past the end (core verifies).
+    fn wait(&self, i: usize) -> Option<bool> {
+        let Ok(mut slots) = self.slots.lock() else { return Some(false) };
+        loop {
+            match slots.get(i) {
+                None => return None,
+                Some(Some(valid)) => return Some(*valid),
+                Some(None) => match self.ready.wait(slots) {
+                    Ok(guard) => slots = guard,
+                    // A worker panicked holding the lock: count it as not verified.
+                    Err(_) => return Some(false),
+                },
+            }
+        }
+    }
+}
+
+/// A worker's results not yet set: set to `false` when the worker ends, however it ends.
+struct Unanswered<'a, I: Iterator<Item = usize>> {
+    results: &'a Results,
+    mine: I,
+}
+
+impl<I: Iterator<Item = usize>> Drop for Unanswered<'_, I> {
+    fn drop(&mut self) {
+        for i in self.mine.by_ref() {
+            self.results.set(i, false);
+        }
     }
 }
 
@@ -135,6 +236,45 @@ mod tests {
         assert_eq!(one_by_one.iter().filter(|ok| !**ok).count(), 2);
         let cache = SigCache::default();
         assert_eq!(cache.check_block(&all), one_by_one);
+    }
+
+    /// What core sees through `apply_overlapped`: every transaction's result, asked in block
+    /// order, equal to verifying one by one (cached ones as valid); and an `apply` that stops
+    /// early does not hang on workers still verifying.
+    #[test]
+    fn overlapped_results_match_one_by_one() {
+        let mut all = txs(64);
+        let (a, b) = (all[5].signature, all[50].signature);
+        all[5].signature = b;
+        all[50].signature = a;
+        let one_by_one: Vec<bool> = all.iter().map(|t| t.verify_signature().is_ok()).collect();
+        let mut cache = SigCache::default();
+        for tx in &all[..10] {
+            if tx.verify_signature().is_ok() {
+                cache.insert(tx);
+            }
+        }
+        let ask_all = |signatures: Signatures<'_>| match signatures {
+            Signatures::Lookup(lookup) => (0..all.len()).map(lookup).collect::<Vec<_>>(),
+            // One core: verified first.
+            Signatures::Checked(valid) => valid.iter().map(|v| Some(*v)).collect(),
+            Signatures::Verify => vec![],
+        };
+        let seen = cache.apply_overlapped(&all, ask_all);
+        assert_eq!(seen, one_by_one.iter().map(|v| Some(*v)).collect::<Vec<_>>());
+        // Stops after the first bad one, as core does.
+        let first_bad = cache.apply_overlapped(&all, |signatures| match signatures {
+            Signatures::Lookup(lookup) => (0..all.len()).find(|&i| lookup(i) == Some(false)),
+            Signatures::Checked(valid) => valid.iter().position(|v| !v),
+            Signatures::Verify => None,
+        });
+        assert_eq!(first_bad, Some(5));
+        // Few unchecked: verified first, handed over as `Checked`.
+        let few = cache.apply_overlapped(&all[..20], |signatures| match signatures {
+            Signatures::Checked(valid) => valid.to_vec(),
+            _ => vec![],
+        });
+        assert_eq!(few, one_by_one[..20]);
     }
 
     #[test]
