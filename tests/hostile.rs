@@ -365,18 +365,29 @@ async fn each_invalid_message_is_struck_with_its_reason() {
             Got::Closed(reason) => panic!("{message}: closed: {reason:?}"),
         }
     }
-    // Over MAX_RATE messages in a second: harmless ones, all written at once.
+    // Over MAX_RATE messages a second, for longer than MAX_STRIKES seconds: harmless ones, all
+    // written at once. Answered `RateLimited` and slowed down, never struck off: every message
+    // is handled in the end, and the connection still answers.
     let mut ws = ws_from("127.0.1.100", &r).await.unwrap();
     send(&mut ws, &hello(&chain_id, 1)).await;
     let peers = json!({"type": "peers", "peers": []}).to_string();
-    for _ in 0..=memecoin_relay::net::MAX_RATE {
-        ws.feed(T::text(peers.clone())).await.unwrap();
+    let flood = tokio::spawn(async move {
+        for _ in 0..(memecoin_relay::net::MAX_RATE * (MAX_STRIKES + 1)) {
+            ws.feed(T::text(peers.clone())).await.unwrap();
+        }
+        ws.flush().await.unwrap();
+        ws
+    });
+    let mut ws = flood.await.unwrap();
+    for _ in 0..MAX_STRIKES {
+        match next_of(&mut ws, "error").await {
+            Got::Json(e) => {
+                assert!(e["reason"].as_str().unwrap().starts_with("RateLimited"), "{e}")
+            }
+            Got::Closed(reason) => panic!("closed: {reason:?}"),
+        }
     }
-    ws.flush().await.unwrap();
-    match next_of(&mut ws, "error").await {
-        Got::Json(e) => assert!(e["reason"].as_str().unwrap().starts_with("RateLimited"), "{e}"),
-        Got::Closed(reason) => panic!("closed: {reason:?}"),
-    }
+    round_trip(&mut ws).await;
     let m = metrics(&r).await;
     for kind in ["BadMessage", "Protocol", "BadSignature", "InvalidEvidence", "RateLimited"] {
         assert!(m.contains(&format!("memecoin_rejects_total{{reason=\"{kind}\"}}")), "{m}");

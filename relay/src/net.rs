@@ -218,7 +218,17 @@ impl Conn {
         }
         self.in_window += 1;
         if self.in_window > MAX_RATE {
-            return self.strike(None, "RateLimited: too many messages per second".into());
+            // Slowed down, not struck: messages are counted as we handle them, not as the peer
+            // sent them, and after a stall of ours (a long block import under load) an honest
+            // client's backlog arrives all at once. So the rest of this window is waited out;
+            // meanwhile the incoming queue fills and TCP pushes back on the sender. A flood
+            // gets `MAX_RATE` messages a second handled, and its invalid ones are struck.
+            let reason = format!("RateLimited: over {MAX_RATE} messages a second, slowed down");
+            self.shared.metrics.reject(&reason);
+            self.send(&Message::Error { id: None, reason })?;
+            tokio::time::sleep(Duration::from_secs(1).saturating_sub(self.window.elapsed())).await;
+            self.window = Instant::now();
+            self.in_window = 1;
         }
         let msg = match Message::from_json(text) {
             Ok(m) => m,
