@@ -761,8 +761,9 @@ fn received(shared: &Rc<Shared>, index: usize, text: &str) {
         Message::Hello { version, chain_id, .. } => hello(shared, index, version, &chain_id),
         Message::Head { header } => head(shared, index, &header),
         Message::Finalized { proof } => {
-            // A proof the client cannot check yet (a notification while it is behind).
-            if finality(shared, index, &[proof]) {
+            // A proof the client cannot check yet (a notification while it is behind): catch up.
+            let behind = finality(shared, index, &[proof]);
+            if behind {
                 let since = shared.state.borrow().light.core().finalized().height;
                 let shared = shared.clone();
                 spawn_local(async move { catch_up(&shared, index, since).await });
