@@ -1,5 +1,5 @@
 //! A light client believes no relay: it follows a real relay over `/ws` with finality proofs
-//! only (one per epoch), verifies an account proof against the finalized state root it verified
+//! only (one per epoch, or the newest alone by skipping), verifies an account proof against the finalized state root it verified
 //! itself, and refuses a relay's lie about the balance.
 
 use futures_util::{SinkExt, StreamExt};
@@ -63,6 +63,31 @@ async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
     }
     assert!(client.finalized().height >= 20);
     assert!(client.epoch() >= 2);
+
+    // The newest proof alone (`latest`): a client at genesis takes it by skipping the epochs
+    // between (PROTOCOL.md §13.4), to the same place or further than the walk.
+    let reply = ask(
+        &mut ws,
+        json!({"type": "get_finality", "id": 4, "since": 0, "latest": true}),
+        "finality",
+    )
+    .await;
+    let newest: Vec<FinalityProof> =
+        reply["proofs"].as_array().unwrap().iter().map(decode).collect();
+    assert_eq!(newest.len(), 1, "only the newest proof");
+    let mut skipping = LightClient::from_genesis(&g).unwrap();
+    skipping.accept_finality(&newest[0]).unwrap();
+    assert!(skipping.finalized().height >= client.finalized().height);
+    assert!(skipping.epoch() >= 2, "several epochs skipped");
+    let since = skipping.finalized().height;
+    let reply = ask(
+        &mut ws,
+        json!({"type": "get_finality", "id": 5, "since": since, "latest": true}),
+        "finality",
+    )
+    .await;
+    let newer = reply["proofs"].as_array().unwrap();
+    assert!(newer.iter().map(decode::<FinalityProof>).all(|p| p.source.height > since));
 
     // The dev account, proven against the root the client verified itself. If the relay
     // finalized more in between, the client catches up first and asks again.

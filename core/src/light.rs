@@ -4,13 +4,19 @@
 //! The client holds a finalized [`Anchor`] and the validator set of one epoch, plus the hash of
 //! the set that governs the next epoch with blocks (from the last certified header). It moves
 //! forward with [`FinalityProof`]s: a header `S`, its child `T` signed by its proposer, and a
-//! certificate for the link `S -> T`, which finalizes `S`. Crossing into a new epoch needs that
-//! epoch's set, checked against the committed hash. So catching up costs one proof per epoch,
-//! however many blocks each holds.
+//! certificate for the link `S -> T`, which finalizes `S`. Crossing into the next epoch with
+//! blocks needs that epoch's set, checked against the committed hash. A proof further ahead, whose
+//! set the client cannot link by hash, may still be accepted by *skipping* (as Tendermint light
+//! clients do): its set is the one the target header commits to, and the certificate's signers
+//! hold more than 1/3 of the stake of the set the client already trusts — so at least one honest
+//! validator the client knows vouched for it. So catching up costs work in proportion to changes
+//! of the validator set, not to the number of blocks or epochs.
 //!
-//! Trust assumption: more than 2/3 of each epoch's stake is honest. An honest validator only
-//! votes from a justified source, so a supermajority link `S -> T` with `T` the child of `S`
-//! means `S` is final (as in Casper FFG; Ethereum light clients rest on the same assumption).
+//! Trust assumption: more than 2/3 of each epoch's stake is honest, and — for a skip — fewer than
+//! 1/3 of the trusted set's stake signs anything false while the client catches up (PROTOCOL.md
+//! §13.2, with its long-range caveat). An honest validator only votes from a justified source, so
+//! a supermajority link `S -> T` with `T` the child of `S` means `S` is final (as in Casper FFG;
+//! Ethereum light clients rest on the same assumption).
 
 use crate::account::{Account, state_key};
 use crate::address::Address;
@@ -81,6 +87,13 @@ pub enum LightError {
     WrongChain,
     /// Headers that do not link by parent hash, in height order, to the verified block.
     NotLinked,
+    /// A proof that skips epochs whose signers hold `signed` of the client's trusted set's
+    /// `total` stake, not more than 1/3: not enough to be sure of one honest signer. The client
+    /// can still get there epoch by epoch.
+    InsufficientTrust {
+        signed: u64,
+        total: u64,
+    },
 }
 
 impl fmt::Display for LightError {
@@ -109,6 +122,11 @@ impl fmt::Display for LightError {
             Self::Genesis(e) => write!(f, "genesis: {e}"),
             Self::WrongChain => f.write_str("saved checkpoint is for another chain"),
             Self::NotLinked => f.write_str("headers do not link to the verified finalized block"),
+            Self::InsufficientTrust { signed, total } => write!(
+                f,
+                "signers hold {signed} of the trusted set's {total} stake, not more than 1/3: \
+                 follow the epochs in between"
+            ),
         }
     }
 }
@@ -261,29 +279,52 @@ impl LightClient {
         self.next_hash
     }
 
-    /// The set that governs `epoch`, given an optional set supplied by a relay.
+    /// The set that governs `epoch`, given an optional set supplied by a relay, and whether
+    /// taking it skips epochs (its hash is not linked to the client's; PROTOCOL.md §13.4 step 3).
     fn set_for<'a>(
         &'a self,
         epoch: u64,
         supplied: Option<&'a ValidatorSet>,
-    ) -> Result<&'a ValidatorSet, LightError> {
+    ) -> Result<(&'a ValidatorSet, bool), LightError> {
         if epoch == self.epoch {
-            return Ok(&self.set);
+            return Ok((&self.set, false));
         }
         match supplied {
             Some(set) if epoch > self.epoch => {
                 if set.hash() == self.next_hash {
-                    Ok(set)
+                    Ok((set, false))
                 } else if epoch > self.epoch.saturating_add(1) {
                     // Further ahead than the next epoch, the set may have changed in between:
-                    // this cannot be checked yet (the proofs of the epochs between come first),
-                    // which is not the same as wrong.
-                    Err(LightError::EpochNotKnown { epoch, known: self.epoch })
+                    // it cannot be linked by hash, only trusted by who signed (step 6).
+                    Ok((set, true))
                 } else {
                     Err(LightError::WrongValidatorSet)
                 }
             }
             _ => Err(LightError::EpochNotKnown { epoch, known: self.epoch }),
+        }
+    }
+
+    /// The stake of the client's trusted set held by the keys that signed `certificate` (named
+    /// by index into `set`), which must be more than 1/3 of the trusted set's total. Counted by
+    /// key, with the trusted set's stakes; an index outside `set` counts nothing here and is
+    /// refused by the certificate check after.
+    fn check_trust(&self, certificate: &Certificate, set: &ValidatorSet) -> Result<(), LightError> {
+        let trusted = &self.set;
+        let signed = certificate
+            .signatures
+            .iter()
+            .filter_map(|(index, _)| set.members().get(usize::from(*index)))
+            .filter_map(|m| trusted.index_of(&m.key).and_then(|i| trusted.members().get(i)))
+            .fold(0u128, |acc, m| acc.saturating_add(u128::from(m.stake)));
+        let total = trusted.total_stake();
+        // In 128 bits: at most 1000 signers (indices are not yet known to be distinct), and
+        // 3 times a u64 sum cannot overflow.
+        if signed.saturating_mul(3) > u128::from(total) {
+            Ok(())
+        } else {
+            let signed = u64::try_from(signed).unwrap_or(u64::MAX);
+            Err(LightError::InsufficientTrust { signed, total })
         }
     }
 
@@ -310,7 +351,7 @@ impl LightClient {
                 finalized: self.finalized.height,
             });
         }
-        let set = self.set_for(self.params.epoch_of(h.slot), None)?;
+        let (set, _) = self.set_for(self.params.epoch_of(h.slot), None)?;
         self.check_signed(sh, set)?;
         let anchor = Anchor::of(h);
         if anchor.height > self.head.height {
@@ -321,7 +362,9 @@ impl LightClient {
 
     /// Verifies a finality proof and moves the finalized anchor to its source. Checks, in order:
     /// newer than the current anchor, child link, validator set of the target's epoch, target's
-    /// proposer and signature, certificate link, certificate signatures and stake.
+    /// proposer and signature, certificate link, then — only for a set not linked by hash, i.e. a
+    /// skip over epochs — signers holding more than 1/3 of the trusted set's stake, and last the
+    /// certificate's signatures and stake (PROTOCOL.md §13.4).
     pub fn accept_finality(&mut self, p: &FinalityProof) -> Result<Anchor, LightError> {
         let (s, t) = (&p.source, &p.target.header);
         if s.height <= self.finalized.height {
@@ -334,7 +377,8 @@ impl LightClient {
             return Err(LightError::NotChild);
         }
         let epoch = self.params.epoch_of(t.slot);
-        let set = self.set_for(epoch, p.target_set.as_ref())?.clone();
+        let (set, skips) = self.set_for(epoch, p.target_set.as_ref())?;
+        let set = set.clone();
         self.check_signed(&p.target, &set)?;
         let v = &p.certificate.vote;
         let link_ok = v.epoch == epoch
@@ -342,6 +386,10 @@ impl LightClient {
             && v.target == Checkpoint { height: t.height, hash: t.hash() };
         if !link_ok {
             return Err(LightError::CertificateMismatch);
+        }
+        // Before the signatures: a skip that cannot be trusted costs no signature check.
+        if skips {
+            self.check_trust(&p.certificate, &set)?;
         }
         p.certificate.verify(&self.chain_id, &set).map_err(LightError::Certificate)?;
         let anchor = Anchor::of(s);

@@ -102,10 +102,13 @@ pub enum Message {
         blocks: Vec<String>,
     },
     /// Request the finality proofs a light client needs from height `since` on: the newest one
-    /// per epoch, oldest first, then the newest overall.
+    /// per epoch, oldest first, then the newest overall. With `latest`, only the newest one
+    /// (a client far behind tries it alone first: it may skip the epochs between).
     GetFinality {
         id: u64,
         since: u64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        latest: bool,
     },
     Finality {
         id: u64,
@@ -170,6 +173,11 @@ pub enum Message {
     },
 }
 
+/// `latest` is written only when set, so a request without it reads the same to every relay.
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
 #[cfg(feature = "std")]
 impl Message {
     pub fn to_json(&self) -> String {
@@ -212,6 +220,16 @@ mod tests {
         );
         assert!(Message::from_json("not json").is_err());
         assert!(Message::from_json(r#"{"type":"submit_tx","id":1,"tx":"00","extra":1}"#).is_err());
+    }
+
+    #[test]
+    fn get_finality_writes_latest_only_when_set() {
+        let all = Message::GetFinality { id: 1, since: 2, latest: false };
+        assert_eq!(all.to_json(), r#"{"type":"get_finality","id":1,"since":2}"#);
+        let newest = Message::GetFinality { id: 1, since: 2, latest: true };
+        assert_eq!(newest.to_json(), r#"{"type":"get_finality","id":1,"since":2,"latest":true}"#);
+        assert_eq!(Message::from_json(&newest.to_json()), Ok(newest));
+        assert_eq!(Message::from_json(&all.to_json()), Ok(all));
     }
 
     #[test]

@@ -7,12 +7,12 @@ use memecoin_core::account::Unbonding;
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::encode::{Decode, Encode};
-use memecoin_core::finality::{Checkpoint, Vote};
+use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::hash::Hash;
 use memecoin_core::light::{self, FinalityProof, LightClient, LightError};
 use memecoin_core::merkle;
 use memecoin_core::params::Params;
-use memecoin_core::pos::HashChain;
+use memecoin_core::pos::{HashChain, Member, ValidatorSet};
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::{self, BlockError, Signatures, TxError};
 use memecoin_core::tx::TxKind;
@@ -711,7 +711,8 @@ fn signatures_checked_by_the_caller_give_cores_verdict() {
 }
 
 /// A light client crosses epochs in which the validator set changes (a new staker joins):
-/// one finality proof per epoch, each carrying its target epoch's set.
+/// one finality proof per epoch, each carrying its target epoch's set; a proof further ahead is
+/// taken by skipping.
 #[test]
 fn light_client_follows_a_changing_validator_set() {
     let mut net = Net::new(3, 2);
@@ -743,25 +744,23 @@ fn light_client_follows_a_changing_validator_set() {
         }
     }
     assert!(proofs.len() >= 4, "{}", proofs.len());
-    let mut gaps = 0;
+    let mut skips = 0;
     for (k, proof) in proofs.iter().enumerate() {
-        // A proof two or more epochs ahead, across a set change, is not checkable yet: the
-        // client says so (EpochNotKnown) rather than calling it wrong, and changes nothing.
+        // A proof two or more epochs ahead, across a set change, cannot be linked by hash; it
+        // is accepted by skipping, since the stake the client trusts (all of it) signed it.
         if let Some(ahead) = proofs.get(k + 1) {
             let mut probe = lc.clone();
-            match probe.accept_finality(ahead) {
-                Ok(_) => {}
-                Err(LightError::EpochNotKnown { .. }) => {
-                    gaps += 1;
-                    assert_eq!(probe.finalized(), lc.finalized());
-                }
-                Err(e) => panic!("a proof ahead was called wrong: {e}"),
+            let ahead_epoch = params.epoch_of(ahead.target.header.slot);
+            if ahead_epoch > probe.epoch() + 1 {
+                assert_eq!(probe.accept_finality(ahead), Ok(light::Anchor::of(&ahead.source)));
+                assert_eq!(probe.epoch(), ahead_epoch);
+                skips += 1;
             }
         }
         let epoch = params.epoch_of(proof.target.header.slot);
         lc.accept_finality(proof).unwrap_or_else(|e| panic!("proof {k} (epoch {epoch}): {e}"));
     }
-    assert!(gaps >= 1, "the set changed, so some proof ahead could not be checked yet");
+    assert!(skips >= 1, "some proof ahead was taken by skipping");
     // Forged: the next epoch's proof with another set is wrong, not merely early.
     let mut early = LightClient::from_genesis(&net.genesis).unwrap();
     early.accept_finality(&proofs[0]).unwrap();
@@ -771,4 +770,196 @@ fn light_client_follows_a_changing_validator_set() {
     other.seed = Hash([3; 32]);
     forged.target_set = Some(other);
     assert_eq!(early.accept_finality(&forged), Err(LightError::WrongValidatorSet));
+}
+
+/// The finality proof a relay records for block `i`: its header, the child's signed header, the
+/// certificate of that link (carried by the grandchild) and the child's epoch's set.
+fn proof_for(net: &Net, i: usize) -> FinalityProof {
+    let certificate = net.blocks[i + 2].certificate.clone().unwrap();
+    assert_eq!(certificate.vote.source.hash, net.blocks[i].hash(), "a direct link from block {i}");
+    FinalityProof {
+        source: net.blocks[i].header.header.clone(),
+        target: net.blocks[i + 1].header.clone(),
+        certificate,
+        target_set: Some(net.states[i + 2].meta.current.clone()),
+    }
+}
+
+/// Skipping (PROTOCOL.md §13.4): a client at genesis accepts the newest proof of a chain many
+/// epochs on, with the same members (but a new seed, so a new set hash, every epoch), alone.
+#[test]
+fn light_client_skips_many_epochs_with_unchanged_membership() {
+    let mut net = Net::new(4, 0);
+    while net.state.meta.epoch < 12 {
+        net.produce(vec![]);
+    }
+    for _ in 0..3 {
+        net.produce(vec![]);
+    }
+    let n = net.blocks.len();
+    let proof = proof_for(&net, n - 3);
+    let params = net.chain.params.clone();
+    let epoch = params.epoch_of(proof.target.header.slot);
+    let set = proof.target_set.clone().unwrap();
+    let mut lc = LightClient::from_genesis(&net.genesis).unwrap();
+    assert!(epoch > lc.epoch() + 1, "far ahead");
+    assert_ne!(set.hash(), lc.next_set_hash(), "not linked by hash");
+    assert_eq!(
+        set.members().iter().map(|m| &m.key).collect::<Vec<_>>(),
+        lc.validator_set().members().iter().map(|m| &m.key).collect::<Vec<_>>()
+    );
+    // Without the set, the proof is not checkable (not wrong).
+    let mut bare = proof.clone();
+    bare.target_set = None;
+    assert_eq!(
+        lc.clone().accept_finality(&bare),
+        Err(LightError::EpochNotKnown { epoch, known: 0 })
+    );
+    assert_eq!(lc.accept_finality(&proof), Ok(light::Anchor::of(&proof.source)));
+    assert_eq!(lc.epoch(), epoch);
+    assert_eq!(lc.validator_set(), &set);
+    assert_eq!(lc.next_set_hash(), proof.target.header.next_validators);
+    assert_eq!(lc.head().hash, net.blocks[n - 2].hash());
+    // From there on, the normal path: the tip's header is of the client's epoch.
+    assert_eq!(params.epoch_of(net.blocks[n - 1].header.header.slot), epoch);
+    assert_eq!(lc.accept_header(&net.blocks[n - 1].header).unwrap().hash, net.blocks[n - 1].hash());
+}
+
+/// A skip is refused when the signers hold 1/3 or less of the set the client trusts: here new
+/// stakers hold most of the stake and the genesis validators sign little of the certificate.
+/// The boundary is strict (exactly 1/3 is refused), refusal changes nothing, and the client
+/// still gets there epoch by epoch.
+#[test]
+fn light_client_refuses_a_skip_without_enough_trusted_stake() {
+    let mut net = Net::new(3, 2);
+    for u in 0..2 {
+        let staker = net.users[u].clone();
+        let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+        let stake = net.tx(&staker, 0, TxKind::Stake { amount: 40_000_000_000, commitment });
+        net.produce(vec![stake]);
+        // The new stakers vote too, or the genesis validators alone would fall under 2/3.
+        net.validators.push(staker);
+        net.voters.push(net.validators.len() - 1);
+    }
+    while net.state.meta.epoch < 8 {
+        net.produce(vec![]);
+    }
+    let n = net.blocks.len();
+    let real = proof_for(&net, n - 3);
+    let set = real.target_set.clone().unwrap();
+    assert_eq!(set.members().len(), 5, "genesis validators and the two stakers");
+    let genesis = LightClient::from_genesis(&net.genesis).unwrap();
+    let trusted_total = genesis.validator_set().total_stake();
+    assert_eq!(trusted_total, 3 * support::VALIDATOR_STAKE);
+    // The certificate of the same link, signed by the stakers and `old` genesis validators.
+    let signed_by = |old: usize| {
+        let signers: Vec<_> =
+            net.validators[3..].iter().chain(net.validators[..old].iter()).collect();
+        let votes: Vec<_> =
+            signers.iter().map(|k| real.certificate.vote.sign(&net.chain.id, k)).collect();
+        let mut p = real.clone();
+        p.certificate = Certificate::from_votes(real.certificate.vote, &set, &votes);
+        assert!(p.certificate.verify(&net.chain.id, &set).is_ok(), "over 2/3 of the new set");
+        p
+    };
+    for old in 0..=1 {
+        let mut lc = genesis.clone();
+        let signed = old as u64 * support::VALIDATOR_STAKE;
+        assert_eq!(
+            lc.accept_finality(&signed_by(old)),
+            Err(LightError::InsufficientTrust { signed, total: trusted_total }),
+            "{old} of 3 genesis validators signed"
+        );
+        assert_eq!(lc.finalized(), genesis.finalized());
+        assert_eq!(lc.epoch(), 0);
+    }
+    // 2 of 3: more than 1/3 of the trusted stake vouches for it.
+    let mut lc = genesis.clone();
+    assert_eq!(lc.accept_finality(&signed_by(2)), Ok(light::Anchor::of(&real.source)));
+    // Refused for trust, the client walks: one proof per epoch (the newest of each), then the
+    // refused proof goes through on the normal path.
+    let mut lc = genesis.clone();
+    let params = net.chain.params.clone();
+    let mut walked = 0;
+    for i in 0..n - 3 {
+        let next_epoch = params.epoch_of(net.blocks[i + 2].header.header.slot);
+        if params.epoch_of(net.blocks[i + 1].header.header.slot) == next_epoch {
+            continue;
+        }
+        lc.accept_finality(&proof_for(&net, i)).unwrap();
+        walked += 1;
+    }
+    assert!(walked >= 7, "{walked}");
+    assert_eq!(lc.accept_finality(&signed_by(0)), Ok(light::Anchor::of(&real.source)));
+}
+
+/// A skip rests on the target header's commitment to its set and on the signatures of keys the
+/// client trusts: a set the header does not commit to, a forged header committing to strangers,
+/// and trusted signers whose signatures are copied from another vote are all refused.
+#[test]
+fn light_client_refuses_a_forged_skip() {
+    let mut net = Net::new(4, 0);
+    while net.state.meta.epoch < 5 {
+        net.produce(vec![]);
+    }
+    let n = net.blocks.len();
+    let real = proof_for(&net, n - 3);
+    let id = net.chain.id;
+    let fresh = || LightClient::from_genesis(&net.genesis).unwrap();
+    let trusted_total = fresh().validator_set().total_stake();
+    let epoch = net.chain.params.epoch_of(real.target.header.slot);
+    // The real header with a set it does not commit to (same members, another seed).
+    let mut p = real.clone();
+    let mut other = p.target_set.clone().unwrap();
+    other.seed = Hash([3; 32]);
+    p.target_set = Some(other);
+    assert_eq!(fresh().accept_finality(&p), Err(LightError::WrongValidatorSet));
+    // A forged target: strangers hold the set the header commits to, the genesis validators
+    // are in it too, and the strangers sign.
+    let strangers: Vec<_> = (0..4).map(|i| key("stranger", i)).collect();
+    let mut members: Vec<Member> = strangers
+        .iter()
+        .map(|k| Member { key: k.public_key(), stake: 100 * support::VALIDATOR_STAKE })
+        .collect();
+    members.extend(net.validators.iter().map(|k| Member { key: k.public_key(), stake: 1 }));
+    let forged_set = ValidatorSet::new(Hash([7; 32]), members).unwrap();
+    let mut header = real.target.header.clone();
+    header.validators = forged_set.hash();
+    header.proposer = forged_set.proposer(header.slot).unwrap().key.clone();
+    let proposer = strangers.iter().chain(net.validators.iter());
+    let proposer = proposer.into_iter().find(|k| k.public_key() == header.proposer).unwrap();
+    let target = header.sign(&id, proposer);
+    let vote = Vote {
+        epoch,
+        source: real.certificate.vote.source,
+        target: Checkpoint { height: target.header.height, hash: target.hash() },
+    };
+    let votes: Vec<_> = strangers.iter().map(|k| vote.sign(&id, k)).collect();
+    let forged = FinalityProof {
+        source: real.source.clone(),
+        target,
+        certificate: Certificate::from_votes(vote, &forged_set, &votes),
+        target_set: Some(forged_set.clone()),
+    };
+    assert!(forged.certificate.verify(&id, &forged_set).is_ok());
+    assert_eq!(
+        fresh().accept_finality(&forged),
+        Err(LightError::InsufficientTrust { signed: 0, total: trusted_total })
+    );
+    // The same, naming the genesis validators as signers with their signatures of the real
+    // vote: enough trusted stake is claimed, but the signatures are of another vote.
+    let mut copied = forged.clone();
+    for (k, (_, sig)) in net.validators.iter().zip(&real.certificate.signatures) {
+        let index = u16::try_from(forged_set.index_of(&k.public_key()).unwrap()).unwrap();
+        copied.certificate.signatures.push((index, *sig));
+    }
+    copied.certificate.signatures.sort_by_key(|(i, _)| *i);
+    assert!(matches!(
+        fresh().accept_finality(&copied),
+        Err(LightError::Certificate(
+            memecoin_core::finality::CertificateError::BadSignature { .. }
+        ))
+    ));
+    // The real proof goes through.
+    assert_eq!(fresh().accept_finality(&real), Ok(light::Anchor::of(&real.source)));
 }

@@ -451,8 +451,16 @@ impl Conn {
                     .await;
                 self.send(&Message::Blocks { id, blocks })
             }
-            Message::GetFinality { id, since } => {
-                let proofs = self.shared.with_node(|n| n.finality_proofs(since)).await;
+            Message::GetFinality { id, since, latest } => {
+                let proofs = if latest {
+                    self.shared
+                        .with_node(|n| n.latest_finality_proof(since))
+                        .await
+                        .into_iter()
+                        .collect()
+                } else {
+                    self.shared.with_node(|n| n.finality_proofs(since)).await
+                };
                 let mut size = 0usize;
                 let proofs = proofs
                     .iter()

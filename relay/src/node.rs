@@ -870,6 +870,12 @@ impl Node {
     pub fn finality_proofs(&self, since: u64) -> Vec<FinalityProof> {
         self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
     }
+
+    /// The newest finality proof, if it is above `since`: what a light client far behind tries
+    /// first, since it may skip every epoch between (PROTOCOL.md §13.4).
+    pub fn latest_finality_proof(&self, since: u64) -> Option<FinalityProof> {
+        self.finality_proofs.back().filter(|p| p.source.height > since).cloned()
+    }
 }
 
 /// Why the node could not start.

@@ -772,7 +772,15 @@ fn received(shared: &Rc<Shared>, index: usize, text: &str) {
     match message {
         Message::Hello { version, chain_id, .. } => hello(shared, index, version, &chain_id),
         Message::Head { header } => head(shared, index, &header),
-        Message::Finalized { proof } => finality(shared, index, &[proof]),
+        Message::Finalized { proof } => {
+            // A proof the client cannot check yet (a notification while it is behind): catch up.
+            let behind = finality(shared, index, &[proof]);
+            if behind {
+                let since = shared.state.borrow().light.core().finalized().height;
+                let shared = shared.clone();
+                spawn_local(async move { catch_up(&shared, index, since).await });
+            }
+        }
         Message::AccountChanged { address } => {
             if let Ok(address) = Address::parse(&address) {
                 let shared = shared.clone();
@@ -862,17 +870,23 @@ fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
     });
 }
 
-/// Asks relay `index` for the finality proofs above `since` and feeds them to the client.
+/// Asks relay `index` for the newest finality proof above `since`, which verifies alone when
+/// validators the client trusts vouch for it (skipping, PROTOCOL.md §13.4); only if it cannot be
+/// checked yet, for all the proofs above `since` (one per epoch), and feeds them to the client.
 async fn catch_up(shared: &Rc<Shared>, index: usize, since: u64) {
-    if let Ok(Message::Finality { proofs, .. }) =
-        request(shared, index, |id| Message::GetFinality { id, since }).await
-    {
-        finality(shared, index, &proofs);
+    for latest in [true, false] {
+        match request(shared, index, |id| Message::GetFinality { id, since, latest }).await {
+            Ok(Message::Finality { proofs, .. }) if finality(shared, index, &proofs) => {}
+            // A relay older than `latest` refuses it (PROTOCOL.md §16.3): walk.
+            Err(_) if latest => {}
+            _ => return,
+        }
     }
 }
 
-/// Finality proofs (hex), oldest first: each that verifies moves the finalized block.
-fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) {
+/// Finality proofs (hex), oldest first: each that verifies moves the finalized block. Returns
+/// whether none moved it and some could not be checked yet (the epochs before them come first).
+fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool {
     let mut events = Vec::new();
     let mut moved = false;
     let mut gap = false;
@@ -900,7 +914,9 @@ fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) {
                 // Old news, or a proof from an epoch after one the client has not crossed yet
                 // (a notification while it catches up): neither is a lie.
                 Err(LightError::NotNewer { .. }) => {}
-                Err(LightError::EpochNotKnown { .. }) => gap = true,
+                Err(LightError::EpochNotKnown { .. } | LightError::InsufficientTrust { .. }) => {
+                    gap = true
+                }
                 Err(e) => {
                     events.push(Event::Rejected {
                         what: "finality",
@@ -914,11 +930,7 @@ fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) {
     }
     shared.emit(events);
     let watched: Vec<Address> = shared.state.borrow().watched.to_vec();
-    if gap && !moved {
-        let since = shared.state.borrow().light.core().finalized().height;
-        let shared = shared.clone();
-        spawn_local(async move { catch_up(&shared, index, since).await });
-    } else if moved {
+    if moved {
         let shared = shared.clone();
         spawn_local(async move {
             for address in watched {
@@ -926,6 +938,7 @@ fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) {
             }
         });
     }
+    gap && !moved
 }
 
 /// A `head` notification: the header is verified (elected proposer, signature) before it
@@ -1072,7 +1085,11 @@ async fn fetch_account(
 /// client cannot check yet, or a relay that is gone or behind).
 fn is_lie(error: &Error) -> bool {
     match error {
-        Error::Light(LightError::EpochNotKnown { .. } | LightError::NotNewer { .. }) => false,
+        Error::Light(
+            LightError::EpochNotKnown { .. }
+            | LightError::NotNewer { .. }
+            | LightError::InsufficientTrust { .. },
+        ) => false,
         Error::Light(_) | Error::Decode { .. } | Error::Hex { .. } => true,
         _ => false,
     }

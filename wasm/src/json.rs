@@ -200,8 +200,12 @@ pub(crate) mod js {
                 Message::Blocks { id: o.u64("id")?, blocks: o.list("blocks")? }
             }
             "get_finality" => {
-                o.only(&["id", "since"])?;
-                Message::GetFinality { id: o.u64("id")?, since: o.u64("since")? }
+                o.only(&["id", "since", "latest"])?;
+                Message::GetFinality {
+                    id: o.u64("id")?,
+                    since: o.u64("since")?,
+                    latest: o.bool("latest")?.unwrap_or_default(),
+                }
             }
             "finality" => {
                 o.only(&["id", "proofs"])?;

@@ -241,8 +241,12 @@ impl LightClient {
     }
 
     /// Accepts a finality proof (hex of `FinalityProof`) and returns the new finalized anchor.
-    /// Throws with the reason it was refused (e.g. `proposer signature is invalid`,
-    /// `certificate: …`); a refused proof changes nothing.
+    /// A proof of a later epoch whose set the client cannot link by hash is taken by skipping
+    /// the epochs between when its signers hold more than 1/3 of the stake of the set the client
+    /// trusts (PROTOCOL.md §13.4). Throws with the reason it was refused (e.g. `proposer
+    /// signature is invalid`, `certificate: …`, or `signers hold … not more than 1/3: follow the
+    /// epochs in between` — then feed the proofs of the epochs between first); a refused proof
+    /// changes nothing.
     #[wasm_bindgen(unchecked_return_type = "Anchor")]
     pub fn accept_finality(&mut self, proof_hex: &str) -> Result<JsValue, JsError> {
         let anchor = self.finality(proof_hex)?;

@@ -115,7 +115,8 @@ Tasks:
                   block validation, state tree, encoding) and of the relay's block import
                   (signature cache, all cores); print the gzipped size of the release .wasm;
                   time ECDSA sign/verify in Node: our wasm against @noble/curves and
-                  tiny-secp256k1 (bench/wasm, `npm ci` on first run); run a 4-validator
+                  tiny-secp256k1 (bench/wasm, `npm ci` on first run), a finality certificate
+                  and a light client's catch-up over 100,000 blocks; run a 4-validator
                   devnet under memecoin-load (transfers over /ws at rising rates). Ends with
                   every figure as a ratio against its anchor from the same run
                   (--quick: short, noisier runs).

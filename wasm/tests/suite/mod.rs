@@ -3,8 +3,9 @@
 //! wasm-bindgen's runner skips, without failing, a suite configured for the other environment,
 //! so each runner must report a non-zero count (`cargo xtask test` checks that).
 //!
-//! Data: `core/tests/vectors/{protocol,bip39,bip39_nfkd}.json` (the shared vectors) and
-//! `tests/data/light_chain.json` (made by `tests/fixture.rs`).
+//! Data: `core/tests/vectors/{protocol,bip39,bip39_nfkd}.json` (the shared vectors),
+//! `tests/data/light_chain.json` (made by `tests/fixture.rs`) and `bench/wasm/catch_up.json`
+//! (100,002 blocks of history, made by `tests/catch_up_fixture.rs`).
 
 use memecoin_wasm::light::LightClient;
 use memecoin_wasm::sign::{Sender, sign};
@@ -17,6 +18,7 @@ const PROTOCOL: &str = include_str!("../../../core/tests/vectors/protocol.json")
 const BIP39: &str = include_str!("../../../core/tests/vectors/bip39.json");
 const BIP39_NFKD: &str = include_str!("../../../core/tests/vectors/bip39_nfkd.json");
 const CHAIN: &str = include_str!("../data/light_chain.json");
+const CATCH_UP: &str = include_str!("../../../bench/wasm/catch_up.json");
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).expect("vector files are JSON")
@@ -380,6 +382,38 @@ fn light_client_follows_finality_and_verifies_proofs() {
     );
 }
 
+/// A client at genesis takes the newest proof of a 100,002-block chain alone, by skipping
+/// (PROTOCOL.md §13.4); with too few of the validators it trusts among the signers it refuses,
+/// and is left where it was.
+#[wasm_bindgen_test]
+fn light_client_skips_to_the_newest_proof() {
+    use memecoin_core::encode::{Decode, Encode};
+    let history = json(CATCH_UP);
+    let genesis_json = s(&history, &["genesis_json"]);
+    let proof_hex = s(&history, &["finality_proof"]);
+    let height = history["finalized_height"].as_u64().unwrap();
+    let epochs = history["epochs"].as_u64().unwrap();
+
+    let mut refused = LightClient::from_genesis(genesis_json).unwrap();
+    let bytes = hex::decode(proof_hex).unwrap();
+    let mut one_signer = memecoin_core::light::FinalityProof::from_bytes(&bytes).unwrap();
+    one_signer.certificate.signatures.truncate(1);
+    let e = refused.finality(&hex::encode(one_signer.to_bytes())).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "signers hold 5000000000 of the trusted set's 20000000000 stake, not more than 1/3: \
+         follow the epochs in between"
+    );
+    assert_eq!((refused.core().finalized().height, refused.epoch()), (0, 0));
+
+    let mut client = LightClient::from_genesis(genesis_json).unwrap();
+    let finalized = client.accept_finality(proof_hex).unwrap();
+    assert!(height >= 100_000);
+    assert_eq!(get(&finalized, "height"), JsValue::from(height));
+    assert_eq!(client.epoch(), epochs - 1);
+    assert_eq!(get(&client.head().unwrap(), "height"), JsValue::from(height + 1));
+}
+
 // --- amounts ----------------------------------------------------------------------------------
 
 #[wasm_bindgen_test]
@@ -480,7 +514,8 @@ fn relay_messages_decode_as_core_decodes_them() {
         Message::Headers { id: 3, headers: vec![s("01"), s("02")] },
         Message::GetBlocks { id: 3, from: 4, count: 5 },
         Message::Blocks { id: 3, blocks: vec![] },
-        Message::GetFinality { id: 6, since: 7 },
+        Message::GetFinality { id: 6, since: 7, latest: false },
+        Message::GetFinality { id: 6, since: 7, latest: true },
         Message::Finality { id: 6, proofs: vec![s("03")] },
         Message::GetAccount { id: 8, address: s("meme1x"), at: At::Head },
         Message::Account { id: 8, header: s("04"), proof: s("05") },
@@ -513,6 +548,7 @@ fn relay_messages_decode_as_core_decodes_them() {
         r#"{"chain_id":"ab","role":"relay","type":"hello","version":1,"listen":null}"#,
         r#"{"type":"subscribe"}"#,
         r#"{"type":"get_account","id":1,"address":"meme1x"}"#,
+        r#"{"type":"get_finality","id":1,"since":0,"latest":false}"#,
         r#"{"type":"tx_result","id":1,"accepted":false}"#,
         r#"{"type":"inclusion","id":1,"header":null,"status":"unknown"}"#,
         r#"{"type":"error","reason":"\u00e9\t\"x\""}"#,
