@@ -812,10 +812,14 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
             for line in [false, true] {
                 let shape = if line { "a line" } else { "a random mesh" };
                 let relays = spawn_relays(run, &bin, &genesis, &data, &listen, line);
-                let report = match &relays {
-                    Ok((_, urls)) => {
-                        // Let the new relays catch up with the chain before timing new blocks.
-                        std::thread::sleep(Duration::from_secs(5));
+                let synced = relays.as_ref().map_err(String::clone).and_then(|(_, urls)| {
+                    // The new relays sync the whole chain the load left (every transfer verified
+                    // again): time new blocks only once each has caught up.
+                    wait_synced(&listen, urls)
+                });
+                let report = match (&relays, &synced) {
+                    (Ok((_, urls)), Ok(caught_up)) => {
+                        println!("{shape}: all relays caught up in {caught_up:.1?}");
                         let timing = Cmd::new(&bin.join("memecoin-load").display().to_string())
                             .args(["--url", &urls[0], "--rates", "0", "--heads", heads])
                             .args(["--propagation", &urls.join(",")]);
@@ -831,7 +835,8 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
                                 |o| String::from_utf8_lossy(&o.stdout).into_owned(),
                             )
                     }
-                    Err(e) => format!("skipped: could not start the relays: {e}\n"),
+                    (Err(e), _) => format!("skipped: could not start the relays: {e}\n"),
+                    (_, Err(e)) => format!("skipped: {e}\n"),
                 };
                 propagation.push_str(&format!(
                     "Block propagation across {shape} of 10 relays (target p99 <= 100 ms):\n{report}"
@@ -866,6 +871,28 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
         "\nRelay under load (4-validator devnet, memecoin-load over /ws; ratio = accepted/s ÷ cores × verify/s, target >= 0.7):\n{stdout}\nChart of throughput and latency against offered load: {}\n{propagation}",
         chart.display()
     ))
+}
+
+/// Waits until every relay of `urls` (`ws://addr/ws`) has a head at least as high as the
+/// devnet's (at `devnet`) when the wait began; how long that took. Gives up after 10 minutes.
+fn wait_synced(devnet: &str, urls: &[String]) -> Result<Duration, String> {
+    fn height(addr: &str) -> Option<u64> {
+        let body = http_get(addr, "/api/head").ok()?;
+        let (_, rest) = body.split_once("\"height\":")?;
+        rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    }
+    let target = height(devnet).ok_or("the devnet has no head")?;
+    let started = Instant::now();
+    for url in urls {
+        let addr = url.trim_start_matches("ws://").trim_end_matches("/ws");
+        while height(addr).is_none_or(|h| h < target) {
+            if started.elapsed() > Duration::from_secs(600) {
+                return Err(format!("{url} not at height {target} after 10 minutes"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    Ok(started.elapsed())
 }
 
 /// Nine `memecoin-relay run` processes (release build) next to the devnet at `devnet`, each in
