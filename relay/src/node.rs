@@ -30,6 +30,11 @@ const MAX_PENDING_VOTES: usize = 4096;
 const MAX_FINALITY_PROOFS: usize = 1024;
 /// Non-finalized blocks kept at most; beyond this, new side branches are refused.
 const MAX_UNFINALIZED: usize = 4096;
+/// Blocks whose parent is unknown, kept until it arrives (a sync usually brings it): at most
+/// this many, and at most `MAX_ORPHANS_PER_PROPOSER` of one proposer, so one validator signing
+/// blocks on made-up parents cannot push out the others'.
+const MAX_ORPHANS: usize = 256;
+const MAX_ORPHANS_PER_PROPOSER: usize = 4;
 
 /// A validator key with its commit-reveal hash chain.
 #[derive(Clone)]
@@ -156,6 +161,14 @@ pub struct Node {
     /// The first imported header per (slot, proposer) above finality, to catch a proposer that
     /// signs two blocks for one slot. Bounded by the blocks fork choice holds.
     proposals: BTreeMap<(u64, [u8; 33]), SignedHeader>,
+    /// Blocks whose parent was unknown when they arrived, by (parent, block id), oldest first in
+    /// `orphan_order`: imported as soon as their parent is. A block that arrives before its
+    /// parent (reordering, a partition healing) is otherwise lost for good: gossip is not
+    /// repeated, and a sync brings the peer's head chain only, not its side branches, which
+    /// fork choice (a branch with a higher justified checkpoint) and slashing (one half of a
+    /// double proposal) may need.
+    orphans: BTreeMap<(Hash, Hash), Block>,
+    orphan_order: VecDeque<(Hash, Hash)>,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
     /// This node's own last vote and the slot it last proposed in.
@@ -236,6 +249,8 @@ impl Node {
             seen_votes: BTreeMap::new(),
             evidence: VecDeque::new(),
             proposals: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            orphan_order: VecDeque::new(),
             finality_proofs: VecDeque::new(),
             validator,
             // What this validator signed before a restart binds it still.
@@ -289,6 +304,11 @@ impl Node {
         self.states.get(&self.fork_choice.finalized().hash)
     }
 
+    /// The head block; none while the head is genesis, which has no block.
+    pub fn head_block(&self) -> Option<Block> {
+        if self.head == self.chain.id { None } else { self.block(&self.head) }
+    }
+
     pub fn head_header(&self) -> Option<&SignedHeader> {
         self.headers.get(&self.head)
     }
@@ -339,7 +359,94 @@ impl Node {
 
     /// As [`Node::import_block`] at Unix time `now_ms`: the clock decides which slots have
     /// begun (the future-slot check) and the mempool's expiry after a new head.
+    ///
+    /// A block whose parent is unknown is kept aside (`UnknownParent` still tells the caller to
+    /// sync) and imported when its parent is; so is every kept descendant of a block imported
+    /// here. Their own results are not reported (the network layer does not answer them).
     pub fn import_block_at(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
+        let hash = block.hash();
+        let result = self.import_one(block, now_ms);
+        if result.is_ok() {
+            self.adopt_orphans(hash, now_ms);
+        }
+        result
+    }
+
+    /// Imports the kept orphans that descend from `parent`, now imported, depth first.
+    fn adopt_orphans(&mut self, parent: Hash, now_ms: u64) {
+        let mut ready = vec![parent];
+        while let Some(parent) = ready.pop() {
+            let children: Vec<(Hash, Hash)> = self
+                .orphans
+                .range((parent, Hash::ZERO)..=(parent, Hash([0xff; 32])))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in children {
+                let Some(block) = self.orphans.remove(&key) else { continue };
+                self.orphan_order.retain(|k| *k != key);
+                match self.import_one(block, now_ms) {
+                    Ok(()) => ready.push(key.1),
+                    Err(e) => tracing::debug!("kept block {} not imported: {e}", key.1),
+                }
+            }
+        }
+    }
+
+    /// Keeps a block whose parent is unknown, if it could be a validator's: its proposer is in
+    /// the head state's current or next set and signed it (one signature check, and nothing
+    /// else is checkable without the parent's state). It is also compared with the known
+    /// proposals of its slot: a double proposal needs no state to prove.
+    fn keep_orphan(&mut self, block: Block) {
+        let hash = block.hash();
+        let h = &block.header.header;
+        let key = (h.parent, hash);
+        let known_validator = self.states.get(&self.head).is_some_and(|s| {
+            s.meta.current.index_of(&h.proposer).is_some()
+                || s.meta.next.index_of(&h.proposer).is_some()
+        });
+        if !known_validator || self.orphans.contains_key(&key) {
+            return;
+        }
+        let per_proposer =
+            self.orphans.values().filter(|b| b.header.header.proposer == h.proposer).count();
+        if per_proposer >= MAX_ORPHANS_PER_PROPOSER
+            || block.header.verify_signature(&self.chain.id).is_err()
+        {
+            return;
+        }
+        self.check_double_proposal(&block.header);
+        self.orphans.insert(key, block);
+        self.orphan_order.push_back(key);
+        while self.orphan_order.len() > MAX_ORPHANS {
+            if let Some(old) = self.orphan_order.pop_front() {
+                self.orphans.remove(&old);
+            }
+        }
+    }
+
+    /// Two headers signed by one proposer for one slot are evidence (PROTOCOL.md §11): `header`
+    /// against the first one recorded for its slot and proposer, or a kept orphan's.
+    fn check_double_proposal(&mut self, header: &SignedHeader) {
+        let h = &header.header;
+        let hash = header.hash();
+        let earlier = self
+            .proposals
+            .get(&(h.slot, *h.proposer.as_bytes()))
+            .filter(|first| first.hash() != hash)
+            .or_else(|| {
+                self.orphans.values().map(|b| &b.header).find(|o| {
+                    o.header.slot == h.slot && o.header.proposer == h.proposer && o.hash() != hash
+                })
+            })
+            .cloned();
+        if let Some(first) = earlier {
+            if let Some(e) = Evidence::double_proposal(first, header.clone()) {
+                self.add_evidence(e);
+            }
+        }
+    }
+
+    fn import_one(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
         let h = &block.header.header;
         if self.states.contains_key(&hash) {
@@ -361,10 +468,11 @@ impl Node {
         if h.slot > now.saturating_add(1) {
             return Err(ImportError::FutureSlot { slot: h.slot, now });
         }
-        let parent_state = self
-            .states
-            .get(&h.parent)
-            .ok_or(ImportError::UnknownParent { parent: h.parent, height: h.height })?;
+        let Some(parent_state) = self.states.get(&h.parent) else {
+            let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
+            self.keep_orphan(block);
+            return Err(unknown);
+        };
         // Signatures seen in the mempool are not checked again; the rest on all cores.
         let valid = self.sigcache.check_block(&block.txs);
         let signatures = Signatures::Checked(&valid);
@@ -402,18 +510,9 @@ impl Node {
                 v
             })
             .collect();
-        // Two valid blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
-        let proposal = (h.slot, *h.proposer.as_bytes());
-        match self.proposals.get(&proposal) {
-            Some(first) => {
-                if let Some(e) = Evidence::double_proposal(first.clone(), block.header.clone()) {
-                    self.add_evidence(e);
-                }
-            }
-            None => {
-                self.proposals.insert(proposal, block.header.clone());
-            }
-        }
+        // Two blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
+        self.check_double_proposal(&block.header);
+        self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header.clone());
         self.events.push(Event::Block(block));
         if self.head != old_head {
             if let Some(header) = self.headers.get(&self.head) {
@@ -521,6 +620,10 @@ impl Node {
         }
         let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
         self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
+        // A kept orphan at or below finality can never be imported.
+        self.orphans.retain(|_, b| b.header.header.height > new.height);
+        let orphans = &self.orphans;
+        self.orphan_order.retain(|k| orphans.contains_key(k));
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
                 self.events.push(Event::Finalized(proof.clone()));
@@ -1246,6 +1349,97 @@ mod tests {
 
     /// Found by the simulation (seed 8 and others): a proposer that signed two blocks for one
     /// slot was never reported, because no node turned the pair into evidence.
+    /// Two nodes of one devnet chain (validator 0 alone): one to build blocks on any branch,
+    /// the node under test, and the validator's key.
+    fn builder_and_node(dirs: &[tempfile::TempDir; 2]) -> (Node, Node, ValidatorKey) {
+        let genesis = keys::devnet_genesis(1, now_ms() - 60_000).unwrap();
+        let v = keys::devnet_validator(0).unwrap();
+        let builder = Node::open(genesis.clone(), dirs[0].path(), None).unwrap();
+        let n = Node::open(genesis, dirs[1].path(), Some(v.clone())).unwrap();
+        (builder, n, v)
+    }
+
+    /// A block of `v` for `slot` on `parent` (a block `b` knows, or genesis), imported by `b`.
+    fn build_on(b: &mut Node, v: &ValidatorKey, parent: Hash, slot: u64) -> Block {
+        let state = b.states.get(&parent).unwrap().clone();
+        let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
+        let block =
+            state::build_block(b.store(), b.chain(), &state, &v.key, slot, &reveal, &[], None)
+                .unwrap()
+                .block;
+        b.import_block(block.clone()).unwrap();
+        block
+    }
+
+    #[test]
+    fn a_block_that_arrives_before_its_parent_is_imported_with_it() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = n.chain().id;
+        let x = build_on(&mut b, &v, genesis, 1);
+        let y = build_on(&mut b, &v, x.hash(), 2);
+        let z = build_on(&mut b, &v, y.hash(), 3);
+        // z, then y, arrive first (reordered, or sent across a partition as it heals): each
+        // tells the caller to sync, and is kept. Before, both were dropped; gossip is not
+        // repeated and a sync brings only the peer's head chain, so a side branch was lost.
+        for early in [&z, &y] {
+            assert!(matches!(
+                n.import_block(early.clone()),
+                Err(ImportError::UnknownParent { height, .. }) if height == early.header.header.height
+            ));
+        }
+        assert_eq!(n.head_state().unwrap().tip.height, 0);
+        n.import_block(x).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), z.hash());
+        assert!(n.orphans.is_empty() && n.orphan_order.is_empty());
+        assert_eq!(n.import_block(y), Err(ImportError::AlreadyKnown));
+    }
+
+    #[test]
+    fn a_double_proposal_is_caught_when_one_half_has_an_unknown_parent() {
+        // Simulation seed 3260: an equivocating proposer sent one block to one honest node
+        // and the other, on a parent that node did not have, to the other; the second node's
+        // sync brought the first block, and no node ever held both.
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = n.chain().id;
+        let a = build_on(&mut b, &v, genesis, 1);
+        let z = build_on(&mut b, &v, genesis, 2);
+        let x = build_on(&mut b, &v, a.hash(), 3);
+        let y = build_on(&mut b, &v, z.hash(), 3);
+        n.import_block(a).unwrap();
+        n.import_block(x.clone()).unwrap();
+        n.take_events();
+        // `y`'s parent `z` never arrives: its header alone proves the double proposal.
+        assert!(matches!(n.import_block(y.clone()), Err(ImportError::UnknownParent { .. })));
+        let expected = Evidence::double_proposal(x.header, y.header).unwrap();
+        assert_eq!(n.evidence.iter().collect::<Vec<_>>(), [&expected]);
+        assert!(n.take_events().iter().any(|e| matches!(e, Event::Evidence(e) if *e == expected)));
+    }
+
+    #[test]
+    fn kept_orphans_are_bounded_per_proposer_and_need_a_validator_signature() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let a = build_on(&mut b, &v, n.chain().id, 1);
+        // Children of `a` (which `n` lacks), one per slot: MAX_ORPHANS_PER_PROPOSER are kept.
+        for slot in 2..10 {
+            let child = build_on(&mut b, &v, a.hash(), slot);
+            let _ = n.import_block(child);
+        }
+        assert_eq!(n.orphans.len(), MAX_ORPHANS_PER_PROPOSER);
+        // A block whose signature does not verify is not kept, even with room.
+        n.orphans.pop_first();
+        let mut forged = build_on(&mut b, &v, a.hash(), 11);
+        forged.header.header.slot = 12;
+        let _ = n.import_block(forged);
+        assert_eq!(n.orphans.len(), MAX_ORPHANS_PER_PROPOSER - 1);
+        // The kept ones are imported with their parent.
+        n.import_block(a).unwrap();
+        assert!(n.orphans.is_empty());
+        assert_eq!(n.fork_choice.len(), MAX_ORPHANS_PER_PROPOSER);
+    }
+
     #[test]
     fn two_blocks_of_one_proposer_for_one_slot_become_evidence() {
         let dir = tempfile::tempdir().unwrap();
