@@ -567,6 +567,10 @@ impl World {
                 if head > node.head_state().map_or(0, |s| s.tip.height) {
                     replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
                 }
+                // As the relay does: its head to the peer, which syncs if it is new to it.
+                if let Some(b) = node.head_block() {
+                    replies.push(Msg::Block(b.into()));
+                }
             }
             Msg::Vote(v) => {
                 let vote = v.vote;
