@@ -1662,6 +1662,10 @@ mod tests {
             &["sim", "--seeds", "10000", "--start", "5"],
             Ok(Task::Sim { options: args(&["--seeds", "10000", "--start", "5"]) }),
         );
+        check_args(
+            &["sim", "--seed", "2295", "--log"],
+            Ok(Task::Sim { options: args(&["--seed", "2295", "--log"]) }),
+        );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
     }
