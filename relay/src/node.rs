@@ -10,7 +10,8 @@ use crate::sigcache::SigCache;
 use crate::store::{Store, StoreError};
 use memecoin_core::address::Address;
 use memecoin_core::block::{Block, SignedHeader};
-use memecoin_core::crypto::SecretKey;
+use memecoin_core::crypto::{PublicKey, SecretKey};
+use memecoin_core::encode::Encode;
 use memecoin_core::finality::{Certificate, Checkpoint, SignedVote, Vote};
 use memecoin_core::forkchoice::{BlockInfo, ForkChoice, ForkChoiceError};
 use memecoin_core::genesis::Genesis;
@@ -35,6 +36,8 @@ const MAX_UNFINALIZED: usize = 4096;
 /// blocks on made-up parents cannot push out the others'.
 const MAX_ORPHANS: usize = 256;
 const MAX_ORPHANS_PER_PROPOSER: usize = 4;
+/// And at most this many bytes of them (a block may be 4 MiB; nothing in them is validated yet).
+const MAX_ORPHAN_BYTES: usize = 16 << 20;
 
 /// A validator key with its commit-reveal hash chain.
 #[derive(Clone)]
@@ -167,8 +170,7 @@ pub struct Node {
     /// repeated, and a sync brings the peer's head chain only, not its side branches, which
     /// fork choice (a branch with a higher justified checkpoint) and slashing (one half of a
     /// double proposal) may need.
-    orphans: BTreeMap<(Hash, Hash), Block>,
-    orphan_order: VecDeque<(Hash, Hash)>,
+    orphans: Orphans,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
     /// This node's own last vote and the slot it last proposed in.
@@ -249,8 +251,7 @@ impl Node {
             seen_votes: BTreeMap::new(),
             evidence: VecDeque::new(),
             proposals: BTreeMap::new(),
-            orphans: BTreeMap::new(),
-            orphan_order: VecDeque::new(),
+            orphans: Orphans::default(),
             finality_proofs: VecDeque::new(),
             validator,
             // What this validator signed before a restart binds it still.
@@ -376,17 +377,11 @@ impl Node {
     fn adopt_orphans(&mut self, parent: Hash, now_ms: u64) {
         let mut ready = vec![parent];
         while let Some(parent) = ready.pop() {
-            let children: Vec<(Hash, Hash)> = self
-                .orphans
-                .range((parent, Hash::ZERO)..=(parent, Hash([0xff; 32])))
-                .map(|(k, _)| *k)
-                .collect();
-            for key in children {
-                let Some(block) = self.orphans.remove(&key) else { continue };
-                self.orphan_order.retain(|k| *k != key);
+            for block in self.orphans.take_children(&parent) {
+                let hash = block.hash();
                 match self.import_one(block, now_ms) {
-                    Ok(()) => ready.push(key.1),
-                    Err(e) => tracing::debug!("kept block {} not imported: {e}", key.1),
+                    Ok(()) => ready.push(hash),
+                    Err(e) => tracing::debug!("kept block {hash} not imported: {e}"),
                 }
             }
         }
@@ -397,31 +392,20 @@ impl Node {
     /// else is checkable without the parent's state). It is also compared with the known
     /// proposals of its slot: a double proposal needs no state to prove.
     fn keep_orphan(&mut self, block: Block) {
-        let hash = block.hash();
         let h = &block.header.header;
-        let key = (h.parent, hash);
         let known_validator = self.states.get(&self.head).is_some_and(|s| {
             s.meta.current.index_of(&h.proposer).is_some()
                 || s.meta.next.index_of(&h.proposer).is_some()
         });
-        if !known_validator || self.orphans.contains_key(&key) {
-            return;
-        }
-        let per_proposer =
-            self.orphans.values().filter(|b| b.header.header.proposer == h.proposer).count();
-        if per_proposer >= MAX_ORPHANS_PER_PROPOSER
+        if !known_validator
+            || self.orphans.contains(&block)
+            || self.orphans.count_of(&h.proposer) >= MAX_ORPHANS_PER_PROPOSER
             || block.header.verify_signature(&self.chain.id).is_err()
         {
             return;
         }
         self.check_double_proposal(&block.header);
-        self.orphans.insert(key, block);
-        self.orphan_order.push_back(key);
-        while self.orphan_order.len() > MAX_ORPHANS {
-            if let Some(old) = self.orphan_order.pop_front() {
-                self.orphans.remove(&old);
-            }
-        }
+        self.orphans.insert(block);
     }
 
     /// Two headers signed by one proposer for one slot are evidence (PROTOCOL.md §11): `header`
@@ -434,7 +418,7 @@ impl Node {
             .get(&(h.slot, *h.proposer.as_bytes()))
             .filter(|first| first.hash() != hash)
             .or_else(|| {
-                self.orphans.values().map(|b| &b.header).find(|o| {
+                self.orphans.headers().find(|o| {
                     o.header.slot == h.slot && o.header.proposer == h.proposer && o.hash() != hash
                 })
             })
@@ -621,9 +605,7 @@ impl Node {
         let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
         self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
         // A kept orphan at or below finality can never be imported.
-        self.orphans.retain(|_, b| b.header.header.height > new.height);
-        let orphans = &self.orphans;
-        self.orphan_order.retain(|k| orphans.contains_key(k));
+        self.orphans.prune(new.height);
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
                 self.events.push(Event::Finalized(proof.clone()));
@@ -970,6 +952,84 @@ impl Node {
     /// after it, with the target epoch's validator set where the epoch changes.
     pub fn finality_proofs(&self, since: u64) -> Vec<FinalityProof> {
         self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
+    }
+}
+
+/// Blocks whose parent is unknown, kept until it is imported: by (parent, block id), with their
+/// encoded sizes, oldest first in `order`. Bounded by [`MAX_ORPHANS`] blocks and
+/// [`MAX_ORPHAN_BYTES`] (oldest out first); the per-proposer bound is the caller's.
+#[derive(Debug, Default)]
+struct Orphans {
+    blocks: BTreeMap<(Hash, Hash), (Block, usize)>,
+    order: VecDeque<(Hash, Hash)>,
+    bytes: usize,
+}
+
+impl Orphans {
+    fn key(block: &Block) -> (Hash, Hash) {
+        (block.header.header.parent, block.hash())
+    }
+
+    fn contains(&self, block: &Block) -> bool {
+        self.blocks.contains_key(&Self::key(block))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn count_of(&self, proposer: &PublicKey) -> usize {
+        self.blocks.values().filter(|(b, _)| b.header.header.proposer == *proposer).count()
+    }
+
+    fn headers(&self) -> impl Iterator<Item = &SignedHeader> {
+        self.blocks.values().map(|(b, _)| &b.header)
+    }
+
+    fn insert(&mut self, block: Block) {
+        let key = Self::key(&block);
+        let size = block.to_bytes().len();
+        if let Some((_, old)) = self.blocks.insert(key, (block, size)) {
+            self.bytes = self.bytes.saturating_sub(old);
+            self.order.retain(|k| *k != key);
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        self.order.push_back(key);
+        while self.blocks.len() > MAX_ORPHANS || self.bytes > MAX_ORPHAN_BYTES {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, key: &(Hash, Hash)) -> Option<Block> {
+        let (block, size) = self.blocks.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(size);
+        self.order.retain(|k| k != key);
+        Some(block)
+    }
+
+    /// Removes and returns the kept children of `parent`.
+    fn take_children(&mut self, parent: &Hash) -> Vec<Block> {
+        let keys: Vec<(Hash, Hash)> = self
+            .blocks
+            .range((*parent, Hash::ZERO)..=(*parent, Hash([0xff; 32])))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.iter().filter_map(|k| self.remove(k)).collect()
+    }
+
+    /// Drops the blocks at or below `height` (finalized: they can never be imported).
+    fn prune(&mut self, height: u64) {
+        let stale: Vec<(Hash, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, (b, _))| b.header.header.height <= height)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &stale {
+            self.remove(k);
+        }
     }
 }
 
@@ -1391,7 +1451,7 @@ mod tests {
         assert_eq!(n.head_state().unwrap().tip.height, 0);
         n.import_block(x).unwrap();
         assert_eq!(n.head_header().unwrap().hash(), z.hash());
-        assert!(n.orphans.is_empty() && n.orphan_order.is_empty());
+        assert!(n.orphans.len() == 0 && n.orphans.order.is_empty() && n.orphans.bytes == 0);
         assert_eq!(n.import_block(y), Err(ImportError::AlreadyKnown));
     }
 
@@ -1429,15 +1489,48 @@ mod tests {
         }
         assert_eq!(n.orphans.len(), MAX_ORPHANS_PER_PROPOSER);
         // A block whose signature does not verify is not kept, even with room.
-        n.orphans.pop_first();
+        let first = *n.orphans.blocks.keys().next().unwrap();
+        n.orphans.remove(&first);
         let mut forged = build_on(&mut b, &v, a.hash(), 11);
         forged.header.header.slot = 12;
         let _ = n.import_block(forged);
         assert_eq!(n.orphans.len(), MAX_ORPHANS_PER_PROPOSER - 1);
         // The kept ones are imported with their parent.
         n.import_block(a).unwrap();
-        assert!(n.orphans.is_empty());
+        assert_eq!((n.orphans.len(), n.orphans.bytes), (0, 0));
         assert_eq!(n.fork_choice.len(), MAX_ORPHANS_PER_PROPOSER);
+    }
+
+    #[test]
+    fn kept_orphans_are_bounded_in_bytes_oldest_out_first() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, _, v) = builder_and_node(&dirs);
+        let genesis = b.chain().id;
+        let a = build_on(&mut b, &v, genesis, 1);
+        let blocks: Vec<Block> = (2..6).map(|slot| build_on(&mut b, &v, a.hash(), slot)).collect();
+        let size = blocks[0].to_bytes().len();
+        let mut o = Orphans::default();
+        for block in &blocks {
+            o.insert(block.clone());
+        }
+        assert_eq!((o.len(), o.bytes), (4, 4 * size));
+        // A block that takes the total over the byte bound pushes the oldest out.
+        let mut big = blocks[0].clone();
+        big.header.header.slot = 99;
+        let filler = MAX_ORPHAN_BYTES - 4 * size + 1;
+        o.blocks.insert(Orphans::key(&big), (big.clone(), filler));
+        o.order.push_back(Orphans::key(&big));
+        o.bytes += filler;
+        o.insert(blocks[1].clone()); // already kept: replaced, not counted twice
+        assert!(!o.contains(&blocks[0]) && o.contains(&blocks[3]) && o.contains(&big));
+        assert!(o.bytes <= MAX_ORPHAN_BYTES);
+        o.prune(1); // they are at height 2
+        assert_eq!(o.len(), 4);
+        assert_eq!(o.take_children(&a.hash()).len(), 4);
+        assert_eq!((o.len(), o.bytes, o.order.len()), (0, 0, 0));
+        o.insert(blocks[0].clone());
+        o.prune(2);
+        assert_eq!((o.len(), o.bytes, o.order.len()), (0, 0, 0));
     }
 
     #[test]
