@@ -750,23 +750,33 @@ impl Node {
         self.events.push(Event::Evidence(evidence));
     }
 
-    /// The best certificate a block on top of `state` can carry: the newest link from its
-    /// justified checkpoint that has a supermajority.
+    /// The best certificate a block on top of `state` can carry, among the links from its
+    /// justified checkpoint `J` that have a supermajority: the link to `J`'s child if there is
+    /// one, since it finalizes `J` (PROTOCOL.md §10.3 rule 7); else the newest.
+    ///
+    /// Newest first alone stalled finality (simulation seed 5069): when every other block comes
+    /// from a proposer that carries no certificate, `J`'s child gets its votes (`J → J+1`) only
+    /// after the next block `J+2` is out and voted on (`J → J+2`), and taking the higher link
+    /// justified `J+2` every time and finalized nothing.
     fn best_certificate(&self, state: &ChainState) -> Option<Certificate> {
-        self.votes
-            .iter()
-            .rev()
-            .filter(|(k, _)| {
-                k.source == state.meta.justified
-                    && k.target.height > state.meta.justified.height
-                    && certifiable_target(state, &k.target)
-            })
-            .find_map(|(k, votes)| {
-                let vote = Vote { epoch: k.epoch, source: k.source, target: k.target };
-                let set = state::voting_set(state, k.epoch)?;
-                let cert = Certificate::from_votes(vote, set, votes.values());
-                cert.verify(&self.chain.id, set).ok().map(|_| cert)
-            })
+        let justified = state.meta.justified;
+        let links = self.votes.iter().rev().filter(|(k, _)| {
+            k.source == justified
+                && k.target.height > justified.height
+                && certifiable_target(state, &k.target)
+        });
+        let certify = |(k, votes): (&VoteKey, &BTreeMap<[u8; 33], SignedVote>)| {
+            let vote = Vote { epoch: k.epoch, source: k.source, target: k.target };
+            let set = state::voting_set(state, k.epoch)?;
+            let cert = Certificate::from_votes(vote, set, votes.values());
+            cert.verify(&self.chain.id, set).ok().map(|_| cert)
+        };
+        let child = justified.height.saturating_add(1);
+        links
+            .clone()
+            .filter(|(k, _)| k.target.height == child)
+            .find_map(certify)
+            .or_else(|| links.clone().find_map(certify))
     }
 
     /// Validator duties at `now_ms`: propose if elected for the current slot, then vote for the
@@ -1499,6 +1509,33 @@ mod tests {
         n.import_block(a).unwrap();
         assert_eq!((n.orphans.len(), n.orphans.bytes), (0, 0));
         assert_eq!(n.fork_choice.len(), MAX_ORPHANS_PER_PROPOSER);
+    }
+
+    #[test]
+    fn a_proposal_takes_the_link_that_finalizes_over_a_higher_one() {
+        // Simulation seed 5069: with every other block from a proposer that carries no
+        // certificate, the honest proposer in between always held votes for both J -> J+1 and
+        // J -> J+2, took the higher link, and finality stayed where it was.
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = Checkpoint { height: 0, hash: n.chain().id };
+        let x = build_on(&mut b, &v, genesis.hash, 1);
+        let y = build_on(&mut b, &v, x.hash(), 2);
+        n.import_block(x.clone()).unwrap();
+        n.import_block(y.clone()).unwrap();
+        let id = n.chain().id;
+        for target in [&x, &y] {
+            let target = Checkpoint { height: target.header.header.height, hash: target.hash() };
+            n.on_vote(Vote { epoch: 0, source: genesis, target }.sign(&id, &v.key)).unwrap();
+        }
+        let state = n.head_state().unwrap().clone();
+        assert_eq!(state.meta.justified, genesis);
+        let cert = n.best_certificate(&state).unwrap();
+        assert_eq!(cert.vote.target, Checkpoint { height: 1, hash: x.hash() });
+        // With no link to the child, the newest one.
+        n.votes.retain(|k, _| k.target.height != 1);
+        let cert = n.best_certificate(&state).unwrap();
+        assert_eq!(cert.vote.target, Checkpoint { height: 2, hash: y.hash() });
     }
 
     #[test]
