@@ -2,8 +2,9 @@
 //! an invalid peer is struck off and nothing it sent is forwarded; bad WebSocket input closes the
 //! connection with a reason and leaves the relay serving; every invalid message is struck with
 //! its reason; slow and silent clients are cut off, one address cannot take every socket, and a
-//! client that never reads is dropped; relays learn of each other through a third; a 2|2
-//! partition finalizes nothing, and once healed all four agree on one chain.
+//! client that never reads is dropped; relays learn of each other through a third; a relay
+//! sends a relay peer its head block on hello; a 2|2 partition finalizes nothing, and once
+//! healed all four agree on one chain.
 //!
 //! Attackers connect from other loopback addresses (127.0.0.2 and up, see `tcp_from`) than the
 //! honest clients and observers (127.0.0.1), because the relay bans and caps by address.
@@ -683,6 +684,30 @@ async fn relays_without_peer_exchange_keep_to_their_configured_peers() {
     r3.stop().await;
     r2.stop().await;
     r1.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_sends_its_head_block_to_a_relay_peer_whatever_its_height() {
+    // A peer higher than us may still be on a branch that loses to ours in fork choice (ours
+    // has a higher justified checkpoint); height alone never made it ask for our branch
+    // (simulation seeds 2295 and 3737: finality stalled after a partition healed).
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let data = dir.path().join("a");
+    let a = start(&g, &data, Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    wait_for("a few blocks", 20, || async { (a.head().await.0 >= 2).then_some(()) }).await;
+    a.stop().await;
+    // The same chain, without the key: the head stays where it is.
+    let b = start(&g, &data, None, vec![]).await;
+    let head = b.head_hash().await.unwrap();
+    let mut ws = connect(&b).await;
+    let higher = json!({"type": "hello", "version": 1, "chain_id": g.chain_id().to_hex(),
+        "role": "relay", "head_height": 1_000});
+    send(&mut ws, &higher).await;
+    let Got::Json(msg) = next_of(&mut ws, "block").await else { panic!("closed") };
+    let block = Block::from_bytes(&hex::decode(msg["block"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(block.hash(), head);
+    b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,14 +264,22 @@ impl Conn {
                         self.send(&Message::Peers { peers })?;
                     }
                 }
-                let (ours, fin) = self
+                let (ours, fin, head) = self
                     .shared
                     .with_node(|n| {
-                        (n.head_state().map_or(0, |s| s.tip.height), n.finalized().height)
+                        let height = n.head_state().map_or(0, |s| s.tip.height);
+                        (height, n.finalized().height, n.head_block().map(|b| encode_hex(&b)))
                     })
                     .await;
                 if head_height > ours {
                     self.request_blocks(fin + 1).await?;
+                }
+                // Our head, whatever its height: the peer's own head may be higher but lose to
+                // ours in fork choice (ours has a higher justified checkpoint), and height alone
+                // would never make it ask for our branch (§16.6). If the block is new to it,
+                // its unknown parent makes it sync from us.
+                if let Some(block) = head {
+                    self.send(&Message::Block { block })?;
                 }
             }
             return Ok(());

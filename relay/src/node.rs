@@ -10,7 +10,8 @@ use crate::sigcache::SigCache;
 use crate::store::{Store, StoreError};
 use memecoin_core::address::Address;
 use memecoin_core::block::{Block, SignedHeader};
-use memecoin_core::crypto::SecretKey;
+use memecoin_core::crypto::{PublicKey, SecretKey};
+use memecoin_core::encode::Encode;
 use memecoin_core::finality::{Certificate, Checkpoint, SignedVote, Vote};
 use memecoin_core::forkchoice::{BlockInfo, ForkChoice, ForkChoiceError};
 use memecoin_core::genesis::Genesis;
@@ -30,6 +31,13 @@ const MAX_PENDING_VOTES: usize = 4096;
 const MAX_FINALITY_PROOFS: usize = 1024;
 /// Non-finalized blocks kept at most; beyond this, new side branches are refused.
 const MAX_UNFINALIZED: usize = 4096;
+/// Blocks whose parent is unknown, kept until it arrives (a sync usually brings it): at most
+/// this many, and at most `MAX_ORPHANS_PER_PROPOSER` of one proposer, so one validator signing
+/// blocks on made-up parents cannot push out the others'.
+const MAX_ORPHANS: usize = 256;
+const MAX_ORPHANS_PER_PROPOSER: usize = 4;
+/// And at most this many bytes of them (a block may be 4 MiB; nothing in them is validated yet).
+const MAX_ORPHAN_BYTES: usize = 16 << 20;
 
 /// A validator key with its commit-reveal hash chain.
 #[derive(Clone)]
@@ -156,6 +164,13 @@ pub struct Node {
     /// The first imported header per (slot, proposer) above finality, to catch a proposer that
     /// signs two blocks for one slot. Bounded by the blocks fork choice holds.
     proposals: BTreeMap<(u64, [u8; 33]), SignedHeader>,
+    /// Blocks whose parent was unknown when they arrived, by (parent, block id), oldest first in
+    /// `orphan_order`: imported as soon as their parent is. A block that arrives before its
+    /// parent (reordering, a partition healing) is otherwise lost for good: gossip is not
+    /// repeated, and a sync brings the peer's head chain only, not its side branches, which
+    /// fork choice (a branch with a higher justified checkpoint) and slashing (one half of a
+    /// double proposal) may need.
+    orphans: Orphans,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
     /// This node's own last vote and the slot it last proposed in.
@@ -236,6 +251,7 @@ impl Node {
             seen_votes: BTreeMap::new(),
             evidence: VecDeque::new(),
             proposals: BTreeMap::new(),
+            orphans: Orphans::default(),
             finality_proofs: VecDeque::new(),
             validator,
             // What this validator signed before a restart binds it still.
@@ -289,6 +305,11 @@ impl Node {
         self.states.get(&self.fork_choice.finalized().hash)
     }
 
+    /// The head block; none while the head is genesis, which has no block.
+    pub fn head_block(&self) -> Option<Block> {
+        if self.head == self.chain.id { None } else { self.block(&self.head) }
+    }
+
     pub fn head_header(&self) -> Option<&SignedHeader> {
         self.headers.get(&self.head)
     }
@@ -339,7 +360,77 @@ impl Node {
 
     /// As [`Node::import_block`] at Unix time `now_ms`: the clock decides which slots have
     /// begun (the future-slot check) and the mempool's expiry after a new head.
+    ///
+    /// A block whose parent is unknown is kept aside (`UnknownParent` still tells the caller to
+    /// sync) and imported when its parent is; so is every kept descendant of a block imported
+    /// here. Their own results are not reported (the network layer does not answer them).
     pub fn import_block_at(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
+        let hash = block.hash();
+        let result = self.import_one(block, now_ms);
+        if result.is_ok() {
+            self.adopt_orphans(hash, now_ms);
+        }
+        result
+    }
+
+    /// Imports the kept orphans that descend from `parent`, now imported, depth first.
+    fn adopt_orphans(&mut self, parent: Hash, now_ms: u64) {
+        let mut ready = vec![parent];
+        while let Some(parent) = ready.pop() {
+            for block in self.orphans.take_children(&parent) {
+                let hash = block.hash();
+                match self.import_one(block, now_ms) {
+                    Ok(()) => ready.push(hash),
+                    Err(e) => tracing::debug!("kept block {hash} not imported: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Keeps a block whose parent is unknown, if it could be a validator's: its proposer is in
+    /// the head state's current or next set and signed it (one signature check, and nothing
+    /// else is checkable without the parent's state). It is also compared with the known
+    /// proposals of its slot: a double proposal needs no state to prove.
+    fn keep_orphan(&mut self, block: Block) {
+        let h = &block.header.header;
+        let known_validator = self.states.get(&self.head).is_some_and(|s| {
+            s.meta.current.index_of(&h.proposer).is_some()
+                || s.meta.next.index_of(&h.proposer).is_some()
+        });
+        if !known_validator
+            || self.orphans.contains(&block)
+            || self.orphans.count_of(&h.proposer) >= MAX_ORPHANS_PER_PROPOSER
+            || block.header.verify_signature(&self.chain.id).is_err()
+        {
+            return;
+        }
+        self.check_double_proposal(&block.header);
+        self.orphans.insert(block);
+    }
+
+    /// Two headers signed by one proposer for one slot are evidence (PROTOCOL.md §11): `header`
+    /// against the first one recorded for its slot and proposer, or a kept orphan's.
+    fn check_double_proposal(&mut self, header: &SignedHeader) {
+        let h = &header.header;
+        let hash = header.hash();
+        let earlier = self
+            .proposals
+            .get(&(h.slot, *h.proposer.as_bytes()))
+            .filter(|first| first.hash() != hash)
+            .or_else(|| {
+                self.orphans.headers().find(|o| {
+                    o.header.slot == h.slot && o.header.proposer == h.proposer && o.hash() != hash
+                })
+            })
+            .cloned();
+        if let Some(first) = earlier {
+            if let Some(e) = Evidence::double_proposal(first, header.clone()) {
+                self.add_evidence(e);
+            }
+        }
+    }
+
+    fn import_one(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
         let h = &block.header.header;
         if self.states.contains_key(&hash) {
@@ -361,10 +452,11 @@ impl Node {
         if h.slot > now.saturating_add(1) {
             return Err(ImportError::FutureSlot { slot: h.slot, now });
         }
-        let parent_state = self
-            .states
-            .get(&h.parent)
-            .ok_or(ImportError::UnknownParent { parent: h.parent, height: h.height })?;
+        let Some(parent_state) = self.states.get(&h.parent) else {
+            let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
+            self.keep_orphan(block);
+            return Err(unknown);
+        };
         // Signatures seen in the mempool are not checked again; the rest on all cores, while
         // core works through the block.
         let applied = self
@@ -404,18 +496,9 @@ impl Node {
                 v
             })
             .collect();
-        // Two valid blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
-        let proposal = (h.slot, *h.proposer.as_bytes());
-        match self.proposals.get(&proposal) {
-            Some(first) => {
-                if let Some(e) = Evidence::double_proposal(first.clone(), block.header.clone()) {
-                    self.add_evidence(e);
-                }
-            }
-            None => {
-                self.proposals.insert(proposal, block.header.clone());
-            }
-        }
+        // Two blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
+        self.check_double_proposal(&block.header);
+        self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header.clone());
         self.events.push(Event::Block(block));
         if self.head != old_head {
             if let Some(header) = self.headers.get(&self.head) {
@@ -523,6 +606,8 @@ impl Node {
         }
         let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
         self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
+        // A kept orphan at or below finality can never be imported.
+        self.orphans.prune(new.height);
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
                 self.events.push(Event::Finalized(proof.clone()));
@@ -667,23 +752,33 @@ impl Node {
         self.events.push(Event::Evidence(evidence));
     }
 
-    /// The best certificate a block on top of `state` can carry: the newest link from its
-    /// justified checkpoint that has a supermajority.
+    /// The best certificate a block on top of `state` can carry, among the links from its
+    /// justified checkpoint `J` that have a supermajority: the link to `J`'s child if there is
+    /// one, since it finalizes `J` (PROTOCOL.md §10.3 rule 7); else the newest.
+    ///
+    /// Newest first alone stalled finality (simulation seed 5069): when every other block comes
+    /// from a proposer that carries no certificate, `J`'s child gets its votes (`J → J+1`) only
+    /// after the next block `J+2` is out and voted on (`J → J+2`), and taking the higher link
+    /// justified `J+2` every time and finalized nothing.
     fn best_certificate(&self, state: &ChainState) -> Option<Certificate> {
-        self.votes
-            .iter()
-            .rev()
-            .filter(|(k, _)| {
-                k.source == state.meta.justified
-                    && k.target.height > state.meta.justified.height
-                    && certifiable_target(state, &k.target)
-            })
-            .find_map(|(k, votes)| {
-                let vote = Vote { epoch: k.epoch, source: k.source, target: k.target };
-                let set = state::voting_set(state, k.epoch)?;
-                let cert = Certificate::from_votes(vote, set, votes.values());
-                cert.verify(&self.chain.id, set).ok().map(|_| cert)
-            })
+        let justified = state.meta.justified;
+        let links = self.votes.iter().rev().filter(|(k, _)| {
+            k.source == justified
+                && k.target.height > justified.height
+                && certifiable_target(state, &k.target)
+        });
+        let certify = |(k, votes): (&VoteKey, &BTreeMap<[u8; 33], SignedVote>)| {
+            let vote = Vote { epoch: k.epoch, source: k.source, target: k.target };
+            let set = state::voting_set(state, k.epoch)?;
+            let cert = Certificate::from_votes(vote, set, votes.values());
+            cert.verify(&self.chain.id, set).ok().map(|_| cert)
+        };
+        let child = justified.height.saturating_add(1);
+        links
+            .clone()
+            .filter(|(k, _)| k.target.height == child)
+            .find_map(certify)
+            .or_else(|| links.clone().find_map(certify))
     }
 
     /// Validator duties at `now_ms`: propose if elected for the current slot, then vote for the
@@ -875,6 +970,84 @@ impl Node {
     /// first, since it may skip every epoch between (PROTOCOL.md §13.4).
     pub fn latest_finality_proof(&self, since: u64) -> Option<FinalityProof> {
         self.finality_proofs.back().filter(|p| p.source.height > since).cloned()
+    }
+}
+
+/// Blocks whose parent is unknown, kept until it is imported: by (parent, block id), with their
+/// encoded sizes, oldest first in `order`. Bounded by [`MAX_ORPHANS`] blocks and
+/// [`MAX_ORPHAN_BYTES`] (oldest out first); the per-proposer bound is the caller's.
+#[derive(Debug, Default)]
+struct Orphans {
+    blocks: BTreeMap<(Hash, Hash), (Block, usize)>,
+    order: VecDeque<(Hash, Hash)>,
+    bytes: usize,
+}
+
+impl Orphans {
+    fn key(block: &Block) -> (Hash, Hash) {
+        (block.header.header.parent, block.hash())
+    }
+
+    fn contains(&self, block: &Block) -> bool {
+        self.blocks.contains_key(&Self::key(block))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn count_of(&self, proposer: &PublicKey) -> usize {
+        self.blocks.values().filter(|(b, _)| b.header.header.proposer == *proposer).count()
+    }
+
+    fn headers(&self) -> impl Iterator<Item = &SignedHeader> {
+        self.blocks.values().map(|(b, _)| &b.header)
+    }
+
+    fn insert(&mut self, block: Block) {
+        let key = Self::key(&block);
+        let size = block.to_bytes().len();
+        if let Some((_, old)) = self.blocks.insert(key, (block, size)) {
+            self.bytes = self.bytes.saturating_sub(old);
+            self.order.retain(|k| *k != key);
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        self.order.push_back(key);
+        while self.blocks.len() > MAX_ORPHANS || self.bytes > MAX_ORPHAN_BYTES {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, key: &(Hash, Hash)) -> Option<Block> {
+        let (block, size) = self.blocks.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(size);
+        self.order.retain(|k| k != key);
+        Some(block)
+    }
+
+    /// Removes and returns the kept children of `parent`.
+    fn take_children(&mut self, parent: &Hash) -> Vec<Block> {
+        let keys: Vec<(Hash, Hash)> = self
+            .blocks
+            .range((*parent, Hash::ZERO)..=(*parent, Hash([0xff; 32])))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.iter().filter_map(|k| self.remove(k)).collect()
+    }
+
+    /// Drops the blocks at or below `height` (finalized: they can never be imported).
+    fn prune(&mut self, height: u64) {
+        let stale: Vec<(Hash, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, (b, _))| b.header.header.height <= height)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &stale {
+            self.remove(k);
+        }
     }
 }
 
@@ -1254,6 +1427,157 @@ mod tests {
 
     /// Found by the simulation (seed 8 and others): a proposer that signed two blocks for one
     /// slot was never reported, because no node turned the pair into evidence.
+    /// Two nodes of one devnet chain (validator 0 alone): one to build blocks on any branch,
+    /// the node under test, and the validator's key.
+    fn builder_and_node(dirs: &[tempfile::TempDir; 2]) -> (Node, Node, ValidatorKey) {
+        let genesis = keys::devnet_genesis(1, now_ms() - 60_000).unwrap();
+        let v = keys::devnet_validator(0).unwrap();
+        let builder = Node::open(genesis.clone(), dirs[0].path(), None).unwrap();
+        let n = Node::open(genesis, dirs[1].path(), Some(v.clone())).unwrap();
+        (builder, n, v)
+    }
+
+    /// A block of `v` for `slot` on `parent` (a block `b` knows, or genesis), imported by `b`.
+    fn build_on(b: &mut Node, v: &ValidatorKey, parent: Hash, slot: u64) -> Block {
+        let state = b.states.get(&parent).unwrap().clone();
+        let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
+        let block =
+            state::build_block(b.store(), b.chain(), &state, &v.key, slot, &reveal, &[], None)
+                .unwrap()
+                .block;
+        b.import_block(block.clone()).unwrap();
+        block
+    }
+
+    #[test]
+    fn a_block_that_arrives_before_its_parent_is_imported_with_it() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = n.chain().id;
+        let x = build_on(&mut b, &v, genesis, 1);
+        let y = build_on(&mut b, &v, x.hash(), 2);
+        let z = build_on(&mut b, &v, y.hash(), 3);
+        // z, then y, arrive first (reordered, or sent across a partition as it heals): each
+        // tells the caller to sync, and is kept. Before, both were dropped; gossip is not
+        // repeated and a sync brings only the peer's head chain, so a side branch was lost.
+        for early in [&z, &y] {
+            assert!(matches!(
+                n.import_block(early.clone()),
+                Err(ImportError::UnknownParent { height, .. }) if height == early.header.header.height
+            ));
+        }
+        assert_eq!(n.head_state().unwrap().tip.height, 0);
+        n.import_block(x).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), z.hash());
+        assert!(n.orphans.len() == 0 && n.orphans.order.is_empty() && n.orphans.bytes == 0);
+        assert_eq!(n.import_block(y), Err(ImportError::AlreadyKnown));
+    }
+
+    #[test]
+    fn a_double_proposal_is_caught_when_one_half_has_an_unknown_parent() {
+        // Simulation seed 3260: an equivocating proposer sent one block to one honest node
+        // and the other, on a parent that node did not have, to the other; the second node's
+        // sync brought the first block, and no node ever held both.
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = n.chain().id;
+        let a = build_on(&mut b, &v, genesis, 1);
+        let z = build_on(&mut b, &v, genesis, 2);
+        let x = build_on(&mut b, &v, a.hash(), 3);
+        let y = build_on(&mut b, &v, z.hash(), 3);
+        n.import_block(a).unwrap();
+        n.import_block(x.clone()).unwrap();
+        n.take_events();
+        // `y`'s parent `z` never arrives: its header alone proves the double proposal.
+        assert!(matches!(n.import_block(y.clone()), Err(ImportError::UnknownParent { .. })));
+        let expected = Evidence::double_proposal(x.header, y.header).unwrap();
+        assert_eq!(n.evidence.iter().collect::<Vec<_>>(), [&expected]);
+        assert!(n.take_events().iter().any(|e| matches!(e, Event::Evidence(e) if *e == expected)));
+    }
+
+    #[test]
+    fn kept_orphans_are_bounded_per_proposer_and_need_a_validator_signature() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let a = build_on(&mut b, &v, n.chain().id, 1);
+        // Children of `a` (which `n` lacks), one per slot: MAX_ORPHANS_PER_PROPOSER are kept.
+        for slot in 2..10 {
+            let child = build_on(&mut b, &v, a.hash(), slot);
+            let _ = n.import_block(child);
+        }
+        assert_eq!(n.orphans.len(), MAX_ORPHANS_PER_PROPOSER);
+        // A block whose signature does not verify is not kept, even with room.
+        let first = *n.orphans.blocks.keys().next().unwrap();
+        n.orphans.remove(&first);
+        let mut forged = build_on(&mut b, &v, a.hash(), 11);
+        forged.header.header.slot = 12;
+        let _ = n.import_block(forged);
+        assert_eq!(n.orphans.len(), MAX_ORPHANS_PER_PROPOSER - 1);
+        // The kept ones are imported with their parent.
+        n.import_block(a).unwrap();
+        assert_eq!((n.orphans.len(), n.orphans.bytes), (0, 0));
+        assert_eq!(n.fork_choice.len(), MAX_ORPHANS_PER_PROPOSER);
+    }
+
+    #[test]
+    fn a_proposal_takes_the_link_that_finalizes_over_a_higher_one() {
+        // Simulation seed 5069: with every other block from a proposer that carries no
+        // certificate, the honest proposer in between always held votes for both J -> J+1 and
+        // J -> J+2, took the higher link, and finality stayed where it was.
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = Checkpoint { height: 0, hash: n.chain().id };
+        let x = build_on(&mut b, &v, genesis.hash, 1);
+        let y = build_on(&mut b, &v, x.hash(), 2);
+        n.import_block(x.clone()).unwrap();
+        n.import_block(y.clone()).unwrap();
+        let id = n.chain().id;
+        for target in [&x, &y] {
+            let target = Checkpoint { height: target.header.header.height, hash: target.hash() };
+            n.on_vote(Vote { epoch: 0, source: genesis, target }.sign(&id, &v.key)).unwrap();
+        }
+        let state = n.head_state().unwrap().clone();
+        assert_eq!(state.meta.justified, genesis);
+        let cert = n.best_certificate(&state).unwrap();
+        assert_eq!(cert.vote.target, Checkpoint { height: 1, hash: x.hash() });
+        // With no link to the child, the newest one.
+        n.votes.retain(|k, _| k.target.height != 1);
+        let cert = n.best_certificate(&state).unwrap();
+        assert_eq!(cert.vote.target, Checkpoint { height: 2, hash: y.hash() });
+    }
+
+    #[test]
+    fn kept_orphans_are_bounded_in_bytes_oldest_out_first() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, _, v) = builder_and_node(&dirs);
+        let genesis = b.chain().id;
+        let a = build_on(&mut b, &v, genesis, 1);
+        let blocks: Vec<Block> = (2..6).map(|slot| build_on(&mut b, &v, a.hash(), slot)).collect();
+        let size = blocks[0].to_bytes().len();
+        let mut o = Orphans::default();
+        for block in &blocks {
+            o.insert(block.clone());
+        }
+        assert_eq!((o.len(), o.bytes), (4, 4 * size));
+        // A block that takes the total over the byte bound pushes the oldest out.
+        let mut big = blocks[0].clone();
+        big.header.header.slot = 99;
+        let filler = MAX_ORPHAN_BYTES - 4 * size + 1;
+        o.blocks.insert(Orphans::key(&big), (big.clone(), filler));
+        o.order.push_back(Orphans::key(&big));
+        o.bytes += filler;
+        o.insert(blocks[1].clone()); // already kept: replaced, not counted twice
+        assert!(!o.contains(&blocks[0]) && o.contains(&blocks[3]) && o.contains(&big));
+        assert!(o.bytes <= MAX_ORPHAN_BYTES);
+        o.prune(1); // they are at height 2
+        assert_eq!(o.len(), 4);
+        assert_eq!(o.take_children(&a.hash()).len(), 4);
+        assert_eq!((o.len(), o.bytes, o.order.len()), (0, 0, 0));
+        o.insert(blocks[0].clone());
+        o.prune(2);
+        assert_eq!((o.len(), o.bytes, o.order.len()), (0, 0, 0));
+    }
+
     #[test]
     fn two_blocks_of_one_proposer_for_one_slot_become_evidence() {
         let dir = tempfile::tempdir().unwrap();

@@ -25,4 +25,4 @@ pub mod rng;
 pub mod scenario;
 pub mod world;
 
-pub use world::{Outcome, run};
+pub use world::{Outcome, run, run_with};

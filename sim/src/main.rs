@@ -2,7 +2,7 @@
 //! thread per core) and reports each violation with the command that reproduces it.
 //! `cargo xtask sim` builds it in release mode and runs it.
 
-use memecoin_sim::{Outcome, run};
+use memecoin_sim::{Outcome, run, run_with};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -14,7 +14,8 @@ Usage: memecoin-sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs 
   --start S       first seed (default 0)
   --seed X        run only seed X and print its outcome in full
   --validators V  every seed with V validators (default: the seed picks 4 to 20)
-  --jobs J        threads (default: one per core)";
+  --jobs J        threads (default: one per core)
+  --log           with --seed: print every block, vote and import to stderr";
 
 #[derive(Debug)]
 struct Args {
@@ -23,6 +24,7 @@ struct Args {
     single: bool,
     validators: Option<usize>,
     jobs: usize,
+    log: bool,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -32,6 +34,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         single: false,
         validators: None,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        log: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -54,6 +57,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 a.validators = Some(v as usize);
             }
             "--jobs" => a.jobs = value("--jobs")?.max(1) as usize,
+            "--log" => a.log = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -106,7 +110,7 @@ fn main() -> ExitCode {
     };
     let started = Instant::now();
     if a.single {
-        let o = run(a.start, a.validators);
+        let o = run_with(a.start, a.validators, a.log);
         print_single(&o, a.validators);
         return if o.violation.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     }

@@ -192,6 +192,17 @@ struct World {
     calm_base: Option<u64>,
     liveness_margin: Option<i64>,
     violation: Option<Violation>,
+    /// Print every block, vote and import to stderr (`--log`): for reading one seed's run.
+    log: bool,
+}
+
+/// The first 4 bytes of a hash, in hex: enough to tell a run's blocks apart in a log.
+fn short(h: &Hash) -> String {
+    h.0.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+fn cp(c: &Checkpoint) -> String {
+    format!("{}:{}", c.height, short(&c.hash))
 }
 
 fn secret(label: &[u8], i: u64) -> SecretKey {
@@ -216,7 +227,14 @@ fn data_dir() -> TempDir {
 /// Runs seed `seed` (with `validators` validators, else the seed's choice) to its end or to its
 /// first violation.
 pub fn run(seed: u64, validators: Option<usize>) -> Outcome {
+    run_with(seed, validators, false)
+}
+
+/// As [`run`]; with `log`, every block, vote and import is printed to stderr (the run is the
+/// same: logging draws nothing).
+pub fn run_with(seed: u64, validators: Option<usize>, log: bool) -> Outcome {
     let mut w = World::new(seed, validators);
+    w.log = log;
     while let Some(((t, _), item)) = w.queue.pop_first() {
         if t > w.sc.end_ms {
             break;
@@ -324,6 +342,7 @@ impl World {
             calm_base: None,
             liveness_margin: None,
             violation: None,
+            log: false,
             sc,
         };
         for i in 0..n {
@@ -503,9 +522,16 @@ impl World {
         let chain_id = self.chain.id;
         let Some(node) = self.actors[to].node.as_mut() else { return };
         let mut replies = Vec::new();
+        let log = self.log;
+        let t = self.now.saturating_sub(GENESIS_MS);
         match msg {
             Msg::Block(b) => {
-                if let Err(ImportError::UnknownParent { .. }) = node.import_block_at(*b, local) {
+                let (hash, height) = (b.hash(), b.header.header.height);
+                let r = node.import_block_at(*b, local);
+                if log {
+                    eprintln!("{t:>6} {from}->{to} block {height}:{} {r:?}", short(&hash));
+                }
+                if let Err(ImportError::UnknownParent { .. }) = r {
                     replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
                 }
             }
@@ -513,7 +539,12 @@ impl World {
                 let mut last = None;
                 for b in blocks {
                     let height = b.header.header.height;
-                    if let Err(ImportError::UnknownParent { .. }) = node.import_block_at(b, local) {
+                    let hash = b.hash();
+                    let r = node.import_block_at(b, local);
+                    if log {
+                        eprintln!("{t:>6} {from}->{to} synced {height}:{} {r:?}", short(&hash));
+                    }
+                    if let Err(ImportError::UnknownParent { .. }) = r {
                         // The rest of the range hangs on this block: ask again from finality
                         // (the relay asks once per such block; once is enough here).
                         replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
@@ -536,9 +567,21 @@ impl World {
                 if head > node.head_state().map_or(0, |s| s.tip.height) {
                     replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
                 }
+                // As the relay does: its head to the peer, which syncs if it is new to it.
+                if let Some(b) = node.head_block() {
+                    replies.push(Msg::Block(b.into()));
+                }
             }
             Msg::Vote(v) => {
-                let _ = node.on_vote(v);
+                let vote = v.vote;
+                let r = node.on_vote(v);
+                if log {
+                    eprintln!(
+                        "{t:>6} {from}->{to} vote {}->{} {r:?}",
+                        cp(&vote.source),
+                        cp(&vote.target)
+                    );
+                }
             }
             Msg::Evidence(e) => {
                 if e.verify(&chain_id).is_ok() {
@@ -570,11 +613,27 @@ impl World {
             return;
         }
         let mut new_head = false;
+        let t = self.now.saturating_sub(GENESIS_MS);
         for event in events {
             let msg = match event {
                 Event::Block(b) => {
                     let h = &b.header.header;
                     self.blocks.insert(b.hash());
+                    if self.log && h.proposer == self.keys[i] {
+                        let cert = b.certificate.as_ref().map_or(String::new(), |c| {
+                            format!(" cert {}->{}", cp(&c.vote.source), cp(&c.vote.target))
+                        });
+                        eprintln!(
+                            "{t:>6} node {i} proposes {}:{} slot {} on {} J {} F {}{cert} txs {}",
+                            h.height,
+                            short(&b.hash()),
+                            h.slot,
+                            short(&h.parent),
+                            cp(&h.justified),
+                            cp(&h.finalized),
+                            b.txs.len()
+                        );
+                    }
                     if h.proposer == self.keys[i] {
                         if let Err(v) = self.checker.honest_proposal(i, h.slot, b.hash()) {
                             return self.violate(v);
@@ -583,6 +642,13 @@ impl World {
                     Msg::Block(b.into())
                 }
                 Event::Vote(v) => {
+                    if self.log && v.validator == self.keys[i] {
+                        eprintln!(
+                            "{t:>6} node {i} votes {}->{}",
+                            cp(&v.vote.source),
+                            cp(&v.vote.target)
+                        );
+                    }
                     if v.validator == self.keys[i] {
                         if let Err(e) = self.checker.honest_vote(i, v.vote) {
                             return self.violate(e);
@@ -607,7 +673,17 @@ impl World {
                     Msg::Evidence(e.into())
                 }
                 Event::Tx(tx) => Msg::Tx(tx),
-                Event::NewHead(_) => {
+                Event::NewHead(h) => {
+                    if self.log {
+                        let h = &h.header;
+                        eprintln!(
+                            "{t:>6} node {i} head {}:{} J {} F {}",
+                            h.height,
+                            short(&h.hash()),
+                            cp(&h.justified),
+                            cp(&h.finalized)
+                        );
+                    }
                     new_head = true;
                     continue;
                 }

@@ -134,12 +134,13 @@ Tasks:
                   finalized block is lost, an account proof from the restored state checks
                   against the chain, and the relay catches up. Also the full-disk and bad
                   data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
-  sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J]
+  sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--log]
                   Run the deterministic consensus simulation (memecoin-sim, release build):
                   seeds S..S+N (default 0..100) on every core, each a network of 4 to 20
                   validators (or V) with faults and byzantine validators, checked for
                   safety, liveness, slashing and supply after every step. Prints each
-                  violation with the command that replays it (--seed X: one seed, in full).
+                  violation with the command that replays it (--seed X: one seed, in full;
+                  --log: every block, vote and import of it, to stderr).
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   fuzz [--seconds N] [--seeds] [--merge] [TARGET...]
                   Build the fuzz targets (cargo fuzz, stable toolchain, --sanitizer none)
@@ -263,6 +264,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
                         options.push(option.clone());
                         options.push(value.clone());
                     }
+                    "--log" => options.push(option.clone()),
                     _ => {
                         return Err(UsageError::UnknownOption {
                             task: "sim",
@@ -1749,6 +1751,10 @@ mod tests {
         check_args(
             &["sim", "--seeds", "10000", "--start", "5"],
             Ok(Task::Sim { options: args(&["--seeds", "10000", "--start", "5"]) }),
+        );
+        check_args(
+            &["sim", "--seed", "2295", "--log"],
+            Ok(Task::Sim { options: args(&["--seed", "2295", "--log"]) }),
         );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
