@@ -19,7 +19,7 @@ use memecoin_core::state::Signatures;
 use memecoin_core::tx::SignedTx;
 use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 /// Entries kept: about a mempool's worth of transactions plus the blocks in flight.
@@ -79,10 +79,12 @@ impl SigCache {
     }
 
     /// Runs `apply` (core's validation of the block holding `txs`) with their signatures as
-    /// `Signatures::Lookup`: the cached ones are valid, the others are verified on every core
-    /// meanwhile, each worker in block order. Few unchecked signatures (or one core): verified
-    /// first, as [`SigCache::check_block`], then `apply`. Once `apply` returns, the workers stop
-    /// at their next signature.
+    /// `Signatures::Lookup`: the cached ones are valid; the others are claimed one at a time, in
+    /// block order, by `cores - 1` worker threads and by core's own thread whenever it asks for
+    /// a result that is not ready (it verifies the next unclaimed one instead of waiting), so
+    /// there are never more busy threads than cores. Few unchecked signatures (or one core):
+    /// verified first, as [`SigCache::check_block`], then `apply`. Once `apply` returns, the
+    /// workers stop at their next claim.
     pub fn apply_overlapped<R>(
         &self,
         txs: &[SignedTx],
@@ -94,44 +96,84 @@ impl SigCache {
         if cores < 2 || unchecked.len() < PARALLEL_FROM {
             return apply(Signatures::Checked(&self.check_block(txs)));
         }
-        let results = Results::new(txs.len());
+        let work = Work { txs, unchecked: &unchecked, results: Results::new(txs.len()) };
         std::thread::scope(|scope| {
-            for first in 0..cores {
-                let (results, unchecked) = (&results, &unchecked);
-                scope.spawn(move || {
-                    let mine = unchecked.iter().copied().skip(first).step_by(cores);
-                    // Whatever happens here, every result of ours gets set (`false` if not
-                    // verified), so `apply` never waits for a worker that is gone.
-                    let mut left = Unanswered { results, mine: mine.clone() };
-                    for i in mine {
-                        if results.stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        results.set(i, txs[i].verify_signature().is_ok());
-                        left.mine.next();
-                    }
-                });
+            for _ in 1..cores {
+                let work = &work;
+                scope.spawn(move || while work.claim() {});
             }
             let lookup = |i: usize| {
-                if cached.get(i).copied().unwrap_or(false) { Some(true) } else { results.wait(i) }
+                if cached.get(i).copied().unwrap_or(false) {
+                    return Some(true);
+                }
+                loop {
+                    match work.results.get(i) {
+                        Ready::Yes(valid) => return Some(valid),
+                        Ready::Beyond => return None,
+                        // Not ready: verify the next unclaimed one; when none is left, the one
+                        // we need is being verified by a worker: wait for it.
+                        Ready::No if work.claim() => {}
+                        Ready::No => return work.results.wait(i),
+                    }
+                }
             };
             let applied = apply(Signatures::Lookup(&lookup));
-            results.stop.store(true, Ordering::Relaxed);
+            work.results.stop.store(true, Ordering::Relaxed);
             applied
         })
     }
 }
 
-/// Signature results as workers produce them, for a reader that waits for each in turn.
+/// The unchecked signatures of a block, claimed one at a time in block order.
+struct Work<'a> {
+    txs: &'a [SignedTx],
+    unchecked: &'a [usize],
+    results: Results,
+}
+
+impl Work<'_> {
+    /// Claims the next unchecked signature and verifies it; `false` once none is left (or the
+    /// caller is done).
+    fn claim(&self) -> bool {
+        if self.results.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let k = self.results.next.fetch_add(1, Ordering::Relaxed);
+        let Some(&i) = self.unchecked.get(k) else { return false };
+        // Set even if verification were to panic (it returns a Result; it does not), so that
+        // nobody waits for it forever.
+        let mut unanswered = Unanswered { results: &self.results, index: Some(i) };
+        let valid = self.txs.get(i).is_some_and(|tx| tx.verify_signature().is_ok());
+        unanswered.index = None;
+        self.results.set(i, valid);
+        true
+    }
+}
+
+/// Whether a result is there.
+enum Ready {
+    Yes(bool),
+    No,
+    /// Past the end of the block: core verifies it.
+    Beyond,
+}
+
+/// Signature results as they are produced, for a reader that may wait for one.
 struct Results {
     slots: Mutex<Vec<Option<bool>>>,
     ready: Condvar,
+    next: AtomicUsize,
     stop: AtomicBool,
 }
 
 impl Results {
     fn new(len: usize) -> Self {
-        Results { slots: Mutex::new(vec![None; len]), ready: Condvar::new(), stop: false.into() }
+        Results {
+            slots: Mutex::new(vec![None; len]),
+            ready: Condvar::new(),
+            next: AtomicUsize::new(0),
+            stop: false.into(),
+        }
     }
 
     fn set(&self, i: usize, valid: bool) {
@@ -143,7 +185,17 @@ impl Results {
         self.ready.notify_all();
     }
 
-    /// Transaction `i`'s result, once a worker set it; `None` past the end (core verifies).
+    fn get(&self, i: usize) -> Ready {
+        match self.slots.lock().map(|slots| slots.get(i).copied()) {
+            Ok(Some(Some(valid))) => Ready::Yes(valid),
+            Ok(Some(None)) => Ready::No,
+            Ok(None) => Ready::Beyond,
+            // A thread panicked holding the lock: count it as not verified.
+            Err(_) => Ready::Yes(false),
+        }
+    }
+
+    /// Transaction `i`'s result, once it is set; `None` past the end (core verifies).
     fn wait(&self, i: usize) -> Option<bool> {
         let Ok(mut slots) = self.slots.lock() else { return Some(false) };
         loop {
@@ -152,7 +204,6 @@ impl Results {
                 Some(Some(valid)) => return Some(*valid),
                 Some(None) => match self.ready.wait(slots) {
                     Ok(guard) => slots = guard,
-                    // A worker panicked holding the lock: count it as not verified.
                     Err(_) => return Some(false),
                 },
             }
@@ -160,15 +211,15 @@ impl Results {
     }
 }
 
-/// A worker's results not yet set: set to `false` when the worker ends, however it ends.
-struct Unanswered<'a, I: Iterator<Item = usize>> {
+/// A claimed signature whose result is not set yet: set to `false` if the claimant unwinds.
+struct Unanswered<'a> {
     results: &'a Results,
-    mine: I,
+    index: Option<usize>,
 }
 
-impl<I: Iterator<Item = usize>> Drop for Unanswered<'_, I> {
+impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        for i in self.mine.by_ref() {
+        if let Some(i) = self.index {
             self.results.set(i, false);
         }
     }
