@@ -90,7 +90,7 @@ export interface SubmitResult {
   relay: string;
 }
 
-/** `included` and `finalized` are proven (`verified: true`); `pending` and `unknown` are the relay's word. */
+/** `included` and `finalized` with `verified: true` are proven; everything with `verified: false` is the relay's word (`pending`, `unknown`, or `included` in a block the client cannot check yet: an epoch whose finality it has not verified). */
 export interface TxStatus {
   status: "pending" | "included" | "finalized" | "unknown";
   height?: bigint;
@@ -1199,8 +1199,14 @@ async fn fetch_tx_status(
         };
         return Ok(TxStatus { status, height: None, block: None, verified: false, relay: url });
     };
+    let header: SignedHeader = match decode_hex("header", &header_hex) {
+        Ok(header) => header,
+        Err(e) => {
+            reject(shared, index, "inclusion", e.to_string());
+            return Err(e);
+        }
+    };
     let checked = async {
-        let header: SignedHeader = decode_hex("header", &header_hex)?;
         let proof: InclusionProof = decode_hex("inclusion proof", &proof_hex)?;
         let (anchor, finalized) = anchor_of(shared, index, &header, false).await?;
         memecoin_core::light::verify_inclusion(&anchor, &tx_id, &proof)?;
@@ -1212,6 +1218,17 @@ async fn fetch_tx_status(
             height: Some(anchor.height),
             block: Some(anchor.hash.to_hex()),
             verified: true,
+            relay: url,
+        }),
+        // Not checkable yet (a block in an epoch the client has not crossed: finality into it
+        // comes a block or two later): the relay's word, unverified, not an error.
+        Err(Error::Light(
+            LightError::EpochNotKnown { .. } | LightError::InsufficientTrust { .. },
+        )) => Ok(TxStatus {
+            status: "included",
+            height: Some(header.header.height),
+            block: Some(header.hash().to_hex()),
+            verified: false,
             relay: url,
         }),
         Err(e) => {
