@@ -439,7 +439,119 @@ fn small_limits() -> memecoin_relay::listen::Limits {
         max_per_ip: 8,
         header_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(2),
+        max_requests_per_ip: memecoin_relay::listen::MAX_REQUESTS_PER_IP,
     }
+}
+
+/// Writes `requests` at once on one keep-alive connection from `from` (HTTP/1.1 pipelining:
+/// the relay answers them in order) and returns the status of each answer it sent before it
+/// closed the connection (the last request asks it to).
+async fn pipelined(
+    from: &str,
+    addr: std::net::SocketAddr,
+    requests: &[(&str, &str, &str)],
+) -> Vec<u16> {
+    use tokio::io::AsyncWriteExt;
+    let mut raw = String::new();
+    for (i, (method, path, body)) in requests.iter().enumerate() {
+        let close = if i + 1 == requests.len() { "close" } else { "keep-alive" };
+        raw.push_str(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: {close}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    }
+    let mut tcp = tcp_from(from, addr).await.unwrap();
+    tcp.write_all(raw.as_bytes()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), read_until_closed(&mut tcp))
+        .await
+        .expect("the relay neither answered nor closed within 10 s");
+    got.match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| got.get(at + 9..at + 12)?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_floods_are_slowed_and_bad_submissions_banned_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
+    let limits = memecoin_relay::listen::Limits { max_requests_per_ip: 20, ..Default::default() };
+    let r = memecoin_tests::launch(memecoin_relay::Config { limits, ..config }).await.unwrap();
+    let addr = r.handle.addr;
+
+    // 40 requests at once from one address: its first 20 this second are served, the rest get
+    // 429 (with retry-after), and the connection stays open for them all.
+    let head = ("GET", "/api/head", "");
+    let statuses = pipelined(MALLORY, addr, &[head; 40]).await;
+    assert_eq!(statuses.len(), 40, "{statuses:?}");
+    assert!(statuses[..20].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    let (status, _) = http(addr, "GET", "/api/head", None).await;
+    assert_eq!(status, 200, "another address is not slowed");
+    wait_for("the next second's budget", 10, || async {
+        (http_from(MALLORY, addr, "GET", "/api/head", None).await.0 == 200).then_some(())
+    })
+    .await;
+
+    // Badly signed transactions from 127.0.0.3 on one keep-alive connection: each is refused,
+    // the MAX_STRIKES'th bans the address, its next request on the same connection gets 403
+    // and the connection is closed (the pipelined requests after it are never read).
+    let mallory = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let forged = json!({"tx": hex_of(&transfer(&g, &mallory, 1))}).to_string();
+    let post = ("POST", "/api/tx", forged.as_str());
+    let mut requests = vec![post; MAX_STRIKES as usize];
+    requests.extend([head; 3]);
+    let statuses = pipelined("127.0.0.3", addr, &requests).await;
+    let mut want = vec![400; MAX_STRIKES as usize];
+    want.push(403);
+    assert_eq!(statuses, want);
+    // Refused at accept from now on, over HTTP and WebSocket; others are served.
+    assert_eq!(http_from("127.0.0.3", addr, "GET", "/api/head", None).await.0, 403);
+    assert!(refused_with("127.0.0.3", &r, "403").await);
+    assert_eq!(http(addr, "GET", "/api/head", None).await.0, 200);
+    let m = metrics(&r).await;
+    for kind in ["TooManyRequests", "BadSignature", "Banned"] {
+        assert!(m.contains(&format!("memecoin_rejects_total{{reason=\"{kind}\"}}")), "{kind}: {m}");
+    }
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_requests_are_slowed_not_struck() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    let r = start(&g, dir.path(), Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    wait_for("a few blocks", 20, || async { (r.head().await.0 >= 3).then_some(()) }).await;
+
+    // Full ranges of headers, each several reads under the node lock, more than MAX_SERVED
+    // reads in all: every one is answered, the connection stays, and the relay counts that it
+    // made the client wait.
+    let mut ws = ws_from(MALLORY, &r).await.unwrap();
+    send(&mut ws, &hello(&chain_id, 1)).await;
+    let (height, _) = r.head().await;
+    let per_request = height + 1;
+    let requests = memecoin_relay::net::MAX_SERVED as u64 / per_request + 10;
+    for id in 0..requests {
+        send(&mut ws, &json!({"type": "get_headers", "id": id, "from": 1, "count": 256})).await;
+    }
+    for id in 0..requests {
+        match next_of(&mut ws, "headers").await {
+            Got::Json(v) => assert_eq!(v["id"], id, "{v}"),
+            Got::Closed(reason) => {
+                panic!("a client asking legal questions was dropped: {reason:?}")
+            }
+        }
+    }
+    round_trip(&mut ws).await;
+    let m = metrics(&r).await;
+    assert!(m.contains("memecoin_rejects_total{reason=\"ServeLimited\"}"), "{m}");
+    assert!(!m.contains("RangeTooLarge"), "{m}");
+    assert!(
+        http_from(MALLORY, r.handle.addr, "GET", "/api/head", None).await.0 == 200,
+        "not banned"
+    );
+    r.stop().await;
 }
 
 /// A request-response round trip on an honest connection: it must keep working.

@@ -58,6 +58,7 @@ pub fn routes(
         .and(warp::post())
         .and(warp::body::content_length_limit(16 * 1024))
         .and(warp::body::bytes())
+        .and(crate::listen::remote())
         .and(with.clone())
         .then(submit);
     let with_faucet = warp::any().map(move || faucet.clone());
@@ -394,25 +395,40 @@ async fn genesis(shared: Arc<Shared>) -> Response {
     warp::reply::with_header(text, "content-type", "application/json").into_response()
 }
 
-async fn submit(body: bytes::Bytes, shared: Arc<Shared>) -> Response {
+async fn submit(
+    body: bytes::Bytes,
+    remote: Option<std::net::SocketAddr>,
+    shared: Arc<Shared>,
+) -> Response {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
         tx: String,
     }
+    // What a WebSocket strikes (no honest wallet sends it) is struck here too, per address:
+    // at `MAX_STRIKES` the address is banned, and its next request or connection refused.
+    let refuse = |kind: &str, reason: String| {
+        shared.metrics.reject(kind);
+        if let Some(ip) = remote.map(|r| r.ip()) {
+            if shared.gate.strike(ip, std::time::Instant::now()) {
+                shared.ban(ip);
+            }
+        }
+        error(StatusCode::BAD_REQUEST, reason)
+    };
     let parsed: Body = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+        Err(e) => return refuse("BadMessage", format!("bad JSON: {e}")),
     };
     let tx: SignedTx = match decode_hex("tx", &parsed.tx) {
         Ok(t) => t,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return refuse("BadTx", e),
     };
-    let result = match crate::node::verify_tx(tx) {
-        Ok(tx) => shared.with_node(|n| n.submit_verified_tx(tx)).await,
-        Err(bad) => Err(bad),
+    let tx = match crate::node::verify_tx(tx) {
+        Ok(tx) => tx,
+        Err(bad) => return refuse("BadSignature", bad.to_string()),
     };
-    match result {
+    match shared.with_node(|n| n.submit_verified_tx(tx)).await {
         Ok(id) => ok(json!({ "tx_id": id.to_hex(), "status": "pending" })),
         Err(reason) => {
             shared.metrics.reject(&format!("{reason:?}"));

@@ -12,6 +12,10 @@
 //! - **Request head**: [`Limits::header_timeout`] (hyper's `header_read_timeout`, which also ends
 //!   an idle keep-alive connection waiting for its next request).
 //! - **Request**: [`Limits::request_timeout`] covers reading the body and the handler (408).
+//! - **Request rate**: at most [`Limits::max_requests_per_ip`] HTTP requests a second from one
+//!   address (429 beyond, with `retry-after`); a request from an address banned since its
+//!   connection opened gets 403 and the connection is closed (a keep-alive connection would
+//!   otherwise outlive the ban it earned).
 //!
 //! An admitted connection holds its slot until its socket closes, through the upgrade: a
 //! WebSocket counts against its address's cap for as long as it is open.
@@ -26,7 +30,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use warp::reply::Response;
 use warp::{Filter, Reply as _};
@@ -44,6 +48,10 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a request may take from its head to the response (body and handler).
     pub request_timeout: Duration,
+    /// Most HTTP requests a second from one IP address, over all its connections (0: no
+    /// limit). A WebSocket's upgrade is one request; its messages have their own cap
+    /// ([`crate::net::MAX_RATE`]).
+    pub max_requests_per_ip: u32,
 }
 
 /// Default [`Limits::max_open`]: the WebSocket cap and room for HTTP clients.
@@ -51,6 +59,12 @@ pub const MAX_OPEN: usize = crate::shared::MAX_CONNECTIONS + 512;
 /// Default [`Limits::max_per_ip`]: a browser opens a few, a relay one or two; a NAT of many
 /// users is the case that needs the room.
 pub const MAX_PER_IP: usize = 64;
+/// Default [`Limits::max_requests_per_ip`]: a page load is a dozen requests, a wallet talks over
+/// its WebSocket; a script polling the API a few hundred times a second is refused.
+pub const MAX_REQUESTS_PER_IP: u32 = 200;
+/// Addresses whose request rate and strikes are tracked at once; beyond, the untracked ones
+/// share one tally (so the table is bounded and a spray of addresses gains nothing).
+pub const MAX_TRACKED: usize = 4096;
 /// Default [`Limits::header_timeout`].
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`Limits::request_timeout`].
@@ -63,11 +77,12 @@ impl Default for Limits {
             max_per_ip: MAX_PER_IP,
             header_timeout: HEADER_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
+            max_requests_per_ip: MAX_REQUESTS_PER_IP,
         }
     }
 }
 
-/// Why a connection was refused at accept.
+/// Why a connection was refused at accept, or a request on an admitted one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// The address was disconnected for invalid input lately; seconds left.
@@ -76,6 +91,8 @@ pub enum Refusal {
     TooManyFromAddress,
     /// [`Limits::max_open`] sockets are open.
     TooManyConnections,
+    /// [`Limits::max_requests_per_ip`] requests from this address this second.
+    TooManyRequests,
 }
 
 impl Refusal {
@@ -85,37 +102,103 @@ impl Refusal {
             Refusal::Banned(_) => "Banned",
             Refusal::TooManyFromAddress => "TooManyConnectionsFromAddress",
             Refusal::TooManyConnections => "TooManyConnections",
+            Refusal::TooManyRequests => "TooManyRequests",
+        }
+    }
+
+    fn status(self) -> (warp::http::StatusCode, String) {
+        use warp::http::StatusCode;
+        match self {
+            Refusal::Banned(left) => {
+                (StatusCode::FORBIDDEN, format!("refused for {left} s after invalid messages"))
+            }
+            Refusal::TooManyFromAddress => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many connections from your address".into())
+            }
+            Refusal::TooManyConnections => {
+                (StatusCode::SERVICE_UNAVAILABLE, "too many connections".into())
+            }
+            Refusal::TooManyRequests => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many requests from your address".into())
+            }
         }
     }
 
     /// A complete HTTP response, written best-effort before the socket is closed.
     fn response(self) -> String {
-        let (status, reason) = match self {
-            Refusal::Banned(left) => {
-                ("403 Forbidden", format!("refused for {left} s after invalid messages"))
-            }
-            Refusal::TooManyFromAddress => {
-                ("429 Too Many Requests", "too many connections from your address".into())
-            }
-            Refusal::TooManyConnections => {
-                ("503 Service Unavailable", "too many connections".into())
-            }
-        };
+        let (status, reason) = self.status();
         let body = serde_json::json!({ "error": reason }).to_string();
         format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            status.as_str(),
+            status.canonical_reason().unwrap_or(""),
             body.len()
         )
     }
+
+    /// The answer to a refused request on an open connection: over the rate, come back in a
+    /// second; banned, the connection is closed after it.
+    fn into_reply(self) -> Response {
+        let (status, reason) = self.status();
+        let mut reply = warp::reply::with_status(
+            warp::reply::json(&serde_json::json!({ "error": reason })),
+            status,
+        )
+        .into_response();
+        let (name, value) = match self {
+            Refusal::TooManyRequests => ("retry-after", "1"),
+            _ => ("connection", "close"),
+        };
+        reply.headers_mut().insert(name, warp::http::HeaderValue::from_static(value));
+        reply
+    }
 }
 
-/// The open sockets, in all and by address.
+/// Why a request from `ip` on an admitted connection is not served, if it is not (counted as a
+/// request either way).
+fn request_refusal(shared: &Shared, ip: IpAddr) -> Option<Refusal> {
+    let refusal = match shared.banned_for(ip) {
+        Some(left) => Refusal::Banned(left),
+        None if !shared.gate.admit_request(ip, Instant::now()) => Refusal::TooManyRequests,
+        None => return None,
+    };
+    shared.metrics.reject(refusal.kind());
+    Some(refusal)
+}
+
+/// The open sockets, in all and by address, and the HTTP requests by address.
 #[derive(Debug, Default)]
 pub struct Gate {
     limits: Limits,
     by_ip: Mutex<HashMap<IpAddr, usize>>,
     open: AtomicU64,
+    requests: Mutex<HashMap<IpAddr, Tally>>,
 }
+
+/// One address's HTTP requests in its current one-second window, and its invalid submissions
+/// since its first strike.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    window: Instant,
+    requests: u32,
+    strikes: u32,
+    first_strike: Instant,
+}
+
+impl Tally {
+    fn new(now: Instant) -> Self {
+        Tally { window: now, requests: 0, strikes: 0, first_strike: now }
+    }
+
+    /// Nothing in it matters any more: its window is over and it holds no live strike.
+    fn is_stale(&self, now: Instant) -> bool {
+        now.duration_since(self.window) >= Duration::from_secs(1)
+            && (self.strikes == 0 || now.duration_since(self.first_strike) >= crate::shared::BAN)
+    }
+}
+
+/// Where addresses beyond [`MAX_TRACKED`] are counted, together (no client has it).
+const UNTRACKED: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 impl Gate {
     pub fn new(limits: Limits) -> Arc<Self> {
@@ -140,6 +223,62 @@ impl Gate {
         *n += 1;
         self.open.fetch_add(1, Ordering::Relaxed);
         Ok(Slot { gate: self.clone(), ip })
+    }
+
+    /// `f` on `ip`'s tally. Bounded: when [`MAX_TRACKED`] addresses are tracked, stale tallies
+    /// are dropped, and if none is, a new address is counted in the shared [`UNTRACKED`] one.
+    fn with_tally<T>(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        f: impl FnOnce(&mut Tally) -> T,
+    ) -> Option<T> {
+        let mut tallies = self.requests.lock().ok()?;
+        let mut key = ip;
+        if !tallies.contains_key(&ip) && tallies.len() >= MAX_TRACKED {
+            tallies.retain(|_, t| !t.is_stale(now));
+            if tallies.len() >= MAX_TRACKED {
+                key = UNTRACKED;
+            }
+        }
+        Some(f(tallies.entry(key).or_insert_with(|| Tally::new(now))))
+    }
+
+    /// Counts an HTTP request from `ip` at `now`; `false` when it is over
+    /// [`Limits::max_requests_per_ip`] in its one-second window.
+    pub fn admit_request(&self, ip: IpAddr, now: Instant) -> bool {
+        let limit = self.limits.max_requests_per_ip;
+        if limit == 0 {
+            return true;
+        }
+        self.with_tally(ip, now, |t| {
+            if now.duration_since(t.window) >= Duration::from_secs(1) {
+                t.window = now;
+                t.requests = 0;
+            }
+            t.requests = t.requests.saturating_add(1);
+            t.requests <= limit
+        })
+        .unwrap_or(true)
+    }
+
+    /// Counts an invalid HTTP submission from `ip` (a malformed or badly signed transaction:
+    /// what a WebSocket strikes, [`crate::net::MAX_STRIKES`]); `true` when it is the last
+    /// allowed within one [`crate::shared::BAN`] period, and the address is to be banned.
+    pub fn strike(&self, ip: IpAddr, now: Instant) -> bool {
+        self.with_tally(ip, now, |t| {
+            if t.strikes == 0 || now.duration_since(t.first_strike) >= crate::shared::BAN {
+                t.strikes = 0;
+                t.first_strike = now;
+            }
+            t.strikes = t.strikes.saturating_add(1);
+            let out = t.strikes >= crate::net::MAX_STRIKES;
+            if out {
+                t.strikes = 0;
+            }
+            out
+        })
+        .unwrap_or(false)
     }
 }
 
@@ -276,15 +415,15 @@ pub async fn serve<F>(
         let filter = filter.clone();
         let acceptor = acceptor.clone();
         let limits = limits.clone();
-        let stopping = shared.stopping.clone();
+        let shared = shared.clone();
         let alive = alive.clone();
         tokio::spawn(async move {
             match acceptor {
-                None => serve_http(tcp, remote, filter, &limits, stopping).await,
+                None => serve_http(tcp, remote, filter, &limits, shared).await,
                 Some(acceptor) => {
                     let handshake = acceptor.accept(tcp);
                     match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, handshake).await {
-                        Ok(Ok(tls)) => serve_http(tls, remote, filter, &limits, stopping).await,
+                        Ok(Ok(tls)) => serve_http(tls, remote, filter, &limits, shared).await,
                         Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                     }
@@ -332,19 +471,28 @@ async fn serve_http<S, F>(
     remote: SocketAddr,
     filter: F,
     limits: &Limits,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
+    shared: Arc<Shared>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
 {
     let warp_service = warp::service(filter);
     let request_timeout = limits.request_timeout;
+    let mut stopping = shared.stopping.clone();
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let refused = request_refusal(&shared, remote.ip());
             req.extensions_mut().insert(ClientAddr(remote));
             let mut svc = warp_service.clone();
-            let answer = tower_service::Service::call(&mut svc, req);
+            let answer = match refused {
+                None => Ok(tower_service::Service::call(&mut svc, req)),
+                Some(refusal) => Err(refusal),
+            };
             async move {
+                let answer = match answer {
+                    Ok(answer) => answer,
+                    Err(refusal) => return Ok(refusal.into_reply()),
+                };
                 match tokio::time::timeout(request_timeout, answer).await {
                     Ok(answer) => answer,
                     Err(_) => Ok(warp::reply::with_status(
@@ -407,11 +555,60 @@ mod tests {
     }
 
     #[test]
+    fn requests_are_counted_per_address_and_per_second() {
+        let gate = Gate::new(Limits { max_requests_per_ip: 3, ..Limits::default() });
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t = Instant::now();
+        assert!((0..3).all(|_| gate.admit_request(a, t)));
+        assert!(!gate.admit_request(a, t + Duration::from_millis(999)));
+        assert!(gate.admit_request(b, t), "another address has its own budget");
+        assert!(gate.admit_request(a, t + Duration::from_secs(1)), "a new second, a new budget");
+        let open = Gate::new(Limits { max_requests_per_ip: 0, ..Limits::default() });
+        assert!((0..1000).all(|_| open.admit_request(a, t)), "0: no limit");
+    }
+
+    #[test]
+    fn strikes_ban_at_the_limit_within_a_ban_period() {
+        let gate = Gate::new(Limits::default());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let t = Instant::now();
+        let max = crate::net::MAX_STRIKES;
+        assert!((1..max).all(|_| !gate.strike(a, t)));
+        assert!(gate.strike(a, t), "the last strike bans");
+        assert!(!gate.strike(a, t), "and the count starts over");
+        // Strikes further apart than a ban period never add up to one.
+        let mut at = t + crate::shared::BAN;
+        for _ in 0..3 * max {
+            assert!(!gate.strike(a, at));
+            at += crate::shared::BAN;
+        }
+    }
+
+    #[test]
+    fn the_request_table_is_bounded() {
+        let gate = Gate::new(Limits { max_requests_per_ip: 2, ..Limits::default() });
+        let t = Instant::now();
+        let ip = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        for i in 0..MAX_TRACKED as u32 {
+            assert!(gate.admit_request(ip(i), t));
+        }
+        // The table is full of live tallies: new addresses share one budget.
+        assert!(gate.admit_request(ip(1 << 20), t));
+        assert!(gate.admit_request(ip(1 << 21), t));
+        assert!(!gate.admit_request(ip(1 << 22), t), "untracked addresses share a tally");
+        assert_eq!(gate.requests.lock().unwrap().len(), MAX_TRACKED + 1);
+        // A second later every tally is stale and is dropped for a new address.
+        assert!(gate.admit_request(ip(1 << 23), t + Duration::from_secs(1)));
+        assert!(gate.requests.lock().unwrap().len() <= 2);
+    }
+
+    #[test]
     fn refusals_are_complete_http_responses() {
         for (r, status) in [
             (Refusal::Banned(5), "403"),
             (Refusal::TooManyFromAddress, "429"),
             (Refusal::TooManyConnections, "503"),
+            (Refusal::TooManyRequests, "429"),
         ] {
             let text = r.response();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();

@@ -56,6 +56,9 @@ enum Command {
         /// Most sockets open at once from one IP address (see `run`); 0 for no cap.
         #[arg(long)]
         max_connections_per_ip: Option<usize>,
+        /// Most HTTP requests a second from one IP address (see `run`); 0 for no limit.
+        #[arg(long)]
+        max_requests_per_ip: Option<u32>,
     },
 }
 
@@ -98,6 +101,10 @@ struct RunArgs {
     /// cap. Default 64.
     #[arg(long)]
     max_connections_per_ip: Option<usize>,
+    /// Most HTTP requests a second from one IP address; more are answered 429. Behind a
+    /// reverse proxy, raise this, or 0 for no limit. Default 200.
+    #[arg(long)]
+    max_requests_per_ip: Option<u32>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -116,13 +123,18 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_connections_per_ip: Option<usize>,
+    max_requests_per_ip: Option<u32>,
 }
 
-/// The listener's limits: defaults, with the per-address cap if given.
-fn limits(max_per_ip: Option<usize>) -> memecoin_relay::listen::Limits {
+/// The listener's limits: defaults, with the per-address caps if given.
+fn limits(
+    max_per_ip: Option<usize>,
+    requests_per_ip: Option<u32>,
+) -> memecoin_relay::listen::Limits {
     let defaults = memecoin_relay::listen::Limits::default();
     memecoin_relay::listen::Limits {
         max_per_ip: max_per_ip.unwrap_or(defaults.max_per_ip),
+        max_requests_per_ip: requests_per_ip.unwrap_or(defaults.max_requests_per_ip),
         ..defaults
     }
 }
@@ -188,8 +200,16 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run(args).await,
-        Command::Devnet { listen, data_dir, validators, www, max_connections_per_ip } => {
-            devnet(listen, data_dir, validators, www, max_connections_per_ip).await
+        Command::Devnet {
+            listen,
+            data_dir,
+            validators,
+            www,
+            max_connections_per_ip,
+            max_requests_per_ip,
+        } => {
+            let limits = limits(max_connections_per_ip, max_requests_per_ip);
+            devnet(listen, data_dir, validators, www, limits).await
         }
     }
 }
@@ -227,7 +247,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         peer_exchange: !(args.no_peer_exchange || file.no_peer_exchange),
         tls,
         faucet: None,
-        limits: limits(args.max_connections_per_ip.or(file.max_connections_per_ip)),
+        limits: limits(
+            args.max_connections_per_ip.or(file.max_connections_per_ip),
+            args.max_requests_per_ip.or(file.max_requests_per_ip),
+        ),
     };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -240,7 +263,7 @@ async fn devnet(
     data_dir: PathBuf,
     validators: u32,
     www: Option<PathBuf>,
-    max_connections_per_ip: Option<usize>,
+    limits: memecoin_relay::listen::Limits,
 ) -> anyhow::Result<()> {
     let spec_path = data_dir.join("genesis.json");
     std::fs::create_dir_all(&data_dir)?;
@@ -301,7 +324,7 @@ async fn devnet(
             peer_exchange: true,
             tls: None,
             faucet: (i == 0).then(|| memecoin_relay::faucet::FaucetConfig::devnet(dev.clone())),
-            limits: limits(max_connections_per_ip),
+            limits: limits.clone(),
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }

@@ -29,6 +29,11 @@ pub const OUTGOING_QUEUE: usize = 1024;
 pub const MAX_STRIKES: u32 = 5;
 /// Messages per second one connection may send.
 pub const MAX_RATE: u32 = 2_000;
+/// Reads of stored objects (headers, blocks, finality proofs, account and inclusion proofs)
+/// one connection may cause a second. A request is one message but up to `MAX_RANGE` reads
+/// under the node lock: this bounds what cheap requests make us do (eight full ranges a
+/// second; a syncing relay imports slower than that).
+pub const MAX_SERVED: u32 = 8 * MAX_RANGE as u32;
 /// Bytes queued for one peer before it counts as too slow: room for two of the largest replies.
 pub const MAX_QUEUED_BYTES: usize = 2 * wire::MAX_FRAME;
 /// A frame the peer does not take within this long ends the connection: a peer that stopped
@@ -148,6 +153,7 @@ struct Conn {
     strikes: u32,
     window: Instant,
     in_window: u32,
+    served_in_window: u32,
     peer_head: u64,
     next_request: u64,
 }
@@ -210,11 +216,34 @@ impl Conn {
         }
     }
 
+    async fn wait_for_next_window(&mut self) {
+        tokio::time::sleep(Duration::from_secs(1).saturating_sub(self.window.elapsed())).await;
+        self.window = Instant::now();
+        self.in_window = 0;
+        self.served_in_window = 0;
+    }
+
+    /// Counts `reads` of stored objects done for this connection; over [`MAX_SERVED`] this
+    /// second, the rest of the second is waited out before the reply goes (like the message
+    /// cap: slowed, not struck; meanwhile TCP pushes back on the sender).
+    async fn charge(&mut self, reads: u64) {
+        let reads = u32::try_from(reads).unwrap_or(u32::MAX).max(1);
+        self.served_in_window = self.served_in_window.saturating_add(reads);
+        if self.served_in_window > MAX_SERVED {
+            self.shared.metrics.reject("ServeLimited");
+            let in_window = self.in_window;
+            self.wait_for_next_window().await;
+            self.in_window = in_window.min(1);
+            self.served_in_window = reads;
+        }
+    }
+
     async fn handle(&mut self, text: &str) -> Result<(), End> {
         Metrics::inc(&self.shared.metrics.messages_in);
         if self.window.elapsed() >= Duration::from_secs(1) {
             self.window = Instant::now();
             self.in_window = 0;
+            self.served_in_window = 0;
         }
         self.in_window += 1;
         if self.in_window > MAX_RATE {
@@ -226,8 +255,7 @@ impl Conn {
             let reason = format!("RateLimited: over {MAX_RATE} messages a second, slowed down");
             self.shared.metrics.reject(&reason);
             self.send(&Message::Error { id: None, reason })?;
-            tokio::time::sleep(Duration::from_secs(1).saturating_sub(self.window.elapsed())).await;
-            self.window = Instant::now();
+            self.wait_for_next_window().await;
             self.in_window = 1;
         }
         let msg = match Message::from_json(text) {
@@ -430,7 +458,7 @@ impl Conn {
                 self.strike(Some(id), format!("RangeTooLarge: {count} > {MAX_RANGE}"))
             }
             Message::GetHeaders { id, from, count } => {
-                let headers = self
+                let headers: Vec<String> = self
                     .shared
                     .with_node(|n| {
                         (from..from.saturating_add(count))
@@ -439,6 +467,8 @@ impl Conn {
                             .collect()
                     })
                     .await;
+                // What was read: the headers, and the height that ended the range.
+                self.charge(headers.len() as u64 + 1).await;
                 self.send(&Message::Headers { id, headers })
             }
             Message::GetBlocks { id, from, count } => {
@@ -457,6 +487,7 @@ impl Conn {
                             .collect::<Vec<_>>()
                     })
                     .await;
+                self.charge(blocks.len() as u64 + 1).await;
                 self.send(&Message::Blocks { id, blocks })
             }
             Message::GetFinality { id, since, latest } => {
@@ -469,6 +500,7 @@ impl Conn {
                 } else {
                     self.shared.with_node(|n| n.finality_proofs(since)).await
                 };
+                self.charge(proofs.len() as u64).await;
                 let mut size = 0usize;
                 let proofs = proofs
                     .iter()
@@ -485,6 +517,7 @@ impl Conn {
                     Ok(a) => a,
                     Err(e) => return self.strike(Some(id), format!("BadAddress: {e}")),
                 };
+                self.charge(1).await;
                 match self.shared.with_node(|n| n.account_proof(&addr, at == At::Head)).await {
                     Some((header, proof)) => self.send(&Message::Account {
                         id,
@@ -502,6 +535,7 @@ impl Conn {
                     Ok(h) => h,
                     Err(e) => return self.strike(Some(id), format!("BadHash: {e}")),
                 };
+                self.charge(1).await;
                 let reply = self
                     .shared
                     .with_node(|n| match n.tx_status(&tx_id) {
@@ -595,6 +629,7 @@ pub async fn serve_connection(
         strikes: 0,
         window: Instant::now(),
         in_window: 0,
+        served_in_window: 0,
         peer_head: 0,
         next_request: 0,
     };
