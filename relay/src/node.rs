@@ -173,6 +173,10 @@ pub struct Node {
     orphans: Orphans,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
+    /// The validator's hash chain, indexed at its first proposal (one walk over the chain):
+    /// each later reveal is then found in about `Reveals::STRIDE` hashes, not a walk from the
+    /// chain's secret under the node lock.
+    reveals: Option<pos::Reveals>,
     /// This node's own last vote and the slot it last proposed in.
     last_vote: Option<Vote>,
     last_proposed_slot: Option<u64>,
@@ -254,6 +258,7 @@ impl Node {
             orphans: Orphans::default(),
             finality_proofs: VecDeque::new(),
             validator,
+            reveals: None,
             // What this validator signed before a restart binds it still.
             last_vote,
             last_proposed_slot,
@@ -817,7 +822,9 @@ impl Node {
             tracing::warn!("elected but not registered");
             return false;
         };
-        let Some(reveal) = validator.chain.preimage_of(&commitment) else {
+        let reveals =
+            self.reveals.get_or_insert_with(|| pos::Reveals::new(validator.chain.clone()));
+        let Some(reveal) = reveals.preimage_of(&commitment) else {
             tracing::error!("hash chain does not open the registered commitment; cannot propose");
             return false;
         };

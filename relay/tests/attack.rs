@@ -109,6 +109,16 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// CPU time a process has used so far, user and system, from `/proc/{pid}/stat` (in USER_HZ
+/// ticks, which Linux fixes at 100 a second for user space).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<u64> = rest.split(' ').skip(11).take(2).map(|f| f.parse().unwrap()).collect();
+    Duration::from_millis((fields[0] + fields[1]) * 10)
+}
+
 /// A client at `from` that asks for headers and never reads, until the relay closes it.
 /// Returns whether it was closed within 30 s.
 async fn never_reads(from: &str, addr: SocketAddr, chain_id: String) -> bool {
@@ -281,7 +291,9 @@ async fn under_attack_the_relay_drops_the_attackers_and_keeps_serving() {
 
     // The honest client during the attack.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let (cpu_before, sampling) = (cpu_time(pid), Instant::now());
     let attacked = sample(&mut honest, &address, 200, &mut id).await;
+    let relay_cpu = (cpu_time(pid) - cpu_before).as_secs_f64() / sampling.elapsed().as_secs_f64();
     let sampled_for = attack_started.elapsed();
 
     let (loris_answers, ()) = loris.await.unwrap();
@@ -328,6 +340,12 @@ async fn under_attack_the_relay_drops_the_attackers_and_keeps_serving() {
         ms(att99),
         ms(bound),
         sampled_for.as_secs_f64()
+    );
+    eprintln!(
+        "attack figures: under attack / idle: p50 {:.2}x, p99 {:.2}x; relay CPU while sampled under attack {:.0} % of one core",
+        att50.as_secs_f64() / idle50.as_secs_f64(),
+        att99.as_secs_f64() / idle99.as_secs_f64(),
+        relay_cpu * 100.0
     );
     eprintln!(
         "attack figures: relay RSS idle {} MiB, peak {} MiB, end {} MiB",
