@@ -420,6 +420,15 @@ async fn each_bad_http_request_is_refused_with_its_status() {
         ("POST", "/api/faucet".into(), Some("{}"), 404, "no faucet on this relay"),
         ("GET", "/nothing/here".into(), None, 404, "no wallet page configured"),
         ("DELETE", "/api/head".into(), None, 400, "MethodNotAllowed"),
+        // This relay has no validator and no peer: its head is genesis, which has no header
+        // to prove an account against.
+        (
+            "GET",
+            format!("/api/accounts/{}", Address([9; 20]).to_text()),
+            None,
+            503,
+            "state not available",
+        ),
     ];
     for (method, path, body, status, want) in cases {
         let (got, text) = http(r.handle.addr, method, &path, body).await;
@@ -428,6 +437,21 @@ async fn each_bad_http_request_is_refused_with_its_status() {
         let error = v["error"].as_str().unwrap_or_default();
         assert_eq!(got, status, "{method} {path}: {text}");
         assert!(error.contains(want), "{method} {path}: expected {want:?}, got {text}");
+    }
+    // The same over the WebSocket: answered `NotAvailable`, not struck.
+    let mut ws = connect(&r).await;
+    send(&mut ws, &hello(&g.chain_id().to_hex(), 1)).await;
+    let address = Address([9; 20]).to_text();
+    for id in 0..2 * MAX_STRIKES {
+        send(&mut ws, &json!({"type": "get_account", "id": id, "address": address, "at": "head"}))
+            .await;
+        match next_of(&mut ws, "error").await {
+            Got::Json(v) => {
+                assert_eq!(v["id"], id, "{v}");
+                assert!(v["reason"].as_str().unwrap().starts_with("NotAvailable"), "{v}");
+            }
+            Got::Closed(reason) => panic!("closed for asking too early: {reason:?}"),
+        }
     }
     r.stop().await;
 }

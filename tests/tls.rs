@@ -41,6 +41,8 @@ async fn relay_serves_https_and_wss_with_a_certificate() {
     let relay = try_start(&g, &dir.path().join("relay"), None, vec![], Some(tls)).await.unwrap();
     let addr = relay.handle.addr;
     assert_eq!(relay.handle.shared.public_addr, Some(format!("wss://{addr}/ws")));
+    // A client that connects and never starts its handshake (checked at the end).
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
 
     // (1) The JSON API over HTTPS, checked against the certificate's name.
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -86,6 +88,20 @@ async fn relay_serves_https_and_wss_with_a_certificate() {
         !raw.starts_with(b"HTTP/"),
         "plain HTTP got an answer: {:?}",
         String::from_utf8_lossy(&raw)
+    );
+
+    // (4) The silent client: still held while the rest ran, then closed at the handshake
+    // deadline (`tls::HANDSHAKE_TIMEOUT`), without a byte.
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(silent.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the silent client was not held for its handshake"
+    );
+    let deadline = memecoin_relay::tls::HANDSHAKE_TIMEOUT + Duration::from_secs(10);
+    let ended = tokio::time::timeout(deadline, silent.read(&mut byte)).await;
+    assert!(
+        matches!(ended, Ok(Ok(0)) | Ok(Err(_))),
+        "a client without a handshake is closed at its deadline: {ended:?}"
     );
 
     // Shutdown with a WebSocket still open: the relay closes it and every task ends.
