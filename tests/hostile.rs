@@ -464,7 +464,49 @@ fn small_limits() -> memecoin_relay::listen::Limits {
         header_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(2),
         max_requests_per_ip: memecoin_relay::listen::MAX_REQUESTS_PER_IP,
+        max_websockets: 4,
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_over_the_cap_are_refused_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
+    let limits = small_limits();
+    let r = memecoin_tests::launch(memecoin_relay::Config { limits: limits.clone(), ..config })
+        .await
+        .unwrap();
+    // Up to the cap, from several addresses (each under its own per-address cap).
+    let mut open = Vec::new();
+    for i in 0..limits.max_websockets {
+        let mut ws = ws_from(&format!("127.0.0.{}", 10 + i), &r).await.unwrap();
+        send(&mut ws, &hello(&chain_id, 1)).await;
+        round_trip(&mut ws).await;
+        open.push(ws);
+    }
+    wait_for("the relay to count its WebSockets", 10, || async {
+        (gauge(&metrics(&r).await, "memecoin_connections") == limits.max_websockets as u64)
+            .then_some(())
+    })
+    .await;
+    // One more, from yet another address: 503, and HTTP still served.
+    let refused = ws_from("127.0.0.30", &r).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("503"), "{refused:?}");
+    assert_eq!(http_from("127.0.0.30", r.handle.addr, "GET", "/api/head", None).await.0, 200);
+    // A WebSocket closed frees its place.
+    let mut first = open.remove(0);
+    first.close(None).await.unwrap();
+    drop(first);
+    wait_for("a freed place to be taken", 10, || async { ws_from("127.0.0.30", &r).await.ok() })
+        .await;
+    for mut ws in open {
+        round_trip(&mut ws).await;
+    }
+    let m = metrics(&r).await;
+    assert!(m.contains("memecoin_rejects_total{reason=\"TooManyConnections\"}"), "{m}");
+    r.stop().await;
 }
 
 /// Writes `requests` at once on one keep-alive connection from `from` (HTTP/1.1 pipelining:

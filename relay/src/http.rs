@@ -85,7 +85,7 @@ pub fn routes(
         |ws: warp::ws::Ws, remote: Option<std::net::SocketAddr>, shared: Arc<Shared>| {
             // A banned address never gets here: the listener refuses it at accept.
             let open = shared.metrics.connections.load(std::sync::atomic::Ordering::Relaxed);
-            if open >= crate::shared::MAX_CONNECTIONS as u64 {
+            if open >= shared.gate.limits().max_websockets as u64 {
                 shared.metrics.reject("TooManyConnections");
                 return error(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
             }

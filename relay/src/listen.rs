@@ -48,6 +48,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a request may take from its head to the response (body and handler).
     pub request_timeout: Duration,
+    /// Most WebSockets open at once, accepted and dialed together: an upgrade beyond gets 503.
+    pub max_websockets: usize,
     /// Most HTTP requests a second from one IP address, over all its connections (0: no
     /// limit). A WebSocket's upgrade is one request; its messages have their own cap
     /// ([`crate::net::MAX_RATE`]).
@@ -78,6 +80,7 @@ impl Default for Limits {
             header_timeout: HEADER_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
             max_requests_per_ip: MAX_REQUESTS_PER_IP,
+            max_websockets: crate::shared::MAX_CONNECTIONS,
         }
     }
 }
@@ -203,6 +206,10 @@ const UNTRACKED: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 impl Gate {
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Gate { limits, ..Gate::default() })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Sockets open now.
