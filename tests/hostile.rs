@@ -571,6 +571,13 @@ async fn http_floods_are_slowed_and_bad_submissions_banned_per_address() {
     let mut want = vec![400; MAX_STRIKES as usize];
     want.push(403);
     assert_eq!(statuses, want);
+    // Malformed bodies cost a parse, not a signature check: answered, never struck.
+    let typo = ("POST", "/api/tx", "{\"tx\": \"zz\"}");
+    let mut requests = vec![typo; 2 * MAX_STRIKES as usize];
+    requests.push(head);
+    let statuses = pipelined("127.0.0.4", addr, &requests).await;
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 400), "{statuses:?}");
     // Refused at accept from now on, over HTTP and WebSocket; others are served.
     assert_eq!(http_from("127.0.0.3", addr, "GET", "/api/head", None).await.0, 403);
     assert!(refused_with("127.0.0.3", &r, "403").await);

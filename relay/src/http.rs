@@ -405,28 +405,29 @@ async fn submit(
     struct Body {
         tx: String,
     }
-    // What a WebSocket strikes (no honest wallet sends it) is struck here too, per address:
-    // at `MAX_STRIKES` the address is banned, and its next request or connection refused.
-    let refuse = |kind: &str, reason: String| {
-        shared.metrics.reject(kind);
-        if let Some(ip) = remote.map(|r| r.ip()) {
-            if shared.gate.strike(ip, std::time::Instant::now()) {
-                shared.ban(ip);
-            }
-        }
-        error(StatusCode::BAD_REQUEST, reason)
-    };
     let parsed: Body = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return refuse("BadMessage", format!("bad JSON: {e}")),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
     };
     let tx: SignedTx = match decode_hex("tx", &parsed.tx) {
         Ok(t) => t,
-        Err(e) => return refuse("BadTx", e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let tx = match crate::node::verify_tx(tx) {
         Ok(tx) => tx,
-        Err(bad) => return refuse("BadSignature", bad.to_string()),
+        Err(bad) => {
+            // The one costly refusal (a signature check), and never an honest wallet's mistake:
+            // a strike against the address, which at `MAX_STRIKES` bans it, as on a WebSocket.
+            // Malformed bodies cost a parse and are only answered (a developer's typo is not
+            // an attack).
+            shared.metrics.reject("BadSignature");
+            if let Some(ip) = remote.map(|r| r.ip()) {
+                if shared.gate.strike(ip, std::time::Instant::now()) {
+                    shared.ban(ip);
+                }
+            }
+            return error(StatusCode::BAD_REQUEST, bad.to_string());
+        }
     };
     match shared.with_node(|n| n.submit_verified_tx(tx)).await {
         Ok(id) => ok(json!({ "tx_id": id.to_hex(), "status": "pending" })),

@@ -269,9 +269,9 @@ impl Gate {
         .unwrap_or(true)
     }
 
-    /// Counts an invalid HTTP submission from `ip` (a malformed or badly signed transaction:
-    /// what a WebSocket strikes, [`crate::net::MAX_STRIKES`]); `true` when it is the last
-    /// allowed within one [`crate::shared::BAN`] period, and the address is to be banned.
+    /// Counts a strike against `ip` (a badly signed transaction over HTTP); `true` when it is
+    /// the [`crate::net::MAX_STRIKES`]th within one [`crate::shared::BAN`] period, and the
+    /// address is to be banned.
     pub fn strike(&self, ip: IpAddr, now: Instant) -> bool {
         self.with_tally(ip, now, |t| {
             if t.strikes == 0 || now.duration_since(t.first_strike) >= crate::shared::BAN {
