@@ -465,7 +465,68 @@ fn small_limits() -> memecoin_relay::listen::Limits {
         request_timeout: Duration::from_secs(2),
         max_requests_per_ip: memecoin_relay::listen::MAX_REQUESTS_PER_IP,
         max_websockets: 4,
+        event_buffer: memecoin_relay::shared::EVENT_BUFFER,
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_peer_that_falls_behind_the_events_is_dropped_and_a_browser_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
+    let limits = memecoin_relay::listen::Limits { event_buffer: 4, ..Default::default() };
+    let r = memecoin_tests::launch(memecoin_relay::Config { limits, ..config }).await.unwrap();
+    let addr = r.handle.addr;
+    let dev = keys::devnet_dev_key().unwrap();
+    let mut nonce = 0;
+
+    // A relay peer and a browser subscribed to heads, each made to sit out the rest of a
+    // second: over `MAX_RATE` messages (ignored notifications, so nothing else is done) get
+    // `RateLimited` and a wait. Meanwhile more transactions are admitted than the event buffer
+    // holds, each an event.
+    let mut peer = ws_from("127.0.0.8", &r).await.unwrap();
+    send(&mut peer, &hello(&chain_id, 1)).await;
+    let mut browser = ws_from("127.0.0.9", &r).await.unwrap();
+    let browser_hello =
+        json!({"type": "hello", "version": 1, "chain_id": chain_id, "role": "browser"});
+    send(&mut browser, &browser_hello).await;
+    send(&mut browser, &json!({"type": "subscribe", "heads": true})).await;
+    let ignored = T::text(json!({"type": "error", "id": null, "reason": "x"}).to_string());
+    for ws in [&mut peer, &mut browser] {
+        let burst = (0..=memecoin_relay::net::MAX_RATE).map(|_| Ok(ignored.clone()));
+        ws.send_all(&mut futures_util::stream::iter(burst)).await.unwrap();
+    }
+    for ws in [&mut peer, &mut browser] {
+        match next_of(ws, "error").await {
+            Got::Json(v) => {
+                assert!(v["reason"].as_str().unwrap().starts_with("RateLimited"), "{v}")
+            }
+            Got::Closed(reason) => panic!("closed early: {reason:?}"),
+        }
+    }
+    for _ in 0..8 {
+        let tx = Tx {
+            chain_id: g.chain_id(),
+            sender: dev.public_key(),
+            nonce,
+            fee: g.params.min_fee,
+            kind: TxKind::Transfer { to: Address([9; 20]), amount: 1 },
+        }
+        .sign(&dev);
+        nonce += 1;
+        let body = json!({"tx": hex_of(&tx)}).to_string();
+        let (status, reply) = http(addr, "POST", "/api/tx", Some(&body)).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    // The relay peer: dropped, to resync when it reconnects.
+    assert_eq!(closed(&mut peer).await.as_deref(), Some("too slow: fell behind the event stream"));
+    // The browser: kept, and sent the current head (the relay has no validator: genesis has
+    // no header, so no `head` is sent; it answers requests as before).
+    round_trip(&mut browser).await;
+    let m = metrics(&r).await;
+    assert!(m.contains("memecoin_rejects_total{reason=\"FellBehind\"}"), "{m}");
+    r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Most WebSockets open at once, accepted and dialed together: an upgrade beyond gets 503.
     pub max_websockets: usize,
+    /// Events (§16.5) a connection may fall behind before it lags: a relay peer is then
+    /// dropped, a browser sent the current head.
+    pub event_buffer: usize,
     /// Most HTTP requests a second from one IP address, over all its connections (0: no
     /// limit). A WebSocket's upgrade is one request; its messages have their own cap
     /// ([`crate::net::MAX_RATE`]).
@@ -81,6 +84,7 @@ impl Default for Limits {
             request_timeout: REQUEST_TIMEOUT,
             max_requests_per_ip: MAX_REQUESTS_PER_IP,
             max_websockets: crate::shared::MAX_CONNECTIONS,
+            event_buffer: crate::shared::EVENT_BUFFER,
         }
     }
 }

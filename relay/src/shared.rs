@@ -103,7 +103,7 @@ impl Shared {
         stopping: tokio::sync::watch::Receiver<bool>,
         limits: crate::listen::Limits,
     ) -> Arc<Self> {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (events, _) = broadcast::channel(limits.event_buffer.max(1));
         Arc::new(Shared {
             node: Mutex::new(node),
             events,
