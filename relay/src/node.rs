@@ -173,9 +173,9 @@ pub struct Node {
     orphans: Orphans,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
-    /// The validator's hash chain, indexed at its first proposal (one walk over the chain):
-    /// each later reveal is then found in about `Reveals::STRIDE` hashes, not a walk from the
-    /// chain's secret under the node lock.
+    /// The validator's hash chain, indexed when the node opens (one walk over the chain,
+    /// before anyone waits on the node): each reveal is then found in about `Reveals::STRIDE`
+    /// hashes, not a walk from the chain's secret under the node lock.
     reveals: Option<pos::Reveals>,
     /// This node's own last vote and the slot it last proposed in.
     last_vote: Option<Vote>,
@@ -257,8 +257,8 @@ impl Node {
             proposals: BTreeMap::new(),
             orphans: Orphans::default(),
             finality_proofs: VecDeque::new(),
+            reveals: validator.as_ref().map(|v| pos::Reveals::new(v.chain.clone())),
             validator,
-            reveals: None,
             // What this validator signed before a restart binds it still.
             last_vote,
             last_proposed_slot,
