@@ -226,41 +226,51 @@ impl HashChain {
     }
 }
 
-/// A [`HashChain`] indexed for proposing: every [`Reveals::STRIDE`]-th element is kept, and where
-/// the last preimage was found. A validator's commitment moves one step down the chain per
-/// block it proposes, so the next preimage is found from the nearest kept element below it in
-/// at most `STRIDE + 2 × WINDOW` steps, instead of a walk from the secret, O(length): 10^6
-/// hashes for a default chain, under the relay's node lock, every proposal. Building it is that
-/// walk, once; it keeps `length / STRIDE + 1` hashes (31 KiB for 10^6).
-#[derive(Clone, Debug)]
+/// A [`HashChain`] indexed for proposing: every [`Reveals::STRIDE`]-th element is kept, and
+/// looked up by value. Hashing forward from a commitment on the chain reaches a kept element
+/// (or the top) within `STRIDE` steps, which gives the commitment's index, and the preimage is
+/// then at most `STRIDE` steps above the kept element below it: any lookup, a miss included,
+/// costs at most `2 × STRIDE` hashes instead of a walk from the secret, O(length) (10^6 hashes
+/// for a default chain, which the relay did under its node lock at every proposal). Building
+/// it is that walk, once; it keeps `length / STRIDE + 2` hashes (about 70 KiB for 10^6).
+#[derive(Clone)]
 pub struct Reveals {
     chain: HashChain,
     /// `marks[j]` = `H^(j × STRIDE)(secret)`.
     marks: Vec<Hash>,
-    /// The index `i` of the last preimage found (`H^(i+1)(secret)` was the commitment).
-    last: Option<u64>,
+    /// Every kept element and the top (the commitment), with its index, sorted by hash.
+    index: Vec<(Hash, u64)>,
+}
+
+impl core::fmt::Debug for Reveals {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The first kept element is the secret: never printed.
+        write!(f, "Reveals {{ length: {}, kept: {} }}", self.chain.length, self.marks.len())
+    }
 }
 
 impl Reveals {
     /// Elements between two kept ones.
     pub const STRIDE: u64 = 1024;
-    /// How far from the last preimage the next is looked for first, either way: a proposal on
-    /// another branch may find our commitment a few reveals behind or ahead of this one's.
-    pub const WINDOW: u64 = 64;
 
     /// Indexes `chain`: one walk over it.
     pub fn new(chain: HashChain) -> Self {
         let mut marks = Vec::new();
+        let mut index = Vec::new();
         let mut x = chain.secret;
         for i in 0..=chain.length {
             if i % Self::STRIDE == 0 {
                 marks.push(x);
+                index.push((x, i));
+            } else if i == chain.length {
+                index.push((x, i));
             }
             if i < chain.length {
                 x = reveal_step(&x);
             }
         }
-        Reveals { chain, marks, last: None }
+        index.sort_unstable();
+        Reveals { chain, marks, index }
     }
 
     /// The element at index `n`, `H^n(secret)`: from the kept one at or below it.
@@ -273,31 +283,26 @@ impl Reveals {
         Some(x)
     }
 
-    /// Looks for the preimage of `commitment` at indices `from..to`; remembers where it was.
-    fn search(&mut self, commitment: &Hash, from: u64, to: u64) -> Option<Hash> {
-        let mut x = self.at(from)?;
-        for i in from..to.min(self.chain.length) {
-            let next = reveal_step(&x);
-            if next == *commitment {
-                self.last = Some(i);
-                return Some(x);
+    /// The index of `x` on the chain: hashed forward until it is a kept element or the top.
+    fn index_of(&self, x: &Hash) -> Option<u64> {
+        let mut y = *x;
+        for steps in 0..=Self::STRIDE {
+            if let Ok(at) = self.index.binary_search_by(|(h, _)| h.cmp(&y)) {
+                let (_, i) = self.index.get(at)?;
+                return i.checked_sub(steps);
             }
-            x = next;
+            y = reveal_step(&y);
         }
         None
     }
 
-    /// The element whose hash is `commitment`, as [`HashChain::preimage_of`]: near the last
-    /// one found first, then over the whole chain. `None` if `commitment` is not on it.
-    pub fn preimage_of(&mut self, commitment: &Hash) -> Option<Hash> {
-        if let Some(last) = self.last {
-            let from = last.saturating_sub(Self::WINDOW);
-            let near = self.search(commitment, from, last.saturating_add(Self::WINDOW));
-            if near.is_some() {
-                return near;
-            }
-        }
-        self.search(commitment, 0, self.chain.length)
+    /// The element whose hash is `commitment`, as [`HashChain::preimage_of`] finds it.
+    /// `None` if `commitment` is not on the chain, or is its secret.
+    pub fn preimage_of(&self, commitment: &Hash) -> Option<Hash> {
+        let i = self.index_of(commitment)?;
+        let preimage = self.at(i.checked_sub(1)?)?;
+        // Checked, not assumed: a value that merely hashes forward onto the chain is not on it.
+        (reveal_step(&preimage) == *commitment).then_some(preimage)
     }
 
     /// The chain indexed.
@@ -338,31 +343,32 @@ mod tests {
     fn reveals_finds_what_the_chain_walk_finds() {
         let length = 2 * Reveals::STRIDE + 17;
         let chain = HashChain::new(Hash([9; 32]), length);
-        let mut reveals = Reveals::new(chain.clone());
-        // In turn from the top, across a kept element (index 2048) and past the window.
-        let mut commitments = vec![chain.commitment()];
-        for _ in 0..200 {
-            let commitment = *commitments.last().unwrap();
+        let reveals = Reveals::new(chain.clone());
+        // In turn from the top, then around and across kept elements (indices 1024, 2048),
+        // in any order (a proposal on another branch may need an older or newer reveal).
+        let mut commitment = chain.commitment();
+        for k in 1..=40 {
             let r = reveals.preimage_of(&commitment).unwrap();
-            assert!(opens(&commitment, &r));
-            commitments.push(r);
+            assert_eq!(Some(r), chain.reveal(k), "reveal {k}");
+            commitment = r;
         }
-        for k in [1, 17, 18, 200] {
-            assert_eq!(Some(commitments[k as usize]), chain.reveal(k), "reveal {k}");
+        for k in [length, length - 1, 18, 17, 16, 19, 1024, 1023, 1025, 2048, 2047, 1, 2] {
+            let commitment = chain.reveal(k - 1).unwrap_or_else(|| chain.commitment());
+            let want = chain.reveal(k);
+            assert_eq!(reveals.preimage_of(&commitment), want, "reveal {k}");
+            assert_eq!(chain.preimage_of(&commitment), want, "walk, reveal {k}");
         }
-        // Another branch, where we proposed fewer blocks: a few reveals back, then on again.
-        let behind = commitments[195];
-        assert_eq!(reveals.preimage_of(&behind), Some(commitments[196]));
-        let newest = commitments[200];
-        assert_eq!(reveals.preimage_of(&newest), chain.reveal(201));
-        // Far from the last (beyond the window): the whole chain is searched.
-        let deep = chain.reveal(length - 5).unwrap();
-        assert_eq!(reveals.preimage_of(&deep), chain.preimage_of(&deep));
-        assert_eq!(reveals.preimage_of(&commitments[1]), chain.reveal(2));
         // Not on the chain, and the secret: no preimage.
         assert_eq!(reveals.preimage_of(&Hash([1; 32])), None);
         assert_eq!(reveals.preimage_of(&chain.reveal(length).unwrap()), None);
-        let empty = HashChain::new(Hash([9; 32]), 0);
-        assert_eq!(Reveals::new(empty.clone()).preimage_of(&empty.commitment()), None);
+        assert!(!format!("{reveals:?}").contains(&Hash([9; 32]).to_hex()), "the secret printed");
+        for length in [0, 1, Reveals::STRIDE - 1, Reveals::STRIDE, Reveals::STRIDE + 1] {
+            let chain = HashChain::new(Hash([3; 32]), length);
+            let reveals = Reveals::new(chain.clone());
+            let top = chain.commitment();
+            assert_eq!(reveals.preimage_of(&top), chain.preimage_of(&top), "length {length}");
+            let bottom = chain.reveal(length.saturating_sub(1)).unwrap_or(top);
+            assert_eq!(reveals.preimage_of(&bottom), chain.preimage_of(&bottom), "length {length}");
+        }
     }
 }

@@ -510,6 +510,11 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     );
     let _ = write!(
         out,
+        "# HELP memecoin_lagged_total Times a browser connection fell behind the event stream (sent the head instead).\n# TYPE memecoin_lagged_total counter\nmemecoin_lagged_total {}\n",
+        m.lagged.load(Relaxed)
+    );
+    let _ = write!(
+        out,
         "# HELP memecoin_messages_in_total Messages received.\n# TYPE memecoin_messages_in_total counter\nmemecoin_messages_in_total {}\n",
         m.messages_in.load(Relaxed)
     );

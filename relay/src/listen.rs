@@ -67,9 +67,28 @@ pub const MAX_PER_IP: usize = 64;
 /// Default [`Limits::max_requests_per_ip`]: a page load is a dozen requests, a wallet talks over
 /// its WebSocket; a script polling the API a few hundred times a second is refused.
 pub const MAX_REQUESTS_PER_IP: u32 = 200;
-/// Addresses whose request rate and strikes are tracked at once; beyond, the untracked ones
-/// share one tally (so the table is bounded and a spray of addresses gains nothing).
-pub const MAX_TRACKED: usize = 4096;
+/// Addresses whose request rate and strikes are tracked at once (about 1 MiB). When the table
+/// is full, it is pruned (at most once a second): expired tallies go, then those holding no
+/// strike; if it is still full, new addresses share one tally until the next pruning.
+pub const MAX_TRACKED: usize = 16_384;
+/// How often a full table may be pruned: pruning walks it, and must not cost every request.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// The client an address stands for, in every per-address bound (sockets, requests, strikes,
+/// bans): an IPv4 address (an IPv4-mapped IPv6 one taken as the IPv4 address), or the /64 an
+/// IPv6 address is in. One IPv6 host is commonly given a whole /64: counted by address, it
+/// would have 2^64 budgets and could never be banned.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
+    }
+}
 /// Default [`Limits::header_timeout`].
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`Limits::request_timeout`].
@@ -179,7 +198,14 @@ pub struct Gate {
     limits: Limits,
     by_ip: Mutex<HashMap<IpAddr, usize>>,
     open: AtomicU64,
-    requests: Mutex<HashMap<IpAddr, Tally>>,
+    requests: Mutex<Tallies>,
+}
+
+/// Every tracked address's [`Tally`], and when the table was last pruned.
+#[derive(Debug, Default)]
+struct Tallies {
+    by_ip: HashMap<IpAddr, Tally>,
+    pruned: Option<Instant>,
 }
 
 /// One address's HTTP requests in its current one-second window, and its invalid submissions
@@ -197,10 +223,14 @@ impl Tally {
         Tally { window: now, requests: 0, strikes: 0, first_strike: now }
     }
 
+    /// Whether it holds a strike that still counts.
+    fn has_strike(&self, now: Instant) -> bool {
+        self.strikes > 0 && now.duration_since(self.first_strike) < crate::shared::BAN
+    }
+
     /// Nothing in it matters any more: its window is over and it holds no live strike.
     fn is_stale(&self, now: Instant) -> bool {
-        now.duration_since(self.window) >= Duration::from_secs(1)
-            && (self.strikes == 0 || now.duration_since(self.first_strike) >= crate::shared::BAN)
+        now.duration_since(self.window) >= Duration::from_secs(1) && !self.has_strike(now)
     }
 }
 
@@ -221,8 +251,10 @@ impl Gate {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Admits a socket from `ip` (a slot, freed when dropped) or says why not.
+    /// Admits a socket from `ip` (a slot, freed when dropped) or says why not. Counted by
+    /// [`client_key`].
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        let ip = client_key(ip);
         let Ok(mut by_ip) = self.by_ip.lock() else { return Err(Refusal::TooManyConnections) };
         if self.open() >= self.limits.max_open as u64 {
             return Err(Refusal::TooManyConnections);
@@ -236,23 +268,28 @@ impl Gate {
         Ok(Slot { gate: self.clone(), ip })
     }
 
-    /// `f` on `ip`'s tally. Bounded: when [`MAX_TRACKED`] addresses are tracked, stale tallies
-    /// are dropped, and if none is, a new address is counted in the shared [`UNTRACKED`] one.
-    fn with_tally<T>(
-        &self,
-        ip: IpAddr,
-        now: Instant,
-        f: impl FnOnce(&mut Tally) -> T,
-    ) -> Option<T> {
-        let mut tallies = self.requests.lock().ok()?;
-        let mut key = ip;
-        if !tallies.contains_key(&ip) && tallies.len() >= MAX_TRACKED {
-            tallies.retain(|_, t| !t.is_stale(now));
-            if tallies.len() >= MAX_TRACKED {
+    /// `f` on the tally of `ip`'s client. Bounded: a new client when [`MAX_TRACKED`] are
+    /// tracked prunes the table (at most every [`PRUNE_EVERY`]: expired tallies, then those
+    /// without a strike: a rate budget forgotten costs a second's worth of requests, a strike
+    /// forgotten a ban); if it is still full, the client is counted in the shared
+    /// [`UNTRACKED`] tally.
+    fn with_tally<T>(&self, ip: IpAddr, now: Instant, f: impl FnOnce(&mut Tally) -> T) -> T {
+        // Nothing panics under this lock; if something did, the counts are still counts.
+        let mut tallies = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut key = client_key(ip);
+        if !tallies.by_ip.contains_key(&key) && tallies.by_ip.len() >= MAX_TRACKED {
+            if tallies.pruned.is_none_or(|t| now.duration_since(t) >= PRUNE_EVERY) {
+                tallies.pruned = Some(now);
+                tallies.by_ip.retain(|_, t| !t.is_stale(now));
+                if tallies.by_ip.len() >= MAX_TRACKED {
+                    tallies.by_ip.retain(|_, t| t.has_strike(now));
+                }
+            }
+            if tallies.by_ip.len() >= MAX_TRACKED {
                 key = UNTRACKED;
             }
         }
-        Some(f(tallies.entry(key).or_insert_with(|| Tally::new(now))))
+        f(tallies.by_ip.entry(key).or_insert_with(|| Tally::new(now)))
     }
 
     /// Counts an HTTP request from `ip` at `now`; `false` when it is over
@@ -270,7 +307,6 @@ impl Gate {
             t.requests = t.requests.saturating_add(1);
             t.requests <= limit
         })
-        .unwrap_or(true)
     }
 
     /// Counts a strike against `ip` (a badly signed transaction over HTTP); `true` when it is
@@ -289,7 +325,6 @@ impl Gate {
             }
             out
         })
-        .unwrap_or(false)
     }
 }
 
@@ -596,21 +631,59 @@ mod tests {
     }
 
     #[test]
-    fn the_request_table_is_bounded() {
+    fn the_request_table_is_bounded_and_keeps_strikes() {
         let gate = Gate::new(Limits { max_requests_per_ip: 2, ..Limits::default() });
         let t = Instant::now();
         let ip = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-        for i in 0..MAX_TRACKED as u32 {
+        let struck = 10;
+        for i in 0..struck {
+            assert!(!gate.strike(ip(i), t));
+        }
+        for i in struck..MAX_TRACKED as u32 {
             assert!(gate.admit_request(ip(i), t));
         }
-        // The table is full of live tallies: new addresses share one budget.
+        let tracked = || gate.requests.lock().unwrap().by_ip.len();
+        assert_eq!(tracked(), MAX_TRACKED);
+        // Full of live tallies: a new client prunes those without a strike, and strikes stay.
         assert!(gate.admit_request(ip(1 << 20), t));
-        assert!(gate.admit_request(ip(1 << 21), t));
-        assert!(!gate.admit_request(ip(1 << 22), t), "untracked addresses share a tally");
-        assert_eq!(gate.requests.lock().unwrap().len(), MAX_TRACKED + 1);
-        // A second later every tally is stale and is dropped for a new address.
-        assert!(gate.admit_request(ip(1 << 23), t + Duration::from_secs(1)));
-        assert!(gate.requests.lock().unwrap().len() <= 2);
+        assert_eq!(tracked(), struck as usize + 1);
+        for _ in 2..crate::net::MAX_STRIKES {
+            assert!(!gate.strike(ip(0), t));
+        }
+        assert!(gate.strike(ip(0), t), "strikes survive pruning");
+        // Full again within the second: no second pruning; new clients share one tally.
+        let soon = t + Duration::from_millis(500);
+        for i in 0..(MAX_TRACKED - tracked()) as u32 {
+            assert!(gate.admit_request(ip((1 << 21) + i), soon));
+        }
+        assert_eq!(tracked(), MAX_TRACKED);
+        assert!(gate.admit_request(ip(1 << 22), soon));
+        assert!(gate.admit_request(ip((1 << 22) + 1), soon));
+        assert!(!gate.admit_request(ip((1 << 22) + 2), soon), "untracked clients share a tally");
+        // A second later the table may be pruned again: expired tallies go.
+        assert!(gate.admit_request(ip(1 << 23), soon + PRUNE_EVERY));
+        assert!(tracked() <= struck as usize + 2, "{}", tracked());
+    }
+
+    #[test]
+    fn clients_are_ipv4_addresses_and_ipv6_64s() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("10.1.2.3"), key("::ffff:10.1.2.3"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_ne!(key("10.1.2.3"), key("10.1.2.4"));
+        // Every per-address bound goes by client: one /64 is one client.
+        let gate = Gate::new(Limits { max_per_ip: 2, max_requests_per_ip: 2, ..Limits::default() });
+        let (a, b): (IpAddr, IpAddr) =
+            ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap());
+        let _slots = (gate.admit(a).unwrap(), gate.admit(b).unwrap());
+        assert_eq!(
+            gate.admit("2001:db8::3".parse().unwrap()).unwrap_err(),
+            Refusal::TooManyFromAddress
+        );
+        let t = Instant::now();
+        assert!(gate.admit_request(a, t) && gate.admit_request(b, t));
+        assert!(!gate.admit_request("2001:db8::4".parse().unwrap(), t));
     }
 
     #[test]

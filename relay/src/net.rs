@@ -202,6 +202,7 @@ impl Conn {
         if self.role != Some(Role::Browser) {
             return Err(End::Refused(Close::FellBehind));
         }
+        Metrics::inc(&self.shared.metrics.lagged);
         if self.heads {
             self.send_head().await?;
         }
@@ -711,10 +712,11 @@ async fn write_all<S, M>(
     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
 }
 
-/// After a connection ended: a peer that was refused for being too slow is not written to any
-/// more (its socket closes now); otherwise the writer gets [`WRITE_TIMEOUT`] to send the close.
+/// After a connection ended: a peer that was refused for not reading is not written to any
+/// more (its socket closes now); otherwise the writer gets [`WRITE_TIMEOUT`] to send the close
+/// (a peer dropped for `FellBehind` may read well: it was this connection's task that lagged).
 async fn finish_writer(end: &End, mut writer: tokio::task::JoinHandle<()>) {
-    let too_slow = matches!(end, End::Refused(Close::TooSlow | Close::FellBehind));
+    let too_slow = matches!(end, End::Refused(Close::TooSlow));
     if too_slow || tokio::time::timeout(WRITE_TIMEOUT, &mut writer).await.is_err() {
         writer.abort();
     }

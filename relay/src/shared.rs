@@ -32,6 +32,8 @@ pub struct Metrics {
     pub relay_peers: AtomicU64,
     /// Sockets refused at accept (banned, over a connection cap).
     pub refused: AtomicU64,
+    /// Times a browser connection fell behind the event stream and was sent the head instead.
+    pub lagged: AtomicU64,
     rejects: StdMutex<BTreeMap<String, u64>>,
 }
 
@@ -152,9 +154,11 @@ impl Shared {
         true
     }
 
-    /// Refuses new connections from `ip` for [`BAN`]. Bounded: at most [`MAX_BANNED`] entries,
+    /// Refuses new connections from `ip`'s client ([`crate::listen::client_key`]: its IPv4
+    /// address or IPv6 /64) for [`BAN`]. Bounded: at most [`MAX_BANNED`] entries,
     /// expired ones dropped first.
     pub fn ban(&self, ip: IpAddr) {
+        let ip = crate::listen::client_key(ip);
         let Ok(mut banned) = self.banned.lock() else { return };
         let now = Instant::now();
         banned.retain(|_, until| *until > now);
@@ -167,7 +171,7 @@ impl Shared {
     /// Seconds left of a ban on `ip`, if any.
     pub fn banned_for(&self, ip: IpAddr) -> Option<u64> {
         let banned = self.banned.lock().ok()?;
-        let until = *banned.get(&ip)?;
+        let until = *banned.get(&crate::listen::client_key(ip))?;
         let left = until.checked_duration_since(Instant::now())?;
         Some(left.as_secs().max(1))
     }
