@@ -1,7 +1,8 @@
 //! The devnet faucet on a real relay: `GET /api/faucet` describes it, `POST /api/faucet` pays an
 //! address with a transfer that is finalized like any other, back-to-back requests get
 //! consecutive nonces, `GET /api/accounts/{a}/txs` lists them for both sides, a repeat for the
-//! same address is refused (429), bad input is a 400, and a relay without a faucet says so (404).
+//! same address is refused (429), bad input is a 400, a relay without a faucet says so (404), and
+//! a drained faucet says why (503).
 
 use memecoin_core::address::Address;
 use memecoin_relay::Config;
@@ -110,5 +111,30 @@ async fn faucet_pays_once_per_address_and_is_finalized() {
             .await;
     assert_eq!((status, json(&body)["error"].as_str().unwrap()), (404, "no faucet on this relay"));
     plain.stop().await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_faucet_says_why_and_admits_nothing() {
+    // A faucet whose account holds nothing (a key that was never funded): its transfer is
+    // refused by the mempool, and the client hears why (503), not a transaction id.
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 300);
+    let drained = memecoin_core::crypto::SecretKey::from_bytes(&[42; 32]).unwrap();
+    let relay = launch(Config {
+        faucet: Some(FaucetConfig::devnet(drained)),
+        ..config(&g, dir.path(), None, vec![])
+    })
+    .await
+    .unwrap();
+    let to = Address([3; 20]).to_text();
+    let (status, body) =
+        http(relay.handle.addr, "POST", "/api/faucet", Some(&format!(r#"{{"address":"{to}"}}"#)))
+            .await;
+    assert_eq!(status, 503, "{body}");
+    let error = json(&body)["error"].as_str().unwrap().to_string();
+    assert!(error.starts_with("faucet: ") && error.contains("balance"), "{body}");
+    let (status, body) = http(relay.handle.addr, "GET", "/api/head", None).await;
+    assert_eq!((status, json(&body)["mempool"].as_u64()), (200, Some(0)), "{body}");
     relay.stop().await;
 }
