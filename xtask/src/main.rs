@@ -751,8 +751,11 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
         "--data-dir",
         &data.display().to_string(),
         // The load generator stands for many clients on one loopback address (1,000
-        // subscribers): no per-address socket cap.
+        // subscribers, each opening its WebSocket at once): no per-address socket cap and no
+        // per-address request rate.
         "--max-connections-per-ip",
+        "0",
+        "--max-requests-per-ip",
         "0",
     ]);
     println!("\n$ {devnet} &");
