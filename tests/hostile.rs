@@ -456,6 +456,16 @@ async fn each_bad_http_request_is_refused_with_its_status() {
     r.stop().await;
 }
 
+/// A relay without a validator or peers, with the listener's `limits`.
+async fn start_with(
+    g: &memecoin_core::genesis::Genesis,
+    dir: &std::path::Path,
+    limits: memecoin_relay::listen::Limits,
+) -> Relay {
+    let config = memecoin_tests::config(g, dir, None, vec![]);
+    memecoin_tests::launch(memecoin_relay::Config { limits, ..config }).await.unwrap()
+}
+
 /// Limits small enough to reach in a test.
 fn small_limits() -> memecoin_relay::listen::Limits {
     memecoin_relay::listen::Limits {
@@ -474,9 +484,8 @@ async fn a_relay_peer_that_falls_behind_the_events_is_dropped_and_a_browser_kept
     let dir = tempfile::tempdir().unwrap();
     let g = genesis(1, 400);
     let chain_id = g.chain_id().to_hex();
-    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
     let limits = memecoin_relay::listen::Limits { event_buffer: 4, ..Default::default() };
-    let r = memecoin_tests::launch(memecoin_relay::Config { limits, ..config }).await.unwrap();
+    let r = start_with(&g, dir.path(), limits).await;
     let addr = r.handle.addr;
     let dev = keys::devnet_dev_key().unwrap();
 
@@ -536,11 +545,8 @@ async fn websockets_over_the_cap_are_refused_with_503() {
     let dir = tempfile::tempdir().unwrap();
     let g = genesis(1, 400);
     let chain_id = g.chain_id().to_hex();
-    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
     let limits = small_limits();
-    let r = memecoin_tests::launch(memecoin_relay::Config { limits: limits.clone(), ..config })
-        .await
-        .unwrap();
+    let r = start_with(&g, dir.path(), limits.clone()).await;
     // Up to the cap, from several addresses (each under its own per-address cap).
     let mut open = Vec::new();
     for i in 0..limits.max_websockets {
@@ -603,9 +609,8 @@ async fn pipelined(
 async fn http_floods_are_slowed_and_bad_submissions_banned_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let g = genesis(1, 400);
-    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
     let limits = memecoin_relay::listen::Limits { max_requests_per_ip: 20, ..Default::default() };
-    let r = memecoin_tests::launch(memecoin_relay::Config { limits, ..config }).await.unwrap();
+    let r = start_with(&g, dir.path(), limits).await;
     let addr = r.handle.addr;
 
     // 40 requests at once from one address: its first 20 this second are served, the rest get
@@ -720,11 +725,8 @@ async fn slow_and_silent_clients_are_cut_off_and_no_address_takes_every_socket()
     let dir = tempfile::tempdir().unwrap();
     let g = genesis(1, 400);
     let chain_id = g.chain_id().to_hex();
-    let config = memecoin_tests::config(&g, dir.path(), None, vec![]);
     let limits = small_limits();
-    let r = memecoin_tests::launch(memecoin_relay::Config { limits: limits.clone(), ..config })
-        .await
-        .unwrap();
+    let r = start_with(&g, dir.path(), limits.clone()).await;
     let addr = r.handle.addr;
     let mut honest = connect(&r).await;
     send(&mut honest, &hello(&chain_id, 1)).await;

@@ -232,7 +232,7 @@ fn reveal(c: &mut Criterion) {
     use memecoin_core::pos::{HashChain, Reveals};
     let chain = HashChain::new(tagged_hash(Domain::Reveal, &[b"bench chain"]), 1_000_000);
     let commitment = chain.reveal(1_000).expect("a reveal");
-    let reveals = Reveals::new(chain.clone());
+    let reveals = Reveals::new(&chain);
     assert_eq!(reveals.preimage_of(&commitment), chain.reveal(1_001));
 
     let mut g = c.benchmark_group("reveal");

@@ -235,7 +235,8 @@ impl HashChain {
 /// it is that walk, once; it keeps `length / STRIDE + 2` hashes (about 70 KiB for 10^6).
 #[derive(Clone)]
 pub struct Reveals {
-    chain: HashChain,
+    /// The chain's length: the index of its top element.
+    length: u64,
     /// `marks[j]` = `H^(j × STRIDE)(secret)`.
     marks: Vec<Hash>,
     /// Every kept element and the top (the commitment), with its index, sorted by hash.
@@ -245,7 +246,7 @@ pub struct Reveals {
 impl core::fmt::Debug for Reveals {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // The first kept element is the secret: never printed.
-        write!(f, "Reveals {{ length: {}, kept: {} }}", self.chain.length, self.marks.len())
+        write!(f, "Reveals {{ length: {}, kept: {} }}", self.length, self.marks.len())
     }
 }
 
@@ -254,7 +255,7 @@ impl Reveals {
     pub const STRIDE: u64 = 1024;
 
     /// Indexes `chain`: one walk over it.
-    pub fn new(chain: HashChain) -> Self {
+    pub fn new(chain: &HashChain) -> Self {
         let mut marks = Vec::new();
         let mut index = Vec::new();
         let mut x = chain.secret;
@@ -270,7 +271,7 @@ impl Reveals {
             }
         }
         index.sort_unstable();
-        Reveals { chain, marks, index }
+        Reveals { length: chain.length, marks, index }
     }
 
     /// The element at index `n`, `H^n(secret)`: from the kept one at or below it.
@@ -303,11 +304,6 @@ impl Reveals {
         let preimage = self.at(i.checked_sub(1)?)?;
         // Checked, not assumed: a value that merely hashes forward onto the chain is not on it.
         (reveal_step(&preimage) == *commitment).then_some(preimage)
-    }
-
-    /// The chain indexed.
-    pub fn chain(&self) -> &HashChain {
-        &self.chain
     }
 }
 
@@ -343,7 +339,7 @@ mod tests {
     fn reveals_finds_what_the_chain_walk_finds() {
         let length = 2 * Reveals::STRIDE + 17;
         let chain = HashChain::new(Hash([9; 32]), length);
-        let reveals = Reveals::new(chain.clone());
+        let reveals = Reveals::new(&chain);
         // In turn from the top, then around and across kept elements (indices 1024, 2048),
         // in any order (a proposal on another branch may need an older or newer reveal).
         let mut commitment = chain.commitment();
@@ -364,7 +360,7 @@ mod tests {
         assert!(!format!("{reveals:?}").contains(&Hash([9; 32]).to_hex()), "the secret printed");
         for length in [0, 1, Reveals::STRIDE - 1, Reveals::STRIDE, Reveals::STRIDE + 1] {
             let chain = HashChain::new(Hash([3; 32]), length);
-            let reveals = Reveals::new(chain.clone());
+            let reveals = Reveals::new(&chain);
             let top = chain.commitment();
             assert_eq!(reveals.preimage_of(&top), chain.preimage_of(&top), "length {length}");
             let bottom = chain.reveal(length.saturating_sub(1)).unwrap_or(top);

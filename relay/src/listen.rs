@@ -74,6 +74,11 @@ pub const MAX_TRACKED: usize = 16_384;
 /// How often a full table may be pruned: pruning walks it, and must not cost every request.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
+/// Default [`Limits::header_timeout`].
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Limits::request_timeout`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The client an address stands for, in every per-address bound (sockets, requests, strikes,
 /// bans): an IPv4 address (an IPv4-mapped IPv6 one taken as the IPv4 address), or the /64 an
 /// IPv6 address is in. One IPv6 host is commonly given a whole /64: counted by address, it
@@ -89,10 +94,6 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
         },
     }
 }
-/// Default [`Limits::header_timeout`].
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default [`Limits::request_timeout`].
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for Limits {
     fn default() -> Self {

@@ -217,11 +217,17 @@ impl Conn {
         }
     }
 
-    async fn wait_for_next_window(&mut self) {
-        tokio::time::sleep(Duration::from_secs(1).saturating_sub(self.window.elapsed())).await;
+    /// Starts a new one-second window for the message and read caps.
+    fn new_window(&mut self) {
         self.window = Instant::now();
         self.in_window = 0;
         self.served_in_window = 0;
+    }
+
+    /// Waits out the rest of the current window, then starts the next one.
+    async fn wait_for_next_window(&mut self) {
+        tokio::time::sleep(Duration::from_secs(1).saturating_sub(self.window.elapsed())).await;
+        self.new_window();
     }
 
     /// Counts `reads` of stored objects done for this connection; over [`MAX_SERVED`] this
@@ -232,9 +238,9 @@ impl Conn {
         self.served_in_window = self.served_in_window.saturating_add(reads);
         if self.served_in_window > MAX_SERVED {
             self.shared.metrics.reject("ServeLimited");
-            let in_window = self.in_window;
             self.wait_for_next_window().await;
-            self.in_window = in_window.min(1);
+            // The message being answered, and its reads, count in the new window.
+            self.in_window = 1;
             self.served_in_window = reads;
         }
     }
@@ -242,9 +248,7 @@ impl Conn {
     async fn handle(&mut self, text: &str) -> Result<(), End> {
         Metrics::inc(&self.shared.metrics.messages_in);
         if self.window.elapsed() >= Duration::from_secs(1) {
-            self.window = Instant::now();
-            self.in_window = 0;
-            self.served_in_window = 0;
+            self.new_window();
         }
         self.in_window += 1;
         if self.in_window > MAX_RATE {

@@ -257,7 +257,7 @@ impl Node {
             proposals: BTreeMap::new(),
             orphans: Orphans::default(),
             finality_proofs: VecDeque::new(),
-            reveals: validator.as_ref().map(|v| pos::Reveals::new(v.chain.clone())),
+            reveals: validator.as_ref().map(|v| pos::Reveals::new(&v.chain)),
             validator,
             // What this validator signed before a restart binds it still.
             last_vote,
@@ -822,9 +822,8 @@ impl Node {
             tracing::warn!("elected but not registered");
             return false;
         };
-        let reveals =
-            self.reveals.get_or_insert_with(|| pos::Reveals::new(validator.chain.clone()));
-        let Some(reveal) = reveals.preimage_of(&commitment) else {
+        // Indexed when the node opened, with `validator` (the two are set together).
+        let Some(reveal) = self.reveals.as_ref().and_then(|r| r.preimage_of(&commitment)) else {
             tracing::error!("hash chain does not open the registered commitment; cannot propose");
             return false;
         };
@@ -1432,8 +1431,6 @@ mod tests {
         assert_eq!(n.last_vote.map(|l| l.target.height), Some(2));
     }
 
-    /// Found by the simulation (seed 8 and others): a proposer that signed two blocks for one
-    /// slot was never reported, because no node turned the pair into evidence.
     /// Two nodes of one devnet chain (validator 0 alone): one to build blocks on any branch,
     /// the node under test, and the validator's key.
     fn builder_and_node(dirs: &[tempfile::TempDir; 2]) -> (Node, Node, ValidatorKey) {
@@ -1585,6 +1582,8 @@ mod tests {
         assert_eq!((o.len(), o.bytes, o.order.len()), (0, 0, 0));
     }
 
+    /// Found by the simulation (seed 8 and others): a proposer that signed two blocks for one
+    /// slot was never reported, because no node turned the pair into evidence.
     #[test]
     fn two_blocks_of_one_proposer_for_one_slot_become_evidence() {
         let dir = tempfile::tempdir().unwrap();
