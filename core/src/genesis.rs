@@ -185,7 +185,11 @@ impl Genesis {
             accounts.entry(Address::from_public_key(&v.key)).or_default().stake = v.stake;
             supply = supply.checked_add(v.stake).ok_or(GenesisError::SupplyOverflow)?;
             members.push(Member { key: v.key.clone(), stake: v.stake });
-            registry.push(Registration { key: v.key.clone(), commitment: v.commitment });
+            registry.push(Registration {
+                key: v.key.clone(),
+                commitment: v.commitment,
+                renewal: Hash::ZERO,
+            });
         }
         let set = ValidatorSet::new(chain.id, members).map_err(GenesisError::ValidatorSet)?;
         let changes: Vec<(Hash, Option<Vec<u8>>)> = accounts

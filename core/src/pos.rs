@@ -217,6 +217,42 @@ impl HashChain {
         None
     }
 
+    /// Generation `generation` of this chain, which is generation 0: the chain a validator renews
+    /// to (PROTOCOL.md §9.3), of the same length, with secret `tagged_hash("memecoin/reveal",
+    /// "memecoin hash chain renewal" || secret || u64_be(generation))`. Derived, so a key file
+    /// or a recovery phrase that gives generation 0 gives every later one, and nothing new has
+    /// to be saved or backed up when a chain is renewed.
+    pub fn renewal(&self, generation: u64) -> HashChain {
+        if generation == 0 {
+            return self.clone();
+        }
+        let secret = tagged_hash(
+            Domain::Reveal,
+            &[b"memecoin hash chain renewal", self.secret.as_bytes(), &generation.to_be_bytes()],
+        );
+        HashChain { secret, length: self.length }
+    }
+
+    /// The hash chain of a validator key from a recovery phrase (the wallet's Stake screen
+    /// registers it): secret `tagged_hash("memecoin/reveal", "memecoin wallet hash chain" ||
+    /// secret key)`, [`HashChain::WALLET_LENGTH`] steps. The same phrase always gives the same
+    /// chain, and its renewals, so a relay run with that key finds them.
+    pub fn wallet(key: &crate::crypto::SecretKey) -> HashChain {
+        HashChain { secret: Self::wallet_secret(key), length: Self::WALLET_LENGTH }
+    }
+
+    /// The secret of [`HashChain::wallet`], for a validator key file made from a phrase.
+    pub fn wallet_secret(key: &crate::crypto::SecretKey) -> Hash {
+        tagged_hash(Domain::Reveal, &[b"memecoin wallet hash chain", &key.to_bytes()])
+    }
+
+    /// Length of a wallet key's chain.
+    pub const WALLET_LENGTH: u64 = 100_000;
+
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
     /// The `k`-th reveal, or `None` once the chain is used up.
     pub fn reveal(&self, k: u64) -> Option<Hash> {
         if k == 0 || k > self.length {
@@ -295,6 +331,19 @@ impl Reveals {
             y = reveal_step(&y);
         }
         None
+    }
+
+    /// The chain's length: the reveals it held when registered.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// How many reveals are left after `commitment` (its index on the chain: 0 for the secret,
+    /// the chain's length for its first commitment); `None` if it is not on the chain.
+    pub fn remaining(&self, commitment: &Hash) -> Option<u64> {
+        let i = self.index_of(commitment)?;
+        // Checked, not assumed, as in `preimage_of`.
+        (self.at(i)? == *commitment).then_some(i)
     }
 
     /// The element whose hash is `commitment`, as [`HashChain::preimage_of`] finds it.

@@ -42,11 +42,13 @@ pub struct Chain {
     pub genesis_time_ms: u64,
 }
 
-/// A registered staker: its key and the current head of its commit-reveal chain.
+/// A registered staker: its key, the current head of its commit-reveal chain, and the head of the
+/// chain it renews to at the next epoch transition (`Hash::ZERO`: none announced).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub key: PublicKey,
     pub commitment: Hash,
+    pub renewal: Hash,
 }
 
 /// A payout of matured unbonds due at `epoch` to `address`.
@@ -106,6 +108,12 @@ pub struct ChainMeta {
 impl ChainMeta {
     pub fn hash(&self) -> Hash {
         hash_encoded(Domain::ChainMeta, self)
+    }
+
+    /// `key`'s registration, if it has one.
+    pub fn registration(&self, key: &PublicKey) -> Option<&Registration> {
+        let i = self.registry.binary_search_by(|r| r.key.cmp(key)).ok()?;
+        self.registry.get(i)
     }
 }
 
@@ -192,8 +200,6 @@ pub enum TxError {
     },
     /// The sender was slashed and may not stake again.
     SenderSlashed,
-    /// A registered validator's stake must carry a ZERO commitment: it keeps its hash chain.
-    CommitmentChange,
     /// A first stake must commit to a hash chain (a non-ZERO commitment).
     MissingCommitment,
     /// A first stake must bring the sender's stake to at least the minimum.
@@ -236,9 +242,6 @@ impl fmt::Display for TxError {
             Self::TooManyUnbondings { max } => write!(f, "more than {max} pending unbonds"),
             Self::ValidatorSetFull { max } => write!(f, "the validator registry is full ({max})"),
             Self::SenderSlashed => f.write_str("a slashed account may not stake"),
-            Self::CommitmentChange => {
-                f.write_str("a registered validator keeps its commitment (send ZERO)")
-            }
             Self::MissingCommitment => f.write_str("a first stake needs a non-zero commitment"),
             Self::StakeBelowMinimum { min, found } => {
                 write!(f, "stake {found} is below the minimum {min} for a new validator")
@@ -408,8 +411,10 @@ fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Accou
             }
             after.balance = spend(*amount)?;
         }
-        TxKind::Stake { amount, .. } => {
-            if *amount == 0 {
+        TxKind::Stake { amount, commitment } => {
+            // A stake of nothing is only a commitment: a renewal, or a registration of stake
+            // already bonded.
+            if *amount == 0 && *commitment == Hash::ZERO {
                 return Err(TxError::ZeroAmount);
             }
             if account.slashed {
@@ -476,15 +481,18 @@ fn apply_tx<S: NodeStore + ?Sized>(
             }
         }
         TxKind::Stake { commitment, .. } => {
-            // A registered validator keeps its hash chain (`commitment` must be ZERO): letting
-            // it re-commit just before proposing would let it pick its reveal, and so grind the
-            // seed. A new registration commits to a fresh chain, which only matters two epochs
-            // later, when the mix it would have to predict has moved on.
+            // A registered validator's non-ZERO commitment renews its hash chain, but only from
+            // the next epoch transition (step 1 of `execute`): a chain that took effect at once
+            // could be chosen, among many, for the reveal its owner is about to make, and so
+            // grind the seed. A new registration commits to a fresh chain, which only matters two
+            // epochs later, when the mix it would have to predict has moved on.
             let key = &tx.tx.sender;
             match meta.registry.binary_search_by(|r| r.key.cmp(key)) {
-                Ok(_) => {
+                Ok(i) => {
                     if *commitment != Hash::ZERO {
-                        return Err(TxError::CommitmentChange);
+                        if let Some(reg) = meta.to_mut().registry.get_mut(i) {
+                            reg.renewal = *commitment;
+                        }
                     }
                 }
                 Err(i) => {
@@ -502,7 +510,11 @@ fn apply_tx<S: NodeStore + ?Sized>(
                     if meta.registry.len() >= params.max_validators as usize {
                         return Err(TxError::ValidatorSetFull { max: params.max_validators });
                     }
-                    let registration = Registration { key: key.clone(), commitment: *commitment };
+                    let registration = Registration {
+                        key: key.clone(),
+                        commitment: *commitment,
+                        renewal: Hash::ZERO,
+                    };
                     meta.to_mut().registry.insert(i, registration);
                 }
             }
@@ -612,6 +624,16 @@ fn prune_registry<S: NodeStore + ?Sized>(
     Ok(())
 }
 
+/// Renewed hash chains take effect: every registration with a renewal announced before this
+/// epoch transition commits to it from now on. Bounded by the registry size.
+fn renew_chains(meta: &mut ChainMeta) {
+    for r in &mut meta.registry {
+        if r.renewal != Hash::ZERO {
+            r.commitment = core::mem::replace(&mut r.renewal, Hash::ZERO);
+        }
+    }
+}
+
 /// The part of a block that [`execute`] takes: everything but the results.
 struct Proposal<'a> {
     height: u64,
@@ -659,6 +681,7 @@ fn execute<S: NodeStore + ?Sized>(
         meta.next = next_set;
         meta.epoch = epoch;
         prune_registry(&overlay, &mut meta, params.min_stake)?;
+        renew_chains(&mut meta);
     }
 
     // 2. Proposer election and reveal.
@@ -1083,6 +1106,21 @@ pub fn proposer_for(chain: &Chain, state: &ChainState, slot: u64) -> Option<Publ
     set.proposer(slot).map(|m| m.key.clone())
 }
 
+/// The commitment `key`'s reveal must open in a block of `slot` on top of `state`: its
+/// registration's commitment, or the renewal it announced if the block starts a new epoch (the
+/// renewal takes effect at that transition, before the reveal is checked; PROTOCOL.md §9.3).
+/// `None` if `key` is not registered. A proposer asks this; it does not re-derive the rule.
+pub fn commitment_to_open(
+    chain: &Chain,
+    state: &ChainState,
+    key: &PublicKey,
+    slot: u64,
+) -> Option<Hash> {
+    let r = state.meta.registration(key)?;
+    let transition = chain.params.epoch_of(slot) > state.meta.epoch;
+    Some(if transition && r.renewal != Hash::ZERO { r.renewal } else { r.commitment })
+}
+
 /// The validator set whose votes for a block of `epoch` a block on top of `state` accepts.
 pub fn voting_set(state: &ChainState, epoch: u64) -> Option<&ValidatorSet> {
     if epoch == state.meta.epoch {
@@ -1101,6 +1139,7 @@ impl Encode for Registration {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.key.encode_to(out);
         self.commitment.encode_to(out);
+        self.renewal.encode_to(out);
     }
 }
 
@@ -1159,8 +1198,12 @@ impl Decode for ChainMeta {
         let current = ValidatorSet::decode_from(r)?;
         let next = ValidatorSet::decode_from(r)?;
         let mix = Hash::decode_from(r)?;
-        let registry = r.list("registrations", Params::MAX_VALIDATORS, 65, |r| {
-            Ok(Registration { key: PublicKey::decode_from(r)?, commitment: Hash::decode_from(r)? })
+        let registry = r.list("registrations", Params::MAX_VALIDATORS, 97, |r| {
+            Ok(Registration {
+                key: PublicKey::decode_from(r)?,
+                commitment: Hash::decode_from(r)?,
+                renewal: Hash::decode_from(r)?,
+            })
         })?;
         if registry.windows(2).any(|w| matches!(w, [a, b] if a.key >= b.key)) {
             return Err(DecodeError::NonCanonical { what: "registry order" });

@@ -278,9 +278,61 @@ fn transaction_rules_fire_in_order() {
         }
         .sign(&v)
     };
-    assert_eq!(check(restake(Hash([1; 32]))), Err(TxError::CommitmentChange));
+    // A registered validator tops up with ZERO, or renews its chain with a new commitment.
+    assert_eq!(check(restake(Hash([1; 32]))), Ok(()));
     assert_eq!(check(restake(Hash::ZERO)), Ok(()));
     assert_eq!(check(base(0, min, transfer(1)).sign(&user)), Ok(()));
+}
+
+/// Issue 14.1: a validator's hash chain has a fixed length, and a registered validator could not
+/// re-commit, so a chain of 32 reveals stopped proposing after 32 blocks. It renews with a stake
+/// of 0 carrying the next chain's commitment (PROTOCOL.md §9.3): the announced chain takes effect
+/// at the next epoch transition, not before — until then the old chain must be revealed from,
+/// and from the transition on only the new one opens.
+#[test]
+fn a_renewed_hash_chain_takes_effect_at_the_next_epoch() {
+    let mut net = Net::with_chain_length(1, 0, Params::devnet(), 32);
+    let v = net.validators[0].clone();
+    let me = v.public_key();
+    // Block 1 (slot 1, epoch 0) carries the renewal.
+    let renewal = net.hash_chain(&v, 1).commitment();
+    let renew = net.tx(&v, 0, TxKind::Stake { amount: 0, commitment: renewal });
+    net.produce(vec![renew]);
+    let reg = net.state.meta.registration(&me).unwrap().clone();
+    assert_eq!(reg.renewal, renewal, "announced");
+    assert_ne!(reg.commitment, renewal, "not in effect in its own epoch");
+    // The rest of epoch 0 still reveals from the old chain.
+    let epoch = net.chain.params.slots_per_epoch;
+    for _ in 2..epoch {
+        net.produce(vec![]);
+    }
+    assert_eq!(net.generations[me.as_bytes()], 0);
+    // The first block of epoch 1 must reveal from the new chain: the old one no longer opens.
+    let old =
+        net.hash_chain(&v, 0).preimage_of(&net.state.meta.registration(&me).unwrap().commitment);
+    let built =
+        state::build_block(&net.store, &net.chain, &net.state, &v, epoch, &old.unwrap(), &[], None);
+    assert!(matches!(built, Err(BlockError::BadReveal)), "{built:?}");
+    net.produce(vec![]);
+    assert_eq!(net.generations[me.as_bytes()], 1);
+    let reg = net.state.meta.registration(&me).unwrap();
+    assert_eq!(reg.renewal, Hash::ZERO);
+    // Renewing every epoch, one validator goes far past its 32 reveals.
+    for generation in 2..=6 {
+        let commitment = net.hash_chain(&v, generation).commitment();
+        let nonce = net.nonce(&v);
+        net.produce(vec![net.tx(&v, nonce, TxKind::Stake { amount: 0, commitment })]);
+        while net.state.meta.registration(&me).unwrap().renewal != Hash::ZERO {
+            net.produce(vec![]);
+        }
+    }
+    assert!(net.state.tip.height > 40, "height {}", net.state.tip.height);
+    // A stake of nothing must commit to something.
+    let nothing = net.tx(&v, net.nonce(&v), TxKind::Stake { amount: 0, commitment: Hash::ZERO });
+    assert_eq!(
+        state::check_tx(&net.store, &net.chain, &net.state, &nothing),
+        Err(TxError::ZeroAmount)
+    );
 }
 
 #[test]

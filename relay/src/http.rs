@@ -487,9 +487,10 @@ async fn pay_faucet(
 async fn metrics(shared: Arc<Shared>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
-    let (height, finalized, mempool) = shared
+    let (height, finalized, mempool, reveals) = shared
         .with_node(|n| {
-            (n.head_state().map_or(0, |s| s.tip.height), n.finalized().height, n.mempool_len())
+            let height = n.head_state().map_or(0, |s| s.tip.height);
+            (height, n.finalized().height, n.mempool_len(), n.reveals_left())
         })
         .await;
     let m = &shared.metrics;
@@ -503,6 +504,14 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));
     gauge("memecoin_relay_peers", "Connected relays.", m.relay_peers.load(Relaxed));
     gauge("memecoin_sockets_open", "Open sockets, HTTP and WebSocket.", shared.gate.open());
+    if let Some(left) = reveals {
+        gauge(
+            "memecoin_reveals_left",
+            "Blocks this validator can still propose from its hash chain, a renewal announced \
+             included (it renews on its own; near 0 it cannot propose).",
+            left,
+        );
+    }
     let _ = write!(
         out,
         "# HELP memecoin_refused_total Sockets refused at accept (banned, over a cap).\n# TYPE memecoin_refused_total counter\nmemecoin_refused_total {}\n",

@@ -55,18 +55,41 @@ pub fn generate(length: u64) -> anyhow::Result<(ValidatorKey, Hash)> {
     }
 }
 
-pub fn save(v: &ValidatorKey, chain_secret: &Hash, length: u64, path: &Path) -> anyhow::Result<()> {
+/// The validator key of a wallet's recovery phrase at `m/44'/7337'/account'/0'/index'`, with
+/// the hash chain the wallet registers for it (core's `HashChain::wallet`), so a relay run with
+/// it proposes from, and renews, the chain the wallet's first stake committed to.
+pub fn from_phrase(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+) -> anyhow::Result<(ValidatorKey, Hash)> {
+    let phrase = hd::parse_phrase(phrase)?;
+    let key = hd::wallet_key(&hd::seed_from_phrase(&phrase, passphrase), account, index)?;
+    let (secret, chain) = (HashChain::wallet_secret(&key), HashChain::wallet(&key));
+    Ok((ValidatorKey { key, chain }, secret))
+}
+
+/// Writes a key file readable and writable by its owner only.
+pub fn save(v: &ValidatorKey, chain_secret: &Hash, path: &Path) -> anyhow::Result<()> {
     let pk = v.key.public_key();
     let file = KeyFile {
         secret_key: hex::encode(v.key.to_bytes()),
         hash_chain_secret: chain_secret.to_hex(),
-        hash_chain_length: length,
+        hash_chain_length: v.chain.length(),
         public_key: pk.to_hex(),
         address: Address::from_public_key(&pk).to_text(),
         commitment: v.chain.commitment().to_hex(),
     };
     let text = serde_json::to_string_pretty(&file)?;
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    let cannot = |e| anyhow::anyhow!("cannot write {}: {e}", path.display());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(cannot)?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(cannot)?;
+    f.sync_all().map_err(cannot)
 }
 
 pub fn load(path: &Path) -> anyhow::Result<ValidatorKey> {
@@ -123,4 +146,38 @@ pub fn devnet_genesis(validators: u32, genesis_time_ms: u64) -> anyhow::Result<G
     };
     genesis.canonicalize();
     Ok(genesis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key file made from a recovery phrase proposes from the chain the wallet's first stake
+    /// registered, and renews to the wallet's renewals: the protocol vectors' values, which the
+    /// wasm wallet's tests check too.
+    #[test]
+    fn a_key_from_a_phrase_has_the_wallets_hash_chains() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../core/tests/vectors/protocol.json")).unwrap();
+        let chains = &vectors["hash_chains"];
+        let (v, secret) = from_phrase(DEVNET_PHRASE, "", 0, 0).unwrap();
+        let hex = |h: Hash| serde_json::Value::String(h.to_hex());
+        assert_eq!(hex(v.chain.commitment()), chains["wallet_commitment_key_0"]);
+        assert_eq!(
+            hex(v.chain.renewal(1).commitment()),
+            chains["wallet_renewal_1_commitment_key_0"]
+        );
+        // Saved and loaded, the same chain; the file is its owner's only, and never overwritten.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("validator.key");
+        save(&v, &secret, &path).unwrap();
+        assert_eq!(load(&path).unwrap().chain.commitment(), v.chain.commitment());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(save(&v, &secret, &path).is_err(), "an existing key file is not overwritten");
+    }
 }

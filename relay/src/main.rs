@@ -25,9 +25,20 @@ enum Command {
         /// Where to write the key file.
         #[arg(long)]
         out: PathBuf,
-        /// Proposals the hash chain allows.
+        /// Proposals the hash chain allows (the relay renews it on its own before it ends).
         #[arg(long, default_value_t = keys::DEFAULT_CHAIN_LENGTH)]
         chain_length: u64,
+        /// Take the key of a wallet's recovery phrase, read from standard input (one line; the
+        /// passphrase, if any, from MEMECOIN_PASSPHRASE), with the hash chain the wallet's Stake
+        /// screen registered, instead of fresh randomness. --chain-length is then ignored.
+        #[arg(long)]
+        from_phrase: bool,
+        /// With --from-phrase: the wallet path's account, m/44'/7337'/account'/0'/index'.
+        #[arg(long, default_value_t = 0)]
+        account: u32,
+        /// With --from-phrase: the wallet path's index.
+        #[arg(long, default_value_t = 0)]
+        index: u32,
     },
     /// Write a devnet-style chain spec with the given validator key files.
     Genesis {
@@ -165,9 +176,16 @@ async fn main() {
 
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Keygen { out, chain_length } => {
-            let (key, secret) = keys::generate(chain_length)?;
-            keys::save(&key, &secret, chain_length, &out)?;
+        Command::Keygen { out, chain_length, from_phrase, account, index } => {
+            let (key, secret) = if from_phrase {
+                let mut phrase = String::new();
+                std::io::stdin().read_line(&mut phrase)?;
+                let passphrase = std::env::var("MEMECOIN_PASSPHRASE").unwrap_or_default();
+                keys::from_phrase(phrase.trim(), &passphrase, account, index)?
+            } else {
+                keys::generate(chain_length)?
+            };
+            keys::save(&key, &secret, &out)?;
             let pk = key.key.public_key();
             println!("wrote {}", out.display());
             println!("public key: {}", pk.to_hex());

@@ -512,8 +512,11 @@ fn advance(view: &mut Pending, tx: &Tx, release_epoch: u64) -> Result<(), TxErro
             a.balance = spend(a.balance, *amount)?;
             a.stake = a.stake.checked_add(*amount).ok_or(TxError::Overflow)?;
             if *commitment != Hash::ZERO && view.registration.is_none() {
-                view.registration =
-                    Some(Registration { key: tx.sender.clone(), commitment: *commitment });
+                view.registration = Some(Registration {
+                    key: tx.sender.clone(),
+                    commitment: *commitment,
+                    renewal: Hash::ZERO,
+                });
             }
         }
         TxKind::Unstake { amount } => {
@@ -925,11 +928,17 @@ mod tests {
         let commitment = Net::hash_chain(&net.users[0]).commitment();
         let stake = |commitment| TxKind::Stake { amount: 1_000, commitment };
         net.insert(&mut pool, net.tx(0, 0, FEE, stake(commitment))).unwrap();
-        // A registered validator adds stake with a ZERO commitment.
+        // A registered validator adds stake with a ZERO commitment, or renews its chain with
+        // a new one (PROTOCOL.md §9.3), also with no stake at all; a stake of nothing that
+        // commits to nothing is refused.
         net.insert(&mut pool, net.tx(0, 1, FEE, stake(Hash::ZERO))).unwrap();
+        net.insert(&mut pool, net.tx(0, 2, FEE, stake(Hash([9; 32])))).unwrap();
+        let renew = TxKind::Stake { amount: 0, commitment: Hash([8; 32]) };
+        net.insert(&mut pool, net.tx(0, 3, FEE, renew)).unwrap();
+        let nothing = TxKind::Stake { amount: 0, commitment: Hash::ZERO };
         assert_eq!(
-            net.insert(&mut pool, net.tx(0, 2, FEE, stake(commitment))),
-            Err(Rejection::Invalid(TxError::CommitmentChange))
+            net.insert(&mut pool, net.tx(0, 4, FEE, nothing)),
+            Err(Rejection::Invalid(TxError::ZeroAmount))
         );
     }
 

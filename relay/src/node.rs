@@ -173,10 +173,12 @@ pub struct Node {
     orphans: Orphans,
     finality_proofs: VecDeque<FinalityProof>,
     validator: Option<ValidatorKey>,
-    /// The validator's hash chain, indexed when the node opens (one walk over the chain,
-    /// before anyone waits on the node): each reveal is then found in about `Reveals::STRIDE`
-    /// hashes, not a walk from the chain's secret under the node lock.
-    reveals: Option<pos::Reveals>,
+    /// The validator's hash chains, the one it reveals from and the one it renews to, indexed
+    /// when the node opens (one walk over each, before anyone waits on the node): each reveal is
+    /// then found in about `Reveals::STRIDE` hashes, not a walk from the secret under the lock.
+    chains: Option<OwnChains>,
+    /// The renewal transaction this validator last sent, while the mempool holds it.
+    renewal_sent: Option<Hash>,
     /// This node's own last vote and the slot it last proposed in.
     last_vote: Option<Vote>,
     last_proposed_slot: Option<u64>,
@@ -257,13 +259,17 @@ impl Node {
             proposals: BTreeMap::new(),
             orphans: Orphans::default(),
             finality_proofs: VecDeque::new(),
-            reveals: validator.as_ref().map(|v| pos::Reveals::new(&v.chain)),
+            chains: None,
+            renewal_sent: None,
             validator,
             // What this validator signed before a restart binds it still.
             last_vote,
             last_proposed_slot,
             events: Vec::new(),
         };
+        if let Some(v) = &node.validator {
+            node.chains = Some(OwnChains::new(&v.chain, node.store.chain_generation()?));
+        }
         if let Some(block) = node.store.block(&finalized.hash)? {
             node.headers.insert(finalized.hash, block.header);
         }
@@ -799,6 +805,7 @@ impl Node {
             }
         }
         acted |= self.vote(&validator);
+        acted |= self.renew(&validator, now_ms);
         acted
     }
 
@@ -816,15 +823,15 @@ impl Node {
             tracing::error!("cannot record our proposal slot, not proposing: {e}");
             return false;
         }
-        let Some(commitment) =
-            state.meta.registry.iter().find(|r| r.key == me).map(|r| r.commitment)
-        else {
+        let Some(commitment) = state::commitment_to_open(&self.chain, &state, &me, slot) else {
             tracing::warn!("elected but not registered");
             return false;
         };
-        // Indexed when the node opened, with `validator` (the two are set together).
-        let Some(reveal) = self.reveals.as_ref().and_then(|r| r.preimage_of(&commitment)) else {
-            tracing::error!("hash chain does not open the registered commitment; cannot propose");
+        let Some(reveal) = self.reveal_for(&validator.chain, &commitment) else {
+            tracing::error!(
+                "no reveal left for the registered commitment (hash chain used up, or not this \
+                 key file's); cannot propose"
+            );
             return false;
         };
         let mut candidates = self.mempool.select(
@@ -887,6 +894,10 @@ impl Node {
                 match self.import_block_at(built.block, now_ms) {
                     Ok(()) => {
                         tracing::info!(slot, height, txs = count, "proposed block");
+                        if let Some(left) = self.reveals_left().filter(|l| *l <= self.renew_below())
+                        {
+                            tracing::warn!(left, "few reveals left on the hash chain");
+                        }
                         true
                     }
                     Err(e) => {
@@ -900,6 +911,96 @@ impl Node {
                 false
             }
         }
+    }
+
+    /// The reveal that opens `commitment`, from our current chain or the one we renewed to (then
+    /// that one becomes current, and the store remembers it before we sign with it).
+    fn reveal_for(&mut self, chain: &HashChain, commitment: &Hash) -> Option<Hash> {
+        let chains = self.chains.as_mut()?;
+        if let Some(reveal) = chains.current.preimage_of(commitment) {
+            return Some(reveal);
+        }
+        let reveal = chains.next.preimage_of(commitment)?;
+        chains.advance(chain);
+        if let Err(e) = self.store.set_chain_generation(chains.generation) {
+            tracing::error!("cannot record the hash chain's generation, not proposing: {e}");
+            return None;
+        }
+        tracing::info!(generation = chains.generation, "revealing from the renewed hash chain");
+        Some(reveal)
+    }
+
+    /// Reveals this validator can still make from the head state: left on its registered chain,
+    /// plus a whole chain if it announced a renewal. `None` without a validator key, or if the
+    /// head's registration is none of ours.
+    pub fn reveals_left(&self) -> Option<u64> {
+        let chains = self.chains.as_ref()?;
+        let me = self.validator.as_ref()?.key.public_key();
+        let state = self.states.get(&self.head)?;
+        let r = state.meta.registration(&me)?;
+        let left = chains.remaining(&r.commitment)?;
+        let renewed = if r.renewal == Hash::ZERO { 0 } else { chains.length() };
+        Some(left.saturating_add(renewed))
+    }
+
+    /// Renews our hash chain (PROTOCOL.md §9.3) once at most [`Self::renew_below`] reveals are
+    /// left on the registered one and no renewal is announced: a stake of 0 carrying the next
+    /// generation's commitment, sent through our own mempool like any transaction. The renewal
+    /// takes effect at the next epoch transition, well before the old chain ends.
+    fn renew(&mut self, validator: &ValidatorKey, now_ms: u64) -> bool {
+        let Some(state) = self.states.get(&self.head) else { return false };
+        let me = validator.key.public_key();
+        let Some(r) = state.meta.registration(&me) else { return false };
+        let Some(chains) = self.chains.as_ref() else { return false };
+        if r.renewal != Hash::ZERO {
+            return false;
+        }
+        // The registered commitment is on the current chain, or already on the next one (the
+        // renewal took effect, we have not proposed from it yet).
+        let (left, generation) = match chains.current.remaining(&r.commitment) {
+            Some(left) => (left, chains.generation),
+            None => match chains.next.remaining(&r.commitment) {
+                Some(left) => (left, chains.generation.saturating_add(1)),
+                None => return false,
+            },
+        };
+        if left > self.renew_below() {
+            return false;
+        }
+        if self.renewal_sent.is_some_and(|id| self.mempool.contains(&id)) {
+            return false;
+        }
+        let commitment = validator.chain.renewal(generation.saturating_add(1)).commitment();
+        let Some(nonce) = self.next_nonce(&Address::from_public_key(&me)) else { return false };
+        let tx = Tx {
+            chain_id: self.chain.id,
+            sender: me,
+            nonce,
+            fee: self.chain.params.min_fee,
+            kind: TxKind::Stake { amount: 0, commitment },
+        }
+        .sign(&validator.key);
+        let id = tx.id();
+        match self.submit(tx, true, now_ms) {
+            Ok(_) => {
+                tracing::warn!(left, generation = generation + 1, "hash chain renewal sent");
+                self.renewal_sent = Some(id);
+                true
+            }
+            Err(e) => {
+                tracing::error!(left, "hash chain renewal refused by the mempool: {e}");
+                self.renewal_sent = None;
+                false
+            }
+        }
+    }
+
+    /// Reveals left at or below which a validator renews: four epochs of slots (a renewal
+    /// needs a block to carry it and takes effect at the next epoch transition), or a tenth of
+    /// the chain if that is more.
+    fn renew_below(&self) -> u64 {
+        let length = self.chains.as_ref().map_or(0, OwnChains::length);
+        self.chain.params.slots_per_epoch.saturating_mul(4).max(length / 10)
     }
 
     /// Votes once per head: source = the head state's justified checkpoint, target = the head.
@@ -976,6 +1077,40 @@ impl Node {
     /// first, since it may skip every epoch between (PROTOCOL.md §13.4).
     pub fn latest_finality_proof(&self, since: u64) -> Option<FinalityProof> {
         self.finality_proofs.back().filter(|p| p.source.height > since).cloned()
+    }
+}
+
+/// This validator's hash chains: generation `generation`, which it reveals from, and the next,
+/// which it renews to (PROTOCOL.md §9.3), both indexed.
+#[derive(Debug)]
+struct OwnChains {
+    generation: u64,
+    current: pos::Reveals,
+    next: pos::Reveals,
+}
+
+impl OwnChains {
+    fn new(chain: &HashChain, generation: u64) -> Self {
+        OwnChains {
+            generation,
+            current: pos::Reveals::new(&chain.renewal(generation)),
+            next: pos::Reveals::new(&chain.renewal(generation.saturating_add(1))),
+        }
+    }
+
+    /// The next generation becomes current, and the one after it is indexed.
+    fn advance(&mut self, chain: &HashChain) {
+        self.generation = self.generation.saturating_add(1);
+        let after = pos::Reveals::new(&chain.renewal(self.generation.saturating_add(1)));
+        self.current = std::mem::replace(&mut self.next, after);
+    }
+
+    fn remaining(&self, commitment: &Hash) -> Option<u64> {
+        self.current.remaining(commitment).or_else(|| self.next.remaining(commitment))
+    }
+
+    fn length(&self) -> u64 {
+        self.current.length()
     }
 }
 
@@ -1134,6 +1269,32 @@ mod tests {
         state::build_block(n.store(), n.chain(), state, &v.key, slot, &reveal, &[], None)
             .unwrap()
             .block
+    }
+
+    /// Issue 14.1: a validator whose hash chain holds 32 reveals (`keygen --chain-length 32`)
+    /// stopped at height 32 for good. It must renew its chain on its own and keep proposing.
+    #[test]
+    fn a_short_hash_chain_is_renewed_before_it_runs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = 1_700_000_000_000;
+        let key = keys::devnet_validator(0).unwrap().key;
+        let v = ValidatorKey { key, chain: HashChain::new(Hash([5; 32]), 32) };
+        let mut genesis = keys::devnet_genesis(1, start).unwrap();
+        genesis.validators[0].commitment = v.chain.commitment();
+        let slot_ms = genesis.params.slot_ms;
+        let mut n = Node::open_at(genesis.clone(), dir.path(), Some(v.clone()), start).unwrap();
+        for slot in 1..=150 {
+            n.tick(start + slot * slot_ms + 10);
+            if slot == 100 {
+                // A restart in the middle finds the chain generation it renewed to.
+                drop(n);
+                let now = start + slot * slot_ms + 20;
+                n = Node::open_at(genesis.clone(), dir.path(), Some(v.clone()), now).unwrap();
+                assert_eq!(n.head_state().unwrap().tip.height, 100);
+            }
+        }
+        assert_eq!(n.head_state().unwrap().tip.height, 150, "one block a slot, all 150 slots");
+        assert!(n.reveals_left().unwrap() > 0);
     }
 
     #[test]

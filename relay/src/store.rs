@@ -14,6 +14,7 @@
 //! |             | `"head"`                   | the last head the node chose (32 bytes)   |
 //! |             | `"last_vote"`              | the validator's last signed [`Vote`]      |
 //! |             | `"last_proposal"`          | the last slot it signed a block for (`u64` BE) |
+//! |             | `"chain_generation"`       | the generation of its hash chain it reveals from (`u64` BE) |
 //! | `blocks`    | block hash                 | [`Block`]                                 |
 //! | `states`    | block hash (chain id for genesis) | [`ChainState`] after that block    |
 //! | `nodes`     | node hash                  | state-tree [`Node`]                       |
@@ -82,6 +83,7 @@ const KEY_FINALIZED: &str = "finalized";
 const KEY_HEAD: &str = "head";
 const KEY_LAST_VOTE: &str = "last_vote";
 const KEY_LAST_PROPOSAL: &str = "last_proposal";
+const KEY_CHAIN_GENERATION: &str = "chain_generation";
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -535,6 +537,30 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt { what: "last proposal" })
             })
             .transpose()
+    }
+
+    /// Records the generation of the validator's hash chain it reveals from (PROTOCOL.md §9.3),
+    /// so a restart indexes that chain and the next, not every generation since the first.
+    pub fn set_chain_generation(&self, generation: u64) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_CHAIN_GENERATION, generation.to_be_bytes().as_slice())
+                .map_err(db_err("writing the chain generation"))?;
+            Ok(())
+        })
+    }
+
+    /// The generation recorded by [`Store::set_chain_generation`], 0 if none.
+    pub fn chain_generation(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value =
+            table.get(KEY_CHAIN_GENERATION).map_err(db_err("reading the chain generation"))?;
+        value.map_or(Ok(0), |v| {
+            <[u8; 8]>::try_from(v.value())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt { what: "chain generation" })
+        })
     }
 
     /// Up to `max` stored blocks with height above `height`, by height then hash: every fork, not

@@ -132,7 +132,7 @@ impl Chain {
     fn new() -> Chain {
         let dir = tempfile::tempdir().unwrap();
         let (validator, secret) = keys::generate(100_000).unwrap();
-        keys::save(&validator, &secret, 100_000, &dir.path().join("validator.key")).unwrap();
+        keys::save(&validator, &secret, &dir.path().join("validator.key")).unwrap();
         let user = keys::devnet_dev_key().unwrap();
         let mut genesis = Genesis {
             chain_name: "memecoin-crash".into(),

@@ -1048,7 +1048,7 @@ impl World {
         if state::proposer_for(&self.chain, state, slot).as_ref() != Some(&me) {
             return None;
         }
-        let commitment = state.meta.registry.iter().find(|r| r.key == me)?.commitment;
+        let commitment = state::commitment_to_open(&self.chain, state, &me, slot)?;
         let reveal = key.chain.preimage_of(&commitment)?;
         state::build_block(node.store(), &self.chain, state, &key.key, slot, &reveal, txs, None)
             .ok()

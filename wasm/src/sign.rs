@@ -63,8 +63,10 @@ pub fn sign_transfer(
 }
 
 /// Signs a stake of `amount` base units. `commitment_hex` is the head of the staker's
-/// commit-reveal hash chain for a first stake (which registers a validator), or 32 zero bytes
-/// when a registered validator adds stake (PROTOCOL.md §7.4).
+/// commit-reveal hash chain for a first stake (which registers a validator), 32 zero bytes
+/// when a registered validator adds stake (PROTOCOL.md §7.4), or, from a registered validator,
+/// the head of its next chain ([`renewal_commitment`]), which renews its chain (§9.3; `amount`
+/// may then be 0).
 #[allow(clippy::too_many_arguments, reason = "one flat call for JavaScript, as documented")]
 #[wasm_bindgen]
 pub fn sign_stake(
@@ -100,27 +102,23 @@ pub fn sign_unstake(
     Ok(sign(sender, TxKind::Unstake { amount })?)
 }
 
-/// Proposals the wallet's own hash chain allows (see [`stake_commitment`]).
-pub const WALLET_CHAIN_LENGTH: u64 = 100_000;
-
 /// The commitment a wallet sends with its first stake (which registers it as a validator,
-/// PROTOCOL.md §7.4): the head of a commit-reveal hash chain of [`WALLET_CHAIN_LENGTH`] steps
-/// whose secret is `tagged_hash(memecoin/reveal, "memecoin wallet hash chain" || secret key)`,
-/// so the same phrase always gives the same chain and a validator run with this key can find
-/// its reveals again.
+/// PROTOCOL.md §7.4), `generation` 0, or with a stake of 0 that renews a registered chain
+/// (§9.3), generation 1, 2, …: the head of core's `HashChain::wallet` for this key, renewed
+/// `generation` times. The same phrase always gives the same chains, so a validator run with
+/// this key (`memecoin-relay keygen --from-phrase`) finds its reveals and renews on its own.
 pub fn wallet_commitment(
     phrase: &str,
     passphrase: &str,
     account: u32,
     index: u32,
+    generation: u64,
 ) -> Result<Hash, Error> {
-    use memecoin_core::hash::{Domain, tagged_hash};
     let key = wallet_key(phrase, passphrase, account, index)?;
-    let secret = tagged_hash(Domain::Reveal, &[b"memecoin wallet hash chain", &key.to_bytes()]);
-    Ok(memecoin_core::pos::HashChain::new(secret, WALLET_CHAIN_LENGTH).commitment())
+    Ok(memecoin_core::pos::HashChain::wallet(&key).renewal(generation).commitment())
 }
 
-/// [`wallet_commitment`] as hex, for `sign_stake` on a first stake.
+/// [`wallet_commitment`] of generation 0 as hex, for `sign_stake` on a first stake.
 #[wasm_bindgen]
 pub fn stake_commitment(
     phrase: &str,
@@ -128,7 +126,20 @@ pub fn stake_commitment(
     account: u32,
     index: u32,
 ) -> Result<String, JsError> {
-    Ok(wallet_commitment(phrase, passphrase, account, index)?.to_hex())
+    Ok(wallet_commitment(phrase, passphrase, account, index, 0)?.to_hex())
+}
+
+/// [`wallet_commitment`] of `generation` (1, 2, …) as hex, for `sign_stake` with amount 0: a
+/// registered validator's renewal of its hash chain.
+#[wasm_bindgen]
+pub fn renewal_commitment(
+    phrase: &str,
+    passphrase: &str,
+    account: u32,
+    index: u32,
+    generation: u32,
+) -> Result<String, JsError> {
+    Ok(wallet_commitment(phrase, passphrase, account, index, u64::from(generation))?.to_hex())
 }
 
 /// What a transaction says, read from its bytes: the id is computed here, so a listing that

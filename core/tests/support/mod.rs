@@ -35,8 +35,10 @@ pub struct Net {
     pub store: MemStore,
     pub state: ChainState,
     pub validators: Vec<SecretKey>,
-    /// Reveals used so far per validator (index into its hash chain).
-    pub revealed: BTreeMap<[u8; 33], u64>,
+    /// Length of every validator's hash chain (`CHAIN_LENGTH` unless a test shortens it).
+    pub chain_length: u64,
+    /// The generation of its hash chain each validator last revealed from (PROTOCOL.md §9.3).
+    pub generations: BTreeMap<[u8; 33], u64>,
     pub users: Vec<SecretKey>,
     pub addresses: BTreeSet<Address>,
     /// Votes on the tip, to certify in the next block.
@@ -55,6 +57,16 @@ impl Net {
     }
 
     pub fn with_params(validators: usize, users: usize, params: Params) -> Self {
+        Self::with_chain_length(validators, users, params, CHAIN_LENGTH)
+    }
+
+    /// As [`Net::with_params`], with hash chains of `chain_length` reveals.
+    pub fn with_chain_length(
+        validators: usize,
+        users: usize,
+        params: Params,
+        chain_length: u64,
+    ) -> Self {
         let vkeys: Vec<SecretKey> = (0..validators as u64).map(|i| key("validator", i)).collect();
         let ukeys: Vec<SecretKey> = (0..users as u64).map(|i| key("user", i)).collect();
         let mut genesis = Genesis {
@@ -74,7 +86,7 @@ impl Net {
                 .map(|k| GenesisValidator {
                     key: k.public_key(),
                     stake: VALIDATOR_STAKE,
-                    commitment: HashChain::new(secret(k), CHAIN_LENGTH).commitment(),
+                    commitment: HashChain::new(secret(k), chain_length).commitment(),
                 })
                 .collect(),
         };
@@ -94,7 +106,8 @@ impl Net {
             state,
             voters: (0..validators).collect(),
             validators: vkeys,
-            revealed: BTreeMap::new(),
+            chain_length,
+            generations: BTreeMap::new(),
             users: ukeys,
             addresses,
             votes: Vec::new(),
@@ -145,9 +158,25 @@ impl Net {
             pk = state::proposer_for(&self.chain, &self.state, slot).unwrap();
         }
         let k = self.validator(&pk).clone();
-        let used = self.revealed.get(k.public_key().as_bytes()).copied().unwrap_or(0);
-        let reveal = HashChain::new(secret(&k), CHAIN_LENGTH).reveal(used + 1).unwrap();
+        let reveal = self.reveal(&k, slot).0;
         (slot, k, reveal)
+    }
+
+    /// Generation `g` of `k`'s hash chain.
+    pub fn hash_chain(&self, k: &SecretKey, generation: u64) -> HashChain {
+        HashChain::new(secret(k), self.chain_length).renewal(generation)
+    }
+
+    /// `k`'s reveal for a block of `slot` on the tip (asked of core, which knows whether a
+    /// renewal takes effect in that block), and the generation of its chain that holds it.
+    pub fn reveal(&self, k: &SecretKey, slot: u64) -> (Hash, u64) {
+        let commitment =
+            state::commitment_to_open(&self.chain, &self.state, &k.public_key(), slot).unwrap();
+        let g = self.generations.get(k.public_key().as_bytes()).copied().unwrap_or(0);
+        [g, g + 1]
+            .into_iter()
+            .find_map(|g| Some((self.hash_chain(k, g).preimage_of(&commitment)?, g)))
+            .expect("the commitment is on the validator's current or next chain")
     }
 
     /// The certificate for the tip from the current voters, if they reach 2/3.
@@ -169,8 +198,7 @@ impl Net {
     pub fn produce_at(&mut self, slot: u64, txs: Vec<SignedTx>) -> Block {
         let pk = state::proposer_for(&self.chain, &self.state, slot).unwrap();
         let k = self.validator(&pk).clone();
-        let used = self.revealed.get(k.public_key().as_bytes()).copied().unwrap_or(0);
-        let reveal = HashChain::new(secret(&k), CHAIN_LENGTH).reveal(used + 1).unwrap();
+        let (reveal, _) = self.reveal(&k, slot);
         let built = state::build_block(
             &self.store,
             &self.chain,
@@ -190,8 +218,11 @@ impl Net {
     /// Validates and applies a block from outside.
     pub fn import(&mut self, block: Block) -> Result<(), state::BlockError> {
         let applied = state::apply_block(&self.store, &self.chain, &self.state, &block)?;
+        let h = &block.header.header;
+        let proposer = self.validator(&h.proposer).clone();
+        let generation = self.reveal(&proposer, h.slot).1;
+        self.generations.insert(*h.proposer.as_bytes(), generation);
         self.store.extend(applied.nodes);
-        *self.revealed.entry(*block.header.header.proposer.as_bytes()).or_default() += 1;
         self.state = applied.state;
         for tx in &block.txs {
             self.addresses.insert(tx.tx.sender_address());

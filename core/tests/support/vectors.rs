@@ -178,6 +178,16 @@ pub fn generate() -> Value {
             { "state_root": s1.state_root().to_hex(), "address": absent_address.to_text(), "proof": hex(absent.to_bytes()), "absent": true },
         ],
         "inclusion_proof": { "tx_root": h.tx_root.to_hex(), "tx_id": ids[1].to_hex(), "proof": hex(inclusion.to_bytes()) },
+        "hash_chains": {
+            "secret_of_key_0": secret(&v0).to_hex(),
+            "length": 16,
+            "commitment": chain_of(&v0).commitment().to_hex(),
+            "first_reveal": chain_of(&v0).reveal(1).unwrap().to_hex(),
+            "renewal_1_commitment": chain_of(&v0).renewal(1).commitment().to_hex(),
+            "renewal_2_commitment": chain_of(&v0).renewal(2).commitment().to_hex(),
+            "wallet_commitment_key_0": HashChain::wallet(&v0).commitment().to_hex(),
+            "wallet_renewal_1_commitment_key_0": HashChain::wallet(&v0).renewal(1).commitment().to_hex(),
+        },
         "bad_addresses": [
             { "text": user_address.to_text().to_uppercase(), "valid": true },
             { "text": mutate_last(&user_address.to_text()), "error": "BadChecksum" },

@@ -100,6 +100,22 @@ fn bip39_phrase_and_passphrase_are_nfkd_normalized() {
     }
 }
 
+/// The wallet's hash chain (its first stake) and its renewals (PROTOCOL.md §9.3) are the ones
+/// the vectors give, which `memecoin-relay keygen --from-phrase` also proposes from.
+#[wasm_bindgen_test]
+fn wallet_hash_chains_match_protocol_vectors() {
+    let vectors = json(PROTOCOL);
+    let chains = &vectors["hash_chains"];
+    let key = &vectors["keys"][0];
+    let (phrase, passphrase) = (s(key, &["phrase"]), s(key, &["passphrase"]));
+    let first = memecoin_wasm::sign::stake_commitment(phrase, passphrase, 0, 0).unwrap();
+    assert_eq!(first, s(chains, &["wallet_commitment_key_0"]));
+    let renewed = memecoin_wasm::sign::renewal_commitment(phrase, passphrase, 0, 0, 1).unwrap();
+    assert_eq!(renewed, s(chains, &["wallet_renewal_1_commitment_key_0"]));
+    let again = memecoin_wasm::sign::renewal_commitment(phrase, passphrase, 0, 0, 0).unwrap();
+    assert_eq!(again, first, "generation 0 is the first chain");
+}
+
 #[wasm_bindgen_test]
 fn keys_and_addresses_match_protocol_vectors() {
     let vectors = json(PROTOCOL);
