@@ -189,6 +189,7 @@ impl Genesis {
                 key: v.key.clone(),
                 commitment: v.commitment,
                 renewal: Hash::ZERO,
+                last_active: 0,
             });
         }
         let set = ValidatorSet::new(chain.id, members).map_err(GenesisError::ValidatorSet)?;

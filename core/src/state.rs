@@ -42,13 +42,31 @@ pub struct Chain {
     pub genesis_time_ms: u64,
 }
 
-/// A registered staker: its key, the current head of its commit-reveal chain, and the head of the
-/// chain it renews to at the next epoch transition (`Hash::ZERO`: none announced).
+/// A registered staker: its key, the current head of its commit-reveal chain, the head of the
+/// chain it renews to at the next epoch transition (`Hash::ZERO`: none announced), and the last
+/// epoch it showed it is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub key: PublicKey,
     pub commitment: Hash,
     pub renewal: Hash,
+    /// The last epoch in which it proposed a block, signed a certificate a block carried, or
+    /// sent a `Stake` (PROTOCOL.md §9.5, inactivity).
+    pub last_active: u64,
+}
+
+/// Epochs a validator may go without proposing, signing a carried certificate or staking before
+/// a snapshot leaves it out (PROTOCOL.md §9.5): more than 1/3 of the stake offline for good
+/// would otherwise stop finality for good. Finality comes back at most `INACTIVITY_EPOCHS + 2`
+/// epochs after the offline stake's last activity (two transitions: the snapshot that leaves it
+/// out, then the rotation that makes that set current), if the rest is online.
+pub const INACTIVITY_EPOCHS: u64 = 16;
+
+impl Registration {
+    /// Whether a snapshot at the start of `epoch` leaves this validator out as inactive.
+    pub fn is_inactive_at(&self, epoch: u64) -> bool {
+        epoch.saturating_sub(self.last_active) > INACTIVITY_EPOCHS
+    }
 }
 
 /// A payout of matured unbonds due at `epoch` to `address`.
@@ -489,8 +507,12 @@ fn apply_tx<S: NodeStore + ?Sized>(
             let key = &tx.tx.sender;
             match meta.registry.binary_search_by(|r| r.key.cmp(key)) {
                 Ok(i) => {
-                    if *commitment != Hash::ZERO {
-                        if let Some(reg) = meta.to_mut().registry.get_mut(i) {
+                    // Any stake shows the validator is alive (it may have been left out of the
+                    // sets as inactive: this brings it back at the next snapshot).
+                    let epoch = meta.epoch;
+                    if let Some(reg) = meta.to_mut().registry.get_mut(i) {
+                        reg.last_active = epoch;
+                        if *commitment != Hash::ZERO {
                             reg.renewal = *commitment;
                         }
                     }
@@ -514,6 +536,7 @@ fn apply_tx<S: NodeStore + ?Sized>(
                         key: key.clone(),
                         commitment: *commitment,
                         renewal: Hash::ZERO,
+                        last_active: meta.epoch,
                     };
                     meta.to_mut().registry.insert(i, registration);
                 }
@@ -577,15 +600,20 @@ fn touched(tx: &SignedTx) -> impl Iterator<Item = Address> {
     core::iter::once(tx.tx.sender_address()).chain(other)
 }
 
-/// The validator set for the epoch after next: registered, unslashed stakers with at least
-/// `min_stake`. Never empty: if nobody qualifies, the current members stay.
+/// The validator set for the epoch after next, snapshotted at the start of `epoch`: registered,
+/// unslashed stakers with at least `min_stake` that are not inactive. Never empty: if nobody
+/// qualifies, the current members stay.
 fn snapshot<S: NodeStore + ?Sized>(
     chain: &Chain,
     overlay: &Overlay<'_, S>,
     meta: &ChainMeta,
+    epoch: u64,
 ) -> Result<ValidatorSet, TreeError> {
     let mut members = Vec::new();
     for r in &meta.registry {
+        if r.is_inactive_at(epoch) {
+            continue;
+        }
         let acc = overlay.get(&Address::from_public_key(&r.key))?;
         if !acc.slashed && acc.stake >= chain.params.min_stake {
             members.push(Member { key: r.key.clone(), stake: acc.stake });
@@ -675,7 +703,7 @@ fn execute<S: NodeStore + ?Sized>(
     // 1. Epoch transition.
     let epoch = params.epoch_of(p.slot);
     if epoch > meta.epoch {
-        let next_set = snapshot(chain, &overlay, &meta)?;
+        let next_set = snapshot(chain, &overlay, &meta, epoch)?;
         let old_current = core::mem::replace(&mut meta.current, meta.next.clone());
         meta.previous = Some((meta.epoch, old_current));
         meta.next = next_set;
@@ -701,6 +729,7 @@ fn execute<S: NodeStore + ?Sized>(
         return Err(BlockError::BadReveal);
     }
     reg.commitment = *p.reveal;
+    reg.last_active = epoch;
     meta.mix = pos::mix(&meta.mix, p.reveal);
 
     // 3. Ancestors: the parent joins the window certificates may target.
@@ -743,6 +772,19 @@ fn execute<S: NodeStore + ?Sized>(
             return Err(BlockError::CertificateTarget { target: v.target });
         }
         cert.verify(&chain.id, set).map_err(BlockError::Certificate)?;
+        // Its signers are alive: at most one registry search per signature.
+        let signers: Vec<PublicKey> = cert
+            .signatures
+            .iter()
+            .filter_map(|(i, _)| set.members().get(usize::from(*i)).map(|m| m.key.clone()))
+            .collect();
+        for key in &signers {
+            if let Ok(i) = meta.registry.binary_search_by(|r| r.key.cmp(key)) {
+                if let Some(r) = meta.registry.get_mut(i) {
+                    r.last_active = epoch;
+                }
+            }
+        }
         if v.target.height == v.source.height.saturating_add(1) {
             meta.finalized = v.source;
         }
@@ -1140,6 +1182,7 @@ impl Encode for Registration {
         self.key.encode_to(out);
         self.commitment.encode_to(out);
         self.renewal.encode_to(out);
+        out.put_u64(self.last_active);
     }
 }
 
@@ -1198,11 +1241,12 @@ impl Decode for ChainMeta {
         let current = ValidatorSet::decode_from(r)?;
         let next = ValidatorSet::decode_from(r)?;
         let mix = Hash::decode_from(r)?;
-        let registry = r.list("registrations", Params::MAX_VALIDATORS, 97, |r| {
+        let registry = r.list("registrations", Params::MAX_VALIDATORS, 105, |r| {
             Ok(Registration {
                 key: PublicKey::decode_from(r)?,
                 commitment: Hash::decode_from(r)?,
                 renewal: Hash::decode_from(r)?,
+                last_active: r.u64()?,
             })
         })?;
         if registry.windows(2).any(|w| matches!(w, [a, b] if a.key >= b.key)) {

@@ -335,6 +335,56 @@ fn a_renewed_hash_chain_takes_effect_at_the_next_epoch() {
     );
 }
 
+/// Issue 14.4: with more than 1/3 of the stake offline for good, no certificate could ever form
+/// again, so finality stopped for good. A member of the set that neither proposes nor signs a
+/// carried certificate for `INACTIVITY_EPOCHS` epochs is left out of the next snapshot
+/// (PROTOCOL.md §9.5), and finality resumes with the validators that remain, within the bound
+/// PROTOCOL.md states: `INACTIVITY_EPOCHS + 2` epochs after the last activity, plus the two
+/// blocks a finalizing link needs.
+#[test]
+fn finality_resumes_when_more_than_a_third_of_the_stake_stays_offline() {
+    let mut net = Net::new(2, 0);
+    let spe = net.chain.params.slots_per_epoch;
+    // Both validators finalize, then the second (half the stake) goes offline for good.
+    for _ in 0..4 {
+        net.produce(vec![]);
+    }
+    assert!(net.state.meta.finalized.height >= 2);
+    let gone = net.validators[1].public_key();
+    net.offline.insert(*gone.as_bytes());
+    net.voters = vec![0];
+    // The votes both cast for the tip still count in the next block; then nothing certifies.
+    net.produce(vec![]);
+    net.produce(vec![]);
+    let stalled_at = net.state.meta.finalized.height;
+    let last_active = net.state.tip.slot / spe;
+    let bound = (last_active + state::INACTIVITY_EPOCHS + 2) * spe + 2;
+    while net.state.tip.slot < bound + spe {
+        net.produce(vec![]);
+        if net.state.meta.finalized.height > stalled_at {
+            break;
+        }
+    }
+    assert!(net.state.meta.finalized.height > stalled_at, "finality came back");
+    assert!(net.state.tip.slot <= bound, "within the bound: slot {} > {bound}", net.state.tip.slot);
+    assert!(net.state.meta.current.index_of(&gone).is_none(), "the offline validator was left out");
+    // It keeps its stake and registration, and a Stake (a renewal) brings it back.
+    let r = net.state.meta.registration(&gone).unwrap().clone();
+    assert!(r.is_inactive_at(net.state.meta.epoch));
+    let back = net.validators[1].clone();
+    let commitment = net.hash_chain(&back, 1).commitment();
+    let nonce = net.nonce(&back);
+    net.produce(vec![net.tx(&back, nonce, TxKind::Stake { amount: 0, commitment })]);
+    assert!(!net.state.meta.registration(&gone).unwrap().is_inactive_at(net.state.meta.epoch));
+    net.offline.clear();
+    net.voters = vec![0, 1];
+    let epoch = net.state.meta.epoch;
+    while net.state.meta.epoch < epoch + 2 {
+        net.produce(vec![]);
+    }
+    assert!(net.state.meta.current.index_of(&gone).is_some(), "back in the set");
+}
+
 #[test]
 fn too_many_unbondings_is_refused() {
     let mut net = Net::new(3, 1);

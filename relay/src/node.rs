@@ -947,10 +947,15 @@ impl Node {
     /// left on the registered one and no renewal is announced: a stake of 0 carrying the next
     /// generation's commitment, sent through our own mempool like any transaction. The renewal
     /// takes effect at the next epoch transition, well before the old chain ends.
+    ///
+    /// The same transaction shows we are alive (§9.5, inactivity): it is also sent when the head
+    /// state would leave us out of a set within two epochs — after a long time offline, or in
+    /// a stall without certificates in which we were not elected.
     fn renew(&mut self, validator: &ValidatorKey, now_ms: u64) -> bool {
         let Some(state) = self.states.get(&self.head) else { return false };
         let me = validator.key.public_key();
         let Some(r) = state.meta.registration(&me) else { return false };
+        let inactive_soon = r.is_inactive_at(state.meta.epoch.saturating_add(2));
         let Some(chains) = self.chains.as_ref() else { return false };
         if r.renewal != Hash::ZERO {
             return false;
@@ -964,7 +969,7 @@ impl Node {
                 None => return false,
             },
         };
-        if left > self.renew_below() {
+        if left > self.renew_below() && !inactive_soon {
             return false;
         }
         if self.renewal_sent.is_some_and(|id| self.mempool.contains(&id)) {
@@ -983,7 +988,12 @@ impl Node {
         let id = tx.id();
         match self.submit(tx, true, now_ms) {
             Ok(_) => {
-                tracing::warn!(left, generation = generation + 1, "hash chain renewal sent");
+                tracing::warn!(
+                    left,
+                    inactive_soon,
+                    generation = generation + 1,
+                    "hash chain renewal sent"
+                );
                 self.renewal_sent = Some(id);
                 true
             }
@@ -1295,6 +1305,92 @@ mod tests {
         }
         assert_eq!(n.head_state().unwrap().tip.height, 150, "one block a slot, all 150 slots");
         assert!(n.reveals_left().unwrap() > 0);
+    }
+
+    /// Issue 14.4 at the node: of two equal validators, one is down for longer than the
+    /// inactivity bound. The other goes on alone, finality comes back once the snapshot leaves
+    /// the absent one out, and when it returns its node shows it is alive on its own (a renewal
+    /// through its mempool) and is back in the set two epochs later, voting again.
+    #[test]
+    fn a_validator_left_out_as_inactive_comes_back_on_its_own() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let start = 1_700_000_000_000;
+        let genesis = keys::devnet_genesis(2, start).unwrap();
+        let (spe, slot_ms) = (genesis.params.slots_per_epoch, genesis.params.slot_ms);
+        let (va, vb) = (keys::devnet_validator(0).unwrap(), keys::devnet_validator(1).unwrap());
+        let mut a = Node::open_at(genesis.clone(), a_dir.path(), Some(va), start).unwrap();
+        let mut b = Node::open_at(genesis.clone(), b_dir.path(), Some(vb.clone()), start).unwrap();
+        let at = |slot: u64| start + slot * slot_ms + 10;
+        fn step(x: &mut Node, y: &mut Node, now: u64) {
+            x.tick(now);
+            for e in x.take_events() {
+                match e {
+                    Event::Block(block) => drop(y.import_block_at(block, now)),
+                    Event::Vote(vote) => drop(y.on_vote(vote)),
+                    _ => {}
+                }
+            }
+        }
+        // Two epochs together (B earns the fees it will need), then B is down.
+        for s in 1..=2 * spe {
+            step(&mut a, &mut b, at(s));
+            step(&mut b, &mut a, at(s));
+        }
+        let stalled = a.finalized().height;
+        assert!(stalled > 0);
+        drop(b);
+        // A proposes in its slots only, and nothing more is certified, until B is left out.
+        let bound = (2 + state::INACTIVITY_EPOCHS + 2) * spe + 2;
+        let mut slot = 2 * spe;
+        while a.finalized().height <= stalled + 1 {
+            slot += 1;
+            assert!(slot <= bound, "no finality by slot {bound}");
+            a.tick(at(slot));
+            a.take_events();
+        }
+        let b_key = vb.key.public_key();
+        assert!(a.head_state().unwrap().meta.current.index_of(&b_key).is_none());
+        // B restarts, syncs A's chain, and sends the transaction that shows it is alive.
+        let mut b = Node::open_at(genesis, b_dir.path(), Some(vb), at(slot)).unwrap();
+        let mut hash = a.head_header().unwrap().hash();
+        let mut chain = Vec::new();
+        while let Some(block) = a.block(&hash) {
+            hash = block.header.header.parent;
+            chain.push(block);
+        }
+        for block in chain.into_iter().rev() {
+            match b.import_block_at(block, at(slot)) {
+                Ok(()) | Err(ImportError::AlreadyKnown) | Err(ImportError::Conflicts(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        b.take_events();
+        b.tick(at(slot));
+        let alive: Vec<SignedTx> = b
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Tx(tx) => Some(tx),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(alive.len(), 1, "one renewal from B");
+        a.submit_tx_at(alive[0].clone(), at(slot)).unwrap();
+        // From here both run, exchanging blocks and votes.
+        let back_by = slot + 3 * spe;
+        let mut back_at = None;
+        for s in slot + 1..=back_by + spe {
+            step(&mut a, &mut b, at(s));
+            step(&mut b, &mut a, at(s));
+            let head = a.head_state().unwrap();
+            if back_at.is_none() && head.meta.current.index_of(&b_key).is_some() {
+                back_at = Some(head.tip.height);
+            }
+        }
+        let back_at = back_at.expect("B is back in the set");
+        assert_eq!(b.head_header().unwrap().hash(), a.head_header().unwrap().hash());
+        // B holds half the stake again: finality past its return needs its votes.
+        assert!(a.finalized().height > back_at + 2, "finalized {}", a.finalized().height);
     }
 
     #[test]

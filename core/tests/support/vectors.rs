@@ -141,6 +141,13 @@ pub fn generate() -> Value {
     let ids = block.tx_ids();
     let inclusion = merkle::prove(&ids, 1).unwrap();
 
+    let registration = state::Registration {
+        key: v0.public_key(),
+        commitment: chain_of(&v0).commitment(),
+        renewal: chain_of(&v0).renewal(1).commitment(),
+        last_active: 3,
+    };
+
     json!({
         "about": "memecoin protocol test vectors. Regenerate with `cargo xtask vectors`; PROTOCOL.md explains each field. All byte strings are lower-case hex.",
         "hashing": hashing,
@@ -187,6 +194,18 @@ pub fn generate() -> Value {
             "renewal_2_commitment": chain_of(&v0).renewal(2).commitment().to_hex(),
             "wallet_commitment_key_0": HashChain::wallet(&v0).commitment().to_hex(),
             "wallet_renewal_1_commitment_key_0": HashChain::wallet(&v0).renewal(1).commitment().to_hex(),
+        },
+        "inactivity": {
+            "inactivity_epochs": state::INACTIVITY_EPOCHS,
+            "registration": {
+                "key": v0.public_key().to_hex(),
+                "commitment": chain_of(&v0).commitment().to_hex(),
+                "renewal": chain_of(&v0).renewal(1).commitment().to_hex(),
+                "last_active": 3,
+                "encoded": hex(registration.to_bytes()),
+            },
+            "inactive_at_epoch_19": registration.is_inactive_at(19),
+            "inactive_at_epoch_20": registration.is_inactive_at(20),
         },
         "bad_addresses": [
             { "text": user_address.to_text().to_uppercase(), "valid": true },
