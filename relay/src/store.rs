@@ -500,7 +500,8 @@ impl Store {
         value.map(|v| decode(v.value(), "finalized checkpoint")).transpose()
     }
 
-    /// The finalized chain's block at `height`, if finality has reached it.
+    /// The finalized chain's block at `height`, if finality has reached it, or the head chain's
+    /// if the node's anchor has ([`Store::set_anchor`]).
     pub fn hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
