@@ -577,10 +577,12 @@ impl Conn {
     }
 
     async fn import(&mut self, block: Block) -> Result<(), End> {
-        let result = self.shared.with_node(|n| (n.import_block(block), n.finalized().height)).await;
+        let result = self.shared.with_node(|n| (n.import_block(block), n.anchor().height)).await;
         match result {
             (Ok(()), _) | (Err(ImportError::AlreadyKnown), _) => Ok(()),
-            (Err(ImportError::UnknownParent { .. }), fin) => self.request_blocks(fin + 1).await,
+            (Err(ImportError::UnknownParent { .. }), anchor) => {
+                self.request_blocks(anchor + 1).await
+            }
             (Err(ImportError::Invalid(e)), _) => self.strike(None, format!("InvalidBlock: {e}")),
             (Err(e), _) => {
                 tracing::debug!("block not imported: {e}");

@@ -19,18 +19,34 @@ use memecoin_core::hash::Hash;
 use memecoin_core::light::{self, AccountProof, FinalityProof};
 use memecoin_core::pos::{self, HashChain};
 use memecoin_core::slashing::Evidence;
-use memecoin_core::state::{self, BlockError, Chain, ChainState, Signatures};
+use memecoin_core::state::{self, BlockError, Chain, ChainState, RECENT_BLOCKS, Signatures};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 
-/// Most votes held while waiting for a certificate, and most distinct votes tracked.
-const MAX_PENDING_VOTES: usize = 4096;
+/// Votes are kept for target heights from `RECENT_BLOCKS` below the head's height (a
+/// certificate can only target one of the last `RECENT_BLOCKS` ancestors of the block carrying
+/// it, PROTOCOL.md §10.3) to `MAX_VOTE_AHEAD` above it (a vote may arrive just before its block);
+/// others are refused and, when the head moves, dropped.
+const MAX_VOTE_AHEAD: u64 = 16;
+/// Votes kept per validator: one per target height in the window (a second vote at a height is
+/// a double vote, refused). So the votes kept are at most this many times the validators of the
+/// sets votes are accepted for (the head state's previous, current and next sets), and one
+/// validator's votes, however many it signs, never push out another's.
+const VOTES_PER_VALIDATOR: usize = RECENT_BLOCKS + 1 + MAX_VOTE_AHEAD as usize;
 /// Most finality proofs kept for light clients (one per epoch, plus the newest).
 const MAX_FINALITY_PROOFS: usize = 1024;
-/// Non-finalized blocks kept at most; beyond this, new side branches are refused.
+/// Blocks fork choice holds above its anchor: beyond this, only a block that would become the
+/// head (a child of the head, or one with a higher justified checkpoint or height) is imported;
+/// side branches are refused (`ImportError::Full`) until pruning makes room.
 const MAX_UNFINALIZED: usize = 4096;
+/// How far below the head's height the node keeps blocks in memory (fork choice's `window`):
+/// side branches that cannot win are dropped once their tip is this far below the head, and the
+/// anchor (the deepest block held) follows the head chain this far below the head; older blocks
+/// are read from the store. A branch forking deeper than this is refused (`BelowAnchor`).
+/// About 17 minutes of 1-second slots, 16 times `RECENT_BLOCKS`.
+const WINDOW: u64 = 1024;
 /// Blocks whose parent is unknown, kept until it arrives (a sync usually brings it): at most
 /// this many, and at most `MAX_ORPHANS_PER_PROPOSER` of one proposer, so one validator signing
 /// blocks on made-up parents cannot push out the others'.
@@ -107,18 +123,27 @@ pub enum VoteError {
     AlreadyKnown,
     /// The vote conflicts with another by the same validator: evidence was recorded.
     Equivocation,
-    Full,
+    /// The target height is outside the window of votes kept (`RECENT_BLOCKS` below the head's
+    /// height to `MAX_VOTE_AHEAD` above it): no block on this head could use it.
+    OutsideWindow {
+        target: u64,
+        head: u64,
+    },
 }
 
 impl fmt::Display for VoteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::BadSignature => "vote signature is invalid",
-            Self::NotAValidator => "voter is not in the epoch's validator set",
-            Self::AlreadyKnown => "vote already known",
-            Self::Equivocation => "vote conflicts with an earlier vote of the same validator",
-            Self::Full => "too many pending votes",
-        })
+        match self {
+            Self::BadSignature => f.write_str("vote signature is invalid"),
+            Self::NotAValidator => f.write_str("voter is not in the epoch's validator set"),
+            Self::AlreadyKnown => f.write_str("vote already known"),
+            Self::Equivocation => {
+                f.write_str("vote conflicts with an earlier vote of the same validator")
+            }
+            Self::OutsideWindow { target, head } => {
+                write!(f, "vote for height {target} is outside the window of head height {head}")
+            }
+        }
     }
 }
 
@@ -147,22 +172,27 @@ pub struct Node {
     chain: Chain,
     store: Store,
     fork_choice: ForkChoice,
-    /// States of the finalized block and every block in fork choice.
+    /// States of the finalized block, fork choice's anchor and every block in fork choice
+    /// (at most `MAX_UNFINALIZED` plus the head chain's `WINDOW`, plus two); older ones are in
+    /// the store. `headers` holds the same blocks' headers.
     states: HashMap<Hash, ChainState>,
     headers: HashMap<Hash, SignedHeader>,
     head: Hash,
     mempool: Mempool,
     /// Transaction signatures verified on mempool admission, so block import skips them.
     sigcache: SigCache,
-    /// Votes per link, by validator.
+    /// Votes per link, by validator: the same votes as `seen_votes`.
     votes: BTreeMap<VoteKey, BTreeMap<[u8; 33], SignedVote>>,
     /// Last vote seen per validator and target height, to catch double votes. A `BTreeMap`: the
     /// search for a conflicting earlier vote walks it, and which one it finds is the evidence
-    /// the node makes and gossips, so the walk must not depend on a hasher's random seed.
+    /// the node makes and gossips, so the walk must not depend on a hasher's random seed. At
+    /// most `VOTES_PER_VALIDATOR` per validator (the vote window); double and surround votes are
+    /// caught against what is kept, not against votes out of the window.
     seen_votes: BTreeMap<([u8; 33], u64), SignedVote>,
     evidence: VecDeque<Evidence>,
     /// The first imported header per (slot, proposer) above finality, to catch a proposer that
-    /// signs two blocks for one slot. Bounded by the blocks fork choice holds.
+    /// signs two blocks for one slot. Only slots above the anchor's: bounded by the blocks
+    /// fork choice holds.
     proposals: BTreeMap<(u64, [u8; 33]), SignedHeader>,
     /// Blocks whose parent was unknown when they arrived, by (parent, block id), oldest first in
     /// `orphan_order`: imported as soon as their parent is. A block that arrives before its
@@ -234,18 +264,22 @@ impl Node {
             store.put_genesis(&genesis_state, &nodes)?;
         }
         let finalized = store.finalized()?.unwrap_or(Checkpoint { height: 0, hash: chain.id });
+        let anchor = store.anchor()?.filter(|a| a.height > finalized.height).unwrap_or(finalized);
         let (last_vote, last_proposed_slot) = (store.last_vote()?, store.last_proposal()?);
         let finalized_state = store
             .state(&finalized.hash)?
             .ok_or(NodeError::Store("store: finalized state missing".into()))?;
+        let anchor_state = store
+            .state(&anchor.hash)?
+            .ok_or(NodeError::Store("store: anchor state missing".into()))?;
         let mut node = Node {
             genesis,
             chain,
             store,
-            fork_choice: ForkChoice::new(finalized),
-            states: HashMap::from([(finalized.hash, finalized_state)]),
+            fork_choice: ForkChoice::with_anchor(finalized, anchor),
+            states: HashMap::from([(finalized.hash, finalized_state), (anchor.hash, anchor_state)]),
             headers: HashMap::new(),
-            head: finalized.hash,
+            head: anchor.hash,
             sigcache: SigCache::default(),
             mempool: Mempool::new(MempoolConfig {
                 max_txs: 20_000,
@@ -270,14 +304,36 @@ impl Node {
         if let Some(v) = &node.validator {
             node.chains = Some(OwnChains::new(&v.chain, node.store.chain_generation()?));
         }
-        if let Some(block) = node.store.block(&finalized.hash)? {
-            node.headers.insert(finalized.hash, block.header);
+        for hash in [finalized.hash, anchor.hash] {
+            if let Some(block) = node.store.block(&hash)? {
+                node.headers.insert(hash, block.header);
+            }
         }
-        // Re-import stored blocks above finality, in height order (their states are stored too,
-        // but re-validating costs little and proves the store consistent).
-        let mut above = node.store.blocks_above(finalized.height, MAX_UNFINALIZED)?;
-        above.sort_by_key(|b| b.header.header.height);
-        for block in above {
+        // Re-import the stored blocks above the anchor (their states are stored too, but
+        // re-validating costs little and proves the store consistent): the stored head's chain
+        // first, so it is first seen among equals (fork choice's tie-break) and the head
+        // survives a restart, then every other stored block whose parent is held, by height.
+        // The anchor bounds the work: about `WINDOW` blocks, however long finality has stalled.
+        let mut head_chain = Vec::new();
+        let mut cursor = node.store.head()?;
+        while let Some(hash) = cursor.filter(|h| *h != anchor.hash) {
+            let Some(block) = node.store.block(&hash)? else { break };
+            if block.header.header.height <= anchor.height {
+                break;
+            }
+            head_chain.push(hash);
+            cursor = Some(block.header.header.parent);
+        }
+        head_chain.reverse();
+        let others = node.store.hashes_above(anchor.height)?.into_iter().map(|(_, h)| h);
+        for hash in head_chain.into_iter().chain(others) {
+            if node.states.contains_key(&hash) {
+                continue;
+            }
+            let Some(block) = node.store.block(&hash)? else { continue };
+            if !node.states.contains_key(&block.header.header.parent) {
+                continue; // on a branch pruned before the restart
+            }
             match node.import_block_at(block, now_ms) {
                 Ok(()) | Err(ImportError::AlreadyKnown) => {}
                 Err(e) => tracing::warn!("stored block not restored: {e}"),
@@ -312,6 +368,13 @@ impl Node {
         self.fork_choice.finalized()
     }
 
+    /// Fork choice's anchor: the deepest block the node keeps in memory, on the head chain at
+    /// or above finality. A block at or below its height is not imported, so a sync starts
+    /// above it.
+    pub fn anchor(&self) -> Checkpoint {
+        self.fork_choice.anchor()
+    }
+
     pub fn finalized_state(&self) -> Option<&ChainState> {
         self.states.get(&self.fork_choice.finalized().hash)
     }
@@ -336,12 +399,15 @@ impl Node {
         self.mempool.len()
     }
 
-    /// The hash of the head chain's block at `height`, if any.
+    /// The hash of the head chain's block at `height`, if any: from fork choice above the
+    /// anchor, from the store's canonical index at or below it.
     pub fn hash_at(&self, height: u64) -> Option<Hash> {
-        let fin = self.fork_choice.finalized();
-        if height <= fin.height {
+        let anchor = self.fork_choice.anchor();
+        if height <= anchor.height {
             return if height == 0 {
                 Some(self.chain.id)
+            } else if height == anchor.height {
+                Some(anchor.hash)
             } else {
                 self.store.hash_at(height).ok().flatten()
             };
@@ -453,7 +519,15 @@ impl Node {
                 found: h.height,
             }));
         }
-        if self.fork_choice.len() >= MAX_UNFINALIZED {
+        let anchor = self.fork_choice.anchor();
+        if h.height <= anchor.height {
+            return Err(ImportError::Conflicts(ForkChoiceError::BelowAnchor {
+                anchor: anchor.height,
+                found: h.height,
+            }));
+        }
+        // Full: side branches wait, the head chain never does.
+        if self.fork_choice.len() >= MAX_UNFINALIZED && !self.could_be_head(h) {
             return Err(ImportError::Full);
         }
         // Core never reads the clock; the node does: a block from a slot that has not begun (with
@@ -485,6 +559,7 @@ impl Node {
             finalized: h.finalized,
         };
         let old_finalized = self.fork_choice.finalized();
+        let old_anchor = self.fork_choice.anchor();
         self.fork_choice.insert(info).map_err(ImportError::Conflicts)?;
         self.states.insert(hash, applied.state);
         self.headers.insert(hash, block.header.clone());
@@ -492,7 +567,7 @@ impl Node {
 
         let new_finalized = self.fork_choice.finalized();
         if new_finalized != old_finalized {
-            self.on_finalized(old_finalized, new_finalized)?;
+            self.on_finalized(old_finalized, new_finalized, old_anchor)?;
         }
         let old_head = self.head;
         self.head = self.fork_choice.head();
@@ -530,7 +605,51 @@ impl Node {
         if !touched.is_empty() {
             self.events.push(Event::AccountsChanged(touched));
         }
+        self.bound_memory()?;
+        if self.head != old_head {
+            self.prune_votes();
+        }
         Ok(())
+    }
+
+    /// Whether a block with header `h` would be the head if valid: a child of the head, or above
+    /// it by justified height, then height (fork choice's order).
+    fn could_be_head(&self, h: &memecoin_core::block::Header) -> bool {
+        h.parent == self.head
+            || self.states.get(&self.head).is_none_or(|head| {
+                (h.justified.height, h.height) > (head.meta.justified.height, head.tip.height)
+            })
+    }
+
+    /// Keeps what fork choice holds within `WINDOW` of the head (see [`WINDOW`]): drops side
+    /// branches that cannot win and moves the anchor up the head chain, recording in the store
+    /// the head chain's blocks that left memory; their states and headers are dropped here.
+    fn bound_memory(&mut self) -> Result<(), ImportError> {
+        let old_anchor = self.fork_choice.anchor();
+        let mut dropped = self.fork_choice.prune(WINDOW);
+        let moved = self.fork_choice.advance_anchor(WINDOW);
+        if let Some(anchor) = moved.last() {
+            let canonical: Vec<(u64, Hash)> = moved.iter().map(|c| (c.height, c.hash)).collect();
+            self.store.set_anchor(*anchor, &canonical)?;
+            let slot = self.headers.get(&anchor.hash).map_or(0, |h| h.header.slot);
+            self.proposals = self.proposals.split_off(&(slot.saturating_add(1), [0; 33]));
+            dropped.push(old_anchor.hash);
+            dropped.extend(moved.iter().map(|c| c.hash));
+        }
+        let keep = [self.fork_choice.finalized().hash, self.fork_choice.anchor().hash];
+        for hash in dropped.iter().filter(|h| !keep.contains(h)) {
+            self.states.remove(hash);
+            self.headers.remove(hash);
+        }
+        Ok(())
+    }
+
+    /// Drops the votes outside the window of the head (see [`MAX_VOTE_AHEAD`]).
+    fn prune_votes(&mut self) {
+        let Some(head) = self.states.get(&self.head).map(|s| s.tip.height) else { return };
+        let window = vote_window(head);
+        self.seen_votes.retain(|(_, target), _| window.contains(target));
+        self.votes.retain(|k, _| window.contains(&k.target.height));
     }
 
     /// The transactions of the blocks between `old_head` and the point where it joins the
@@ -584,18 +703,41 @@ impl Node {
         }
     }
 
-    fn on_finalized(&mut self, old: Checkpoint, new: Checkpoint) -> Result<(), ImportError> {
-        // The canonical chain from old (exclusive) to new (inclusive), oldest first.
+    /// Finality moved from `old` to `new`; `old_anchor` was fork choice's anchor before. `new`
+    /// may be above the old anchor (its path is in memory) or at or below it (then the store's
+    /// canonical index holds its height already, written when the anchor passed it).
+    fn on_finalized(
+        &mut self,
+        old: Checkpoint,
+        new: Checkpoint,
+        old_anchor: Checkpoint,
+    ) -> Result<(), ImportError> {
+        // The canonical chain from the old anchor (exclusive) to new (inclusive), oldest first;
+        // at or below the old anchor the index has it.
         let mut canonical = Vec::new();
         let mut cursor = new.hash;
-        while cursor != old.hash {
+        while cursor != old.hash && cursor != old_anchor.hash {
             let Some(header) = self.headers.get(&cursor) else { break };
             canonical.push((header.header.height, cursor));
             cursor = header.header.parent;
         }
         canonical.reverse();
+        if canonical.is_empty() {
+            canonical.push((new.height, new.hash));
+        }
         self.store.set_finalized(new, &canonical)?;
-        // Drop states of pruned branches and of blocks below the new finalized one.
+        // The new finalized block's state and header, from the store if it was below the anchor.
+        if !self.states.contains_key(&new.hash) {
+            if let Some(state) = self.store.state(&new.hash)? {
+                self.states.insert(new.hash, state);
+            }
+        }
+        if !self.headers.contains_key(&new.hash) {
+            if let Some(block) = self.store.block(&new.hash)? {
+                self.headers.insert(new.hash, block.header);
+            }
+        }
+        // Drop states of pruned branches and of blocks below the anchor.
         let keep: std::collections::HashSet<Hash> = self
             .states
             .keys()
@@ -615,7 +757,7 @@ impl Node {
                     .is_ok_and(|a| a.slashed)
             });
         }
-        let finalized_slot = self.headers.get(&new.hash).map_or(0, |h| h.header.slot);
+        let finalized_slot = self.header(&new.hash).map_or(0, |h| h.header.slot);
         self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
         // A kept orphan at or below finality can never be imported.
         self.orphans.prune(new.height);
@@ -708,20 +850,25 @@ impl Node {
         if epoch_set.index_of(&vote.validator).is_none() {
             return Err(VoteError::NotAValidator);
         }
+        let head = self.states.get(&self.head).map_or(0, |s| s.tip.height);
+        let target = vote.vote.target.height;
+        if !vote_window(head).contains(&target) {
+            return Err(VoteError::OutsideWindow { target, head });
+        }
         let who = *vote.validator.as_bytes();
-        let key = (who, vote.vote.target.height);
+        let key = (who, target);
         // A vote we already hold is dropped before paying for its signature check.
         if self.seen_votes.get(&key).is_some_and(|earlier| earlier.vote == vote.vote) {
             return Err(VoteError::AlreadyKnown);
         }
         vote.verify_signature(&self.chain.id).map_err(|_| VoteError::BadSignature)?;
         // Any earlier vote of this validator that this one conflicts with: same target height
-        // (double vote) or a span surrounding or surrounded by it (surround vote). Bounded by
-        // MAX_PENDING_VOTES.
+        // (double vote) or a span surrounding or surrounded by it (surround vote), among its
+        // votes kept: at most VOTES_PER_VALIDATOR.
         let conflicting = self
             .seen_votes
-            .iter()
-            .find(|((w, _), earlier)| *w == who && earlier.vote.conflicts_with(&vote.vote))
+            .range((who, 0)..=(who, u64::MAX))
+            .find(|(_, earlier)| earlier.vote.conflicts_with(&vote.vote))
             .map(|(_, earlier)| earlier.clone());
         if let Some(earlier) = conflicting {
             if let Some(e) = Evidence::double_vote(earlier, vote.clone()) {
@@ -729,10 +876,10 @@ impl Node {
             }
             return Err(VoteError::Equivocation);
         }
-        if self.seen_votes.len() >= MAX_PENDING_VOTES {
-            return Err(VoteError::Full);
-        }
         self.seen_votes.insert(key, vote.clone());
+        debug_assert!(
+            self.seen_votes.range((who, 0)..=(who, u64::MAX)).count() <= VOTES_PER_VALIDATOR
+        );
         self.votes.entry(VoteKey::from(&vote.vote)).or_default().insert(who, vote.clone());
         self.events.push(Event::Vote(vote));
         Ok(())
@@ -1241,6 +1388,12 @@ fn certifiable_target(state: &ChainState, target: &Checkpoint) -> bool {
         && state.meta.recent.get((len - back) as usize).is_some_and(|r| r.hash == target.hash)
 }
 
+/// The target heights of the votes kept at head height `head`: `RECENT_BLOCKS` below it to
+/// `MAX_VOTE_AHEAD` above, `VOTES_PER_VALIDATOR` heights.
+fn vote_window(head: u64) -> std::ops::RangeInclusive<u64> {
+    head.saturating_sub(RECENT_BLOCKS as u64)..=head.saturating_add(MAX_VOTE_AHEAD)
+}
+
 /// A transaction whose signature verified; only [`verify_tx`] makes one.
 #[derive(Debug, Clone)]
 pub struct Verified(SignedTx);
@@ -1646,9 +1799,10 @@ mod tests {
     }
 
     /// Found by the simulation (seed 16): a validator voted for block `x` at height 1, then
-    /// switched its head to `y` at the same height (a lower hash) without voting, crashed, and
-    /// after the restart voted for `y`: a double vote, slashable. What it signed now survives a
-    /// restart.
+    /// switched its head to `y` at the same height (a lower hash, then the tie-break) without
+    /// voting, crashed, and after the restart voted for `y`: a double vote, slashable. What it
+    /// signed now survives a restart. (Ties now go to the block seen first; a restart that
+    /// re-imports `y` first would make it the head, and the stored vote still holds.)
     #[test]
     fn a_restarted_validator_does_not_sign_a_conflicting_vote() {
         let dir = tempfile::tempdir().unwrap();
@@ -1674,7 +1828,9 @@ mod tests {
         n.import_block(x.clone()).unwrap();
         assert!(n.vote(&v));
         n.import_block(y.clone()).unwrap();
-        assert_eq!(n.head_header().unwrap().hash(), y.hash(), "the lower hash wins the tie");
+        assert_eq!(n.head_header().unwrap().hash(), x.hash(), "the block seen first keeps the tie");
+        // The head moves to `y` without a vote (as a restart re-importing `y` first would).
+        n.head = y.hash();
         assert!(!n.vote(&v), "one vote per target height");
         assert!(n.propose(&v, 3, now_ms()));
         let genesis = n.genesis().clone();
@@ -1887,5 +2043,183 @@ mod tests {
         other.chain_name = "another chain".into();
         let err = Node::open(other, dir.path(), None).unwrap_err().to_string();
         assert!(err.contains("belongs to chain"), "{err}");
+    }
+
+    /// A devnet chain of validators 0 (60% of the stake) and 1 (40%): with validator 1's votes
+    /// lost, nothing can be justified (60 < 2/3), and the chain runs on without finality.
+    fn stalled_genesis(genesis_time_ms: u64) -> Genesis {
+        let mut genesis = keys::devnet_genesis(2, genesis_time_ms).unwrap();
+        let v0 = keys::devnet_validator(0).unwrap().key.public_key();
+        for v in &mut genesis.validators {
+            v.stake = if v.key == v0 { 3 * keys::DEVNET_STAKE } else { 2 * keys::DEVNET_STAKE };
+        }
+        genesis
+    }
+
+    /// Sizes of the node's in-memory tables that grow with the chain.
+    fn table_sizes(n: &Node) -> [usize; 6] {
+        [
+            n.fork_choice.len(),
+            n.states.len(),
+            n.headers.len(),
+            n.proposals.len(),
+            n.seen_votes.len(),
+            n.votes.values().map(BTreeMap::len).sum(),
+        ]
+    }
+
+    /// Issue 14: with finality stalled, the node used to refuse every block once fork choice held
+    /// MAX_UNFINALIZED (4,096) of them, its own proposals and the best chain's included, and a
+    /// restart reloaded at most that many: the chain halted for good. Here validator 0 alone
+    /// (60%) proposes past that bound with the production limits; the chain goes on, the
+    /// node's tables stay bounded, a restart resumes at the same head, and when validator 1
+    /// votes again finality resumes and a light client from genesis accepts the proof.
+    #[test]
+    fn a_finality_stall_longer_than_the_unfinalized_bound_does_not_halt_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis_time = now_ms() - 100_000_000;
+        let genesis = stalled_genesis(genesis_time);
+        let (v0, v1) = (keys::devnet_validator(0).unwrap(), keys::devnet_validator(1).unwrap());
+        let at = |slot: u64| genesis_time + slot * 1_000;
+        let mut n = Node::open_at(genesis.clone(), dir.path(), Some(v0.clone()), at(0)).unwrap();
+        let bound = MAX_UNFINALIZED + 2 * WINDOW as usize;
+        let mut slot = 0;
+        let mut largest = [0; 6];
+        let target = MAX_UNFINALIZED as u64 + 200;
+        // Validator 1 proposes in its slots (so it is not left out as inactive, §9.5) but its
+        // votes never arrive: a stall of finality, not of the chain.
+        let v1_reveals = pos::Reveals::new(&v1.chain);
+        let v1_proposes = |n: &mut Node, slot: u64| {
+            let state = n.head_state().unwrap().clone();
+            if state::proposer_for(n.chain(), &state, slot) != Some(v1.key.public_key()) {
+                return;
+            }
+            let me = v1.key.public_key();
+            let commitment = state::commitment_to_open(n.chain(), &state, &me, slot).unwrap();
+            let reveal = v1_reveals.preimage_of(&commitment).unwrap();
+            let built =
+                state::build_block(n.store(), n.chain(), &state, &v1.key, slot, &reveal, &[], None)
+                    .unwrap();
+            n.import_block_at(built.block, at(slot)).unwrap();
+        };
+        while n.head_state().unwrap().tip.height < target {
+            slot += 1;
+            let before = n.head_state().unwrap().tip.height;
+            v1_proposes(&mut n, slot);
+            n.tick(at(slot));
+            let after = n.head_state().unwrap().tip.height;
+            assert_eq!(after, before + 1, "slot {slot}: the chain goes on");
+            let sizes = table_sizes(&n);
+            for (l, s) in largest.iter_mut().zip(sizes) {
+                *l = (*l).max(s);
+            }
+            assert!(sizes.iter().all(|s| *s <= bound), "slot {slot}: tables {sizes:?}");
+            n.take_events();
+        }
+        assert_eq!(n.finalized().height, 0);
+        eprintln!("{target} blocks in {slot} slots; largest tables {largest:?}");
+        // A restart resumes at the same head and proposes on.
+        let head = n.head_header().unwrap().hash();
+        drop(n);
+        let mut n = Node::open_at(genesis.clone(), dir.path(), Some(v0.clone()), at(slot)).unwrap();
+        assert_eq!(n.head_header().map(SignedHeader::hash), Some(head));
+        assert!(table_sizes(&n).iter().all(|s| *s <= bound), "{:?}", table_sizes(&n));
+        let height = n.head_state().unwrap().tip.height;
+        // Validator 1 is back: it votes for every head, and finality resumes.
+        let id = n.chain().id;
+        for _ in 0..40 {
+            slot += 1;
+            n.tick(at(slot));
+            let state = n.head_state().unwrap();
+            let vote = Vote {
+                epoch: n.chain().params.epoch_of(state.tip.slot),
+                source: state.meta.justified,
+                target: Checkpoint { height: state.tip.height, hash: state.tip.hash },
+            };
+            let _ = n.on_vote(vote.sign(&id, &v1.key));
+        }
+        assert!(n.head_state().unwrap().tip.height > height);
+        let finalized = n.finalized();
+        assert!(finalized.height > height, "finality resumed: {finalized:?}");
+        assert_eq!(n.hash_at(finalized.height), Some(finalized.hash));
+        assert_eq!(n.store().hash_at(finalized.height).unwrap(), Some(finalized.hash));
+        assert_eq!(n.finalized_state().unwrap().tip.hash, finalized.hash);
+        let proof = n.latest_finality_proof(0).unwrap();
+        let mut client = light::LightClient::from_genesis(&genesis).unwrap();
+        assert!(client.accept_finality(&proof).unwrap().height > height);
+        // Heights below the new finality, once only in the store, still read as the head chain.
+        for h in [1, target / 2, height] {
+            let hash = n.hash_at(h).unwrap();
+            assert_eq!(n.header(&hash).unwrap().header.height, h);
+        }
+    }
+
+    /// Issue 14: votes were held until a block finalized, at most 4,096, and new ones refused
+    /// when full: one validator signing thousands of non-conflicting votes for future heights
+    /// (nothing slashable) shut out every honest vote, and no certificate could form again.
+    #[test]
+    fn far_future_votes_of_one_validator_do_not_shut_out_honest_votes() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let genesis = keys::devnet_genesis(3, now_ms() - 60_000).unwrap();
+        let v: Vec<ValidatorKey> = (0..3).map(|i| keys::devnet_validator(i).unwrap()).collect();
+        let mut b = Node::open(genesis.clone(), dirs[0].path(), None).unwrap();
+        let mut n = Node::open(genesis, dirs[1].path(), Some(v[0].clone())).unwrap();
+        let id = n.chain().id;
+        let source = n.head_state().unwrap().meta.justified;
+        // Validator 2 signs one vote per height far above the head: valid, never conflicting.
+        for height in 100..5_100 {
+            let target = Checkpoint { height, hash: Hash([7; 32]) };
+            let _ = n.on_vote(Vote { epoch: 0, source, target }.sign(&id, &v[2].key));
+        }
+        // Blocks arrive; validators 0 and 1 vote for the first (2 of 3 is not enough, so 2 too).
+        let mut parent = n.chain().id;
+        for slot in 1..=2 {
+            let proposer = state::proposer_for(b.chain(), b.states.get(&parent).unwrap(), slot)
+                .and_then(|k| v.iter().find(|v| v.key.public_key() == k).cloned())
+                .unwrap();
+            let block = build_on_as(&mut b, &proposer, parent, slot);
+            parent = block.hash();
+            n.import_block(block).unwrap();
+        }
+        let x = n.hash_at(1).unwrap();
+        let target = Checkpoint { height: 1, hash: x };
+        for voter in &v {
+            n.on_vote(Vote { epoch: 0, source, target }.sign(&id, &voter.key)).unwrap();
+        }
+        let cert = n.best_certificate(&n.head_state().unwrap().clone()).unwrap();
+        assert_eq!(cert.vote.target, target);
+        assert!(n.seen_votes.len() <= 3 * VOTES_PER_VALIDATOR, "{}", n.seen_votes.len());
+    }
+
+    /// A block of `v` for `slot` on `parent`, with `v`'s own registered commitment.
+    fn build_on_as(b: &mut Node, v: &ValidatorKey, parent: Hash, slot: u64) -> Block {
+        let state = b.states.get(&parent).unwrap().clone();
+        let me = v.key.public_key();
+        let commitment = state.meta.registry.iter().find(|r| r.key == me).unwrap().commitment;
+        let reveal = v.chain.preimage_of(&commitment).unwrap();
+        let block =
+            state::build_block(b.store(), b.chain(), &state, &v.key, slot, &reveal, &[], None)
+                .unwrap()
+                .block;
+        b.import_block(block.clone()).unwrap();
+        block
+    }
+
+    /// Issue 14: ties at equal justified height and height went to the lowest hash, so the next
+    /// proposer could replace the head for free: a sibling on the grandparent, ground until its
+    /// hash is lower. The block seen first keeps the head.
+    #[test]
+    fn a_late_sibling_with_a_lower_hash_does_not_take_the_head() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let genesis = n.chain().id;
+        let first = build_on(&mut b, &v, genesis, 1);
+        n.import_block(first.clone()).unwrap();
+        let late = (2..40)
+            .map(|slot| build_on(&mut b, &v, genesis, slot))
+            .find(|y| y.hash() < first.hash())
+            .unwrap();
+        n.import_block(late).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), first.hash());
     }
 }

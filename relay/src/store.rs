@@ -15,12 +15,13 @@
 //! |             | `"last_vote"`              | the validator's last signed [`Vote`]      |
 //! |             | `"last_proposal"`          | the last slot it signed a block for (`u64` BE) |
 //! |             | `"chain_generation"`       | the generation of its hash chain it reveals from (`u64` BE) |
+//! |             | `"anchor"`                 | the node's anchor [`Checkpoint`] (the deepest block it keeps in memory) |
 //! | `blocks`    | block hash                 | [`Block`]                                 |
 //! | `states`    | block hash (chain id for genesis) | [`ChainState`] after that block    |
 //! | `nodes`     | node hash                  | state-tree [`Node`]                       |
 //! | `txs`       | transaction id             | block hash ‖ index in block (`u32` BE)    |
 //! | `heights`   | height (`u64` BE) ‖ block hash | nothing: every stored block by height |
-//! | `canonical` | height (`u64` BE)          | hash of the finalized chain's block there |
+//! | `canonical` | height (`u64` BE)          | hash of the finalized chain's block there, and of the head chain's up to the anchor |
 //! | `account_txs` | address ‖ height (`u64` BE) ‖ block hash ‖ index (`u32` BE) | nothing: the transactions each address sent or received a transfer in, on every stored branch |
 //!
 //! There is no genesis block: the genesis state is stored under the chain id, which is also the
@@ -84,6 +85,7 @@ const KEY_HEAD: &str = "head";
 const KEY_LAST_VOTE: &str = "last_vote";
 const KEY_LAST_PROPOSAL: &str = "last_proposal";
 const KEY_CHAIN_GENERATION: &str = "chain_generation";
+const KEY_ANCHOR: &str = "anchor";
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,31 +434,64 @@ impl Store {
                     return Err(StoreError::FinalityRegression { stored, new: finalized });
                 }
             }
-            let mut table = txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
-            for (height, hash) in canonical {
-                let key = height_key(*height);
-                let old = table
-                    .get(&key)
-                    .map_err(db_err("reading the canonical index"))?
-                    .map(|v| Hash(*v.value()));
-                if let Some(old) = old {
-                    if old != *hash {
-                        return Err(StoreError::FinalityConflict {
-                            height: *height,
-                            stored: old,
-                            new: *hash,
-                        });
-                    }
-                    continue;
-                }
-                table
-                    .insert(&key, hash.as_bytes())
-                    .map_err(db_err("writing the canonical index"))?;
-            }
+            write_canonical(txn, canonical)?;
             meta.insert(KEY_FINALIZED, finalized.to_bytes().as_slice())
                 .map_err(db_err("writing the finalized checkpoint"))?;
             Ok(())
         })
+    }
+
+    /// Records the node's anchor (the deepest block it keeps in memory, on its head chain above
+    /// finality) and the head chain's height → hash entries up to it (oldest first), in one
+    /// transaction: below the anchor the node follows no other branch, so the `canonical` index
+    /// covers every height up to the anchor, not only finalized ones. Refuses, changing nothing,
+    /// entries not strictly ascending or not ending at `anchor`, and an entry that would replace
+    /// a different hash at its height.
+    pub fn set_anchor(
+        &self,
+        anchor: Checkpoint,
+        canonical: &[(u64, Hash)],
+    ) -> Result<(), StoreError> {
+        if canonical.windows(2).any(|w| matches!(w, [(a, _), (b, _)] if a >= b)) {
+            return Err(StoreError::BadCanonical { reason: "are not strictly ascending" });
+        }
+        if canonical.last().is_some_and(|(h, x)| *h != anchor.height || *x != anchor.hash) {
+            return Err(StoreError::BadCanonical { reason: "do not end at the anchor" });
+        }
+        self.write(|txn| {
+            write_canonical(txn, canonical)?;
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_ANCHOR, anchor.to_bytes().as_slice())
+                .map_err(db_err("writing the anchor"))?;
+            Ok(())
+        })
+    }
+
+    /// The anchor recorded by [`Store::set_anchor`].
+    pub fn anchor(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_ANCHOR).map_err(db_err("reading the anchor"))?;
+        value.map(|v| decode(v.value(), "anchor")).transpose()
+    }
+
+    /// (height, hash) of every stored block above `height`, by height then hash: every branch.
+    /// Keys only, so a restarting node reads the blocks one at a time.
+    pub fn hashes_above(&self, height: u64) -> Result<Vec<(u64, Hash)>, StoreError> {
+        let Some(start) = height.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let txn = self.read()?;
+        let heights = txn.open_table(HEIGHTS).map_err(db_err("opening table heights"))?;
+        let from = height_hash_key(start, &Hash::ZERO);
+        let range =
+            heights.range::<&[u8; 40]>(&from..).map_err(db_err("scanning the height index"))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (key, _) = entry.map_err(db_err("scanning the height index"))?;
+            out.push(split_height_hash_key(key.value()));
+        }
+        Ok(out)
     }
 
     /// The last checkpoint recorded by [`Store::set_finalized`].
@@ -467,7 +502,8 @@ impl Store {
         value.map(|v| decode(v.value(), "finalized checkpoint")).transpose()
     }
 
-    /// The finalized chain's block at `height`, if finality has reached it.
+    /// The finalized chain's block at `height`, if finality has reached it, or the head chain's
+    /// if the node's anchor has ([`Store::set_anchor`]).
     pub fn hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
@@ -585,6 +621,30 @@ impl Store {
         }
         Ok(blocks)
     }
+}
+
+/// Writes height → hash entries of the canonical index, refusing to replace a different hash.
+fn write_canonical(txn: &WriteTransaction, canonical: &[(u64, Hash)]) -> Result<(), StoreError> {
+    let mut table = txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
+    for (height, hash) in canonical {
+        let key = height_key(*height);
+        let old = table
+            .get(&key)
+            .map_err(db_err("reading the canonical index"))?
+            .map(|v| Hash(*v.value()));
+        if let Some(old) = old {
+            if old != *hash {
+                return Err(StoreError::FinalityConflict {
+                    height: *height,
+                    stored: old,
+                    new: *hash,
+                });
+            }
+            continue;
+        }
+        table.insert(&key, hash.as_bytes()).map_err(db_err("writing the canonical index"))?;
+    }
+    Ok(())
 }
 
 fn read_block(txn: &ReadTransaction, hash: &Hash) -> Result<Option<Block>, StoreError> {
