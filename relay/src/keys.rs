@@ -5,7 +5,7 @@
 
 use crate::node::ValidatorKey;
 use memecoin_core::address::Address;
-use memecoin_core::crypto::SecretKey;
+use memecoin_core::crypto::{PublicKey, SecretKey};
 use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
 use memecoin_core::hd;
@@ -24,6 +24,11 @@ pub const DEVNET_PHRASE: &str =
 pub const DEVNET_DEV_BALANCE: u64 = 1_000_000_000_000_000_000;
 /// Stake of each devnet validator.
 pub const DEVNET_STAKE: u64 = 100_000_000_000;
+/// Spendable coins of each devnet validator at genesis: the fees of its renewals and of the
+/// renewal that brings it back after it was left out as inactive (PROTOCOL.md §9.3, §9.5). A
+/// validator earns fees and rewards only by proposing, and one left out (started long after
+/// genesis, or down for a while) proposes nothing until it is back.
+pub const DEVNET_VALIDATOR_BALANCE: u64 = 1_000_000_000_000;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,27 +127,43 @@ pub fn devnet_validator(i: u32) -> anyhow::Result<ValidatorKey> {
     Ok(ValidatorKey { key, chain: HashChain::new(secret, DEFAULT_CHAIN_LENGTH / 10) })
 }
 
-/// A devnet genesis: `validators` validators, 1-second slots, the dev account funded.
+/// A devnet genesis: `validators` validators, each with [`DEVNET_VALIDATOR_BALANCE`] to spend,
+/// 1-second slots, the dev account funded.
 pub fn devnet_genesis(validators: u32, genesis_time_ms: u64) -> anyhow::Result<Genesis> {
+    let keys = (0..validators.max(1))
+        .map(|i| devnet_validator(i).map(|v| (v.key.public_key(), v.chain.commitment())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    devnet_genesis_with(&keys, genesis_time_ms)
+}
+
+/// A devnet-style genesis for the given validators (key, hash chain commitment): each with
+/// [`DEVNET_STAKE`] and [`DEVNET_VALIDATOR_BALANCE`], 1-second slots, the dev account funded.
+pub fn devnet_genesis_with(
+    validators: &[(PublicKey, Hash)],
+    genesis_time_ms: u64,
+) -> anyhow::Result<Genesis> {
     let dev = devnet_dev_key()?;
+    let mut accounts = vec![GenesisAccount {
+        address: Address::from_public_key(&dev.public_key()),
+        balance: DEVNET_DEV_BALANCE,
+    }];
+    accounts.extend(validators.iter().map(|(key, _)| GenesisAccount {
+        address: Address::from_public_key(key),
+        balance: DEVNET_VALIDATOR_BALANCE,
+    }));
     let mut genesis = Genesis {
         chain_name: "memecoin-devnet".into(),
         genesis_time_ms,
         params: Params::devnet(),
-        accounts: vec![GenesisAccount {
-            address: Address::from_public_key(&dev.public_key()),
-            balance: DEVNET_DEV_BALANCE,
-        }],
-        validators: (0..validators.max(1))
-            .map(|i| {
-                let v = devnet_validator(i)?;
-                Ok(GenesisValidator {
-                    key: v.key.public_key(),
-                    stake: DEVNET_STAKE,
-                    commitment: v.chain.commitment(),
-                })
+        accounts,
+        validators: validators
+            .iter()
+            .map(|(key, commitment)| GenesisValidator {
+                key: key.clone(),
+                stake: DEVNET_STAKE,
+                commitment: *commitment,
             })
-            .collect::<anyhow::Result<_>>()?,
+            .collect(),
     };
     genesis.canonicalize();
     Ok(genesis)

@@ -44,7 +44,8 @@ enum Command {
     Genesis {
         #[arg(long)]
         out: PathBuf,
-        /// Validator key files; each gets the devnet stake.
+        /// Validator key files; each gets the devnet stake, and coins for the fees of its hash
+        /// chain renewals.
         #[arg(long = "validator-key")]
         validator_keys: Vec<PathBuf>,
         /// Slot 0 start (Unix ms); default: now.
@@ -194,24 +195,16 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Genesis { out, validator_keys, genesis_time_ms } => {
-            let mut g = keys::devnet_genesis(
-                1,
-                genesis_time_ms.unwrap_or_else(memecoin_relay::node::now_ms),
-            )?;
-            if !validator_keys.is_empty() {
-                g.validators = validator_keys
+            let time = genesis_time_ms.unwrap_or_else(memecoin_relay::node::now_ms);
+            let g = if validator_keys.is_empty() {
+                keys::devnet_genesis(1, time)?
+            } else {
+                let keys = validator_keys
                     .iter()
-                    .map(|p| {
-                        let v = keys::load(p)?;
-                        Ok(memecoin_core::genesis::GenesisValidator {
-                            key: v.key.public_key(),
-                            stake: keys::DEVNET_STAKE,
-                            commitment: v.chain.commitment(),
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                g.canonicalize();
-            }
+                    .map(|p| keys::load(p).map(|v| (v.key.public_key(), v.chain.commitment())))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                keys::devnet_genesis_with(&keys, time)?
+            };
             g.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             std::fs::write(&out, g.to_json())?;
             println!("wrote {} (chain id {})", out.display(), g.chain_id());

@@ -134,6 +134,13 @@ Tasks:
                   finalized block is lost, an account proof from the restored state checks
                   against the chain, and the relay catches up. Also the full-disk and bad
                   data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
+  liveness [--down-slots N]
+                  Liveness for days on release relays, each its own process
+                  (relay/tests/liveness.rs, `memecoin-relay genesis` specs with short slots):
+                  a 32-reveal validator proposes past 400 blocks (it renews its hash chain),
+                  and of two equal validators one is down N slots (default 4,200, 50 ms
+                  each); finality comes back without it and again with it. `cargo xtask
+                  test` runs the same file on debug binaries.
   sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--log]
                   Run the deterministic consensus simulation (memecoin-sim, release build):
                   seeds S..S+N (default 0..100) on every core, each a network of 4 to 20
@@ -169,6 +176,9 @@ enum Task {
     Crash {
         kills: u64,
         seed: u64,
+    },
+    Liveness {
+        down_slots: u64,
     },
     Fuzz {
         seconds: u64,
@@ -325,6 +335,19 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             }
             Ok(Task::Crash { kills, seed })
         }
+        "liveness" => match rest {
+            [] => Ok(Task::Liveness { down_slots: 4_200 }),
+            [flag, n] if flag == "--down-slots" => n
+                .parse()
+                .map(|down_slots| Task::Liveness { down_slots })
+                .map_err(|_| UsageError::UnknownOption {
+                    task: "liveness",
+                    option: format!("{flag} (needs a number)"),
+                }),
+            [option, ..] => {
+                Err(UsageError::UnknownOption { task: "liveness", option: option.clone() })
+            }
+        },
         "bench" => {
             let mut quick = false;
             for option in rest {
@@ -393,6 +416,20 @@ fn main() -> ExitCode {
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
         Task::Crash { kills, seed } => crash(&mut run, kills, seed),
+        Task::Liveness { down_slots } => {
+            let test = cargo([
+                "test",
+                "--release",
+                "-p",
+                RELAY,
+                "--test",
+                "liveness",
+                "--",
+                "--nocapture",
+            ])
+            .env("MEMECOIN_LIVENESS_DOWN_SLOTS", &down_slots.to_string());
+            run.exec("liveness", &test)
+        }
         Task::Fuzz { seconds, seeds, merge, targets } => {
             let targets: Vec<&str> = if targets.is_empty() {
                 FUZZ_TARGETS.to_vec()
@@ -1746,6 +1783,8 @@ mod tests {
             Ok(Task::Wasm { out: Some("www/pkg".into()), target: WebOrNode::Node }),
         );
         check_args(&["crash"], Ok(Task::Crash { kills: 100, seed: 1 }));
+        check_args(&["liveness"], Ok(Task::Liveness { down_slots: 4_200 }));
+        check_args(&["liveness", "--down-slots", "9000"], Ok(Task::Liveness { down_slots: 9_000 }));
         check_args(
             &["crash", "--seed", "7", "--kills", "3"],
             Ok(Task::Crash { kills: 3, seed: 7 }),
