@@ -25,4 +25,4 @@ pub mod rng;
 pub mod scenario;
 pub mod world;
 
-pub use world::{Outcome, run, run_with};
+pub use world::{Options, Outcome, run, run_opts, run_with};

@@ -29,6 +29,10 @@ const RELAY: &str = "memecoin-relay";
 /// The consensus simulation (sim/), and how many seeds `cargo xtask test` runs of it.
 const SIM: &str = "memecoin-sim";
 const SIM_CI_SEEDS: &str = "200";
+/// And its long-mode smoke (`--long`, shortened): seeds whose plan (`memecoin-sim --plan
+/// --long --slots 6000`) holds a stall of more than 1/3 of the stake beyond 4,096 slots, the
+/// joiner's stake/unstake/re-registration churn, and (seed 8) a 32-reveal hash chain.
+const SIM_CI_LONG: [&str; 7] = ["--long", "--slots", "6000", "--start", "6", "--seeds", "3"];
 
 /// The wasm crate's folder, as wasm-pack takes it.
 const WASM_CRATE: &str = "wasm";
@@ -93,7 +97,8 @@ Tasks:
                                 wasm crate with wasm-pack and run it in Node.js 20+, and
                                 drive the wallet page in Chromium)
                     5. sim      cargo run -p memecoin-sim -- --seeds 200 (the consensus
-                                simulation, below; the test step's debug build)
+                                simulation, below; the test step's debug build), then
+                                --long --slots 6000 --start 6 --seeds 3 (long-mode smoke)
                     6. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
                     7. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
@@ -135,12 +140,16 @@ Tasks:
                   against the chain, and the relay catches up. Also the full-disk and bad
                   data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
   sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--log]
+      [--long] [--slots L] [--plan]
                   Run the deterministic consensus simulation (memecoin-sim, release build):
                   seeds S..S+N (default 0..100) on every core, each a network of 4 to 20
                   validators (or V) with faults and byzantine validators, checked for
                   safety, liveness, slashing and supply after every step. Prints each
                   violation with the command that replays it (--seed X: one seed, in full;
-                  --log: every block, vote and import of it, to stderr).
+                  --log: every block, vote and import of it, to stderr). --long: runs of
+                  100,000 slots (or L) of 3 to 5 validators with stake churn, stalls beyond
+                  every bound, a 32-reveal hash chain and costly byzantine messages;
+                  --plan: print each seed's scenario and run nothing.
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
   fuzz [--seconds N] [--seeds] [--merge] [TARGET...]
                   Build the fuzz targets (cargo fuzz, stable toolchain, --sanitizer none)
@@ -254,7 +263,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             let mut words = rest.iter();
             while let Some(option) = words.next() {
                 match option.as_str() {
-                    "--seeds" | "--start" | "--seed" | "--validators" | "--jobs" => {
+                    "--seeds" | "--start" | "--seed" | "--validators" | "--jobs" | "--slots" => {
                         let Some(value) = words.next().filter(|v| v.parse::<u64>().is_ok()) else {
                             return Err(UsageError::UnknownOption {
                                 task: "sim",
@@ -264,7 +273,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
                         options.push(option.clone());
                         options.push(value.clone());
                     }
-                    "--log" => options.push(option.clone()),
+                    "--log" | "--long" | "--plan" => options.push(option.clone()),
                     _ => {
                         return Err(UsageError::UnknownOption {
                             task: "sim",
@@ -457,6 +466,8 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // The test step's debug build (dependencies optimized, see the root Cargo.toml): no
     // release build of the relay's dependencies just for this.
     run.exec("sim", &cargo(["run", "-p", SIM, "--", "--seeds", SIM_CI_SEEDS]))?;
+    let long = cargo(["run", "-p", SIM, "--"]).args(SIM_CI_LONG);
+    run.exec("sim long", &long)?;
     for target in NO_STD_TARGETS {
         let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
         run.exec(&format!("no_std {target}"), &build)?;
@@ -1759,6 +1770,14 @@ mod tests {
             &["sim", "--seed", "2295", "--log"],
             Ok(Task::Sim { options: args(&["--seed", "2295", "--log"]) }),
         );
+        check_args(
+            &["sim", "--long", "--slots", "6000", "--seed", "8"],
+            Ok(Task::Sim { options: args(&["--long", "--slots", "6000", "--seed", "8"]) }),
+        );
+        check_args(
+            &["sim", "--long", "--plan"],
+            Ok(Task::Sim { options: args(&["--long", "--plan"]) }),
+        );
         check_args(&["help"], Ok(Task::Help));
         check_args(&["--help"], Ok(Task::Help));
     }
@@ -1779,6 +1798,13 @@ mod tests {
             Err(UsageError::UnknownOption {
                 task: "sim",
                 option: "--seed (needs a number)".into(),
+            }),
+        );
+        check_args(
+            &["sim", "--long", "--slots"],
+            Err(UsageError::UnknownOption {
+                task: "sim",
+                option: "--slots (needs a number)".into(),
             }),
         );
         check_args(
