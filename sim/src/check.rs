@@ -368,6 +368,10 @@ mod tests {
         c.honest_vote(0, v(cp(4, 4), cp(5, 5))).unwrap();
         assert!(c.honest_vote(0, v(cp(1, 1), cp(5, 6))).is_err()); // double
         assert!(c.honest_vote(0, v(cp(0, 0), cp(6, 6))).is_err()); // surrounds 1 -> 4
+        // Surrounded by an earlier vote (indexed by target: the earlier one's is higher).
+        c.honest_vote(2, v(cp(1, 1), cp(9, 9))).unwrap();
+        c.honest_vote(2, v(cp(9, 9), cp(10, 10))).unwrap();
+        assert!(c.honest_vote(2, v(cp(2, 2), cp(5, 5))).is_err());
         c.honest_proposal(1, 3, Hash([1; 32])).unwrap();
         assert!(c.honest_proposal(1, 3, Hash([2; 32])).is_err());
     }

@@ -42,7 +42,7 @@ pub const VALIDATORS: (u64, u64) = (4, 20);
 pub const LONG_SLOTS: u64 = 100_000;
 /// Validator counts of a long run (uniform): small networks, since a run costs about N²
 /// signature checks per block, and one fault matters most in a small one.
-pub const LONG_VALIDATORS: (u64, u64) = (3, 5);
+pub const LONG_VALIDATORS: (u64, u64) = (3, 4);
 /// Accounts funded at genesis that are not validators: each stakes, unstakes and, once its
 /// registration was pruned, stakes again with a fresh hash chain (its node restarted with it).
 pub const JOINERS: usize = 1;

@@ -309,6 +309,41 @@ fn secret(label: &[u8], i: u64) -> SecretKey {
         .expect("a hash is a valid secp256k1 scalar but with negligible odds")
 }
 
+/// The blocks of `node`'s head chain at heights `from..from + count` (fewer at its head): what
+/// the relay answers `get_blocks` with (`net` reads `hash_at` then `block` per height). The
+/// same blocks, read in one walk down from the head rather than one per height: `hash_at`
+/// walks down from the head for every height above finality, which a long stall (thousands of
+/// blocks above it) makes cost the simulation minutes. (It costs the relay as much, under its
+/// node lock: RELIABILITY.md, long runs.)
+fn head_chain(node: &Node, from: u64, count: u64) -> Vec<Block> {
+    let end = from.saturating_add(count);
+    let fin = node.finalized().height;
+    // Heights at or below finality come from the store's index, as `hash_at` reads them.
+    let below = fin.saturating_add(1).saturating_sub(from).min(count);
+    let mut hashes: Vec<Hash> = (from..from + below).map_while(|h| node.hash_at(h)).collect();
+    if hashes.len() as u64 == below {
+        let lowest = from.max(fin + 1);
+        let mut above = Vec::new();
+        let mut cursor = node.head_header().map(|h| (h.header.height, h.hash()));
+        let mut reached = cursor.is_none_or(|(h, _)| h < lowest);
+        while let Some((height, hash)) = cursor.filter(|&(h, _)| h >= lowest) {
+            if height < end {
+                above.push(hash);
+            }
+            reached = height == lowest;
+            cursor = node.header(&hash).map(|h| (height - 1, h.header.parent));
+        }
+        if reached {
+            above.reverse();
+            hashes.extend(above);
+        } else {
+            // A header the walk needed is not held: ask height by height, as the relay does.
+            hashes.extend((lowest..end).map_while(|h| node.hash_at(h)));
+        }
+    }
+    hashes.iter().map_while(|hash| node.block(hash)).collect()
+}
+
 /// Node `i`'s hash chain of generation `generation` (a joiner registers again with the next
 /// one): `HASH_CHAIN_LENGTH` long, as long as a long run, or `SHORT_CHAIN_LENGTH` for the
 /// short-chain validator.
@@ -734,6 +769,7 @@ impl World {
     /// Opens node `i` again on its data dir (with its key as it is now), and says `hello` to
     /// every peer, as a restarted relay does.
     fn restart(&mut self, i: usize) {
+        self.window_disrupted = true;
         let local = self.local(i);
         let a = &mut self.actors[i];
         match Node::open_at(self.genesis.clone(), a.dir.path(), Some(a.key.clone()), local) {
@@ -816,7 +852,7 @@ impl World {
                 let extends_head =
                     node.head_state().is_some_and(|s| s.tip.hash == b.header.header.parent);
                 let r = node.import_block_at(*b, local);
-                if extends_head && r == Err(ImportError::Full) {
+                if extends_head && r == Err(ImportError::Full) && self.sc.is_honest(to) {
                     refused = Some(format!(
                         "refused block {height}:{} on its head: {}",
                         short(&hash),
@@ -838,7 +874,7 @@ impl World {
                     let extends_head =
                         node.head_state().is_some_and(|s| s.tip.hash == b.header.header.parent);
                     let r = node.import_block_at(b, local);
-                    if extends_head && r == Err(ImportError::Full) {
+                    if extends_head && r == Err(ImportError::Full) && self.sc.is_honest(to) {
                         refused = Some(format!(
                             "refused synced block {height}:{} on its head: {}",
                             short(&hash),
@@ -862,10 +898,7 @@ impl World {
                 }
             }
             Msg::GetBlocks { from: start } => {
-                let blocks: Vec<Block> = (start.max(1)..start.saturating_add(MAX_RANGE))
-                    .map_while(|h| node.hash_at(h).and_then(|hash| node.block(&hash)))
-                    .collect();
-                replies.push(Msg::Blocks(blocks));
+                replies.push(Msg::Blocks(head_chain(node, start.max(1), MAX_RANGE)));
             }
             Msg::Hello { head } => {
                 if head > node.head_state().map_or(0, |s| s.tip.height) {
@@ -880,7 +913,10 @@ impl World {
                 let vote = v.vote;
                 let voter = check::index_of(&self.keys, &v.validator);
                 let r = node.on_vote(v);
-                if r == Err(VoteError::Full) && voter.is_some_and(|k| self.sc.is_honest(k)) {
+                if r == Err(VoteError::Full)
+                    && self.sc.is_honest(to)
+                    && voter.is_some_and(|k| self.sc.is_honest(k))
+                {
                     refused = Some(format!(
                         "refused honest validator {}'s vote {}->{}: {}",
                         voter.unwrap_or(0),
