@@ -567,9 +567,12 @@ impl World {
                     self.schedule(u, Item::Restart(i));
                 }
             }
+            // For good: measured from two epochs in, when what was in flight at the start
+            // (votes, a certificate) has landed, so it cannot count as finality returning.
+            let settle = 2 * SLOTS_PER_EPOCH;
             let (from_ms, bound) = match s.until_ms {
                 Some(u) => (u, RECOVERY_SLOTS),
-                None => (s.from_ms, INACTIVITY_SLOTS),
+                None => (s.from_ms + settle * SLOT_MS, INACTIVITY_SLOTS - settle),
             };
             self.recoveries.push(Recovery {
                 kind: RecoveryKind::Stall(s.kind),
@@ -629,7 +632,11 @@ impl World {
             return;
         }
         let key = match &v.kind {
-            ViolationKind::MissedProposal { why, .. } => format!("missed proposal: {why}"),
+            // The cause without its figures ("4,012 blocks above finality").
+            ViolationKind::MissedProposal { why, .. } => {
+                let cause: String = why.chars().filter(|c| !c.is_ascii_digit()).collect();
+                format!("missed proposal: {cause}")
+            }
             ViolationKind::Refused { what, .. } => {
                 format!("refused {}", what.split_whitespace().nth(1).unwrap_or(""))
             }
