@@ -1365,7 +1365,14 @@ impl World {
         let Some(node) = self.actors[i].node.as_mut() else { return };
         let Some(nonce) = node.next_nonce(&address) else { return };
         let tx = Tx { chain_id, sender: me, nonce, fee, kind }.sign(&key);
-        if node.submit_tx_at(tx, local).is_ok() {
+        let what = format!("{:?}", tx.tx.kind);
+        let r = node.submit_tx_at(tx, local);
+        if self.log {
+            let t = now.saturating_sub(GENESIS_MS);
+            let generation = self.joiners[j].generation;
+            eprintln!("{t:>6} joiner {i} (chain generation {generation}) sends {what}: {r:?}");
+        }
+        if r.is_ok() {
             self.churn += 1;
         }
         self.after(i);
