@@ -16,7 +16,7 @@ Usage: memecoin-sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs 
   --seeds N       run seeds S..S+N (default 100; with --long, 1)
   --start S       first seed (default 0)
   --seed X        run only seed X and print its outcome in full
-  --validators V  every seed with V validators (default: the seed picks 4 to 20; 3 to 6
+  --validators V  every seed with V validators (default: the seed picks 4 to 20; 3 or 4
                   with --long)
   --jobs J        threads (default: one per core)
   --long          long runs: 100,000 slots each, with stake/unstake/re-registration churn,

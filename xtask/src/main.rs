@@ -150,7 +150,7 @@ Tasks:
                   safety, liveness, slashing and supply after every step. Prints each
                   violation with the command that replays it (--seed X: one seed, in full;
                   --log: every block, vote and import of it, to stderr). --long: runs of
-                  100,000 slots (or L) of 3 to 5 validators with stake churn, stalls beyond
+                  100,000 slots (or L) of 3 or 4 validators with stake churn, stalls beyond
                   every bound, a 32-reveal hash chain and costly byzantine messages;
                   --plan: print each seed's scenario and run nothing.
   vectors         Regenerate the protocol test vectors (core/tests/vectors/*.json).
