@@ -1067,6 +1067,10 @@ impl Node {
         if let Some(reveal) = chains.current.preimage_of(commitment) {
             return Some(reveal);
         }
+        if let Some(reveal) = chains.previous.as_ref().and_then(|p| p.preimage_of(commitment)) {
+            // A branch still registered to the generation before: reveal from it.
+            return Some(reveal);
+        }
         let reveal = chains.next.preimage_of(commitment)?;
         chains.advance(chain);
         if let Err(e) = self.store.set_chain_generation(chains.generation) {
@@ -1107,15 +1111,26 @@ impl Node {
         if r.renewal != Hash::ZERO {
             return false;
         }
-        // The registered commitment is on the current chain, or already on the next one (the
-        // renewal took effect, we have not proposed from it yet).
-        let (left, generation) = match chains.current.remaining(&r.commitment) {
-            Some(left) => (left, chains.generation),
-            None => match chains.next.remaining(&r.commitment) {
-                Some(left) => (left, chains.generation.saturating_add(1)),
-                None => return false,
-            },
+        // The registered commitment is on the current chain, or already on the next one: the
+        // renewal took effect and we have not proposed since. Then the next one becomes
+        // current now, before we renew again, or a validator that is seldom elected would
+        // renew generation after generation past the two it holds (simulation seed 19).
+        let commitment = r.commitment;
+        let left = match chains.current.remaining(&commitment) {
+            Some(left) => left,
+            None => {
+                let Some(left) = chains.next.remaining(&commitment) else { return false };
+                if let Some(chains) = self.chains.as_mut() {
+                    chains.advance(&validator.chain);
+                    if let Err(e) = self.store.set_chain_generation(chains.generation) {
+                        tracing::error!("cannot record the hash chain's generation: {e}");
+                        return false;
+                    }
+                }
+                left
+            }
         };
+        let generation = self.chains.as_ref().map_or(0, |c| c.generation);
         if left > self.renew_below() && !inactive_soon {
             return false;
         }
@@ -1242,6 +1257,8 @@ impl Node {
 #[derive(Debug)]
 struct OwnChains {
     generation: u64,
+    /// The generation before `current`, while a reorg could bring back a state registered to it.
+    previous: Option<pos::Reveals>,
     current: pos::Reveals,
     next: pos::Reveals,
 }
@@ -1250,6 +1267,7 @@ impl OwnChains {
     fn new(chain: &HashChain, generation: u64) -> Self {
         OwnChains {
             generation,
+            previous: generation.checked_sub(1).map(|g| pos::Reveals::new(&chain.renewal(g))),
             current: pos::Reveals::new(&chain.renewal(generation)),
             next: pos::Reveals::new(&chain.renewal(generation.saturating_add(1))),
         }
@@ -1259,11 +1277,15 @@ impl OwnChains {
     fn advance(&mut self, chain: &HashChain) {
         self.generation = self.generation.saturating_add(1);
         let after = pos::Reveals::new(&chain.renewal(self.generation.saturating_add(1)));
-        self.current = std::mem::replace(&mut self.next, after);
+        let current = std::mem::replace(&mut self.next, after);
+        self.previous = Some(std::mem::replace(&mut self.current, current));
     }
 
     fn remaining(&self, commitment: &Hash) -> Option<u64> {
-        self.current.remaining(commitment).or_else(|| self.next.remaining(commitment))
+        self.current
+            .remaining(commitment)
+            .or_else(|| self.next.remaining(commitment))
+            .or_else(|| self.previous.as_ref()?.remaining(commitment))
     }
 
     fn length(&self) -> u64 {

@@ -64,6 +64,58 @@ pub enum ViolationKind {
         node: usize,
         what: String,
     },
+    /// An honest validator, up and elected for `slot` on its head, proposed nothing.
+    MissedProposal {
+        node: usize,
+        slot: u64,
+        head: String,
+        why: String,
+    },
+    /// An honest node refused an honest message that extends what it holds (a block on its
+    /// head, an honest validator's vote) for lack of room.
+    Refused {
+        node: usize,
+        what: String,
+        state: String,
+    },
+    /// The chain stopped growing at a node that was up: its head gained fewer than
+    /// `GROWTH_BLOCKS` in `slots` slots.
+    HeadStalled {
+        node: usize,
+        from: u64,
+        to: u64,
+        slots: u64,
+        state: String,
+    },
+    /// After a stall or fault phase ended (no `node`), nothing was finalized above `base` in
+    /// time; or a restarted `node` did not reach the finalized height `base` in time.
+    NoRecovery {
+        what: &'static str,
+        node: Option<usize>,
+        base: u64,
+        finalized: u64,
+        slots: u64,
+        state: String,
+    },
+}
+
+impl ViolationKind {
+    /// The check that failed, in a word: how a long run's report groups violations.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::ConflictingFinality { .. } => "safety",
+            Self::FinalityRegressed { .. } | Self::FinalizedHole { .. } => "finality",
+            Self::HonestEquivocation { .. } => "honest equivocation",
+            Self::NoLiveness { .. } => "liveness",
+            Self::Unpunished { .. } => "slashing",
+            Self::Supply { .. } => "supply",
+            Self::NodeFailure { .. } => "node failure",
+            Self::MissedProposal { .. } => "missed proposal",
+            Self::Refused { .. } => "refused",
+            Self::HeadStalled { .. } => "chain growth",
+            Self::NoRecovery { .. } => "recovery",
+        }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -95,6 +147,31 @@ impl fmt::Display for Violation {
             }
             ViolationKind::Supply { node, what } => write!(f, "supply at node {node}: {what}"),
             ViolationKind::NodeFailure { node, what } => write!(f, "node {node} failed: {what}"),
+            ViolationKind::MissedProposal { node, slot, head, why } => write!(
+                f,
+                "missed proposal: honest validator {node}, up and elected for slot {slot} on \
+                 its head {head}, proposed nothing ({why})"
+            ),
+            ViolationKind::Refused { node, what, state } => {
+                write!(f, "refused: node {node} {what} ({state})")
+            }
+            ViolationKind::HeadStalled { node, from, to, slots, state } => write!(
+                f,
+                "chain growth: node {node}'s head went from {from} to {to} in {slots} slots \
+                 ({state})"
+            ),
+            ViolationKind::NoRecovery { what, node, base, finalized, slots, state } => match node {
+                Some(n) => write!(
+                    f,
+                    "recovery ({what}): node {n} finalized height {finalized}, needed {base} \
+                     within {slots} slots of its restart in a calm network ({state})"
+                ),
+                None => write!(
+                    f,
+                    "recovery ({what}): nothing finalized above {base} within {slots} slots \
+                     (finalized {finalized}) ({state})"
+                ),
+            },
         }
     }
 }
@@ -106,8 +183,9 @@ pub struct Checker {
     finalized: BTreeMap<u64, (Hash, usize)>,
     /// Per node: the finalized height checked so far.
     checked: BTreeMap<usize, u64>,
-    /// Per honest validator: every vote it signed, and the block it signed per slot.
-    votes: BTreeMap<usize, Vec<Vote>>,
+    /// Per honest validator: every vote it signed, by target height, and the block it signed
+    /// per slot.
+    votes: BTreeMap<usize, BTreeMap<u64, Vote>>,
     proposals: BTreeMap<(usize, u64), Hash>,
 }
 
@@ -156,16 +234,28 @@ impl Checker {
     /// (PROTOCOL.md §10.4), restarts included.
     pub fn honest_vote(&mut self, node: usize, vote: Vote) -> Result<(), ViolationKind> {
         let votes = self.votes.entry(node).or_default();
-        if let Some(earlier) = votes.iter().find(|v| v.conflicts_with(&vote)) {
+        // Only a vote with the same target, a higher one (it may surround this one) or one
+        // between this one's source and target (this one may surround it) can conflict: a
+        // long run holds 10^5 votes per validator, and each is checked against these.
+        let (s, t) = (vote.source.height, vote.target.height);
+        let earlier = votes
+            .range(t..)
+            .chain(votes.range(s.saturating_add(1)..t))
+            .map(|(_, v)| v)
+            .find(|v| v.conflicts_with(&vote));
+        if let Some(earlier) = earlier {
             return Err(ViolationKind::HonestEquivocation {
                 node,
                 what: format!("vote {earlier:?} and vote {vote:?}"),
             });
         }
-        if !votes.contains(&vote) {
-            votes.push(vote);
-        }
+        votes.insert(t, vote);
         Ok(())
+    }
+
+    /// Whether honest validator `node` signed a block for `slot`.
+    pub fn proposed(&self, node: usize, slot: u64) -> bool {
+        self.proposals.contains_key(&(node, slot))
     }
 
     /// An honest validator signed block `hash` for `slot`: never two for one slot.
@@ -196,7 +286,7 @@ pub struct SupplyView {
     pub height: u64,
     /// For each slashed validator: its genesis stake and its stake now.
     pub slashed: Vec<(u64, u64)>,
-    /// Whether any unbonding entry exists (validators never unstake here, so none must).
+    /// Whether an unbonding entry exists where none must: only long runs' joiners unstake.
     pub unbonding: bool,
 }
 
@@ -278,6 +368,10 @@ mod tests {
         c.honest_vote(0, v(cp(4, 4), cp(5, 5))).unwrap();
         assert!(c.honest_vote(0, v(cp(1, 1), cp(5, 6))).is_err()); // double
         assert!(c.honest_vote(0, v(cp(0, 0), cp(6, 6))).is_err()); // surrounds 1 -> 4
+        // Surrounded by an earlier vote (indexed by target: the earlier one's is higher).
+        c.honest_vote(2, v(cp(1, 1), cp(9, 9))).unwrap();
+        c.honest_vote(2, v(cp(9, 9), cp(10, 10))).unwrap();
+        assert!(c.honest_vote(2, v(cp(2, 2), cp(5, 5))).is_err());
         c.honest_proposal(1, 3, Hash([1; 32])).unwrap();
         assert!(c.honest_proposal(1, 3, Hash([2; 32])).is_err());
     }

@@ -17,6 +17,14 @@
 //! at the deadline, liveness; at the end, slashing. See RELIABILITY.md ("Deterministic
 //! simulation") for the model and its bounds.
 //!
+//! Long mode ([`world::Options::long`], `--long`) runs a seed for 100,000 slots on 3 or 4
+//! validators plus a joiner that stakes, unstakes and registers again with a fresh hash chain,
+//! with stalls of more than 1/3 of the stake beyond every bound of the node (or for good), a
+//! 32-reveal hash chain and costly byzantine messages; it adds checks that honest validators
+//! propose when elected, that no honest message is refused for lack of room, that the chain
+//! grows through a stall, and that finality returns within a bound after each stall and
+//! restart, and it reports every kind of violation it meets, not only the first.
+//!
 //! A seed is a complete description of a run: [`world::run`]`(seed, None)` replays it exactly
 //! (`Outcome::trace` hashes every step; a test checks two runs agree).
 
@@ -25,4 +33,4 @@ pub mod rng;
 pub mod scenario;
 pub mod world;
 
-pub use world::{Outcome, run, run_with};
+pub use world::{Options, Outcome, run, run_opts, run_with};

@@ -2,19 +2,28 @@
 //! thread per core) and reports each violation with the command that reproduces it.
 //! `cargo xtask sim` builds it in release mode and runs it.
 
-use memecoin_sim::{Outcome, run, run_with};
+use memecoin_sim::scenario::{LONG_SLOTS, Scenario};
+use memecoin_sim::{Options, Outcome, run_opts};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
 const USAGE: &str = "\
-Usage: memecoin-sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J]
-  --seeds N       run seeds S..S+N (default 100)
+Usage: memecoin-sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--long]
+                    [--slots L]
+  --seeds N       run seeds S..S+N (default 100; with --long, 1)
   --start S       first seed (default 0)
   --seed X        run only seed X and print its outcome in full
-  --validators V  every seed with V validators (default: the seed picks 4 to 20)
+  --validators V  every seed with V validators (default: the seed picks 4 to 20; 3 or 4
+                  with --long)
   --jobs J        threads (default: one per core)
+  --long          long runs: 100,000 slots each, with stake/unstake/re-registration churn,
+                  stalls of more than 1/3 of the stake (beyond 4,096 slots, or for good),
+                  crashes, a 32-reveal hash chain, far-future votes and made-up parents
+  --slots L       with --long: L slots per run instead (implies --long)
+  --plan          print each seed's scenario (validators, faults, stalls), run nothing
   --log           with --seed: print every block, vote and import to stderr";
 
 #[derive(Debug)]
@@ -25,6 +34,9 @@ struct Args {
     validators: Option<usize>,
     jobs: usize,
     log: bool,
+    long: Option<u64>,
+    seeds_given: bool,
+    plan: bool,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -35,6 +47,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
         validators: None,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         log: false,
+        long: None,
+        seeds_given: false,
+        plan: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -42,7 +57,18 @@ fn parse(args: &[String]) -> Result<Args, String> {
             it.next().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name} needs a number"))
         };
         match flag.as_str() {
-            "--seeds" => a.seeds = value("--seeds")?,
+            "--seeds" => {
+                a.seeds = value("--seeds")?;
+                a.seeds_given = true;
+            }
+            "--long" => a.long = Some(a.long.unwrap_or(LONG_SLOTS)),
+            "--slots" => {
+                let v = value("--slots")?;
+                if v < 100 {
+                    return Err("--slots must be at least 100".into());
+                }
+                a.long = Some(v);
+            }
             "--start" => a.start = value("--start")?,
             "--seed" => {
                 a.start = value("--seed")?;
@@ -58,21 +84,41 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--jobs" => a.jobs = value("--jobs")?.max(1) as usize,
             "--log" => a.log = true,
+            "--plan" => a.plan = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
     }
+    if a.long.is_some() && !a.seeds_given && !a.single {
+        a.seeds = 1;
+    }
     Ok(a)
 }
 
-fn reproduce(seed: u64, validators: Option<usize>) -> String {
-    match validators {
-        Some(v) => format!("cargo xtask sim --seed {seed} --validators {v}"),
-        None => format!("cargo xtask sim --seed {seed}"),
+fn reproduce(seed: u64, opts: &Options) -> String {
+    let mut cmd = format!("cargo xtask sim --seed {seed}");
+    if let Some(v) = opts.validators {
+        cmd += &format!(" --validators {v}");
     }
+    match opts.long {
+        Some(LONG_SLOTS) => cmd += " --long",
+        Some(slots) => cmd += &format!(" --long --slots {slots}"),
+        None => {}
+    }
+    cmd
 }
 
-fn print_single(o: &Outcome, validators: Option<usize>) {
+/// "kind worst slots (seed)" for each kind of recovery.
+fn recoveries(worst: &BTreeMap<&'static str, (u64, u64)>) -> String {
+    if worst.is_empty() {
+        return "none".into();
+    }
+    let all: Vec<String> =
+        worst.iter().map(|(k, (slots, seed))| format!("{k} {slots} (seed {seed})")).collect();
+    all.join(", ")
+}
+
+fn print_single(o: &Outcome, opts: &Options) {
     println!("seed {}: {}", o.seed, o.summary);
     println!(
         "  {} blocks, finalized height {}, {} messages, {} offences, {} offenders slashed, \
@@ -85,11 +131,23 @@ fn print_single(o: &Outcome, validators: Option<usize>) {
         o.liveness_margin,
         o.sim_ms as f64 / 1000.0
     );
+    let worst = o.recovery.iter().map(|(k, s)| (*k, (*s, o.seed))).collect();
+    println!("  slots to finality after: {}; {} churn transactions", recoveries(&worst), o.churn);
     println!("  trace {}", hex(&o.trace));
-    match &o.violation {
-        Some(v) => println!("  VIOLATION {v}\n  reproduce: {}", reproduce(o.seed, validators)),
-        None => println!("  ok"),
+    let all = if o.violations.is_empty() { o.violation.iter().collect() } else { all(o) };
+    for v in &all {
+        println!("  VIOLATION ({}) {v}", v.kind.check());
     }
+    if all.is_empty() {
+        println!("  ok");
+    } else {
+        println!("  reproduce: {}", reproduce(o.seed, opts));
+    }
+}
+
+/// A long run's violations, the first of each kind, in the order they happened.
+fn all(o: &Outcome) -> Vec<&memecoin_sim::check::Violation> {
+    o.violations.iter().collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -109,9 +167,23 @@ fn main() -> ExitCode {
         }
     };
     let started = Instant::now();
+    let opts = Options { validators: a.validators, long: a.long, log: a.log };
+    if a.plan {
+        let min_stake = memecoin_core::params::Params::devnet().min_stake;
+        for seed in a.start..a.start.saturating_add(a.seeds) {
+            let sc = Scenario::new(seed, a.validators, min_stake, a.long);
+            println!("seed {seed}: {}", sc.summary());
+        }
+        return ExitCode::SUCCESS;
+    }
     if a.single {
-        let o = run_with(a.start, a.validators, a.log);
-        print_single(&o, a.validators);
+        let o = run_opts(a.start, opts);
+        print_single(&o, &opts);
+        if let Some(slots) = a.long {
+            let wall = started.elapsed().as_secs_f64();
+            let _ = slots;
+            println!("  wall {wall:.1} s, {:.0} slots/s", o.sim_ms as f64 / 1000.0 / wall);
+        }
         return if o.violation.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     }
     let next = AtomicU64::new(a.start);
@@ -121,15 +193,16 @@ fn main() -> ExitCode {
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut offences, mut slashed) = (0u64, 0u64);
     let mut min_margin: Option<(i64, u64)> = None;
+    let mut worst: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    let mut churn = 0u64;
     std::thread::scope(|scope| {
         for _ in 0..a.jobs {
             let tx = tx.clone();
             let next = &next;
-            let validators = a.validators;
             scope.spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end || tx.send(run(seed, validators)).is_err() {
+                    if seed >= end || tx.send(run_opts(seed, opts)).is_err() {
                         break;
                     }
                 }
@@ -144,6 +217,13 @@ fn main() -> ExitCode {
             messages += o.messages;
             offences += o.offences;
             slashed += o.slashed;
+            churn += o.churn;
+            for (&kind, &slots) in &o.recovery {
+                let w = worst.entry(kind).or_insert((slots, o.seed));
+                if slots > w.0 {
+                    *w = (slots, o.seed);
+                }
+            }
             if let Some(m) = o.liveness_margin {
                 if min_margin.is_none_or(|(x, _)| m < x) {
                     min_margin = Some((m, o.seed));
@@ -151,16 +231,26 @@ fn main() -> ExitCode {
             }
             if let Some(v) = &o.violation {
                 violations += 1;
-                println!("seed {}: VIOLATION {v}", o.seed);
+                println!("seed {}: VIOLATION ({}) {v}", o.seed, v.kind.check());
+                for v in o.violations.iter().skip(1) {
+                    println!("  and VIOLATION ({}) {v}", v.kind.check());
+                }
                 println!("  scenario: {}", o.summary);
-                println!("  reproduce: {}", reproduce(o.seed, a.validators));
+                println!("  reproduce: {}", reproduce(o.seed, &opts));
             }
-            if runs % 500 == 0 {
+            if runs % 500 == 0 || a.long.is_some() {
                 eprintln!("  {runs} seeds, {violations} violations, {:.0?}", started.elapsed());
             }
         }
     });
     let wall = started.elapsed();
+    println!("worst slots from a stall's end (or a restart) to finality: {}", recoveries(&worst));
+    if a.long.is_some() {
+        println!(
+            "long: {churn} churn transactions; {:.0} slots/s of wall time",
+            sim_ms as f64 / 1000.0 / wall.as_secs_f64()
+        );
+    }
     println!(
         "seeds {}..{}: {runs} run, {violations} violations; {blocks} blocks simulated, \
          {finalized} finalized (sum of final heights), {:.1} simulated hours, {messages} messages \

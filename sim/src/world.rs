@@ -22,19 +22,30 @@ use memecoin_core::slashing::Evidence;
 use memecoin_core::state::{self, Chain, ChainState};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use memecoin_core::wire::MAX_RANGE;
-use memecoin_relay::node::{Event, ImportError, Node, ValidatorKey};
+use memecoin_relay::node::{Event, ImportError, Node, ValidatorKey, VoteError};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use tempfile::TempDir;
 
-/// Length of each validator's commit-reveal hash chain: more than the slots of any run.
+/// Length of each validator's commit-reveal hash chain: more than the slots of any ordinary
+/// run (a long run's chains are as long as the run, but for `SHORT_CHAIN_LENGTH`).
 const HASH_CHAIN_LENGTH: u64 = 256;
+/// A byzantine `FutureVoter` signs this many far-future votes per head until it has signed
+/// `FUTURE_VOTES` (more than a node's vote table holds), then one per head; its targets start
+/// `FUTURE_GAP` heights above the head.
+const FUTURE_VOTES_PER_HEAD: u64 = 16;
+const FUTURE_VOTES: u64 = 4_500;
+const FUTURE_GAP: u64 = 10_000;
+/// A byzantine `OrphanSpammer` signs a block on a made-up parent once in this many slots.
+const ORPHAN_EVERY_SLOTS: u64 = 256;
 /// Coins each validator, user and the faucet-like users start with (base units).
 const START_BALANCE: u64 = 1_000_000_000_000;
 /// Users sending transfers, and the addresses they pay.
 const USERS: usize = 3;
 const RECIPIENTS: usize = 4;
+/// In long mode, a user transfer every 4–16 s (ms).
+const USER_GAP_LONG_MS: (u64, u64) = (4_000, 16_000);
 /// Entries of a node's seen-cache (the relay's `first_sight`): gossip seen lately is dropped.
 const SEEN_CACHE: usize = 8_192;
 
@@ -43,7 +54,10 @@ const SEEN_CACHE: usize = 8_192;
 pub struct Outcome {
     pub seed: u64,
     pub summary: String,
+    /// The first violation (an ordinary run stops there).
     pub violation: Option<Violation>,
+    /// Long mode: the first violation of each kind (the run goes on after one).
+    pub violations: Vec<Violation>,
     /// Distinct blocks produced (all branches).
     pub blocks: u64,
     /// Highest height finalized by any honest node.
@@ -57,6 +71,11 @@ pub struct Outcome {
     pub slashed: u64,
     /// At the liveness deadline: the least (finalized height − needed height) over honest nodes.
     pub liveness_margin: Option<i64>,
+    /// The worst recovery of each kind seen, in slots: from the end of a fault phase or stall
+    /// to the next finalization, from a restart (in a calm network) to the finalized height.
+    pub recovery: BTreeMap<&'static str, u64>,
+    /// Long mode: stake, unstake and re-registration transactions the joiners submitted.
+    pub churn: u64,
     /// SHA-256 over every step (time, what happened, each touched node's head and finality).
     pub trace: [u8; 32],
 }
@@ -124,6 +143,60 @@ enum Item {
     UserTx,
     Calm,
     Deadline,
+    /// Long mode: a joiner's stake/unstake step.
+    Churn(usize),
+    /// Long mode: the head-growth check.
+    Growth,
+    /// Long mode: a recovery's clock starts (its base is read now), or its deadline passes.
+    RecoveryStart(usize),
+    RecoveryDeadline(usize),
+}
+
+/// What a recovery measures: see [`Outcome::recovery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecoveryKind {
+    FaultPhase,
+    Restart,
+    Stall(StallKind),
+}
+
+impl RecoveryKind {
+    fn name(self) -> &'static str {
+        match self {
+            RecoveryKind::FaultPhase => "fault phase",
+            RecoveryKind::Restart => "restart catch-up",
+            RecoveryKind::Stall(StallKind::Short) => "short stall",
+            RecoveryKind::Stall(StallKind::Long) => "long stall",
+            RecoveryKind::Stall(StallKind::Forever) => ">1/3 offline for good",
+        }
+    }
+}
+
+/// A recovery under way: from `from_ms`, `node` (a restarted one) must reach `base`, or (no
+/// node) some honest node must finalize above `base`, by `deadline_ms`.
+#[derive(Debug, Clone)]
+struct Recovery {
+    kind: RecoveryKind,
+    node: Option<usize>,
+    from_ms: u64,
+    deadline_ms: u64,
+    /// Read at `from_ms`.
+    base: Option<u64>,
+    done: bool,
+}
+
+/// A joiner's churn: staked or not, and the hash chain generation it registers with.
+#[derive(Debug, Default)]
+struct Joiner {
+    generation: u64,
+    /// Whether the finalized state showed this generation's registration: the next stake
+    /// after it is pruned registers again, with the next generation.
+    was_registered: bool,
+    want_staked: bool,
+    /// When the finalized state first showed what it wants, and for how long to keep it.
+    reached_ms: Option<u64>,
+    hold_ms: u64,
+    last_submit_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -154,6 +227,13 @@ struct Byz {
     last_slot: u64,
     last_head: Hash,
     votes: Vec<Vote>,
+    /// Its hash chain, indexed (a long run's chains are 10^5 long).
+    reveals: pos::Reveals,
+    /// `FutureVoter`: far-future votes signed, and the next one's target height.
+    future_votes: u64,
+    next_future: u64,
+    /// `OrphanSpammer`: the slot of its last made-up block.
+    last_orphan: u64,
 }
 
 struct Actor {
@@ -192,6 +272,24 @@ struct World {
     calm_base: Option<u64>,
     liveness_margin: Option<i64>,
     violation: Option<Violation>,
+    /// Long mode: a run of this many slots.
+    long: Option<u64>,
+    /// A long run's violations, the first of each kind (see [`World::violate`]).
+    violations: Vec<Violation>,
+    violation_kinds: BTreeSet<String>,
+    /// Each node's hash chain, indexed, when a missed proposal asks whether it is used up.
+    reveals: BTreeMap<(usize, u64), pos::Reveals>,
+    recoveries: Vec<Recovery>,
+    recovery: BTreeMap<&'static str, u64>,
+    joiners: Vec<Joiner>,
+    churn_rng: Rng,
+    churn: u64,
+    /// Each node's head height at the last growth check (`None`: down since).
+    growth: Vec<Option<u64>>,
+    /// The highest finalized height at the last growth check, and whether a node crashed or
+    /// restarted since.
+    window_base: u64,
+    window_disrupted: bool,
     /// Print every block, vote and import to stderr (`--log`): for reading one seed's run.
     log: bool,
 }
@@ -211,6 +309,63 @@ fn secret(label: &[u8], i: u64) -> SecretKey {
         .expect("a hash is a valid secp256k1 scalar but with negligible odds")
 }
 
+/// The blocks of `node`'s head chain at heights `from..from + count` (fewer at its head): what
+/// the relay answers `get_blocks` with (`net` reads `hash_at` then `block` per height). The
+/// same blocks, read in one walk down from the head rather than one per height: `hash_at`
+/// walks down from the head for every height above finality, which a long stall (thousands of
+/// blocks above it) makes cost the simulation minutes. (It costs the relay as much, under its
+/// node lock: RELIABILITY.md, long runs.)
+fn head_chain(node: &Node, from: u64, count: u64) -> Vec<Block> {
+    let end = from.saturating_add(count);
+    let fin = node.finalized().height;
+    // Heights at or below finality come from the store's index, as `hash_at` reads them.
+    let below = fin.saturating_add(1).saturating_sub(from).min(count);
+    let mut hashes: Vec<Hash> = (from..from + below).map_while(|h| node.hash_at(h)).collect();
+    if hashes.len() as u64 == below {
+        let lowest = from.max(fin + 1);
+        let mut above = Vec::new();
+        let mut cursor = node.head_header().map(|h| (h.header.height, h.hash()));
+        let mut reached = cursor.is_none_or(|(h, _)| h < lowest);
+        while let Some((height, hash)) = cursor.filter(|&(h, _)| h >= lowest) {
+            if height < end {
+                above.push(hash);
+            }
+            reached = height == lowest;
+            cursor = node.header(&hash).map(|h| (height - 1, h.header.parent));
+        }
+        if reached {
+            above.reverse();
+            hashes.extend(above);
+        } else {
+            // A header the walk needed is not held: ask height by height, as the relay does.
+            hashes.extend((lowest..end).map_while(|h| node.hash_at(h)));
+        }
+    }
+    hashes.iter().map_while(|hash| node.block(hash)).collect()
+}
+
+/// Node `i`'s hash chain of generation `generation` (a joiner registers again with the next
+/// one): `HASH_CHAIN_LENGTH` long, as long as a long run, or `SHORT_CHAIN_LENGTH` for the
+/// short-chain validator.
+fn sc_chain(sc: &Scenario, i: usize, generation: u64) -> HashChain {
+    let length = match &sc.long {
+        Some(l) if l.short_chain == Some(i) => SHORT_CHAIN_LENGTH,
+        Some(l) => l.slots + 1,
+        None => HASH_CHAIN_LENGTH,
+    };
+    let i = i as u64;
+    // Generation 0 hashes as the chains always did, so an ordinary seed replays as before.
+    let secret = if generation == 0 {
+        tagged_hash(Domain::Reveal, &[b"memecoin-sim chain", &i.to_be_bytes()])
+    } else {
+        tagged_hash(
+            Domain::Reveal,
+            &[b"memecoin-sim chain", &i.to_be_bytes(), &generation.to_be_bytes()],
+        )
+    };
+    HashChain::new(secret, length)
+}
+
 /// A temporary data dir, in memory (`/dev/shm`) where there is one: redb fsyncs every
 /// commit, and the simulation is about the node's logic, not the disk's speed.
 fn data_dir() -> TempDir {
@@ -224,17 +379,34 @@ fn data_dir() -> TempDir {
     builder.tempdir().expect("a temporary directory for a node's data")
 }
 
+/// What to run a seed with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The validator count (else the seed's choice).
+    pub validators: Option<usize>,
+    /// Long mode (`--long`): a run of this many slots, with churn, stalls, a short hash chain
+    /// and costly byzantine messages (RELIABILITY.md).
+    pub long: Option<u64>,
+    /// Print every block, vote and import to stderr (the run is the same: logging draws
+    /// nothing).
+    pub log: bool,
+}
+
 /// Runs seed `seed` (with `validators` validators, else the seed's choice) to its end or to its
 /// first violation.
 pub fn run(seed: u64, validators: Option<usize>) -> Outcome {
     run_with(seed, validators, false)
 }
 
-/// As [`run`]; with `log`, every block, vote and import is printed to stderr (the run is the
-/// same: logging draws nothing).
+/// As [`run`]; with `log`, every block, vote and import is printed to stderr.
 pub fn run_with(seed: u64, validators: Option<usize>, log: bool) -> Outcome {
-    let mut w = World::new(seed, validators);
-    w.log = log;
+    run_opts(seed, Options { validators, long: None, log })
+}
+
+/// Runs seed `seed` as `opts` says.
+pub fn run_opts(seed: u64, opts: Options) -> Outcome {
+    let mut w = World::new(seed, opts.validators, opts.long);
+    w.log = opts.log;
     while let Some(((t, _), item)) = w.queue.pop_first() {
         if t > w.sc.end_ms {
             break;
@@ -253,19 +425,17 @@ pub fn run_with(seed: u64, validators: Option<usize>, log: bool) -> Outcome {
 }
 
 impl World {
-    fn new(seed: u64, validators: Option<usize>) -> World {
+    fn new(seed: u64, validators: Option<usize>, long: Option<u64>) -> World {
         let params = Params::devnet();
         debug_assert_eq!((params.slot_ms, params.slots_per_epoch), (SLOT_MS, SLOTS_PER_EPOCH));
-        let sc = Scenario::new(seed, validators, params.min_stake);
+        let sc = Scenario::new(seed, validators, params.min_stake, long);
         let mut rng = Rng::new(seed ^ 0x005E_ED0F_5EED);
         let n = sc.validators();
-        let vkeys: Vec<ValidatorKey> = (0..n as u64)
+        let nodes = sc.nodes();
+        let vkeys: Vec<ValidatorKey> = (0..nodes)
             .map(|i| ValidatorKey {
-                key: secret(b"validator", i),
-                chain: HashChain::new(
-                    tagged_hash(Domain::Reveal, &[b"memecoin-sim chain", &i.to_be_bytes()]),
-                    HASH_CHAIN_LENGTH,
-                ),
+                key: secret(b"validator", i as u64),
+                chain: sc_chain(&sc, i, 0),
             })
             .collect();
         let keys: Vec<PublicKey> = vkeys.iter().map(|v| v.key.public_key()).collect();
@@ -288,6 +458,7 @@ impl World {
             accounts,
             validators: vkeys
                 .iter()
+                .take(n)
                 .zip(&sc.stakes)
                 .map(|(v, &stake)| GenesisValidator {
                     key: v.key.public_key(),
@@ -301,7 +472,7 @@ impl World {
         addresses.extend(users.iter().map(|u| Address::from_public_key(&u.public_key())));
         addresses.extend(recipients.iter().copied());
 
-        let mut actors = Vec::with_capacity(n);
+        let mut actors = Vec::with_capacity(nodes);
         for (i, key) in vkeys.into_iter().enumerate() {
             let dir = data_dir();
             let byz = sc.byzantine[i].map(|behaviour| Byz {
@@ -309,6 +480,10 @@ impl World {
                 last_slot: 0,
                 last_head: Hash::ZERO,
                 votes: Vec::new(),
+                reveals: pos::Reveals::new(&key.chain),
+                future_votes: 0,
+                next_future: 0,
+                last_orphan: 0,
             });
             // A byzantine validator's chain view is an ordinary node without a key: it follows
             // the chain, and the misbehaviour is signed here, with core's functions.
@@ -318,8 +493,10 @@ impl World {
             actors.push(Actor { dir, node: Some(node), key, byz, seen: Seen::default() });
         }
         let chain = actors[0].node.as_ref().map(|n| n.chain().clone()).expect("node 0 is up");
+        let mut genesis_stake = sc.stakes.clone();
+        genesis_stake.resize(nodes, 0);
         let mut w = World {
-            genesis_stake: sc.stakes.clone(),
+            genesis_stake,
             genesis,
             chain,
             actors,
@@ -343,9 +520,23 @@ impl World {
             liveness_margin: None,
             violation: None,
             log: false,
+            long,
+            violations: Vec::new(),
+            violation_kinds: BTreeSet::new(),
+            reveals: BTreeMap::new(),
+            recoveries: Vec::new(),
+            recovery: BTreeMap::new(),
+            joiners: (0..nodes - n)
+                .map(|_| Joiner { want_staked: true, ..Joiner::default() })
+                .collect(),
+            churn_rng: rng.fork(),
+            churn: 0,
+            growth: vec![None; nodes],
+            window_base: 0,
+            window_disrupted: true,
             sc,
         };
-        for i in 0..n {
+        for i in 0..nodes {
             let first = GENESIS_MS + w.sc.tick_phase_ms[i];
             w.schedule(first, Item::Tick(i));
         }
@@ -359,7 +550,69 @@ impl World {
         w.schedule(GENESIS_MS + SLOT_MS, Item::UserTx);
         w.schedule(w.sc.faults_until_ms, Item::Calm);
         w.schedule(w.sc.faults_until_ms + LIVENESS_SLOTS * SLOT_MS, Item::Deadline);
+        if w.long.is_some() {
+            w.schedule_long();
+        }
         w
+    }
+
+    /// Long mode's items: stalls (their nodes crash and restart), recoveries, churn, growth.
+    fn schedule_long(&mut self) {
+        let Some(long) = self.sc.long.clone() else { return };
+        let calm = self.sc.faults_until_ms;
+        for s in &long.stalls {
+            for &i in &s.nodes {
+                self.schedule(s.from_ms, Item::Crash(i));
+                if let Some(u) = s.until_ms {
+                    self.schedule(u, Item::Restart(i));
+                }
+            }
+            // For good: measured from two epochs in, when what was in flight at the start
+            // (votes, a certificate) has landed, so it cannot count as finality returning.
+            let settle = 2 * SLOTS_PER_EPOCH;
+            let (from_ms, bound) = match s.until_ms {
+                Some(u) => (u, RECOVERY_SLOTS),
+                None => (s.from_ms + settle * SLOT_MS, INACTIVITY_SLOTS - settle),
+            };
+            self.recoveries.push(Recovery {
+                kind: RecoveryKind::Stall(s.kind),
+                node: None,
+                from_ms,
+                deadline_ms: from_ms + bound * SLOT_MS,
+                base: None,
+                done: false,
+            });
+        }
+        // Every restart (a crash's or a stall's): the node catches up once the network is calm.
+        let mut restarts: Vec<(usize, u64)> =
+            self.sc.crashes.iter().map(|c| (c.node, c.restart_ms)).collect();
+        for s in &long.stalls {
+            if let Some(u) = s.until_ms {
+                restarts.extend(s.nodes.iter().map(|&i| (i, u)));
+            }
+        }
+        for (node, at) in restarts {
+            let from_ms = at.max(calm);
+            self.recoveries.push(Recovery {
+                kind: RecoveryKind::Restart,
+                node: Some(node),
+                from_ms,
+                deadline_ms: from_ms + RECOVERY_SLOTS * SLOT_MS,
+                base: None,
+                done: false,
+            });
+        }
+        for k in 0..self.recoveries.len() {
+            let (from, deadline) = (self.recoveries[k].from_ms, self.recoveries[k].deadline_ms);
+            self.schedule(from, Item::RecoveryStart(k));
+            self.schedule(deadline, Item::RecoveryDeadline(k));
+        }
+        for j in 0..long.joiners {
+            let at =
+                calm + (j as u64 + 1) * SLOT_MS + self.sc.tick_phase_ms[self.sc.validators() + j];
+            self.schedule(at, Item::Churn(self.sc.validators() + j));
+        }
+        self.schedule(calm + GROWTH_SLOTS * SLOT_MS, Item::Growth);
     }
 
     fn schedule(&mut self, at: u64, item: Item) {
@@ -367,9 +620,34 @@ impl World {
         self.queue.insert((at, self.seq), item);
     }
 
+    /// Records a violation. An ordinary run stops at its first; a long run goes on and keeps
+    /// the first of each kind (a check, and for a missed proposal or a refusal, its cause), so
+    /// one long seed reports every bound it runs into, not only the earliest.
     fn violate(&mut self, kind: ViolationKind) {
-        if self.violation.is_none() {
-            self.violation = Some(Violation { at_ms: self.now, kind });
+        let v = Violation { at_ms: self.now, kind };
+        if self.long.is_none() {
+            if self.violation.is_none() {
+                self.violation = Some(v);
+            }
+            return;
+        }
+        let key = match &v.kind {
+            // The cause without its figures ("4,012 blocks above finality").
+            ViolationKind::MissedProposal { why, .. } => {
+                let cause: String = why.chars().filter(|c| !c.is_ascii_digit()).collect();
+                format!("missed proposal: {cause}")
+            }
+            ViolationKind::Refused { what, .. } => {
+                format!("refused {}", what.split_whitespace().nth(1).unwrap_or(""))
+            }
+            ViolationKind::NoRecovery { what, .. } => format!("recovery: {what}"),
+            other => other.check().to_owned(),
+        };
+        if self.violation_kinds.insert(key) {
+            if self.log {
+                eprintln!("VIOLATION ({}) {v}", v.kind.check());
+            }
+            self.violations.push(v);
         }
     }
 
@@ -396,13 +674,20 @@ impl World {
                 }
                 if self.actors[i].byz.is_some() {
                     self.byz_tick(i);
+                    self.after(i);
                 } else {
                     let local = self.local(i);
+                    let due = self.proposal_due(i, local);
                     if let Some(node) = self.actors[i].node.as_mut() {
                         node.tick(local);
                     }
+                    let proposed = self.after(i);
+                    if let Some(slot) = due {
+                        if !proposed.contains(&slot) {
+                            self.missed_proposal(i, slot);
+                        }
+                    }
                 }
-                self.after(i);
             }
             Item::Deliver { from, to, msg } => {
                 self.trace.update([1, from as u8, to as u8, msg.tag()]);
@@ -410,31 +695,11 @@ impl World {
             }
             Item::Crash(i) => {
                 self.trace.update([2, i as u8]);
-                self.actors[i].node = None;
-                self.actors[i].seen = Seen::default();
+                self.crash(i);
             }
             Item::Restart(i) => {
                 self.trace.update([3, i as u8]);
-                let local = self.local(i);
-                let a = &mut self.actors[i];
-                match Node::open_at(self.genesis.clone(), a.dir.path(), Some(a.key.clone()), local)
-                {
-                    Ok(node) => a.node = Some(node),
-                    Err(e) => {
-                        return self.violate(ViolationKind::NodeFailure {
-                            node: i,
-                            what: format!("restart: {e}"),
-                        });
-                    }
-                }
-                self.after(i);
-                // The restarted relay reconnects: it and each peer exchange `hello`.
-                for j in 0..self.actors.len() {
-                    if j != i {
-                        self.hello(i, j);
-                        self.hello(j, i);
-                    }
-                }
+                self.restart(i);
             }
             Item::HelloAll => {
                 self.trace.update([4]);
@@ -455,16 +720,79 @@ impl World {
             Item::UserTx => {
                 self.trace.update([6]);
                 self.user_tx();
-                let next = self.now + self.user_rng.range(300, 2_000);
+                // A long run's users are slower: each transfer costs every node a signature
+                // check or two, and the long horizon, not the load, is the subject there.
+                let (lo, hi) = if self.long.is_some() { USER_GAP_LONG_MS } else { (300, 2_000) };
+                let next = self.now + self.user_rng.range(lo, hi);
                 self.schedule(next, Item::UserTx);
             }
             Item::Calm => {
                 self.trace.update([7]);
-                self.calm_base = Some(self.checker.max_finalized());
+                let base = self.checker.max_finalized();
+                self.calm_base = Some(base);
+                // Measured only: the liveness deadline is the check.
+                self.recoveries.push(Recovery {
+                    kind: RecoveryKind::FaultPhase,
+                    node: None,
+                    from_ms: self.now,
+                    deadline_ms: self.now + LIVENESS_SLOTS * SLOT_MS,
+                    base: Some(base),
+                    done: false,
+                });
             }
             Item::Deadline => {
                 self.trace.update([8]);
                 self.liveness_deadline();
+            }
+            Item::Churn(i) => {
+                self.trace.update([9, i as u8]);
+                self.churn_step(i);
+                self.schedule(self.now + SLOTS_PER_EPOCH * SLOT_MS, Item::Churn(i));
+            }
+            Item::Growth => {
+                self.trace.update([10]);
+                self.growth_check();
+                self.schedule(self.now + GROWTH_SLOTS * SLOT_MS, Item::Growth);
+            }
+            Item::RecoveryStart(k) => {
+                self.trace.update([11]);
+                self.recoveries[k].base = Some(self.checker.max_finalized());
+                self.recovered();
+            }
+            Item::RecoveryDeadline(k) => {
+                self.trace.update([12]);
+                self.recovery_deadline(k);
+            }
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.window_disrupted = true;
+        self.actors[i].node = None;
+        self.actors[i].seen = Seen::default();
+        self.growth[i] = None;
+    }
+
+    /// Opens node `i` again on its data dir (with its key as it is now), and says `hello` to
+    /// every peer, as a restarted relay does.
+    fn restart(&mut self, i: usize) {
+        self.window_disrupted = true;
+        let local = self.local(i);
+        let a = &mut self.actors[i];
+        match Node::open_at(self.genesis.clone(), a.dir.path(), Some(a.key.clone()), local) {
+            Ok(node) => a.node = Some(node),
+            Err(e) => {
+                return self.violate(ViolationKind::NodeFailure {
+                    node: i,
+                    what: format!("restart: {e}"),
+                });
+            }
+        }
+        self.after(i);
+        for j in 0..self.actors.len() {
+            if j != i {
+                self.hello(i, j);
+                self.hello(j, i);
             }
         }
     }
@@ -522,12 +850,22 @@ impl World {
         let chain_id = self.chain.id;
         let Some(node) = self.actors[to].node.as_mut() else { return };
         let mut replies = Vec::new();
+        let mut refused = None;
         let log = self.log;
         let t = self.now.saturating_sub(GENESIS_MS);
         match msg {
             Msg::Block(b) => {
                 let (hash, height) = (b.hash(), b.header.header.height);
+                let extends_head =
+                    node.head_state().is_some_and(|s| s.tip.hash == b.header.header.parent);
                 let r = node.import_block_at(*b, local);
+                if extends_head && r == Err(ImportError::Full) && self.sc.is_honest(to) {
+                    refused = Some(format!(
+                        "refused block {height}:{} on its head: {}",
+                        short(&hash),
+                        ImportError::Full
+                    ));
+                }
                 if log {
                     eprintln!("{t:>6} {from}->{to} block {height}:{} {r:?}", short(&hash));
                 }
@@ -540,7 +878,16 @@ impl World {
                 for b in blocks {
                     let height = b.header.header.height;
                     let hash = b.hash();
+                    let extends_head =
+                        node.head_state().is_some_and(|s| s.tip.hash == b.header.header.parent);
                     let r = node.import_block_at(b, local);
+                    if extends_head && r == Err(ImportError::Full) && self.sc.is_honest(to) {
+                        refused = Some(format!(
+                            "refused synced block {height}:{} on its head: {}",
+                            short(&hash),
+                            ImportError::Full
+                        ));
+                    }
                     if log {
                         eprintln!("{t:>6} {from}->{to} synced {height}:{} {r:?}", short(&hash));
                     }
@@ -558,10 +905,7 @@ impl World {
                 }
             }
             Msg::GetBlocks { from: start } => {
-                let blocks: Vec<Block> = (start.max(1)..start.saturating_add(MAX_RANGE))
-                    .map_while(|h| node.hash_at(h).and_then(|hash| node.block(&hash)))
-                    .collect();
-                replies.push(Msg::Blocks(blocks));
+                replies.push(Msg::Blocks(head_chain(node, start.max(1), MAX_RANGE)));
             }
             Msg::Hello { head } => {
                 if head > node.head_state().map_or(0, |s| s.tip.height) {
@@ -574,7 +918,21 @@ impl World {
             }
             Msg::Vote(v) => {
                 let vote = v.vote;
+                let voter = check::index_of(&self.keys, &v.validator);
                 let r = node.on_vote(v);
+                // A vote the node cannot use (outside its window of the head, a set it does not
+                // know yet, one it holds) may be dropped; an honest one is never refused as bad.
+                // (Before the vote window, a full vote table refused honest votes here.)
+                if let Err(e @ (VoteError::BadSignature | VoteError::Equivocation)) = &r {
+                    if self.sc.is_honest(to) && voter.is_some_and(|k| self.sc.is_honest(k)) {
+                        refused = Some(format!(
+                            "refused honest validator {}'s vote {}->{}: {e}",
+                            voter.unwrap_or(0),
+                            cp(&vote.source),
+                            cp(&vote.target),
+                        ));
+                    }
+                }
                 if log {
                     eprintln!(
                         "{t:>6} {from}->{to} vote {}->{} {r:?}",
@@ -592,6 +950,12 @@ impl World {
                 let _ = node.submit_tx_at(tx, local);
             }
         }
+        if let Some(what) = refused {
+            // An honest message that extends what the node holds, refused for lack of room:
+            // a bound that an honest network can fill (RELIABILITY.md).
+            let state = self.standing();
+            self.violate(ViolationKind::Refused { node: to, what, state });
+        }
         for r in replies {
             self.send(to, from, r);
         }
@@ -600,9 +964,11 @@ impl World {
 
     /// After node `i` was called: route its events as the relay's `net` does (gossip to every
     /// peer), record what an honest validator signed, and check the invariants that can break.
-    fn after(&mut self, i: usize) {
+    /// Returns the slots of the blocks node `i` proposed in this step.
+    fn after(&mut self, i: usize) -> Vec<u64> {
+        let mut proposed = Vec::new();
         let honest = self.actors[i].byz.is_none();
-        let Some(node) = self.actors[i].node.as_mut() else { return };
+        let Some(node) = self.actors[i].node.as_mut() else { return proposed };
         let events = node.take_events();
         if let Some(state) = node.head_state() {
             self.trace.update(state.tip.hash.0);
@@ -610,7 +976,7 @@ impl World {
         self.trace.update(node.finalized().height.to_be_bytes());
         if !honest {
             // A byzantine node forwards nothing; what it sends is decided in `byz_tick`.
-            return;
+            return proposed;
         }
         let mut new_head = false;
         let t = self.now.saturating_sub(GENESIS_MS);
@@ -635,8 +1001,10 @@ impl World {
                         );
                     }
                     if h.proposer == self.keys[i] {
+                        proposed.push(h.slot);
                         if let Err(v) = self.checker.honest_proposal(i, h.slot, b.hash()) {
-                            return self.violate(v);
+                            self.violate(v);
+                            return proposed;
                         }
                     }
                     Msg::Block(b.into())
@@ -651,7 +1019,8 @@ impl World {
                     }
                     if v.validator == self.keys[i] {
                         if let Err(e) = self.checker.honest_vote(i, v.vote) {
-                            return self.violate(e);
+                            self.violate(e);
+                            return proposed;
                         }
                     }
                     Msg::Vote(v)
@@ -660,10 +1029,11 @@ impl World {
                     let offender = check::index_of(&self.keys, e.offender());
                     match offender {
                         Some(o) if self.sc.is_honest(o) => {
-                            return self.violate(ViolationKind::HonestEquivocation {
+                            self.violate(ViolationKind::HonestEquivocation {
                                 node: o,
                                 what: format!("evidence made by node {i}"),
                             });
+                            return proposed;
                         }
                         Some(o) => {
                             self.evidence_known.entry(o).or_insert(self.now);
@@ -695,6 +1065,8 @@ impl World {
         if new_head && self.violation.is_none() {
             self.check_supply(i, false);
         }
+        self.recovered();
+        proposed
     }
 
     /// Safety, after every step: every newly finalized height of node `i` against every other
@@ -747,7 +1119,7 @@ impl World {
             };
             let unbonding: u64 = account.unbonding.iter().map(|u| u.amount).sum();
             view.held += account.balance + account.stake + unbonding;
-            view.unbonding |= !account.unbonding.is_empty();
+            view.unbonding |= self.joiners.is_empty() && !account.unbonding.is_empty();
             if k < self.keys.len() && account.slashed {
                 if self.sc.is_honest(k) {
                     return self.violate(ViolationKind::HonestEquivocation {
@@ -785,6 +1157,226 @@ impl World {
                 });
             }
         }
+    }
+
+    /// The slot honest node `i` must propose in at its next tick (at its clock `local`), if any:
+    /// elected for it on its head, above the head's slot, and not proposed in yet (restarts
+    /// included: the checker saw every block it signed).
+    fn proposal_due(&self, i: usize, local: u64) -> Option<u64> {
+        let node = self.actors[i].node.as_ref()?;
+        let slot = pos::slot_at(GENESIS_MS, SLOT_MS, local)?;
+        let head = node.head_state()?;
+        (slot > head.tip.slot
+            && !self.checker.proposed(i, slot)
+            && state::proposer_for(&self.chain, head, slot).as_ref() == Some(&self.keys[i]))
+        .then_some(slot)
+    }
+
+    /// Honest node `i` was elected for `slot` on its head and did not propose: say why, as far
+    /// as the simulation can tell from outside.
+    fn missed_proposal(&mut self, i: usize, slot: u64) {
+        let Some(node) = self.actors[i].node.as_ref() else { return };
+        let Some(head) = node.head_state() else { return };
+        let mut why = Vec::new();
+        let commitment =
+            head.meta.registry.iter().find(|r| r.key == self.keys[i]).map(|r| r.commitment);
+        match commitment {
+            None => why.push("it is not registered".to_owned()),
+            Some(c) => {
+                let generation = self.joiners.get(i.wrapping_sub(self.sc.validators()));
+                let generation = generation.map_or(0, |j| j.generation);
+                let chain = &self.actors[i].key.chain;
+                let reveals =
+                    self.reveals.entry((i, generation)).or_insert_with(|| pos::Reveals::new(chain));
+                if reveals.preimage_of(&c).is_none() {
+                    why.push(format!(
+                        "its hash chain ({:?}) does not open its registered commitment: \
+                         used up",
+                        self.actors[i].key.chain
+                    ));
+                }
+            }
+        }
+        let unfinalized = head.tip.height.saturating_sub(node.finalized().height);
+        if unfinalized >= 4_000 {
+            why.push(format!("{unfinalized} blocks above finality (the node holds at most 4,096)"));
+        }
+        let (height, hash) = (head.tip.height, head.tip.hash);
+        self.violate(ViolationKind::MissedProposal {
+            node: i,
+            slot,
+            head: format!("{height}:{}", short(&hash)),
+            why: if why.is_empty() { "unknown".into() } else { why.join("; ") },
+        });
+    }
+
+    /// Long mode, every `GROWTH_SLOTS`: every honest node up since the last check has a head
+    /// at least `GROWTH_BLOCKS` higher. More than 1/3 of the stake offline stops finality, not
+    /// the chain.
+    fn growth_check(&mut self) {
+        for i in 0..self.actors.len() {
+            if !self.sc.is_honest(i) {
+                continue;
+            }
+            let Some(node) = self.actors[i].node.as_ref() else { continue };
+            let head = node.head_state().map_or(0, |s| s.tip.height);
+            if let Some(before) = self.growth[i] {
+                if head < before + GROWTH_BLOCKS {
+                    let state = self.standing();
+                    self.violate(ViolationKind::HeadStalled {
+                        node: i,
+                        from: before,
+                        to: head,
+                        slots: GROWTH_SLOTS,
+                        state,
+                    });
+                }
+            }
+            self.growth[i] = Some(head);
+        }
+        // And with every validator up for a whole window, finality moves.
+        let max = self.checker.max_finalized();
+        let all_up = (0..self.sc.validators()).all(|i| self.actors[i].node.is_some());
+        if all_up && !self.window_disrupted && max <= self.window_base {
+            let state = self.standing();
+            self.violate(ViolationKind::NoRecovery {
+                what: "every validator up",
+                node: None,
+                base: self.window_base,
+                finalized: max,
+                slots: GROWTH_SLOTS,
+                state,
+            });
+        }
+        self.window_base = max;
+        self.window_disrupted = false;
+    }
+
+    /// Marks the recoveries under way that are over, recording how long each took.
+    fn recovered(&mut self) {
+        if self.recoveries.iter().all(|r| r.done) {
+            return;
+        }
+        let max = self.checker.max_finalized();
+        for k in 0..self.recoveries.len() {
+            let r = &self.recoveries[k];
+            let Some(base) = r.base.filter(|_| !r.done && self.now >= r.from_ms) else {
+                continue;
+            };
+            let done = match r.node {
+                None => max > base,
+                Some(i) => {
+                    self.actors[i].node.as_ref().is_some_and(|n| n.finalized().height >= base)
+                }
+            };
+            if done {
+                let slots = (self.now - r.from_ms).div_ceil(SLOT_MS);
+                let worst = self.recovery.entry(r.kind.name()).or_insert(0);
+                *worst = (*worst).max(slots);
+                self.recoveries[k].done = true;
+            }
+        }
+    }
+
+    /// A recovery's deadline: it must be over (a restarted node that is down again has a
+    /// recovery of its own for its next restart).
+    fn recovery_deadline(&mut self, k: usize) {
+        self.recovered();
+        let r = self.recoveries[k].clone();
+        if r.done {
+            return;
+        }
+        if let Some(i) = r.node {
+            if self.actors[i].node.is_none() || self.sc.stalled(self.now, i) {
+                return;
+            }
+        }
+        let finalized = match r.node {
+            Some(i) => self.actors[i].node.as_ref().map_or(0, |n| n.finalized().height),
+            None => self.checker.max_finalized(),
+        };
+        let state = self.standing();
+        self.violate(ViolationKind::NoRecovery {
+            what: r.kind.name(),
+            node: r.node,
+            base: r.base.unwrap_or(0),
+            finalized,
+            slots: (r.deadline_ms - r.from_ms) / SLOT_MS,
+            state,
+        });
+    }
+
+    /// Long mode, once an epoch per joiner: stake, unstake, or stake again with a fresh hash
+    /// chain once the old registration is pruned, going by the joiner's own finalized state.
+    fn churn_step(&mut self, i: usize) {
+        let j = i - self.sc.validators();
+        let Some(node) = self.actors[i].node.as_ref() else { return };
+        let Some(fin) = node.finalized_state() else { return };
+        let me = self.keys[i].clone();
+        let address = Address::from_public_key(&me);
+        let Ok(account) = fin.account(node.store(), &address) else { return };
+        let registered = fin.meta.registry.iter().any(|r| r.key == me);
+        let (staked, settled) = (account.stake > 0, account.unbonding.is_empty() && !registered);
+        let now = self.now;
+        let jo = &mut self.joiners[j];
+        jo.was_registered |= registered;
+        let reached = if jo.want_staked { staked } else { !staked && settled };
+        if reached {
+            let hold = self.churn_rng.range(CHURN_EPOCHS.0, CHURN_EPOCHS.1);
+            let since = *jo.reached_ms.get_or_insert(now);
+            if since == now {
+                jo.hold_ms = hold * SLOTS_PER_EPOCH * SLOT_MS;
+            }
+            if now >= since + jo.hold_ms {
+                jo.want_staked = !jo.want_staked;
+                jo.reached_ms = None;
+            }
+            return;
+        }
+        // Resend after 8 epochs without effect (a transaction can be lost with a crash).
+        if jo.last_submit_ms != 0 && now < jo.last_submit_ms + 8 * SLOTS_PER_EPOCH * SLOT_MS {
+            return;
+        }
+        let kind = if jo.want_staked {
+            if !settled {
+                return; // the old registration is not pruned yet, or coins still unbonding
+            }
+            if jo.was_registered {
+                // Registering again: a fresh hash chain, and the node restarted with it.
+                jo.was_registered = false;
+                jo.generation += 1;
+                let generation = jo.generation;
+                self.actors[i].key.chain = sc_chain(&self.sc, i, generation);
+                self.crash(i);
+                self.restart(i);
+                if self.actors[i].node.is_none() {
+                    return;
+                }
+            }
+            let amount = self.chain.params.min_stake * self.churn_rng.range(1, 3);
+            TxKind::Stake { amount, commitment: self.actors[i].key.chain.commitment() }
+        } else {
+            TxKind::Unstake { amount: account.stake }
+        };
+        self.joiners[j].last_submit_ms = now;
+        let local = self.local(i);
+        let chain_id = self.chain.id;
+        let fee = self.chain.params.min_fee;
+        let key = self.actors[i].key.key.clone();
+        let Some(node) = self.actors[i].node.as_mut() else { return };
+        let Some(nonce) = node.next_nonce(&address) else { return };
+        let tx = Tx { chain_id, sender: me, nonce, fee, kind }.sign(&key);
+        let what = format!("{:?}", tx.tx.kind);
+        let r = node.submit_tx_at(tx, local);
+        if self.log {
+            let t = now.saturating_sub(GENESIS_MS);
+            let generation = self.joiners[j].generation;
+            eprintln!("{t:>6} joiner {i} (chain generation {generation}) sends {what}: {r:?}");
+        }
+        if r.is_ok() {
+            self.churn += 1;
+        }
+        self.after(i);
     }
 
     /// Each honest node's head height and slot, head's justified height and finalized height, for a
@@ -893,10 +1485,21 @@ impl World {
         let me = self.keys[i].clone();
         let Some(byz) = self.actors[i].byz.as_ref() else { return };
         let behaviour = byz.behaviour;
-        if slot > byz.last_slot
-            && slot > head.tip.slot
-            && state::proposer_for(&self.chain, &head, slot).as_ref() == Some(&me)
+        let elected = state::proposer_for(&self.chain, &head, slot).as_ref() == Some(&me);
+        if behaviour == Behaviour::OrphanSpammer
+            && !elected
+            && slot > byz.last_slot
+            && slot >= byz.last_orphan + ORPHAN_EVERY_SLOTS
         {
+            if let Some(b) = self.actors[i].byz.as_mut() {
+                // No block of its own for this slot, ever: no double proposal.
+                b.last_slot = slot;
+                b.last_orphan = slot;
+            }
+            self.byz_orphan(i, &head, slot);
+        }
+        let Some(byz) = self.actors[i].byz.as_ref() else { return };
+        if slot > byz.last_slot && slot > head.tip.slot && elected {
             if let Some(b) = self.actors[i].byz.as_mut() {
                 b.last_slot = slot;
             }
@@ -923,6 +1526,7 @@ impl World {
         match behaviour {
             Behaviour::EquivocatingVoter => self.byz_equivocate_vote(i, &head, honest_vote),
             Behaviour::ForkVoter => self.byz_fork_vote(i, &head),
+            Behaviour::FutureVoter => self.byz_future_votes(i, honest_vote),
             _ => {
                 self.byz_vote(i, honest_vote, None);
             }
@@ -1033,6 +1637,40 @@ impl World {
         self.byz_vote(i, vote, None);
     }
 
+    /// Far-future votes: one source, ever higher targets far above the head, each with a
+    /// made-up hash; never a slashable pair (none surrounds another, no two share a target).
+    fn byz_future_votes(&mut self, i: usize, honest: Vote) {
+        let Some(byz) = self.actors[i].byz.as_mut() else { return };
+        let count = if byz.future_votes < FUTURE_VOTES { FUTURE_VOTES_PER_HEAD } else { 1 };
+        let source = byz.votes.last().map_or(honest.source, |v| v.source);
+        for _ in 0..count {
+            let Some(byz) = self.actors[i].byz.as_mut() else { return };
+            let height = byz.next_future.max(honest.target.height + FUTURE_GAP);
+            byz.next_future = height + 1;
+            byz.future_votes += 1;
+            let hash = Hash(tagged_hash(Domain::Vote, &[b"far future", &height.to_be_bytes()]).0);
+            let vote = Vote { epoch: honest.epoch, source, target: Checkpoint { height, hash } };
+            self.byz_vote(i, vote, None);
+        }
+    }
+
+    /// A block on a made-up parent, signed by this (elected, registered) validator for `slot`,
+    /// which it never proposes in: honest nodes check its signature, keep it as an orphan and
+    /// ask the sender for the chain (the relay's `get_blocks`).
+    fn byz_orphan(&mut self, i: usize, head: &ChainState, slot: u64) {
+        let Some(node) = self.actors[i].node.as_ref() else { return };
+        let Some(mut header) = node.head_header().map(|h| h.header.clone()) else { return };
+        let made_up = |x: u64| tagged_hash(Domain::Genesis, &[b"made-up parent", &x.to_be_bytes()]);
+        header.height = head.tip.height + 2;
+        header.slot = slot;
+        header.parent = made_up(self.byz_rng.next_u64());
+        header.state_root = made_up(self.byz_rng.next_u64());
+        header.proposer = self.keys[i].clone();
+        let header = header.sign(&self.chain.id, &self.actors[i].key.key);
+        let block = Block { header, txs: Vec::new(), certificate: None };
+        self.broadcast(i, &Msg::Block(block.into()));
+    }
+
     /// Builds a block for `slot` on `state` (no certificate: a byzantine proposer does not
     /// gather votes), with `txs`.
     fn byz_build(
@@ -1049,7 +1687,13 @@ impl World {
             return None;
         }
         let commitment = state::commitment_to_open(&self.chain, state, &me, slot)?;
-        let reveal = key.chain.preimage_of(&commitment)?;
+        // Indexed once (generation 0); a renewed chain (the node renews on its own) is walked.
+        let reveal = self.actors[i]
+            .byz
+            .as_ref()?
+            .reveals
+            .preimage_of(&commitment)
+            .or_else(|| (1..4).find_map(|g| key.chain.renewal(g).preimage_of(&commitment)))?;
         state::build_block(node.store(), &self.chain, state, &key.key, slot, &reveal, txs, None)
             .ok()
             .map(|b| b.block)
@@ -1148,7 +1792,8 @@ impl World {
         Outcome {
             seed: self.sc.seed,
             summary: self.sc.summary(),
-            violation: self.violation.take(),
+            violation: self.violation.take().or_else(|| self.violations.first().cloned()),
+            violations: std::mem::take(&mut self.violations),
             blocks: self.blocks.len() as u64,
             finalized,
             sim_ms: self.now - GENESIS_MS,
@@ -1156,6 +1801,8 @@ impl World {
             offences: self.offences.len() as u64,
             slashed,
             liveness_margin: self.liveness_margin,
+            recovery: self.recovery,
+            churn: self.churn,
             trace: self.trace.finalize().into(),
         }
     }
