@@ -466,8 +466,9 @@ impl Conn {
                 let headers: Vec<String> = self
                     .shared
                     .with_node(|n| {
-                        (from..from.saturating_add(count))
-                            .map_while(|h| n.hash_at(h).and_then(|hash| n.header(&hash)))
+                        n.hashes_from(from, count)
+                            .into_iter()
+                            .map_while(|hash| n.header(&hash))
                             .map(|h| encode_hex(&h))
                             .collect()
                     })
@@ -482,8 +483,10 @@ impl Conn {
                     .with_node(|n| {
                         // Bounded in bytes too, so the reply fits the receiver's frame cap.
                         let mut size = 0usize;
-                        (from.max(1)..from.saturating_add(count))
-                            .map_while(|h| n.hash_at(h).and_then(|hash| n.block(&hash)))
+                        let start = from.max(1);
+                        n.hashes_from(start, from.saturating_add(count).saturating_sub(start))
+                            .into_iter()
+                            .map_while(|hash| n.block(&hash))
                             .map(|b| encode_hex(&b))
                             .take_while(|hex| {
                                 size += hex.len();

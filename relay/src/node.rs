@@ -425,6 +425,33 @@ impl Node {
         }
     }
 
+    /// The hashes of the head chain's blocks at heights `from..from + count`, in height order,
+    /// stopping at the first height it has none for. One walk down from the head for the
+    /// heights above the anchor, where [`Node::hash_at`] per height would walk once each (a
+    /// peer's `get_blocks` of 256 heights cost 256 walks under the node lock).
+    pub fn hashes_from(&self, from: u64, count: u64) -> Vec<Hash> {
+        let end = from.saturating_add(count);
+        let anchor = self.fork_choice.anchor().height;
+        let mut out: Vec<Hash> =
+            (from..end.min(anchor.saturating_add(1))).map_while(|h| self.hash_at(h)).collect();
+        if out.len() as u64 != end.min(anchor.saturating_add(1)).saturating_sub(from) {
+            return out;
+        }
+        let mut above = Vec::new();
+        let mut cursor = self.head;
+        while let Some(info) = self.fork_choice.get(&cursor) {
+            if info.height < from.max(anchor.saturating_add(1)) {
+                break;
+            }
+            if info.height < end {
+                above.push(cursor);
+            }
+            cursor = info.parent;
+        }
+        out.extend(above.into_iter().rev());
+        out
+    }
+
     pub fn block(&self, hash: &Hash) -> Option<Block> {
         self.store.block(hash).ok().flatten()
     }
@@ -1566,6 +1593,23 @@ mod tests {
         assert_eq!(b.head_header().unwrap().hash(), a.head_header().unwrap().hash());
         // B holds half the stake again: finality past its return needs its votes.
         assert!(a.finalized().height > back_at + 2, "finalized {}", a.finalized().height);
+    }
+
+    /// `hashes_from` (what a peer's `get_blocks` reads) is `hash_at` height by height, below
+    /// the anchor, across it and above it, in one walk.
+    #[test]
+    fn hashes_from_is_hash_at_per_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        for slot in 1..=40 {
+            let b = block_at(&n, &v, slot);
+            n.import_block(b).unwrap();
+        }
+        let top = n.head_state().unwrap().tip.height;
+        for (from, count) in [(0, 5), (1, 40), (3, 10), (top - 2, 10), (top + 1, 4), (5, 0)] {
+            let want: Vec<Hash> = (from..from + count).map_while(|h| n.hash_at(h)).collect();
+            assert_eq!(n.hashes_from(from, count), want, "from {from} count {count}");
+        }
     }
 
     #[test]

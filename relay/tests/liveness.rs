@@ -275,7 +275,7 @@ fn two_equal_validators_recover_finality_after_one_was_down_for_4096_slots() {
     let h = wait_for(pa, Duration::from_secs(120), "finality with B back", |h| {
         h.finalized > rejoined.height + 5
     });
-    let hb = wait_for(pb, Duration::from_secs(60), "B follows", |hb| hb.finalized >= h.finalized);
+    let hb = wait_for(pb, Duration::from_secs(120), "B follows", |hb| hb.finalized >= h.finalized);
     println!(
         "B back in the set at height {} ({:.1} s after its restart); finalized {} on A, {} on B",
         rejoined.height,
