@@ -189,6 +189,7 @@ impl Genesis {
                 key: v.key.clone(),
                 commitment: v.commitment,
                 renewal: Hash::ZERO,
+                renewal_epoch: 0,
                 last_active: 0,
             });
         }

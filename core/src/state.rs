@@ -43,24 +43,34 @@ pub struct Chain {
 }
 
 /// A registered staker: its key, the current head of its commit-reveal chain, the head of the
-/// chain it renews to at the next epoch transition (`Hash::ZERO`: none announced), and the last
-/// epoch it showed it is alive.
+/// chain it renews to (`Hash::ZERO`: none announced) and the epoch from which that renewal takes
+/// effect, and the last epoch it showed it is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub key: PublicKey,
     pub commitment: Hash,
     pub renewal: Hash,
-    /// The last epoch in which it proposed a block, signed a certificate a block carried, or
-    /// sent a `Stake` (PROTOCOL.md §9.5, inactivity).
+    /// The renewal takes effect at the first epoch transition into an epoch at or after this
+    /// one: two epochs after it was announced (PROTOCOL.md §9.3). 0 when `renewal` is ZERO.
+    pub renewal_epoch: u64,
+    /// The last epoch in which it proposed a block, signed a certificate a block carried, or,
+    /// outside the current set, sent a `Stake` (PROTOCOL.md §9.5, inactivity).
     pub last_active: u64,
 }
 
-/// Epochs a validator may go without proposing, signing a carried certificate or staking before
-/// a snapshot leaves it out (PROTOCOL.md §9.5): more than 1/3 of the stake offline for good
-/// would otherwise stop finality for good. Finality comes back at most `INACTIVITY_EPOCHS + 2`
-/// epochs after the offline stake's last activity (two transitions: the snapshot that leaves it
-/// out, then the rotation that makes that set current), if the rest is online.
-pub const INACTIVITY_EPOCHS: u64 = 16;
+/// Epochs a validator may go without proposing or signing a carried certificate before a
+/// snapshot leaves it out (PROTOCOL.md §9.5): more than 1/3 of the stake offline for good would
+/// otherwise stop finality for good. Finality comes back at most `INACTIVITY_EPOCHS + 2` epochs
+/// with blocks after the offline stake's last activity (two transitions: the snapshot that leaves
+/// it out, then the rotation that makes that set current), if the rest is online. Long on
+/// purpose (4,096 slots of the devnet's 8-slot epochs, 68 minutes at 1 s): on each side of a
+/// partition that lasts longer, the other side's stake is left out too and each side can
+/// finalize its own branch (§10.4).
+pub const INACTIVITY_EPOCHS: u64 = 512;
+
+/// Epochs from a renewal's announcement to the epoch it takes effect in (PROTOCOL.md §9.3): as
+/// long as a new registration waits before its first reveal.
+pub const RENEWAL_DELAY_EPOCHS: u64 = 2;
 
 impl Registration {
     /// Whether a snapshot at the start of `epoch` leaves this validator out as inactive.
@@ -500,20 +510,25 @@ fn apply_tx<S: NodeStore + ?Sized>(
         }
         TxKind::Stake { commitment, .. } => {
             // A registered validator's non-ZERO commitment renews its hash chain, but only from
-            // the next epoch transition (step 1 of `execute`): a chain that took effect at once
-            // could be chosen, among many, for the reveal its owner is about to make, and so
-            // grind the seed. A new registration commits to a fresh chain, which only matters two
+            // `RENEWAL_DELAY_EPOCHS` epochs on (step 1 of `execute`): a chain that took effect at
+            // once could be chosen, among many, for the reveal its owner is about to make, and so
+            // grind the seed. Like a new registration, a renewed chain is first revealed from two
             // epochs later, when the mix it would have to predict has moved on.
             let key = &tx.tx.sender;
+            let epoch = meta.epoch;
+            let renewal_epoch = epoch.checked_add(RENEWAL_DELAY_EPOCHS).ok_or(TxError::Overflow)?;
+            // A member of the current set shows it is alive by proposing and signing; a stake
+            // brings back one that was left out as inactive (at the next snapshot).
+            let in_current = meta.current.index_of(key).is_some();
             match meta.registry.binary_search_by(|r| r.key.cmp(key)) {
                 Ok(i) => {
-                    // Any stake shows the validator is alive (it may have been left out of the
-                    // sets as inactive: this brings it back at the next snapshot).
-                    let epoch = meta.epoch;
                     if let Some(reg) = meta.to_mut().registry.get_mut(i) {
-                        reg.last_active = epoch;
+                        if !in_current {
+                            reg.last_active = epoch;
+                        }
                         if *commitment != Hash::ZERO {
                             reg.renewal = *commitment;
+                            reg.renewal_epoch = renewal_epoch;
                         }
                     }
                 }
@@ -536,7 +551,8 @@ fn apply_tx<S: NodeStore + ?Sized>(
                         key: key.clone(),
                         commitment: *commitment,
                         renewal: Hash::ZERO,
-                        last_active: meta.epoch,
+                        renewal_epoch: 0,
+                        last_active: epoch,
                     };
                     meta.to_mut().registry.insert(i, registration);
                 }
@@ -652,12 +668,13 @@ fn prune_registry<S: NodeStore + ?Sized>(
     Ok(())
 }
 
-/// Renewed hash chains take effect: every registration with a renewal announced before this
-/// epoch transition commits to it from now on. Bounded by the registry size.
-fn renew_chains(meta: &mut ChainMeta) {
+/// Renewed hash chains take effect: every registration whose renewal is due by `epoch` commits to
+/// it from now on. Bounded by the registry size.
+fn renew_chains(meta: &mut ChainMeta, epoch: u64) {
     for r in &mut meta.registry {
-        if r.renewal != Hash::ZERO {
+        if r.renewal != Hash::ZERO && epoch >= r.renewal_epoch {
             r.commitment = core::mem::replace(&mut r.renewal, Hash::ZERO);
+            r.renewal_epoch = 0;
         }
     }
 }
@@ -709,7 +726,7 @@ fn execute<S: NodeStore + ?Sized>(
         meta.next = next_set;
         meta.epoch = epoch;
         prune_registry(&overlay, &mut meta, params.min_stake)?;
-        renew_chains(&mut meta);
+        renew_chains(&mut meta, epoch);
     }
 
     // 2. Proposer election and reveal.
@@ -1149,8 +1166,9 @@ pub fn proposer_for(chain: &Chain, state: &ChainState, slot: u64) -> Option<Publ
 }
 
 /// The commitment `key`'s reveal must open in a block of `slot` on top of `state`: its
-/// registration's commitment, or the renewal it announced if the block starts a new epoch (the
-/// renewal takes effect at that transition, before the reveal is checked; PROTOCOL.md §9.3).
+/// registration's commitment, or the renewal it announced if the block starts an epoch the
+/// renewal is due by (it takes effect at that transition, before the reveal is checked;
+/// PROTOCOL.md §9.3).
 /// `None` if `key` is not registered. A proposer asks this; it does not re-derive the rule.
 pub fn commitment_to_open(
     chain: &Chain,
@@ -1159,8 +1177,9 @@ pub fn commitment_to_open(
     slot: u64,
 ) -> Option<Hash> {
     let r = state.meta.registration(key)?;
-    let transition = chain.params.epoch_of(slot) > state.meta.epoch;
-    Some(if transition && r.renewal != Hash::ZERO { r.renewal } else { r.commitment })
+    let epoch = chain.params.epoch_of(slot);
+    let due = epoch > state.meta.epoch && r.renewal != Hash::ZERO && epoch >= r.renewal_epoch;
+    Some(if due { r.renewal } else { r.commitment })
 }
 
 /// The validator set whose votes for a block of `epoch` a block on top of `state` accepts.
@@ -1182,6 +1201,7 @@ impl Encode for Registration {
         self.key.encode_to(out);
         self.commitment.encode_to(out);
         self.renewal.encode_to(out);
+        out.put_u64(self.renewal_epoch);
         out.put_u64(self.last_active);
     }
 }
@@ -1241,13 +1261,19 @@ impl Decode for ChainMeta {
         let current = ValidatorSet::decode_from(r)?;
         let next = ValidatorSet::decode_from(r)?;
         let mix = Hash::decode_from(r)?;
-        let registry = r.list("registrations", Params::MAX_VALIDATORS, 105, |r| {
-            Ok(Registration {
+        let registry = r.list("registrations", Params::MAX_VALIDATORS, 113, |r| {
+            let registration = Registration {
                 key: PublicKey::decode_from(r)?,
                 commitment: Hash::decode_from(r)?,
                 renewal: Hash::decode_from(r)?,
+                renewal_epoch: r.u64()?,
                 last_active: r.u64()?,
-            })
+            };
+            // No renewal, no epoch: one encoding for one registration.
+            if registration.renewal == Hash::ZERO && registration.renewal_epoch != 0 {
+                return Err(DecodeError::NonCanonical { what: "renewal epoch" });
+            }
+            Ok(registration)
         })?;
         if registry.windows(2).any(|w| matches!(w, [a, b] if a.key >= b.key)) {
             return Err(DecodeError::NonCanonical { what: "registry order" });

@@ -287,38 +287,41 @@ fn transaction_rules_fire_in_order() {
 /// Issue 14.1: a validator's hash chain has a fixed length, and a registered validator could not
 /// re-commit, so a chain of 32 reveals stopped proposing after 32 blocks. It renews with a stake
 /// of 0 carrying the next chain's commitment (PROTOCOL.md §9.3): the announced chain takes effect
-/// at the next epoch transition, not before — until then the old chain must be revealed from,
-/// and from the transition on only the new one opens.
+/// at the first epoch transition `RENEWAL_DELAY_EPOCHS` (2) epochs after the announcement, not
+/// before — until then the old chain must be revealed from, and from then on only the new one
+/// opens.
 #[test]
-fn a_renewed_hash_chain_takes_effect_at_the_next_epoch() {
+fn a_renewed_hash_chain_takes_effect_two_epochs_later() {
     let mut net = Net::with_chain_length(1, 0, Params::devnet(), 32);
     let v = net.validators[0].clone();
     let me = v.public_key();
+    let epoch_slots = net.chain.params.slots_per_epoch;
     // Block 1 (slot 1, epoch 0) carries the renewal.
     let renewal = net.hash_chain(&v, 1).commitment();
     let renew = net.tx(&v, 0, TxKind::Stake { amount: 0, commitment: renewal });
     net.produce(vec![renew]);
     let reg = net.state.meta.registration(&me).unwrap().clone();
-    assert_eq!(reg.renewal, renewal, "announced");
+    assert_eq!((reg.renewal, reg.renewal_epoch), (renewal, state::RENEWAL_DELAY_EPOCHS));
     assert_ne!(reg.commitment, renewal, "not in effect in its own epoch");
-    // The rest of epoch 0 still reveals from the old chain.
-    let epoch = net.chain.params.slots_per_epoch;
-    for _ in 2..epoch {
+    // The rest of epoch 0 and all of epoch 1 still reveal from the old chain.
+    while net.state.tip.slot + 1 < 2 * epoch_slots {
         net.produce(vec![]);
     }
     assert_eq!(net.generations[me.as_bytes()], 0);
-    // The first block of epoch 1 must reveal from the new chain: the old one no longer opens.
+    assert_eq!(net.state.meta.registration(&me).unwrap().renewal, renewal, "still announced");
+    // The first block of epoch 2 must reveal from the new chain: the old one no longer opens.
     let old =
         net.hash_chain(&v, 0).preimage_of(&net.state.meta.registration(&me).unwrap().commitment);
+    let slot = 2 * epoch_slots;
     let built =
-        state::build_block(&net.store, &net.chain, &net.state, &v, epoch, &old.unwrap(), &[], None);
+        state::build_block(&net.store, &net.chain, &net.state, &v, slot, &old.unwrap(), &[], None);
     assert!(matches!(built, Err(BlockError::BadReveal)), "{built:?}");
     net.produce(vec![]);
     assert_eq!(net.generations[me.as_bytes()], 1);
     let reg = net.state.meta.registration(&me).unwrap();
-    assert_eq!(reg.renewal, Hash::ZERO);
-    // Renewing every epoch, one validator goes far past its 32 reveals.
-    for generation in 2..=6 {
+    assert_eq!((reg.renewal, reg.renewal_epoch), (Hash::ZERO, 0));
+    // Renewing again and again, one validator goes far past its 32 reveals.
+    for generation in 2..=5 {
         let commitment = net.hash_chain(&v, generation).commitment();
         let nonce = net.nonce(&v);
         net.produce(vec![net.tx(&v, nonce, TxKind::Stake { amount: 0, commitment })]);
@@ -326,7 +329,7 @@ fn a_renewed_hash_chain_takes_effect_at_the_next_epoch() {
             net.produce(vec![]);
         }
     }
-    assert!(net.state.tip.height > 40, "height {}", net.state.tip.height);
+    assert!(net.state.tip.height > 60, "height {}", net.state.tip.height);
     // A stake of nothing must commit to something.
     let nothing = net.tx(&v, net.nonce(&v), TxKind::Stake { amount: 0, commitment: Hash::ZERO });
     assert_eq!(

@@ -516,6 +516,7 @@ fn advance(view: &mut Pending, tx: &Tx, release_epoch: u64) -> Result<(), TxErro
                     key: tx.sender.clone(),
                     commitment: *commitment,
                     renewal: Hash::ZERO,
+                    renewal_epoch: 0,
                     last_active: 0,
                 });
             }

@@ -35,6 +35,9 @@ const MAX_VOTE_AHEAD: u64 = 16;
 /// sets votes are accepted for (the head state's previous, current and next sets), and one
 /// validator's votes, however many it signs, never push out another's.
 const VOTES_PER_VALIDATOR: usize = RECENT_BLOCKS + 1 + MAX_VOTE_AHEAD as usize;
+/// Generations of its own hash chain a validator searches at open for its registered
+/// commitment, when the store's generation does not hold it.
+const GENERATIONS_SEARCHED: u64 = 16;
 /// Most finality proofs kept for light clients (one per epoch, plus the newest).
 const MAX_FINALITY_PROOFS: usize = 1024;
 /// Blocks fork choice holds above its anchor: beyond this, only a block that would become the
@@ -209,6 +212,9 @@ pub struct Node {
     chains: Option<OwnChains>,
     /// The renewal transaction this validator last sent, while the mempool holds it.
     renewal_sent: Option<Hash>,
+    /// The slot in which the mempool last refused our renewal: tried again an epoch later, not
+    /// every tick (an account without the fee would log an error ten times a slot).
+    renewal_refused: Option<u64>,
     /// This node's own last vote and the slot it last proposed in.
     last_vote: Option<Vote>,
     last_proposed_slot: Option<u64>,
@@ -295,6 +301,7 @@ impl Node {
             finality_proofs: VecDeque::new(),
             chains: None,
             renewal_sent: None,
+            renewal_refused: None,
             validator,
             // What this validator signed before a restart binds it still.
             last_vote,
@@ -340,6 +347,7 @@ impl Node {
             }
         }
         node.events.clear();
+        node.find_own_generation()?;
         Ok(node)
     }
 
@@ -1108,6 +1116,33 @@ impl Node {
         Some(reveal)
     }
 
+    /// Makes sure the indexed generations hold the head state's registered commitment: a key
+    /// file or phrase used with a new data dir (the store's generation lost), or a wallet that
+    /// registered its chain again from generation 0, leaves it on another generation. Searches
+    /// the first [`GENERATIONS_SEARCHED`] at open, before anyone waits on the node.
+    fn find_own_generation(&mut self) -> Result<(), NodeError> {
+        let (Some(v), Some(chains)) = (&self.validator, &self.chains) else { return Ok(()) };
+        let Some(state) = self.states.get(&self.head) else { return Ok(()) };
+        let Some(r) = state.meta.registration(&v.key.public_key()) else { return Ok(()) };
+        if chains.remaining(&r.commitment).is_some() {
+            return Ok(());
+        }
+        let found = (0..GENERATIONS_SEARCHED)
+            .find(|g| pos::Reveals::new(&v.chain.renewal(*g)).remaining(&r.commitment).is_some());
+        match found {
+            Some(g) => {
+                tracing::info!(generation = g, "the registered hash chain is generation {g}");
+                self.chains = Some(OwnChains::new(&v.chain, g));
+                self.store.set_chain_generation(g)?;
+            }
+            None => tracing::error!(
+                "the registered commitment is on none of the first {GENERATIONS_SEARCHED} \
+                 generations of this key file's hash chain: this validator cannot propose"
+            ),
+        }
+        Ok(())
+    }
+
     /// Reveals this validator can still make from the head state: left on its registered chain,
     /// plus a whole chain if it announced a renewal. `None` without a validator key, or if the
     /// head's registration is none of ours.
@@ -1126,14 +1161,21 @@ impl Node {
     /// generation's commitment, sent through our own mempool like any transaction. The renewal
     /// takes effect at the next epoch transition, well before the old chain ends.
     ///
-    /// The same transaction shows we are alive (§9.5, inactivity): it is also sent when the head
-    /// state would leave us out of a set within two epochs — after a long time offline, or in
-    /// a stall without certificates in which we were not elected.
+    /// The same transaction shows we are alive (§9.5, inactivity) once we are out of the
+    /// current set and the head state would leave us out of the next snapshot: after a long
+    /// time offline, or a stall without certificates in which we were not elected. (Inside the
+    /// current set only proposing and signing count.)
     fn renew(&mut self, validator: &ValidatorKey, now_ms: u64) -> bool {
+        let slot = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms);
+        let epoch_slots = self.chain.params.slots_per_epoch;
+        if self.renewal_refused.is_some_and(|r| slot < Some(r.saturating_add(epoch_slots))) {
+            return false;
+        }
         let Some(state) = self.states.get(&self.head) else { return false };
         let me = validator.key.public_key();
         let Some(r) = state.meta.registration(&me) else { return false };
-        let inactive_soon = r.is_inactive_at(state.meta.epoch.saturating_add(2));
+        let inactive_soon = r.is_inactive_at(state.meta.epoch.saturating_add(2))
+            && state.meta.current.index_of(&me).is_none();
         let Some(chains) = self.chains.as_ref() else { return false };
         if r.renewal != Hash::ZERO {
             return false;
@@ -1189,6 +1231,7 @@ impl Node {
             Err(e) => {
                 tracing::error!(left, "hash chain renewal refused by the mempool: {e}");
                 self.renewal_sent = None;
+                self.renewal_refused = slot;
                 false
             }
         }
@@ -1498,7 +1541,10 @@ mod tests {
         for slot in 1..=150 {
             n.tick(start + slot * slot_ms + 10);
             if slot == 100 {
-                // A restart in the middle finds the chain generation it renewed to.
+                // A restart in the middle finds the chain generation it renewed to, even when
+                // the store's record of it is lost (a new data dir, a wallet's key file).
+                assert!(n.chains.as_ref().unwrap().generation > 2);
+                n.store().set_chain_generation(0).unwrap();
                 drop(n);
                 let now = start + slot * slot_ms + 20;
                 n = Node::open_at(genesis.clone(), dir.path(), Some(v.clone()), now).unwrap();

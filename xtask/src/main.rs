@@ -146,7 +146,7 @@ Tasks:
                   Liveness for days on release relays, each its own process
                   (relay/tests/liveness.rs, `memecoin-relay genesis` specs with short slots):
                   a 32-reveal validator proposes past 400 blocks (it renews its hash chain),
-                  and of two equal validators one is down N slots (default 4,200, 50 ms
+                  and of two equal validators one is down N slots (default 4,600, 50 ms
                   each); finality comes back without it and again with it. `cargo xtask
                   test` runs the same file on debug binaries.
   sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--log]
@@ -348,7 +348,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             Ok(Task::Crash { kills, seed })
         }
         "liveness" => match rest {
-            [] => Ok(Task::Liveness { down_slots: 4_200 }),
+            [] => Ok(Task::Liveness { down_slots: 4_600 }),
             [flag, n] if flag == "--down-slots" => n
                 .parse()
                 .map(|down_slots| Task::Liveness { down_slots })
@@ -1798,7 +1798,7 @@ mod tests {
             Ok(Task::Wasm { out: Some("www/pkg".into()), target: WebOrNode::Node }),
         );
         check_args(&["crash"], Ok(Task::Crash { kills: 100, seed: 1 }));
-        check_args(&["liveness"], Ok(Task::Liveness { down_slots: 4_200 }));
+        check_args(&["liveness"], Ok(Task::Liveness { down_slots: 4_600 }));
         check_args(&["liveness", "--down-slots", "9000"], Ok(Task::Liveness { down_slots: 9_000 }));
         check_args(
             &["crash", "--seed", "7", "--kills", "3"],

@@ -145,6 +145,7 @@ pub fn generate() -> Value {
         key: v0.public_key(),
         commitment: chain_of(&v0).commitment(),
         renewal: chain_of(&v0).renewal(1).commitment(),
+        renewal_epoch: 5,
         last_active: 3,
     };
 
@@ -201,11 +202,12 @@ pub fn generate() -> Value {
                 "key": v0.public_key().to_hex(),
                 "commitment": chain_of(&v0).commitment().to_hex(),
                 "renewal": chain_of(&v0).renewal(1).commitment().to_hex(),
+                "renewal_epoch": 5,
                 "last_active": 3,
                 "encoded": hex(registration.to_bytes()),
             },
-            "inactive_at_epoch_19": registration.is_inactive_at(19),
-            "inactive_at_epoch_20": registration.is_inactive_at(20),
+            "inactive_at_epoch_515": registration.is_inactive_at(515),
+            "inactive_at_epoch_516": registration.is_inactive_at(516),
         },
         "bad_addresses": [
             { "text": user_address.to_text().to_uppercase(), "valid": true },
