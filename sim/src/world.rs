@@ -574,6 +574,19 @@ impl World {
                 Some(u) => (u, RECOVERY_SLOTS),
                 None => (s.from_ms + settle * SLOT_MS, INACTIVITY_SLOTS - settle),
             };
+            // For good, the bound holds only if the honest validators that stay hold more than
+            // 2/3 of the stake that stays (PROTOCOL.md §9.5): a byzantine third of what remains
+            // may withhold its votes for ever (simulation seed 105, a fork voter).
+            let stake = |honest: bool| -> u128 {
+                let stakes = self.sc.stakes.iter().enumerate();
+                stakes
+                    .filter(|(i, _)| !s.nodes.contains(i) && (!honest || self.sc.is_honest(*i)))
+                    .map(|(_, stake)| u128::from(*stake))
+                    .sum()
+            };
+            if s.until_ms.is_none() && 3 * stake(true) <= 2 * stake(false) {
+                continue;
+            }
             self.recoveries.push(Recovery {
                 kind: RecoveryKind::Stall(s.kind),
                 node: None,
