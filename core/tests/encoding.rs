@@ -172,3 +172,19 @@ fn chain_state_round_trips() {
     assert_eq!(back, state);
     assert_eq!(back.state_root(), state.state_root());
 }
+
+/// A registration with a renewal epoch but no renewal has no place in a state reached by valid
+/// blocks (PROTOCOL.md §6.4): it is refused, so a registration has one encoding.
+#[test]
+fn a_renewal_epoch_without_a_renewal_is_refused() {
+    let net = Net::new(2, 0);
+    let mut state = net.state.clone();
+    state.meta.registry[0].renewal_epoch = 5;
+    assert_eq!(
+        memecoin_core::state::ChainState::from_bytes(&state.to_bytes()),
+        Err(DecodeError::NonCanonical { what: "renewal epoch" })
+    );
+    state.meta.registry[0].renewal = memecoin_core::hash::Hash([1; 32]);
+    let back = memecoin_core::state::ChainState::from_bytes(&state.to_bytes()).unwrap();
+    assert_eq!(back, state, "with a renewal it round-trips");
+}

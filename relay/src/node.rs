@@ -1076,8 +1076,10 @@ impl Node {
                 match self.import_block_at(built.block, now_ms) {
                     Ok(()) => {
                         tracing::info!(slot, height, txs = count, "proposed block");
-                        if let Some(left) = self.reveals_left().filter(|l| *l <= self.renew_below())
-                        {
+                        // Below two epochs of slots with no renewal announced (a renewal is sent
+                        // long before, at `renew_below`): it may run out before one takes effect.
+                        let urgent = self.chain.params.slots_per_epoch.saturating_mul(2);
+                        if let Some(left) = self.reveals_left().filter(|l| *l <= urgent) {
                             tracing::warn!(left, "few reveals left on the hash chain");
                         }
                         true
