@@ -1970,14 +1970,7 @@ mod tests {
 
     /// A block of `v` for `slot` on `parent` (a block `b` knows, or genesis), imported by `b`.
     fn build_on(b: &mut Node, v: &ValidatorKey, parent: Hash, slot: u64) -> Block {
-        let state = b.states.get(&parent).unwrap().clone();
-        let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
-        let block =
-            state::build_block(b.store(), b.chain(), &state, &v.key, slot, &reveal, &[], None)
-                .unwrap()
-                .block;
-        b.import_block(block.clone()).unwrap();
-        block
+        build_on_as(b, v, parent, slot)
     }
 
     #[test]
@@ -2305,11 +2298,11 @@ mod tests {
         assert!(n.seen_votes.len() <= 3 * VOTES_PER_VALIDATOR, "{}", n.seen_votes.len());
     }
 
-    /// A block of `v` for `slot` on `parent`, with `v`'s own registered commitment.
+    /// A block of `v` for `slot` on `parent`, opening the commitment core says it must.
     fn build_on_as(b: &mut Node, v: &ValidatorKey, parent: Hash, slot: u64) -> Block {
         let state = b.states.get(&parent).unwrap().clone();
         let me = v.key.public_key();
-        let commitment = state.meta.registry.iter().find(|r| r.key == me).unwrap().commitment;
+        let commitment = state::commitment_to_open(b.chain(), &state, &me, slot).unwrap();
         let reveal = v.chain.preimage_of(&commitment).unwrap();
         let block =
             state::build_block(b.store(), b.chain(), &state, &v.key, slot, &reveal, &[], None)

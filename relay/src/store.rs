@@ -553,24 +553,34 @@ impl Store {
     /// Records the slot the validator is about to sign a block for, before it signs: one block
     /// per slot, restarts included.
     pub fn set_last_proposal(&self, slot: u64) -> Result<(), StoreError> {
-        self.write(|txn| {
-            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
-            meta.insert(KEY_LAST_PROPOSAL, slot.to_be_bytes().as_slice())
-                .map_err(db_err("writing the last proposal"))?;
-            Ok(())
-        })
+        self.set_meta_u64(KEY_LAST_PROPOSAL, slot, "writing the last proposal")
     }
 
     /// The slot recorded by [`Store::set_last_proposal`].
     pub fn last_proposal(&self) -> Result<Option<u64>, StoreError> {
+        self.meta_u64(KEY_LAST_PROPOSAL, "last proposal")
+    }
+
+    /// A `u64` (big-endian) under `key` in the meta table, in one write transaction.
+    fn set_meta_u64(&self, key: &str, value: u64, what: &'static str) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(key, value.to_be_bytes().as_slice()).map_err(db_err(what))?;
+            Ok(())
+        })
+    }
+
+    /// The `u64` written by [`Store::set_meta_u64`] under `key`; `Corrupt { what }` if it is not
+    /// eight bytes.
+    fn meta_u64(&self, key: &str, what: &'static str) -> Result<Option<u64>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
-        let value = table.get(KEY_LAST_PROPOSAL).map_err(db_err("reading the last proposal"))?;
+        let value = table.get(key).map_err(db_err("reading the meta table"))?;
         value
             .map(|v| {
                 <[u8; 8]>::try_from(v.value())
                     .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt { what: "last proposal" })
+                    .map_err(|_| StoreError::Corrupt { what })
             })
             .transpose()
     }
@@ -578,25 +588,12 @@ impl Store {
     /// Records the generation of the validator's hash chain it reveals from (PROTOCOL.md §9.3),
     /// so a restart indexes that chain and the next, not every generation since the first.
     pub fn set_chain_generation(&self, generation: u64) -> Result<(), StoreError> {
-        self.write(|txn| {
-            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
-            meta.insert(KEY_CHAIN_GENERATION, generation.to_be_bytes().as_slice())
-                .map_err(db_err("writing the chain generation"))?;
-            Ok(())
-        })
+        self.set_meta_u64(KEY_CHAIN_GENERATION, generation, "writing the chain generation")
     }
 
     /// The generation recorded by [`Store::set_chain_generation`], 0 if none.
     pub fn chain_generation(&self) -> Result<u64, StoreError> {
-        let txn = self.read()?;
-        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
-        let value =
-            table.get(KEY_CHAIN_GENERATION).map_err(db_err("reading the chain generation"))?;
-        value.map_or(Ok(0), |v| {
-            <[u8; 8]>::try_from(v.value())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt { what: "chain generation" })
-        })
+        Ok(self.meta_u64(KEY_CHAIN_GENERATION, "chain generation")?.unwrap_or(0))
     }
 
     /// Up to `max` stored blocks with height above `height`, by height then hash: every fork, not
