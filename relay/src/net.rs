@@ -34,6 +34,9 @@ pub const MAX_RATE: u32 = 2_000;
 /// under the node lock: this bounds what cheap requests make us do (eight full ranges a
 /// second; a syncing relay imports slower than that).
 pub const MAX_SERVED: u32 = 8 * MAX_RANGE as u32;
+/// How long a sync waits for a peer's `blocks` reply before a gossiped block with an unknown
+/// parent may start another (the reply was lost, or the peer is slow).
+const SYNC_REPLY_WAIT: Duration = Duration::from_secs(10);
 /// Bytes queued for one peer before it counts as too slow: room for two of the largest replies.
 pub const MAX_QUEUED_BYTES: usize = 2 * wire::MAX_FRAME;
 /// A frame the peer does not take within this long ends the connection: a peer that stopped
@@ -156,6 +159,9 @@ struct Conn {
     served_in_window: u32,
     peer_head: u64,
     next_request: u64,
+    /// When the last `get_blocks` of a sync still under way was sent: while one is, a gossiped
+    /// block with an unknown parent starts no other (each would walk the same range again).
+    syncing: Option<Instant>,
 }
 
 /// Why a connection ends.
@@ -190,6 +196,7 @@ impl Conn {
 
     async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
         self.next_request += 1;
+        self.syncing = Some(Instant::now());
         tracing::info!(from, peer_head = self.peer_head, "syncing: requesting blocks");
         self.send(&Message::GetBlocks { id: self.next_request, from, count: MAX_RANGE })
     }
@@ -297,15 +304,15 @@ impl Conn {
                         self.send(&Message::Peers { peers })?;
                     }
                 }
-                let (ours, fin, head) = self
+                let (ours, from, head) = self
                     .shared
                     .with_node(|n| {
                         let height = n.head_state().map_or(0, |s| s.tip.height);
-                        (height, n.finalized().height, n.head_block().map(|b| encode_hex(&b)))
+                        (height, n.sync_start(), n.head_block().map(|b| encode_hex(&b)))
                     })
                     .await;
                 if head_height > ours {
-                    self.request_blocks(fin + 1).await?;
+                    self.request_blocks(from).await?;
                 }
                 // Our head, whatever its height: the peer's own head may be higher but lose to
                 // ours in fork choice (ours has a higher justified checkpoint), and height alone
@@ -381,17 +388,37 @@ impl Conn {
                     Ok(b) => b,
                     Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
                 };
-                self.import(block).await
+                let idle = self.syncing.is_none_or(|t| t.elapsed() > SYNC_REPLY_WAIT);
+                if !self.import(block).await? && idle {
+                    let from = self.shared.with_node(|n| n.sync_start()).await;
+                    self.request_blocks(from).await?;
+                }
+                Ok(())
             }
             Message::Blocks { blocks, .. } => {
+                self.syncing = None; // until the next request, if any
                 let mut last = None;
-                for b in blocks.iter().take(MAX_RANGE as usize) {
+                for (i, b) in blocks.iter().take(MAX_RANGE as usize).enumerate() {
                     let block: Block = match decode_hex("block", b) {
                         Ok(b) => b,
                         Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
                     };
-                    last = Some(block.header.header.height);
-                    self.import(block).await?;
+                    let height = block.header.header.height;
+                    if self.import(block).await? {
+                        last = Some(height);
+                        continue;
+                    }
+                    // The rest hangs on this block. If it is the first, the peer's branch forks
+                    // below where we asked: ask lower (§16.6); once per reply, not per block.
+                    last = None;
+                    if i == 0 {
+                        let below =
+                            self.shared.with_node(|n| n.sync_below(height, MAX_RANGE)).await;
+                        if let Some(from) = below {
+                            self.request_blocks(from).await?;
+                        }
+                    }
+                    break;
                 }
                 // Keep going until the peer has nothing more: a reply may be cut short by its
                 // byte bound, so only an empty one means we have caught up.
@@ -579,17 +606,19 @@ impl Conn {
         }
     }
 
-    async fn import(&mut self, block: Block) -> Result<(), End> {
-        let result = self.shared.with_node(|n| (n.import_block(block), n.anchor().height)).await;
-        match result {
-            (Ok(()), _) | (Err(ImportError::AlreadyKnown), _) => Ok(()),
-            (Err(ImportError::UnknownParent { .. }), anchor) => {
-                self.request_blocks(anchor + 1).await
+    /// Imports a block; `false` if its parent is unknown (the caller decides where to sync
+    /// from), `true` otherwise, whether it was imported, known or refused.
+    async fn import(&mut self, block: Block) -> Result<bool, End> {
+        match self.shared.with_node(|n| n.import_block(block)).await {
+            Ok(()) | Err(ImportError::AlreadyKnown) => Ok(true),
+            Err(ImportError::UnknownParent { .. }) => Ok(false),
+            Err(ImportError::Invalid(e)) => {
+                self.strike(None, format!("InvalidBlock: {e}"))?;
+                Ok(true)
             }
-            (Err(ImportError::Invalid(e)), _) => self.strike(None, format!("InvalidBlock: {e}")),
-            (Err(e), _) => {
+            Err(e) => {
                 tracing::debug!("block not imported: {e}");
-                Ok(())
+                Ok(true)
             }
         }
     }
@@ -642,6 +671,7 @@ pub async fn serve_connection(
         served_in_window: 0,
         peer_head: 0,
         next_request: 0,
+        syncing: None,
     };
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,

@@ -50,6 +50,9 @@ const MAX_UNFINALIZED: usize = 4096;
 /// are read from the store. A branch forking deeper than this is refused (`BelowAnchor`).
 /// About 17 minutes of 1-second slots, 16 times `RECENT_BLOCKS`.
 const WINDOW: u64 = 1024;
+/// Branches forking below the anchor whose tips the node keeps (`Node::deep`): the least
+/// promising by fork choice's order goes first when a better one arrives.
+const MAX_DEEP_TIPS: usize = 64;
 /// Blocks whose parent is unknown, kept until it arrives (a sync usually brings it): at most
 /// this many, and at most `MAX_ORPHANS_PER_PROPOSER` of one proposer, so one validator signing
 /// blocks on made-up parents cannot push out the others'.
@@ -175,6 +178,8 @@ pub struct Node {
     chain: Chain,
     store: Store,
     fork_choice: ForkChoice,
+    /// Fork choice's window in blocks: `WINDOW`, smaller in tests.
+    window: u64,
     /// States of the finalized block, fork choice's anchor and every block in fork choice
     /// (at most `MAX_UNFINALIZED` plus the head chain's `WINDOW`, plus two); older ones are in
     /// the store. `headers` holds the same blocks' headers.
@@ -197,6 +202,12 @@ pub struct Node {
     /// signs two blocks for one slot. Only slots above the anchor's: bounded by the blocks
     /// fork choice holds.
     proposals: BTreeMap<(u64, [u8; 33]), SignedHeader>,
+    /// Branches that fork off the head chain below the anchor (a partition that healed, a node
+    /// that was on the losing side): their blocks are validated against the store's states and
+    /// stored like any other, but fork choice holds only `window` blocks, so only each branch's
+    /// tip is kept here, by hash. Once a tip is better than the head by fork choice's order, the
+    /// node moves its anchor onto that branch ([`Node::take_branch`]). At most `MAX_DEEP_TIPS`.
+    deep: BTreeMap<Hash, DeepTip>,
     /// Blocks whose parent was unknown when they arrived, by (parent, block id), oldest first in
     /// `orphan_order`: imported as soon as their parent is. A block that arrives before its
     /// parent (reordering, a partition healing) is otherwise lost for good: gossip is not
@@ -243,6 +254,16 @@ impl From<&Vote> for VoteKey {
     }
 }
 
+/// The tip of a branch forking below the anchor (see `Node::deep`).
+#[derive(Debug, Clone, Copy)]
+struct DeepTip {
+    /// The block of the head chain it forks from, at or above finality and below the anchor
+    /// (when it was recorded: a later change of branch is checked again by `take_branch`).
+    fork: Checkpoint,
+    /// Fork choice's order of the tip: justified height, then height.
+    rank: (u64, u64),
+}
+
 impl Node {
     /// Opens the data dir for `genesis` (refusing one from another chain) and restores the
     /// finalized block and every stored block above it, at the wall clock's time.
@@ -283,6 +304,7 @@ impl Node {
             chain,
             store,
             fork_choice: ForkChoice::with_anchor(finalized, anchor),
+            window: WINDOW,
             states: HashMap::from([(finalized.hash, finalized_state), (anchor.hash, anchor_state)]),
             headers: HashMap::new(),
             head: anchor.hash,
@@ -298,6 +320,7 @@ impl Node {
             evidence: VecDeque::new(),
             proposals: BTreeMap::new(),
             orphans: Orphans::default(),
+            deep: BTreeMap::new(),
             finality_proofs: VecDeque::new(),
             chains: None,
             renewal_sent: None,
@@ -460,6 +483,27 @@ impl Node {
         out
     }
 
+    /// The height a sync asks a peer's blocks from (PROTOCOL.md §16.6): above the anchor, since
+    /// below it the node holds the head chain.
+    pub fn sync_start(&self) -> u64 {
+        self.fork_choice.anchor().height.saturating_add(1)
+    }
+
+    /// Where to ask next after a peer's blocks from height `from` did not join anything the
+    /// node holds (the first one's parent is unknown): the peer's branch forks lower, so twice
+    /// as far below the anchor as `from` was (at least `range` lower), and never below the
+    /// block after finality. `None` when `from` was that block already: the peer is on another
+    /// finalized chain, or lying. A fork `d` blocks below the anchor is found in about
+    /// `log2(d / range)` requests.
+    pub fn sync_below(&self, from: u64, range: u64) -> Option<u64> {
+        let lowest = self.fork_choice.finalized().height.saturating_add(1);
+        if from <= lowest {
+            return None;
+        }
+        let gap = self.sync_start().saturating_sub(from);
+        Some(from.saturating_sub(gap.max(range)).max(lowest))
+    }
+
     pub fn block(&self, hash: &Hash) -> Option<Block> {
         self.store.block(hash).ok().flatten()
     }
@@ -545,7 +589,7 @@ impl Node {
     fn import_one(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
         let h = &block.header.header;
-        if self.states.contains_key(&hash) {
+        if self.states.contains_key(&hash) || self.deep.contains_key(&hash) {
             return Err(ImportError::AlreadyKnown);
         }
         if h.height <= self.fork_choice.finalized().height {
@@ -555,14 +599,31 @@ impl Node {
             }));
         }
         let anchor = self.fork_choice.anchor();
-        if h.height <= anchor.height {
-            return Err(ImportError::Conflicts(ForkChoiceError::BelowAnchor {
-                anchor: anchor.height,
-                found: h.height,
-            }));
+        if h.height <= anchor.height && self.canonical_at(h.height)? == Some(hash) {
+            return Err(ImportError::AlreadyKnown); // the head chain below the anchor
+        }
+        let in_tree = self.fork_choice.contains(&h.parent);
+        let deep_fork = if in_tree { None } else { self.deep_fork(h)? };
+        if !in_tree && deep_fork.is_none() && h.height <= anchor.height {
+            if self.store.has_block(&h.parent)? {
+                // Off a side branch pruned as one that could not win.
+                return Err(ImportError::Conflicts(ForkChoiceError::BelowAnchor {
+                    anchor: anchor.height,
+                    found: h.height,
+                }));
+            }
+            let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
+            self.keep_orphan(block);
+            return Err(unknown);
         }
         // Full: side branches wait, the head chain never does.
-        if self.fork_choice.len() >= MAX_UNFINALIZED && !self.could_be_head(h) {
+        if in_tree && self.fork_choice.len() >= MAX_UNFINALIZED && !self.could_be_head(h) {
+            return Err(ImportError::Full);
+        }
+        if deep_fork.is_some()
+            && !self.deep.contains_key(&h.parent)
+            && self.deep_to_evict((h.justified.height, h.height)).is_err()
+        {
             return Err(ImportError::Full);
         }
         // Core never reads the clock; the node does: a block from a slot that has not begun (with
@@ -571,6 +632,9 @@ impl Node {
             .unwrap_or(0);
         if h.slot > now.saturating_add(1) {
             return Err(ImportError::FutureSlot { slot: h.slot, now });
+        }
+        if let Some(fork) = deep_fork {
+            return self.import_deep(block, fork, now_ms);
         }
         let Some(parent_state) = self.states.get(&h.parent) else {
             let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
@@ -656,13 +720,211 @@ impl Node {
             })
     }
 
+    /// Where a block whose parent is not in fork choice forks from, if it extends a branch
+    /// below the anchor: the parent is a kept deep tip, or a block of the head chain at or above
+    /// finality and below the anchor (the store's canonical index holds those heights).
+    fn deep_fork(
+        &self,
+        h: &memecoin_core::block::Header,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        if let Some(tip) = self.deep.get(&h.parent) {
+            return Ok(Some(tip.fork));
+        }
+        let Some(height) = h.height.checked_sub(1) else { return Ok(None) };
+        let below_anchor = (self.fork_choice.finalized().height..self.fork_choice.anchor().height)
+            .contains(&height);
+        if below_anchor && self.canonical_at(height)? == Some(h.parent) {
+            return Ok(Some(Checkpoint { height, hash: h.parent }));
+        }
+        Ok(None)
+    }
+
+    /// The head chain's block at `height` at or below the anchor: the store's canonical index,
+    /// which starts at height 1 (genesis has no block).
+    fn canonical_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
+        if height == 0 { Ok(Some(self.chain.id)) } else { self.store.hash_at(height) }
+    }
+
+    /// Room for a new deep tip of fork choice rank `rank`: `Ok(None)` if there is room, the tip
+    /// to drop for it if the table is full and it ranks below `rank`, `Err(())` if the new tip
+    /// ranks below every kept one (an honest branch that matters is long: it outranks junk
+    /// forked off the head chain, which costs its proposer an election per block).
+    fn deep_to_evict(&self, rank: (u64, u64)) -> Result<Option<Hash>, ()> {
+        if self.deep.len() < MAX_DEEP_TIPS {
+            return Ok(None);
+        }
+        match self.deep.iter().min_by_key(|(hash, t)| (t.rank, **hash)) {
+            Some((hash, t)) if t.rank < rank => Ok(Some(*hash)),
+            _ => Err(()),
+        }
+    }
+
+    /// Imports a block of a branch that forks below the anchor at `fork` (see [`Node::deep`]):
+    /// validated against its parent's stored state and stored; it replaces its parent as the
+    /// branch's tip, and once the tip is better than the head the node takes the branch.
+    fn import_deep(
+        &mut self,
+        block: Block,
+        fork: Checkpoint,
+        now_ms: u64,
+    ) -> Result<(), ImportError> {
+        let hash = block.hash();
+        let h = block.header.header.clone();
+        let parent_state = self
+            .store
+            .state(&h.parent)?
+            .ok_or_else(|| ImportError::Store(format!("store: no state for block {}", h.parent)))?;
+        let applied = self
+            .sigcache
+            .apply_overlapped(&block.txs, |signatures| {
+                state::apply_block_with(&self.store, &self.chain, &parent_state, &block, signatures)
+            })
+            .map_err(ImportError::Invalid)?;
+        self.store.put_block(&block, &applied.state, &applied.nodes)?;
+        let rank = (h.justified.height, h.height);
+        if self.deep.remove(&h.parent).is_none() {
+            if let Ok(Some(evicted)) = self.deep_to_evict(rank) {
+                self.deep.remove(&evicted);
+            }
+        }
+        self.deep.insert(hash, DeepTip { fork, rank });
+        self.check_double_proposal(&block.header);
+        let anchor_slot =
+            self.headers.get(&self.fork_choice.anchor().hash).map_or(0, |a| a.header.slot);
+        if h.slot > anchor_slot {
+            self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header.clone());
+        }
+        self.events.push(Event::Block(block));
+        let head = self.states.get(&self.head).map(|s| (s.meta.justified.height, s.tip.height));
+        if head.is_none_or(|head| rank > head) {
+            self.take_branch(hash, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Moves fork choice onto the branch of deep tip `tip`, better than the head: finds where it
+    /// meets the head chain (walking down the store), rewrites the store's canonical index
+    /// above that block with the branch, rebuilds fork choice on the branch's last `window`
+    /// blocks (their states read from the store), and keeps the old head as a deep tip, so the
+    /// node can come back to it the same way. The work is the branch's length, once per change.
+    fn take_branch(&mut self, tip: Hash, now_ms: u64) -> Result<(), ImportError> {
+        let Some(deep) = self.deep.remove(&tip) else { return Ok(()) };
+        let finalized = self.fork_choice.finalized();
+        // The branch from the tip down to the head chain's block it forks from, newest first.
+        let mut branch = Vec::new();
+        let mut cursor = tip;
+        let fork = loop {
+            if cursor == self.chain.id {
+                break Checkpoint { height: 0, hash: cursor };
+            }
+            let Some(block) = self.store.block(&cursor)? else { return Ok(()) };
+            let b = &block.header.header;
+            let height = b.height;
+            if height <= deep.fork.height && self.canonical_at(height)? == Some(cursor) {
+                break Checkpoint { height, hash: cursor };
+            }
+            if height <= finalized.height {
+                return Ok(()); // off the finalized chain: a change of branch since it was kept
+            }
+            branch.push(BlockInfo {
+                hash: cursor,
+                parent: b.parent,
+                height,
+                justified: b.justified,
+                finalized: b.finalized,
+            });
+            cursor = b.parent;
+        };
+        branch.reverse();
+        let top = branch.last().map_or(fork.height, |b| b.height);
+        let kept_from = top.saturating_sub(self.window).max(fork.height);
+        let split =
+            usize::try_from(kept_from - fork.height).unwrap_or(usize::MAX).min(branch.len());
+        let (below, above) = branch.split_at(split);
+        let anchor = below.last().map_or(fork, |b| Checkpoint { height: b.height, hash: b.hash });
+        let canonical: Vec<(u64, Hash)> = below.iter().map(|b| (b.height, b.hash)).collect();
+        let mut fork_choice = ForkChoice::with_anchor(finalized, anchor);
+        for info in above {
+            fork_choice.insert(*info).map_err(ImportError::Conflicts)?;
+        }
+        // Nothing has changed yet; from here the store moves first (a crash after it restarts
+        // on the new branch, from the anchor, §12).
+        self.store.rewind_anchor(fork, anchor, &canonical)?;
+        let old_head = self.head;
+        let old_rank = self.states.get(&old_head).map(|s| (s.meta.justified.height, s.tip.height));
+        self.fork_choice = fork_choice;
+        // States and headers: the finalized block's, and the new anchor's and tree's from the store.
+        let finalized_state = self.states.remove(&finalized.hash);
+        let finalized_header = self.headers.remove(&finalized.hash);
+        self.states.clear();
+        self.headers.clear();
+        if let Some(s) = finalized_state {
+            self.states.insert(finalized.hash, s);
+        }
+        if let Some(h) = finalized_header {
+            self.headers.insert(finalized.hash, h);
+        }
+        for hash in std::iter::once(anchor.hash).chain(above.iter().map(|b| b.hash)) {
+            if let Some(s) = self.store.state(&hash)? {
+                self.states.insert(hash, s);
+            }
+            if let Some(b) = self.store.block(&hash)? {
+                self.headers.insert(hash, b.header);
+            }
+        }
+        if let (Some(rank), true) = (old_rank, old_head != fork.hash) {
+            if let Ok(evicted) = self.deep_to_evict(rank) {
+                if let Some(e) = evicted {
+                    self.deep.remove(&e);
+                }
+                self.deep.insert(old_head, DeepTip { fork, rank });
+            }
+        }
+        // The old branch's transactions go back to the pool (those the new one holds, or that
+        // are now invalid, are refused there): from at most `window` of its newest blocks.
+        let mut orphaned = Vec::new();
+        let mut cursor = old_head;
+        for _ in 0..self.window {
+            if cursor == fork.hash {
+                break;
+            }
+            let Some(block) = self.store.block(&cursor)? else { break };
+            cursor = block.header.header.parent;
+            orphaned.extend(block.txs);
+        }
+        tracing::info!(
+            fork = fork.height,
+            from = old_rank.map_or(0, |r| r.1),
+            to = top,
+            "took a branch forking below the anchor"
+        );
+        let new_finalized = self.fork_choice.finalized();
+        if new_finalized != finalized {
+            self.on_finalized(finalized, new_finalized, anchor)?;
+        }
+        self.head = self.fork_choice.head();
+        if let Some(header) = self.headers.get(&self.head) {
+            self.events.push(Event::NewHead(header.clone()));
+        }
+        self.store.set_head(&self.head)?;
+        if let Some(state) = self.states.get(&self.head) {
+            self.mempool.on_new_state(&self.store, &self.chain, state, now_ms);
+            for tx in orphaned {
+                let _ = self.mempool.insert(&self.store, &self.chain, state, tx, now_ms);
+            }
+        }
+        self.bound_memory()?;
+        self.prune_votes();
+        Ok(())
+    }
+
     /// Keeps what fork choice holds within `WINDOW` of the head (see [`WINDOW`]): drops side
     /// branches that cannot win and moves the anchor up the head chain, recording in the store
     /// the head chain's blocks that left memory; their states and headers are dropped here.
     fn bound_memory(&mut self) -> Result<(), ImportError> {
         let old_anchor = self.fork_choice.anchor();
-        let mut dropped = self.fork_choice.prune(WINDOW);
-        let moved = self.fork_choice.advance_anchor(WINDOW);
+        let mut dropped = self.fork_choice.prune(self.window);
+        let moved = self.fork_choice.advance_anchor(self.window);
         if let Some(anchor) = moved.last() {
             let canonical: Vec<(u64, Hash)> = moved.iter().map(|c| (c.height, c.hash)).collect();
             self.store.set_anchor(*anchor, &canonical)?;
@@ -794,8 +1056,9 @@ impl Node {
         }
         let finalized_slot = self.header(&new.hash).map_or(0, |h| h.header.slot);
         self.proposals.retain(|(slot, _), _| *slot > finalized_slot);
-        // A kept orphan at or below finality can never be imported.
+        // A kept orphan at or below finality can never be imported, nor a branch forking below it.
         self.orphans.prune(new.height);
+        self.deep.retain(|_, t| t.fork.height > new.height || t.fork == new);
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
                 self.events.push(Event::Finalized(proof.clone()));
@@ -1557,6 +1820,30 @@ mod tests {
         assert!(n.reveals_left().unwrap() > 0);
     }
 
+    /// `x` ticks at `now`, and `y` hears the blocks and votes it sent.
+    fn step(x: &mut Node, y: &mut Node, now: u64) {
+        x.tick(now);
+        for e in x.take_events() {
+            match e {
+                Event::Block(block) => drop(y.import_block_at(block, now)),
+                Event::Vote(vote) => drop(y.on_vote(vote)),
+                _ => {}
+            }
+        }
+    }
+
+    /// `n`'s head chain from its store, oldest first (what a peer's sync brings).
+    fn head_chain(n: &Node) -> Vec<Block> {
+        let mut hash = n.head_header().unwrap().hash();
+        let mut chain = Vec::new();
+        while let Some(block) = n.block(&hash) {
+            hash = block.header.header.parent;
+            chain.push(block);
+        }
+        chain.reverse();
+        chain
+    }
+
     /// Issue 14.4 at the node: of two equal validators, one is down for longer than the
     /// inactivity bound. The other goes on alone, finality comes back once the snapshot leaves
     /// the absent one out, and when it returns its node shows it is alive on its own (a renewal
@@ -1571,16 +1858,6 @@ mod tests {
         let mut a = Node::open_at(genesis.clone(), a_dir.path(), Some(va), start).unwrap();
         let mut b = Node::open_at(genesis.clone(), b_dir.path(), Some(vb.clone()), start).unwrap();
         let at = |slot: u64| start + slot * slot_ms + 10;
-        fn step(x: &mut Node, y: &mut Node, now: u64) {
-            x.tick(now);
-            for e in x.take_events() {
-                match e {
-                    Event::Block(block) => drop(y.import_block_at(block, now)),
-                    Event::Vote(vote) => drop(y.on_vote(vote)),
-                    _ => {}
-                }
-            }
-        }
         // Two epochs together (B earns the fees it will need), then B is down.
         for s in 1..=2 * spe {
             step(&mut a, &mut b, at(s));
@@ -1602,13 +1879,7 @@ mod tests {
         assert!(a.head_state().unwrap().meta.current.index_of(&b_key).is_none());
         // B restarts, syncs A's chain, and sends the transaction that shows it is alive.
         let mut b = Node::open_at(genesis, b_dir.path(), Some(vb), at(slot)).unwrap();
-        let mut hash = a.head_header().unwrap().hash();
-        let mut chain = Vec::new();
-        while let Some(block) = a.block(&hash) {
-            hash = block.header.header.parent;
-            chain.push(block);
-        }
-        for block in chain.into_iter().rev() {
+        for block in head_chain(&a) {
             match b.import_block_at(block, at(slot)) {
                 Ok(()) | Err(ImportError::AlreadyKnown) | Err(ImportError::Conflicts(_)) => {}
                 Err(e) => panic!("{e}"),
@@ -2328,5 +2599,113 @@ mod tests {
             .unwrap();
         n.import_block(late).unwrap();
         assert_eq!(n.head_header().unwrap().hash(), first.hash());
+    }
+
+    /// Issue 14: two sides of a partition that each grew more than fork choice's window without
+    /// finality (neither holds 2/3) refused each other's branch after the heal, because it forks
+    /// below their anchors (`BelowAnchor`, then `UnknownParent` above it): each stayed on its
+    /// own side, and the inactivity bound would have let each finalize its own. The side that
+    /// synced a better branch (fork choice's order) must take it, and finality come back.
+    #[test]
+    fn a_partition_longer_than_the_window_heals_onto_one_chain() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let start = 1_700_000_000_000;
+        let genesis = stalled_genesis(start);
+        let (spe, slot_ms) = (genesis.params.slots_per_epoch, genesis.params.slot_ms);
+        let at = |slot: u64| start + slot * slot_ms + 10;
+        let (v0, v1) = (keys::devnet_validator(0).unwrap(), keys::devnet_validator(1).unwrap());
+        let mut a =
+            Node::open_at(genesis.clone(), dirs[0].path(), Some(v0.clone()), start).unwrap();
+        let mut b =
+            Node::open_at(genesis.clone(), dirs[1].path(), Some(v1.clone()), start).unwrap();
+        a.window = 32;
+        b.window = 32;
+        let height = |n: &Node| n.head_state().unwrap().tip.height;
+        // Apart: each proposes in the slots its own chain gives it and votes alone (60 % and
+        // 40 %: nothing is justified), until both have left the fork below their anchors.
+        let mut slot = 0;
+        while height(&a).min(height(&b)) <= 4 * a.window {
+            slot += 1;
+            for n in [&mut a, &mut b] {
+                n.tick(at(slot));
+                n.take_events();
+            }
+        }
+        assert!(a.anchor().height > 0 && b.anchor().height > 0);
+        assert_eq!((a.finalized().height, b.finalized().height), (0, 0));
+        assert_ne!(height(&a), height(&b), "a tie would keep each on its own");
+        // The heal: each syncs the other's chain from the fork up.
+        let (chain_a, chain_b) = (head_chain(&a), head_chain(&b));
+        for (n, chain) in [(&mut a, chain_b), (&mut b, chain_a)] {
+            for block in chain {
+                match n.import_block_at(block, at(slot)) {
+                    Ok(()) | Err(ImportError::AlreadyKnown) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        let taller = height(&a).max(height(&b));
+        let head = a.head_header().unwrap().hash();
+        assert_eq!(b.head_header().unwrap().hash(), head);
+        assert_eq!(height(&a), taller);
+        assert_eq!(a.hashes_from(1, taller), b.hashes_from(1, taller), "one chain, every height");
+        for n in [&a, &b] {
+            assert!(n.fork_choice.len() <= 2 * n.window as usize && n.deep.len() <= 1);
+        }
+        // Both restart on it (the store's anchor, canonical index and head moved with it).
+        drop((a, b));
+        let open = |dir: &Path, v: ValidatorKey| {
+            let mut n = Node::open_at(genesis.clone(), dir, Some(v), at(slot)).unwrap();
+            n.window = 32;
+            n
+        };
+        let mut a = open(dirs[0].path(), v0);
+        let mut b = open(dirs[1].path(), v1);
+        for n in [&a, &b] {
+            assert_eq!(n.head_header().unwrap().hash(), head);
+            assert_eq!(n.hashes_from(1, taller).len() as u64, taller);
+        }
+        // Together again: every vote counts on one chain, and finality comes back on it.
+        for s in slot + 1..=slot + 3 * spe {
+            step(&mut a, &mut b, at(s));
+            step(&mut b, &mut a, at(s));
+        }
+        assert_eq!(a.finalized(), b.finalized());
+        assert!(a.finalized().height > taller, "finalized {:?}", a.finalized());
+        for n in [&a, &b] {
+            let f = n.finalized();
+            assert_eq!(n.store().hash_at(f.height).unwrap(), Some(f.hash));
+            assert_eq!(n.hash_at(taller), a.hash_at(taller));
+        }
+    }
+
+    /// A sync that does not join backs off below the anchor, doubling, down to finality.
+    #[test]
+    fn sync_backs_off_below_the_anchor_down_to_finality() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = 1_700_000_000_000;
+        let genesis = stalled_genesis(start);
+        let slot_ms = genesis.params.slot_ms;
+        let v0 = keys::devnet_validator(0).unwrap();
+        let mut n = Node::open_at(genesis, dir.path(), Some(v0), start).unwrap();
+        n.window = 8;
+        // Validator 0 alone (60 %): blocks, no finality.
+        for slot in 1..=100 {
+            n.tick(start + slot * slot_ms + 10);
+        }
+        let (anchor, finalized) = (n.anchor().height, n.finalized().height);
+        assert!(anchor > finalized + 20, "anchor {anchor}, finalized {finalized}");
+        let mut from = n.sync_start();
+        assert_eq!(from, anchor + 1);
+        let mut tried = vec![from];
+        while let Some(next) = n.sync_below(from, 4) {
+            assert!(next < from && next > finalized);
+            from = next;
+            tried.push(from);
+        }
+        assert_eq!(from, finalized + 1, "{tried:?}");
+        assert_eq!(tried[1], anchor + 1 - 4);
+        assert_eq!(tried[2], anchor + 1 - 8);
+        assert_eq!(tried[3], anchor + 1 - 16);
     }
 }

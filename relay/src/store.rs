@@ -467,6 +467,55 @@ impl Store {
         })
     }
 
+    /// Moves the node's anchor onto another branch (it took a branch forking below its anchor,
+    /// PROTOCOL.md §10.4): forgets the canonical entries above `fork` (the block the two
+    /// branches share), records `canonical` (the new branch from above `fork` up to `anchor`,
+    /// oldest first) and the anchor, in one transaction. Refuses, changing nothing, a `fork`
+    /// below the stored finalized height (finality never reverts) and entries that are not
+    /// strictly ascending from `fork` or do not end at `anchor`.
+    pub fn rewind_anchor(
+        &self,
+        fork: Checkpoint,
+        anchor: Checkpoint,
+        canonical: &[(u64, Hash)],
+    ) -> Result<(), StoreError> {
+        let ascending = canonical.windows(2).all(|w| matches!(w, [(a, _), (b, _)] if a < b));
+        if !ascending || canonical.first().is_some_and(|(h, _)| *h <= fork.height) {
+            return Err(StoreError::BadCanonical { reason: "are not strictly ascending" });
+        }
+        let last = canonical.last().map_or((fork.height, fork.hash), |(h, x)| (*h, *x));
+        if last != (anchor.height, anchor.hash) {
+            return Err(StoreError::BadCanonical { reason: "do not end at the anchor" });
+        }
+        if let Some(finalized) = self.finalized()? {
+            if fork.height < finalized.height {
+                return Err(StoreError::FinalityRegression { stored: finalized, new: fork });
+            }
+        }
+        self.write(|txn| {
+            {
+                let mut table =
+                    txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
+                let from = height_key(fork.height.saturating_add(1));
+                table
+                    .retain_in::<&[u8; 8], _>(&from.., |_, _| false)
+                    .map_err(db_err("rewinding the canonical index"))?;
+            }
+            write_canonical(txn, canonical)?;
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_ANCHOR, anchor.to_bytes().as_slice())
+                .map_err(db_err("writing the anchor"))?;
+            Ok(())
+        })
+    }
+
+    /// Whether block `hash` is stored (on any branch).
+    pub fn has_block(&self, hash: &Hash) -> Result<bool, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+        Ok(table.get(hash.as_bytes()).map_err(db_err("reading a block"))?.is_some())
+    }
+
     /// The anchor recorded by [`Store::set_anchor`].
     pub fn anchor(&self) -> Result<Option<Checkpoint>, StoreError> {
         let txn = self.read()?;
@@ -995,6 +1044,49 @@ mod tests {
         // The store still works after the failed write.
         t.store.put_block(block, state, nodes).unwrap();
         assert_eq!(t.store.block(&block.hash()).unwrap().as_ref(), Some(block));
+    }
+
+    /// Moving the anchor onto another branch forgets the old branch's heights above the fork,
+    /// records the new ones, and never goes below finality.
+    #[test]
+    fn rewind_anchor_replaces_the_index_above_the_fork_only() {
+        let mut t = TestChain::new();
+        let blocks: Vec<Block> = (0..4).map(|_| t.extend(&[])).collect();
+        let entry = |b: &Block| (b.header.header.height, b.hash());
+        let cp = |b: &Block| b.header.header.checkpoint();
+        t.store.set_finalized(cp(&blocks[0]), &[entry(&blocks[0])]).unwrap();
+        let old: Vec<(u64, Hash)> = blocks.iter().map(entry).collect();
+        t.store.set_anchor(cp(&blocks[3]), &old).unwrap();
+        // Another branch from blocks[1] (height 2): heights 3 and 4 are (made-up) other blocks.
+        let other = [(3, Hash([3; 32])), (4, Hash([4; 32]))];
+        let anchor = Checkpoint { height: 4, hash: other[1].1 };
+        t.store.rewind_anchor(cp(&blocks[1]), anchor, &other[..]).unwrap();
+        let t = t.reopen();
+        assert_eq!(t.store.anchor().unwrap(), Some(anchor));
+        assert_eq!(t.store.hash_at(2).unwrap(), Some(blocks[1].hash()));
+        assert_eq!(t.store.hash_at(3).unwrap(), Some(other[0].1));
+        assert_eq!(t.store.hash_at(4).unwrap(), Some(other[1].1));
+        // An anchor at the fork itself, with nothing above it recorded.
+        t.store.rewind_anchor(cp(&blocks[1]), cp(&blocks[1]), &[]).unwrap();
+        assert_eq!(t.store.hash_at(3).unwrap(), None);
+        // Refused, changing nothing: below finality, not ascending from the fork, wrong end.
+        assert_eq!(
+            t.store.rewind_anchor(Checkpoint { height: 0, hash: Hash::ZERO }, anchor, &other[..]),
+            Err(StoreError::FinalityRegression {
+                stored: cp(&blocks[0]),
+                new: Checkpoint { height: 0, hash: Hash::ZERO }
+            })
+        );
+        assert_eq!(
+            t.store.rewind_anchor(cp(&blocks[2]), anchor, &other[..]),
+            Err(StoreError::BadCanonical { reason: "are not strictly ascending" })
+        );
+        assert_eq!(
+            t.store.rewind_anchor(cp(&blocks[1]), cp(&blocks[3]), &other[..]),
+            Err(StoreError::BadCanonical { reason: "do not end at the anchor" })
+        );
+        assert_eq!(t.store.anchor().unwrap(), Some(cp(&blocks[1])));
+        assert_eq!(t.store.hash_at(2).unwrap(), Some(blocks[1].hash()));
     }
 
     #[test]

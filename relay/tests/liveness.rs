@@ -2,11 +2,16 @@
 //! own database file, on chain specs from `memecoin-relay genesis` with short slots (the
 //! `slot_ms` of the spec edited, as an operator would):
 //!
-//! - a validator made with `keygen --chain-length 32` keeps proposing for hundreds of slots: it
+//! - a validator made with `keygen --chain-length 32` keeps proposing for hundreds of 50 ms slots, one block a slot: it
 //!   renews its hash chain on its own (PROTOCOL.md §9.3), where it used to stop at height 32;
 //! - two validators with equal stake: one is down for more than 4,096 slots. The other goes on
 //!   alone, finality comes back once the absent one is left out as inactive (§9.5), and when
 //!   it returns it syncs, shows it is alive on its own, is back in the set and votes again.
+//!
+//! - two validators with equal stake start apart (a partition from genesis), each building its
+//!   own chain without finality for more than fork choice's window (1,024 blocks), then meet:
+//!   the one behind takes the other's branch, which forks below its anchor (§12), and finality
+//!   comes back on one chain. Each used to refuse the other's branch (`BelowAnchor`) for good.
 //!
 //! `MEMECOIN_LIVENESS_DOWN_SLOTS` (default 4,600: more than 4,096, and past the 4,112 slots after
 //! which inactivity leaves it out) sets how long the second validator is down;
@@ -161,13 +166,13 @@ impl Drop for Relay {
     }
 }
 
-/// Issue 14.1: a 32-reveal validator on 100 ms slots stopped at height 32 for good.
+/// Issue 14.1: a 32-reveal validator stopped at height 32 for good; here on 50 ms slots.
 #[test]
 fn a_validator_with_a_32_reveal_chain_keeps_proposing() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("validator.key");
     keygen(&key, 32);
-    let spec = genesis(dir.path(), &[&key], 100);
+    let spec = genesis(dir.path(), &[&key], 50);
     let relay = Relay::start(&spec, &key, &dir.path().join("data"), free_port(), &[]);
     let started = Instant::now();
     let h = wait_for(relay.port, Duration::from_secs(300), "height 400", |h| h.height >= 400);
@@ -180,6 +185,9 @@ fn a_validator_with_a_32_reveal_chain_keeps_proposing() {
         started.elapsed().as_secs_f64()
     );
     assert!(h.finalized + 10 >= h.height, "finality keeps up: {h:?}");
+    // The lone validator is elected in every slot. The relay used to tick every 100 ms
+    // whatever the slot, so on 50 ms slots it proposed in about half of them.
+    assert!(h.height + 20 >= h.slot, "a block in (nearly) every slot: {h:?}");
     assert!(left > 0);
 }
 
@@ -258,6 +266,70 @@ fn two_equal_validators_recover_finality_after_one_was_down_for_4096_slots() {
     println!(
         "B back in the set at height {} ({:.1} s after its restart); finalized {} on A, {} on B",
         rejoined.height,
+        t1.elapsed().as_secs_f64(),
+        h.finalized,
+        hb.finalized
+    );
+    drop((a, b));
+}
+
+/// The head's hash, if the relay answered.
+fn head_hash(port: u16) -> Option<String> {
+    Some(get(port, "/api/head")?["hash"].as_str()?.to_string())
+}
+
+/// Issue 14: a partition in which both sides grow more than `WINDOW` (1,024) blocks without
+/// justification (each holds half the stake) used to leave them on their own branches for good.
+#[test]
+fn two_sides_of_a_partition_longer_than_the_window_meet_on_one_chain() {
+    const SLOT_MS: u64 = 50;
+    const APART: u64 = 1_024 + 150;
+    let dir = tempfile::tempdir().unwrap();
+    let (ka, kb) = (dir.path().join("a.key"), dir.path().join("b.key"));
+    keygen(&ka, 1_000_000);
+    keygen(&kb, 1_000_000);
+    let spec = genesis(dir.path(), &[&ka, &kb], SLOT_MS);
+    let (pa, pb) = (free_port(), free_port());
+    let (da, db) = (dir.path().join("a"), dir.path().join("b"));
+    // Apart: neither knows the other.
+    let a = Relay::start(&spec, &ka, &da, pa, &[]);
+    let b = Relay::start(&spec, &kb, &db, pb, &[]);
+    let limit = Duration::from_secs(APART * 2 * SLOT_MS / 1000 * 3 + 120);
+    let t0 = Instant::now();
+    for port in [pa, pb] {
+        let h = wait_for(port, limit, "a long branch", |h| h.height >= APART);
+        assert!(h.finalized <= 1, "half the stake justifies nothing: {h:?}");
+    }
+    let (ha, hb) = (head(pa).unwrap(), head(pb).unwrap());
+    println!(
+        "apart for {:.1} s: A at height {} (slot {}), B at height {} (slot {})",
+        t0.elapsed().as_secs_f64(),
+        ha.height,
+        ha.slot,
+        hb.height,
+        hb.slot
+    );
+    // They meet: B restarts with A as its peer.
+    drop(b);
+    let t1 = Instant::now();
+    let b = Relay::start(&spec, &kb, &db, pb, &[pa]);
+    let start = Instant::now();
+    let met = loop {
+        assert!(start.elapsed() < Duration::from_secs(300), "A and B never met on one chain");
+        let (Some(x), Some(y)) = (head(pa), head(pb)) else { continue };
+        if x.height == y.height && head_hash(pa).is_some_and(|h| Some(h) == head_hash(pb)) {
+            break x;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!("on one chain at height {} after {:.1} s", met.height, t1.elapsed().as_secs_f64());
+    let h = wait_for(pa, Duration::from_secs(120), "finality on one chain", |h| {
+        h.finalized > met.height
+    });
+    let hb = wait_for(pb, Duration::from_secs(120), "B follows", |hb| hb.finalized >= h.finalized);
+    println!(
+        "finality back at slot {} ({:.1} s after they met); finalized {} on A, {} on B",
+        h.slot,
         t1.elapsed().as_secs_f64(),
         h.finalized,
         hb.finalized

@@ -21,7 +21,8 @@ Usage: memecoin-sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs 
   --jobs J        threads (default: one per core)
   --long          long runs: 100,000 slots each, with stake/unstake/re-registration churn,
                   stalls of more than 1/3 of the stake (beyond 4,096 slots, or for good),
-                  crashes, a 32-reveal hash chain, far-future votes and made-up parents
+                  partitions of more than 1/3 longer than 1,024 blocks, crashes, a
+                  32-reveal hash chain, far-future votes and made-up parents
   --slots L       with --long: L slots per run instead (implies --long)
   --plan          print each seed's scenario (validators, faults, stalls), run nothing
   --log           with --seed: print every block, vote and import to stderr";

@@ -54,6 +54,11 @@ pub const CHURN_EPOCHS: (u64, u64) = (8, 64);
 pub const SHORT_CHAIN_LENGTH: u64 = 32;
 /// A long stall: more than 1/3 of the stake offline for longer than every bound above.
 pub const LONG_STALL_SLOTS: (u64, u64) = (4_200, 5_000);
+/// A long partition: honest validators holding more than 1/3 of the stake cut off from the
+/// rest, both sides live, for longer than fork choice's window (1,024 blocks) on the side with
+/// more than 1/3, and shorter than the inactivity bound (4,096 slots; longer, each side would
+/// leave the other out and finalize alone, PROTOCOL.md §9.5).
+pub const LONG_PARTITION_SLOTS: (u64, u64) = (3_200, 3_800);
 /// Short stalls: more than 1/3 of the stake offline for a while, within every bound.
 /// (500 slots: even 8 voters fill no more than 4,000 of a node's 4,096 vote slots.)
 pub const SHORT_STALL_SLOTS: (u64, u64) = (16, 500);
@@ -108,9 +113,12 @@ pub enum StallKind {
     Long,
     /// For good: finality must come back within `INACTIVITY_SLOTS` all the same.
     Forever,
+    /// Not offline: cut off from the rest, both sides live (`LONG_PARTITION_SLOTS`).
+    Partition,
 }
 
-/// Honest validators holding more than 1/3 of the stake, offline together.
+/// Honest validators holding more than 1/3 of the stake, offline together (or, for
+/// `StallKind::Partition`, cut off together from the others).
 #[derive(Debug, Clone)]
 pub struct Stall {
     pub kind: StallKind,
@@ -399,6 +407,33 @@ impl Scenario {
             let at_ms = GENESIS_MS + from * SLOT_MS + rng.below(SLOT_MS);
             self.crashes.push(Crash { node, at_ms, restart_ms: at_ms + len * SLOT_MS });
         }
+        // Drawn after the rest, so a seed's other items are as before this kind existed.
+        {
+            let len = rng.range(LONG_PARTITION_SLOTS.0, LONG_PARTITION_SLOTS.1);
+            let nodes = offline_set(rng);
+            // A few tries at a place that overlaps no stall or crash.
+            let place = (0..8).find_map(|_| {
+                if slots < first + len + 4 * RECOVERY_SLOTS {
+                    return None;
+                }
+                let from = rng.range(first, slots - len - 4 * RECOVERY_SLOTS);
+                fits(&down, from, from + len).then_some(from)
+            });
+            if let Some(from) = place.filter(|_| !nodes.is_empty()) {
+                {
+                    let (from_ms, until_ms) =
+                        (GENESIS_MS + from * SLOT_MS, GENESIS_MS + (from + len) * SLOT_MS);
+                    let group = (0..self.nodes()).map(|i| u8::from(nodes.contains(&i))).collect();
+                    self.partitions.push(Partition { from_ms, until_ms, group });
+                    long.stalls.push(Stall {
+                        kind: StallKind::Partition,
+                        nodes,
+                        from_ms,
+                        until_ms: Some(until_ms),
+                    });
+                }
+            }
+        }
         long.stalls.sort_by_key(|s| s.from_ms);
         long
     }
@@ -416,9 +451,12 @@ impl Scenario {
     /// Whether node `i` is down at `t` for a stall.
     pub fn stalled(&self, t: u64, i: usize) -> bool {
         self.long.as_ref().is_some_and(|l| {
-            l.stalls
-                .iter()
-                .any(|s| s.nodes.contains(&i) && t >= s.from_ms && s.until_ms.is_none_or(|u| t < u))
+            l.stalls.iter().any(|s| {
+                s.kind != StallKind::Partition
+                    && s.nodes.contains(&i)
+                    && t >= s.from_ms
+                    && s.until_ms.is_none_or(|u| t < u)
+            })
         })
     }
 

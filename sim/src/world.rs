@@ -168,6 +168,7 @@ impl RecoveryKind {
             RecoveryKind::Stall(StallKind::Short) => "short stall",
             RecoveryKind::Stall(StallKind::Long) => "long stall",
             RecoveryKind::Stall(StallKind::Forever) => ">1/3 offline for good",
+            RecoveryKind::Stall(StallKind::Partition) => "long partition",
         }
     }
 }
@@ -561,7 +562,9 @@ impl World {
         let Some(long) = self.sc.long.clone() else { return };
         let calm = self.sc.faults_until_ms;
         for s in &long.stalls {
-            for &i in &s.nodes {
+            // A partition's nodes stay up (`Scenario::connected` cuts them off).
+            let down = if s.kind == StallKind::Partition { &[][..] } else { &s.nodes[..] };
+            for &i in down {
                 self.schedule(s.from_ms, Item::Crash(i));
                 if let Some(u) = s.until_ms {
                     self.schedule(u, Item::Restart(i));
@@ -571,6 +574,13 @@ impl World {
             // (votes, a certificate) has landed, so it cannot count as finality returning.
             let settle = 2 * SLOTS_PER_EPOCH;
             let (from_ms, bound) = match s.until_ms {
+                // After a partition, validators of the side whose branch lost may vote again
+                // only above the heights they voted for on it (a second vote at a height is a
+                // double vote): finality returns once the chosen branch passes them, within
+                // the difference in height of the two branches, at most the partition's slots.
+                Some(u) if s.kind == StallKind::Partition => {
+                    (u, RECOVERY_SLOTS + (u - s.from_ms) / SLOT_MS)
+                }
                 Some(u) => (u, RECOVERY_SLOTS),
                 None => (s.from_ms + settle * SLOT_MS, INACTIVITY_SLOTS - settle),
             };
@@ -599,7 +609,7 @@ impl World {
         // Every restart (a crash's or a stall's): the node catches up once the network is calm.
         let mut restarts: Vec<(usize, u64)> =
             self.sc.crashes.iter().map(|c| (c.node, c.restart_ms)).collect();
-        for s in &long.stalls {
+        for s in long.stalls.iter().filter(|s| s.kind != StallKind::Partition) {
             if let Some(u) = s.until_ms {
                 restarts.extend(s.nodes.iter().map(|&i| (i, u)));
             }
@@ -883,12 +893,12 @@ impl World {
                     eprintln!("{t:>6} {from}->{to} block {height}:{} {r:?}", short(&hash));
                 }
                 if let Err(ImportError::UnknownParent { .. }) = r {
-                    replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
+                    replies.push(Msg::GetBlocks { from: node.sync_start() });
                 }
             }
             Msg::Blocks(blocks) => {
                 let mut last = None;
-                for b in blocks {
+                for (i, b) in blocks.into_iter().enumerate() {
                     let height = b.header.header.height;
                     let hash = b.hash();
                     let extends_head =
@@ -905,9 +915,13 @@ impl World {
                         eprintln!("{t:>6} {from}->{to} synced {height}:{} {r:?}", short(&hash));
                     }
                     if let Err(ImportError::UnknownParent { .. }) = r {
-                        // The rest of the range hangs on this block: ask again from finality
-                        // (the relay asks once per such block; once is enough here).
-                        replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
+                        // The rest of the range hangs on this block; if it is the first, the
+                        // peer's branch forks lower: ask lower, as the relay does (§16.6).
+                        if i == 0 {
+                            if let Some(from) = node.sync_below(height, MAX_RANGE) {
+                                replies.push(Msg::GetBlocks { from });
+                            }
+                        }
                         last = None;
                         break;
                     }
@@ -922,7 +936,7 @@ impl World {
             }
             Msg::Hello { head } => {
                 if head > node.head_state().map_or(0, |s| s.tip.height) {
-                    replies.push(Msg::GetBlocks { from: node.finalized().height + 1 });
+                    replies.push(Msg::GetBlocks { from: node.sync_start() });
                 }
                 // As the relay does: its head to the peer, which syncs if it is new to it.
                 if let Some(b) = node.head_block() {
@@ -1227,7 +1241,20 @@ impl World {
     /// at least `GROWTH_BLOCKS` higher. More than 1/3 of the stake offline stops finality, not
     /// the chain.
     fn growth_check(&mut self) {
+        let window_ms = GROWTH_SLOTS * SLOT_MS;
+        // A heal in the window may move a node to a shorter branch with a higher justified
+        // checkpoint (fork choice's first rule): not a stall.
+        let healed = self
+            .sc
+            .partitions
+            .iter()
+            .any(|p| self.now.saturating_sub(window_ms) < p.until_ms && p.until_ms <= self.now);
         for i in 0..self.actors.len() {
+            if healed {
+                let node = self.actors[i].node.as_ref();
+                self.growth[i] = node.and_then(|n| n.head_state()).map(|s| s.tip.height);
+                continue;
+            }
             if !self.sc.is_honest(i) {
                 continue;
             }
@@ -1250,7 +1277,14 @@ impl World {
         // And with every validator up for a whole window, finality moves.
         let max = self.checker.max_finalized();
         let all_up = (0..self.sc.validators()).all(|i| self.actors[i].node.is_some());
-        if all_up && !self.window_disrupted && max <= self.window_base {
+        // A partition during the window (a long one splits more than 1/3 off) disrupts it, and
+        // so does the time after it while finality waits for the heights voted for apart (the
+        // partition's own recovery bound, above).
+        let cut = self.sc.partitions.iter().any(|p| {
+            let after = p.until_ms.saturating_add(p.until_ms.saturating_sub(p.from_ms));
+            self.now.saturating_sub(window_ms) < after && p.from_ms <= self.now
+        });
+        if all_up && !cut && !self.window_disrupted && max <= self.window_base {
             let state = self.standing();
             self.violate(ViolationKind::NoRecovery {
                 what: "every validator up",
