@@ -159,9 +159,18 @@ struct Conn {
     served_in_window: u32,
     peer_head: u64,
     next_request: u64,
-    /// When the last `get_blocks` of a sync still under way was sent: while one is, a gossiped
-    /// block with an unknown parent starts no other (each would walk the same range again).
-    syncing: Option<Instant>,
+    /// The id of the last `get_blocks` of a sync still under way, and when it was sent: while
+    /// one is, a gossiped block with an unknown parent starts no other (each would walk the
+    /// same range again), and only the reply to it continues the sync.
+    syncing: Option<Sync>,
+}
+
+/// The last `get_blocks` of a sync under way: its id, the height it asked from, when.
+#[derive(Debug, Clone, Copy)]
+struct Sync {
+    id: u64,
+    from: u64,
+    sent: Instant,
 }
 
 /// Why a connection ends.
@@ -196,7 +205,7 @@ impl Conn {
 
     async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
         self.next_request += 1;
-        self.syncing = Some(Instant::now());
+        self.syncing = Some(Sync { id: self.next_request, from, sent: Instant::now() });
         tracing::info!(from, peer_head = self.peer_head, "syncing: requesting blocks");
         self.send(&Message::GetBlocks { id: self.next_request, from, count: MAX_RANGE })
     }
@@ -388,15 +397,23 @@ impl Conn {
                     Ok(b) => b,
                     Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
                 };
-                let idle = self.syncing.is_none_or(|t| t.elapsed() > SYNC_REPLY_WAIT);
+                let idle = self.syncing.is_none_or(|s| s.sent.elapsed() > SYNC_REPLY_WAIT);
+                let height = block.header.header.height;
                 if !self.import(block).await? && idle {
-                    let from = self.shared.with_node(|n| n.sync_start()).await;
+                    // From below the block itself when it is at or below our anchor (a shorter
+                    // branch with a higher justified checkpoint): the range above would be empty.
+                    let from = self.shared.with_node(|n| n.sync_start().min(height)).await;
                     self.request_blocks(from).await?;
                 }
                 Ok(())
             }
-            Message::Blocks { blocks, .. } => {
-                self.syncing = None; // until the next request, if any
+            Message::Blocks { id, blocks } => {
+                // Only the reply to the sync's last request continues it; another (late, or
+                // not asked for) is imported and goes no further.
+                let asked = self.syncing.filter(|s| s.id == id).map(|s| s.from);
+                if asked.is_some() {
+                    self.syncing = None; // until the next request, if any
+                }
                 let mut last = None;
                 for (i, b) in blocks.iter().take(MAX_RANGE as usize).enumerate() {
                     let block: Block = match decode_hex("block", b) {
@@ -411,9 +428,11 @@ impl Conn {
                     // The rest hangs on this block. If it is the first, the peer's branch forks
                     // below where we asked: ask lower (§16.6); once per reply, not per block.
                     last = None;
-                    if i == 0 {
-                        let below =
-                            self.shared.with_node(|n| n.sync_below(height, MAX_RANGE)).await;
+                    if i > 0 {
+                        tracing::info!(height, "sync stopped: the block before was not imported");
+                    }
+                    if let (0, Some(from)) = (i, asked) {
+                        let below = self.shared.with_node(|n| n.sync_below(from, MAX_RANGE)).await;
                         if let Some(from) = below {
                             self.request_blocks(from).await?;
                         }
@@ -422,8 +441,8 @@ impl Conn {
                 }
                 // Keep going until the peer has nothing more: a reply may be cut short by its
                 // byte bound, so only an empty one means we have caught up.
-                if let Some(h) = last {
-                    self.request_blocks(h + 1).await?;
+                if let (Some(h), Some(_)) = (last, asked) {
+                    self.request_blocks(h.saturating_add(1)).await?;
                 }
                 Ok(())
             }

@@ -53,6 +53,8 @@ const WINDOW: u64 = 1024;
 /// Branches forking below the anchor whose tips the node keeps (`Node::deep`): the least
 /// promising by fork choice's order goes first when a better one arrives.
 const MAX_DEEP_TIPS: usize = 64;
+/// And at most this many whose tip one proposer signed.
+const MAX_DEEP_TIPS_PER_PROPOSER: usize = 4;
 /// Blocks whose parent is unknown, kept until it arrives (a sync usually brings it): at most
 /// this many, and at most `MAX_ORPHANS_PER_PROPOSER` of one proposer, so one validator signing
 /// blocks on made-up parents cannot push out the others'.
@@ -262,6 +264,8 @@ struct DeepTip {
     fork: Checkpoint,
     /// Fork choice's order of the tip: justified height, then height.
     rank: (u64, u64),
+    /// Who signed the tip (`MAX_DEEP_TIPS_PER_PROPOSER`).
+    proposer: [u8; 33],
 }
 
 impl Node {
@@ -598,20 +602,14 @@ impl Node {
                 found: h.height,
             }));
         }
-        let anchor = self.fork_choice.anchor();
-        if h.height <= anchor.height && self.canonical_at(h.height)? == Some(hash) {
-            return Err(ImportError::AlreadyKnown); // the head chain below the anchor
-        }
         let in_tree = self.fork_choice.contains(&h.parent);
+        if !in_tree && self.store.has_block(&hash)? {
+            // The head chain below the anchor, or a block of a branch imported before (only
+            // its tip is in `deep`): validated and stored once.
+            return Err(ImportError::AlreadyKnown);
+        }
         let deep_fork = if in_tree { None } else { self.deep_fork(h)? };
-        if !in_tree && deep_fork.is_none() && h.height <= anchor.height {
-            if self.store.has_block(&h.parent)? {
-                // Off a side branch pruned as one that could not win.
-                return Err(ImportError::Conflicts(ForkChoiceError::BelowAnchor {
-                    anchor: anchor.height,
-                    found: h.height,
-                }));
-            }
+        if !in_tree && deep_fork.is_none() {
             let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
             self.keep_orphan(block);
             return Err(unknown);
@@ -622,7 +620,7 @@ impl Node {
         }
         if deep_fork.is_some()
             && !self.deep.contains_key(&h.parent)
-            && self.deep_to_evict((h.justified.height, h.height)).is_err()
+            && self.deep_to_evict(&h.proposer, (h.justified.height, h.height)).is_err()
         {
             return Err(ImportError::Full);
         }
@@ -720,9 +718,13 @@ impl Node {
             })
     }
 
-    /// Where a block whose parent is not in fork choice forks from, if it extends a branch
-    /// below the anchor: the parent is a kept deep tip, or a block of the head chain at or above
-    /// finality and below the anchor (the store's canonical index holds those heights).
+    /// Where a block whose parent is not in fork choice forks from, if it can start or extend a
+    /// branch outside the tree (see [`Node::deep`]): its parent is a kept deep tip (the fork is
+    /// the tip's), a block of the head chain at or above finality and below the anchor (the
+    /// store's canonical index holds those heights), or another stored block at or above
+    /// finality (inside a branch imported before, or the old head's after a change of branch;
+    /// recorded as its own fork point, an upper bound of the real one: `take_branch` walks down
+    /// to the head chain and refuses a branch that does not descend from finality).
     fn deep_fork(
         &self,
         h: &memecoin_core::block::Header,
@@ -731,12 +733,15 @@ impl Node {
             return Ok(Some(tip.fork));
         }
         let Some(height) = h.height.checked_sub(1) else { return Ok(None) };
-        let below_anchor = (self.fork_choice.finalized().height..self.fork_choice.anchor().height)
-            .contains(&height);
-        if below_anchor && self.canonical_at(height)? == Some(h.parent) {
-            return Ok(Some(Checkpoint { height, hash: h.parent }));
+        if height < self.fork_choice.finalized().height {
+            return Ok(None);
         }
-        Ok(None)
+        let parent = Checkpoint { height, hash: h.parent };
+        if height < self.fork_choice.anchor().height && self.canonical_at(height)? == Some(h.parent)
+        {
+            return Ok(Some(parent));
+        }
+        Ok(self.store.has_block(&h.parent)?.then_some(parent))
     }
 
     /// The head chain's block at `height` at or below the anchor: the store's canonical index,
@@ -745,11 +750,17 @@ impl Node {
         if height == 0 { Ok(Some(self.chain.id)) } else { self.store.hash_at(height) }
     }
 
-    /// Room for a new deep tip of fork choice rank `rank`: `Ok(None)` if there is room, the tip
-    /// to drop for it if the table is full and it ranks below `rank`, `Err(())` if the new tip
-    /// ranks below every kept one (an honest branch that matters is long: it outranks junk
-    /// forked off the head chain, which costs its proposer an election per block).
-    fn deep_to_evict(&self, rank: (u64, u64)) -> Result<Option<Hash>, ()> {
+    /// Room for a new deep tip of `proposer` ranked `rank` (fork choice's order): `Ok(None)` if
+    /// there is room, the tip to drop for it if the table is full and that tip ranks below
+    /// `rank`; `Err(())` if `proposer` has `MAX_DEEP_TIPS_PER_PROPOSER` tips already, or the
+    /// table is full of tips that rank at least as high. The per-proposer bound keeps one key
+    /// (each block of which costs it an election) from filling the table with short branches
+    /// off the head chain that outrank the first block of an honest branch being synced.
+    fn deep_to_evict(&self, proposer: &PublicKey, rank: (u64, u64)) -> Result<Option<Hash>, ()> {
+        let key = *proposer.as_bytes();
+        if self.deep.values().filter(|t| t.proposer == key).count() >= MAX_DEEP_TIPS_PER_PROPOSER {
+            return Err(());
+        }
         if self.deep.len() < MAX_DEEP_TIPS {
             return Ok(None);
         }
@@ -783,18 +794,16 @@ impl Node {
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
         let rank = (h.justified.height, h.height);
         if self.deep.remove(&h.parent).is_none() {
-            if let Ok(Some(evicted)) = self.deep_to_evict(rank) {
+            if let Ok(Some(evicted)) = self.deep_to_evict(&h.proposer, rank) {
                 self.deep.remove(&evicted);
             }
         }
-        self.deep.insert(hash, DeepTip { fork, rank });
+        self.deep.insert(hash, DeepTip { fork, rank, proposer: *h.proposer.as_bytes() });
+        // Two blocks of one proposer for one slot are evidence on any branch.
         self.check_double_proposal(&block.header);
-        let anchor_slot =
-            self.headers.get(&self.fork_choice.anchor().hash).map_or(0, |a| a.header.slot);
-        if h.slot > anchor_slot {
-            self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header.clone());
-        }
-        self.events.push(Event::Block(block));
+        self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header);
+        // Not gossiped: peers fetch the branch by sync once its head is better than theirs (its
+        // proposers gossip it), so one key's deep blocks are not spread by every relay.
         let head = self.states.get(&self.head).map(|s| (s.meta.justified.height, s.tip.height));
         if head.is_none_or(|head| rank > head) {
             self.take_branch(hash, now_ms)?;
@@ -803,13 +812,14 @@ impl Node {
     }
 
     /// Moves fork choice onto the branch of deep tip `tip`, better than the head: finds where it
-    /// meets the head chain (walking down the store), rewrites the store's canonical index
-    /// above that block with the branch, rebuilds fork choice on the branch's last `window`
-    /// blocks (their states read from the store), and keeps the old head as a deep tip, so the
-    /// node can come back to it the same way. The work is the branch's length, once per change.
+    /// meets the head chain (walking down the store to the first block of the canonical index),
+    /// rewrites the store's canonical index above that block with the branch, rebuilds fork
+    /// choice on the branch's last `window` blocks (their states read from the store), and keeps
+    /// the old head as a deep tip, so the node can come back to it the same way. Everything is
+    /// read before anything changes. The work is the branch's length, once per change.
     fn take_branch(&mut self, tip: Hash, now_ms: u64) -> Result<(), ImportError> {
-        let Some(deep) = self.deep.remove(&tip) else { return Ok(()) };
         let finalized = self.fork_choice.finalized();
+        let old_anchor = self.fork_choice.anchor();
         // The branch from the tip down to the head chain's block it forks from, newest first.
         let mut branch = Vec::new();
         let mut cursor = tip;
@@ -817,14 +827,18 @@ impl Node {
             if cursor == self.chain.id {
                 break Checkpoint { height: 0, hash: cursor };
             }
-            let Some(block) = self.store.block(&cursor)? else { return Ok(()) };
+            let Some(block) = self.store.block(&cursor)? else {
+                self.deep.remove(&tip);
+                return Ok(());
+            };
             let b = &block.header.header;
             let height = b.height;
-            if height <= deep.fork.height && self.canonical_at(height)? == Some(cursor) {
+            if height <= old_anchor.height && self.canonical_at(height)? == Some(cursor) {
                 break Checkpoint { height, hash: cursor };
             }
             if height <= finalized.height {
-                return Ok(()); // off the finalized chain: a change of branch since it was kept
+                self.deep.remove(&tip); // not on the finalized chain
+                return Ok(());
             }
             branch.push(BlockInfo {
                 hash: cursor,
@@ -847,41 +861,25 @@ impl Node {
         for info in above {
             fork_choice.insert(*info).map_err(ImportError::Conflicts)?;
         }
-        // Nothing has changed yet; from here the store moves first (a crash after it restarts
-        // on the new branch, from the anchor, §12).
-        self.store.rewind_anchor(fork, anchor, &canonical)?;
-        let old_head = self.head;
-        let old_rank = self.states.get(&old_head).map(|s| (s.meta.justified.height, s.tip.height));
-        self.fork_choice = fork_choice;
-        // States and headers: the finalized block's, and the new anchor's and tree's from the store.
-        let finalized_state = self.states.remove(&finalized.hash);
-        let finalized_header = self.headers.remove(&finalized.hash);
-        self.states.clear();
-        self.headers.clear();
-        if let Some(s) = finalized_state {
-            self.states.insert(finalized.hash, s);
+        // States and headers of the finalized block (kept), the new anchor and the tree.
+        let mut states = HashMap::new();
+        let mut headers = HashMap::new();
+        if let Some(s) = self.states.get(&finalized.hash) {
+            states.insert(finalized.hash, s.clone());
         }
-        if let Some(h) = finalized_header {
-            self.headers.insert(finalized.hash, h);
+        if let Some(h) = self.headers.get(&finalized.hash) {
+            headers.insert(finalized.hash, h.clone());
         }
         for hash in std::iter::once(anchor.hash).chain(above.iter().map(|b| b.hash)) {
-            if let Some(s) = self.store.state(&hash)? {
-                self.states.insert(hash, s);
-            }
-            if let Some(b) = self.store.block(&hash)? {
-                self.headers.insert(hash, b.header);
-            }
-        }
-        if let (Some(rank), true) = (old_rank, old_head != fork.hash) {
-            if let Ok(evicted) = self.deep_to_evict(rank) {
-                if let Some(e) = evicted {
-                    self.deep.remove(&e);
-                }
-                self.deep.insert(old_head, DeepTip { fork, rank });
+            let missing = || StoreError::Corrupt { what: "state or block of a stored branch" };
+            states.insert(hash, self.store.state(&hash)?.ok_or_else(missing)?);
+            if hash != self.chain.id {
+                headers.insert(hash, self.store.block(&hash)?.ok_or_else(missing)?.header);
             }
         }
         // The old branch's transactions go back to the pool (those the new one holds, or that
         // are now invalid, are refused there): from at most `window` of its newest blocks.
+        let old_head = self.head;
         let mut orphaned = Vec::new();
         let mut cursor = old_head;
         for _ in 0..self.window {
@@ -892,9 +890,27 @@ impl Node {
             cursor = block.header.header.parent;
             orphaned.extend(block.txs);
         }
+        // Everything read: the store moves first (a crash after it restarts on the new branch,
+        // from its anchor, §12), then memory.
+        self.store.rewind_anchor(fork, anchor, &canonical)?;
+        let old = self.headers.get(&old_head).map(|h| h.header.clone());
+        self.deep.remove(&tip);
+        self.fork_choice = fork_choice;
+        self.states = states;
+        self.headers = headers;
+        if let Some(old) = old.as_ref().filter(|_| old_head != fork.hash) {
+            let rank = (old.justified.height, old.height);
+            if let Ok(evicted) = self.deep_to_evict(&old.proposer, rank) {
+                if let Some(e) = evicted {
+                    self.deep.remove(&e);
+                }
+                let proposer = *old.proposer.as_bytes();
+                self.deep.insert(old_head, DeepTip { fork, rank, proposer });
+            }
+        }
         tracing::info!(
             fork = fork.height,
-            from = old_rank.map_or(0, |r| r.1),
+            from = old.as_ref().map_or(0, |h| h.height),
             to = top,
             "took a branch forking below the anchor"
         );
@@ -2621,23 +2637,36 @@ mod tests {
         a.window = 32;
         b.window = 32;
         let height = |n: &Node| n.head_state().unwrap().tip.height;
+        // Together for two epochs: finality moves, and the fork will be above it.
+        let mut slot = 0;
+        while slot < 2 * spe {
+            slot += 1;
+            step(&mut a, &mut b, at(slot));
+            step(&mut b, &mut a, at(slot));
+        }
+        let fork = a.head_state().unwrap().tip.height;
+        assert!(a.finalized().height > 0 && fork > a.finalized().height);
+        let finalized = a.finalized();
         // Apart: each proposes in the slots its own chain gives it and votes alone (60 % and
         // 40 %: nothing is justified), until both have left the fork below their anchors.
-        let mut slot = 0;
-        while height(&a).min(height(&b)) <= 4 * a.window {
+        while height(&a).min(height(&b)) <= fork + 4 * a.window {
             slot += 1;
             for n in [&mut a, &mut b] {
                 n.tick(at(slot));
                 n.take_events();
             }
         }
-        assert!(a.anchor().height > 0 && b.anchor().height > 0);
-        assert_eq!((a.finalized().height, b.finalized().height), (0, 0));
+        for n in [&a, &b] {
+            assert!(n.anchor().height > fork, "the fork is below the anchor");
+            // A certificate made together may land apart; nothing more is justified alone.
+            assert!((finalized.height..fork).contains(&n.finalized().height));
+        }
         assert_ne!(height(&a), height(&b), "a tie would keep each on its own");
         // The heal: each syncs the other's chain from the fork up.
         let (chain_a, chain_b) = (head_chain(&a), head_chain(&b));
         for (n, chain) in [(&mut a, chain_b), (&mut b, chain_a)] {
-            for block in chain {
+            let above = n.finalized().height;
+            for block in chain.into_iter().filter(|b| b.header.header.height > above) {
                 match n.import_block_at(block, at(slot)) {
                     Ok(()) | Err(ImportError::AlreadyKnown) => {}
                     Err(e) => panic!("{e}"),
@@ -2650,7 +2679,22 @@ mod tests {
         assert_eq!(height(&a), taller);
         assert_eq!(a.hashes_from(1, taller), b.hashes_from(1, taller), "one chain, every height");
         for n in [&a, &b] {
-            assert!(n.fork_choice.len() <= 2 * n.window as usize && n.deep.len() <= 1);
+            assert!(n.fork_choice.len() <= 2 * n.window as usize && n.deep.len() == 1);
+        }
+        // The losing branch again (a second peer, a resync): stored already, not validated
+        // again, and no second tip for it.
+        for n in [&mut a, &mut b] {
+            let losing = n.deep.keys().copied().collect::<Vec<_>>();
+            let mut hash = losing[0];
+            let mut blocks = Vec::new();
+            while let Some(block) = n.block(&hash).filter(|b| b.header.header.height > fork) {
+                hash = block.header.header.parent;
+                blocks.push(block);
+            }
+            for block in blocks.into_iter().rev() {
+                assert_eq!(n.import_block_at(block, at(slot)), Err(ImportError::AlreadyKnown));
+            }
+            assert_eq!(n.deep.keys().copied().collect::<Vec<_>>(), losing);
         }
         // Both restart on it (the store's anchor, canonical index and head moved with it).
         drop((a, b));

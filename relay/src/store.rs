@@ -468,7 +468,7 @@ impl Store {
     }
 
     /// Moves the node's anchor onto another branch (it took a branch forking below its anchor,
-    /// PROTOCOL.md §10.4): forgets the canonical entries above `fork` (the block the two
+    /// PROTOCOL.md §12): forgets the canonical entries above `fork` (the block the two
     /// branches share), records `canonical` (the new branch from above `fork` up to `anchor`,
     /// oldest first) and the anchor, in one transaction. Refuses, changing nothing, a `fork`
     /// below the stored finalized height (finality never reverts) and entries that are not

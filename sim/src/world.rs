@@ -893,7 +893,7 @@ impl World {
                     eprintln!("{t:>6} {from}->{to} block {height}:{} {r:?}", short(&hash));
                 }
                 if let Err(ImportError::UnknownParent { .. }) = r {
-                    replies.push(Msg::GetBlocks { from: node.sync_start() });
+                    replies.push(Msg::GetBlocks { from: node.sync_start().min(height) });
                 }
             }
             Msg::Blocks(blocks) => {
