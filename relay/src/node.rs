@@ -2019,6 +2019,21 @@ mod tests {
         assert_eq!(gossiped(&mut n), [], "held behind the gap at nonce 0");
         n.submit_tx(first.clone()).unwrap();
         assert_eq!(gossiped(&mut n), [first, second]);
+        // A throw-away key that was never funded holds nothing, at any fee.
+        let nobody = memecoin_core::crypto::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let kind = TxKind::Transfer { to: Address([1; 20]), amount: 1 };
+        let tx = Tx {
+            chain_id: n.chain().id,
+            sender: nobody.public_key(),
+            nonce: 3,
+            fee: u64::MAX,
+            kind,
+        };
+        assert_eq!(
+            n.submit_tx(tx.sign(&nobody)),
+            Err(Rejection::CannotPay { needed: u64::MAX, available: 0 })
+        );
+        assert_eq!((n.mempool_len(), gossiped(&mut n)), (2, vec![]));
     }
 
     #[test]
