@@ -10,7 +10,8 @@
 //! it applied, so a second pending transaction is not refused with `NonceMismatch` and cannot
 //! spend what the first one spends. Only ready transactions are selected for a block, and only
 //! they are announced for gossip ([`Mempool::take_newly_ready`]): a relay passes on only what
-//! could go in its next block.
+//! could go in its next block. Other senders' pending transactions are not applied: a pending
+//! transfer *to* the sender does not raise what it may spend before it is in a block.
 //!
 //! A transaction whose nonce leaves a gap (nonce > the sender's next nonce) is **held**: it can
 //! only be checked statelessly (core's [`state::check_stateless`]: chain, minimum fee,
@@ -539,6 +540,11 @@ impl Mempool {
                 entry.announced = true;
                 self.newly_ready.push(id);
             }
+        }
+        // Bounded even if nobody takes them: past the pool's size, only those still ready stay.
+        if self.newly_ready.len() > self.config.max_txs.saturating_add(self.config.max_held) {
+            let txs = &self.txs;
+            self.newly_ready.retain(|id| txs.get(id).is_some_and(|e| e.ready));
         }
     }
 
@@ -1199,6 +1205,53 @@ mod tests {
         // Balance 399,000: pays for nonce 2 (301,000), not for nonces 2 and 3 (502,000).
         assert!(pool.contains(&kept) && !pool.contains(&dropped));
         assert_eq!((pool.len(), pool.held()), (1, 1));
+    }
+
+    /// The pool's bookkeeping after any sequence of admissions and blocks: every transaction
+    /// filed once as ready or held as its nonce says, both rooms within bounds, every sender's
+    /// pending transactions paid for by its head balance, and the selection a valid block.
+    #[test]
+    fn bounds_and_payment_hold_through_random_admissions_and_blocks() {
+        let mut net = Net::new();
+        let config = MempoolConfig { max_txs: 6, max_held: 3, ..config() };
+        let mut pool = Mempool::new(config.clone());
+        let mut seed = 7u64;
+        let mut draw = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let (mut included, mut most_held, mut unpaid) = (0, 0, 0);
+        // 25 blocks: the validator's hash chain holds 32 reveals.
+        for step in 0..300 {
+            let user = draw(3) as usize;
+            let nonce = net.nonce(&net.address(user)) + draw(6);
+            let amount = if draw(4) == 0 { 200_000 } else { 1 + draw(30_000) };
+            let tx = net.pay(user, nonce, FEE * (1 + draw(4)), amount);
+            let r = net.insert_at(&mut pool, tx, T0 + step);
+            unpaid += usize::from(matches!(r, Err(Rejection::CannotPay { .. })));
+            if step % 12 == 11 {
+                let block = net.select(&pool, 3);
+                included += block.len();
+                net.produce(&block);
+                net.new_state(&mut pool, T0 + step);
+            }
+            let ready = pool.txs.values().filter(|e| e.ready).count();
+            assert_eq!((ready, pool.txs.len() - ready), (pool.ready_fees.len(), pool.held()));
+            assert!(ready <= config.max_txs && pool.held() <= config.max_held);
+            most_held = most_held.max(pool.held());
+            for (address, sender) in &pool.senders {
+                for (nonce, id) in &sender.txs {
+                    let entry = &pool.txs[id];
+                    assert_eq!(entry.ready, sender.is_ready(*nonce), "step {step}");
+                    let fees = if entry.ready { &pool.ready_fees } else { &pool.held_fees };
+                    assert!(fees.contains(&(entry.tx.tx.fee, *id)));
+                }
+                let account = net.state.account(&net.store, address).unwrap();
+                state::check_can_pay(&account, pool.sender_txs(address)).unwrap();
+            }
+        }
+        let seen = (included > 25, most_held == config.max_held, unpaid > 0);
+        assert_eq!(seen, (true, true, true), "{included} {most_held} {unpaid}");
     }
 
     #[test]
