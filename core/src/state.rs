@@ -21,7 +21,7 @@ use crate::params::Params;
 use crate::pos::{self, Member, ValidatorSet};
 use crate::slashing::EvidenceError;
 use crate::tree::{self, NodeBatch, NodeStore, TreeError};
-use crate::tx::{SignedTx, TxKind};
+use crate::tx::{SignedTx, Tx, TxKind};
 use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -409,24 +409,73 @@ impl<'a, S: NodeStore + ?Sized> Overlay<'a, S> {
     }
 }
 
-/// Checks `tx` against `account` (its sender) and returns the fee and the sender's account
-/// after the transaction. Rules in order: chain, fee, nonce, the kind's own rules. The
-/// signature is checked by the caller, after these cheap checks.
-fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Account, TxError> {
-    let t = &tx.tx;
+/// What `kind` moves out of its sender's balance besides the fee: a transfer's or a stake's
+/// amount; an unstake or evidence moves nothing.
+pub fn outflow(kind: &TxKind) -> u64 {
+    match kind {
+        TxKind::Transfer { amount, .. } | TxKind::Stake { amount, .. } => *amount,
+        TxKind::Unstake { .. } | TxKind::Evidence(_) => 0,
+    }
+}
+
+/// Whether `account`'s balance alone pays for all of `txs` together (each its [`outflow`] plus
+/// its fee), in any order and whatever else happens on chain: what a relay asks before it holds
+/// a sender's transactions, some of which it cannot yet check in order (behind a nonce gap).
+/// `InsufficientBalance { needed, available }` with the sum (saturated) and the balance.
+pub fn check_can_pay<'t>(
+    account: &Account,
+    txs: impl IntoIterator<Item = &'t Tx>,
+) -> Result<(), TxError> {
+    // In u128: a sum of at most 2^64 pairs of u64s cannot overflow it.
+    let needed = txs.into_iter().fold(0u128, |sum, t| {
+        sum.saturating_add(u128::from(outflow(&t.kind))).saturating_add(u128::from(t.fee))
+    });
+    if needed > u128::from(account.balance) {
+        let needed = u64::try_from(needed).unwrap_or(u64::MAX);
+        return Err(TxError::InsufficientBalance { needed, available: account.balance });
+    }
+    Ok(())
+}
+
+/// The checks of a transaction that need no state, in core's order: chain, minimum fee, and
+/// (unless the caller did it) the signature. All a relay can check of a transaction it holds
+/// behind a nonce gap, besides [`check_can_pay`].
+pub fn check_stateless(
+    chain: &Chain,
+    tx: &SignedTx,
+    signature_verified: bool,
+) -> Result<(), TxError> {
+    check_envelope(chain, &tx.tx)?;
+    if !signature_verified && tx.verify_signature().is_err() {
+        return Err(TxError::BadSignature);
+    }
+    Ok(())
+}
+
+/// Rules 1 and 2 of PROTOCOL.md §7.2: the chain and the minimum fee.
+fn check_envelope(chain: &Chain, t: &Tx) -> Result<(), TxError> {
     if t.chain_id != chain.id {
         return Err(TxError::WrongChain { expected: chain.id, found: t.chain_id });
     }
     if t.fee < chain.params.min_fee {
         return Err(TxError::FeeTooLow { min: chain.params.min_fee, found: t.fee });
     }
+    Ok(())
+}
+
+/// Checks `tx` against `account` (its sender) and returns the sender's account after the
+/// transaction. Rules in order: chain, fee, nonce, the kind's own rules. The signature is
+/// checked by the caller, after these cheap checks.
+fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Account, TxError> {
+    let t = &tx.tx;
+    check_envelope(chain, t)?;
     if t.nonce != account.nonce {
         return Err(TxError::NonceMismatch { expected: account.nonce, found: t.nonce });
     }
     let mut after = account.clone();
     after.nonce = account.nonce.checked_add(1).ok_or(TxError::Overflow)?;
-    let spend = |amount: u64| -> Result<u64, TxError> {
-        let needed = amount.checked_add(t.fee).ok_or(TxError::Overflow)?;
+    let spend = || -> Result<u64, TxError> {
+        let needed = outflow(&t.kind).checked_add(t.fee).ok_or(TxError::Overflow)?;
         account
             .balance
             .checked_sub(needed)
@@ -437,7 +486,7 @@ fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Accou
             if *amount == 0 {
                 return Err(TxError::ZeroAmount);
             }
-            after.balance = spend(*amount)?;
+            after.balance = spend()?;
         }
         TxKind::Stake { amount, commitment } => {
             // A stake of nothing is only a commitment: a renewal, or a registration of stake
@@ -448,14 +497,14 @@ fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Accou
             if account.slashed {
                 return Err(TxError::SenderSlashed);
             }
-            after.balance = spend(*amount)?;
+            after.balance = spend()?;
             after.stake = account.stake.checked_add(*amount).ok_or(TxError::Overflow)?;
         }
         TxKind::Unstake { amount } => {
             if *amount == 0 {
                 return Err(TxError::ZeroAmount);
             }
-            after.balance = spend(0)?;
+            after.balance = spend()?;
             after.stake = account
                 .stake
                 .checked_sub(*amount)
@@ -465,7 +514,7 @@ fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Accou
             }
         }
         TxKind::Evidence(_) => {
-            after.balance = spend(0)?;
+            after.balance = spend()?;
         }
     }
     Ok(after)
@@ -604,6 +653,34 @@ fn apply_tx<S: NodeStore + ?Sized>(
         }
     }
     Ok(tx.tx.fee)
+}
+
+/// As [`apply_tx`], and a rejected transaction leaves no trace: what it may touch (one or two
+/// accounts; the chain meta only for kinds that write it) is kept and put back.
+fn apply_or_undo<'m, S: NodeStore + ?Sized>(
+    chain: &Chain,
+    overlay: &mut Overlay<'_, S>,
+    meta: &mut Cow<'m, ChainMeta>,
+    tx: &SignedTx,
+    signature_checked: impl FnOnce() -> Option<bool>,
+) -> Result<u64, TxError> {
+    let saved: Vec<(Address, Option<Account>)> =
+        touched(tx).map(|a| (a, overlay.accounts.get(&a).cloned())).collect();
+    // A borrowed meta is kept as the borrow: nothing is copied until a kind writes it.
+    let saved_meta = (!matches!(tx.tx.kind, TxKind::Transfer { .. })).then(|| meta.clone());
+    let r = apply_tx(chain, overlay, meta, tx, signature_checked);
+    if r.is_err() {
+        for (address, previous) in saved {
+            match previous {
+                Some(account) => overlay.accounts.insert(address, account),
+                None => overlay.accounts.remove(&address),
+            };
+        }
+        if let Some(m) = saved_meta {
+            *meta = m;
+        }
+    }
+    r
 }
 
 /// The accounts a transaction may write: its sender, and the recipient or the offender.
@@ -864,27 +941,8 @@ fn execute<S: NodeStore + ?Sized>(
         };
         let result = match mode {
             Mode::Validate => apply_tx(chain, &mut overlay, &mut tx_meta, tx, checked),
-            Mode::Build => {
-                // Building must leave no trace of a rejected tx: keep what it may touch (one or
-                // two accounts; the chain meta only for kinds that write it) and put it back.
-                let saved: Vec<(Address, Option<Account>)> =
-                    touched(tx).map(|a| (a, overlay.accounts.get(&a).cloned())).collect();
-                let saved_meta = (!matches!(tx.tx.kind, TxKind::Transfer { .. }))
-                    .then(|| tx_meta.clone().into_owned());
-                let r = apply_tx(chain, &mut overlay, &mut tx_meta, tx, checked);
-                if r.is_err() {
-                    for (address, previous) in saved {
-                        match previous {
-                            Some(account) => overlay.accounts.insert(address, account),
-                            None => overlay.accounts.remove(&address),
-                        };
-                    }
-                    if let Some(m) = saved_meta {
-                        tx_meta = Cow::Owned(m);
-                    }
-                }
-                r
-            }
+            // Building must leave no trace of a rejected tx.
+            Mode::Build => apply_or_undo(chain, &mut overlay, &mut tx_meta, tx, checked),
         };
         match result {
             Ok(fee) => {
@@ -1152,10 +1210,51 @@ pub fn check_tx_with<S: NodeStore + ?Sized>(
     tx: &SignedTx,
     signature_verified: bool,
 ) -> Result<(), TxError> {
-    let mut overlay = Overlay::new(store, state.accounts_root);
-    // Borrowed: a transfer (the common case) never copies the chain meta.
-    let mut meta = Cow::Borrowed(&state.meta);
-    apply_tx(chain, &mut overlay, &mut meta, tx, || signature_verified.then_some(true)).map(|_| ())
+    Pending::new(store, chain, state).apply(tx, signature_verified)
+}
+
+/// A state with pending transactions applied on top of it, in memory: what a mempool checks a
+/// sender's next transaction against, so that every rule it applies, and every effect of the
+/// transactions before it (on the sender, its registration, a recipient), is core's. It writes
+/// nothing; dropping it discards what was applied. Its work grows with what is applied
+/// (touched accounts × tree depth), never with the state.
+pub struct Pending<'a, S: ?Sized> {
+    chain: &'a Chain,
+    overlay: Overlay<'a, S>,
+    /// Borrowed until a transaction writes it: transfers (the common case) never copy it.
+    meta: Cow<'a, ChainMeta>,
+}
+
+impl<'a, S: NodeStore + ?Sized> Pending<'a, S> {
+    /// Nothing pending yet: `state` as it is.
+    pub fn new(store: &'a S, chain: &'a Chain, state: &'a ChainState) -> Self {
+        Pending {
+            chain,
+            overlay: Overlay::new(store, state.accounts_root),
+            meta: Cow::Borrowed(&state.meta),
+        }
+    }
+
+    /// The account of `address` after what was applied (default if absent).
+    pub fn account(&self, address: &Address) -> Result<Account, TreeError> {
+        self.overlay.get(address)
+    }
+
+    /// Checks `tx` by the rules of a block on top of what was applied so far (§7.2, signature
+    /// included unless `signature_verified`) and applies it. A refused transaction leaves no
+    /// trace.
+    pub fn apply(&mut self, tx: &SignedTx, signature_verified: bool) -> Result<(), TxError> {
+        let checked = || signature_verified.then_some(true);
+        apply_or_undo(self.chain, &mut self.overlay, &mut self.meta, tx, checked).map(|_| ())
+    }
+}
+
+impl<S: ?Sized> fmt::Debug for Pending<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("accounts", &self.overlay.accounts.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who must propose `slot` on top of `state`.

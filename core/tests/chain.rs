@@ -1068,3 +1068,68 @@ fn light_client_refuses_a_forged_skip() {
     // The real proof goes through.
     assert_eq!(fresh().accept_finality(&real), Ok(light::Anchor::of(&real.source)));
 }
+
+/// The mempool's questions, answered by core (issue 15.1): a view of pending transactions over
+/// a state, what a sender's balance pays for, and the stateless checks of a held transaction.
+#[test]
+fn pending_view_and_payment_rules() {
+    let net = Net::new(1, 2);
+    let (user, other) = (net.users[0].clone(), net.users[1].clone());
+    let (from, to) = (net.user_address(0), net.user_address(1));
+    let balance = net.account(&from).balance;
+    let min = net.chain.params.min_fee;
+    let mut view = state::Pending::new(&net.store, &net.chain, &net.state);
+    // The second transaction is checked after the first: its nonce and the balance it left.
+    view.apply(&net.transfer(0, to, 10, 0), false).unwrap();
+    assert_eq!(view.account(&from).unwrap().balance, balance - 10 - min);
+    assert_eq!(view.account(&to).unwrap().balance, net.account(&to).balance + 10);
+    let all = balance - 10 - min;
+    assert_eq!(
+        view.apply(&net.transfer(0, to, all, 1), true),
+        Err(TxError::InsufficientBalance { needed: all + min, available: all })
+    );
+    // A refused transaction leaves no trace, a forged one is refused unless vouched for.
+    assert_eq!(view.account(&from).unwrap().nonce, 1);
+    let forged = |nonce| {
+        let kind = TxKind::Transfer { to, amount: 1 };
+        let tx = memecoin_core::tx::Tx {
+            chain_id: net.chain.id,
+            sender: user.public_key(),
+            nonce,
+            fee: min,
+            kind,
+        };
+        tx.sign(&other)
+    };
+    assert_eq!(view.apply(&forged(1), false), Err(TxError::BadSignature));
+    view.apply(&net.transfer(0, to, all - min, 1), false).unwrap();
+    assert_eq!(view.account(&from).unwrap().balance, 0);
+    // The state itself did not change.
+    assert_eq!(net.account(&from).balance, balance);
+
+    // Paying for several transactions together, held ones included.
+    let (a, b) = (net.transfer(0, to, balance / 2, 0), net.transfer(0, to, balance / 2, 5));
+    state::check_can_pay(&net.account(&from), [&a.tx]).unwrap();
+    assert_eq!(
+        state::check_can_pay(&net.account(&from), [&a.tx, &b.tx]),
+        Err(TxError::InsufficientBalance { needed: balance + 2 * min, available: balance })
+    );
+    let nobody = memecoin_core::account::Account::default();
+    let mut huge = net.transfer(0, to, u64::MAX, 0).tx;
+    huge.fee = u64::MAX;
+    assert_eq!(
+        state::check_can_pay(&nobody, [&huge]),
+        Err(TxError::InsufficientBalance { needed: u64::MAX, available: 0 })
+    );
+    state::check_can_pay(&nobody, []).unwrap();
+
+    // Stateless: chain, fee, signature; the nonce is not looked at.
+    state::check_stateless(&net.chain, &net.transfer(0, to, 1, 9), false).unwrap();
+    assert_eq!(state::check_stateless(&net.chain, &forged(9), false), Err(TxError::BadSignature));
+    state::check_stateless(&net.chain, &forged(9), true).unwrap();
+    let cheap = memecoin_core::tx::Tx { fee: min - 1, ..net.transfer(0, to, 1, 9).tx }.sign(&user);
+    assert_eq!(
+        state::check_stateless(&net.chain, &cheap, false),
+        Err(TxError::FeeTooLow { min, found: min - 1 })
+    );
+}

@@ -3,52 +3,47 @@
 //! Pure logic: no I/O, no clock (time comes in as `now_ms`), no logging. Validity is core's:
 //! the pool never decides a rule itself, it only decides which state a rule is checked against.
 //!
-//! # Pending-aware checking
+//! # Ready and held
 //!
-//! A sender may have several transactions waiting, with consecutive nonces. Core's
-//! [`state::check_tx`] checks one transaction against one state, so a sender's second pending
-//! transaction would fail there with `NonceMismatch` (and could double-spend the first one's
-//! balance). The pool therefore checks a transaction at nonce `n` against a *view* of the state
-//! in which the sender's account is what it will be after its pending transactions
-//! `state_nonce..n`:
+//! A sender's transactions with consecutive nonces from its account's next nonce are **ready**:
+//! each was checked by core ([`state::Pending`]) on top of the head state with the ones before
+//! it applied, so a second pending transaction is not refused with `NonceMismatch` and cannot
+//! spend what the first one spends. Only ready transactions are selected for a block, and only
+//! they are announced for gossip ([`Mempool::take_newly_ready`]): a relay passes on only what
+//! could go in its next block. Other senders' pending transactions are not applied: a pending
+//! transfer *to* the sender does not raise what it may spend before it is in a block.
 //!
-//! 1. The pool replays only the **effects** of those pending transactions on the sender's own
-//!    account (`advance`: nonce + 1, balance − amount − fee, stake ± amount, a new unbonding
-//!    entry), and, for a pending first stake, the sender's registration. These effects mirror
-//!    core's `check_sender`; every pending transaction was itself accepted by core on top of the
-//!    previous ones, so the arithmetic cannot fail on a consistent pool.
-//! 2. It writes that account into the state tree with [`tree::update`] (which writes nothing:
-//!    the new nodes live in a throw-away layer over the caller's store, `Layered`).
-//! 3. It calls core's [`state::check_tx`] on the view. So every **rule** (chain, fee, nonce,
-//!    zero amount, balance, stake, unbonding cap, slashing, commitment, evidence, signature) is
-//!    core's, with core's error: a spend beyond what the pending transactions leave is
-//!    `InsufficientBalance { needed, available }` where `available` is the balance after them.
+//! A transaction whose nonce leaves a gap (nonce > the sender's next nonce) is **held**: it can
+//! only be checked statelessly (core's [`state::check_stateless`]: chain, minimum fee,
+//! signature). When the gap fills (a later transaction or a block), held transactions are
+//! checked in nonce order like ready ones; the first that fails is dropped and the ones after it
+//! stay held.
 //!
-//! Known approximation: effects on *other* accounts are not replayed (a pending transfer *to*
-//! the sender does not raise its balance; a pending evidence against the sender itself does not
-//! slash it in the view). The view is therefore never more generous about the sender's balance
-//! than the chain will be, except in that last, self-reporting case, which block building
-//! catches (it leaves out transactions that fail).
+//! # Paying for what is pending
 //!
-//! A transaction whose nonce leaves a gap (nonce > the sender's next nonce) is **held**: checked
-//! only statelessly (chain id, minimum fee, signature) and never selected. When the gap fills,
-//! held transactions are promoted in nonce order, each checked as above; the first that fails
-//! is dropped and the ones after it stay held.
+//! Issue 15.1: held transactions cost nothing to make and never reach a block, so throw-away
+//! keys could fill the pool with them at any fee and lock every honest transaction out. Every
+//! transaction, held or ready, enters only if the sender's balance at the head pays for it
+//! together with all its other pending ones (core's [`state::check_can_pay`]); after a block,
+//! the sender's highest nonces are dropped until it does again. Held transactions have their own
+//! bound, `max_held`, apart from the `max_txs` ready ones: a held transaction only ever evicts a
+//! held one, a ready one a ready one.
 //!
 //! # Bounds
 //!
-//! At most `max_txs` transactions in all and `max_per_sender` per sender; a nonce at most
-//! `max_nonce_gap` beyond the sender's next nonce. Every loop runs over the pool's own bounded
-//! contents, never over a length taken from a peer. [`Mempool::on_new_state`] re-checks a
-//! sender's transactions only when its account changed (or it has pending stake or evidence,
-//! whose validity depends on more than its account), so its cost follows the block, not the pool.
+//! At most `max_txs` ready and `max_held` held transactions, and `max_per_sender` per sender; a
+//! nonce at most `max_nonce_gap` beyond the sender's next nonce. Every loop runs over the pool's
+//! own bounded contents, never over a length taken from a peer. Checking a sender's transaction
+//! applies its ready ones before it (at most `max_per_sender`). [`Mempool::on_new_state`]
+//! re-checks a sender's transactions only when its account changed (or it has pending stake or
+//! evidence, whose validity depends on more than its account), so its cost follows the block,
+//! not the pool.
 
-use memecoin_core::account::{Account, Unbonding, state_key};
+use memecoin_core::account::Account;
 use memecoin_core::address::Address;
-use memecoin_core::encode::Encode;
 use memecoin_core::hash::Hash;
-use memecoin_core::state::{self, Chain, ChainState, Registration, TxError};
-use memecoin_core::tree::{self, Node, NodeBatch, NodeStore, StoreError};
+use memecoin_core::state::{self, Chain, ChainState, Pending, TxError};
+use memecoin_core::tree::NodeStore;
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -57,8 +52,10 @@ use std::fmt;
 /// The pool's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MempoolConfig {
-    /// Most transactions in the pool.
+    /// Most ready transactions.
     pub max_txs: usize,
+    /// Most held transactions (behind a nonce gap), apart from the ready ones.
+    pub max_held: usize,
     /// Most transactions of one sender (ready and held).
     pub max_per_sender: usize,
     /// How far beyond the sender's next nonce a held transaction's nonce may be: with 0 no
@@ -84,8 +81,14 @@ pub enum Rejection {
     FeeTooLowToReplace { old: u64, new: u64 },
     /// The sender already has `max` transactions in the pool.
     SenderFull { max: usize },
+    /// The sender's balance at the head does not pay for this transaction and its other pending
+    /// ones together (amount + fee each): `available` is 0 for an unknown or unfunded sender.
+    CannotPay { needed: u64, available: u64 },
     /// The pool is full and the transaction pays no more than the cheapest one it could evict.
     PoolFullFeeTooLow { lowest: u64 },
+    /// The room for held transactions is full and this one (held) pays no more than the
+    /// cheapest held one it could evict.
+    HeldFullFeeTooLow { lowest: u64 },
 }
 
 impl fmt::Display for Rejection {
@@ -106,9 +109,19 @@ impl fmt::Display for Rejection {
             Self::SenderFull { max } => {
                 write!(f, "the sender already has {max} pending transactions")
             }
+            Self::CannotPay { needed, available } => write!(
+                f,
+                "the sender's balance {available} does not pay {needed} for this and its other \
+                 pending transactions"
+            ),
             Self::PoolFullFeeTooLow { lowest } => {
                 write!(f, "the mempool is full and the fee does not exceed the lowest fee {lowest}")
             }
+            Self::HeldFullFeeTooLow { lowest } => write!(
+                f,
+                "the mempool holds all it can behind nonce gaps and the fee does not exceed the \
+                 lowest such fee {lowest}"
+            ),
         }
     }
 }
@@ -120,6 +133,10 @@ struct Entry {
     tx: SignedTx,
     sender: Address,
     added_ms: u64,
+    /// Counted with the ready transactions (in `ready_fees`), else with the held ones.
+    ready: bool,
+    /// Returned by `take_newly_ready` (or queued for it) once: never gossiped twice.
+    announced: bool,
 }
 
 /// One sender's transactions. Those with nonces `base.nonce .. base.nonce + ready` are
@@ -150,21 +167,33 @@ pub struct Mempool {
     config: MempoolConfig,
     txs: BTreeMap<Hash, Entry>,
     senders: BTreeMap<Address, Sender>,
-    /// Every transaction by (fee, id): the first is the one to evict.
-    by_fee: BTreeSet<(u64, Hash)>,
+    /// Ready transactions by (fee, id): the first is the one to evict.
+    ready_fees: BTreeSet<(u64, Hash)>,
+    /// Held transactions by (fee, id).
+    held_fees: BTreeSet<(u64, Hash)>,
+    /// Transactions that became ready and were not yet taken by `take_newly_ready`.
+    newly_ready: Vec<Hash>,
 }
 
 impl Mempool {
     pub fn new(config: MempoolConfig) -> Self {
-        Mempool { config, txs: BTreeMap::new(), senders: BTreeMap::new(), by_fee: BTreeSet::new() }
+        Mempool {
+            config,
+            txs: BTreeMap::new(),
+            senders: BTreeMap::new(),
+            ready_fees: BTreeSet::new(),
+            held_fees: BTreeSet::new(),
+            newly_ready: Vec::new(),
+        }
     }
 
     /// Checks `tx` against `state` *including pending transactions of the same sender* and
     /// adds it. In order: already known; nonce used on chain; replace-by-fee (a transaction with
     /// the same sender and nonce is replaced only by a higher fee); nonce gap; sender limit;
-    /// validity (core's rules on top of the sender's ready transactions, or stateless checks
-    /// for a held one); room (when full, the cheapest transaction of another sender is evicted
-    /// if `tx` pays more). Returns the transaction id.
+    /// payment (the head balance pays for it and the sender's other pending ones); validity
+    /// (core's rules on top of the sender's ready transactions, or stateless checks for a held
+    /// one); room (when its kind, ready or held, is full, the cheapest transaction of that kind
+    /// of another sender is evicted if `tx` pays more). Returns the transaction id.
     pub fn insert<S: NodeStore + ?Sized>(
         &mut self,
         store: &S,
@@ -231,31 +260,42 @@ impl Mempool {
                 }
             }
         }
+        // Before the signature: an unfunded sender costs no verification.
+        let others = self.sender_txs(&address).filter(|t| t.nonce != nonce);
+        state::check_can_pay(&account, others.chain([&tx.tx])).map_err(cannot_pay)?;
 
-        if nonce <= next {
-            let view = self.pending_before(&address, &account, nonce, state.meta.epoch, chain);
-            let view = view.map_err(Rejection::Invalid)?;
-            check_on_top(store, chain, state, &address, &view, &tx, signature_verified)
-                .map_err(Rejection::Invalid)?;
+        let ready = nonce <= next;
+        let view = if ready {
+            let mut view = self.view_before(store, chain, state, &address, nonce);
+            view.apply(&tx, signature_verified).map_err(Rejection::Invalid)?;
+            Some(view)
         } else {
-            check_stateless(chain, &tx, signature_verified).map_err(Rejection::Invalid)?;
-        }
+            state::check_stateless(chain, &tx, signature_verified).map_err(Rejection::Invalid)?;
+            None
+        };
 
-        if existing.is_none() && self.txs.len() >= self.config.max_txs {
-            self.make_room(&address, tx.tx.fee)?;
+        if existing.is_none() {
+            self.make_room(&address, tx.tx.fee, ready)?;
         }
         if let Some(old) = existing {
             self.take(&old);
         }
         self.put(id, tx, address, &account, now_ms);
-        if nonce <= next {
+        if let Some(mut view) = view {
             if let Some(s) = self.senders.get_mut(&address) {
                 // `nonce` is checked on top of everything before it: ready up to and including it.
                 s.ready = nonce.saturating_sub(s.base.nonce).saturating_add(1);
             }
             // Later transactions were checked on top of the old one (replacement) or were held
             // behind the gap `tx` fills: check them again.
-            self.walk(store, chain, state, &address);
+            self.walk(&mut view, &address);
+        }
+        self.sort(&address);
+        self.trim();
+        // Transactions it unblocked may have outbid it for the room it took.
+        if !self.txs.contains_key(&id) {
+            let lowest = self.ready_fees.first().map_or(0, |(f, _)| *f);
+            return Err(Rejection::PoolFullFeeTooLow { lowest });
         }
         Ok(id)
     }
@@ -289,9 +329,10 @@ impl Mempool {
     }
 
     /// After a block: drops included and stale transactions (nonce below the account's new
-    /// nonce) and expired ones (in the pool for more than `expiry_ms`), re-checks the rest of
-    /// each affected sender against the new state (dropping the first that fails; the ones after
-    /// it are held), and promotes held transactions whose gap the block filled.
+    /// nonce) and expired ones (in the pool for more than `expiry_ms`), drops each affected
+    /// sender's highest nonces until its new balance pays for the rest, re-checks the rest
+    /// against the new state (dropping the first that fails; the ones after it are held), and
+    /// promotes held transactions whose gap the block filled.
     ///
     /// A sender whose account cannot be read (a store failure) is left as it is: block building
     /// re-checks every transaction anyway.
@@ -308,6 +349,17 @@ impl Mempool {
                 self.resync(store, chain, state, &address, &account, now_ms);
             }
         }
+        self.trim();
+    }
+
+    /// Transactions that became ready since the last call, each returned once in its life in
+    /// the pool: what a relay gossips. A held transaction is not among them until its gap fills.
+    pub fn take_newly_ready(&mut self) -> Vec<SignedTx> {
+        let ids = std::mem::take(&mut self.newly_ready);
+        ids.iter()
+            .filter_map(|id| self.txs.get(id).filter(|e| e.ready))
+            .map(|e| e.tx.clone())
+            .collect()
     }
 
     /// The nonce a new transaction of `address` should carry to follow its ready pending ones:
@@ -333,6 +385,11 @@ impl Mempool {
         self.txs.is_empty()
     }
 
+    /// How many of the transactions are held (behind a nonce gap).
+    pub fn held(&self) -> usize {
+        self.held_fees.len()
+    }
+
     /// The ready transaction of `sender` at `nonce`, if any.
     fn ready_entry(&self, sender: &Sender, nonce: u64) -> Option<&Entry> {
         if !sender.is_ready(nonce) {
@@ -341,8 +398,19 @@ impl Mempool {
         sender.txs.get(&nonce).and_then(|id| self.txs.get(id))
     }
 
-    /// Brings one sender up to `account`: drops stale and expired transactions, and re-checks
-    /// the ready ones if anything they depend on may have changed.
+    /// The pending transactions of `address`, in nonce order.
+    fn sender_txs(&self, address: &Address) -> impl Iterator<Item = &Tx> {
+        self.senders
+            .get(address)
+            .into_iter()
+            .flat_map(|s| s.txs.values())
+            .filter_map(|id| self.txs.get(id))
+            .map(|e| &e.tx.tx)
+    }
+
+    /// Brings one sender up to `account`: drops stale and expired transactions and the highest
+    /// nonces its balance no longer pays for, and re-checks the ready ones if anything they
+    /// depend on may have changed.
     fn resync<S: NodeStore + ?Sized>(
         &mut self,
         store: &S,
@@ -374,76 +442,133 @@ impl Mempool {
         for id in &gone {
             self.take(id);
         }
+        // At most `max_per_sender` rounds, each over at most as many transactions.
+        while state::check_can_pay(account, self.sender_txs(address)).is_err() {
+            let last = self.senders.get(address).and_then(|s| s.txs.values().next_back());
+            let Some(id) = last.copied() else { break };
+            self.take(&id);
+        }
         if recheck {
             if let Some(s) = self.senders.get_mut(address) {
                 s.base = account.clone();
                 s.ready = 0;
             }
         }
-        self.walk(store, chain, state, address);
+        // Only a transaction at the next nonce needs the view: most senders have none.
+        let next = self.senders.get(address).map(Sender::next);
+        if let Some(next) =
+            next.filter(|n| self.senders.get(address).is_some_and(|s| s.txs.contains_key(n)))
+        {
+            let mut view = self.view_before(store, chain, state, address, next);
+            self.walk(&mut view, address);
+        }
+        self.sort(address);
     }
 
-    /// Promotes the sender's transactions at its next nonce, one by one, each checked on top of
-    /// the ready ones; the first that fails is dropped and the walk stops. Runs at most once per
-    /// transaction of the sender.
-    fn walk<S: NodeStore + ?Sized>(
-        &mut self,
-        store: &S,
-        chain: &Chain,
-        state: &ChainState,
+    /// `state` with the sender's ready transactions before `nonce` applied (checked again by
+    /// core: they were checked against this state before, so they pass, and any that does not
+    /// stops the replay there; the transaction checked on top of it then finds the nonce
+    /// unused).
+    fn view_before<'a, S: NodeStore + ?Sized>(
+        &self,
+        store: &'a S,
+        chain: &'a Chain,
+        state: &'a ChainState,
         address: &Address,
-    ) {
-        loop {
-            let Some(sender) = self.senders.get(address) else { return };
-            let next = sender.next();
-            let Some(id) = sender.txs.get(&next).copied() else { return };
-            let Some(entry) = self.txs.get(&id) else { return };
-            let base = sender.base.clone();
-            let result =
-                self.pending_before(address, &base, next, state.meta.epoch, chain).and_then(
-                    |view| check_on_top(store, chain, state, address, &view, &entry.tx, true),
-                );
-            match result {
-                Ok(()) => {
-                    if let Some(s) = self.senders.get_mut(address) {
-                        s.ready = s.ready.saturating_add(1);
-                    }
-                }
-                Err(_) => {
-                    self.take(&id);
-                    return;
+        nonce: u64,
+    ) -> Pending<'a, S> {
+        let mut view = Pending::new(store, chain, state);
+        if let Some(sender) = self.senders.get(address) {
+            for (_, id) in sender.txs.range(sender.base.nonce..nonce) {
+                let Some(entry) = self.txs.get(id) else { break };
+                if view.apply(&entry.tx, true).is_err() {
+                    break;
                 }
             }
         }
+        view
     }
 
-    /// The sender's account after its ready transactions with nonces below `nonce`, starting
-    /// from `account` (the state's).
-    fn pending_before(
-        &self,
-        address: &Address,
-        account: &Account,
-        nonce: u64,
-        epoch: u64,
-        chain: &Chain,
-    ) -> Result<Pending, TxError> {
-        let mut view = Pending { account: account.clone(), count: 0, registration: None };
-        let Some(sender) = self.senders.get(address) else { return Ok(view) };
-        let release_epoch =
-            epoch.checked_add(chain.params.unbonding_epochs).ok_or(TxError::Overflow)?;
-        for (_, id) in sender.txs.range(account.nonce..nonce) {
-            let Some(entry) = self.txs.get(id) else { break };
-            advance(&mut view, &entry.tx.tx, release_epoch)?;
+    /// Promotes the sender's transactions at its next nonce, one by one, each applied to `view`
+    /// (the sender's ready transactions applied); the first that fails is dropped and the walk
+    /// stops. Runs at most once per transaction of the sender.
+    fn walk<S: NodeStore + ?Sized>(&mut self, view: &mut Pending<'_, S>, address: &Address) {
+        let mut failed = None;
+        if let Some(sender) = self.senders.get(address) {
+            let mut ready = sender.ready;
+            for (nonce, id) in sender.txs.range(sender.next()..) {
+                let Some(entry) = self.txs.get(id) else { break };
+                if *nonce != sender.base.nonce.saturating_add(ready) {
+                    break;
+                }
+                // Admitted before: its signature was verified then.
+                if view.apply(&entry.tx, true).is_err() {
+                    failed = Some(*id);
+                    break;
+                }
+                ready = ready.saturating_add(1);
+            }
+            if let Some(s) = self.senders.get_mut(address) {
+                s.ready = ready;
+            }
         }
-        Ok(view)
+        if let Some(id) = failed {
+            self.take(&id);
+        }
     }
 
-    /// Evicts the cheapest transaction of another sender if `fee` is higher.
-    fn make_room(&mut self, address: &Address, fee: u64) -> Result<(), Rejection> {
-        let lowest = self.by_fee.first().map_or(0, |(f, _)| *f);
+    /// Files each of the sender's transactions as ready or held by its nonce, and queues those
+    /// that became ready for the first time for gossip.
+    fn sort(&mut self, address: &Address) {
+        let Some(sender) = self.senders.get(address) else { return };
+        let status: Vec<(Hash, bool)> =
+            sender.txs.iter().map(|(nonce, id)| (*id, sender.is_ready(*nonce))).collect();
+        for (id, ready) in status {
+            let Some(entry) = self.txs.get_mut(&id) else { continue };
+            if entry.ready != ready {
+                let key = (entry.tx.tx.fee, id);
+                let (from, to) = if ready {
+                    (&mut self.held_fees, &mut self.ready_fees)
+                } else {
+                    (&mut self.ready_fees, &mut self.held_fees)
+                };
+                from.remove(&key);
+                to.insert(key);
+                entry.ready = ready;
+            }
+            if ready && !entry.announced {
+                entry.announced = true;
+                self.newly_ready.push(id);
+            }
+        }
+        // Bounded even if nobody takes them: past the pool's size, only those still ready stay.
+        if self.newly_ready.len() > self.config.max_txs.saturating_add(self.config.max_held) {
+            let txs = &self.txs;
+            self.newly_ready.retain(|id| txs.get(id).is_some_and(|e| e.ready));
+        }
+    }
+
+    /// Evicts the cheapest transaction of another sender of the same kind (ready or held) if
+    /// its kind is full and `fee` is higher: a held transaction never pushes out a ready one.
+    fn make_room(&mut self, address: &Address, fee: u64, ready: bool) -> Result<(), Rejection> {
+        let (fees, max) = if ready {
+            (&self.ready_fees, self.config.max_txs)
+        } else {
+            (&self.held_fees, self.config.max_held)
+        };
+        if fees.len() < max {
+            return Ok(());
+        }
+        let full = |lowest| {
+            if ready {
+                Rejection::PoolFullFeeTooLow { lowest }
+            } else {
+                Rejection::HeldFullFeeTooLow { lowest }
+            }
+        };
+        let lowest = fees.first().map_or(0, |(f, _)| *f);
         // Skips at most the sender's own transactions (at most `max_per_sender`).
-        let victim = self
-            .by_fee
+        let victim = fees
             .iter()
             .find(|(_, id)| self.txs.get(id).is_some_and(|e| e.sender != *address))
             .copied();
@@ -452,26 +577,46 @@ impl Mempool {
                 self.take(&id);
                 Ok(())
             }
-            Some((victim_fee, _)) => Err(Rejection::PoolFullFeeTooLow { lowest: victim_fee }),
-            None => Err(Rejection::PoolFullFeeTooLow { lowest }),
+            Some((victim_fee, _)) => Err(full(victim_fee)),
+            None => Err(full(lowest)),
         }
     }
 
+    /// Evicts the cheapest beyond the bounds: ready transactions that promotions pushed over
+    /// `max_txs` (whose later ones then become held), then held ones over `max_held`.
+    fn trim(&mut self) {
+        while self.ready_fees.len() > self.config.max_txs {
+            let Some((_, id)) = self.ready_fees.first().copied() else { break };
+            self.take(&id);
+        }
+        while self.held_fees.len() > self.config.max_held {
+            let Some((_, id)) = self.held_fees.first().copied() else { break };
+            self.take(&id);
+        }
+    }
+
+    /// Adds `tx` as held; the caller sorts the sender after it marked what is ready.
     fn put(&mut self, id: Hash, tx: SignedTx, sender: Address, account: &Account, now_ms: u64) {
         let nonce = tx.tx.nonce;
-        self.by_fee.insert((tx.tx.fee, id));
+        self.held_fees.insert((tx.tx.fee, id));
         self.senders
             .entry(sender)
             .or_insert_with(|| Sender { txs: BTreeMap::new(), base: account.clone(), ready: 0 })
             .txs
             .insert(nonce, id);
-        self.txs.insert(id, Entry { tx, sender, added_ms: now_ms });
+        let entry = Entry { tx, sender, added_ms: now_ms, ready: false, announced: false };
+        self.txs.insert(id, entry);
     }
 
     /// Removes one transaction; the sender's later ones become held.
     fn take(&mut self, id: &Hash) {
         let Some(entry) = self.txs.remove(id) else { return };
-        self.by_fee.remove(&(entry.tx.tx.fee, *id));
+        let key = (entry.tx.tx.fee, *id);
+        if entry.ready {
+            self.ready_fees.remove(&key);
+        } else {
+            self.held_fees.remove(&key);
+        }
         let nonce = entry.tx.tx.nonce;
         if let Some(s) = self.senders.get_mut(&entry.sender) {
             s.txs.remove(&nonce);
@@ -482,114 +627,17 @@ impl Mempool {
                 self.senders.remove(&entry.sender);
             }
         }
+        self.sort(&entry.sender);
     }
 }
 
-/// The sender's account as its pending transactions leave it.
-#[derive(Debug, Clone)]
-struct Pending {
-    account: Account,
-    /// How many pending transactions were replayed.
-    count: u64,
-    /// A first stake among them registers the sender.
-    registration: Option<Registration>,
-}
-
-/// Replays the effects of `tx` on its sender's account, as core's `check_sender` and `apply_tx`
-/// do (no rules: `tx` was accepted by core on top of the previous ones).
-fn advance(view: &mut Pending, tx: &Tx, release_epoch: u64) -> Result<(), TxError> {
-    let a = &mut view.account;
-    let spend = |balance: u64, amount: u64| -> Result<u64, TxError> {
-        let needed = amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
-        balance
-            .checked_sub(needed)
-            .ok_or(TxError::InsufficientBalance { needed, available: balance })
-    };
-    a.nonce = a.nonce.checked_add(1).ok_or(TxError::Overflow)?;
-    match &tx.kind {
-        TxKind::Transfer { amount, .. } => a.balance = spend(a.balance, *amount)?,
-        TxKind::Stake { amount, commitment } => {
-            a.balance = spend(a.balance, *amount)?;
-            a.stake = a.stake.checked_add(*amount).ok_or(TxError::Overflow)?;
-            if *commitment != Hash::ZERO && view.registration.is_none() {
-                view.registration = Some(Registration {
-                    key: tx.sender.clone(),
-                    commitment: *commitment,
-                    renewal: Hash::ZERO,
-                    renewal_epoch: 0,
-                    last_active: 0,
-                });
-            }
+/// Core's refusal of a sender that cannot pay, as the pool's own kind of refusal.
+fn cannot_pay(e: TxError) -> Rejection {
+    match e {
+        TxError::InsufficientBalance { needed, available } => {
+            Rejection::CannotPay { needed, available }
         }
-        TxKind::Unstake { amount } => {
-            a.balance = spend(a.balance, 0)?;
-            a.stake = a
-                .stake
-                .checked_sub(*amount)
-                .ok_or(TxError::InsufficientStake { requested: *amount, bonded: a.stake })?;
-            a.unbonding.push(Unbonding { amount: *amount, release_epoch });
-        }
-        TxKind::Evidence(_) => a.balance = spend(a.balance, 0)?,
-    }
-    view.count = view.count.saturating_add(1);
-    Ok(())
-}
-
-/// Core's [`state::check_tx`] against `state` with the sender's account replaced by `view`.
-/// `signature_verified`: the transaction was admitted before (its signature checked then, and a
-/// signature does not depend on state), so re-checks after each block skip it.
-fn check_on_top<S: NodeStore + ?Sized>(
-    store: &S,
-    chain: &Chain,
-    state: &ChainState,
-    address: &Address,
-    view: &Pending,
-    tx: &SignedTx,
-    signature_verified: bool,
-) -> Result<(), TxError> {
-    if view.count == 0 {
-        return state::check_tx_with(store, chain, state, tx, signature_verified);
-    }
-    let changes = [(state_key(address), Some(view.account.to_bytes()))];
-    let (accounts_root, extra) =
-        tree::update(store, &state.accounts_root, &changes).map_err(TxError::State)?;
-    let layered = Layered { base: store, extra };
-    let mut meta = state.meta.clone();
-    if let Some(reg) = &view.registration {
-        if let Err(i) = meta.registry.binary_search_by(|r| r.key.cmp(&reg.key)) {
-            meta.registry.insert(i, reg.clone());
-        }
-    }
-    let view_state = ChainState { tip: state.tip, accounts_root, meta };
-    state::check_tx_with(&layered, chain, &view_state, tx, signature_verified)
-}
-
-/// The checks that need no state: chain, minimum fee, signature (in core's order).
-fn check_stateless(chain: &Chain, tx: &SignedTx, signature_verified: bool) -> Result<(), TxError> {
-    if tx.tx.chain_id != chain.id {
-        return Err(TxError::WrongChain { expected: chain.id, found: tx.tx.chain_id });
-    }
-    if tx.tx.fee < chain.params.min_fee {
-        return Err(TxError::FeeTooLow { min: chain.params.min_fee, found: tx.tx.fee });
-    }
-    if signature_verified {
-        return Ok(());
-    }
-    tx.verify_signature().map_err(|_| TxError::BadSignature)
-}
-
-/// The caller's store with the nodes of one uncommitted update on top.
-struct Layered<'a, S: ?Sized> {
-    base: &'a S,
-    extra: NodeBatch,
-}
-
-impl<S: NodeStore + ?Sized> NodeStore for Layered<'_, S> {
-    fn get_node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
-        match self.extra.get(hash) {
-            Some(node) => Ok(Some(node.clone())),
-            None => self.base.get_node(hash),
-        }
+        other => Rejection::Invalid(other),
     }
 }
 
@@ -711,7 +759,13 @@ mod tests {
     }
 
     fn config() -> MempoolConfig {
-        MempoolConfig { max_txs: 100, max_per_sender: 8, max_nonce_gap: 4, expiry_ms: 60_000 }
+        MempoolConfig {
+            max_txs: 100,
+            max_held: 10,
+            max_per_sender: 8,
+            max_nonce_gap: 4,
+            expiry_ms: 60_000,
+        }
     }
 
     fn pool() -> Mempool {
@@ -762,10 +816,6 @@ mod tests {
             (net.pay(0, 0, FEE - 1, 1), TxError::FeeTooLow { min: FEE, found: FEE - 1 }),
             (net.pay(0, 0, FEE, 0), TxError::ZeroAmount),
             (
-                net.pay(0, 0, FEE, BALANCE),
-                TxError::InsufficientBalance { needed: BALANCE + FEE, available: BALANCE },
-            ),
-            (
                 net.tx(0, 0, FEE, TxKind::Unstake { amount: 5 }),
                 TxError::InsufficientStake { requested: 5, bonded: 0 },
             ),
@@ -778,6 +828,11 @@ mod tests {
         for (tx, error) in cases {
             assert_eq!(net.insert(&mut pool, tx), Err(Rejection::Invalid(error)));
         }
+        // What the balance cannot pay is refused before the signature is looked at.
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 0, FEE, BALANCE)),
+            Err(Rejection::CannotPay { needed: BALANCE + FEE, available: BALANCE })
+        );
         assert!(pool.is_empty());
     }
 
@@ -816,13 +871,15 @@ mod tests {
     }
 
     #[test]
-    fn promotion_drops_a_held_tx_the_pending_ones_cannot_pay() {
+    fn promotion_drops_a_held_tx_core_refuses() {
         let net = Net::new();
         let mut pool = pool();
         net.insert(&mut pool, net.pay(0, 2, FEE, 10)).unwrap();
-        let unaffordable = net.insert(&mut pool, net.pay(0, 1, FEE, 600_000)).unwrap();
+        // Held, the stake it unbonds cannot be checked: the sender has none.
+        let invalid =
+            net.insert(&mut pool, net.tx(0, 1, FEE, TxKind::Unstake { amount: 5 })).unwrap();
         net.insert(&mut pool, net.pay(0, 0, FEE, 600_000)).unwrap();
-        assert!(!pool.contains(&unaffordable));
+        assert!(!pool.contains(&invalid));
         // Nonce 2 stays held behind the new gap at nonce 1.
         assert_eq!(pool.len(), 2);
         assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0)]);
@@ -869,13 +926,15 @@ mod tests {
         );
         net.insert(&mut pool, net.pay(0, 3, FEE + 1, 11)).unwrap();
         assert_eq!(pool.len(), 2);
-        // The replacement itself is checked: it must be valid.
+        // The replacement itself is checked: it must be valid, and paid for with the rest.
+        assert_eq!(
+            net.insert(&mut pool, net.pay(0, 0, 4 * FEE, 0)),
+            Err(Rejection::Invalid(TxError::ZeroAmount))
+        );
+        // The held transaction at nonce 3 (fee FEE + 1, amount 11) counts; the replaced one not.
         assert_eq!(
             net.insert(&mut pool, net.pay(0, 0, 4 * FEE, BALANCE)),
-            Err(Rejection::Invalid(TxError::InsufficientBalance {
-                needed: BALANCE + 4 * FEE,
-                available: BALANCE
-            }))
+            Err(Rejection::CannotPay { needed: BALANCE + 4 * FEE + FEE + 12, available: BALANCE })
         );
     }
 
@@ -883,10 +942,13 @@ mod tests {
     fn replacement_rechecks_the_later_transactions() {
         let net = Net::new();
         let mut pool = pool();
-        net.insert(&mut pool, net.pay(0, 0, FEE, 100)).unwrap();
-        let later = net.insert(&mut pool, net.pay(0, 1, FEE, 400_000)).unwrap();
-        net.insert(&mut pool, net.pay(0, 0, 2 * FEE, 700_000)).unwrap();
-        assert!(!pool.contains(&later), "no longer affordable after the replacement");
+        let commitment = Net::hash_chain(&net.users[0]).commitment();
+        net.insert(&mut pool, net.tx(0, 0, FEE, TxKind::Stake { amount: 5_000, commitment }))
+            .unwrap();
+        let later = net.insert(&mut pool, net.tx(0, 1, FEE, TxKind::Unstake { amount: 5_000 }));
+        let later = later.unwrap();
+        net.insert(&mut pool, net.pay(0, 0, 2 * FEE, 1)).unwrap();
+        assert!(!pool.contains(&later), "nothing to unstake after the replacement");
         assert_eq!(pool.len(), 1);
     }
 
@@ -897,17 +959,16 @@ mod tests {
         net.insert(&mut pool, net.pay(0, 0, FEE, 600_000)).unwrap();
         assert_eq!(
             net.insert(&mut pool, net.pay(0, 1, FEE, 600_000)),
-            Err(Rejection::Invalid(TxError::InsufficientBalance {
-                needed: 601_000,
-                available: BALANCE - 601_000
-            }))
+            Err(Rejection::CannotPay { needed: 1_202_000, available: BALANCE })
         );
-        // Exactly what is left is fine, and then nothing is.
+        // Exactly what is left is fine, and then nothing is, held or not.
         net.insert(&mut pool, net.pay(0, 1, FEE, BALANCE - 601_000 - FEE)).unwrap();
-        assert_eq!(
-            net.insert(&mut pool, net.pay(0, 2, FEE, 1)),
-            Err(Rejection::Invalid(TxError::InsufficientBalance { needed: FEE + 1, available: 0 }))
-        );
+        for nonce in [2, 4] {
+            assert_eq!(
+                net.insert(&mut pool, net.pay(0, nonce, FEE, 1)),
+                Err(Rejection::CannotPay { needed: BALANCE + FEE + 1, available: BALANCE })
+            );
+        }
         // A pending stake counts too, and a nonce after a pending unstake sees its stake.
         net.insert(&mut pool, net.pay(1, 0, FEE, 1)).unwrap();
         let commitment = Net::hash_chain(&net.users[1]).commitment();
@@ -1047,6 +1108,150 @@ mod tests {
         net.produce(&next);
         net.new_state(&mut pool, T0 + 2_000);
         assert!(pool.is_empty());
+    }
+
+    /// Issue 15.1: throw-away keys that were never funded fill the pool with transactions
+    /// behind a nonce gap at the highest fee. Honest transactions must still get in, and the
+    /// honest pending one must stay.
+    #[test]
+    fn unfunded_held_transactions_cannot_crowd_out_honest_ones() {
+        let net = Net::new();
+        let mut pool = Mempool::new(MempoolConfig { max_txs: 8, ..config() });
+        let pending = net.insert(&mut pool, net.pay(0, 0, FEE, 10)).unwrap();
+        for i in 0..4 {
+            let k = key("attacker", i);
+            for nonce in 0..=4 {
+                let kind = TxKind::Transfer { to: net.address(1), amount: 1 };
+                let tx = Tx {
+                    chain_id: net.chain.id,
+                    sender: k.public_key(),
+                    nonce,
+                    fee: u64::MAX,
+                    kind,
+                };
+                assert_eq!(
+                    net.insert(&mut pool, tx.sign(&k)),
+                    Err(Rejection::CannotPay { needed: u64::MAX, available: 0 })
+                );
+            }
+        }
+        assert!(pool.contains(&pending), "the honest pending transaction was evicted");
+        net.insert(&mut pool, net.pay(1, 0, FEE, 10)).unwrap();
+        assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0), (1, 0)]);
+    }
+
+    /// Issue 15.1 (b): held transactions, even paid for and at a high fee, have a room of
+    /// their own and never push out a ready one.
+    #[test]
+    fn held_transactions_have_their_own_room() {
+        let net = Net::new();
+        let mut pool = Mempool::new(MempoolConfig { max_txs: 2, max_held: 2, ..config() });
+        let ready = net.insert(&mut pool, net.pay(0, 0, FEE, 1)).unwrap();
+        let cheap = net.insert(&mut pool, net.pay(1, 1, 5 * FEE, 1)).unwrap();
+        net.insert(&mut pool, net.pay(1, 2, 6 * FEE, 1)).unwrap();
+        assert_eq!((pool.len(), pool.held()), (3, 2));
+        assert_eq!(
+            net.insert(&mut pool, net.pay(2, 1, 5 * FEE, 1)),
+            Err(Rejection::HeldFullFeeTooLow { lowest: 5 * FEE })
+        );
+        // A better held transaction evicts the cheapest held one, never the ready one.
+        let better = net.insert(&mut pool, net.pay(2, 1, 5 * FEE + 1, 1)).unwrap();
+        assert!(!pool.contains(&cheap) && pool.contains(&ready) && pool.contains(&better));
+        assert_eq!((pool.len(), pool.held()), (3, 2));
+        // The ready room takes another ready one; when full, only a better ready one gets in.
+        net.insert(&mut pool, net.pay(0, 1, FEE, 1)).unwrap();
+        assert_eq!(
+            net.insert(&mut pool, net.pay(2, 5, 9 * FEE, 1)),
+            Err(Rejection::NonceGapTooLarge { next: 0, found: 5, max_gap: 4 })
+        );
+        assert_eq!(
+            net.insert(&mut pool, net.pay(1, 0, FEE, 1)),
+            Err(Rejection::PoolFullFeeTooLow { lowest: FEE })
+        );
+        assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0), (0, 1)]);
+    }
+
+    /// Issue 15.1 (c): only ready transactions are announced for gossip, each once: a held one
+    /// when its gap fills, by a transaction or by a block.
+    #[test]
+    fn only_ready_transactions_are_announced_once() {
+        let mut net = Net::new();
+        let mut pool = pool();
+        let held = net.pay(0, 1, FEE, 1);
+        net.insert(&mut pool, held.clone()).unwrap();
+        assert_eq!(pool.take_newly_ready(), []);
+        let (first, second) = (net.pay(1, 0, FEE, 1), net.pay(1, 1, FEE, 1));
+        net.insert(&mut pool, second.clone()).unwrap();
+        net.insert(&mut pool, first.clone()).unwrap();
+        assert_eq!(pool.take_newly_ready(), [first.clone(), second]);
+        // A block fills user 0's gap (its nonce 0 came from elsewhere).
+        net.produce(&[net.pay(0, 0, FEE, 1), first]);
+        net.new_state(&mut pool, T0 + 1_000);
+        assert_eq!(pool.take_newly_ready(), [held]);
+        net.new_state(&mut pool, T0 + 2_000);
+        assert_eq!(pool.take_newly_ready(), []);
+    }
+
+    /// After a block, a sender's pending transactions are again all paid for by its new
+    /// balance: the highest nonces go first.
+    #[test]
+    fn a_block_that_spends_the_balance_drops_the_held_transactions_it_paid_for() {
+        let mut net = Net::new();
+        let mut pool = pool();
+        let kept = net.insert(&mut pool, net.pay(0, 2, FEE, 300_000)).unwrap();
+        let dropped = net.insert(&mut pool, net.pay(0, 3, FEE, 200_000)).unwrap();
+        net.produce(&[net.pay(0, 0, FEE, 600_000)]);
+        net.new_state(&mut pool, T0 + 1_000);
+        // Balance 399,000: pays for nonce 2 (301,000), not for nonces 2 and 3 (502,000).
+        assert!(pool.contains(&kept) && !pool.contains(&dropped));
+        assert_eq!((pool.len(), pool.held()), (1, 1));
+    }
+
+    /// The pool's bookkeeping after any sequence of admissions and blocks: every transaction
+    /// filed once as ready or held as its nonce says, both rooms within bounds, every sender's
+    /// pending transactions paid for by its head balance, and the selection a valid block.
+    #[test]
+    fn bounds_and_payment_hold_through_random_admissions_and_blocks() {
+        let mut net = Net::new();
+        let config = MempoolConfig { max_txs: 6, max_held: 3, ..config() };
+        let mut pool = Mempool::new(config.clone());
+        let mut seed = 7u64;
+        let mut draw = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let (mut included, mut most_held, mut unpaid) = (0, 0, 0);
+        // 25 blocks: the validator's hash chain holds 32 reveals.
+        for step in 0..300 {
+            let user = draw(3) as usize;
+            let nonce = net.nonce(&net.address(user)) + draw(6);
+            let amount = if draw(4) == 0 { 200_000 } else { 1 + draw(30_000) };
+            let tx = net.pay(user, nonce, FEE * (1 + draw(4)), amount);
+            let r = net.insert_at(&mut pool, tx, T0 + step);
+            unpaid += usize::from(matches!(r, Err(Rejection::CannotPay { .. })));
+            if step % 12 == 11 {
+                let block = net.select(&pool, 3);
+                included += block.len();
+                net.produce(&block);
+                net.new_state(&mut pool, T0 + step);
+            }
+            let ready = pool.txs.values().filter(|e| e.ready).count();
+            assert_eq!((ready, pool.txs.len() - ready), (pool.ready_fees.len(), pool.held()));
+            assert!(ready <= config.max_txs && pool.held() <= config.max_held);
+            most_held = most_held.max(pool.held());
+            for (address, sender) in &pool.senders {
+                for (nonce, id) in &sender.txs {
+                    let entry = &pool.txs[id];
+                    assert_eq!(entry.ready, sender.is_ready(*nonce), "step {step}");
+                    let fees = if entry.ready { &pool.ready_fees } else { &pool.held_fees };
+                    assert!(fees.contains(&(entry.tx.tx.fee, *id)));
+                }
+                let account = net.state.account(&net.store, address).unwrap();
+                state::check_can_pay(&account, pool.sender_txs(address)).unwrap();
+            }
+        }
+        let seen = (included > 25, most_held == config.max_held, unpaid > 0);
+        assert_eq!(seen, (true, true, true), "{included} {most_held} {unpaid}");
     }
 
     #[test]

@@ -315,6 +315,8 @@ impl Node {
             sigcache: SigCache::default(),
             mempool: Mempool::new(MempoolConfig {
                 max_txs: 20_000,
+                // Held transactions never reach a block as they are: a small room of their own.
+                max_held: 2_000,
                 max_per_sender: 64,
                 max_nonce_gap: 16,
                 expiry_ms: 10 * 60 * 1000,
@@ -697,6 +699,7 @@ impl Node {
                 for tx in orphaned {
                     let _ = self.mempool.insert(&self.store, &self.chain, state, tx, now);
                 }
+                self.announce_ready();
             }
         }
         if !touched.is_empty() {
@@ -928,6 +931,7 @@ impl Node {
             for tx in orphaned {
                 let _ = self.mempool.insert(&self.store, &self.chain, state, tx, now_ms);
             }
+            self.announce_ready();
         }
         self.bound_memory()?;
         self.prune_votes();
@@ -1118,8 +1122,15 @@ impl Node {
         )?;
         // Admitted means its signature verified (the mempool checks it through core).
         self.sigcache.insert(&tx);
-        self.events.push(Event::Tx(tx));
+        self.announce_ready();
         Ok(id)
+    }
+
+    /// Gossips what became ready in the mempool (a held transaction only once its gap filled):
+    /// a relay passes on only what could go in its next block.
+    fn announce_ready(&mut self) {
+        let ready = self.mempool.take_newly_ready();
+        self.events.extend(ready.into_iter().map(Event::Tx));
     }
 
     /// The nonce `address`'s next transaction should carry: its account's at the head, after
@@ -1990,6 +2001,55 @@ mod tests {
         n.import_block(c.block.clone()).unwrap();
         assert_eq!(n.head_header().unwrap().hash(), c.block.hash());
         assert_eq!(n.tx_status(&tx.id()), TxStatus::Pending);
+    }
+
+    /// Issue 15.1: a relay gossips only what could go in its next block. A transaction behind
+    /// a nonce gap is held, not gossiped; it is gossiped once the gap is filled.
+    #[test]
+    fn a_held_transaction_is_gossiped_only_once_it_is_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, _) = node(dir.path());
+        let dev = keys::devnet_dev_key().unwrap();
+        let transfer = |nonce| {
+            Tx {
+                chain_id: n.chain().id,
+                sender: dev.public_key(),
+                nonce,
+                fee: n.chain().params.min_fee,
+                kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+            }
+            .sign(&dev)
+        };
+        let (first, second) = (transfer(0), transfer(1));
+        let gossiped = |n: &mut Node| -> Vec<SignedTx> {
+            n.take_events()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Tx(tx) => Some(tx),
+                    _ => None,
+                })
+                .collect()
+        };
+        n.take_events();
+        n.submit_tx(second.clone()).unwrap();
+        assert_eq!(gossiped(&mut n), [], "held behind the gap at nonce 0");
+        n.submit_tx(first.clone()).unwrap();
+        assert_eq!(gossiped(&mut n), [first, second]);
+        // A throw-away key that was never funded holds nothing, at any fee.
+        let nobody = memecoin_core::crypto::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let kind = TxKind::Transfer { to: Address([1; 20]), amount: 1 };
+        let tx = Tx {
+            chain_id: n.chain().id,
+            sender: nobody.public_key(),
+            nonce: 3,
+            fee: u64::MAX,
+            kind,
+        };
+        assert_eq!(
+            n.submit_tx(tx.sign(&nobody)),
+            Err(Rejection::CannotPay { needed: u64::MAX, available: 0 })
+        );
+        assert_eq!((n.mempool_len(), gossiped(&mut n)), (2, vec![]));
     }
 
     #[test]
