@@ -1040,6 +1040,31 @@ async fn blocks_on_made_up_parents_are_struck_or_dropped_unread() {
     r.stop().await;
 }
 
+/// Issue 15.7: after a `blocks` message the relay asks for the next range from the last
+/// block's height + 1, a height the peer chooses: at `u64::MAX` that overflowed (a panic of
+/// the connection's task in a debug build, a request from 0 in a release one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_at_the_last_height_does_not_overflow_the_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 60_000);
+    let r = start(&g, dir.path(), None, vec![]).await;
+    let mallory = SecretKey::from_bytes(&[7; 32]).unwrap();
+    // On genesis, so it is checked against a state and refused (a strike), which counts as
+    // handled: the sync goes on from the height after it.
+    let b = block_on(&g, g.chain_id(), u64::MAX, &mallory, &mallory);
+    let mut ws = ws_from(MALLORY, &r).await.unwrap();
+    send(&mut ws, &hello(&g.chain_id().to_hex(), 1)).await;
+    send(&mut ws, &json!({"type": "blocks", "id": 1, "blocks": [hex_of(&b)]})).await;
+    match next_of(&mut ws, "error").await {
+        Got::Json(e) => {
+            assert!(e["reason"].as_str().unwrap().starts_with("InvalidBlock: WrongHeight"), "{e}")
+        }
+        Got::Closed(reason) => panic!("closed: {reason:?}"),
+    }
+    round_trip(&mut ws).await;
+    r.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_sends_its_head_block_to_a_relay_peer_whatever_its_height() {
     // A peer higher than us may still be on a branch that loses to ours in fork choice (ours
