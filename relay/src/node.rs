@@ -1134,15 +1134,28 @@ impl Node {
 
     /// The newest transactions of `address` on the head chain (sent, or transfers received),
     /// at most `max`, newest first: (height, block hash, index in block, transaction). Looks at
-    /// most `4 × max` index entries, so branches that lost cost little.
+    /// most `4 × max` index entries, so branches that lost cost little. The head chain above
+    /// the anchor is read in one walk down from the head ([`Node::hashes_from`]), not one walk
+    /// per entry ([`Node::hash_at`]); below it, each height is one read of the store's index.
     pub fn account_history(
         &self,
         address: &Address,
         max: usize,
     ) -> Result<Vec<(u64, Hash, u32, SignedTx)>, StoreError> {
+        let entries = self.store.account_txs(address, max.saturating_mul(4))?;
+        let anchor = self.fork_choice.anchor().height;
+        let lowest = entries.iter().map(|e| e.0).filter(|h| *h > anchor).min();
+        let above = lowest.map_or_else(Vec::new, |from| self.hashes_from(from, u64::MAX));
+        let on_head = |height: u64| match lowest {
+            Some(from) if height > anchor => {
+                let i = usize::try_from(height.saturating_sub(from)).ok()?;
+                above.get(i).copied()
+            }
+            _ => self.hash_at(height),
+        };
         let mut out = Vec::new();
-        for (height, block, index) in self.store.account_txs(address, max.saturating_mul(4))? {
-            if out.len() >= max || self.hash_at(height) != Some(block) {
+        for (height, block, index) in entries {
+            if out.len() >= max || on_head(height) != Some(block) {
                 continue;
             }
             let tx = self.block(&block).and_then(|b| b.txs.get(index as usize).cloned());
@@ -1982,6 +1995,46 @@ mod tests {
         n.import_block(now.clone()).unwrap();
         assert_eq!(n.import_block(now), Err(ImportError::AlreadyKnown));
         assert_eq!(n.head_header().unwrap().hash(), hash);
+    }
+
+    /// An account's history is what the head chain holds, newest first; a block of a branch
+    /// that lost is left out. (Issue 15.7: it is now read in one walk from the head, not one
+    /// per entry; this checks the answer did not change.)
+    #[test]
+    fn account_history_is_the_head_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let dev = keys::devnet_dev_key().unwrap();
+        let transfer = |n: &Node, nonce, amount| {
+            Tx {
+                chain_id: n.chain().id,
+                sender: dev.public_key(),
+                nonce,
+                fee: n.chain().params.min_fee,
+                kind: TxKind::Transfer { to: Address([1; 20]), amount },
+            }
+            .sign(&dev)
+        };
+        let build = |n: &Node, state: &ChainState, slot, txs: &[SignedTx]| {
+            let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
+            state::build_block(n.store(), n.chain(), state, &v.key, slot, &reveal, txs, None)
+                .unwrap()
+                .block
+        };
+        let genesis_state = n.head_state().unwrap().clone();
+        let (t1, lost, t2) = (transfer(&n, 0, 5), transfer(&n, 0, 6), transfer(&n, 1, 7));
+        let a = build(&n, &genesis_state, 1, std::slice::from_ref(&t1));
+        let b = build(&n, &genesis_state, 2, std::slice::from_ref(&lost));
+        n.import_block(a.clone()).unwrap();
+        n.import_block(b).unwrap();
+        let c = build(&n, &n.head_state().unwrap().clone(), 3, std::slice::from_ref(&t2));
+        n.import_block(c.clone()).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), c.hash());
+        let want = vec![(2, c.hash(), 0, t2), (1, a.hash(), 0, t1)];
+        for addr in [Address::from_public_key(&dev.public_key()), Address([1; 20])] {
+            assert_eq!(n.account_history(&addr, 50).unwrap(), want);
+        }
+        assert_eq!(n.account_history(&Address([1; 20]), 1).unwrap(), want[..1]);
     }
 
     #[test]
