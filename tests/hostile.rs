@@ -1,8 +1,9 @@
 //! Real relays on loopback against hostile and broken input, and against a split network:
 //! an invalid peer is struck off and nothing it sent is forwarded; bad WebSocket input closes the
 //! connection with a reason and leaves the relay serving; every invalid message is struck with
-//! its reason; slow and silent clients are cut off, one address cannot take every socket, and a
-//! client that never reads is dropped; relays learn of each other through a third; a relay
+//! its reason; blocks on made-up parents are struck (bad signature or body) or, past a budget a
+//! slot, dropped unread; slow and silent clients are cut off, one address cannot take every
+//! socket, and a client that never reads is dropped; relays learn of each other through a third; a relay
 //! sends a relay peer its head block on hello; a 2|2 partition finalizes nothing, and once
 //! healed all four agree on one chain.
 //!

@@ -3,9 +3,11 @@
 //!
 //! Bounds: every connection has a bounded outgoing queue, in frames and in bytes (a peer that
 //! does not read is dropped, never buffered without limit), a write deadline per frame, a
-//! frame-size cap, a message-rate cap, and a strike count for invalid input (at `MAX_STRIKES`
-//! the peer is disconnected). Nothing invalid is forwarded:
-//! objects are gossiped only as events of the node, after it accepted them.
+//! frame-size cap, a message-rate cap, a budget of blocks with unknown parents a slot
+//! (`MAX_UNKNOWN_PARENTS`), and a strike count for invalid input (at `MAX_STRIKES` the peer is
+//! disconnected). A block's signature and body are checked before the node's lock is taken.
+//! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
+//! accepted them.
 
 use crate::node::{self, Checked, Event, ImportError, TxStatus};
 use crate::shared::{Metrics, Published, Shared};

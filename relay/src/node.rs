@@ -58,7 +58,8 @@ const MAX_DEEP_TIPS: usize = 64;
 /// blocks on made-up parents cannot push out the others'.
 const MAX_ORPHANS: usize = 256;
 const MAX_ORPHANS_PER_PROPOSER: usize = 4;
-/// And at most this many bytes of them (a block may be 4 MiB; nothing in them is validated yet).
+/// And at most this many bytes of them (a block may be 4 MiB; only its signature and that its
+/// body is the one its header commits to are checked before its parent's state is known).
 const MAX_ORPHAN_BYTES: usize = 16 << 20;
 
 /// A validator key with its commit-reveal hash chain.
