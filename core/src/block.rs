@@ -5,7 +5,9 @@ use crate::crypto::{PublicKey, SecretKey, Signature, SignatureError, signing_dig
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::{Certificate, Checkpoint};
 use crate::hash::{Domain, Hash, hash_encoded};
+use crate::merkle;
 use crate::params::Params;
+use crate::state::BlockError;
 use crate::tx::SignedTx;
 use alloc::vec::Vec;
 
@@ -93,6 +95,56 @@ impl Block {
     pub fn tx_ids(&self) -> Vec<Hash> {
         self.txs.iter().map(SignedTx::id).collect()
     }
+
+    /// Checks the body against what the header commits to, in the order of PROTOCOL.md §8.5:
+    /// the certificate hash, the transaction count (`max_txs`, the chain's `max_block_txs`),
+    /// the transaction root. Needs no state, so a block whose parent is unknown can be checked:
+    /// the header alone names the block, and a copy with another body is not the same block.
+    pub fn check_body(&self, max_txs: u32) -> Result<(), BodyError> {
+        let h = &self.header.header;
+        let computed = self.certificate.as_ref().map_or(Hash::ZERO, Certificate::hash);
+        if computed != h.certificate {
+            return Err(BodyError::WrongCertificateHash { header: h.certificate, computed });
+        }
+        if self.txs.len() > max_txs as usize {
+            return Err(BodyError::TooManyTxs { count: self.txs.len(), max: max_txs });
+        }
+        let computed = merkle::root(&self.tx_ids());
+        if computed != h.tx_root {
+            return Err(BodyError::WrongTxRoot { header: h.tx_root, computed });
+        }
+        Ok(())
+    }
+}
+
+/// Why a block's body does not match its header ([`Block::check_body`]). Each variant is the
+/// [`BlockError`] of the same name, which `apply_block` gives for the same block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyError {
+    WrongCertificateHash { header: Hash, computed: Hash },
+    TooManyTxs { count: usize, max: u32 },
+    WrongTxRoot { header: Hash, computed: Hash },
+}
+
+impl core::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl From<BodyError> for BlockError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::WrongCertificateHash { header, computed } => {
+                BlockError::WrongCertificateHash { header, computed }
+            }
+            BodyError::TooManyTxs { count, max } => BlockError::TooManyTxs { count, max },
+            BodyError::WrongTxRoot { header, computed } => {
+                BlockError::WrongTxRoot { header, computed }
+            }
+        }
+    }
 }
 
 impl Encode for Header {
@@ -165,5 +217,73 @@ impl Decode for Block {
         let txs = r.list("transactions", Params::MAX_BLOCK_TXS, 100, SignedTx::decode_from)?;
         let certificate = r.option("certificate", Certificate::decode_from)?;
         Ok(Block { header, txs, certificate })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finality::Vote;
+
+    /// A header signed by `key` committing to no transactions and no certificate.
+    fn empty_block() -> Block {
+        let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+        let none = Checkpoint { height: 0, hash: Hash::ZERO };
+        let header = Header {
+            height: 1,
+            slot: 1,
+            parent: Hash([1; 32]),
+            proposer: key.public_key(),
+            tx_root: merkle::root(&[]),
+            state_root: Hash::ZERO,
+            reveal: Hash::ZERO,
+            validators: Hash::ZERO,
+            next_validators: Hash::ZERO,
+            justified: none,
+            finalized: none,
+            certificate: Hash::ZERO,
+        };
+        Block { header: header.sign(&Hash([9; 32]), &key), txs: Vec::new(), certificate: None }
+    }
+
+    #[test]
+    fn a_body_is_checked_against_its_header() {
+        let b = empty_block();
+        assert_eq!(b.check_body(0), Ok(()));
+        let mut cert = b.clone();
+        let vote =
+            Vote { epoch: 0, source: cert.header.header.justified, target: Checkpoint::default() };
+        let c = Certificate { vote, signatures: Vec::new() };
+        let computed = c.hash();
+        cert.certificate = Some(c);
+        assert_eq!(
+            cert.check_body(0),
+            Err(BodyError::WrongCertificateHash { header: Hash::ZERO, computed })
+        );
+        let mut root = b.clone();
+        root.header.header.tx_root = Hash([3; 32]);
+        assert_eq!(
+            root.check_body(0),
+            Err(BodyError::WrongTxRoot { header: Hash([3; 32]), computed: merkle::root(&[]) })
+        );
+        let key = SecretKey::from_bytes(&[8; 32]).unwrap();
+        let to = crate::address::Address([1; 20]);
+        let kind = crate::tx::TxKind::Transfer { to, amount: 1 };
+        let tx = crate::tx::Tx {
+            chain_id: Hash::ZERO,
+            sender: key.public_key(),
+            nonce: 0,
+            fee: 1,
+            kind,
+        };
+        let mut full = b.clone();
+        full.txs.push(tx.sign(&key));
+        full.header.header.tx_root = merkle::root(&full.tx_ids());
+        assert_eq!(full.check_body(0), Err(BodyError::TooManyTxs { count: 1, max: 0 }));
+        assert_eq!(full.check_body(1), Ok(()));
+        assert_eq!(
+            BlockError::from(BodyError::TooManyTxs { count: 1, max: 0 }),
+            BlockError::TooManyTxs { count: 1, max: 0 }
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! other, so the faucet decides nothing about validity. Requests are rate-limited per address
 //! and per client IP, in a bounded table.
 
+use crate::listen::client_key;
 use memecoin_core::address::Address;
 use memecoin_core::crypto::SecretKey;
 use std::collections::HashMap;
@@ -101,7 +102,10 @@ impl Faucet {
 
     /// Counts a request for `to` from `ip` at `now`, or says why it is refused. A request that
     /// is admitted here and then refused by the mempool still counts (it cost a signature).
+    /// An IP counts as the relay's other per-address bounds do ([`client_key`]: an IPv6 /64 is
+    /// one client).
     pub fn admit(&self, to: &Address, ip: Option<IpAddr>, now: Instant) -> Result<(), Refusal> {
+        let ip = ip.map(client_key);
         let window = self.config.per_address;
         let Ok(mut rates) = self.seen.lock() else { return Err(Refusal::Busy) };
         let left =
@@ -174,5 +178,19 @@ mod tests {
         let later = t0 + Duration::from_secs(61);
         assert_eq!(f.admit(&addr(1), Some(ip), later), Ok(()));
         assert_eq!(f.admit(&addr(4), Some(ip), later), Ok(()));
+    }
+
+    /// Issue 15.7: one IPv6 host commonly holds a whole /64; counted by address, it had 2^64
+    /// per-IP budgets.
+    #[test]
+    fn one_ipv6_64_shares_one_limit() {
+        let f = faucet(2);
+        let t0 = Instant::now();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(f.admit(&addr(1), ip("2001:db8:1:2::1"), t0), Ok(()));
+        assert_eq!(f.admit(&addr(2), ip("2001:db8:1:2:ffff::9"), t0), Ok(()));
+        assert_eq!(f.admit(&addr(3), ip("2001:db8:1:2::abcd"), t0), Err(Refusal::IpTooOften(60)));
+        // Another /64 has its own.
+        assert_eq!(f.admit(&addr(3), ip("2001:db8:1:3::1"), t0), Ok(()));
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! Bounds: every connection has a bounded outgoing queue, in frames and in bytes (a peer that
 //! does not read is dropped, never buffered without limit), a write deadline per frame, a
-//! frame-size cap, a message-rate cap, and a strike count for invalid input (at `MAX_STRIKES`
-//! the peer is disconnected). Nothing invalid is forwarded:
-//! objects are gossiped only as events of the node, after it accepted them.
+//! frame-size cap, a message-rate cap, a budget of blocks with unknown parents a slot
+//! (`MAX_UNKNOWN_PARENTS`), and a strike count for invalid input (at `MAX_STRIKES` the peer is
+//! disconnected). A block's signature and body are checked before the node's lock is taken.
+//! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
+//! accepted them.
 
-use crate::node::{Event, ImportError, TxStatus};
+use crate::node::{self, Checked, Event, ImportError, TxStatus};
 use crate::shared::{Metrics, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
@@ -15,7 +17,9 @@ use memecoin_core::block::Block;
 use memecoin_core::finality::SignedVote;
 use memecoin_core::hash::Hash;
 use memecoin_core::merkle;
+use memecoin_core::pos;
 use memecoin_core::slashing::Evidence;
+use memecoin_core::state::{BlockError, Chain};
 use memecoin_core::tx::SignedTx;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,6 +38,12 @@ pub const MAX_RATE: u32 = 2_000;
 /// under the node lock: this bounds what cheap requests make us do (eight full ranges a
 /// second; a syncing relay imports slower than that).
 pub const MAX_SERVED: u32 = 8 * MAX_RANGE as u32;
+/// Blocks with an unknown parent one connection may have the node look at in a slot, outside
+/// the replies to its own sync requests: beyond, the connection's `block` gossip and unasked
+/// `blocks` are dropped unread until the next slot. An honest peer sends about one block a
+/// slot; a peer sending blocks on made-up parents (which need no stake when signed by a key of
+/// its own) would otherwise have each looked at under the node lock.
+pub const MAX_UNKNOWN_PARENTS: u32 = 4;
 /// How long a sync waits for a peer's `blocks` reply before a gossiped block with an unknown
 /// parent may start another (the reply was lost, or the peer is slow).
 const SYNC_REPLY_WAIT: Duration = Duration::from_secs(10);
@@ -146,8 +156,8 @@ impl std::fmt::Display for Close {
 
 struct Conn {
     shared: Arc<Shared>,
-    /// Our chain, read once: every hello and evidence check needs it.
-    chain_id: Hash,
+    /// Our chain, read once: every hello, block and evidence check needs it.
+    chain: Chain,
     out: Outbox,
     role: Option<Role>,
     heads: bool,
@@ -163,6 +173,9 @@ struct Conn {
     /// one is, a gossiped block with an unknown parent starts no other (each would walk the
     /// same range again), and only the reply to it continues the sync.
     syncing: Option<Sync>,
+    /// The slot and how many blocks with an unknown parent this connection sent in it, against
+    /// [`MAX_UNKNOWN_PARENTS`].
+    unknown_parents: (u64, u32),
 }
 
 /// The last `get_blocks` of a sync under way: its id, the height it asked from, when.
@@ -201,6 +214,38 @@ impl Conn {
             return Err(End::Refused(Close::TooManyStrikes));
         }
         Ok(())
+    }
+
+    /// The current slot by the wall clock.
+    fn slot_now(&self) -> u64 {
+        let c = &self.chain;
+        pos::slot_at(c.genesis_time_ms, c.params.slot_ms, node::now_ms()).unwrap_or(0)
+    }
+
+    /// Whether this connection sent its [`MAX_UNKNOWN_PARENTS`] for the current slot.
+    fn unknown_parents_spent(&self) -> bool {
+        let (slot, count) = self.unknown_parents;
+        slot == self.slot_now() && count >= MAX_UNKNOWN_PARENTS
+    }
+
+    /// Counts a block with an unknown parent against the slot's budget.
+    fn spend_unknown_parent(&mut self) {
+        let now = self.slot_now();
+        let (slot, count) = self.unknown_parents;
+        self.unknown_parents = (now, if slot == now { count.saturating_add(1) } else { 1 });
+    }
+
+    /// Checks what of `block` needs no state, outside the node lock: a header signature that
+    /// does not verify, or a body that is not the one its header commits to, is never an
+    /// honest peer's (and either would cost a signature check each, for free).
+    fn check_block(&mut self, block: Block) -> Result<Option<Checked>, End> {
+        match node::check_block(block, &self.chain) {
+            Ok(checked) => Ok(Some(checked)),
+            Err(BlockError::BadProposerSignature) => {
+                self.strike(None, "BadSignature: block".into()).map(|()| None)
+            }
+            Err(e) => self.strike(None, format!("InvalidBlock: {e}")).map(|()| None),
+        }
     }
 
     async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
@@ -283,7 +328,7 @@ impl Conn {
             Ok(m) => m,
             Err(e) => return self.strike(None, format!("BadMessage: {e}")),
         };
-        let chain_id = self.chain_id;
+        let chain_id = self.chain.id;
         if self.role.is_none() {
             let Message::Hello { version, chain_id: theirs, role, listen, head_height } = msg
             else {
@@ -390,6 +435,11 @@ impl Conn {
                 }
             }
             Message::Block { block } => {
+                // Before the seen cache: a block dropped here may come again from another peer.
+                if self.unknown_parents_spent() {
+                    self.shared.metrics.reject("UnknownParentLimited");
+                    return Ok(());
+                }
                 if !self.shared.first_sight(&block) {
                     return Ok(());
                 }
@@ -397,9 +447,13 @@ impl Conn {
                     Ok(b) => b,
                     Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
                 };
-                let idle = self.syncing.is_none_or(|s| s.sent.elapsed() > SYNC_REPLY_WAIT);
                 let height = block.header.header.height;
-                if !self.import(block).await? && idle {
+                let Some(block) = self.check_block(block)? else { return Ok(()) };
+                if self.import(block).await? {
+                    return Ok(());
+                }
+                self.spend_unknown_parent();
+                if self.syncing.is_none_or(|s| s.sent.elapsed() > SYNC_REPLY_WAIT) {
                     // From below the block itself when it is at or below our anchor (a shorter
                     // branch with a higher justified checkpoint): the range above would be empty.
                     let from = self.shared.with_node(|n| n.sync_start().min(height)).await;
@@ -408,11 +462,15 @@ impl Conn {
                 Ok(())
             }
             Message::Blocks { id, blocks } => {
-                // Only the reply to the sync's last request continues it; another (late, or
-                // not asked for) is imported and goes no further.
+                // Only the reply to the sync's last request continues it; any other `blocks`
+                // (late, or not asked for) is handled like gossip (§16.3), within the same budget,
+                // and goes no further.
                 let asked = self.syncing.filter(|s| s.id == id).map(|s| s.from);
                 if asked.is_some() {
                     self.syncing = None; // until the next request, if any
+                } else if self.unknown_parents_spent() {
+                    self.shared.metrics.reject("UnknownParentLimited");
+                    return Ok(());
                 }
                 let mut last = None;
                 for (i, b) in blocks.iter().take(MAX_RANGE as usize).enumerate() {
@@ -421,9 +479,13 @@ impl Conn {
                         Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
                     };
                     let height = block.header.header.height;
+                    let Some(block) = self.check_block(block)? else { return Ok(()) };
                     if self.import(block).await? {
                         last = Some(height);
                         continue;
+                    }
+                    if asked.is_none() {
+                        self.spend_unknown_parent();
                     }
                     // The rest hangs on this block. If it is the first, the peer's branch forks
                     // below where we asked: ask lower (§16.6); once per reply, not per block.
@@ -440,9 +502,10 @@ impl Conn {
                     break;
                 }
                 // Keep going until the peer has nothing more: a reply may be cut short by its
-                // byte bound, so only an empty one means we have caught up.
-                if let (Some(h), Some(_)) = (last, asked) {
-                    self.request_blocks(h.saturating_add(1)).await?;
+                // byte bound, so only an empty one means we have caught up. The height is the
+                // peer's to choose: at `u64::MAX` there is nothing above to ask for.
+                if let (Some(from), Some(_)) = (last.and_then(|h: u64| h.checked_add(1)), asked) {
+                    self.request_blocks(from).await?;
                 }
                 Ok(())
             }
@@ -627,8 +690,8 @@ impl Conn {
 
     /// Imports a block; `false` if its parent is unknown (the caller decides where to sync
     /// from), `true` otherwise, whether it was imported, known or refused.
-    async fn import(&mut self, block: Block) -> Result<bool, End> {
-        match self.shared.with_node(|n| n.import_block(block)).await {
+    async fn import(&mut self, block: Checked) -> Result<bool, End> {
+        match self.shared.with_node(|n| n.import_checked(block)).await {
             Ok(()) | Err(ImportError::AlreadyKnown) => Ok(true),
             Err(ImportError::UnknownParent { .. }) => Ok(false),
             Err(ImportError::Invalid(e)) => {
@@ -674,11 +737,12 @@ pub async fn serve_connection(
     Metrics::inc(&shared.metrics.connections);
     let mut events = shared.events.subscribe();
     let mut stopping = shared.stopping.clone();
-    let (chain_id, head_height) =
-        shared.with_node(|n| (n.chain().id, n.head_state().map_or(0, |s| s.tip.height))).await;
+    let (chain, head_height) =
+        shared.with_node(|n| (n.chain().clone(), n.head_state().map_or(0, |s| s.tip.height))).await;
+    let chain_id = chain.id;
     let mut conn = Conn {
         shared: shared.clone(),
-        chain_id,
+        chain,
         out: out.clone(),
         role: None,
         heads: false,
@@ -691,6 +755,7 @@ pub async fn serve_connection(
         peer_head: 0,
         next_request: 0,
         syncing: None,
+        unknown_parents: (0, 0),
     };
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,

@@ -60,7 +60,8 @@ const MAX_DEEP_TIPS_PER_PROPOSER: usize = 4;
 /// blocks on made-up parents cannot push out the others'.
 const MAX_ORPHANS: usize = 256;
 const MAX_ORPHANS_PER_PROPOSER: usize = 4;
-/// And at most this many bytes of them (a block may be 4 MiB; nothing in them is validated yet).
+/// And at most this many bytes of them (a block may be 4 MiB; only its signature and that its
+/// body is the one its header commits to are checked before its parent's state is known).
 const MAX_ORPHAN_BYTES: usize = 16 << 20;
 
 /// A validator key with its commit-reveal hash chain.
@@ -527,8 +528,18 @@ impl Node {
     /// sync) and imported when its parent is; so is every kept descendant of a block imported
     /// here. Their own results are not reported (the network layer does not answer them).
     pub fn import_block_at(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
+        self.import_at(block, Checks::ToDo, now_ms)
+    }
+
+    /// As [`Node::import_block`] for a block [`check_block`] passed (off the node's lock): if
+    /// its parent is unknown, it is kept without checking its signature and body again.
+    pub fn import_checked(&mut self, block: Checked) -> Result<(), ImportError> {
+        self.import_at(block.0, Checks::Done, now_ms())
+    }
+
+    fn import_at(&mut self, block: Block, checks: Checks, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
-        let result = self.import_one(block, now_ms);
+        let result = self.import_one(block, checks, now_ms);
         if result.is_ok() {
             self.adopt_orphans(hash, now_ms);
         }
@@ -541,7 +552,7 @@ impl Node {
         while let Some(parent) = ready.pop() {
             for block in self.orphans.take_children(&parent) {
                 let hash = block.hash();
-                match self.import_one(block, now_ms) {
+                match self.import_one(block, Checks::Done, now_ms) {
                     Ok(()) => ready.push(hash),
                     Err(e) => tracing::debug!("kept block {hash} not imported: {e}"),
                 }
@@ -550,10 +561,12 @@ impl Node {
     }
 
     /// Keeps a block whose parent is unknown, if it could be a validator's: its proposer is in
-    /// the head state's current or next set and signed it (one signature check, and nothing
-    /// else is checkable without the parent's state). It is also compared with the known
-    /// proposals of its slot: a double proposal needs no state to prove.
-    fn keep_orphan(&mut self, block: Block) {
+    /// the head state's current or next set and signed it, and its body is the one its header
+    /// commits to ([`check_block`]: nothing else is checkable without the parent's state). The
+    /// body check matters because blocks are kept by header: a copy with another body kept
+    /// first would make the genuine block be dropped as already kept. It is also compared with
+    /// the known proposals of its slot: a double proposal needs no state to prove.
+    fn keep_orphan(&mut self, block: Block, checks: Checks) {
         let h = &block.header.header;
         let known_validator = self.states.get(&self.head).is_some_and(|s| {
             s.meta.current.index_of(&h.proposer).is_some()
@@ -562,10 +575,16 @@ impl Node {
         if !known_validator
             || self.orphans.contains(&block)
             || self.orphans.count_of(&h.proposer) >= MAX_ORPHANS_PER_PROPOSER
-            || block.header.verify_signature(&self.chain.id).is_err()
         {
             return;
         }
+        let block = match checks {
+            Checks::Done => block,
+            Checks::ToDo => match check_block(block, &self.chain) {
+                Ok(Checked(block)) => block,
+                Err(_) => return,
+            },
+        };
         self.check_double_proposal(&block.header);
         self.orphans.insert(block);
     }
@@ -592,7 +611,7 @@ impl Node {
         }
     }
 
-    fn import_one(&mut self, block: Block, now_ms: u64) -> Result<(), ImportError> {
+    fn import_one(&mut self, block: Block, checks: Checks, now_ms: u64) -> Result<(), ImportError> {
         let hash = block.hash();
         let h = &block.header.header;
         if self.states.contains_key(&hash) || self.deep.contains_key(&hash) {
@@ -613,7 +632,7 @@ impl Node {
         let deep_fork = if in_tree { None } else { self.deep_fork(h)? };
         if !in_tree && deep_fork.is_none() {
             let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
-            self.keep_orphan(block);
+            self.keep_orphan(block, checks);
             return Err(unknown);
         }
         // Full: side branches wait, the head chain never does.
@@ -638,7 +657,7 @@ impl Node {
         }
         let Some(parent_state) = self.states.get(&h.parent) else {
             let unknown = ImportError::UnknownParent { parent: h.parent, height: h.height };
-            self.keep_orphan(block);
+            self.keep_orphan(block, checks);
             return Err(unknown);
         };
         // Signatures seen in the mempool are not checked again; the rest on all cores, while
@@ -1143,15 +1162,28 @@ impl Node {
 
     /// The newest transactions of `address` on the head chain (sent, or transfers received),
     /// at most `max`, newest first: (height, block hash, index in block, transaction). Looks at
-    /// most `4 × max` index entries, so branches that lost cost little.
+    /// most `4 × max` index entries, so branches that lost cost little. The head chain above
+    /// the anchor is read in one walk down from the head ([`Node::hashes_from`]), not one walk
+    /// per entry ([`Node::hash_at`]); below it, each height is one read of the store's index.
     pub fn account_history(
         &self,
         address: &Address,
         max: usize,
     ) -> Result<Vec<(u64, Hash, u32, SignedTx)>, StoreError> {
+        let entries = self.store.account_txs(address, max.saturating_mul(4))?;
+        let anchor = self.fork_choice.anchor().height;
+        let lowest = entries.iter().map(|e| e.0).filter(|h| *h > anchor).min();
+        let above = lowest.map_or_else(Vec::new, |from| self.hashes_from(from, u64::MAX));
+        let on_head = |height: u64| match lowest {
+            Some(from) if height > anchor => {
+                let i = usize::try_from(height.saturating_sub(from)).ok()?;
+                above.get(i).copied()
+            }
+            _ => self.hash_at(height),
+        };
         let mut out = Vec::new();
-        for (height, block, index) in self.store.account_txs(address, max.saturating_mul(4))? {
-            if out.len() >= max || self.hash_at(height) != Some(block) {
+        for (height, block, index) in entries {
+            if out.len() >= max || on_head(height) != Some(block) {
                 continue;
             }
             let tx = self.block(&block).and_then(|b| b.txs.get(index as usize).cloned());
@@ -1778,6 +1810,28 @@ fn vote_window(head: u64) -> std::ops::RangeInclusive<u64> {
     head.saturating_sub(RECENT_BLOCKS as u64)..=head.saturating_add(MAX_VOTE_AHEAD)
 }
 
+/// A block whose header signature verified and whose body is the one its header commits to;
+/// only [`check_block`] makes one. The network checks blocks before it takes the node's lock
+/// and hands them over as this, so the node need not check them again to keep them as orphans.
+#[derive(Debug, Clone)]
+pub struct Checked(Block);
+
+/// Whether a block reaching [`Node::import_one`] was [`Checked`] already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    Done,
+    ToDo,
+}
+
+/// Checks what of `block` needs no state (the expensive part is one signature check, so the
+/// network does it without the node): the proposer's signature (`BadProposerSignature`), then
+/// the body against the header ([`Block::check_body`]), with `apply_block`'s errors.
+pub fn check_block(block: Block, chain: &Chain) -> Result<Checked, BlockError> {
+    block.header.verify_signature(&chain.id).map_err(|_| BlockError::BadProposerSignature)?;
+    block.check_body(chain.params.max_block_txs)?;
+    Ok(Checked(block))
+}
+
 /// A transaction whose signature verified; only [`verify_tx`] makes one.
 #[derive(Debug, Clone)]
 pub struct Verified(SignedTx);
@@ -1969,6 +2023,46 @@ mod tests {
         n.import_block(now.clone()).unwrap();
         assert_eq!(n.import_block(now), Err(ImportError::AlreadyKnown));
         assert_eq!(n.head_header().unwrap().hash(), hash);
+    }
+
+    /// An account's history is what the head chain holds, newest first; a block of a branch
+    /// that lost is left out. (Issue 15.7: it is now read in one walk from the head, not one
+    /// per entry; this checks the answer did not change.)
+    #[test]
+    fn account_history_is_the_head_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        let dev = keys::devnet_dev_key().unwrap();
+        let transfer = |n: &Node, nonce, amount| {
+            Tx {
+                chain_id: n.chain().id,
+                sender: dev.public_key(),
+                nonce,
+                fee: n.chain().params.min_fee,
+                kind: TxKind::Transfer { to: Address([1; 20]), amount },
+            }
+            .sign(&dev)
+        };
+        let build = |n: &Node, state: &ChainState, slot, txs: &[SignedTx]| {
+            let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
+            state::build_block(n.store(), n.chain(), state, &v.key, slot, &reveal, txs, None)
+                .unwrap()
+                .block
+        };
+        let genesis_state = n.head_state().unwrap().clone();
+        let (t1, lost, t2) = (transfer(&n, 0, 5), transfer(&n, 0, 6), transfer(&n, 1, 7));
+        let a = build(&n, &genesis_state, 1, std::slice::from_ref(&t1));
+        let b = build(&n, &genesis_state, 2, std::slice::from_ref(&lost));
+        n.import_block(a.clone()).unwrap();
+        n.import_block(b).unwrap();
+        let c = build(&n, &n.head_state().unwrap().clone(), 3, std::slice::from_ref(&t2));
+        n.import_block(c.clone()).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), c.hash());
+        let want = vec![(2, c.hash(), 0, t2), (1, a.hash(), 0, t1)];
+        for addr in [Address::from_public_key(&dev.public_key()), Address([1; 20])] {
+            assert_eq!(n.account_history(&addr, 50).unwrap(), want);
+        }
+        assert_eq!(n.account_history(&Address([1; 20]), 1).unwrap(), want[..1]);
     }
 
     #[test]
@@ -2342,6 +2436,39 @@ mod tests {
         assert_eq!(n.head_header().unwrap().hash(), z.hash());
         assert!(n.orphans.len() == 0 && n.orphans.order.is_empty() && n.orphans.bytes == 0);
         assert_eq!(n.import_block(y), Err(ImportError::AlreadyKnown));
+    }
+
+    /// Issue 15.4: orphans are kept by header, so a copy of a waiting block with the same
+    /// header and another body, sent first, made the genuine block be dropped as already kept,
+    /// and it was lost when its parent arrived.
+    #[test]
+    fn a_tampered_copy_does_not_displace_a_block_that_waits_for_its_parent() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let x = build_on(&mut b, &v, n.chain().id, 1);
+        let y = build_on(&mut b, &v, x.hash(), 2);
+        let dev = keys::devnet_dev_key().unwrap();
+        let tx = Tx {
+            chain_id: n.chain().id,
+            sender: dev.public_key(),
+            nonce: 0,
+            fee: n.chain().params.min_fee,
+            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+        }
+        .sign(&dev);
+        let mut txs = y.clone();
+        txs.txs.push(tx);
+        let mut cert = y.clone();
+        let vote = Vote { epoch: 0, source: Checkpoint::default(), target: Checkpoint::default() };
+        cert.certificate = Some(Certificate { vote, signatures: vec![] });
+        for tampered in [txs, cert] {
+            assert_eq!(tampered.hash(), y.hash(), "same header");
+            assert!(matches!(n.import_block(tampered), Err(ImportError::UnknownParent { .. })));
+        }
+        assert!(matches!(n.import_block(y.clone()), Err(ImportError::UnknownParent { .. })));
+        n.import_block(x).unwrap();
+        assert_eq!(n.head_header().unwrap().hash(), y.hash(), "the genuine block was kept");
+        assert_eq!(n.block(&y.hash()), Some(y));
     }
 
     #[test]

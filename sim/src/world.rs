@@ -1702,8 +1702,9 @@ impl World {
     }
 
     /// A block on a made-up parent, signed by this (elected, registered) validator for `slot`,
-    /// which it never proposes in: honest nodes check its signature, keep it as an orphan and
-    /// ask the sender for the chain (the relay's `get_blocks`).
+    /// which it never proposes in: honest nodes check its signature and body, keep it as an
+    /// orphan and ask the sender for the chain (the relay's `get_blocks`). Its header commits
+    /// to its empty body, or it would not be kept.
     fn byz_orphan(&mut self, i: usize, head: &ChainState, slot: u64) {
         let Some(node) = self.actors[i].node.as_ref() else { return };
         let Some(mut header) = node.head_header().map(|h| h.header.clone()) else { return };
@@ -1713,6 +1714,8 @@ impl World {
         header.parent = made_up(self.byz_rng.next_u64());
         header.state_root = made_up(self.byz_rng.next_u64());
         header.proposer = self.keys[i].clone();
+        header.tx_root = memecoin_core::merkle::root(&[]);
+        header.certificate = Hash::ZERO;
         let header = header.sign(&self.chain.id, &self.actors[i].key.key);
         let block = Block { header, txs: Vec::new(), certificate: None };
         self.broadcast(i, &Msg::Block(block.into()));
