@@ -1901,6 +1901,30 @@ mod tests {
         assert!(n.reveals_left().unwrap() > 0);
     }
 
+    /// A transfer of 5 from the devnet's dev key with `nonce`, at the minimum fee.
+    fn dev_transfer(chain: &Chain, nonce: u64) -> SignedTx {
+        let dev = keys::devnet_dev_key().unwrap();
+        Tx {
+            chain_id: chain.id,
+            sender: dev.public_key(),
+            nonce,
+            fee: chain.params.min_fee,
+            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
+        }
+        .sign(&dev)
+    }
+
+    /// The transactions `n` gossiped since its events were last taken.
+    fn gossiped(n: &mut Node) -> Vec<SignedTx> {
+        n.take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Tx(tx) => Some(tx),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// `x` ticks at `now`, and `y` hears the blocks and votes it sent.
     fn step(x: &mut Node, y: &mut Node, now: u64) {
         x.tick(now);
@@ -1968,14 +1992,7 @@ mod tests {
         }
         b.take_events();
         b.tick(at(slot));
-        let alive: Vec<SignedTx> = b
-            .take_events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Tx(tx) => Some(tx),
-                _ => None,
-            })
-            .collect();
+        let alive = gossiped(&mut b);
         assert_eq!(alive.len(), 1, "one renewal from B");
         a.submit_tx_at(alive[0].clone(), at(slot)).unwrap();
         // From here both run, exchanging blocks and votes.
@@ -2071,15 +2088,7 @@ mod tests {
         let (mut n, v) = node(dir.path());
         let genesis_state = n.head_state().unwrap().clone();
         let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
-        let dev = keys::devnet_dev_key().unwrap();
-        let tx = Tx {
-            chain_id: n.chain().id,
-            sender: dev.public_key(),
-            nonce: 0,
-            fee: n.chain().params.min_fee,
-            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
-        }
-        .sign(&dev);
+        let tx = dev_transfer(n.chain(), 0);
         let build = |n: &Node, state: &ChainState, slot, reveal: &Hash, txs: &[SignedTx]| {
             state::build_block(n.store(), n.chain(), state, &v.key, slot, reveal, txs, None)
                 .unwrap()
@@ -2103,27 +2112,7 @@ mod tests {
     fn a_held_transaction_is_gossiped_only_once_it_is_ready() {
         let dir = tempfile::tempdir().unwrap();
         let (mut n, _) = node(dir.path());
-        let dev = keys::devnet_dev_key().unwrap();
-        let transfer = |nonce| {
-            Tx {
-                chain_id: n.chain().id,
-                sender: dev.public_key(),
-                nonce,
-                fee: n.chain().params.min_fee,
-                kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
-            }
-            .sign(&dev)
-        };
-        let (first, second) = (transfer(0), transfer(1));
-        let gossiped = |n: &mut Node| -> Vec<SignedTx> {
-            n.take_events()
-                .into_iter()
-                .filter_map(|e| match e {
-                    Event::Tx(tx) => Some(tx),
-                    _ => None,
-                })
-                .collect()
-        };
+        let (first, second) = (dev_transfer(n.chain(), 0), dev_transfer(n.chain(), 1));
         n.take_events();
         n.submit_tx(second.clone()).unwrap();
         assert_eq!(gossiped(&mut n), [], "held behind the gap at nonce 0");
@@ -2152,18 +2141,7 @@ mod tests {
         let (mut n, v) = node(dir.path());
         let state = n.head_state().unwrap().clone();
         let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
-        let dev = keys::devnet_dev_key().unwrap();
-        let transfer = |nonce| {
-            Tx {
-                chain_id: n.chain().id,
-                sender: dev.public_key(),
-                nonce,
-                fee: n.chain().params.min_fee,
-                kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
-            }
-            .sign(&dev)
-        };
-        let (first, second) = (transfer(0), transfer(1));
+        let (first, second) = (dev_transfer(n.chain(), 0), dev_transfer(n.chain(), 1));
         // Admitted to the mempool: both signatures are now cached.
         n.submit_tx(first.clone()).unwrap();
         n.submit_tx(second.clone()).unwrap();
@@ -2447,15 +2425,7 @@ mod tests {
         let (mut b, mut n, v) = builder_and_node(&dirs);
         let x = build_on(&mut b, &v, n.chain().id, 1);
         let y = build_on(&mut b, &v, x.hash(), 2);
-        let dev = keys::devnet_dev_key().unwrap();
-        let tx = Tx {
-            chain_id: n.chain().id,
-            sender: dev.public_key(),
-            nonce: 0,
-            fee: n.chain().params.min_fee,
-            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
-        }
-        .sign(&dev);
+        let tx = dev_transfer(n.chain(), 0);
         let mut txs = y.clone();
         txs.txs.push(tx);
         let mut cert = y.clone();
@@ -2584,15 +2554,7 @@ mod tests {
         let (mut n, v) = node(dir.path());
         let genesis_state = n.head_state().unwrap().clone();
         let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
-        let dev = keys::devnet_dev_key().unwrap();
-        let tx = Tx {
-            chain_id: n.chain().id,
-            sender: dev.public_key(),
-            nonce: 0,
-            fee: n.chain().params.min_fee,
-            kind: TxKind::Transfer { to: Address([1; 20]), amount: 5 },
-        }
-        .sign(&dev);
+        let tx = dev_transfer(n.chain(), 0);
         let build = |txs: &[SignedTx]| {
             state::build_block(n.store(), n.chain(), &genesis_state, &v.key, 1, &reveal, txs, None)
                 .unwrap()
