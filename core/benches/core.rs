@@ -7,13 +7,15 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use memecoin_core::account::Account;
+use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::crypto::PublicKey;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
+use memecoin_core::light;
 use memecoin_core::state::{self, Signatures};
 use memecoin_core::tree::{self, MemStore};
-use memecoin_core::tx::SignedTx;
+use memecoin_core::tx::{SignedTx, TxKind};
 use std::hint::black_box;
 
 #[path = "../tests/support/mod.rs"]
@@ -248,5 +250,75 @@ fn reveal(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, crypto, tx, block_apply, tree_bench, encoding, reveal);
+/// `net`'s state with `n` payouts pending in the unbonding queue (for an account that has none:
+/// they mature long after the benchmarked block and pay nothing), and the nodes that hold them.
+fn with_queue(net: &Net, n: u64) -> (MemStore, state::ChainState) {
+    let mut store = net.store.clone();
+    let mut s = net.state.clone();
+    let address = net.user_address(net.users.len() - 1);
+    queue_releases(&mut store, &mut s, address, n);
+    (store, s)
+}
+
+/// Appends `n` entries to the state's queue of unstakes, in the tree and in the meta.
+fn queue_releases(store: &mut MemStore, s: &mut state::ChainState, address: Address, n: u64) {
+    let queue = &mut s.meta.releases.unstaked;
+    let release = state::Release { epoch: 1 << 40, address }.to_bytes();
+    let entries: Vec<(Hash, Option<Vec<u8>>)> = (queue.end..queue.end + n)
+        .map(|i| (state::release_key(0, i), Some(release.clone())))
+        .collect();
+    let (root, nodes) = tree::update(&*store, &s.meta.releases.root, &entries).expect("updates");
+    store.extend(nodes);
+    s.meta.releases.root = root;
+    if queue.is_empty() && n > 0 {
+        queue.first_epoch = 1 << 40;
+    }
+    queue.end += n;
+}
+
+/// How the cost of the unbonding queue grows with its length (PROTOCOL.md §7.5): building and
+/// validating a block that carries one unstake, checking an unstake as a mempool does, and an
+/// account proof as the relay serves it. Each must stay flat as the queue grows (the anchor is
+/// the same figure with an empty queue, in the same run).
+fn unbonding_queue(c: &mut Criterion) {
+    let net = Net::new(VALIDATORS, 16);
+    let v = net.validators[0].clone();
+    let unstake = net.tx(&v, 0, TxKind::Unstake { amount: 1 });
+    let user = net.user_address(0);
+    let mut g = c.benchmark_group("unbonding_queue");
+    g.sample_size(10);
+    for n in [0u64, 10_000, 1_000_000] {
+        let (store, s) = with_queue(&net, n);
+        let (slot, proposer, reveal) = net.next_slot();
+        let build = || {
+            state::build_block(
+                &store,
+                &net.chain,
+                &s,
+                &proposer,
+                slot,
+                &reveal,
+                std::slice::from_ref(&unstake),
+                None,
+            )
+        };
+        let built = build().expect("block builds");
+        assert_eq!(built.block.txs.len(), 1);
+        assert!(state::apply_block(&store, &net.chain, &s, &built.block).is_ok());
+        assert_eq!(state::check_tx(&store, &net.chain, &s, &unstake), Ok(()));
+        g.bench_function(BenchmarkId::new("build_block", n), |b| b.iter(build));
+        g.bench_function(BenchmarkId::new("apply_block", n), |b| {
+            b.iter(|| state::apply_block(&store, &net.chain, &s, black_box(&built.block)))
+        });
+        g.bench_function(BenchmarkId::new("check_tx", n), |b| {
+            b.iter(|| state::check_tx(&store, &net.chain, &s, black_box(&unstake)))
+        });
+        g.bench_function(BenchmarkId::new("account_proof", n), |b| {
+            b.iter(|| light::prove_account(&store, &s, black_box(&user)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, crypto, tx, block_apply, tree_bench, encoding, reveal, unbonding_queue);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use crate::finality::Checkpoint;
 use crate::hash::{Domain, Hash, hash_encoded};
 use crate::params::{Params, ParamsError};
 use crate::pos::{Member, SetError, ValidatorSet};
-use crate::state::{Chain, ChainMeta, ChainState, Registration, Supply, Tip};
+use crate::state::{Chain, ChainMeta, ChainState, Registration, Releases, Supply, Tip};
 use crate::tree::{self, NodeBatch, TreeError};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -213,7 +213,7 @@ impl Genesis {
             justified: anchor,
             finalized: anchor,
             recent: Vec::new(),
-            releases: Vec::new(),
+            releases: Releases::NONE,
             supply: Supply { genesis: supply, issued: 0, burned: 0 },
         };
         let state =

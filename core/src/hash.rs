@@ -87,6 +87,8 @@ pub enum Domain {
     StateNode,
     /// State-tree key of an address.
     StateKey,
+    /// State-tree key of an entry of a release queue.
+    ReleaseKey,
     /// The chain-wide part of the state (epochs, validator sets, finality, supply).
     ChainMeta,
     /// The state root: accounts root and chain-meta hash.
@@ -111,7 +113,7 @@ pub enum Domain {
 
 impl Domain {
     /// Every domain, in the order PROTOCOL.md lists them.
-    pub const ALL: [Domain; 20] = [
+    pub const ALL: [Domain; 21] = [
         Domain::Genesis,
         Domain::Tx,
         Domain::Header,
@@ -121,6 +123,7 @@ impl Domain {
         Domain::StateLeaf,
         Domain::StateNode,
         Domain::StateKey,
+        Domain::ReleaseKey,
         Domain::ChainMeta,
         Domain::StateRoot,
         Domain::ValidatorSet,
@@ -145,6 +148,7 @@ impl Domain {
             Domain::StateLeaf => "memecoin/state-leaf",
             Domain::StateNode => "memecoin/state-node",
             Domain::StateKey => "memecoin/state-key",
+            Domain::ReleaseKey => "memecoin/release-key",
             Domain::ChainMeta => "memecoin/chain-meta",
             Domain::StateRoot => "memecoin/state-root",
             Domain::ValidatorSet => "memecoin/validator-set",

@@ -79,11 +79,84 @@ impl Registration {
     }
 }
 
-/// A payout of matured unbonds due at `epoch` to `address`.
+/// A payout of matured unbonds due at `epoch` to `address`: at the first block of `epoch` or
+/// later, every unbonding entry of the account that has matured is paid (PROTOCOL.md §8.5
+/// step 5). Stored in the releases tree ([`Releases::root`]), under [`release_key`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Release {
     pub epoch: u64,
     pub address: Address,
+}
+
+/// One queue of pending payouts, kept in the releases tree: entries `first..end` by sequence number
+/// (entry `i` under `release_key(queue, i)`), oldest first and in order of epoch. `first_epoch`
+/// is entry `first`'s epoch (0 when the queue is empty), so a block knows whether anything is
+/// due without reading the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReleaseQueue {
+    pub first: u64,
+    pub end: u64,
+    pub first_epoch: u64,
+}
+
+impl ReleaseQueue {
+    /// Entries pending.
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.first)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first >= self.end
+    }
+
+    /// Whether its oldest entry is due in `epoch`.
+    fn is_due(&self, epoch: u64) -> bool {
+        !self.is_empty() && self.first_epoch <= epoch
+    }
+}
+
+/// The pending unbond payouts: two queues in a tree of their own, so what a block, a check or an
+/// account proof costs does not grow with them (the chain meta holds only the tree's root and
+/// the queues' bounds; the accounts tree holds only accounts). Each queue stays in
+/// order of epoch by appending only: an unstake always matures at `epoch + unbonding_epochs`,
+/// a deferred payout at `epoch + 1`, and the epoch never decreases along a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Releases {
+    /// Root of the releases tree: every pending entry, under [`release_key`].
+    pub root: Hash,
+    /// Queued by unstakes (queue 0 of [`release_key`]).
+    pub unstaked: ReleaseQueue,
+    /// Matured, but a set still counted the stake: retried at the next epoch (queue 1).
+    pub deferred: ReleaseQueue,
+}
+
+impl Releases {
+    /// Nothing pending: an empty tree.
+    pub const NONE: Releases = Releases {
+        root: Hash::ZERO,
+        unstaked: ReleaseQueue { first: 0, end: 0, first_epoch: 0 },
+        deferred: ReleaseQueue { first: 0, end: 0, first_epoch: 0 },
+    };
+
+    /// Payouts pending in both queues.
+    pub fn len(&self) -> usize {
+        let n = self.unstaked.len().saturating_add(self.deferred.len());
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.unstaked.is_empty() && self.deferred.is_empty()
+    }
+}
+
+/// Queue numbers in [`release_key`].
+const UNSTAKED: u8 = 0;
+const DEFERRED: u8 = 1;
+
+/// Releases-tree key of entry `seq` of release queue `queue` (0 unstaked, 1 deferred):
+/// `tagged_hash("memecoin/release-key", queue (1 byte) || seq (u64 BE))`.
+pub fn release_key(queue: u8, seq: u64) -> Hash {
+    tagged_hash(Domain::ReleaseKey, &[&[queue], &seq.to_be_bytes()])
 }
 
 /// Coins created and destroyed since genesis.
@@ -128,8 +201,8 @@ pub struct ChainMeta {
     pub finalized: Checkpoint,
     /// Ancestors of the next block, oldest first; the last is the parent of the next block.
     pub recent: Vec<RecentBlock>,
-    /// Pending unbond payouts, by epoch (stable order).
-    pub releases: Vec<Release>,
+    /// Pending unbond payouts (the entries live in the state tree).
+    pub releases: Releases,
     pub supply: Supply,
 }
 
@@ -374,22 +447,65 @@ impl From<TreeError> for BlockError {
     }
 }
 
-/// Account reads and writes for one block or one check, on top of a tree root.
+/// Reads and writes for one block or one check, on top of the accounts tree and the releases
+/// tree: accounts, and release-queue entries (`None`: deleted).
 struct Overlay<'a, S: ?Sized> {
     store: &'a S,
-    root: Hash,
+    accounts_root: Hash,
+    releases_root: Hash,
     accounts: BTreeMap<Address, Account>,
+    releases: BTreeMap<Hash, Option<Release>>,
 }
 
 impl<'a, S: NodeStore + ?Sized> Overlay<'a, S> {
-    fn new(store: &'a S, root: Hash) -> Self {
-        Overlay { store, root, accounts: BTreeMap::new() }
+    fn new(store: &'a S, state: &ChainState) -> Self {
+        Overlay {
+            store,
+            accounts_root: state.accounts_root,
+            releases_root: state.meta.releases.root,
+            accounts: BTreeMap::new(),
+            releases: BTreeMap::new(),
+        }
+    }
+
+    /// The release-queue entry under `key`; a missing one means the tree is not the state the
+    /// meta describes.
+    fn release(&self, key: &Hash) -> Result<Release, TreeError> {
+        let missing = TreeError::Corrupt { hash: *key, reason: "release entry missing" };
+        if let Some(entry) = self.releases.get(key) {
+            return entry.ok_or(missing);
+        }
+        let bytes = tree::get(self.store, &self.releases_root, key)?.ok_or(missing)?;
+        Release::from_bytes(&bytes)
+            .map_err(|_| TreeError::Corrupt { hash: *key, reason: "release does not decode" })
+    }
+
+    /// Appends `release` to queue `id`.
+    fn push(&mut self, id: u8, queue: &mut ReleaseQueue, release: Release) -> Option<()> {
+        let end = queue.end.checked_add(1)?;
+        self.releases.insert(release_key(id, queue.end), Some(release));
+        if queue.is_empty() {
+            queue.first_epoch = release.epoch;
+        }
+        queue.end = end;
+        Some(())
+    }
+
+    /// Takes the oldest entry of queue `id` (which must not be empty).
+    fn pop(&mut self, id: u8, queue: &mut ReleaseQueue) -> Result<Release, TreeError> {
+        let key = release_key(id, queue.first);
+        let release = self.release(&key)?;
+        self.releases.insert(key, None);
+        queue.first = queue.first.saturating_add(1);
+        queue.first_epoch =
+            if queue.is_empty() { 0 } else { self.release(&release_key(id, queue.first))?.epoch };
+        Ok(release)
     }
 
     fn get(&self, address: &Address) -> Result<Account, TreeError> {
         match self.accounts.get(address) {
             Some(a) => Ok(a.clone()),
-            None => read_account(self.store, &self.root, address),
+            None => read_account(self.store, &self.accounts_root, address),
         }
     }
 
@@ -397,15 +513,25 @@ impl<'a, S: NodeStore + ?Sized> Overlay<'a, S> {
         self.accounts.insert(address, account);
     }
 
-    fn commit(self) -> Result<(Hash, NodeBatch), TreeError> {
-        let changes: Vec<(Hash, Option<Vec<u8>>)> = self
+    /// The new accounts root and releases root, and the nodes of both trees to persist.
+    fn commit(self) -> Result<(Hash, Hash, NodeBatch), TreeError> {
+        let accounts: Vec<(Hash, Option<Vec<u8>>)> = self
             .accounts
             .iter()
             .map(|(a, acc)| {
                 (state_key(a), if acc.is_empty() { None } else { Some(acc.to_bytes()) })
             })
             .collect();
-        tree::update(self.store, &self.root, &changes)
+        let (accounts_root, mut nodes) = tree::update(self.store, &self.accounts_root, &accounts)?;
+        if self.releases.is_empty() {
+            return Ok((accounts_root, self.releases_root, nodes));
+        }
+        let releases: Vec<(Hash, Option<Vec<u8>>)> =
+            self.releases.iter().map(|(key, r)| (*key, r.as_ref().map(Encode::to_bytes))).collect();
+        let (releases_root, release_nodes) =
+            tree::update(self.store, &self.releases_root, &releases)?;
+        nodes.extend(release_nodes);
+        Ok((accounts_root, releases_root, nodes))
     }
 }
 
@@ -614,12 +740,19 @@ fn apply_tx<S: NodeStore + ?Sized>(
             }
             let release_epoch =
                 meta.epoch.checked_add(params.unbonding_epochs).ok_or(TxError::Overflow)?;
+            // A payout pays every matured entry of the account, so unstakes maturing in the same
+            // epoch share one: an account queues at most one payout per epoch.
+            let queued = after.unbonding.iter().any(|u| u.release_epoch == release_epoch);
             after.unbonding.push(Unbonding { amount: *amount, release_epoch });
-            let at = meta.releases.partition_point(|r| r.epoch <= release_epoch);
-            meta.to_mut().releases.insert(at, Release { epoch: release_epoch, address: sender });
             // The registration stays until the key has left every set ([`prune_registry`]):
             // it may still be elected this epoch and the next, and must be able to reveal.
             overlay.put(sender, after);
+            if !queued {
+                let release = Release { epoch: release_epoch, address: sender };
+                overlay
+                    .push(UNSTAKED, &mut meta.to_mut().releases.unstaked, release)
+                    .ok_or(TxError::Overflow)?;
+            }
         }
         TxKind::Evidence(evidence) => {
             let offender_key = evidence.verify(&chain.id).map_err(TxError::Evidence)?;
@@ -668,8 +801,15 @@ fn apply_or_undo<'m, S: NodeStore + ?Sized>(
         touched(tx).map(|a| (a, overlay.accounts.get(&a).cloned())).collect();
     // A borrowed meta is kept as the borrow: nothing is copied until a kind writes it.
     let saved_meta = (!matches!(tx.tx.kind, TxKind::Transfer { .. })).then(|| meta.clone());
+    // The one release-queue entry a transaction may write: an unstake's, at the queue's end.
+    let slot = release_key(UNSTAKED, meta.releases.unstaked.end);
+    let saved_slot = overlay.releases.get(&slot).copied();
     let r = apply_tx(chain, overlay, meta, tx, signature_checked);
     if r.is_err() {
+        match saved_slot {
+            Some(entry) => overlay.releases.insert(slot, entry),
+            None => overlay.releases.remove(&slot),
+        };
         for (address, previous) in saved {
             match previous {
                 Some(account) => overlay.accounts.insert(address, account),
@@ -792,7 +932,7 @@ fn execute<S: NodeStore + ?Sized>(
 ) -> Result<Executed, BlockError> {
     let params = &chain.params;
     let mut meta = state.meta.clone();
-    let mut overlay = Overlay::new(store, state.accounts_root);
+    let mut overlay = Overlay::new(store, state);
 
     // 1. Epoch transition.
     let epoch = params.epoch_of(p.slot);
@@ -889,36 +1029,52 @@ fn execute<S: NodeStore + ?Sized>(
     // without blocks do not rotate sets, so a release epoch can come before the sets that counted
     // the coins are gone): such a payout waits one more epoch, so stake that can still sign stays
     // slashable.
-    let due = meta.releases.partition_point(|r| r.epoch <= epoch).min(MAX_RELEASES_PER_BLOCK);
-    if due > 0 {
-        // Stake each address still has counted in a set whose votes a block may carry: the
-        // previous (late votes), current and next sets.
-        let previous = meta.previous.as_ref().map(|(_, set)| set.members()).unwrap_or(&[]);
-        let mut counted: BTreeMap<Address, u64> = BTreeMap::new();
-        for m in previous.iter().chain(meta.current.members()).chain(meta.next.members()) {
-            let c = counted.entry(Address::from_public_key(&m.key)).or_default();
-            *c = (*c).max(m.stake);
-        }
-        let next_epoch = epoch.checked_add(1).ok_or(BlockError::Overflow)?;
-        for release in meta.releases.drain(..due).collect::<Vec<_>>() {
-            let mut acc = overlay.get(&release.address)?;
-            // The sets still count more than what is bonded: part of the unbonding coins.
-            if counted.get(&release.address).is_some_and(|c| *c > acc.stake) {
-                for u in acc.unbonding.iter_mut().filter(|u| u.release_epoch <= epoch) {
-                    u.release_epoch = next_epoch;
-                }
-                let at = meta.releases.partition_point(|r| r.epoch <= next_epoch);
-                meta.releases.insert(at, Release { epoch: next_epoch, address: release.address });
-            } else {
-                let (matured, pending): (Vec<Unbonding>, Vec<Unbonding>) =
-                    acc.unbonding.iter().partition(|u| u.release_epoch <= epoch);
-                for u in matured {
-                    acc.balance = acc.balance.checked_add(u.amount).ok_or(BlockError::Overflow)?;
-                }
-                acc.unbonding = pending;
+    let mut counted: Option<BTreeMap<Address, u64>> = None;
+    for _ in 0..MAX_RELEASES_PER_BLOCK {
+        let releases = &mut meta.releases;
+        // The older front first; on a tie the unstaked queue's, queued earlier.
+        let id = match (releases.unstaked.is_due(epoch), releases.deferred.is_due(epoch)) {
+            (false, false) => break,
+            (true, false) => UNSTAKED,
+            (false, true) => DEFERRED,
+            (true, true) if releases.unstaked.first_epoch <= releases.deferred.first_epoch => {
+                UNSTAKED
             }
-            overlay.put(release.address, acc);
+            (true, true) => DEFERRED,
+        };
+        let queue = if id == UNSTAKED { &mut releases.unstaked } else { &mut releases.deferred };
+        let release = overlay.pop(id, queue)?;
+        // Stake each address still has counted in a set whose votes a block may carry: the
+        // previous (late votes), current and next sets. Worked out once, if anything is due.
+        let counted = counted.get_or_insert_with(|| {
+            let previous = meta.previous.as_ref().map(|(_, set)| set.members()).unwrap_or(&[]);
+            let mut counted: BTreeMap<Address, u64> = BTreeMap::new();
+            for m in previous.iter().chain(meta.current.members()).chain(meta.next.members()) {
+                let c = counted.entry(Address::from_public_key(&m.key)).or_default();
+                *c = (*c).max(m.stake);
+            }
+            counted
+        });
+        let mut acc = overlay.get(&release.address)?;
+        // The sets still count more than what is bonded: part of the unbonding coins.
+        if counted.get(&release.address).is_some_and(|c| *c > acc.stake) {
+            let next_epoch = epoch.checked_add(1).ok_or(BlockError::Overflow)?;
+            for u in acc.unbonding.iter_mut().filter(|u| u.release_epoch <= epoch) {
+                u.release_epoch = next_epoch;
+            }
+            let deferred = Release { epoch: next_epoch, address: release.address };
+            overlay
+                .push(DEFERRED, &mut meta.releases.deferred, deferred)
+                .ok_or(BlockError::Overflow)?;
+        } else {
+            let (matured, pending): (Vec<Unbonding>, Vec<Unbonding>) =
+                acc.unbonding.iter().partition(|u| u.release_epoch <= epoch);
+            for u in matured {
+                acc.balance = acc.balance.checked_add(u.amount).ok_or(BlockError::Overflow)?;
+            }
+            acc.unbonding = pending;
         }
+        overlay.put(release.address, acc);
     }
 
     // 6. Transactions, in order.
@@ -964,7 +1120,8 @@ fn execute<S: NodeStore + ?Sized>(
     meta.supply.issued =
         meta.supply.issued.checked_add(params.block_reward).ok_or(BlockError::Overflow)?;
 
-    let (accounts_root, nodes) = overlay.commit()?;
+    let (accounts_root, releases_root, nodes) = overlay.commit()?;
+    meta.releases.root = releases_root;
     Ok(Executed { meta, accounts_root, nodes, included, rejected })
 }
 
@@ -1228,11 +1385,7 @@ pub struct Pending<'a, S: ?Sized> {
 impl<'a, S: NodeStore + ?Sized> Pending<'a, S> {
     /// Nothing pending yet: `state` as it is.
     pub fn new(store: &'a S, chain: &'a Chain, state: &'a ChainState) -> Self {
-        Pending {
-            chain,
-            overlay: Overlay::new(store, state.accounts_root),
-            meta: Cow::Borrowed(&state.meta),
-        }
+        Pending { chain, overlay: Overlay::new(store, state), meta: Cow::Borrowed(&state.meta) }
     }
 
     /// The account of `address` after what was applied (default if absent).
@@ -1312,6 +1465,43 @@ impl Encode for Release {
     }
 }
 
+impl Decode for Release {
+    const MAX_SIZE: usize = 28;
+    const NAME: &'static str = "release";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Release { epoch: r.u64()?, address: Address::decode_from(r)? })
+    }
+}
+
+impl Encode for Releases {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.root.encode_to(out);
+        self.unstaked.encode_to(out);
+        self.deferred.encode_to(out);
+    }
+}
+
+impl Encode for ReleaseQueue {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.first);
+        out.put_u64(self.end);
+        out.put_u64(self.first_epoch);
+    }
+}
+
+impl Decode for ReleaseQueue {
+    const MAX_SIZE: usize = 24;
+    const NAME: &'static str = "release queue";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let queue = ReleaseQueue { first: r.u64()?, end: r.u64()?, first_epoch: r.u64()? };
+        // One encoding for one queue: an empty queue has no epoch, and none has a negative length.
+        if queue.first > queue.end || (queue.is_empty() && queue.first_epoch != 0) {
+            return Err(DecodeError::NonCanonical { what: "release queue" });
+        }
+        Ok(queue)
+    }
+}
+
 impl Encode for RecentBlock {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.hash.encode_to(out);
@@ -1339,16 +1529,16 @@ impl Encode for ChainMeta {
         self.justified.encode_to(out);
         self.finalized.encode_to(out);
         out.put_list(&self.recent);
-        out.put_list(&self.releases);
+        self.releases.encode_to(out);
         out.put_u64(self.supply.genesis);
         out.put_u64(self.supply.issued);
         out.put_u64(self.supply.burned);
     }
 }
 
-/// Most pending unbond payouts chain-wide. It is also the decoder's cap on the list, so a state
-/// reached by valid blocks always decodes.
-const MAX_RELEASES: u32 = 1 << 20;
+/// Most unbond payouts pending chain-wide: bounds how long a payout can wait behind the others
+/// (`MAX_RELEASES / MAX_RELEASES_PER_BLOCK` = 4,096 blocks), not what the queue costs.
+pub const MAX_RELEASES: u32 = 1 << 20;
 
 impl Decode for ChainMeta {
     const MAX_SIZE: usize = 64 * 1024 * 1024;
@@ -1382,11 +1572,14 @@ impl Decode for ChainMeta {
         let recent = r.list("recent blocks", RECENT_BLOCKS as u32, 40, |r| {
             Ok(RecentBlock { hash: Hash::decode_from(r)?, slot: r.u64()? })
         })?;
-        let releases = r.list("releases", MAX_RELEASES, 28, |r| {
-            Ok(Release { epoch: r.u64()?, address: Address::decode_from(r)? })
-        })?;
-        if releases.windows(2).any(|w| matches!(w, [a, b] if a.epoch > b.epoch)) {
-            return Err(DecodeError::NonCanonical { what: "release order" });
+        let releases = Releases {
+            root: Hash::decode_from(r)?,
+            unstaked: ReleaseQueue::decode_from(r)?,
+            deferred: ReleaseQueue::decode_from(r)?,
+        };
+        // Popped entries are deleted: the tree is empty exactly when both queues are.
+        if releases.is_empty() != (releases.root == Hash::ZERO) {
+            return Err(DecodeError::NonCanonical { what: "release queue" });
         }
         let supply = Supply { genesis: r.u64()?, issued: r.u64()?, burned: r.u64()? };
         Ok(ChainMeta {

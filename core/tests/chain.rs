@@ -1133,3 +1133,96 @@ fn pending_view_and_payment_rules() {
         Err(TxError::FeeTooLow { min, found: min - 1 })
     );
 }
+
+/// The unbonding queue lives in the state tree: the chain meta (copied for every block and every
+/// staking check, hashed for every account proof, stored with every block) does not grow with
+/// the payouts pending.
+#[test]
+fn the_chain_meta_does_not_grow_with_the_unbonding_queue() {
+    let mut queued = Net::new(8, 0);
+    let mut idle = Net::new(8, 0);
+    let unstakes: Vec<_> = (0..8)
+        .map(|i| {
+            let v = queued.validators[i].clone();
+            queued.tx(&v, 0, TxKind::Unstake { amount: 1 })
+        })
+        .collect();
+    queued.produce(unstakes);
+    idle.produce(vec![]);
+    assert_eq!(queued.state.meta.releases.len(), 8);
+    assert_eq!(idle.state.meta.releases.len(), 0);
+    assert_eq!(queued.state.meta.to_bytes().len(), idle.state.meta.to_bytes().len());
+}
+
+/// An account's unstakes that mature in the same epoch share one queued payout, so an account
+/// queues at most one per epoch and at most `MAX_UNBONDING` in all; the payout pays them all.
+#[test]
+fn unstakes_maturing_together_queue_one_payout() {
+    let mut net = Net::new(3, 1);
+    let v = net.validators[0].clone();
+    let address = Address::from_public_key(&v.public_key());
+    let txs: Vec<_> = (0..16).map(|n| net.tx(&v, n, TxKind::Unstake { amount: 1 })).collect();
+    net.produce(txs);
+    assert_eq!(net.account(&address).unbonding.len(), 16);
+    assert_eq!(net.state.meta.releases.len(), 1);
+    let stake = net.account(&address).stake;
+    // All of the stake goes too, in a later epoch: a second payout.
+    while net.state.meta.epoch == net.states[1].meta.epoch {
+        net.produce(vec![]);
+    }
+    net.produce(vec![]);
+    let all = net.tx(&v, 16, TxKind::Unstake { amount: stake });
+    assert_eq!(
+        state::check_tx(&net.store, &net.chain, &net.state, &all),
+        Err(TxError::TooManyUnbondings { max: 16 })
+    );
+    while !net.account(&address).unbonding.is_empty() {
+        assert!(net.state.meta.epoch <= net.states[1].meta.epoch + 6, "payout is late");
+        net.produce(vec![]);
+    }
+    assert_eq!(net.state.meta.releases.len(), 0);
+    assert_eq!(net.account(&address).stake, stake);
+}
+
+/// At most `MAX_RELEASES_PER_BLOCK` payouts per block; the rest are paid by the next blocks, in
+/// the order they were queued.
+#[test]
+fn payouts_beyond_the_per_block_cap_wait_for_the_next_block() {
+    let params = Params { max_validators: 1_000, ..Params::devnet() };
+    let stakers = state::MAX_RELEASES_PER_BLOCK + 40;
+    let mut net = Net::with_params(4, stakers, params);
+    let min = net.chain.params.min_stake;
+    let stakes: Vec<_> = (0..stakers)
+        .map(|i| {
+            let u = net.users[i].clone();
+            let commitment = HashChain::new(secret(&u), support::CHAIN_LENGTH).commitment();
+            net.tx(&u, 0, TxKind::Stake { amount: min, commitment })
+        })
+        .collect();
+    net.produce(stakes);
+    let unstakes: Vec<_> = (0..stakers)
+        .map(|i| {
+            let u = net.users[i].clone();
+            net.tx(&u, 1, TxKind::Unstake { amount: 1 })
+        })
+        .collect();
+    net.produce(unstakes);
+    assert_eq!(net.state.meta.releases.len(), stakers);
+    let release_epoch = net.state.meta.epoch + net.chain.params.unbonding_epochs;
+    let unpaid = |net: &Net| {
+        (0..stakers).filter(|i| !net.account(&net.user_address(*i)).unbonding.is_empty()).count()
+    };
+    while net.state.meta.epoch < release_epoch {
+        assert_eq!(unpaid(&net), stakers);
+        net.produce(vec![]);
+    }
+    assert_eq!(unpaid(&net), 40, "the first block of the release epoch pays the cap");
+    // The first 256 queued (block order: users 0..256) were paid first.
+    assert!(
+        (0..state::MAX_RELEASES_PER_BLOCK)
+            .all(|i| net.account(&net.user_address(i)).unbonding.is_empty())
+    );
+    net.produce(vec![]);
+    assert_eq!(unpaid(&net), 0);
+    assert_eq!(net.state.meta.releases.len(), 0);
+}

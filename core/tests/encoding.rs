@@ -9,6 +9,7 @@ use memecoin_core::encode::{Decode, DecodeError, Encode};
 use memecoin_core::finality::Certificate;
 use memecoin_core::genesis::{Genesis, GenesisError};
 use memecoin_core::pos::{self, ValidatorSet};
+use memecoin_core::state::{ChainMeta, ReleaseQueue, Releases};
 use memecoin_core::tx::{MAX_TX_SIZE, SignedTx};
 use support::Net;
 
@@ -113,6 +114,29 @@ fn non_canonical_forms_are_rejected() {
         ValidatorSet::from_bytes(&bytes),
         Err(DecodeError::NonCanonical { what: "validator order" })
     );
+    // Release queues: an epoch on an empty queue, a negative length, a root for nothing
+    // pending, no root for something pending.
+    let meta = Net::new(3, 0).state.meta.clone();
+    let queue = |first, end, first_epoch| ReleaseQueue { first, end, first_epoch };
+    let root = memecoin_core::hash::Hash([7; 32]);
+    let zero = memecoin_core::hash::Hash::ZERO;
+    for (root, unstaked) in [
+        (zero, queue(3, 3, 9)),
+        (root, queue(4, 3, 9)),
+        (root, queue(3, 3, 0)),
+        (zero, queue(3, 4, 9)),
+    ] {
+        let mut bad = meta.clone();
+        bad.releases = Releases { root, unstaked, deferred: ReleaseQueue::default() };
+        assert_eq!(
+            ChainMeta::from_bytes(&bad.to_bytes()),
+            Err(DecodeError::NonCanonical { what: "release queue" }),
+            "{unstaked:?}"
+        );
+    }
+    let mut good = meta.clone();
+    good.releases = Releases { root, unstaked: queue(3, 4, 9), deferred: queue(0, 0, 0) };
+    assert_eq!(ChainMeta::from_bytes(&good.to_bytes()), Ok(good));
 }
 
 #[test]

@@ -44,6 +44,13 @@ fn stored_vectors_decode_and_verify() {
     block.header.verify_signature(&chain_id).unwrap();
     assert_eq!(merkle::root(&block.tx_ids()).to_hex(), v["block"]["tx_root"].as_str().unwrap());
 
+    // A tree of one entry has that entry's leaf as its root (§6.3, §6.5).
+    let b = &v["block"];
+    let key = Hash::from_hex(b["release_key_0_0"].as_str().unwrap()).unwrap();
+    assert_eq!(key, memecoin_core::state::release_key(0, 0));
+    let leaf = memecoin_core::tree::leaf_hash(&key, &bytes(&b["release_0_0"]));
+    assert_eq!(leaf.to_hex(), b["releases_root"].as_str().unwrap());
+
     for p in v["account_proofs"].as_array().unwrap() {
         let root = Hash::from_hex(p["state_root"].as_str().unwrap()).unwrap();
         let address = Address::parse(p["address"].as_str().unwrap()).unwrap();

@@ -1162,6 +1162,20 @@ fn native_ratios(criterion: &Path) -> String {
             "",
         );
     }
+    // The unbonding queue's cost must not grow with it: each figure with 10^6 payouts pending
+    // against the same figure with none.
+    for what in ["build_block", "apply_block", "check_tx", "account_proof"] {
+        let empty = ns(&format!("unbonding_queue/{what}/0"));
+        let full = ns(&format!("unbonding_queue/{what}/1000000"));
+        let us = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} µs", v / 1000.0));
+        row(
+            &format!("{what} (one unstake), 10^6 payouts queued"),
+            us(full),
+            &format!("empty queue: {}", us(empty)),
+            ratio(full, empty),
+            "<= 1.5",
+        );
+    }
     let block_bytes = ns("encode/block").zip(ns("decode/block"));
     row(
         "block encode / decode (1,000 txs)",

@@ -171,6 +171,11 @@ pub fn generate() -> Value {
             "tx_root": h.tx_root.to_hex(),
             "state_root": h.state_root.to_hex(),
             "encoded": hex(block.to_bytes()),
+            // The block's unstake queued one payout: entry 0 of queue 0 of the releases tree.
+            "release_key_0_0": state::release_key(0, 0).to_hex(),
+            "release_0_0": hex(state::Release { epoch: s1.meta.releases.unstaked.first_epoch, address: user_address }.to_bytes()),
+            "releases_root": s1.meta.releases.root.to_hex(),
+            "meta_hash": s1.meta.hash().to_hex(),
         },
         "vote": {
             "unsigned": hex(vote.to_bytes()),
