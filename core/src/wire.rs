@@ -189,6 +189,17 @@ impl Message {
     }
 }
 
+/// The `id` of a frame that is a JSON object with an integer `id`, whether or not it is a valid
+/// message: what a relay puts in the `error` for a request it could not parse.
+#[cfg(feature = "std")]
+pub fn request_id(text: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct WithId {
+        id: u64,
+    }
+    serde_json::from_str::<WithId>(text).ok().map(|m| m.id)
+}
+
 /// Decodes a hex field into a core object, with a reason naming the field.
 pub fn decode_hex<T: crate::encode::Decode>(field: &str, hex_text: &str) -> Result<T, String> {
     let max_hex = T::MAX_SIZE.saturating_mul(2);
@@ -219,6 +230,9 @@ mod tests {
                 .contains("unknown variant")
         );
         assert!(Message::from_json("not json").is_err());
+        assert_eq!(request_id(r#"{"type":"get_headers","id":7,"count":"x"}"#), Some(7));
+        assert_eq!(request_id(r#"{"type":"tx","tx":"00"}"#), None);
+        assert_eq!(request_id("not json"), None);
         assert!(Message::from_json(r#"{"type":"submit_tx","id":1,"tx":"00","extra":1}"#).is_err());
     }
 

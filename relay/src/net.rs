@@ -207,9 +207,14 @@ impl Conn {
 
     fn strike(&mut self, id: Option<u64>, reason: String) -> Result<(), End> {
         self.shared.metrics.reject(&reason);
-        self.strikes += 1;
-        tracing::debug!(strikes = self.strikes, "rejected: {reason}");
+        tracing::debug!(strikes = self.strikes + 1, "rejected: {reason}");
         self.send(&Message::Error { id, reason })?;
+        self.count_strike()
+    }
+
+    /// Counts a strike whose answer the caller sent (a refused submission's `tx_result`).
+    fn count_strike(&mut self) -> Result<(), End> {
+        self.strikes += 1;
         if self.strikes >= MAX_STRIKES {
             return Err(End::Refused(Close::TooManyStrikes));
         }
@@ -326,7 +331,8 @@ impl Conn {
         }
         let msg = match Message::from_json(text) {
             Ok(m) => m,
-            Err(e) => return self.strike(None, format!("BadMessage: {e}")),
+            // A request that names its `id` gets it back, so its sender is not left waiting.
+            Err(e) => return self.strike(wire::request_id(text), format!("BadMessage: {e}")),
         };
         let chain_id = self.chain.id;
         if self.role.is_none() {
@@ -396,12 +402,6 @@ impl Conn {
                         accepted: true,
                         reason: None,
                     }),
-                    // A bad signature is never an honest wallet's mistake (it signs with the key
-                    // the transaction names): struck, so a flood of them ends in a ban. Other
-                    // refusals (nonce, balance, fee) are answered, not punished.
-                    Err(crate::mempool::Rejection::Invalid(
-                        memecoin_core::state::TxError::BadSignature,
-                    )) => self.strike(Some(id), "BadSignature: transaction".into()),
                     Err(reason) => {
                         self.shared.metrics.reject(&format!("{reason:?}"));
                         self.send(&Message::TxResult {
@@ -409,7 +409,18 @@ impl Conn {
                             tx_id: None,
                             accepted: false,
                             reason: Some(reason.to_string()),
-                        })
+                        })?;
+                        // Every refusal is answered. A bad signature also counts as a strike (as
+                        // over HTTP): it is the one that costs a signature check, and no race
+                        // causes it (a wallet signs with the key the transaction names; one that
+                        // signs for another chain is refused `WrongChain`, its signature valid).
+                        // Other refusals (nonce, balance, fee) are not punished.
+                        match reason {
+                            crate::mempool::Rejection::Invalid(
+                                memecoin_core::state::TxError::BadSignature,
+                            ) => self.count_strike(),
+                            _ => Ok(()),
+                        }
                     }
                 }
             }
