@@ -1180,3 +1180,47 @@ async fn a_two_two_partition_finalizes_nothing_and_heals_into_one_chain() {
         r.stop().await;
     }
 }
+
+/// Peer exchange from one peer cannot take the address book or pin the dialer (issue 15.5):
+/// Mallory tells a relay of 256 dead addresses (port 1 refuses at once; they sort before any
+/// real port). An honest relay's address, told afterwards by another peer, is still remembered
+/// and dialed, and the dead addresses are forgotten once they failed, freeing their dial slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_fill_the_address_book_or_pin_the_dialer() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 400);
+    let chain_id = g.chain_id().to_hex();
+    let r =
+        start(&g, &dir.path().join("r"), Some(keys::devnet_validator(0).unwrap()), vec![]).await;
+    let honest = start(&g, &dir.path().join("honest"), None, vec![]).await;
+    let dead = |a: &String| a.starts_with("ws://127.0.0.1:1/");
+
+    let mut mallory = ws_from("127.0.2.1", &r).await.unwrap();
+    send(&mut mallory, &hello(&chain_id, 1)).await;
+    for m in 0..8 {
+        let peers: Vec<String> = (0..32).map(|i| format!("ws://127.0.0.1:1/ws{m}-{i}")).collect();
+        send(&mut mallory, &json!({"type": "peers", "peers": peers})).await;
+    }
+    round_trip(&mut mallory).await;
+    let mut friend = ws_from("127.0.2.2", &r).await.unwrap();
+    send(&mut friend, &hello(&chain_id, 1)).await;
+    send(&mut friend, &json!({"type": "peers", "peers": [honest.url()]})).await;
+    round_trip(&mut friend).await;
+
+    let known = r.handle.shared.peer_list();
+    assert!(known.contains(&honest.url()), "the honest address was not remembered: {known:?}");
+    let from_mallory = known.iter().filter(|a| dead(a)).count();
+    assert!(from_mallory <= memecoin_relay::peers::MAX_PER_SOURCE, "{from_mallory} kept");
+    assert!(metrics(&r).await.contains("reason=\"PeerSourceFull\""));
+
+    wait_for("the relay to dial the honest relay", 60, || async {
+        (gauge(&metrics(&honest).await, "memecoin_relay_peers") >= 1).then_some(())
+    })
+    .await;
+    wait_for("the dead addresses to be forgotten", 60, || async {
+        (!r.handle.shared.peer_list().iter().any(dead)).then_some(())
+    })
+    .await;
+    honest.stop().await;
+    r.stop().await;
+}

@@ -10,6 +10,7 @@
 //! - [`sigcache`] — signatures already verified (mempool), and parallel verification of the rest.
 //! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
+//! - [`peers`] — the relay addresses known and dialed: bounded per source, scored, aged.
 //! - [`listen`] — the accept loop: admission (bans, connection caps), header and request
 //!   deadlines, HTTP/1.1 with upgrades on plain TCP or TLS.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
@@ -27,6 +28,7 @@ pub mod listen;
 pub mod mempool;
 pub mod net;
 pub mod node;
+pub mod peers;
 pub mod shared;
 pub mod sigcache;
 pub mod store;
@@ -169,6 +171,9 @@ fn background(
                 failed.notify_one();
                 break;
             }
+            // A dialer ends once its address is forgotten (it failed too often): its slot is free.
+            dialing.retain(|_, task| !task.is_finished());
+            shared.expire_peers(|addr| dialing.contains_key(addr));
             for peer in shared.peer_list() {
                 if dialing.len() >= max_dialed {
                     break;

@@ -176,6 +176,8 @@ struct Conn {
     /// The slot and how many blocks with an unknown parent this connection sent in it, against
     /// [`MAX_UNKNOWN_PARENTS`].
     unknown_parents: (u64, u32),
+    /// The peer's IP address: the source of the relay addresses it tells us of.
+    peer_ip: Option<std::net::IpAddr>,
 }
 
 /// The last `get_blocks` of a sync under way: its id, the height it asked from, when.
@@ -351,8 +353,8 @@ impl Conn {
             if role == Role::Relay {
                 Metrics::inc(&self.shared.metrics.relay_peers);
                 if self.shared.peer_exchange {
-                    if let Some(addr) = listen {
-                        self.shared.learn_peer(&addr);
+                    if let (Some(addr), Some(from)) = (listen, self.peer_ip) {
+                        self.shared.learn_peer_from(&addr, from);
                     }
                     let peers: Vec<String> = self
                         .shared
@@ -551,9 +553,9 @@ impl Conn {
             }
             Message::Peers { peers } => {
                 // Without peer exchange, the addresses are dropped (the message is still valid).
-                if self.shared.peer_exchange {
+                if let (true, Some(from)) = (self.shared.peer_exchange, self.peer_ip) {
                     for p in peers.iter().take(wire::MAX_PEERS_PER_MESSAGE) {
-                        self.shared.learn_peer(p);
+                        self.shared.learn_peer_from(p, from);
                     }
                 }
                 Ok(())
@@ -738,13 +740,16 @@ impl Conn {
 
 /// Runs one connection until either side closes. `incoming` yields text frames; `out` takes
 /// what to write. Both sides send their hello first. A peer at `remote` disconnected for invalid
-/// input is refused for a while ([`Shared::ban`]), recorded before it hears the close.
+/// input is refused for a while ([`Shared::ban`]), recorded before it hears the close. `peer_ip`
+/// is the source of the relay addresses the peer tells us of. Returns why it ended, and whether
+/// the peer's `hello` was accepted (a relay of our chain).
 pub async fn serve_connection(
     shared: Arc<Shared>,
     mut incoming: mpsc::Receiver<String>,
     out: Outbox,
     remote: Option<std::net::SocketAddr>,
-) -> End {
+    peer_ip: Option<std::net::IpAddr>,
+) -> (End, bool) {
     Metrics::inc(&shared.metrics.connections);
     let mut events = shared.events.subscribe();
     let mut stopping = shared.stopping.clone();
@@ -767,6 +772,7 @@ pub async fn serve_connection(
         next_request: 0,
         syncing: None,
         unknown_parents: (0, 0),
+        peer_ip,
     };
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,
@@ -806,7 +812,7 @@ pub async fn serve_connection(
         shared.metrics.reject(close.kind());
         out.close(close.to_string());
     }
-    end
+    (end, conn.role.is_some())
 }
 
 /// Writes `out` to a socket's sink until a close, an error, or a frame the peer does not take
@@ -888,7 +894,8 @@ pub async fn accept_warp(
         tokio::spawn(write_all(sink, out_rx, outbox.clone(), warp::ws::Message::text, |reason| {
             Some(warp::ws::Message::close_with(1008u16, truncate(reason)))
         }));
-    let end = serve_connection(shared.clone(), in_rx, outbox, remote).await;
+    let (end, _) =
+        serve_connection(shared.clone(), in_rx, outbox, remote, remote.map(|r| r.ip())).await;
     // If the connection ended because the reader did, learn why (briefly: it is done or nearly).
     let mut reader = reader;
     match tokio::time::timeout(Duration::from_millis(200), &mut reader).await {
@@ -911,13 +918,14 @@ fn is_oversize(error: &str) -> bool {
     error.contains("too long") || error.contains("Space limit")
 }
 
-/// Dials a relay and runs the connection; returns when it ends.
+/// Dials a relay and runs the connection; returns when it ends, with whether the peer's
+/// `hello` was accepted (a relay of our chain).
 ///
 /// `ws://` and `wss://` URLs both work. A `wss://` peer must present a certificate that chains
 /// to the bundled Mozilla roots (webpki-roots) for the URL's host: self-signed or private-CA
 /// peers are out of scope and fail the handshake (with an error naming the URL, then retried
 /// with backoff like any failed dial).
-pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
+pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<bool, String> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message as T;
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
@@ -926,6 +934,13 @@ pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
     let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
         .await
         .map_err(|e| format!("dial {url}: {e}"))?;
+    let peer_ip = match socket.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s.peer_addr().ok().map(|a| a.ip()),
+        tokio_tungstenite::MaybeTlsStream::Rustls(s) => {
+            s.get_ref().0.peer_addr().ok().map(|a| a.ip())
+        }
+        _ => None,
+    };
     let (sink, mut stream) = socket.split();
     let (in_tx, in_rx) = mpsc::channel::<String>(64);
     let (outbox, out_rx) = Outbox::new();
@@ -943,20 +958,51 @@ pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<(), String> {
     });
     // A dialed peer that refuses us gets no close frame, only the closed socket.
     let writer = tokio::spawn(write_all(sink, out_rx, outbox.clone(), T::text, |_| None));
-    let end = serve_connection(shared, in_rx, outbox, None).await;
+    let (end, greeted) = serve_connection(shared, in_rx, outbox, None, peer_ip).await;
     reader.abort();
     finish_writer(&end, writer).await;
-    Ok(())
+    Ok(greeted)
+}
+
+/// Whether `url`'s host resolves only to public addresses (the check for an address learned
+/// from a public peer whose host is a name, not an IP literal).
+async fn resolves_public(url: &str) -> bool {
+    let Some(host) = crate::peers::host_of(url) else { return false };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return !crate::peers::host_is_local(host);
+    }
+    let port = if url.starts_with("wss://") { 443 } else { 80 };
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| !crate::peers::is_local(a.ip()))
+        }
+        Err(_) => false,
+    }
 }
 
 /// Keeps a connection to `url` up: redial with exponential backoff (1 s to 30 s).
 pub async fn keep_dialing(shared: Arc<Shared>, url: String) {
     let mut backoff = Duration::from_secs(1);
     let mut stopping = shared.stopping.clone();
-    while !*stopping.borrow() {
+    while !*stopping.borrow() && shared.knows_peer(&url) {
         let started = Instant::now();
-        if let Err(e) = dial(shared.clone(), &url).await {
-            tracing::debug!("{e}");
+        // Learned from a public peer: its name must not lead into our own network.
+        let ok = if shared.peer_public_only(&url) && !resolves_public(&url).await {
+            tracing::debug!("not dialing {url}: its host is not public");
+            false
+        } else {
+            match dial(shared.clone(), &url).await {
+                Ok(greeted) => greeted,
+                Err(e) => {
+                    tracing::debug!("{e}");
+                    false
+                }
+            }
+        };
+        // Forgotten after failing too often: the dial slot goes to another address.
+        if !shared.peer_dialed(&url, ok) {
+            break;
         }
         if started.elapsed() > Duration::from_secs(30) {
             backoff = Duration::from_secs(1);

@@ -2,8 +2,9 @@
 //! the peer book and the metrics.
 
 use crate::node::{Event, Node};
+use crate::peers::PeerBook;
 use crate::wire::{Message, encode_hex};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
@@ -13,8 +14,7 @@ use tokio::sync::{Mutex, broadcast};
 
 /// Capacity of the event fan-out; a connection that falls this far behind is dropped.
 pub const EVENT_BUFFER: usize = 4096;
-/// Most peer addresses remembered, and most relay connections at once.
-pub const MAX_KNOWN_PEERS: usize = 256;
+pub use crate::peers::MAX_KNOWN_PEERS;
 pub const MAX_CONNECTIONS: usize = 2048;
 /// How long a peer disconnected for invalid input is refused.
 pub const BAN: Duration = Duration::from_secs(60);
@@ -65,8 +65,8 @@ pub struct Shared {
     pub node: Mutex<Node>,
     pub events: broadcast::Sender<Arc<Published>>,
     pub metrics: Metrics,
-    /// Relay addresses learned from config and peer exchange.
-    pub known_peers: StdMutex<BTreeSet<String>>,
+    /// Relay addresses from config and peer exchange ([`crate::peers`]).
+    peers: StdMutex<PeerBook>,
     /// Our own dialable address, if we know it (never dialed, advertised in hello).
     pub public_addr: Option<String>,
     /// Whether we take part in peer exchange (§16.7): learn relay addresses from peers, share
@@ -110,7 +110,7 @@ impl Shared {
             node: Mutex::new(node),
             events,
             metrics: Metrics::default(),
-            known_peers: StdMutex::new(BTreeSet::new()),
+            peers: StdMutex::new(PeerBook::new(public_addr.clone())),
             public_addr,
             peer_exchange,
             stopping,
@@ -176,27 +176,56 @@ impl Shared {
         Some(left.as_secs().max(1))
     }
 
-    /// Remembers a relay address (bounded); returns whether it was new.
+    /// Adds an operator's relay address (`--peer`, or an embedder's): dialed for ever.
+    /// Returns whether it was new.
     pub fn learn_peer(&self, addr: &str) -> bool {
-        if !is_ws_url(addr) || Some(addr) == self.public_addr.as_deref() {
-            return false;
-        }
-        let Ok(mut peers) = self.known_peers.lock() else { return false };
-        if peers.len() >= MAX_KNOWN_PEERS {
-            return false;
-        }
-        peers.insert(addr.to_string())
+        let Ok(mut peers) = self.peers.lock() else { return false };
+        peers.add_configured(addr, Instant::now()).unwrap_or(false)
     }
 
+    /// Remembers an address a peer at `source` told us of, if the book takes it
+    /// ([`PeerBook::learn`]); a refusal is counted as a reject kind.
+    pub fn learn_peer_from(&self, addr: &str, source: IpAddr) -> bool {
+        let Ok(mut peers) = self.peers.lock() else { return false };
+        match peers.learn(addr, source, Instant::now()) {
+            Ok(new) => new,
+            // Our own address comes back from every peer we told it to: not worth counting.
+            Err(crate::peers::Refused::Own) => false,
+            Err(refused) => {
+                self.metrics.reject(&format!("Peer{refused:?}"));
+                false
+            }
+        }
+    }
+
+    /// Every known relay address, best first: the dial order, and what `peers` shares.
     pub fn peer_list(&self) -> Vec<String> {
-        self.known_peers.lock().map(|p| p.iter().cloned().collect()).unwrap_or_default()
+        self.peers.lock().map(|p| p.ranked()).unwrap_or_default()
     }
-}
 
-/// `ws://` or `wss://`, a host and a path: what we accept from peers before dialing it.
-pub fn is_ws_url(s: &str) -> bool {
-    let rest = s.strip_prefix("ws://").or_else(|| s.strip_prefix("wss://"));
-    matches!(rest, Some(r) if !r.is_empty() && r.len() < 200 && r.chars().all(|c| c.is_ascii_graphic()))
+    /// Records a dial of `addr` (`ok`: it reached a relay of our chain); whether to go on
+    /// dialing it ([`PeerBook::dialed`]).
+    pub fn peer_dialed(&self, addr: &str, ok: bool) -> bool {
+        self.peers.lock().is_ok_and(|mut p| p.dialed(addr, ok, Instant::now()))
+    }
+
+    /// Whether `addr` is still in the book.
+    pub fn knows_peer(&self, addr: &str) -> bool {
+        self.peers.lock().is_ok_and(|p| p.contains(addr))
+    }
+
+    /// Whether `addr` came from a public peer: its host name must resolve to public addresses.
+    pub fn peer_public_only(&self, addr: &str) -> bool {
+        self.peers.lock().is_ok_and(|p| p.public_only(addr))
+    }
+
+    /// Forgets learned addresses not reached for [`crate::peers::PEER_TTL`], except those in
+    /// `connected`.
+    pub fn expire_peers(&self, connected: impl Fn(&str) -> bool) {
+        if let Ok(mut p) = self.peers.lock() {
+            p.expire(Instant::now(), connected);
+        }
+    }
 }
 
 /// An event as it goes out to every connection: its message text is made once, by the first
