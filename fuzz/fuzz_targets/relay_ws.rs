@@ -43,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
             in_tx.try_send(line).expect("64 frames fit the queue");
         }
         drop(in_tx);
-        serve_connection(relay.shared.clone(), in_rx, outbox, None).await;
+        let from = Some(std::net::Ipv4Addr::LOCALHOST.into());
+        serve_connection(relay.shared.clone(), in_rx, outbox, None, from).await;
         while let Ok(out) = out_rx.try_recv() {
             if let Outgoing::Text(text) = out {
                 assert!(Message::from_json(&text).is_ok(), "the relay sent {text}");
