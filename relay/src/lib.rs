@@ -165,7 +165,8 @@ fn background(
                 _ = tick.tick() => {}
                 _ = stop.changed() => break,
             }
-            shared.with_node(|n| n.tick(node::now_ms())).await;
+            // The validator's duties: ahead of every peer's request still waiting.
+            shared.with_node_duty(|n| n.tick(node::now_ms())).await;
             if let Some(e) = shared.store_failure().await {
                 tracing::error!("storage failed, stopping the relay: {e}");
                 failed.notify_one();

@@ -81,6 +81,10 @@ pub struct Shared {
     /// Gossip payloads seen lately, so copies from other peers cost a hash, not a decode and
     /// a signature check.
     seen: StdMutex<SeenCache>,
+    /// Validator duties waiting for the node ([`Shared::with_node_duty`]).
+    duties_waiting: AtomicU64,
+    /// Wakes the callers that stepped aside for a duty.
+    duty_done: tokio::sync::Notify,
 }
 
 /// A bounded set of recently seen payload hashes (oldest forgotten first).
@@ -117,13 +121,55 @@ impl Shared {
             gate: crate::listen::Gate::new(limits),
             banned: StdMutex::new(HashMap::new()),
             seen: StdMutex::new(SeenCache::default()),
+            duties_waiting: AtomicU64::new(0),
+            duty_done: tokio::sync::Notify::new(),
         })
     }
 
-    /// Runs `f` on the node, then broadcasts the events it produced.
+    /// Runs `f` on the node, then broadcasts the events it produced. While a validator duty
+    /// waits for the node ([`Shared::with_node_duty`]), this waits for it to finish, and a
+    /// caller that got the lock meanwhile gives it up at once: a duty waits for at most the
+    /// closure running when it asked, never for the requests queued behind it.
     pub async fn with_node<T>(&self, f: impl FnOnce(&mut Node) -> T) -> T {
+        loop {
+            // Registered before the check, so a duty that finishes in between still wakes us.
+            let done = self.duty_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.duties_waiting.load(Ordering::Acquire) == 0 {
+                let mut node = self.node.lock().await;
+                if self.duties_waiting.load(Ordering::Acquire) == 0 {
+                    return self.run(&mut node, f);
+                }
+            }
+            done.await;
+        }
+    }
+
+    /// As [`Shared::with_node`], for a validator's duties (its slot's block, its votes): ahead of
+    /// every caller of [`Shared::with_node`] that has not started yet.
+    pub async fn with_node_duty<T>(&self, f: impl FnOnce(&mut Node) -> T) -> T {
+        /// Counts the duty as waiting until it is done (or dropped while waiting), then wakes
+        /// those that stepped aside.
+        struct Waiting<'a>(&'a Shared);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if self.0.duties_waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.0.duty_done.notify_waiters();
+                }
+            }
+        }
+        self.duties_waiting.fetch_add(1, Ordering::AcqRel);
+        let waiting = Waiting(self);
         let mut node = self.node.lock().await;
-        let out = f(&mut node);
+        let out = self.run(&mut node, f);
+        drop(node);
+        drop(waiting);
+        out
+    }
+
+    fn run<T>(&self, node: &mut Node, f: impl FnOnce(&mut Node) -> T) -> T {
+        let out = f(node);
         for event in node.take_events() {
             // No receivers is fine: nobody is connected.
             let _ = self.events.send(Arc::new(Published::new(event)));
@@ -133,7 +179,8 @@ impl Shared {
 
     /// The store's first failed write, if one failed (the relay stops on it).
     pub async fn store_failure(&self) -> Option<String> {
-        self.node.lock().await.store().failure().map(str::to_owned)
+        // Asked by the validator's loop after each tick: a duty too.
+        self.with_node_duty(|n| n.store().failure().map(str::to_owned)).await
     }
 
     /// Records a gossip payload; `false` if it was seen lately (drop it). The hash is keyed
@@ -272,6 +319,39 @@ mod tests {
         let node = Node::open(genesis, dir.path(), None).unwrap();
         let (_tx, rx) = tokio::sync::watch::channel(false);
         (Shared::new(node, None, true, rx, Default::default()), dir)
+    }
+
+    /// A validator duty that asks for the node while a peer's request holds it, and others
+    /// wait, runs next: the waiting requests step aside (issue 15.6).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duty_runs_before_requests_that_queued_ahead_of_it() {
+        let (s, _dir) = shared();
+        let order = Arc::new(StdMutex::new(Vec::new()));
+        // A peer's long request holds the node.
+        let held = s.node.lock().await;
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let (s, order) = (s.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                s.with_node(|_| order.lock().unwrap().push(format!("request {i}"))).await
+            }));
+        }
+        // The requests queue on the node first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (duty_s, duty_order) = (s.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            duty_s.with_node_duty(|_| duty_order.lock().unwrap().push("duty".into())).await
+        }));
+        while s.duties_waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order.len(), 4, "{order:?}");
+        assert_eq!(order[0], "duty", "{order:?}");
     }
 
     #[test]
