@@ -55,7 +55,7 @@ fn import(c: &mut Criterion) {
         )
     };
     let cold = SigCache::default();
-    let mut warm = SigCache::default();
+    let warm = SigCache::default();
     for tx in &block.txs {
         warm.insert(tx);
     }

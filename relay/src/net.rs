@@ -632,9 +632,10 @@ impl Conn {
                 };
                 self.charge(proofs.len() as u64).await;
                 let mut size = 0usize;
+                // Encoded here, off the node's lock (the node hands out shared proofs).
                 let proofs = proofs
                     .iter()
-                    .map(encode_hex)
+                    .map(|p| encode_hex(&**p))
                     .take_while(|hex| {
                         size += hex.len();
                         size <= wire::MAX_FRAME / 2
@@ -704,6 +705,19 @@ impl Conn {
     /// Imports a block; `false` if its parent is unknown (the caller decides where to sync
     /// from), `true` otherwise, whether it was imported, known or refused.
     async fn import(&mut self, block: Checked) -> Result<bool, End> {
+        let hash = block.block().hash();
+        if self.shared.with_node(|n| n.is_known(&hash)).await {
+            return Ok(true);
+        }
+        // Its transactions' signatures on every core, on a blocking thread and off the node's
+        // lock: the import under the lock finds them in the signature cache and does only the
+        // state work, so a validator's duties wait for that, not for up to 2,000 verifications.
+        let cache = self.shared.sigcache.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            cache.remember_valid(&block.block().txs);
+            block
+        });
+        let Ok(block) = verified.await else { return Ok(true) }; // the runtime is stopping
         match self.shared.with_node(|n| n.import_checked(block)).await {
             Ok(()) | Err(ImportError::AlreadyKnown) => Ok(true),
             Err(ImportError::UnknownParent { .. }) => Ok(false),

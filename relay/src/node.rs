@@ -24,6 +24,7 @@ use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Votes are kept for target heights from `RECENT_BLOCKS` below the head's height (a
 /// certificate can only target one of the last `RECENT_BLOCKS` ancestors of the block carrying
@@ -191,7 +192,7 @@ pub struct Node {
     head: Hash,
     mempool: Mempool,
     /// Transaction signatures verified on mempool admission, so block import skips them.
-    sigcache: SigCache,
+    sigcache: Arc<SigCache>,
     /// Votes per link, by validator: the same votes as `seen_votes`.
     votes: BTreeMap<VoteKey, BTreeMap<[u8; 33], SignedVote>>,
     /// Last vote seen per validator and target height, to catch double votes. A `BTreeMap`: the
@@ -218,7 +219,9 @@ pub struct Node {
     /// fork choice (a branch with a higher justified checkpoint) and slashing (one half of a
     /// double proposal) may need.
     orphans: Orphans,
-    finality_proofs: VecDeque<FinalityProof>,
+    /// Shared, so a request copies pointers under the lock, not up to 1,024 proofs with their
+    /// validator sets.
+    finality_proofs: VecDeque<Arc<FinalityProof>>,
     validator: Option<ValidatorKey>,
     /// The validator's hash chains, the one it reveals from and the one it renews to, indexed
     /// when the node opens (one walk over each, before anyone waits on the node): each reveal is
@@ -313,7 +316,7 @@ impl Node {
             states: HashMap::from([(finalized.hash, finalized_state), (anchor.hash, anchor_state)]),
             headers: HashMap::new(),
             head: anchor.hash,
-            sigcache: SigCache::default(),
+            sigcache: Arc::new(SigCache::default()),
             mempool: Mempool::new(MempoolConfig {
                 max_txs: 20_000,
                 // Held transactions never reach a block as they are: a small room of their own.
@@ -379,6 +382,18 @@ impl Node {
         node.events.clear();
         node.find_own_generation()?;
         Ok(node)
+    }
+
+    /// The signature cache, for verifying a block's signatures off the node's lock.
+    pub fn sigcache(&self) -> Arc<SigCache> {
+        self.sigcache.clone()
+    }
+
+    /// Whether `hash` was imported already (in memory, as a deep tip, or stored).
+    pub fn is_known(&self, hash: &Hash) -> bool {
+        self.states.contains_key(hash)
+            || self.deep.contains_key(hash)
+            || self.store.has_block(hash).unwrap_or(false)
     }
 
     pub fn chain(&self) -> &Chain {
@@ -1033,7 +1048,7 @@ impl Node {
                 self.finality_proofs.pop_back();
             }
         }
-        self.finality_proofs.push_back(proof);
+        self.finality_proofs.push_back(Arc::new(proof));
         if self.finality_proofs.len() > MAX_FINALITY_PROOFS {
             self.finality_proofs.pop_front();
         }
@@ -1100,7 +1115,7 @@ impl Node {
         self.deep.retain(|_, t| t.fork.height > new.height || t.fork == new);
         if let Some(proof) = self.finality_proofs.back() {
             if proof.source.hash() == new.hash {
-                self.events.push(Event::Finalized(proof.clone()));
+                self.events.push(Event::Finalized(FinalityProof::clone(proof)));
             }
         }
         tracing::info!(height = new.height, hash = %new.hash, "finalized");
@@ -1635,13 +1650,13 @@ impl Node {
 
     /// Finality proofs for a light client at finalized height `since`: the newest per epoch
     /// after it, with the target epoch's validator set where the epoch changes.
-    pub fn finality_proofs(&self, since: u64) -> Vec<FinalityProof> {
+    pub fn finality_proofs(&self, since: u64) -> Vec<Arc<FinalityProof>> {
         self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
     }
 
     /// The newest finality proof, if it is above `since`: what a light client far behind tries
     /// first, since it may skip every epoch between (PROTOCOL.md §13.4).
-    pub fn latest_finality_proof(&self, since: u64) -> Option<FinalityProof> {
+    pub fn latest_finality_proof(&self, since: u64) -> Option<Arc<FinalityProof>> {
         self.finality_proofs.back().filter(|p| p.source.height > since).cloned()
     }
 }
@@ -1815,6 +1830,12 @@ fn vote_window(head: u64) -> std::ops::RangeInclusive<u64> {
 /// and hands them over as this, so the node need not check them again to keep them as orphans.
 #[derive(Debug, Clone)]
 pub struct Checked(Block);
+
+impl Checked {
+    pub fn block(&self) -> &Block {
+        &self.0
+    }
+}
 
 /// Whether a block reaching [`Node::import_one`] was [`Checked`] already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,6 +81,9 @@ pub struct Shared {
     /// Gossip payloads seen lately, so copies from other peers cost a hash, not a decode and
     /// a signature check.
     seen: StdMutex<SeenCache>,
+    /// Transaction signatures verified, shared with the node: a connection verifies a block's
+    /// before it takes the node's lock.
+    pub sigcache: Arc<crate::sigcache::SigCache>,
     /// Validator duties waiting for the node ([`Shared::with_node_duty`]).
     duties_waiting: AtomicU64,
     /// Wakes the callers that stepped aside for a duty.
@@ -111,6 +114,7 @@ impl Shared {
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(limits.event_buffer.max(1));
         Arc::new(Shared {
+            sigcache: node.sigcache(),
             node: Mutex::new(node),
             events,
             metrics: Metrics::default(),

@@ -27,8 +27,16 @@ pub const CAPACITY: usize = 65_536;
 /// Below this many unchecked signatures, threads cost more than they save.
 const PARALLEL_FROM: usize = 16;
 
+/// Shared by the node (mempool admissions, block import under its lock) and the connections
+/// (a block's signatures, verified before the lock): a lock of its own, held only to look up or
+/// record keys, never while verifying.
 #[derive(Debug, Default)]
 pub struct SigCache {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
     keys: HashSet<[u8; 32]>,
     order: VecDeque<[u8; 32]>,
 }
@@ -42,28 +50,44 @@ fn key(tx: &SignedTx) -> [u8; 32] {
 
 impl SigCache {
     /// Records that `tx`'s signature verified.
-    pub fn insert(&mut self, tx: &SignedTx) {
+    pub fn insert(&self, tx: &SignedTx) {
         let key = key(tx);
-        if self.keys.insert(key) {
-            self.order.push_back(key);
-            while self.order.len() > CAPACITY {
-                if let Some(old) = self.order.pop_front() {
-                    self.keys.remove(&old);
+        let Ok(mut e) = self.entries.lock() else { return };
+        if e.keys.insert(key) {
+            e.order.push_back(key);
+            while e.order.len() > CAPACITY {
+                if let Some(old) = e.order.pop_front() {
+                    e.keys.remove(&old);
                 }
             }
         }
     }
 
     pub fn contains(&self, tx: &SignedTx) -> bool {
-        self.keys.contains(&key(tx))
+        let key = key(tx);
+        self.entries.lock().is_ok_and(|e| e.keys.contains(&key))
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.lock().map_or(0, |e| e.keys.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
+    }
+
+    /// Verifies the signatures of `txs` not cached yet, on every core, and records those that
+    /// verified: what a connection does with a block before it takes the node's lock, so the
+    /// import under the lock finds them here ([`SigCache::apply_overlapped`]) and does only the
+    /// state work. A forged one is not recorded; core refuses the block under the lock.
+    pub fn remember_valid(&self, txs: &[SignedTx]) {
+        let unchecked: Vec<&SignedTx> = txs.iter().filter(|tx| !self.contains(tx)).collect();
+        let results = verify_all(unchecked.clone());
+        for (tx, ok) in unchecked.into_iter().zip(results) {
+            if ok {
+                self.insert(tx);
+            }
+        }
     }
 
     /// Whether each transaction's signature is valid: from the cache, or verified on all cores.
@@ -300,7 +324,7 @@ mod tests {
         all[5].signature = b;
         all[50].signature = a;
         let one_by_one: Vec<bool> = all.iter().map(|t| t.verify_signature().is_ok()).collect();
-        let mut cache = SigCache::default();
+        let cache = SigCache::default();
         for tx in &all[..10] {
             if tx.verify_signature().is_ok() {
                 cache.insert(tx);
@@ -338,7 +362,7 @@ mod tests {
     #[test]
     fn a_cached_signature_does_not_vouch_for_another() {
         let good = txs(2);
-        let mut cache = SigCache::default();
+        let cache = SigCache::default();
         cache.insert(&good[0]);
         assert!(cache.contains(&good[0]));
         let mut forged = good[0].clone();
@@ -347,9 +371,31 @@ mod tests {
         assert_eq!(cache.check_block(&[good[0].clone(), forged]), [true, false]);
     }
 
+    /// A block's signatures verified before the node's lock: the valid ones are then cached (so
+    /// the import under the lock verifies none of them), a forged one is not.
+    #[test]
+    fn a_blocks_valid_signatures_are_remembered_and_forgeries_not() {
+        let mut all = txs(40);
+        let (a, b) = (all[3].signature, all[30].signature);
+        all[3].signature = b;
+        all[30].signature = a;
+        let cache = SigCache::default();
+        cache.remember_valid(&all);
+        let cached: Vec<bool> = all.iter().map(|t| cache.contains(t)).collect();
+        let valid: Vec<bool> = all.iter().map(|t| t.verify_signature().is_ok()).collect();
+        assert_eq!(cached, valid);
+        assert_eq!(cache.len(), 38);
+        // Under the lock, core is then told every valid one, and checks only the forged two.
+        let asked = cache.apply_overlapped(&all, |signatures| match signatures {
+            Signatures::Lookup(lookup) => (0..all.len()).filter(|&i| lookup(i).is_none()).count(),
+            _ => usize::MAX,
+        });
+        assert!(asked <= 2, "{asked} left to core");
+    }
+
     #[test]
     fn the_cache_is_bounded() {
-        let mut cache = SigCache::default();
+        let cache = SigCache::default();
         let all = txs(3);
         for tx in &all {
             cache.insert(tx);
