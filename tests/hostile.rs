@@ -404,6 +404,31 @@ async fn each_invalid_message_is_struck_with_its_reason() {
         }
     }
     assert!(closed(&mut ws).await.is_some_and(|r| r.contains("too many invalid messages")));
+    // An unfunded sender's transaction is refused for payment before its signature is looked
+    // at (PROTOCOL.md §16.3, *Mempool admission*): a bad signature on it costs no verification
+    // and no strike.
+    let mut ws = ws_from("127.0.1.92", &r).await.unwrap();
+    send(&mut ws, &hello(&chain_id, 1)).await;
+    for i in 0..(MAX_STRIKES as u64 + 1) {
+        let unfunded = Tx {
+            chain_id: g.chain_id(),
+            sender: mallory.public_key(),
+            nonce: i,
+            fee: g.params.min_fee,
+            kind: TxKind::Transfer { to: Address([9; 20]), amount: 1 },
+        }
+        .sign(&keys::devnet_dev_key().unwrap());
+        send(&mut ws, &json!({"type": "submit_tx", "id": 200 + i, "tx": hex_of(&unfunded)})).await;
+        match next_of(&mut ws, "tx_result").await {
+            Got::Json(reply) => {
+                assert_eq!(reply["id"], 200 + i, "{reply}");
+                let reason = reply["reason"].as_str().unwrap();
+                assert!(reason.starts_with("the sender's balance 0 does not pay"), "{reply}");
+            }
+            Got::Closed(reason) => panic!("closed after {i} unfunded transactions: {reason:?}"),
+        }
+    }
+    round_trip(&mut ws).await;
     // Over MAX_RATE messages a second, for longer than MAX_STRIKES seconds: harmless ones, all
     // written at once. Answered `RateLimited` and slowed down, never struck off: every message
     // is handled in the end, and the connection still answers.

@@ -413,6 +413,11 @@ async fn submit(
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    // First what needs no signature: an unfunded sender's transaction costs no verification.
+    if let Err(reason) = shared.with_node(|n| n.precheck_tx(&tx)).await {
+        shared.metrics.reject(&format!("{reason:?}"));
+        return error(StatusCode::BAD_REQUEST, reason.to_string());
+    }
     let tx = match crate::node::verify_tx(tx) {
         Ok(tx) => tx,
         Err(bad) => {

@@ -232,39 +232,9 @@ impl Mempool {
         if self.senders.get(&address).is_some_and(|s| s.base != account) {
             self.resync(store, chain, state, &address, &account, now_ms);
         }
+        let existing = self.check_before_signature(&tx, &address, &account)?;
 
-        let (next, count, existing) = match self.senders.get(&address) {
-            Some(s) => (s.next(), s.txs.len(), s.txs.get(&nonce).copied()),
-            None => (account.nonce, 0, None),
-        };
-        match existing.and_then(|old| self.txs.get(&old)) {
-            Some(old) => {
-                if tx.tx.fee <= old.tx.tx.fee {
-                    return Err(Rejection::FeeTooLowToReplace {
-                        old: old.tx.tx.fee,
-                        new: tx.tx.fee,
-                    });
-                }
-            }
-            None => {
-                let gap = nonce.saturating_sub(next);
-                if gap > self.config.max_nonce_gap {
-                    return Err(Rejection::NonceGapTooLarge {
-                        next,
-                        found: nonce,
-                        max_gap: self.config.max_nonce_gap,
-                    });
-                }
-                if count >= self.config.max_per_sender {
-                    return Err(Rejection::SenderFull { max: self.config.max_per_sender });
-                }
-            }
-        }
-        // Before the signature: an unfunded sender costs no verification.
-        let others = self.sender_txs(&address).filter(|t| t.nonce != nonce);
-        state::check_can_pay(&account, others.chain([&tx.tx])).map_err(cannot_pay)?;
-
-        let ready = nonce <= next;
+        let ready = nonce <= self.senders.get(&address).map_or(account.nonce, |s| s.next());
         let view = if ready {
             let mut view = self.view_before(store, chain, state, &address, nonce);
             view.apply(&tx, signature_verified).map_err(Rejection::Invalid)?;
@@ -298,6 +268,74 @@ impl Mempool {
             return Err(Rejection::PoolFullFeeTooLow { lowest });
         }
         Ok(id)
+    }
+
+    /// The admission checks that come before the signature, in order: same nonce pending
+    /// (replaced only by a higher fee), nonce gap, the sender's limit, and payment (an unfunded
+    /// sender costs no verification). Returns the pending transaction `tx` would replace.
+    fn check_before_signature(
+        &self,
+        tx: &SignedTx,
+        address: &Address,
+        account: &Account,
+    ) -> Result<Option<Hash>, Rejection> {
+        let nonce = tx.tx.nonce;
+        let (next, count, existing) = match self.senders.get(address) {
+            Some(s) => (s.next(), s.txs.len(), s.txs.get(&nonce).copied()),
+            None => (account.nonce, 0, None),
+        };
+        match existing.and_then(|old| self.txs.get(&old)) {
+            Some(old) => {
+                if tx.tx.fee <= old.tx.tx.fee {
+                    return Err(Rejection::FeeTooLowToReplace {
+                        old: old.tx.tx.fee,
+                        new: tx.tx.fee,
+                    });
+                }
+            }
+            None => {
+                let gap = nonce.saturating_sub(next);
+                if gap > self.config.max_nonce_gap {
+                    return Err(Rejection::NonceGapTooLarge {
+                        next,
+                        found: nonce,
+                        max_gap: self.config.max_nonce_gap,
+                    });
+                }
+                if count >= self.config.max_per_sender {
+                    return Err(Rejection::SenderFull { max: self.config.max_per_sender });
+                }
+            }
+        }
+        let others = self.sender_txs(address).filter(|t| t.nonce != nonce);
+        state::check_can_pay(account, others.chain([&tx.tx])).map_err(cannot_pay)?;
+        Ok(existing)
+    }
+
+    /// The checks of [`Mempool::insert_with`] that need no signature (already known, nonce,
+    /// replacement, gap, the sender's limit, payment), changing nothing: what a relay asks
+    /// before it spends a signature check on a transaction, so an unfunded sender's costs none.
+    /// `Ok` does not promise admission (the signature and core's rules come after).
+    pub fn precheck<S: NodeStore + ?Sized>(
+        &self,
+        store: &S,
+        state: &ChainState,
+        tx: &SignedTx,
+    ) -> Result<(), Rejection> {
+        if self.txs.contains_key(&tx.id()) {
+            return Err(Rejection::AlreadyKnown);
+        }
+        let address = tx.tx.sender_address();
+        let account =
+            state.account(store, &address).map_err(|e| Rejection::Invalid(TxError::State(e)))?;
+        if tx.tx.nonce < account.nonce {
+            return Err(Rejection::NonceTooLow { expected: account.nonce, found: tx.tx.nonce });
+        }
+        // A sender the pool has not caught up with yet: its full admission will.
+        if self.senders.get(&address).is_some_and(|s| s.base != account) {
+            return Ok(());
+        }
+        self.check_before_signature(tx, &address, &account).map(|_| ())
     }
 
     /// Transactions for the next block: ready ones only (consecutive nonces from
@@ -1138,6 +1176,38 @@ mod tests {
         assert!(pool.contains(&pending), "the honest pending transaction was evicted");
         net.insert(&mut pool, net.pay(1, 0, FEE, 10)).unwrap();
         assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0), (1, 0)]);
+    }
+
+    /// The checks before the signature, asked on their own (a connection asks them before it
+    /// verifies): an unfunded sender is refused whatever its signature, nothing changes, and a
+    /// transaction they pass is then admitted or refused by the full admission.
+    #[test]
+    fn precheck_refuses_what_admission_would_before_the_signature_and_changes_nothing() {
+        let net = Net::new();
+        let mut pool = Mempool::new(config());
+        let k = key("attacker", 0);
+        let kind = TxKind::Transfer { to: net.address(1), amount: 1 };
+        let unfunded =
+            Tx { chain_id: net.chain.id, sender: k.public_key(), nonce: 0, fee: FEE, kind };
+        // Signed by another key: a bad signature, never looked at.
+        let forged = unfunded.sign(&key("someone else", 0));
+        assert_eq!(
+            pool.precheck(&net.store, &net.state, &forged),
+            Err(Rejection::CannotPay { needed: FEE + 1, available: 0 })
+        );
+        let good = net.pay(0, 0, FEE, 10);
+        assert_eq!(pool.precheck(&net.store, &net.state, &good), Ok(()));
+        assert_eq!(pool.len(), 0, "a precheck admits nothing");
+        net.insert(&mut pool, good.clone()).unwrap();
+        assert_eq!(pool.precheck(&net.store, &net.state, &good), Err(Rejection::AlreadyKnown));
+        assert_eq!(
+            pool.precheck(&net.store, &net.state, &net.pay(0, 0, FEE, 11)),
+            Err(Rejection::FeeTooLowToReplace { old: FEE, new: FEE })
+        );
+        assert!(matches!(
+            pool.precheck(&net.store, &net.state, &net.pay(0, 40, FEE, 1)),
+            Err(Rejection::NonceGapTooLarge { .. })
+        ));
     }
 
     /// Issue 15.1 (b): held transactions, even paid for and at a high fee, have a room of

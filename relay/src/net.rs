@@ -393,10 +393,7 @@ impl Conn {
                     Ok(t) => t,
                     Err(reason) => return self.strike(Some(id), format!("BadTx: {reason}")),
                 };
-                let result = match crate::node::verify_tx(tx) {
-                    Ok(tx) => self.shared.with_node(|n| n.submit_verified_tx(tx)).await,
-                    Err(bad) => Err(bad),
-                };
+                let result = self.admit(tx).await;
                 match result {
                     Ok(tx_id) => self.send(&Message::TxResult {
                         id,
@@ -434,10 +431,7 @@ impl Conn {
                     Ok(t) => t,
                     Err(reason) => return self.strike(None, format!("BadTx: {reason}")),
                 };
-                let result = match crate::node::verify_tx(tx) {
-                    Ok(tx) => self.shared.with_node(|n| n.submit_verified_tx(tx)).await,
-                    Err(bad) => Err(bad),
-                };
+                let result = self.admit(tx).await;
                 match result {
                     Ok(_) => Ok(()),
                     Err(crate::mempool::Rejection::Invalid(e)) => {
@@ -704,6 +698,15 @@ impl Conn {
 
     /// Imports a block; `false` if its parent is unknown (the caller decides where to sync
     /// from), `true` otherwise, whether it was imported, known or refused.
+    /// Offers `tx` to the mempool: first the checks that need no signature (so an unfunded
+    /// sender's transaction costs no verification), then the signature off the node's lock,
+    /// then admission.
+    async fn admit(&self, tx: SignedTx) -> Result<Hash, crate::mempool::Rejection> {
+        self.shared.with_node(|n| n.precheck_tx(&tx)).await?;
+        let tx = crate::node::verify_tx(tx)?;
+        self.shared.with_node(|n| n.submit_verified_tx(tx)).await
+    }
+
     async fn import(&mut self, block: Checked) -> Result<bool, End> {
         let hash = block.block().hash();
         if self.shared.with_node(|n| n.is_known(&hash)).await {

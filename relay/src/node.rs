@@ -1132,6 +1132,15 @@ impl Node {
         self.submit(tx, false, now_ms)
     }
 
+    /// The mempool's checks of `tx` that come before its signature (already known, nonce,
+    /// replacement, gap, the sender's limit, payment), against the head, changing nothing: a
+    /// connection asks this before it verifies a signature, so an unfunded sender's
+    /// transactions cost no verification (PROTOCOL.md §16.3, *Mempool admission*).
+    pub fn precheck_tx(&self, tx: &SignedTx) -> Result<(), Rejection> {
+        let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
+        self.mempool.precheck(&self.store, state, tx)
+    }
+
     /// As [`Node::submit_tx`], for a transaction whose signature the caller verified (see
     /// [`verify_tx`]): connection tasks verify before they take the node's lock, so admission
     /// uses every core while the lock covers only the state checks.
