@@ -579,38 +579,36 @@ impl Conn {
                 self.strike(Some(id), format!("RangeTooLarge: {count} > {MAX_RANGE}"))
             }
             Message::GetHeaders { id, from, count } => {
-                let headers: Vec<String> = self
-                    .shared
-                    .with_node(|n| {
-                        n.hashes_from(from, count)
-                            .into_iter()
-                            .map_while(|hash| n.header(&hash))
-                            .map(|h| encode_hex(&h))
-                            .collect()
-                    })
-                    .await;
+                // Under the lock only which blocks; read and encoded after it.
+                let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
+                let headers: Vec<String> = hashes
+                    .iter()
+                    .map_while(|hash| self.stored_block(hash))
+                    .map(|b| encode_hex(&b.header))
+                    .collect();
                 // What was read: the headers, and the height that ended the range.
                 self.charge(headers.len() as u64 + 1).await;
                 self.send(&Message::Headers { id, headers })
             }
             Message::GetBlocks { id, from, count } => {
-                let blocks = self
+                let start = from.max(1);
+                let end = from.saturating_add(count);
+                // Under the lock only which blocks; read (as stored) and encoded after it.
+                let hashes = self
                     .shared
-                    .with_node(|n| {
-                        // Bounded in bytes too, so the reply fits the receiver's frame cap.
-                        let mut size = 0usize;
-                        let start = from.max(1);
-                        n.hashes_from(start, from.saturating_add(count).saturating_sub(start))
-                            .into_iter()
-                            .map_while(|hash| n.block(&hash))
-                            .map(|b| encode_hex(&b))
-                            .take_while(|hex| {
-                                size += hex.len();
-                                size <= wire::MAX_FRAME / 2
-                            })
-                            .collect::<Vec<_>>()
-                    })
+                    .with_node(|n| n.hashes_from(start, end.saturating_sub(start)))
                     .await;
+                // Bounded in bytes too, so the reply fits the receiver's frame cap.
+                let mut size = 0usize;
+                let blocks = hashes
+                    .iter()
+                    .map_while(|hash| self.shared.blocks.block_bytes(hash).ok().flatten())
+                    .map(hex::encode)
+                    .take_while(|hex| {
+                        size += hex.len();
+                        size <= wire::MAX_FRAME / 2
+                    })
+                    .collect::<Vec<_>>();
                 self.charge(blocks.len() as u64 + 1).await;
                 self.send(&Message::Blocks { id, blocks })
             }
@@ -698,6 +696,12 @@ impl Conn {
 
     /// Imports a block; `false` if its parent is unknown (the caller decides where to sync
     /// from), `true` otherwise, whether it was imported, known or refused.
+    /// Block `hash` from the store, read without the node's lock.
+    fn stored_block(&self, hash: &Hash) -> Option<Block> {
+        let bytes = self.shared.blocks.block_bytes(hash).ok().flatten()?;
+        memecoin_core::encode::Decode::from_bytes(&bytes).ok()
+    }
+
     /// Offers `tx` to the mempool: first the checks that need no signature (so an unfunded
     /// sender's transaction costs no verification), then the signature off the node's lock,
     /// then admission.

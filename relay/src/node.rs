@@ -384,6 +384,11 @@ impl Node {
         Ok(node)
     }
 
+    /// A reader of stored blocks, for serving them off the node's lock.
+    pub fn block_reader(&self) -> crate::store::BlockReader {
+        self.store.block_reader()
+    }
+
     /// The signature cache, for verifying a block's signatures off the node's lock.
     pub fn sigcache(&self) -> Arc<SigCache> {
         self.sigcache.clone()

@@ -84,6 +84,8 @@ pub struct Shared {
     /// Transaction signatures verified, shared with the node: a connection verifies a block's
     /// before it takes the node's lock.
     pub sigcache: Arc<crate::sigcache::SigCache>,
+    /// Stored blocks, read by connections without the node's lock.
+    pub blocks: crate::store::BlockReader,
     /// Validator duties waiting for the node ([`Shared::with_node_duty`]).
     duties_waiting: AtomicU64,
     /// Wakes the callers that stepped aside for a duty.
@@ -115,6 +117,7 @@ impl Shared {
         let (events, _) = broadcast::channel(limits.event_buffer.max(1));
         Arc::new(Shared {
             sigcache: node.sigcache(),
+            blocks: node.block_reader(),
             node: Mutex::new(node),
             events,
             metrics: Metrics::default(),

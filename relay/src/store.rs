@@ -220,11 +220,34 @@ fn split_tx_location(value: &[u8; 36]) -> (Hash, u32) {
 /// The node's database. Cheap to share behind an `Arc`: redb serializes writers and lets readers
 /// run alongside them.
 pub struct Store {
-    db: Database,
+    /// Shared with [`BlockReader`]s: redb serves reads concurrently with the writer.
+    db: std::sync::Arc<Database>,
     chain_id: Hash,
     path: PathBuf,
     /// The first write that failed in the database or the file system, if one did.
     failure: std::sync::OnceLock<String>,
+}
+
+/// Reads stored blocks, as they were written, concurrently with the node ([`Store::block_reader`]).
+#[derive(Clone)]
+pub struct BlockReader {
+    db: std::sync::Arc<Database>,
+}
+
+impl fmt::Debug for BlockReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlockReader")
+    }
+}
+
+impl BlockReader {
+    /// The canonical encoding of block `hash`, as stored.
+    pub fn block_bytes(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("starting a read transaction"))?;
+        let table = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+        let value = table.get(hash.as_bytes()).map_err(db_err("reading a block"))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
 }
 
 impl fmt::Debug for Store {
@@ -242,6 +265,7 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("creating data dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(db_err("opening the database"))?;
+        let db = std::sync::Arc::new(db);
         let store = Store { db, chain_id, path, failure: std::sync::OnceLock::new() };
         store.write(|txn| {
             // Create every table, so readers never meet a missing one.
@@ -359,6 +383,12 @@ impl Store {
     pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
         let txn = self.read()?;
         read_block(&txn, hash)
+    }
+
+    /// A reader of stored blocks that needs neither the store nor the node: what a connection
+    /// serving `get_blocks` and `get_headers` reads with, off the node's lock.
+    pub fn block_reader(&self) -> BlockReader {
+        BlockReader { db: self.db.clone() }
     }
 
     /// The state after block `hash` (after genesis for the chain id).

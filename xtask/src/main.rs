@@ -142,6 +142,13 @@ Tasks:
                   finalized block is lost, an account proof from the restored state checks
                   against the chain, and the relay catches up. Also the full-disk and bad
                   data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
+  attack [--seconds N]
+                  The valid-but-costly attacks of issue 15 (relay/tests/costly.rs, release
+                  build), each for N seconds (default 30) against a 4-validator devnet
+                  process while an honest wallet sends transfers: prints, per attack,
+                  honest transfers accepted and included, empty slots, the honest round
+                  trip against idle and the relay's peak memory. `cargo xtask test` runs
+                  the same file on a debug build, 8 s per attack.
   liveness [--down-slots N]
                   Liveness for days on release relays, each its own process
                   (relay/tests/liveness.rs, `memecoin-relay genesis` specs with short slots):
@@ -191,6 +198,9 @@ enum Task {
     },
     Liveness {
         down_slots: u64,
+    },
+    Attack {
+        seconds: u64,
     },
     Fuzz {
         seconds: u64,
@@ -347,6 +357,19 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             }
             Ok(Task::Crash { kills, seed })
         }
+        "attack" => match rest {
+            [] => Ok(Task::Attack { seconds: 30 }),
+            [flag, n] if flag == "--seconds" => n
+                .parse()
+                .map(|seconds| Task::Attack { seconds })
+                .map_err(|_| UsageError::UnknownOption {
+                    task: "attack",
+                    option: format!("{flag} (needs a number)"),
+                }),
+            [option, ..] => {
+                Err(UsageError::UnknownOption { task: "attack", option: option.clone() })
+            }
+        },
         "liveness" => match rest {
             [] => Ok(Task::Liveness { down_slots: 4_600 }),
             [flag, n] if flag == "--down-slots" => n
@@ -428,6 +451,12 @@ fn main() -> ExitCode {
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
         Task::Crash { kills, seed } => crash(&mut run, kills, seed),
+        Task::Attack { seconds } => {
+            let test =
+                cargo(["test", "--release", "-p", RELAY, "--test", "costly", "--", "--nocapture"])
+                    .env("MEMECOIN_ATTACK_SECONDS", &seconds.to_string());
+            run.exec("attack", &test)
+        }
         Task::Liveness { down_slots } => {
             let test = cargo([
                 "test",
@@ -1813,6 +1842,8 @@ mod tests {
         );
         check_args(&["crash"], Ok(Task::Crash { kills: 100, seed: 1 }));
         check_args(&["liveness"], Ok(Task::Liveness { down_slots: 4_600 }));
+        check_args(&["attack"], Ok(Task::Attack { seconds: 30 }));
+        check_args(&["attack", "--seconds", "60"], Ok(Task::Attack { seconds: 60 }));
         check_args(&["liveness", "--down-slots", "9000"], Ok(Task::Liveness { down_slots: 9_000 }));
         check_args(
             &["crash", "--seed", "7", "--kills", "3"],
