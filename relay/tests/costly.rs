@@ -463,7 +463,8 @@ async fn valid_but_costly_attacks_leave_honest_users_served() {
 
     let idle = &rows[0];
     let (idle_p50, idle_p99) = (pct(&idle.rtt, 0.5), pct(&idle.rtt, 0.99));
-    println!("\nValid but costly attacks, {seconds} s each, 4-validator devnet (debug build):");
+    let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+    println!("\nValid but costly attacks, {seconds} s each, 4-validator devnet ({build} build):");
     println!(
         "{:<9} {:>14} {:>9} {:>13} {:>17} {:>13} {:>9}",
         "attack",
