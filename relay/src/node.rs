@@ -227,8 +227,9 @@ pub struct Node {
     /// when the node opens (one walk over each, before anyone waits on the node): each reveal is
     /// then found in about `Reveals::STRIDE` hashes, not a walk from the secret under the lock.
     chains: Option<OwnChains>,
-    /// The renewal transaction this validator last sent, while the mempool holds it.
-    renewal_sent: Option<Hash>,
+    /// The renewal transaction this validator last sent, while the mempool holds it, and the
+    /// slot it was last announced in.
+    renewal_sent: Option<(Hash, u64)>,
     /// The slot in which the mempool last refused our renewal: tried again an epoch later, not
     /// every tick (an account without the fee would log an error ten times a slot).
     renewal_refused: Option<u64>,
@@ -723,7 +724,9 @@ impl Node {
         // Two blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
         self.check_double_proposal(&block.header);
         self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header.clone());
-        self.events.push(Event::Block(block));
+        if self.is_recent(h.slot, now_ms) {
+            self.events.push(Event::Block(block));
+        }
         if self.head != old_head {
             if let Some(header) = self.headers.get(&self.head) {
                 self.events.push(Event::NewHead(header.clone()));
@@ -1174,6 +1177,15 @@ impl Node {
         Ok(id)
     }
 
+    /// Whether a block of `slot` is still news at `now_ms` and is relayed (PROTOCOL.md §16.5):
+    /// at most one epoch behind the clock. Older blocks are history, fetched by sync; relaying
+    /// them would send every block a syncing relay imports back out to all its peers, faster
+    /// than their connections drain.
+    fn is_recent(&self, slot: u64, now_ms: u64) -> bool {
+        let now = pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms);
+        now.is_none_or(|now| slot.saturating_add(self.chain.params.slots_per_epoch) >= now)
+    }
+
     /// Gossips what became ready in the mempool (a held transaction only once its gap filled):
     /// a relay passes on only what could go in its next block.
     fn announce_ready(&mut self) {
@@ -1556,8 +1568,19 @@ impl Node {
         if left > self.renew_below() && !inactive_soon {
             return false;
         }
-        if self.renewal_sent.is_some_and(|id| self.mempool.contains(&id)) {
-            return false;
+        if let Some((id, announced)) = self.renewal_sent {
+            if let Some(tx) = self.mempool.get(&id) {
+                // Still pending: announced again once an epoch, for a gossip can be lost (a
+                // connection that fell behind the event stream, no peer yet after a restart)
+                // and a validator out of the set has no block of its own to carry it.
+                if slot.is_some_and(|s| s >= announced.saturating_add(epoch_slots)) {
+                    tracing::info!("hash chain renewal announced again");
+                    self.events.push(Event::Tx(tx.clone()));
+                    self.renewal_sent = Some((id, slot.unwrap_or(announced)));
+                    return true;
+                }
+                return false;
+            }
         }
         let commitment = validator.chain.renewal(generation.saturating_add(1)).commitment();
         let Some(nonce) = self.next_nonce(&Address::from_public_key(&me)) else { return false };
@@ -1578,7 +1601,7 @@ impl Node {
                     generation = generation + 1,
                     "hash chain renewal sent"
                 );
-                self.renewal_sent = Some(id);
+                self.renewal_sent = Some((id, slot.unwrap_or(0)));
                 true
             }
             Err(e) => {
@@ -2025,10 +2048,22 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        b.take_events();
+        // What a sync brings is history: imported, not relayed (a syncing relay would send
+        // every block back out to its peers faster than their connections drain).
+        let relayed = b.take_events().iter().filter(|e| matches!(e, Event::Block(_))).count();
+        assert!(relayed as u64 <= spe + 1, "{relayed} synced blocks relayed");
         b.tick(at(slot));
         let alive = gossiped(&mut b);
         assert_eq!(alive.len(), 1, "one renewal from B");
+        // That gossip is lost (a connection that fell behind): B announces it again an epoch
+        // later, while its mempool holds it, and not before.
+        for s in slot + 1..slot + spe {
+            b.tick(at(s));
+            assert!(gossiped(&mut b).is_empty(), "announced again at slot {s}");
+        }
+        slot += spe;
+        b.tick(at(slot));
+        assert_eq!(gossiped(&mut b), alive, "the renewal announced again");
         a.submit_tx_at(alive[0].clone(), at(slot)).unwrap();
         // From here both run, exchanging blocks and votes.
         let back_by = slot + 3 * spe;
