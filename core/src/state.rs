@@ -323,6 +323,23 @@ pub enum TxError {
     State(TreeError),
 }
 
+impl TxError {
+    /// Whether the transaction is invalid whatever the state: its chain, fee or signature
+    /// (§7.2 rules 1, 2 and 5), a zero amount, or evidence that proves nothing. Every other
+    /// refusal is against one state (a nonce, a balance, a stake, an offender already slashed),
+    /// and a node at another head may hold the transaction valid in good faith.
+    pub fn is_stateless(&self) -> bool {
+        matches!(
+            self,
+            Self::WrongChain { .. }
+                | Self::FeeTooLow { .. }
+                | Self::ZeroAmount
+                | Self::Evidence(_)
+                | Self::BadSignature
+        )
+    }
+}
+
 impl fmt::Display for TxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

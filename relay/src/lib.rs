@@ -28,6 +28,7 @@ pub mod listen;
 pub mod mempool;
 pub mod net;
 pub mod node;
+pub mod peer;
 pub mod peers;
 pub mod shared;
 pub mod sigcache;

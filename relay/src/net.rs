@@ -9,7 +9,9 @@
 //! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
 //! accepted them.
 
-use crate::node::{self, Checked, Event, ImportError, TxStatus};
+use crate::node::{self, Checked, Event, ImportError, Node, TxStatus};
+pub use crate::peer::{Close, MAX_STRIKES, MAX_UNKNOWN_PARENTS};
+use crate::peer::{Peer, Send, Signed, Strike};
 use crate::shared::{Metrics, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
@@ -17,11 +19,9 @@ use memecoin_core::block::Block;
 use memecoin_core::finality::SignedVote;
 use memecoin_core::hash::Hash;
 use memecoin_core::merkle;
-use memecoin_core::pos;
 use memecoin_core::slashing::Evidence;
-use memecoin_core::state::{BlockError, Chain};
+use memecoin_core::state::BlockError;
 use memecoin_core::tx::SignedTx;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -29,8 +29,6 @@ use tokio::sync::{broadcast, mpsc};
 
 /// Frames queued for one peer before it counts as too slow and is dropped.
 pub const OUTGOING_QUEUE: usize = 1024;
-/// Invalid messages tolerated from one connection.
-pub const MAX_STRIKES: u32 = 5;
 /// Messages per second one connection may send.
 pub const MAX_RATE: u32 = 2_000;
 /// Reads of stored objects (headers, blocks, finality proofs, account and inclusion proofs)
@@ -38,15 +36,6 @@ pub const MAX_RATE: u32 = 2_000;
 /// under the node lock: this bounds what cheap requests make us do (eight full ranges a
 /// second; a syncing relay imports slower than that).
 pub const MAX_SERVED: u32 = 8 * MAX_RANGE as u32;
-/// Blocks with an unknown parent one connection may have the node look at in a slot, outside
-/// the replies to its own sync requests: beyond, the connection's `block` gossip and unasked
-/// `blocks` are dropped unread until the next slot. An honest peer sends about one block a
-/// slot; a peer sending blocks on made-up parents (which need no stake when signed by a key of
-/// its own) would otherwise have each looked at under the node lock.
-pub const MAX_UNKNOWN_PARENTS: u32 = 4;
-/// How long a sync waits for a peer's `blocks` reply before a gossiped block with an unknown
-/// parent may start another (the reply was lost, or the peer is slow).
-const SYNC_REPLY_WAIT: Duration = Duration::from_secs(10);
 /// Bytes queued for one peer before it counts as too slow: room for two of the largest replies.
 pub const MAX_QUEUED_BYTES: usize = 2 * wire::MAX_FRAME;
 /// A frame the peer does not take within this long ends the connection: a peer that stopped
@@ -101,91 +90,17 @@ impl Outbox {
     }
 }
 
-/// Why the relay closes a connection: the close frame's reason is the `Display` text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Close {
-    /// The first message was not `hello`.
-    ExpectedHello,
-    /// `hello` named another protocol version.
-    WrongVersion { theirs: u32 },
-    /// `hello` named another chain.
-    WrongChain { theirs: String, ours: String },
-    /// [`MAX_STRIKES`] invalid messages; the address is refused for [`crate::shared::BAN`].
-    TooManyStrikes,
-    /// The outgoing queue is full ([`OUTGOING_QUEUE`] frames or [`MAX_QUEUED_BYTES`]).
-    TooSlow,
-    /// A relay peer fell [`crate::shared::EVENT_BUFFER`] events behind.
-    FellBehind,
-    /// The relay is stopping.
-    ShuttingDown,
-}
-
-impl Close {
-    /// The metrics label (`memecoin_rejects_total{reason}`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Close::ExpectedHello => "ExpectedHello",
-            Close::WrongVersion { .. } => "WrongVersion",
-            Close::WrongChain { .. } => "WrongChain",
-            Close::TooManyStrikes => "TooManyStrikes",
-            Close::TooSlow => "TooSlow",
-            Close::FellBehind => "FellBehind",
-            Close::ShuttingDown => "ShuttingDown",
-        }
-    }
-}
-
-impl std::fmt::Display for Close {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Close::ExpectedHello => f.write_str("expected hello first"),
-            Close::WrongVersion { theirs } => {
-                write!(f, "protocol version {theirs}, this relay speaks {PROTOCOL_VERSION}")
-            }
-            Close::WrongChain { theirs, ours } => {
-                write!(f, "wrong chain: you are on {theirs}, this relay is on {ours}")
-            }
-            Close::TooManyStrikes => f.write_str("too many invalid messages"),
-            Close::TooSlow => f.write_str("too slow: outgoing queue full"),
-            Close::FellBehind => f.write_str("too slow: fell behind the event stream"),
-            Close::ShuttingDown => f.write_str("relay shutting down"),
-        }
-    }
-}
-
 struct Conn {
     shared: Arc<Shared>,
-    /// Our chain, read once: every hello, block and evidence check needs it.
-    chain: Chain,
+    /// The peer protocol's state for this connection (hello, sync, budgets, strikes and
+    /// subscriptions): what the connection does with each message is [`Peer`]'s to say.
+    peer: Peer,
     out: Outbox,
-    role: Option<Role>,
-    heads: bool,
-    finality: bool,
-    accounts: BTreeSet<Address>,
-    strikes: u32,
     window: Instant,
     in_window: u32,
     served_in_window: u32,
-    peer_head: u64,
-    next_request: u64,
-    /// The id of the last `get_blocks` of a sync still under way, and when it was sent: while
-    /// one is, a gossiped block with an unknown parent starts no other (each would walk the
-    /// same range again), and only the reply to it continues the sync.
-    syncing: Option<Sync>,
-    /// The slot and how many blocks with an unknown parent this connection sent in it, against
-    /// [`MAX_UNKNOWN_PARENTS`].
-    unknown_parents: (u64, u32),
     /// The peer's IP address: the source of the relay addresses it tells us of.
     peer_ip: Option<std::net::IpAddr>,
-}
-
-/// The last `get_blocks` of a sync under way: its id, the height it asked from, when.
-#[derive(Debug, Clone, Copy)]
-struct Sync {
-    id: u64,
-    from: u64,
-    sent: Instant,
 }
 
 /// Why a connection ends.
@@ -207,59 +122,39 @@ impl Conn {
         self.out.push(text)
     }
 
-    fn strike(&mut self, id: Option<u64>, reason: String) -> Result<(), End> {
-        self.shared.metrics.reject(&reason);
-        tracing::debug!(strikes = self.strikes + 1, "rejected: {reason}");
-        self.send(&Message::Error { id, reason })?;
-        self.count_strike()
-    }
-
-    /// Counts a strike whose answer the caller sent (a refused submission's `tx_result`).
-    fn count_strike(&mut self) -> Result<(), End> {
-        self.strikes += 1;
-        if self.strikes >= MAX_STRIKES {
-            return Err(End::Refused(Close::TooManyStrikes));
+    /// Sends what the peer protocol asked for.
+    fn send_all(&self, sends: Vec<Send>) -> Result<(), End> {
+        for s in sends {
+            match s {
+                Send::GetBlocks { id, from } => {
+                    self.send(&Message::GetBlocks { id, from, count: MAX_RANGE })?
+                }
+                Send::Block(block) => self.send(&Message::Block { block: encode_hex(&*block) })?,
+            }
         }
         Ok(())
     }
 
-    /// The current slot by the wall clock.
-    fn slot_now(&self) -> u64 {
-        let c = &self.chain;
-        pos::slot_at(c.genesis_time_ms, c.params.slot_ms, node::now_ms()).unwrap_or(0)
-    }
-
-    /// Whether this connection sent its [`MAX_UNKNOWN_PARENTS`] for the current slot.
-    fn unknown_parents_spent(&self) -> bool {
-        let (slot, count) = self.unknown_parents;
-        slot == self.slot_now() && count >= MAX_UNKNOWN_PARENTS
-    }
-
-    /// Counts a block with an unknown parent against the slot's budget.
-    fn spend_unknown_parent(&mut self) {
-        let now = self.slot_now();
-        let (slot, count) = self.unknown_parents;
-        self.unknown_parents = (now, if slot == now { count.saturating_add(1) } else { 1 });
+    /// Strikes the message: an `error` with `reason` (and the request's `id`), and one more
+    /// strike against the connection.
+    fn strike(&mut self, id: Option<u64>, reason: Strike) -> Result<(), End> {
+        self.shared.metrics.reject(reason.label());
+        tracing::debug!(strikes = self.peer.strikes() + 1, "rejected: {reason}");
+        self.send(&Message::Error { id, reason: reason.to_string() })?;
+        self.peer.strike().map_err(End::Refused)
     }
 
     /// Checks what of `block` needs no state, outside the node lock: a header signature that
     /// does not verify, or a body that is not the one its header commits to, is never an
     /// honest peer's (and either would cost a signature check each, for free).
     fn check_block(&mut self, block: Block) -> Result<Option<Checked>, End> {
-        match node::check_block(block, &self.chain) {
+        match node::check_block(block, self.peer.chain()) {
             Ok(checked) => Ok(Some(checked)),
             Err(BlockError::BadProposerSignature) => {
-                self.strike(None, "BadSignature: block".into()).map(|()| None)
+                self.strike(None, Strike::BadSignature(Signed::Block)).map(|()| None)
             }
-            Err(e) => self.strike(None, format!("InvalidBlock: {e}")).map(|()| None),
+            Err(e) => self.strike(None, Strike::InvalidBlock(e)).map(|()| None),
         }
-    }
-
-    async fn request_blocks(&mut self, from: u64) -> Result<(), End> {
-        self.next_request += 1;
-        self.syncing = Some(Sync { id: self.next_request, from, sent: Instant::now() });
-        tracing::info!(from, peer_head = self.peer_head, "syncing: requesting blocks");
-        self.send(&Message::GetBlocks { id: self.next_request, from, count: MAX_RANGE })
     }
 
     /// This connection's task fell more than `EVENT_BUFFER` events behind. A relay is dropped
@@ -267,11 +162,11 @@ impl Conn {
     /// mostly gossip it never receives, and for the rest it gets the current head now (if
     /// subscribed); finality and accounts it re-reads on the next `finalized`.
     async fn lagged(&mut self) -> Result<(), End> {
-        if self.role != Some(Role::Browser) {
+        if self.peer.role() != Some(Role::Browser) {
             return Err(End::Refused(Close::FellBehind));
         }
         Metrics::inc(&self.shared.metrics.lagged);
-        if self.heads {
+        if self.peer.follows_heads() {
             self.send_head().await?;
         }
         Ok(())
@@ -334,22 +229,13 @@ impl Conn {
         let msg = match Message::from_json(text) {
             Ok(m) => m,
             // A request that names its `id` gets it back, so its sender is not left waiting.
-            Err(e) => return self.strike(wire::request_id(text), format!("BadMessage: {e}")),
+            Err(e) => return self.strike(wire::request_id(text), Strike::BadMessage(e)),
         };
-        let chain_id = self.chain.id;
-        if self.role.is_none() {
-            let Message::Hello { version, chain_id: theirs, role, listen, head_height } = msg
-            else {
+        if self.peer.role().is_none() {
+            let Message::Hello { version, chain_id, role, listen, head_height } = msg else {
                 return Err(End::Refused(Close::ExpectedHello));
             };
-            if version != PROTOCOL_VERSION {
-                return Err(End::Refused(Close::WrongVersion { theirs: version }));
-            }
-            if theirs != chain_id.to_hex() {
-                return Err(End::Refused(Close::WrongChain { theirs, ours: chain_id.to_hex() }));
-            }
-            self.role = Some(role);
-            self.peer_head = head_height;
+            self.peer.hello(version, &chain_id, role, head_height).map_err(End::Refused)?;
             if role == Role::Relay {
                 Metrics::inc(&self.shared.metrics.relay_peers);
                 if self.shared.peer_exchange {
@@ -366,61 +252,43 @@ impl Conn {
                         self.send(&Message::Peers { peers })?;
                     }
                 }
-                let (ours, from, head) = self
-                    .shared
-                    .with_node(|n| {
-                        let height = n.head_state().map_or(0, |s| s.tip.height);
-                        (height, n.sync_start(), n.head_block().map(|b| encode_hex(&b)))
-                    })
-                    .await;
-                if head_height > ours {
-                    self.request_blocks(from).await?;
-                }
-                // Our head, whatever its height: the peer's own head may be higher but lose to
-                // ours in fork choice (ours has a higher justified checkpoint), and height alone
-                // would never make it ask for our branch (§16.6). If the block is new to it,
-                // its unknown parent makes it sync from us.
-                if let Some(block) = head {
-                    self.send(&Message::Block { block })?;
-                }
+                let (peer, now) = (&mut self.peer, node::now_ms());
+                let sends = self.shared.with_node(|n| peer.greet(n, now)).await;
+                self.send_all(sends)?;
             }
             return Ok(());
         }
         match msg {
-            Message::Hello { .. } => self.strike(None, "Protocol: hello sent twice".into()),
+            Message::Hello { .. } => self.strike(None, Strike::HelloTwice),
             Message::SubmitTx { id, tx } => {
                 let tx: SignedTx = match decode_hex("tx", &tx) {
                     Ok(t) => t,
-                    Err(reason) => return self.strike(Some(id), format!("BadTx: {reason}")),
+                    Err(reason) => return self.strike(Some(id), Strike::BadTx(reason)),
                 };
                 let result = self.admit(tx).await;
-                match result {
-                    Ok(tx_id) => self.send(&Message::TxResult {
+                let struck = self.peer.submit_tx(&result);
+                let reply = match result {
+                    Ok(tx_id) => Message::TxResult {
                         id,
                         tx_id: Some(tx_id.to_hex()),
                         accepted: true,
                         reason: None,
-                    }),
+                    },
                     Err(reason) => {
                         self.shared.metrics.reject(&format!("{reason:?}"));
-                        self.send(&Message::TxResult {
+                        Message::TxResult {
                             id,
                             tx_id: None,
                             accepted: false,
                             reason: Some(reason.to_string()),
-                        })?;
-                        // Every refusal is answered. A bad signature also counts as a strike (as
-                        // over HTTP): it is the one that costs a signature check, and no race
-                        // causes it (a wallet signs with the key the transaction names; one that
-                        // signs for another chain is refused `WrongChain`, its signature valid).
-                        // Other refusals (nonce, balance, fee) are not punished.
-                        match reason {
-                            crate::mempool::Rejection::Invalid(
-                                memecoin_core::state::TxError::BadSignature,
-                            ) => self.count_strike(),
-                            _ => Ok(()),
                         }
                     }
+                };
+                // Every refusal is answered; a struck one gets no `error` besides.
+                self.send(&reply)?;
+                match struck {
+                    Ok(()) => Ok(()),
+                    Err(_) => self.peer.strike().map_err(End::Refused),
                 }
             }
             Message::Tx { tx } => {
@@ -429,21 +297,18 @@ impl Conn {
                 }
                 let tx: SignedTx = match decode_hex("tx", &tx) {
                     Ok(t) => t,
-                    Err(reason) => return self.strike(None, format!("BadTx: {reason}")),
+                    Err(reason) => return self.strike(None, Strike::BadTx(reason)),
                 };
                 let result = self.admit(tx).await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(crate::mempool::Rejection::Invalid(e)) => {
-                        self.strike(None, format!("InvalidTx: {e}"))
-                    }
-                    // Known, stale or crowded out: honest peers send these too.
-                    Err(_) => Ok(()),
+                match self.peer.tx(&result) {
+                    Ok(()) => Ok(()),
+                    Err(s) => self.strike(None, s),
                 }
             }
             Message::Block { block } => {
+                let now = node::now_ms();
                 // Before the seen cache: a block dropped here may come again from another peer.
-                if self.unknown_parents_spent() {
+                if !self.peer.takes_gossip_blocks(now) {
                     self.shared.metrics.reject("UnknownParentLimited");
                     return Ok(());
                 }
@@ -452,69 +317,44 @@ impl Conn {
                 }
                 let block: Block = match decode_hex("block", &block) {
                     Ok(b) => b,
-                    Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
+                    Err(reason) => return self.strike(None, Strike::BadBlock(reason)),
                 };
                 let height = block.header.header.height;
                 let Some(block) = self.check_block(block)? else { return Ok(()) };
-                if self.import(block).await? {
-                    return Ok(());
+                let peer = &mut self.peer;
+                let then = |n: &mut Node, r| peer.block(n, height, &r, now);
+                match import(&self.shared, block, then).await {
+                    Some(Ok(sends)) => self.send_all(sends),
+                    Some(Err(s)) => self.strike(None, s),
+                    None => Ok(()),
                 }
-                self.spend_unknown_parent();
-                if self.syncing.is_none_or(|s| s.sent.elapsed() > SYNC_REPLY_WAIT) {
-                    // From below the block itself when it is at or below our anchor (a shorter
-                    // branch with a higher justified checkpoint): the range above would be empty.
-                    let from = self.shared.with_node(|n| n.sync_start().min(height)).await;
-                    self.request_blocks(from).await?;
-                }
-                Ok(())
             }
             Message::Blocks { id, blocks } => {
-                // Only the reply to the sync's last request continues it; any other `blocks`
-                // (late, or not asked for) is handled like gossip (§16.3), within the same budget,
-                // and goes no further.
-                let asked = self.syncing.filter(|s| s.id == id).map(|s| s.from);
-                if asked.is_some() {
-                    self.syncing = None; // until the next request, if any
-                } else if self.unknown_parents_spent() {
+                let now = node::now_ms();
+                let Some(mut reply) = self.peer.blocks(id, now) else {
                     self.shared.metrics.reject("UnknownParentLimited");
                     return Ok(());
-                }
-                let mut last = None;
-                for (i, b) in blocks.iter().take(MAX_RANGE as usize).enumerate() {
+                };
+                for b in blocks.iter().take(MAX_RANGE as usize) {
                     let block: Block = match decode_hex("block", b) {
                         Ok(b) => b,
-                        Err(reason) => return self.strike(None, format!("BadBlock: {reason}")),
+                        Err(reason) => return self.strike(None, Strike::BadBlock(reason)),
                     };
                     let height = block.header.header.height;
                     let Some(block) = self.check_block(block)? else { return Ok(()) };
-                    if self.import(block).await? {
-                        last = Some(height);
-                        continue;
+                    let (peer, r) = (&mut self.peer, &mut reply);
+                    let then = |n: &mut Node, i| peer.synced(n, r, height, &i, now);
+                    match import(&self.shared, block, then).await {
+                        Some(Ok(sends)) => self.send_all(sends)?,
+                        Some(Err(s)) => self.strike(None, s)?,
+                        None => return Ok(()),
                     }
-                    if asked.is_none() {
-                        self.spend_unknown_parent();
+                    if reply.stopped() {
+                        break;
                     }
-                    // The rest hangs on this block. If it is the first, the peer's branch forks
-                    // below where we asked: ask lower (§16.6); once per reply, not per block.
-                    last = None;
-                    if i > 0 {
-                        tracing::info!(height, "sync stopped: the block before was not imported");
-                    }
-                    if let (0, Some(from)) = (i, asked) {
-                        let below = self.shared.with_node(|n| n.sync_below(from, MAX_RANGE)).await;
-                        if let Some(from) = below {
-                            self.request_blocks(from).await?;
-                        }
-                    }
-                    break;
                 }
-                // Keep going until the peer has nothing more: a reply may be cut short by its
-                // byte bound, so only an empty one means we have caught up. The height is the
-                // peer's to choose: at `u64::MAX` there is nothing above to ask for.
-                if let (Some(from), Some(_)) = (last.and_then(|h: u64| h.checked_add(1)), asked) {
-                    self.request_blocks(from).await?;
-                }
-                Ok(())
+                let sends = self.peer.blocks_done(reply, now);
+                self.send_all(sends)
             }
             Message::Vote { vote } => {
                 if !self.shared.first_sight(&vote) {
@@ -522,13 +362,12 @@ impl Conn {
                 }
                 let vote: SignedVote = match decode_hex("vote", &vote) {
                     Ok(v) => v,
-                    Err(reason) => return self.strike(None, format!("BadVote: {reason}")),
+                    Err(reason) => return self.strike(None, Strike::BadVote(reason)),
                 };
-                match self.shared.with_node(|n| n.on_vote(vote)).await {
-                    Err(crate::node::VoteError::BadSignature) => {
-                        self.strike(None, "BadSignature: vote".into())
-                    }
-                    _ => Ok(()),
+                let recorded = self.shared.with_node(|n| n.on_vote(vote)).await;
+                match self.peer.vote(&recorded) {
+                    Ok(()) => Ok(()),
+                    Err(s) => self.strike(None, s),
                 }
             }
             Message::Evidence { evidence } => {
@@ -537,13 +376,15 @@ impl Conn {
                 }
                 let e: Evidence = match decode_hex("evidence", &evidence) {
                     Ok(e) => e,
-                    Err(reason) => return self.strike(None, format!("BadEvidence: {reason}")),
+                    Err(reason) => return self.strike(None, Strike::BadEvidence(reason)),
                 };
-                if let Err(reason) = e.verify(&chain_id) {
-                    return self.strike(None, format!("InvalidEvidence: {reason}"));
+                match self.peer.evidence(e) {
+                    Ok(e) => {
+                        self.shared.with_node(|n| n.add_evidence(e)).await;
+                        Ok(())
+                    }
+                    Err(s) => self.strike(None, s),
                 }
-                self.shared.with_node(|n| n.add_evidence(e)).await;
-                Ok(())
             }
             Message::Peers { peers } => {
                 // Without peer exchange, the addresses are dropped (the message is still valid).
@@ -555,30 +396,17 @@ impl Conn {
                 Ok(())
             }
             Message::Subscribe { heads, finality, accounts } => {
-                self.heads |= heads;
-                self.finality |= finality;
-                for a in accounts {
-                    if self.accounts.len() >= wire::MAX_ACCOUNT_SUBSCRIPTIONS {
-                        return self.strike(None, "TooManySubscriptions".into());
-                    }
-                    match Address::parse(&a) {
-                        Ok(addr) => {
-                            self.accounts.insert(addr);
-                        }
-                        Err(e) => return self.strike(None, format!("BadAddress: {e}")),
-                    }
+                match self.peer.subscribe(heads, finality, &accounts) {
+                    Ok(true) => self.send_head().await,
+                    Ok(false) => Ok(()),
+                    Err(s) => self.strike(None, s),
                 }
-                if self.heads {
-                    self.send_head().await?;
-                }
-                Ok(())
-            }
-            Message::GetHeaders { id, count, .. } | Message::GetBlocks { id, count, .. }
-                if count > MAX_RANGE =>
-            {
-                self.strike(Some(id), format!("RangeTooLarge: {count} > {MAX_RANGE}"))
             }
             Message::GetHeaders { id, from, count } => {
+                let (from, count) = match Peer::range(from, count, false) {
+                    Ok(range) => range,
+                    Err(s) => return self.strike(Some(id), s),
+                };
                 // Under the lock only which blocks; read and encoded after it.
                 let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
                 let headers: Vec<String> = hashes
@@ -591,13 +419,12 @@ impl Conn {
                 self.send(&Message::Headers { id, headers })
             }
             Message::GetBlocks { id, from, count } => {
-                let start = from.max(1);
-                let end = from.saturating_add(count);
+                let (from, count) = match Peer::range(from, count, true) {
+                    Ok(range) => range,
+                    Err(s) => return self.strike(Some(id), s),
+                };
                 // Under the lock only which blocks; read (as stored) and encoded after it.
-                let hashes = self
-                    .shared
-                    .with_node(|n| n.hashes_from(start, end.saturating_sub(start)))
-                    .await;
+                let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
                 // Bounded in bytes too, so the reply fits the receiver's frame cap.
                 let mut size = 0usize;
                 let blocks = hashes
@@ -638,7 +465,7 @@ impl Conn {
             Message::GetAccount { id, address, at } => {
                 let addr = match Address::parse(&address) {
                     Ok(a) => a,
-                    Err(e) => return self.strike(Some(id), format!("BadAddress: {e}")),
+                    Err(e) => return self.strike(Some(id), Strike::BadAddress(e.to_string())),
                 };
                 self.charge(1).await;
                 match self.shared.with_node(|n| n.account_proof(&addr, at == At::Head)).await {
@@ -656,7 +483,7 @@ impl Conn {
             Message::GetInclusion { id, tx_id } => {
                 let tx_id: Hash = match Hash::from_hex(&tx_id) {
                     Ok(h) => h,
-                    Err(e) => return self.strike(Some(id), format!("BadHash: {e}")),
+                    Err(e) => return self.strike(Some(id), Strike::BadHash(e.to_string())),
                 };
                 self.charge(1).await;
                 let reply = self
@@ -694,8 +521,6 @@ impl Conn {
         }
     }
 
-    /// Imports a block; `false` if its parent is unknown (the caller decides where to sync
-    /// from), `true` otherwise, whether it was imported, known or refused.
     /// Block `hash` from the store, read without the node's lock.
     fn stored_block(&self, hash: &Hash) -> Option<Block> {
         let bytes = self.shared.blocks.block_bytes(hash).ok().flatten()?;
@@ -711,52 +536,56 @@ impl Conn {
         self.shared.with_node(|n| n.submit_verified_tx(tx)).await
     }
 
-    async fn import(&mut self, block: Checked) -> Result<bool, End> {
-        let hash = block.block().hash();
-        if self.shared.with_node(|n| n.is_known(&hash)).await {
-            return Ok(true);
-        }
-        // Its transactions' signatures on every core, on a blocking thread and off the node's
-        // lock: the import under the lock finds them in the signature cache and does only the
-        // state work, so a validator's duties wait for that, not for up to 2,000 verifications.
-        let cache = self.shared.sigcache.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            cache.remember_valid(&block.block().txs);
-            block
-        });
-        let Ok(block) = verified.await else { return Ok(true) }; // the runtime is stopping
-        match self.shared.with_node(|n| n.import_checked(block)).await {
-            Ok(()) | Err(ImportError::AlreadyKnown) => Ok(true),
-            Err(ImportError::UnknownParent { .. }) => Ok(false),
-            Err(ImportError::Invalid(e)) => {
-                self.strike(None, format!("InvalidBlock: {e}"))?;
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::debug!("block not imported: {e}");
-                Ok(true)
-            }
-        }
-    }
-
     fn forward(&mut self, published: &Published) -> Result<(), End> {
-        let relay = self.role == Some(Role::Relay);
-        let wanted = match &published.event {
-            Event::Block(_) | Event::Tx(_) | Event::Vote(_) | Event::Evidence(_) => relay,
-            Event::NewHead(_) => self.heads,
-            Event::Finalized(_) => self.finality,
-            Event::AccountsChanged(list) => {
-                for a in list.iter().filter(|a| self.accounts.contains(a)) {
-                    self.send(&Message::AccountChanged { address: a.to_text() })?;
-                }
-                return Ok(());
+        if let Event::AccountsChanged(list) = &published.event {
+            for a in self.peer.accounts_changed(list) {
+                self.send(&Message::AccountChanged { address: a.to_text() })?;
             }
-        };
+            return Ok(());
+        }
         match published.text() {
-            Some(text) if wanted => self.send_text(text.to_owned()),
+            Some(text) if self.peer.wants(&published.event) => self.send_text(text.to_owned()),
             _ => Ok(()),
         }
     }
+}
+
+/// Imports a block and hands the node's answer to `then`, under the same lock. A block already
+/// known costs nothing more; otherwise its transactions' signatures are checked on every core,
+/// on a blocking thread and off the node's lock: the import under the lock finds them in the
+/// signature cache and does only the state work, so a validator's duties wait for that, not for
+/// up to 2,000 verifications. `None` if the runtime is stopping.
+async fn import<T>(
+    shared: &Shared,
+    block: Checked,
+    then: impl FnOnce(&mut Node, Result<(), ImportError>) -> T,
+) -> Option<T> {
+    let hash = block.block().hash();
+    let mut then = Some(then);
+    let known = shared
+        .with_node(|n| match n.is_known(&hash) {
+            true => then.take().map(|f| f(n, Err(ImportError::AlreadyKnown))),
+            false => None,
+        })
+        .await;
+    if known.is_some() {
+        return known;
+    }
+    let cache = shared.sigcache.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        cache.remember_valid(&block.block().txs);
+        block
+    });
+    let block = verified.await.ok()?;
+    let then = then?;
+    Some(
+        shared
+            .with_node(|n| {
+                let imported = n.import_checked(block);
+                then(n, imported)
+            })
+            .await,
+    )
 }
 
 /// Runs one connection until either side closes. `incoming` yields text frames; `out` takes
@@ -779,20 +608,11 @@ pub async fn serve_connection(
     let chain_id = chain.id;
     let mut conn = Conn {
         shared: shared.clone(),
-        chain,
+        peer: Peer::new(chain),
         out: out.clone(),
-        role: None,
-        heads: false,
-        finality: false,
-        accounts: BTreeSet::new(),
-        strikes: 0,
         window: Instant::now(),
         in_window: 0,
         served_in_window: 0,
-        peer_head: 0,
-        next_request: 0,
-        syncing: None,
-        unknown_parents: (0, 0),
         peer_ip,
     };
     let hello = Message::Hello {
@@ -812,7 +632,7 @@ pub async fn serve_connection(
                 },
                 _ = stopping.changed() => return Err(End::Refused(Close::ShuttingDown)),
                 event = events.recv() => match event {
-                    Ok(event) => if conn.role.is_some() { conn.forward(&event)? },
+                    Ok(event) => if conn.peer.role().is_some() { conn.forward(&event)? },
                     Err(broadcast::error::RecvError::Lagged(_)) => conn.lagged().await?,
                     Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
                 },
@@ -821,10 +641,10 @@ pub async fn serve_connection(
     }
     .await;
     shared.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    if conn.role == Some(Role::Relay) {
+    if conn.peer.role() == Some(Role::Relay) {
         shared.metrics.relay_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
-    if let (true, Some(addr)) = (conn.strikes >= MAX_STRIKES, remote) {
+    if let (true, Some(addr)) = (conn.peer.strikes() >= MAX_STRIKES, remote) {
         shared.ban(addr.ip());
     }
     let end = end.err().unwrap_or(End::Closed);
@@ -833,7 +653,7 @@ pub async fn serve_connection(
         shared.metrics.reject(close.kind());
         out.close(close.to_string());
     }
-    (end, conn.role.is_some())
+    (end, conn.peer.role().is_some())
 }
 
 /// Writes `out` to a socket's sink until a close, an error, or a frame the peer does not take

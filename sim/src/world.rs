@@ -22,7 +22,9 @@ use memecoin_core::slashing::Evidence;
 use memecoin_core::state::{self, Chain, ChainState};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use memecoin_core::wire::MAX_RANGE;
+use memecoin_core::wire::{PROTOCOL_VERSION, Role};
 use memecoin_relay::node::{Event, ImportError, Node, ValidatorKey, VoteError};
+use memecoin_relay::peer::{self, Peer, Send, Strike};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
@@ -90,11 +92,24 @@ enum Msg {
     Hello {
         head: u64,
     },
-    /// `get_blocks { from, count: MAX_RANGE }` (PROTOCOL.md §16.6) and its reply.
+    /// `get_blocks { id, from, count: MAX_RANGE }` (PROTOCOL.md §16.6) and its reply.
     GetBlocks {
+        id: u64,
         from: u64,
     },
-    Blocks(Vec<Block>),
+    Blocks {
+        id: u64,
+        blocks: Vec<Block>,
+    },
+}
+
+impl From<Send> for Msg {
+    fn from(send: Send) -> Msg {
+        match send {
+            Send::GetBlocks { id, from } => Msg::GetBlocks { id, from },
+            Send::Block(block) => Msg::Block(block),
+        }
+    }
 }
 
 impl Msg {
@@ -117,7 +132,7 @@ impl Msg {
             Msg::Tx(_) => 3,
             Msg::Hello { .. } => 4,
             Msg::GetBlocks { .. } => 5,
-            Msg::Blocks(_) => 6,
+            Msg::Blocks { .. } => 6,
         }
     }
 }
@@ -244,6 +259,9 @@ struct Actor {
     key: ValidatorKey,
     byz: Option<Byz>,
     seen: Seen,
+    /// The peer protocol's state of this node's connection from each other node: what the
+    /// relay keeps per connection (its sync, budgets, strikes), made new by each `hello`.
+    peers: BTreeMap<usize, Peer>,
 }
 
 struct World {
@@ -308,41 +326,6 @@ fn secret(label: &[u8], i: u64) -> SecretKey {
     let h = tagged_hash(Domain::Genesis, &[b"memecoin-sim", label, &i.to_be_bytes()]);
     SecretKey::from_bytes(&h.0)
         .expect("a hash is a valid secp256k1 scalar but with negligible odds")
-}
-
-/// The blocks of `node`'s head chain at heights `from..from + count` (fewer at its head): what
-/// the relay answers `get_blocks` with (`net` reads `hash_at` then `block` per height). The
-/// same blocks, read in one walk down from the head rather than one per height: `hash_at`
-/// walks down from the head for every height above finality, which a long stall (thousands of
-/// blocks above it) makes cost the simulation minutes. (It costs the relay as much, under its
-/// node lock: RELIABILITY.md, long runs.)
-fn head_chain(node: &Node, from: u64, count: u64) -> Vec<Block> {
-    let end = from.saturating_add(count);
-    let fin = node.finalized().height;
-    // Heights at or below finality come from the store's index, as `hash_at` reads them.
-    let below = fin.saturating_add(1).saturating_sub(from).min(count);
-    let mut hashes: Vec<Hash> = (from..from + below).map_while(|h| node.hash_at(h)).collect();
-    if hashes.len() as u64 == below {
-        let lowest = from.max(fin + 1);
-        let mut above = Vec::new();
-        let mut cursor = node.head_header().map(|h| (h.header.height, h.hash()));
-        let mut reached = cursor.is_none_or(|(h, _)| h < lowest);
-        while let Some((height, hash)) = cursor.filter(|&(h, _)| h >= lowest) {
-            if height < end {
-                above.push(hash);
-            }
-            reached = height == lowest;
-            cursor = node.header(&hash).map(|h| (height - 1, h.header.parent));
-        }
-        if reached {
-            above.reverse();
-            hashes.extend(above);
-        } else {
-            // A header the walk needed is not held: ask height by height, as the relay does.
-            hashes.extend((lowest..end).map_while(|h| node.hash_at(h)));
-        }
-    }
-    hashes.iter().map_while(|hash| node.block(hash)).collect()
 }
 
 /// Node `i`'s hash chain of generation `generation` (a joiner registers again with the next
@@ -491,7 +474,14 @@ impl World {
             let own_key = byz.is_none().then(|| key.clone());
             let node = Node::open_at(genesis.clone(), dir.path(), own_key, GENESIS_MS)
                 .expect("a fresh node opens");
-            actors.push(Actor { dir, node: Some(node), key, byz, seen: Seen::default() });
+            actors.push(Actor {
+                dir,
+                node: Some(node),
+                key,
+                byz,
+                seen: Seen::default(),
+                peers: BTreeMap::new(),
+            });
         }
         let chain = actors[0].node.as_ref().map(|n| n.chain().clone()).expect("node 0 is up");
         let mut genesis_stake = sc.stakes.clone();
@@ -793,6 +783,11 @@ impl World {
         self.window_disrupted = true;
         self.actors[i].node = None;
         self.actors[i].seen = Seen::default();
+        // Its connections end, on both sides.
+        self.actors[i].peers.clear();
+        for a in &mut self.actors {
+            a.peers.remove(&i);
+        }
         self.growth[i] = None;
     }
 
@@ -857,22 +852,45 @@ impl World {
         }
     }
 
+    /// Delivers `msg` from node `from` to node `to`, through the relay's peer protocol
+    /// ([`Peer`]) on `to`'s connection from `from`, as `net` drives it: the same budgets, sync
+    /// and requests; what it answers goes back to `from`.
     fn deliver(&mut self, from: usize, to: usize, msg: Msg) {
         // A partition that started while the message was in flight cuts the connection.
         if !self.sc.connected(self.now, from, to) || self.actors[to].node.is_none() {
             return;
         }
         self.messages += 1;
+        let local = self.local(to);
+        let chain = self.chain.clone();
+        let actor = &mut self.actors[to];
+        if let Msg::Hello { head } = &msg {
+            // A new connection: its protocol state starts over.
+            let mut p = Peer::new(chain.clone());
+            let hello = p.hello(PROTOCOL_VERSION, &chain.id.to_hex(), Role::Relay, *head);
+            debug_assert!(hello.is_ok());
+            actor.peers.insert(from, p);
+        }
+        // Messages before any `hello` (the run starts connected): a relay peer of height 0.
+        let peer = actor.peers.entry(from).or_insert_with(|| {
+            let mut p = Peer::new(chain.clone());
+            let _ = p.hello(PROTOCOL_VERSION, &chain.id.to_hex(), Role::Relay, 0);
+            p
+        });
+        // As the relay: a peer over its budget of unknown parents has its blocks dropped
+        // unread, before the seen cache.
+        if matches!(msg, Msg::Block(_)) && !peer.takes_gossip_blocks(local) {
+            return;
+        }
         if let Some(id) = msg.gossip_id() {
             self.trace.update(id.0);
-            if !self.actors[to].seen.first_sight(id) {
+            if !actor.seen.first_sight(id) {
                 return;
             }
         }
-        let local = self.local(to);
-        let chain_id = self.chain.id;
-        let Some(node) = self.actors[to].node.as_mut() else { return };
-        let mut replies = Vec::new();
+        let Some(node) = actor.node.as_mut() else { return };
+        let mut replies: Vec<Msg> = Vec::new();
+        let mut struck: Option<Strike> = None;
         let mut refused = None;
         let log = self.log;
         let t = self.now.saturating_sub(GENESIS_MS);
@@ -892,56 +910,46 @@ impl World {
                 if log {
                     eprintln!("{t:>6} {from}->{to} block {height}:{} {r:?}", short(&hash));
                 }
-                if let Err(ImportError::UnknownParent { .. }) = r {
-                    replies.push(Msg::GetBlocks { from: node.sync_start().min(height) });
+                match peer.block(node, height, &r, local) {
+                    Ok(sends) => replies.extend(sends.into_iter().map(Msg::from)),
+                    Err(s) => struck = Some(s),
                 }
             }
-            Msg::Blocks(blocks) => {
-                let mut last = None;
-                for (i, b) in blocks.into_iter().enumerate() {
-                    let height = b.header.header.height;
-                    let hash = b.hash();
-                    let extends_head =
-                        node.head_state().is_some_and(|s| s.tip.hash == b.header.header.parent);
-                    let r = node.import_block_at(b, local);
-                    if extends_head && r == Err(ImportError::Full) && self.sc.is_honest(to) {
-                        refused = Some(format!(
-                            "refused synced block {height}:{} on its head: {}",
-                            short(&hash),
-                            ImportError::Full
-                        ));
-                    }
-                    if log {
-                        eprintln!("{t:>6} {from}->{to} synced {height}:{} {r:?}", short(&hash));
-                    }
-                    if let Err(ImportError::UnknownParent { .. }) = r {
-                        // The rest of the range hangs on this block; if it is the first, the
-                        // peer's branch forks lower: ask lower, as the relay does (§16.6).
-                        if i == 0 {
-                            if let Some(from) = node.sync_below(height, MAX_RANGE) {
-                                replies.push(Msg::GetBlocks { from });
-                            }
+            Msg::Blocks { id, blocks } => {
+                if let Some(mut reply) = peer.blocks(id, local) {
+                    for b in blocks.into_iter().take(MAX_RANGE as usize) {
+                        let height = b.header.header.height;
+                        let hash = b.hash();
+                        let extends_head =
+                            node.head_state().is_some_and(|s| s.tip.hash == b.header.header.parent);
+                        let r = node.import_block_at(b, local);
+                        if extends_head && r == Err(ImportError::Full) && self.sc.is_honest(to) {
+                            refused = Some(format!(
+                                "refused synced block {height}:{} on its head: {}",
+                                short(&hash),
+                                ImportError::Full
+                            ));
                         }
-                        last = None;
-                        break;
+                        if log {
+                            eprintln!("{t:>6} {from}->{to} synced {height}:{} {r:?}", short(&hash));
+                        }
+                        match peer.synced(node, &mut reply, height, &r, local) {
+                            Ok(sends) => replies.extend(sends.into_iter().map(Msg::from)),
+                            Err(s) => struck = Some(s),
+                        }
+                        if reply.stopped() {
+                            break;
+                        }
                     }
-                    last = Some(height);
-                }
-                if let Some(h) = last {
-                    replies.push(Msg::GetBlocks { from: h + 1 });
+                    replies.extend(peer.blocks_done(reply, local).into_iter().map(Msg::from));
                 }
             }
-            Msg::GetBlocks { from: start } => {
-                replies.push(Msg::Blocks(head_chain(node, start.max(1), MAX_RANGE)));
+            Msg::GetBlocks { id, from: start } => {
+                let blocks = peer::head_chain(node, start, MAX_RANGE);
+                replies.push(Msg::Blocks { id, blocks });
             }
-            Msg::Hello { head } => {
-                if head > node.head_state().map_or(0, |s| s.tip.height) {
-                    replies.push(Msg::GetBlocks { from: node.sync_start() });
-                }
-                // As the relay does: its head to the peer, which syncs if it is new to it.
-                if let Some(b) = node.head_block() {
-                    replies.push(Msg::Block(b.into()));
-                }
+            Msg::Hello { .. } => {
+                replies.extend(peer.greet(node, local).into_iter().map(Msg::from));
             }
             Msg::Vote(v) => {
                 let vote = v.vote;
@@ -967,15 +975,20 @@ impl World {
                         cp(&vote.target)
                     );
                 }
+                struck = peer.vote(&r).err();
             }
-            Msg::Evidence(e) => {
-                if e.verify(&chain_id).is_ok() {
-                    node.add_evidence(*e);
-                }
-            }
+            Msg::Evidence(e) => match peer.evidence(*e) {
+                Ok(e) => node.add_evidence(e),
+                Err(s) => struck = Some(s),
+            },
             Msg::Tx(tx) => {
-                let _ = node.submit_tx_at(tx, local);
+                let r = node.submit_tx_at(tx, local);
+                struck = peer.tx(&r).err();
             }
+        }
+        if let (Some(s), true) = (&struck, self.sc.is_honest(from) && self.sc.is_honest(to)) {
+            // An honest relay never sends what another strikes.
+            refused = Some(format!("node {to} struck honest node {from}: {s}"));
         }
         if let Some(what) = refused {
             // An honest message that extends what the node holds, refused for lack of room:

@@ -21,7 +21,10 @@ fn the_seeds_that_found_bugs_pass() {
     // hello). 3260: a double proposal whose second half arrived before its parent was never
     // turned into evidence (the node now keeps such blocks). 5069: finality stalled behind a
     // proposer that carries no certificate (a proposal now prefers the link that finalizes).
-    for seed in [2295, 3260, 3737, 5069] {
+    // 31, once the simulation drove the relay's peer protocol: a relay struck an honest peer
+    // for gossiping evidence whose offender its own head had slashed already (a refusal that
+    // depends on the head is no strike now).
+    for seed in [31, 2295, 3260, 3737, 5069] {
         let o = run(seed, None);
         assert!(o.violation.is_none(), "seed {seed}: {:?}", o.violation);
     }
