@@ -9,16 +9,15 @@
 //! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
 //! accepted them.
 
-use crate::node::{self, Checked, Event, ImportError, Node, TxStatus};
+use crate::node::{self, Checked, Event, ImportError, Node};
+use crate::peer::{self, Peer, Send, Signed, Strike};
 pub use crate::peer::{Close, MAX_STRIKES, MAX_UNKNOWN_PARENTS};
-use crate::peer::{Peer, Send, Signed, Strike};
 use crate::shared::{Metrics, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::finality::SignedVote;
 use memecoin_core::hash::Hash;
-use memecoin_core::merkle;
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::BlockError;
 use memecoin_core::tx::SignedTx;
@@ -440,15 +439,7 @@ impl Conn {
                 self.send(&Message::Blocks { id, blocks })
             }
             Message::GetFinality { id, since, latest } => {
-                let proofs = if latest {
-                    self.shared
-                        .with_node(|n| n.latest_finality_proof(since))
-                        .await
-                        .into_iter()
-                        .collect()
-                } else {
-                    self.shared.with_node(|n| n.finality_proofs(since)).await
-                };
+                let proofs = self.shared.with_node(|n| peer::finality(n, since, latest)).await;
                 self.charge(proofs.len() as u64).await;
                 let mut size = 0usize;
                 // Encoded here, off the node's lock (the node hands out shared proofs).
@@ -486,25 +477,13 @@ impl Conn {
                     Err(e) => return self.strike(Some(id), Strike::BadHash(e.to_string())),
                 };
                 self.charge(1).await;
-                let reply = self
-                    .shared
-                    .with_node(|n| match n.tx_status(&tx_id) {
-                        TxStatus::Included { block, index, finalized, .. } => {
-                            let b = n.block(&block)?;
-                            let proof = merkle::prove(&b.tx_ids(), index as usize)?;
-                            let status = if finalized { "finalized" } else { "included" };
-                            Some((Some(encode_hex(&b.header)), Some(encode_hex(&proof)), status))
-                        }
-                        TxStatus::Pending => Some((None, None, "pending")),
-                        TxStatus::Unknown => Some((None, None, "unknown")),
-                    })
-                    .await
-                    .unwrap_or((None, None, "unknown"));
+                let (header, proof, status) =
+                    self.shared.with_node(|n| peer::inclusion(n, &tx_id)).await;
                 self.send(&Message::Inclusion {
                     id,
-                    header: reply.0,
-                    proof: reply.1,
-                    status: reply.2.into(),
+                    header: header.map(|h| encode_hex(&h)),
+                    proof: proof.map(|p| encode_hex(&p)),
+                    status: status.into(),
                 })
             }
             // Replies and notifications we did not ask for are ignored, not punished: a relay

@@ -9,16 +9,19 @@
 //! simulated network, so what it tests is the relay's hello, gossip and sync.
 
 use crate::mempool::Rejection;
-use crate::node::{Event, ImportError, Node, VoteError};
+use crate::node::{Event, ImportError, Node, TxStatus, VoteError};
 use crate::wire::{MAX_ACCOUNT_SUBSCRIPTIONS, MAX_RANGE, PROTOCOL_VERSION, Role};
 use memecoin_core::address::Address;
-use memecoin_core::block::Block;
+use memecoin_core::block::{Block, SignedHeader};
 use memecoin_core::hash::Hash;
+use memecoin_core::light::FinalityProof;
+use memecoin_core::merkle::{self, InclusionProof};
 use memecoin_core::pos;
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::{BlockError, Chain, TxError};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// Invalid messages tolerated from one connection: the next closes it (and bans the address).
 pub const MAX_STRIKES: u32 = 5;
@@ -522,6 +525,40 @@ impl Peer {
         }
         let start = from.max(1);
         Ok((start, from.saturating_add(count).saturating_sub(start)))
+    }
+}
+
+/// The proofs a `get_finality { since, latest }` answers with (§16.3): those whose source is
+/// above `since`, oldest first, or only the newest of them. Shared, to be encoded off the lock.
+pub fn finality(node: &Node, since: u64, latest: bool) -> Vec<Arc<FinalityProof>> {
+    match latest {
+        true => node.latest_finality_proof(since).into_iter().collect(),
+        false => node.finality_proofs(since),
+    }
+}
+
+/// What a `get_inclusion { tx_id }` answers (§16.3): the including block's header and the
+/// transaction's proof against its `tx_root` once it is in a block of the head chain, and its
+/// status: `finalized`, `included`, `pending` (in the mempool) or `unknown`.
+pub fn inclusion(
+    node: &Node,
+    tx_id: &Hash,
+) -> (Option<SignedHeader>, Option<InclusionProof>, &'static str) {
+    match node.tx_status(tx_id) {
+        TxStatus::Included { block, index, finalized, .. } => {
+            let proved = node.block(&block).and_then(|b| {
+                let proof = merkle::prove(&b.tx_ids(), usize::try_from(index).ok()?)?;
+                Some((b.header, proof))
+            });
+            match proved {
+                Some((header, proof)) => {
+                    (Some(header), Some(proof), if finalized { "finalized" } else { "included" })
+                }
+                None => (None, None, "unknown"),
+            }
+        }
+        TxStatus::Pending => (None, None, "pending"),
+        TxStatus::Unknown => (None, None, "unknown"),
     }
 }
 
