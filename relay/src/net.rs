@@ -12,7 +12,7 @@
 use crate::node::{self, Checked, Event, ImportError, Node};
 use crate::peer::{self, Peer, Send, Signed, Strike};
 pub use crate::peer::{Close, MAX_STRIKES, MAX_UNKNOWN_PARENTS};
-use crate::shared::{Metrics, Published, Shared};
+use crate::shared::{Metrics, MyReads, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
@@ -98,6 +98,8 @@ struct Conn {
     window: Instant,
     in_window: u32,
     served_in_window: u32,
+    /// This connection's part of the relay's read budget.
+    reads: MyReads,
     /// The peer's IP address: the source of the relay addresses it tells us of.
     peer_ip: Option<std::net::IpAddr>,
 }
@@ -193,13 +195,15 @@ impl Conn {
     }
 
     /// Counts `reads` of stored objects done for this connection; over [`MAX_SERVED`] this
-    /// second, the rest of the second is waited out before the reply goes (like the message
-    /// cap: slowed, not struck; meanwhile TCP pushes back on the sender).
+    /// second, or over its share of the relay's ([`crate::shared::ReadBudget`]), the rest of
+    /// the second is waited out before the reply goes (like the message cap: slowed, not
+    /// struck; meanwhile TCP pushes back on the sender).
     async fn charge(&mut self, reads: u64) {
+        let over_share = self.shared.reads.charge(&mut self.reads, reads.max(1), Instant::now());
         let reads = u32::try_from(reads).unwrap_or(u32::MAX).max(1);
         self.served_in_window = self.served_in_window.saturating_add(reads);
-        if self.served_in_window > MAX_SERVED {
-            self.shared.metrics.reject("ServeLimited");
+        if self.served_in_window > MAX_SERVED || over_share {
+            self.shared.metrics.reject(if over_share { "ServeShared" } else { "ServeLimited" });
             self.wait_for_next_window().await;
             // The message being answered, and its reads, count in the new window.
             self.in_window = 1;
@@ -406,6 +410,7 @@ impl Conn {
                     Ok(range) => range,
                     Err(s) => return self.strike(Some(id), s),
                 };
+                let turn = self.shared.big_replies.acquire().await;
                 // Under the lock only which blocks; read and encoded after it.
                 let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
                 let headers: Vec<String> = hashes
@@ -414,14 +419,18 @@ impl Conn {
                     .map(|b| encode_hex(&b.header))
                     .collect();
                 // What was read: the headers, and the height that ended the range.
-                self.charge(headers.len() as u64 + 1).await;
-                self.send(&Message::Headers { id, headers })
+                let reads = headers.len() as u64 + 1;
+                let text = Message::Headers { id, headers }.to_json();
+                drop(turn);
+                self.charge(reads).await;
+                self.send_text(text)
             }
             Message::GetBlocks { id, from, count } => {
                 let (from, count) = match Peer::range(from, count, true) {
                     Ok(range) => range,
                     Err(s) => return self.strike(Some(id), s),
                 };
+                let turn = self.shared.big_replies.acquire().await;
                 // Under the lock only which blocks; read (as stored) and encoded after it.
                 let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
                 // Bounded in bytes too, so the reply fits the receiver's frame cap.
@@ -435,12 +444,16 @@ impl Conn {
                         size <= wire::MAX_FRAME / 2
                     })
                     .collect::<Vec<_>>();
-                self.charge(blocks.len() as u64 + 1).await;
-                self.send(&Message::Blocks { id, blocks })
+                let reads = blocks.len() as u64 + 1;
+                let text = Message::Blocks { id, blocks }.to_json();
+                drop(turn);
+                self.charge(reads).await;
+                self.send_text(text)
             }
             Message::GetFinality { id, since, latest } => {
+                let turn = self.shared.big_replies.acquire().await;
                 let proofs = self.shared.with_node(|n| peer::finality(n, since, latest)).await;
-                self.charge(proofs.len() as u64).await;
+                let reads = proofs.len() as u64;
                 let mut size = 0usize;
                 // Encoded here, off the node's lock (the node hands out shared proofs).
                 let proofs = proofs
@@ -451,7 +464,10 @@ impl Conn {
                         size <= wire::MAX_FRAME / 2
                     })
                     .collect();
-                self.send(&Message::Finality { id, proofs })
+                let text = Message::Finality { id, proofs }.to_json();
+                drop(turn);
+                self.charge(reads).await;
+                self.send_text(text)
             }
             Message::GetAccount { id, address, at } => {
                 let addr = match Address::parse(&address) {
@@ -592,6 +608,7 @@ pub async fn serve_connection(
         window: Instant::now(),
         in_window: 0,
         served_in_window: 0,
+        reads: MyReads::default(),
         peer_ip,
     };
     let hello = Message::Hello {

@@ -61,8 +61,78 @@ impl Metrics {
     }
 }
 
+/// Reads of stored objects served to all connections together in a second, shared fairly
+/// ([`ReadBudget`]): as much as one connection may have ([`crate::net::MAX_SERVED`]), so a
+/// lone syncing peer is served at its full rate and many are served at that rate together.
+pub const MAX_SERVED_ALL: u64 = crate::net::MAX_SERVED as u64;
+
+/// The relay-wide budget of reads of stored objects (headers, blocks, finality proofs, account
+/// and inclusion proofs), in one-second windows, shared fairly: once the relay served
+/// [`MAX_SERVED_ALL`] in a window, a connection that read more than its share (the budget over
+/// the connections that read in the window) waits for its next window. Each connection's own
+/// [`crate::net::MAX_SERVED`] bounds one connection; this bounds many (from many addresses),
+/// and a connection that reads little, a wallet, never waits behind those that read much.
+#[derive(Debug)]
+pub struct ReadBudget {
+    window: StdMutex<ReadWindow>,
+}
+
+#[derive(Debug)]
+struct ReadWindow {
+    start: Instant,
+    id: u64,
+    total: u64,
+    readers: u64,
+}
+
+/// A connection's reads in the budget's current window ([`ReadBudget::charge`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MyReads {
+    window: u64,
+    reads: u64,
+}
+
+impl ReadBudget {
+    pub fn new(now: Instant) -> Self {
+        // Window ids start at 1: a connection's `MyReads::default()` is in none.
+        let window = ReadWindow { start: now, id: 1, total: 0, readers: 0 };
+        ReadBudget { window: StdMutex::new(window) }
+    }
+
+    /// Counts `reads` done for a connection (`mine`) at `now`; `true` if it is over its share
+    /// of a spent budget and waits for its next window before it is answered.
+    pub fn charge(&self, mine: &mut MyReads, reads: u64, now: Instant) -> bool {
+        let Ok(mut w) = self.window.lock() else { return false };
+        if now.saturating_duration_since(w.start) >= Duration::from_secs(1) {
+            let id = w.id.wrapping_add(1).max(1);
+            *w = ReadWindow { start: now, id, total: 0, readers: 0 };
+        }
+        if mine.window != w.id {
+            *mine = MyReads { window: w.id, reads: 0 };
+            w.readers = w.readers.saturating_add(1);
+        }
+        mine.reads = mine.reads.saturating_add(reads);
+        w.total = w.total.saturating_add(reads);
+        w.total > MAX_SERVED_ALL && mine.reads > MAX_SERVED_ALL / w.readers.max(1)
+    }
+}
+
+/// Replies of many stored objects read and encoded at once, relay-wide: half the cores (one
+/// on a 2-core machine), at least one.
+pub fn big_replies_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1)
+}
+
 pub struct Shared {
     pub node: Mutex<Node>,
+    /// Reads served to all connections ([`ReadBudget`]).
+    pub reads: ReadBudget,
+    /// Turns to read and encode a reply of many stored objects (a range of headers or blocks,
+    /// finality proofs): [`big_replies_at_once`] relay-wide. However many connections ask,
+    /// such replies take at most that many cores, and the others serve everything else (a
+    /// wallet's small requests, gossip, a validator's duties) without waiting behind them.
+    /// A turn is given back before the connection waits for its read budget.
+    pub big_replies: tokio::sync::Semaphore,
     pub events: broadcast::Sender<Arc<Published>>,
     pub metrics: Metrics,
     /// Relay addresses from config and peer exchange ([`crate::peers`]).
@@ -119,6 +189,8 @@ impl Shared {
             sigcache: node.sigcache(),
             blocks: node.block_reader(),
             node: Mutex::new(node),
+            reads: ReadBudget::new(Instant::now()),
+            big_replies: tokio::sync::Semaphore::new(big_replies_at_once()),
             events,
             metrics: Metrics::default(),
             peers: StdMutex::new(PeerBook::new(public_addr.clone())),
@@ -319,6 +391,40 @@ impl Published {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Four connections reading as fast as they may and a wallet reading one object a
+    /// second: once the relay served its budget, the heavy readers wait, each past its share,
+    /// and the wallet never does.
+    #[test]
+    fn heavy_readers_share_the_budget_and_a_light_one_never_waits() {
+        let start = Instant::now();
+        let budget = ReadBudget::new(start);
+        let (mut heavy, mut wallet) = ([MyReads::default(); 4], MyReads::default());
+        for second in 0..3u64 {
+            let now = start + Duration::from_millis(second * 1000 + 1);
+            let (mut served, mut waiting) = ([0u64; 4], [false; 4]);
+            assert!(!budget.charge(&mut wallet, 1, now));
+            // Each asks for 257 reads at a time until it is told to wait (for its next window).
+            for _round in 0..16 {
+                for (i, mine) in heavy.iter_mut().enumerate() {
+                    if !waiting[i] {
+                        waiting[i] = budget.charge(mine, 257, now);
+                        served[i] += 257;
+                    }
+                }
+                assert!(!budget.charge(&mut wallet, 1, now), "the wallet waited");
+            }
+            assert!(waiting.iter().all(|&w| w), "every heavy reader waits: {served:?}");
+            let total: u64 = served.iter().sum();
+            assert!(total <= MAX_SERVED_ALL + 4 * 257, "second {second}: {total} served");
+            assert!(served.iter().all(|&s| s >= 257), "each heavy reader served: {served:?}");
+        }
+        // Alone, one connection reads up to the whole budget without waiting.
+        let later = start + Duration::from_secs(10);
+        let mut lone = MyReads::default();
+        assert!(!budget.charge(&mut lone, MAX_SERVED_ALL, later));
+        assert!(budget.charge(&mut lone, 1, later));
+    }
 
     fn shared() -> (Arc<Shared>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

@@ -439,6 +439,16 @@ async fn valid_but_costly_attacks_leave_honest_users_served() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 
+    // The heavy readers were slowed by the relay-wide read budget, not only each by its own.
+    let (_, metrics) = get(addr, "/metrics").await;
+    let shared_waits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("memecoin_rejects_total{reason=\"ServeShared\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    println!("requests slowed by the relay-wide read budget (ServeShared): {shared_waits}");
+    assert!(shared_waits > 0, "the relay-wide read budget never slowed a reader");
+
     // Every accepted honest transfer ends up in a block.
     let mut included = vec![0usize; rows.len()];
     let deadline = Instant::now() + Duration::from_secs(60);
