@@ -1224,20 +1224,9 @@ pub fn apply_block_with<S: NodeStore + ?Sized>(
         });
     }
     block.header.verify_signature(&chain.id).map_err(|_| BlockError::BadProposerSignature)?;
-    let computed = block.certificate.as_ref().map_or(Hash::ZERO, Certificate::hash);
-    if computed != h.certificate {
-        return Err(BlockError::WrongCertificateHash { header: h.certificate, computed });
-    }
-    if block.txs.len() > chain.params.max_block_txs as usize {
-        return Err(BlockError::TooManyTxs {
-            count: block.txs.len(),
-            max: chain.params.max_block_txs,
-        });
-    }
-    let tx_root = merkle::root(&block.tx_ids());
-    if tx_root != h.tx_root {
-        return Err(BlockError::WrongTxRoot { header: h.tx_root, computed: tx_root });
-    }
+    // The body against the header (§8.5 checks 7 to 9): the one rule the relay also asks
+    // before it imports, off its lock.
+    block.check_body(chain.params.max_block_txs)?;
     let proposal = Proposal {
         height: h.height,
         slot: h.slot,
