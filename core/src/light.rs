@@ -456,7 +456,18 @@ pub fn prove_account<S: NodeStore + ?Sized>(
     state: &ChainState,
     address: &Address,
 ) -> Result<AccountProof, TreeError> {
-    let (value, proof) = tree::prove(store, &state.accounts_root, &state_key(address))?;
+    prove_account_at(store, state.accounts_root, state.meta.hash(), address)
+}
+
+/// As [`prove_account`], from the state's two roots alone (`accounts_root` and the meta's
+/// hash): what a relay reads off its node's lock once it knows them.
+pub fn prove_account_at<S: NodeStore + ?Sized>(
+    store: &S,
+    accounts_root: Hash,
+    meta_hash: Hash,
+    address: &Address,
+) -> Result<AccountProof, TreeError> {
+    let (value, proof) = tree::prove(store, &accounts_root, &state_key(address))?;
     let account = match value {
         None => None,
         Some(bytes) => Some(Account::from_bytes(&bytes).map_err(|_| TreeError::Corrupt {
@@ -464,12 +475,7 @@ pub fn prove_account<S: NodeStore + ?Sized>(
             reason: "account does not decode",
         })?),
     };
-    Ok(AccountProof {
-        accounts_root: state.accounts_root,
-        meta_hash: state.meta.hash(),
-        account,
-        proof,
-    })
+    Ok(AccountProof { accounts_root, meta_hash, account, proof })
 }
 
 impl Encode for AccountProof {

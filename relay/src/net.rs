@@ -18,6 +18,7 @@ use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::finality::SignedVote;
 use memecoin_core::hash::Hash;
+use memecoin_core::light;
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::BlockError;
 use memecoin_core::tx::SignedTx;
@@ -437,7 +438,7 @@ impl Conn {
                 let mut size = 0usize;
                 let blocks = hashes
                     .iter()
-                    .map_while(|hash| self.shared.blocks.block_bytes(hash).ok().flatten())
+                    .map_while(|hash| self.shared.reader.block_bytes(hash).ok().flatten())
                     .map(hex::encode)
                     .take_while(|hex| {
                         size += hex.len();
@@ -474,8 +475,19 @@ impl Conn {
                     Ok(a) => a,
                     Err(e) => return self.strike(Some(id), Strike::BadAddress(e.to_string())),
                 };
+                // Under the lock only which state; its proof is read off it.
+                let view = self.shared.with_node(|n| n.account_view(at == At::Head)).await;
+                let proved = view.and_then(|v| {
+                    let proof = light::prove_account_at(
+                        &self.shared.reader,
+                        v.accounts_root,
+                        v.meta_hash,
+                        &addr,
+                    );
+                    Some((v.header, proof.ok()?))
+                });
                 self.charge(1).await;
-                match self.shared.with_node(|n| n.account_proof(&addr, at == At::Head)).await {
+                match proved {
                     Some((header, proof)) => self.send(&Message::Account {
                         id,
                         header: encode_hex(&header),
@@ -518,7 +530,7 @@ impl Conn {
 
     /// Block `hash` from the store, read without the node's lock.
     fn stored_block(&self, hash: &Hash) -> Option<Block> {
-        let bytes = self.shared.blocks.block_bytes(hash).ok().flatten()?;
+        let bytes = self.shared.reader.block_bytes(hash).ok().flatten()?;
         memecoin_core::encode::Decode::from_bytes(&bytes).ok()
     }
 

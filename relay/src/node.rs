@@ -177,6 +177,14 @@ pub enum TxStatus {
     Included { block: Hash, height: u64, index: u32, finalized: bool },
 }
 
+/// A state's header and roots, to read account proofs against ([`Node::account_view`]).
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub header: SignedHeader,
+    pub accounts_root: Hash,
+    pub meta_hash: Hash,
+}
+
 pub struct Node {
     genesis: Genesis,
     chain: Chain,
@@ -386,8 +394,8 @@ impl Node {
     }
 
     /// A reader of stored blocks, for serving them off the node's lock.
-    pub fn block_reader(&self) -> crate::store::BlockReader {
-        self.store.block_reader()
+    pub fn reader(&self) -> crate::store::StoreReader {
+        self.store.reader()
     }
 
     /// The signature cache, for verifying a block's signatures off the node's lock.
@@ -1659,11 +1667,24 @@ impl Node {
         address: &Address,
         head: bool,
     ) -> Option<(SignedHeader, AccountProof)> {
+        let view = self.account_view(head)?;
+        let proof =
+            light::prove_account_at(&self.store, view.accounts_root, view.meta_hash, address);
+        Some((view.header, proof.ok()?))
+    }
+
+    /// What an account proof at the head (or the finalized block) is read against: its header
+    /// and its state's two roots. The proof itself is read from the store by whoever asks
+    /// ([`light::prove_account_at`] over a [`crate::store::StoreReader`]), off the node's lock.
+    pub fn account_view(&self, head: bool) -> Option<AccountView> {
         let hash = if head { self.head } else { self.fork_choice.finalized().hash };
         let state = self.states.get(&hash)?;
         let header = self.header(&hash)?;
-        let proof = light::prove_account(&self.store, state, address).ok()?;
-        Some((header, proof))
+        Some(AccountView {
+            header,
+            accounts_root: state.accounts_root,
+            meta_hash: state.meta.hash(),
+        })
     }
 
     pub fn tx_status(&self, id: &Hash) -> TxStatus {

@@ -155,7 +155,7 @@ pub struct Shared {
     /// before it takes the node's lock.
     pub sigcache: Arc<crate::sigcache::SigCache>,
     /// Stored blocks, read by connections without the node's lock.
-    pub blocks: crate::store::BlockReader,
+    pub reader: crate::store::StoreReader,
     /// Validator duties waiting for the node ([`Shared::with_node_duty`]).
     duties_waiting: AtomicU64,
     /// Wakes the callers that stepped aside for a duty.
@@ -187,7 +187,7 @@ impl Shared {
         let (events, _) = broadcast::channel(limits.event_buffer.max(1));
         Arc::new(Shared {
             sigcache: node.sigcache(),
-            blocks: node.block_reader(),
+            reader: node.reader(),
             node: Mutex::new(node),
             reads: ReadBudget::new(Instant::now()),
             big_replies: tokio::sync::Semaphore::new(big_replies_at_once()),

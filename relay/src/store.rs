@@ -220,7 +220,7 @@ fn split_tx_location(value: &[u8; 36]) -> (Hash, u32) {
 /// The node's database. Cheap to share behind an `Arc`: redb serializes writers and lets readers
 /// run alongside them.
 pub struct Store {
-    /// Shared with [`BlockReader`]s: redb serves reads concurrently with the writer.
+    /// Shared with [`StoreReader`]s: redb serves reads concurrently with the writer.
     db: std::sync::Arc<Database>,
     chain_id: Hash,
     path: PathBuf,
@@ -228,19 +228,21 @@ pub struct Store {
     failure: std::sync::OnceLock<String>,
 }
 
-/// Reads stored blocks, as they were written, concurrently with the node ([`Store::block_reader`]).
+/// Reads stored blocks, as they were written, and state-tree nodes, concurrently with the node
+/// ([`Store::reader`]): what a connection reads off the node's lock. Nothing it reads is ever
+/// deleted or rewritten (no pruning), so a root the node handed out stays readable.
 #[derive(Clone)]
-pub struct BlockReader {
+pub struct StoreReader {
     db: std::sync::Arc<Database>,
 }
 
-impl fmt::Debug for BlockReader {
+impl fmt::Debug for StoreReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BlockReader")
+        f.write_str("StoreReader")
     }
 }
 
-impl BlockReader {
+impl StoreReader {
     /// The canonical encoding of block `hash`, as stored.
     pub fn block_bytes(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err("starting a read transaction"))?;
@@ -387,8 +389,8 @@ impl Store {
 
     /// A reader of stored blocks that needs neither the store nor the node: what a connection
     /// serving `get_blocks` and `get_headers` reads with, off the node's lock.
-    pub fn block_reader(&self) -> BlockReader {
-        BlockReader { db: self.db.clone() }
+    pub fn reader(&self) -> StoreReader {
+        StoreReader { db: self.db.clone() }
     }
 
     /// The state after block `hash` (after genesis for the chain id).
@@ -798,13 +800,20 @@ fn write_nodes(txn: &WriteTransaction, nodes: &NodeBatch) -> Result<(), StoreErr
     Ok(())
 }
 
-impl NodeStore for Store {
+impl NodeStore for StoreReader {
     fn get_node(&self, hash: &Hash) -> Result<Option<Node>, tree::StoreError> {
         let backend = |e: StoreError| tree::StoreError::Backend(e.to_string());
-        let txn = self.read().map_err(backend)?;
+        let txn =
+            self.db.begin_read().map_err(|e| backend(db_err("starting a read transaction")(e)))?;
         let table = txn.open_table(NODES).map_err(|e| backend(db_err("opening table nodes")(e)))?;
         let value = table.get(hash.as_bytes()).map_err(|e| backend(db_err("reading a node")(e)))?;
         value.map(|v| decode(v.value(), "state node").map_err(backend)).transpose()
+    }
+}
+
+impl NodeStore for Store {
+    fn get_node(&self, hash: &Hash) -> Result<Option<Node>, tree::StoreError> {
+        self.reader().get_node(hash)
     }
 }
 
