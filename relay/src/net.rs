@@ -149,8 +149,14 @@ impl Conn {
     /// Checks what of `block` needs no state, outside the node lock: a header signature that
     /// does not verify, or a body that is not the one its header commits to, is never an
     /// honest peer's (and either would cost a signature check each, for free).
-    fn check_block(&mut self, block: Block) -> Result<Option<Checked>, End> {
-        match node::check_block(block, self.peer.chain()) {
+    /// The check runs on a blocking thread: an async worker stays free for every connection's
+    /// small requests, where a flood of validly signed blocks on made-up parents (one signature
+    /// check each) would otherwise take the workers.
+    async fn check_block(&mut self, block: Block) -> Result<Option<Checked>, End> {
+        let chain = self.peer.chain().clone();
+        let checked = tokio::task::spawn_blocking(move || node::check_block(block, &chain));
+        let Ok(checked) = checked.await else { return Ok(None) }; // the runtime is stopping
+        match checked {
             Ok(checked) => Ok(Some(checked)),
             Err(BlockError::BadProposerSignature) => {
                 self.strike(None, Strike::BadSignature(Signed::Block)).map(|()| None)
@@ -324,7 +330,7 @@ impl Conn {
                     Err(reason) => return self.strike(None, Strike::BadBlock(reason)),
                 };
                 let height = block.header.header.height;
-                let Some(block) = self.check_block(block)? else { return Ok(()) };
+                let Some(block) = self.check_block(block).await? else { return Ok(()) };
                 let peer = &mut self.peer;
                 let then = |n: &mut Node, r| peer.block(n, height, &r, now);
                 match import(&self.shared, block, then).await {
@@ -345,7 +351,7 @@ impl Conn {
                         Err(reason) => return self.strike(None, Strike::BadBlock(reason)),
                     };
                     let height = block.header.header.height;
-                    let Some(block) = self.check_block(block)? else { return Ok(()) };
+                    let Some(block) = self.check_block(block).await? else { return Ok(()) };
                     let (peer, r) = (&mut self.peer, &mut reply);
                     let then = |n: &mut Node, i| peer.synced(n, r, height, &i, now);
                     match import(&self.shared, block, then).await {
