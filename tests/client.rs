@@ -31,6 +31,7 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let validator = keys::devnet_validator(0).unwrap();
     let proposer = validator.key.clone();
+    let validator_address = Address::from_public_key(&proposer.public_key()).to_text();
     let a = start(&g, dirs[0].path(), Some(validator), vec![]).await;
     let b = start(&g, dirs[1].path(), None, vec![a.url()]).await;
     wait_for("finality", 60, || async { (a.head().await.1 >= 2).then_some(()) }).await;
@@ -39,14 +40,19 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
 
     // The same block height, validly signed twice by its (only) proposer: a client that hears
     // both from two relays must say they disagree.
-    let equivocate = Lie::Equivocate(proposer, g.chain_id());
+    let equivocate = Lie::Equivocate(proposer.clone(), g.chain_id());
     let liars = (
         liar::start(b.url(), Lie::Balance).await,
         liar::start(b.url(), Lie::Certificate).await,
         liar::start(b.url(), equivocate).await,
+        liar::start(b.url(), Lie::Fork(proposer.clone(), g.chain_id())).await,
     );
-    let liar_urls =
-        json!({ "account": liars.0.url(), "finality": liars.1.url(), "head": liars.2.url() });
+    let liar_urls = json!({
+        "account": liars.0.url(),
+        "finality": liars.1.url(),
+        "head": liars.2.url(),
+        "fork": liars.3.url(),
+    });
 
     // A relay announced before it exists: the client must retry until it comes.
     let later = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -99,6 +105,17 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
         memecoin_tests::http(a.handle.addr, "GET", &format!("/api/accounts/{to}"), None).await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("2500000000"), "{body}");
+    // The evidence the client read off the two certificates reached relay a, which included
+    // it: its one validator is slashed.
+    wait_for("the forking validator slashed", 60, || async {
+        let path = format!("/api/accounts/{validator_address}");
+        let (_, body) = memecoin_tests::http(a.handle.addr, "GET", &path, None).await;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let stake =
+            v["stake"].as_str().and_then(|s| s.parse::<u64>().ok()).or(v["stake"].as_u64())?;
+        (stake < keys::DEVNET_STAKE).then_some(())
+    })
+    .await;
     if let Some(relay) = late_relay {
         relay.stop().await;
     }

@@ -6,13 +6,21 @@
 //! [`Lie::Equivocate`] every `head` is replaced by a second header at the same height, validly
 //! signed by the proposer (whose key the test holds): what a relay on another branch, or an
 //! equivocating proposer, would show — not a forgery a light client can refuse, but a
-//! disagreement it must report.
+//! disagreement it must report. With [`Lie::HeadBalance`] it works with an elected proposer to
+//! show a balance that no finality proof covers, as a head state.
 
 use futures_util::{SinkExt, StreamExt};
+use memecoin_core::account::state_key;
+use memecoin_core::address::Address;
 use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::SecretKey;
+use memecoin_core::encode::Encode;
+use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::hash::Hash;
+use memecoin_core::light;
 use memecoin_core::light::{AccountProof, FinalityProof};
+use memecoin_core::state::state_root;
+use memecoin_core::tree::{self, MemStore};
 use memecoin_core::wire::{decode_hex, encode_hex};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -26,7 +34,23 @@ pub enum Lie {
     Certificate,
     /// The proposer's key and the chain id it signs for.
     Equivocate(SecretKey, Hash),
+    /// A relay working with an elected proposer (`key`, signing for `chain_id`): it tells the
+    /// browser every 2 s that its watched accounts changed, and answers each read at the head
+    /// with a header the proposer signed over a made-up state in which the account holds
+    /// [`FORGED_EXTRA`] more — at the real head's height, or, with `tall`, at height 10^15.
+    HeadBalance {
+        key: SecretKey,
+        chain_id: Hash,
+        tall: bool,
+    },
+    /// Every finality proof replaced by one for a sibling of its source (another state root,
+    /// the same parent), with a child and a certificate signed by `key`, the one validator of
+    /// the chain `chain_id`: conflicting finality, as a corrupt supermajority would sign it.
+    Fork(SecretKey, Hash),
 }
+
+/// The height a `tall` forged head claims.
+pub const TALL: u64 = 1_000_000_000_000_000;
 
 /// A running liar: browsers connect to `url()`, it connects to the real relay per browser.
 #[derive(Debug)]
@@ -63,10 +87,30 @@ pub async fn start(upstream: String, lie: Lie) -> Liar {
 async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
     let Ok(browser) = tokio_tungstenite::accept_async(stream).await else { return };
     let Ok((relay, _)) = tokio_tungstenite::connect_async(&upstream).await else { return };
-    let (mut to_browser, mut from_browser) = browser.split();
+    let (to_browser, mut from_browser) = browser.split();
+    let to_browser = tokio::sync::Mutex::new(to_browser);
     let (mut to_relay, mut from_relay) = relay.split();
+    // Reads at the head the browser asked for: request id -> address.
+    let head_reads = std::sync::Mutex::new(std::collections::HashMap::<u64, String>::new());
+    let watched = std::sync::Mutex::new(Vec::<String>::new());
     let up = async {
         while let Some(Ok(msg)) = from_browser.next().await {
+            if let Message::Text(text) = &msg {
+                let v: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                match v["type"].as_str() {
+                    Some("get_account") if v["at"] == "head" => {
+                        let id = v["id"].as_u64().unwrap_or_default();
+                        let address = v["address"].as_str().unwrap_or_default().to_string();
+                        head_reads.lock().unwrap().insert(id, address);
+                    }
+                    Some("subscribe") => {
+                        let accounts = v["accounts"].as_array().cloned().unwrap_or_default();
+                        *watched.lock().unwrap() =
+                            accounts.iter().filter_map(|a| a.as_str().map(String::from)).collect();
+                    }
+                    _ => {}
+                }
+            }
             if to_relay.send(msg).await.is_err() {
                 break;
             }
@@ -75,18 +119,82 @@ async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
     let down = async {
         while let Some(Ok(msg)) = from_relay.next().await {
             let msg = match msg {
-                Message::Text(text) => Message::text(tamper(text.as_str(), &lie)),
+                Message::Text(text) => {
+                    let v: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                    let id = v["id"].as_u64();
+                    let read = id.and_then(|id| head_reads.lock().unwrap().remove(&id));
+                    match (&lie, read) {
+                        (Lie::HeadBalance { key, chain_id, tall }, Some(address)) => {
+                            Message::text(forge_head_account(&v, &address, key, chain_id, *tall))
+                        }
+                        _ => Message::text(tamper(text.as_str(), &lie)),
+                    }
+                }
                 other => other,
             };
-            if to_browser.send(msg).await.is_err() {
+            if to_browser.lock().await.send(msg).await.is_err() {
                 break;
+            }
+        }
+    };
+    let nudge = async {
+        if !matches!(lie, Lie::HeadBalance { .. }) {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let addresses = watched.lock().unwrap().clone();
+            for address in addresses {
+                let changed = serde_json::json!({"type": "account_changed", "address": address});
+                if to_browser.lock().await.send(Message::text(changed.to_string())).await.is_err() {
+                    return;
+                }
             }
         }
     };
     tokio::select! {
         _ = up => {},
         _ = down => {},
+        _ = nudge => {},
     }
+}
+
+/// An `account` reply at the head, as a relay and the proposer `key` would forge it: a state in
+/// which `address` holds [`FORGED_EXTRA`] more (a tree of that one account, the real meta), under
+/// the real head header with that state root (at height [`TALL`] if `tall`), signed again.
+fn forge_head_account(
+    reply: &Value,
+    address: &str,
+    key: &SecretKey,
+    chain_id: &Hash,
+    tall: bool,
+) -> String {
+    let mut v = reply.clone();
+    let (Some(header), Some(proof)) = (v["header"].as_str(), v["proof"].as_str()) else {
+        return reply.to_string();
+    };
+    let (Ok(signed), Ok(proof)) =
+        (decode_hex::<SignedHeader>("header", header), decode_hex::<AccountProof>("proof", proof))
+    else {
+        return reply.to_string();
+    };
+    let address = Address::parse(address).expect("the browser asks for valid addresses");
+    let mut account = proof.account.unwrap_or_default();
+    account.balance = account.balance.saturating_add(FORGED_EXTRA);
+    let mut store = MemStore::new();
+    let change = vec![(state_key(&address), Some(account.to_bytes()))];
+    let (root, batch) = tree::update(&store, &Hash::ZERO, &change).expect("a one-account tree");
+    store.extend(batch);
+    let forged = light::prove_account_at(&store, root, proof.meta_hash, &address)
+        .expect("the forged tree proves its account");
+    let mut header = signed.header;
+    header.state_root = state_root(&root, &proof.meta_hash);
+    if tall {
+        header.height = TALL;
+    }
+    v["header"] = Value::String(encode_hex(&header.sign(chain_id, key)));
+    v["proof"] = Value::String(encode_hex(&forged));
+    v.to_string()
 }
 
 /// The frame as the liar passes it on.
@@ -116,6 +224,20 @@ pub fn tamper(text: &str, lie: &Lie) -> String {
                 }
             }
         }
+        (Lie::Fork(key, chain_id), Some("finalized")) => {
+            if let Some(hex) = v["proof"].as_str() {
+                v["proof"] = Value::String(fork(hex, key, chain_id));
+            }
+        }
+        (Lie::Fork(key, chain_id), Some("finality")) => {
+            if let Some(proofs) = v["proofs"].as_array_mut() {
+                for p in proofs {
+                    if let Some(hex) = p.as_str() {
+                        *p = Value::String(fork(hex, key, chain_id));
+                    }
+                }
+            }
+        }
         (Lie::Equivocate(proposer, chain_id), Some("head")) => {
             let signed = v["header"].as_str().map(|hex| decode_hex::<SignedHeader>("header", hex));
             if let Some(Ok(signed)) = signed {
@@ -136,5 +258,23 @@ fn forge_certificate(hex: &str) -> String {
     for (_, signature) in &mut proof.certificate.signatures {
         *signature = stranger.sign(&Hash([0x17; 32]));
     }
+    encode_hex(&proof)
+}
+
+/// The proof of a sibling of `hex`'s source, signed by `key` as the chain's one validator.
+fn fork(hex: &str, key: &SecretKey, chain_id: &Hash) -> String {
+    let Ok(mut proof) = decode_hex::<FinalityProof>("proof", hex) else { return hex.to_string() };
+    proof.source.state_root = Hash([0xf0; 32]);
+    let mut target = proof.target.header.clone();
+    target.parent = proof.source.hash();
+    let target = target.sign(chain_id, key);
+    let vote = Vote {
+        epoch: proof.certificate.vote.epoch,
+        source: Checkpoint { height: proof.source.height, hash: proof.source.hash() },
+        target: Checkpoint { height: target.header.height, hash: target.hash() },
+    };
+    let signature = vote.sign(chain_id, key).signature;
+    proof.certificate = Certificate { vote, signatures: vec![(0, signature)] };
+    proof.target = target;
     encode_hex(&proof)
 }

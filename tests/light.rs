@@ -37,6 +37,28 @@ fn decode<T: Decode>(v: &Value) -> T {
     T::from_bytes(&hex::decode(v.as_str().unwrap()).unwrap()).unwrap()
 }
 
+/// The headers between the client's finalized block and the proof's source (`get_headers`),
+/// which link the source to it (PROTOCOL.md §13.4); none when the source is too far above.
+async fn links_for(ws: &mut Ws, client: &LightClient, p: &FinalityProof) -> Vec<SignedHeader> {
+    let mut links = Vec::new();
+    let mut from = client.finalized().height + 1;
+    let to = p.source.height.saturating_sub(1);
+    if to.saturating_sub(client.finalized().height) > light::MAX_LINKS {
+        return links;
+    }
+    while from <= to {
+        let count = (to - from + 1).min(memecoin_core::wire::MAX_RANGE);
+        let request = json!({"type": "get_headers", "id": 9, "from": from, "count": count});
+        let reply = ask(ws, request, "headers").await;
+        let headers = reply["headers"].as_array().unwrap();
+        assert!(!headers.is_empty(), "the relay has headers {from}..={to}");
+        links.extend(headers.iter().map(decode::<SignedHeader>));
+        from += headers.len() as u64;
+    }
+    links.truncate(usize::try_from(to + 1 - (client.finalized().height + 1)).unwrap());
+    links
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,7 +81,8 @@ async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
         reply["proofs"].as_array().unwrap().iter().map(decode).collect();
     assert!(proofs.len() >= 3, "about one proof per epoch, got {}", proofs.len());
     for p in &proofs {
-        client.accept_finality(p).unwrap();
+        let links = links_for(&mut ws, &client, p).await;
+        client.accept_finality(p, &links).unwrap();
     }
     assert!(client.finalized().height >= 20);
     assert!(client.epoch() >= 2);
@@ -76,7 +99,8 @@ async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
         reply["proofs"].as_array().unwrap().iter().map(decode).collect();
     assert_eq!(newest.len(), 1, "only the newest proof");
     let mut skipping = LightClient::from_genesis(&g).unwrap();
-    skipping.accept_finality(&newest[0]).unwrap();
+    let links = links_for(&mut ws, &skipping, &newest[0]).await;
+    skipping.accept_finality(&newest[0], &links).unwrap();
     assert!(skipping.finalized().height >= client.finalized().height);
     assert!(skipping.epoch() >= 2, "several epochs skipped");
     let since = skipping.finalized().height;
@@ -110,7 +134,8 @@ async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
             ask(&mut ws, json!({"type": "get_finality", "id": 3, "since": since}), "finality")
                 .await;
         for p in reply["proofs"].as_array().unwrap().iter().map(decode::<FinalityProof>) {
-            let _ = client.accept_finality(&p);
+            let links = links_for(&mut ws, &client, &p).await;
+            let _ = client.accept_finality(&p, &links);
         }
     }
     let (header, proof) = found.expect("an account proof at the client's finalized block");
@@ -171,7 +196,8 @@ async fn a_light_client_follows_finality_across_a_validator_set_change() {
         reply["proofs"].as_array().unwrap().iter().map(decode::<FinalityProof>).enumerate()
     {
         let epoch = g.params.epoch_of(p.target.header.slot);
-        client.accept_finality(&p).unwrap_or_else(|e| {
+        let links = links_for(&mut ws, &client, &p).await;
+        client.accept_finality(&p, &links).unwrap_or_else(|e| {
             panic!("proof {i} (target epoch {epoch}, client epoch {}): {e}", client.epoch())
         });
         sets.insert(client.validator_set().hash());

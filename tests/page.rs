@@ -135,6 +135,12 @@ async fn wallet_page_in_chromium() {
 
     let balance_liar = liar::start(relay.url(), Lie::Balance).await;
     let cert_liar = liar::start(relay.url(), Lie::Certificate).await;
+    // The devnet's one validator proposes every slot: a relay holding its key can sign any
+    // head (on the devnet the validator keys are public).
+    let proposer = keys::devnet_validator(0).unwrap().key;
+    let head = |tall| Lie::HeadBalance { key: proposer.clone(), chain_id: g.chain_id(), tall };
+    let head_liar = liar::start(relay.url(), head(false)).await;
+    let tall_liar = liar::start(relay.url(), head(true)).await;
 
     let phrase = hd::parse_phrase(PHRASE_B).unwrap();
     let key_b = hd::wallet_key(&hd::seed_from_phrase(&phrase, ""), 0, 0).unwrap();
@@ -151,6 +157,8 @@ async fn wallet_page_in_chromium() {
         .env("BASE_URL", format!("http://{}/", relay.handle.addr))
         .env("LIAR_BALANCE", balance_liar.url())
         .env("LIAR_CERT", cert_liar.url())
+        .env("LIAR_HEAD", head_liar.url())
+        .env("LIAR_HEAD_TALL", tall_liar.url())
         .env("PHRASE_B", PHRASE_B)
         .env("ADDRESS_B", &address_b)
         .env("FAUCET_AMOUNT", grouped(amount))
@@ -169,6 +177,6 @@ async fn wallet_page_in_chromium() {
         "the browser test failed ({status}); screenshots in {}",
         out.display()
     );
-    drop((balance_liar, cert_liar));
+    drop((balance_liar, cert_liar, head_liar, tall_liar));
     relay.stop().await;
 }

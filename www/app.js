@@ -24,7 +24,9 @@ const app = {
   params: null,
   phrase: null, // only while unlocked
   address: null,
-  account: null, // last verified account
+  account: null, // the account at the highest verified finalized block read
+  headAccount: null, // the account in a verified block above it: not final, never in its place
+  alarm: null, // conflicting finality: the wallet has stopped (kept in storage)
   accountProblem: null, // why a relay's account failed verification (the number is hidden)
   accountWaiting: null, // why no account could be proved yet (not a lie)
   head: null,
@@ -138,6 +140,8 @@ async function connect() {
   app.client = client;
   app.chainId = client.chain_id();
   app.params = client.params();
+  const alarm = store.getItem(alarmKey());
+  if (alarm) raiseAlarm(alarm);
   setText('chain', `${app.chainName} · chain ${shortHash(app.chainId)}`);
   renderNet();
   setInterval(tick, 1000);
@@ -174,6 +178,7 @@ function onEvent(e) {
       app.finalized = e.anchor;
       renderNet();
       renderBlocks();
+      if (app.alarm) break; // nothing this client verifies is kept after conflicting finality
       try {
         store.setItem(app.checkpointKey, app.client.checkpoint());
       } catch {
@@ -200,6 +205,9 @@ function onEvent(e) {
         app.accountProblem = `finality could not be verified (${e.reason})`;
         renderAccount();
       }
+      break;
+    case 'alarm':
+      raiseAlarm(`${e.detail} — ${e.evidence} piece(s) of slashing evidence sent to the relays`);
       break;
     case 'disagreement':
       warn(`disagree:${e.what}`, `Relays disagree (${e.what})`, `${e.detail} — ${e.relays.join(', ')}`);
@@ -456,14 +464,63 @@ async function refreshAccount() {
   }
 }
 
+/// A verified account: a finalized read replaces an older finalized one; a read in a block above
+/// finality (proven by its proposer's signature only) is kept apart, shown as not final yet, and
+/// only while it is above the finalized one.
 function setAccount(acc) {
-  if (app.account && acc.at.height < app.account.at.height) return; // older than what we show
-  app.account = acc;
+  if (acc.finalized) {
+    if (app.account && acc.at.height < app.account.at.height) return; // older than what we show
+    app.account = acc;
+    if (app.headAccount && app.headAccount.at.height <= acc.at.height) app.headAccount = null;
+  } else {
+    if (app.account && acc.at.height <= app.account.at.height) return;
+    app.headAccount = acc;
+  }
   app.accountProblem = null;
   renderAccount();
 }
 
+/// Conflicting finality: stop. Sending and staking are blocked, the checkpoint is no longer
+/// saved, and the alarm survives a reload (per chain) until the user clears storage.
+function raiseAlarm(detail) {
+  app.alarm = detail;
+  try {
+    store.setItem(alarmKey(), detail);
+    store.removeItem(app.checkpointKey);
+  } catch {
+    // Storage unavailable: the alarm holds for this session.
+  }
+  warn('alarm', 'Conflicting finality: this wallet has stopped', detail);
+  $('go-send').disabled = true;
+  $('go-stake').disabled = true;
+  renderAccount();
+}
+
+function alarmKey() {
+  return `memecoin.alarm.${app.chainId}`;
+}
+
 function renderAccount() {
+  renderFinalAccount();
+  renderHeadState();
+}
+
+/// The account in a verified block above finality, labelled as such: never the main number.
+function renderHeadState() {
+  const el = $('head-state');
+  const head = app.headAccount;
+  const above = head && (!app.account || head.at.height > app.account.at.height);
+  if (!above || app.alarm || app.accountProblem) {
+    el.hidden = true;
+    el.textContent = '';
+    return;
+  }
+  el.hidden = false;
+  el.textContent = `In block ${head.at.height}, not final yet: balance ${fmt(head.balance)}, staked ${fmt(head.stake)}`;
+  el.title = 'signed by the block\'s proposer, not yet by a supermajority of the stake';
+}
+
+function renderFinalAccount() {
   const acc = app.account;
   const badge = $('badge');
   const bal = $('balance');
@@ -493,6 +550,10 @@ function renderAccount() {
   stake.textContent = fmt(acc.stake);
   badge.className = 'badge verified';
   badge.textContent = `verified, finalized at height ${acc.at.height}`;
+  if (app.alarm) {
+    badge.className = 'badge unverified';
+    badge.textContent = `stopped: conflicting finality (last finalized height ${acc.at.height})`;
+  }
   $('unbonding').replaceChildren(...acc.unbonding.map((u) => {
     const li = document.createElement('li');
     li.textContent = `${fmt(u.amount)} unbonding, paid back from epoch ${u.release_epoch}`;
@@ -847,6 +908,10 @@ async function confirmAction() {
   const a = app.action;
   if (!a || !app.phrase) return;
   $('confirm').disabled = true;
+  if (app.alarm) {
+    setText('review-error', 'This wallet has stopped after conflicting finality: nothing is signed.', 'error');
+    return;
+  }
   setText('review-error', 'Signing and sending…', 'hint');
   try {
     const nonce = nextNonce();

@@ -22,14 +22,16 @@ use crate::account::{Account, state_key};
 use crate::address::Address;
 use crate::block::{Header, SignedHeader};
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
-use crate::finality::{Certificate, CertificateError, Checkpoint};
+use crate::finality::{Certificate, CertificateError, Checkpoint, SignedVote};
 use crate::genesis::{Genesis, GenesisError};
 use crate::hash::Hash;
 use crate::merkle::{self, InclusionError, InclusionProof};
 use crate::params::Params;
 use crate::pos::ValidatorSet;
+use crate::slashing::Evidence;
 use crate::state::{ChainState, state_root};
 use crate::tree::{self, NodeStore, Proof, ProofError, TreeError};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -94,6 +96,41 @@ pub enum LightError {
         signed: u64,
         total: u64,
     },
+    /// A header from a slot after `now`, the slot the caller's clock is in (one slot of skew
+    /// allowed): no honest proposer signs one.
+    FromTheFuture {
+        slot: u64,
+        now: u64,
+    },
+    /// A header higher than its slot: every block's slot is above its parent's, so a real
+    /// block's height is at most its slot.
+    Implausible {
+        height: u64,
+        slot: u64,
+    },
+    /// The client cannot yet tell whether the header descends from its finalized block: it
+    /// needs the headers `from..=to` (by parent hash) to link it. Not a lie.
+    UnknownParent {
+        from: u64,
+        to: u64,
+    },
+    /// A head more than [`MAX_LINKS`] blocks above the finalized block with no link to it:
+    /// followed only once finality gets nearer. Not a lie.
+    TooFarAhead {
+        height: u64,
+        finalized: u64,
+    },
+    /// A header whose chain does not contain the finalized block: another branch, never the
+    /// chain this client follows.
+    OffFinalized,
+    /// A valid certificate finalizes a block that conflicts with the client's finalized block:
+    /// more than 1/3 of a validator set signed conflicting history. The client stops
+    /// ([`LightClient::conflict`]).
+    ConflictingFinality {
+        height: u64,
+    },
+    /// The client has seen conflicting finality and accepts nothing more.
+    Halted,
 }
 
 impl fmt::Display for LightError {
@@ -127,6 +164,26 @@ impl fmt::Display for LightError {
                 "signers hold {signed} of the trusted set's {total} stake, not more than 1/3: \
                  follow the epochs in between"
             ),
+            Self::FromTheFuture { slot, now } => {
+                write!(f, "header is from slot {slot}, after the current slot {now}")
+            }
+            Self::Implausible { height, slot } => {
+                write!(f, "header height {height} is above its slot {slot}")
+            }
+            Self::UnknownParent { from, to } => {
+                write!(f, "headers {from}..={to} are needed to link the header to finality")
+            }
+            Self::TooFarAhead { height, finalized } => write!(
+                f,
+                "header {height} is too far above the finalized height {finalized} to link"
+            ),
+            Self::OffFinalized => f.write_str("header is on a branch without the finalized block"),
+            Self::ConflictingFinality { height } => write!(
+                f,
+                "conflicting finality: a valid certificate finalizes a block at height {height} \
+                 that conflicts with the verified finalized block"
+            ),
+            Self::Halted => f.write_str("stopped after conflicting finality"),
         }
     }
 }
@@ -162,16 +219,50 @@ pub struct Trusted {
     pub next_set_hash: Hash,
 }
 
+/// Most verified headers above the finalized block a client keeps (its view of the chain it
+/// follows, linked by parent hash to the finalized block); the lowest go first.
+pub const MAX_ABOVE: usize = 1024;
+
+/// Most headers a client asks a relay for to link a header or a finality proof to its finalized
+/// block (PROTOCOL.md §13.4). A finality proof further ahead is taken on the trust rules alone.
+pub const MAX_LINKS: u64 = 1024;
+
+/// Two finalized blocks that conflict: the client's and one a valid certificate finalizes on
+/// another branch. Only more than 1/3 of a set signing conflicting votes makes this possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The client's finalized block.
+    pub ours: Anchor,
+    /// The conflicting block.
+    pub theirs: Anchor,
+    /// Slashable vote pairs read off the two certificates (keys that signed both, with votes
+    /// that conflict, §11): what the wallet sends to relays. Empty when the offending votes are
+    /// further down the justification chains than the two certificates.
+    pub evidence: Vec<Evidence>,
+}
+
+/// A verified header above the finalized block, with its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Above {
+    anchor: Anchor,
+    parent: Hash,
+}
+
 /// A light client: verified finalized block, verified head, and the validator sets to check more.
 #[derive(Debug, Clone)]
 pub struct LightClient {
     chain_id: Hash,
     params: Params,
     finalized: Anchor,
+    /// The certificate that finalized `finalized` (signed by `set`), kept for evidence.
+    certificate: Option<Certificate>,
     head: Anchor,
+    /// Verified headers that descend from `finalized`, by hash (at most [`MAX_ABOVE`]).
+    above: BTreeMap<Hash, Above>,
     epoch: u64,
     set: ValidatorSet,
     next_hash: Hash,
+    conflict: Option<Conflict>,
 }
 
 impl LightClient {
@@ -189,10 +280,13 @@ impl LightClient {
             chain_id: chain.id,
             params: chain.params,
             finalized: anchor,
+            certificate: None,
             head: anchor,
+            above: BTreeMap::new(),
             epoch: 0,
             next_hash: state.meta.next.hash(),
             set: state.meta.current,
+            conflict: None,
         })
     }
 
@@ -212,9 +306,12 @@ impl LightClient {
             epoch: params.epoch_of(header.slot),
             params,
             finalized: anchor,
+            certificate: None,
             head: anchor,
+            above: BTreeMap::new(),
             set,
             next_hash: header.next_validators,
+            conflict: None,
         })
     }
 
@@ -230,10 +327,13 @@ impl LightClient {
             chain_id: chain.id,
             params: chain.params,
             finalized: trusted.finalized,
+            certificate: None,
             head: trusted.finalized,
+            above: BTreeMap::new(),
             epoch: trusted.epoch,
             set: trusted.set.clone(),
             next_hash: trusted.next_set_hash,
+            conflict: None,
         })
     }
 
@@ -261,9 +361,20 @@ impl LightClient {
         &self.finalized
     }
 
-    /// The newest header with a verified proposer signature (at least the finalized one).
+    /// The highest verified header that descends from the finalized block (at least the
+    /// finalized one). Not final: its state is shown as "in block N, not final yet".
     pub fn head(&self) -> &Anchor {
         &self.head
+    }
+
+    /// Whether `hash` is the finalized block or a verified header above it on its chain.
+    pub fn is_known(&self, hash: &Hash) -> bool {
+        *hash == self.finalized.hash || self.above.contains_key(hash)
+    }
+
+    /// The conflicting finality that stopped the client, if it has seen one.
+    pub fn conflict(&self) -> Option<&Conflict> {
+        self.conflict.as_ref()
     }
 
     pub fn epoch(&self) -> u64 {
@@ -340,10 +451,98 @@ impl LightClient {
         sh.verify_signature(&self.chain_id).map_err(|_| LightError::BadProposerSignature)
     }
 
-    /// Verifies a header of the current epoch: right set, elected proposer, valid signature.
-    /// On success it becomes the head if it is higher. A header is *not* final: show its state
-    /// as "head", and the finalized anchor's as settled.
-    pub fn accept_header(&mut self, sh: &SignedHeader) -> Result<Anchor, LightError> {
+    /// The height of `hash` if it is the finalized block or a verified header above it.
+    fn known(&self, hash: &Hash) -> Option<(u64, u64)> {
+        if *hash == self.finalized.hash {
+            return Some((self.finalized.height, self.finalized.slot));
+        }
+        self.above.get(hash).map(|a| (a.anchor.height, a.anchor.slot))
+    }
+
+    /// Links `top` down through `links` (the headers just below it, lowest first) by parent
+    /// hash, height and slot to a block the client knows is, or descends from, its finalized
+    /// block (PROTOCOL.md §13.4, "linking").
+    fn link(&self, links: &[SignedHeader], top: &Header) -> Result<Linked, LightError> {
+        let mut lowest = top;
+        for parent in links.iter().rev().map(|l| &l.header) {
+            if self.known(&lowest.parent).is_some() {
+                break; // the rest is below a known block (finality moved while they were fetched)
+            }
+            let linked = lowest.parent == parent.hash()
+                && lowest.height == parent.height.saturating_add(1)
+                && lowest.slot > parent.slot;
+            if !linked {
+                return Err(LightError::NotLinked);
+            }
+            lowest = parent;
+        }
+        if let Some((height, slot)) = self.known(&lowest.parent) {
+            return if height.saturating_add(1) == lowest.height && slot < lowest.slot {
+                Ok(Linked::Known)
+            } else {
+                Err(LightError::NotLinked)
+            };
+        }
+        let finalized = self.finalized.height;
+        if lowest.height == finalized.saturating_add(1) {
+            // Its parent is at the finalized height and is not the finalized block.
+            return Ok(Linked::Conflicts);
+        }
+        if !links.is_empty() || lowest.height <= finalized {
+            return Err(LightError::NotLinked);
+        }
+        if top.height.saturating_sub(finalized) > MAX_LINKS {
+            return Ok(Linked::TooFar);
+        }
+        Err(LightError::UnknownParent {
+            from: finalized.saturating_add(1),
+            to: top.height.saturating_sub(1),
+        })
+    }
+
+    /// The links above the finalized height: those below it were asked for before finality
+    /// moved, and are not needed (nor checkable, in an epoch the client has left).
+    fn above_finalized<'a>(&self, links: &'a [SignedHeader]) -> &'a [SignedHeader] {
+        let start = links.iter().position(|l| l.header.height > self.finalized.height);
+        links.get(start.unwrap_or(links.len())..).unwrap_or_default()
+    }
+
+    /// Adds verified headers that descend from the finalized block, then drops the lowest past
+    /// [`MAX_ABOVE`].
+    fn remember<'a>(&mut self, headers: impl Iterator<Item = &'a Header>) {
+        for h in headers {
+            let anchor = Anchor::of(h);
+            self.above.insert(anchor.hash, Above { anchor, parent: h.parent });
+            if anchor.height > self.head.height {
+                self.head = anchor;
+            }
+        }
+        let excess = self.above.len().saturating_sub(MAX_ABOVE);
+        if excess > 0 {
+            let mut order: Vec<(u64, Hash)> =
+                self.above.values().map(|a| (a.anchor.height, a.anchor.hash)).collect();
+            order.sort_unstable();
+            for (_, hash) in order.into_iter().take(excess) {
+                self.above.remove(&hash);
+            }
+        }
+    }
+
+    /// Verifies a header that may become the head: not from a slot after `now_slot` (the slot
+    /// the caller's clock is in, one slot of skew allowed), its height at most its slot, the
+    /// right set, the elected proposer, a valid signature — and, with `links` (the headers just
+    /// below it, lowest first, each verified the same way), linked by parent hash to the
+    /// finalized block. A header is *not* final: show its state as "in block N, not final yet",
+    /// never in place of the finalized anchor's. It becomes the head if it is the highest.
+    pub fn accept_header(
+        &mut self,
+        sh: &SignedHeader,
+        links: &[SignedHeader],
+        now_slot: u64,
+    ) -> Result<Anchor, LightError> {
+        if self.conflict.is_some() {
+            return Err(LightError::Halted);
+        }
         let h = &sh.header;
         if h.height <= self.finalized.height {
             return Err(LightError::NotNewer {
@@ -351,23 +550,55 @@ impl LightClient {
                 finalized: self.finalized.height,
             });
         }
-        let (set, _) = self.set_for(self.params.epoch_of(h.slot), None)?;
-        self.check_signed(sh, set)?;
-        let anchor = Anchor::of(h);
-        if anchor.height > self.head.height {
-            self.head = anchor;
+        let now = now_slot.saturating_add(1);
+        if h.slot > now {
+            return Err(LightError::FromTheFuture { slot: h.slot, now: now_slot });
         }
-        Ok(anchor)
+        if h.height > h.slot {
+            return Err(LightError::Implausible { height: h.height, slot: h.slot });
+        }
+        if links.len() as u64 > MAX_LINKS {
+            return Err(LightError::NotLinked);
+        }
+        let links = self.above_finalized(links);
+        for signed in links.iter().chain(core::iter::once(sh)) {
+            let (set, _) = self.set_for(self.params.epoch_of(signed.header.slot), None)?;
+            self.check_signed(signed, set)?;
+        }
+        match self.link(links, h)? {
+            Linked::Known => {}
+            Linked::Conflicts => return Err(LightError::OffFinalized),
+            Linked::TooFar => {
+                return Err(LightError::TooFarAhead {
+                    height: h.height,
+                    finalized: self.finalized.height,
+                });
+            }
+        }
+        self.remember(links.iter().map(|l| &l.header).chain(core::iter::once(h)));
+        Ok(Anchor::of(h))
     }
 
     /// Verifies a finality proof and moves the finalized anchor to its source. Checks, in order:
-    /// newer than the current anchor, child link, validator set of the target's epoch, target's
-    /// proposer and signature, certificate link, then — only for a set not linked by hash, i.e. a
-    /// skip over epochs — signers holding more than 1/3 of the trusted set's stake, and last the
-    /// certificate's signatures and stake (PROTOCOL.md §13.4).
-    pub fn accept_finality(&mut self, p: &FinalityProof) -> Result<Anchor, LightError> {
+    /// newer than the current anchor (or at its height: a conflict candidate), child link,
+    /// validator set of the target's epoch, target's proposer and signature, certificate link,
+    /// the source's descent from the finalized block (by `links`, the headers just below the
+    /// source, lowest first, when its parent is not known), then — only for a set not linked by
+    /// hash, i.e. a skip over epochs — signers holding more than 1/3 of the trusted set's stake,
+    /// and last the certificate's signatures and stake (PROTOCOL.md §13.4). A valid proof that
+    /// conflicts with the finalized block stops the client: [`LightError::ConflictingFinality`],
+    /// then [`LightError::Halted`] for everything after.
+    pub fn accept_finality(
+        &mut self,
+        p: &FinalityProof,
+        links: &[SignedHeader],
+    ) -> Result<Anchor, LightError> {
+        if self.conflict.is_some() {
+            return Err(LightError::Halted);
+        }
         let (s, t) = (&p.source, &p.target.header);
-        if s.height <= self.finalized.height {
+        let sibling = s.height == self.finalized.height && s.hash() != self.finalized.hash;
+        if s.height <= self.finalized.height && !sibling {
             return Err(LightError::NotNewer {
                 height: s.height,
                 finalized: self.finalized.height,
@@ -387,21 +618,83 @@ impl LightClient {
         if !link_ok {
             return Err(LightError::CertificateMismatch);
         }
-        // Before the signatures: a skip that cannot be trusted costs no signature check.
+        // Before any signature: a skip that cannot be trusted, or a proof that cannot be linked
+        // yet, costs none.
         if skips {
             self.check_trust(&p.certificate, &set)?;
         }
+        let links = self.above_finalized(links);
+        let linked = if sibling { Linked::Conflicts } else { self.link(links, s)? };
         p.certificate.verify(&self.chain_id, &set).map_err(LightError::Certificate)?;
+        if linked == Linked::Conflicts {
+            let evidence = self.certificate.as_ref().map_or_else(Vec::new, |ours| {
+                double_votes(&self.chain_id, (ours, &self.set), (&p.certificate, &set))
+            });
+            self.conflict =
+                Some(Conflict { ours: self.finalized, theirs: Anchor::of(s), evidence });
+            return Err(LightError::ConflictingFinality { height: s.height });
+        }
         let anchor = Anchor::of(s);
         self.finalized = anchor;
-        if self.head.height < t.height {
-            self.head = Anchor::of(t);
-        }
+        self.certificate = Some(p.certificate.clone());
         self.epoch = epoch;
         self.set = set;
         self.next_hash = t.next_validators;
+        // Keep what descends from the new finalized block; its child `t` is verified too.
+        let mut order: Vec<Above> = self.above.values().copied().collect();
+        order.sort_unstable_by_key(|a| a.anchor.height);
+        self.above.clear();
+        self.head = anchor;
+        for a in order {
+            if a.anchor.height > anchor.height && self.is_known(&a.parent) {
+                self.above.insert(a.anchor.hash, a);
+                if a.anchor.height > self.head.height {
+                    self.head = a.anchor;
+                }
+            }
+        }
+        self.remember(core::iter::once(t));
         Ok(anchor)
     }
+}
+
+/// How a header links to the client's finalized block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Linked {
+    /// Through blocks the client knows: it descends from the finalized block.
+    Known,
+    /// Its chain has another block at the finalized height.
+    Conflicts,
+    /// More than [`MAX_LINKS`] above the finalized block, with no links given.
+    TooFar,
+}
+
+/// The slashable pairs in two certificates: keys that signed both, for votes that conflict.
+fn double_votes(
+    chain_id: &Hash,
+    (a, a_set): (&Certificate, &ValidatorSet),
+    (b, b_set): (&Certificate, &ValidatorSet),
+) -> Vec<Evidence> {
+    if !a.vote.conflicts_with(&b.vote) {
+        return Vec::new();
+    }
+    let mut evidence = Vec::new();
+    for (i, a_sig) in &a.signatures {
+        let Some(key) = a_set.members().get(usize::from(*i)).map(|m| m.key.clone()) else {
+            continue;
+        };
+        let found = b
+            .signatures
+            .iter()
+            .find(|(j, _)| b_set.members().get(usize::from(*j)).is_some_and(|m| m.key == key));
+        let Some((_, b_sig)) = found else { continue };
+        let x = SignedVote { vote: a.vote, validator: key.clone(), signature: *a_sig };
+        let y = SignedVote { vote: b.vote, validator: key, signature: *b_sig };
+        if x.verify_signature(chain_id).is_ok() && y.verify_signature(chain_id).is_ok() {
+            evidence.extend(Evidence::double_vote(x, y));
+        }
+    }
+    evidence
 }
 
 /// Verifies `proof` for `address` under `state_root`: the account, or `None` if it does not

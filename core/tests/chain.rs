@@ -5,7 +5,7 @@ mod support;
 
 use memecoin_core::account::Unbonding;
 use memecoin_core::address::Address;
-use memecoin_core::block::Block;
+use memecoin_core::block::{Block, Header};
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::hash::Hash;
@@ -538,7 +538,7 @@ fn light_client_follows_with_proofs_and_rejects_forgeries() {
             target_set,
         };
         assert_eq!(FinalityProof::from_bytes(&proof.to_bytes()), Ok(proof.clone()));
-        lc.accept_finality(&proof).unwrap();
+        lc.accept_finality(&proof, &net.links(&lc.finalized().hash, &proof.source)).unwrap();
         proofs += 1;
     }
     assert!((6..10).contains(&proofs), "one proof per epoch, {proofs}");
@@ -614,14 +614,17 @@ fn light_client_follows_with_proofs_and_rejects_forgeries() {
     assert!(newest.header.header.height > lc.finalized().height);
     let mut forged = newest.header.clone();
     forged.header.state_root = Hash([1; 32]);
-    assert_eq!(lc.accept_header(&forged), Err(LightError::BadProposerSignature));
-    lc.accept_header(&newest.header).unwrap();
+    assert_eq!(lc.accept_header(&forged, &[], u64::MAX - 1), Err(LightError::BadProposerSignature));
+    lc.accept_header(&newest.header, &[], u64::MAX - 1).unwrap();
     assert_eq!(lc.head().hash, newest.hash());
     // A header of a later epoch needs that epoch's set first.
     if let Some(later) =
         net.blocks.iter().find(|b| params.epoch_of(b.header.header.slot) > lc.epoch())
     {
-        assert!(matches!(lc.accept_header(&later.header), Err(LightError::EpochNotKnown { .. })));
+        assert!(matches!(
+            lc.accept_header(&later.header, &[], u64::MAX - 1),
+            Err(LightError::EpochNotKnown { .. })
+        ));
     }
 }
 
@@ -643,12 +646,15 @@ fn light_client_rejects_each_forged_finality_proof() {
     // Bad proposer signature on the target.
     let mut p = good.clone();
     p.target.signature = p.target.header.clone().sign(&id, &key("stranger", 0)).signature;
-    assert_eq!(fresh().accept_finality(&p), Err(LightError::BadProposerSignature));
+    assert_eq!(
+        fresh().accept_finality(&p, &net.links(&fresh().finalized().hash, &p.source)),
+        Err(LightError::BadProposerSignature)
+    );
     // Certificate under 2/3 of stake.
     let mut p = good.clone();
     p.certificate.signatures.truncate(2);
     assert!(matches!(
-        fresh().accept_finality(&p),
+        fresh().accept_finality(&p, &net.links(&fresh().finalized().hash, &p.source)),
         Err(LightError::Certificate(
             memecoin_core::finality::CertificateError::InsufficientStake { .. }
         ))
@@ -658,7 +664,7 @@ fn light_client_rejects_each_forged_finality_proof() {
     let stranger_vote = p.certificate.vote.sign(&id, &key("stranger", 1));
     p.certificate.signatures[0].1 = stranger_vote.signature;
     assert!(matches!(
-        fresh().accept_finality(&p),
+        fresh().accept_finality(&p, &net.links(&fresh().finalized().hash, &p.source)),
         Err(LightError::Certificate(memecoin_core::finality::CertificateError::BadSignature {
             index: 0
         }))
@@ -666,11 +672,20 @@ fn light_client_rejects_each_forged_finality_proof() {
     // A header that does not link.
     let mut p = good.clone();
     p.source = net.blocks[0].header.header.clone();
-    assert_eq!(fresh().accept_finality(&p), Err(LightError::NotChild));
+    assert_eq!(
+        fresh().accept_finality(&p, &net.links(&fresh().finalized().hash, &p.source)),
+        Err(LightError::NotChild)
+    );
     // The real proof is accepted; replaying it is not newer.
     let mut lc = fresh();
-    assert_eq!(lc.accept_finality(&good).unwrap().hash, net.blocks[1].hash());
-    assert!(matches!(lc.accept_finality(&good), Err(LightError::NotNewer { .. })));
+    assert_eq!(
+        lc.accept_finality(&good, &net.links(&lc.finalized().hash, &good.source)).unwrap().hash,
+        net.blocks[1].hash()
+    );
+    assert!(matches!(
+        lc.accept_finality(&good, &net.links(&lc.finalized().hash, &good.source)),
+        Err(LightError::NotNewer { .. })
+    ));
 }
 
 /// Applying a block reads a number of tree nodes that grows with the block and the tree's depth,
@@ -857,24 +872,34 @@ fn light_client_follows_a_changing_validator_set() {
             let mut probe = lc.clone();
             let ahead_epoch = params.epoch_of(ahead.target.header.slot);
             if ahead_epoch > probe.epoch() + 1 {
-                assert_eq!(probe.accept_finality(ahead), Ok(light::Anchor::of(&ahead.source)));
+                assert_eq!(
+                    probe
+                        .accept_finality(ahead, &net.links(&probe.finalized().hash, &ahead.source)),
+                    Ok(light::Anchor::of(&ahead.source))
+                );
                 assert_eq!(probe.epoch(), ahead_epoch);
                 skips += 1;
             }
         }
         let epoch = params.epoch_of(proof.target.header.slot);
-        lc.accept_finality(proof).unwrap_or_else(|e| panic!("proof {k} (epoch {epoch}): {e}"));
+        lc.accept_finality(proof, &net.links(&lc.finalized().hash, &proof.source))
+            .unwrap_or_else(|e| panic!("proof {k} (epoch {epoch}): {e}"));
     }
     assert!(skips >= 1, "some proof ahead was taken by skipping");
     // Forged: the next epoch's proof with another set is wrong, not merely early.
     let mut early = LightClient::from_genesis(&net.genesis).unwrap();
-    early.accept_finality(&proofs[0]).unwrap();
+    early
+        .accept_finality(&proofs[0], &net.links(&early.finalized().hash, &proofs[0].source))
+        .unwrap();
     let mut forged = proofs[1].clone();
     assert_eq!(params.epoch_of(forged.target.header.slot), early.epoch() + 1);
     let mut other = forged.target_set.clone().unwrap();
     other.seed = Hash([3; 32]);
     forged.target_set = Some(other);
-    assert_eq!(early.accept_finality(&forged), Err(LightError::WrongValidatorSet));
+    assert_eq!(
+        early.accept_finality(&forged, &net.links(&early.finalized().hash, &forged.source)),
+        Err(LightError::WrongValidatorSet)
+    );
 }
 
 /// The finality proof a relay records for block `i`: its header, the child's signed header, the
@@ -917,17 +942,23 @@ fn light_client_skips_many_epochs_with_unchanged_membership() {
     let mut bare = proof.clone();
     bare.target_set = None;
     assert_eq!(
-        lc.clone().accept_finality(&bare),
+        lc.clone().accept_finality(&bare, &net.links(&lc.clone().finalized().hash, &bare.source)),
         Err(LightError::EpochNotKnown { epoch, known: 0 })
     );
-    assert_eq!(lc.accept_finality(&proof), Ok(light::Anchor::of(&proof.source)));
+    assert_eq!(
+        lc.accept_finality(&proof, &net.links(&lc.finalized().hash, &proof.source)),
+        Ok(light::Anchor::of(&proof.source))
+    );
     assert_eq!(lc.epoch(), epoch);
     assert_eq!(lc.validator_set(), &set);
     assert_eq!(lc.next_set_hash(), proof.target.header.next_validators);
     assert_eq!(lc.head().hash, net.blocks[n - 2].hash());
     // From there on, the normal path: the tip's header is of the client's epoch.
     assert_eq!(params.epoch_of(net.blocks[n - 1].header.header.slot), epoch);
-    assert_eq!(lc.accept_header(&net.blocks[n - 1].header).unwrap().hash, net.blocks[n - 1].hash());
+    assert_eq!(
+        lc.accept_header(&net.blocks[n - 1].header, &[], u64::MAX - 1).unwrap().hash,
+        net.blocks[n - 1].hash()
+    );
 }
 
 /// A skip is refused when the signers hold 1/3 or less of the set the client trusts: here new
@@ -971,7 +1002,10 @@ fn light_client_refuses_a_skip_without_enough_trusted_stake() {
         let mut lc = genesis.clone();
         let signed = old as u64 * support::VALIDATOR_STAKE;
         assert_eq!(
-            lc.accept_finality(&signed_by(old)),
+            lc.accept_finality(
+                &signed_by(old),
+                &net.links(&lc.finalized().hash, &signed_by(old).source)
+            ),
             Err(LightError::InsufficientTrust { signed, total: trusted_total }),
             "{old} of 3 genesis validators signed"
         );
@@ -980,7 +1014,10 @@ fn light_client_refuses_a_skip_without_enough_trusted_stake() {
     }
     // 2 of 3: more than 1/3 of the trusted stake vouches for it.
     let mut lc = genesis.clone();
-    assert_eq!(lc.accept_finality(&signed_by(2)), Ok(light::Anchor::of(&real.source)));
+    assert_eq!(
+        lc.accept_finality(&signed_by(2), &net.links(&lc.finalized().hash, &real.source)),
+        Ok(light::Anchor::of(&real.source))
+    );
     // Refused for trust, the client walks: one proof per epoch (the newest of each), then the
     // refused proof goes through on the normal path.
     let mut lc = genesis.clone();
@@ -991,11 +1028,18 @@ fn light_client_refuses_a_skip_without_enough_trusted_stake() {
         if params.epoch_of(net.blocks[i + 1].header.header.slot) == next_epoch {
             continue;
         }
-        lc.accept_finality(&proof_for(&net, i)).unwrap();
+        lc.accept_finality(
+            &proof_for(&net, i),
+            &net.links(&lc.finalized().hash, &proof_for(&net, i).source),
+        )
+        .unwrap();
         walked += 1;
     }
     assert!(walked >= 7, "{walked}");
-    assert_eq!(lc.accept_finality(&signed_by(0)), Ok(light::Anchor::of(&real.source)));
+    assert_eq!(
+        lc.accept_finality(&signed_by(0), &net.links(&lc.finalized().hash, &real.source)),
+        Ok(light::Anchor::of(&real.source))
+    );
 }
 
 /// A skip rests on the target header's commitment to its set and on the signatures of keys the
@@ -1018,7 +1062,10 @@ fn light_client_refuses_a_forged_skip() {
     let mut other = p.target_set.clone().unwrap();
     other.seed = Hash([3; 32]);
     p.target_set = Some(other);
-    assert_eq!(fresh().accept_finality(&p), Err(LightError::WrongValidatorSet));
+    assert_eq!(
+        fresh().accept_finality(&p, &net.links(&fresh().finalized().hash, &p.source)),
+        Err(LightError::WrongValidatorSet)
+    );
     // A forged target: strangers hold the set the header commits to, the genesis validators
     // are in it too, and the strangers sign.
     let strangers: Vec<_> = (0..4).map(|i| key("stranger", i)).collect();
@@ -1048,7 +1095,7 @@ fn light_client_refuses_a_forged_skip() {
     };
     assert!(forged.certificate.verify(&id, &forged_set).is_ok());
     assert_eq!(
-        fresh().accept_finality(&forged),
+        fresh().accept_finality(&forged, &net.links(&fresh().finalized().hash, &forged.source)),
         Err(LightError::InsufficientTrust { signed: 0, total: trusted_total })
     );
     // The same, naming the genesis validators as signers with their signatures of the real
@@ -1060,13 +1107,16 @@ fn light_client_refuses_a_forged_skip() {
     }
     copied.certificate.signatures.sort_by_key(|(i, _)| *i);
     assert!(matches!(
-        fresh().accept_finality(&copied),
+        fresh().accept_finality(&copied, &net.links(&fresh().finalized().hash, &copied.source)),
         Err(LightError::Certificate(
             memecoin_core::finality::CertificateError::BadSignature { .. }
         ))
     ));
     // The real proof goes through.
-    assert_eq!(fresh().accept_finality(&real), Ok(light::Anchor::of(&real.source)));
+    assert_eq!(
+        fresh().accept_finality(&real, &net.links(&fresh().finalized().hash, &real.source)),
+        Ok(light::Anchor::of(&real.source))
+    );
 }
 
 /// The mempool's questions, answered by core (issue 15.1): a view of pending transactions over
@@ -1225,4 +1275,160 @@ fn payouts_beyond_the_per_block_cap_wait_for_the_next_block() {
     net.produce(vec![]);
     assert_eq!(unpaid(&net), 0);
     assert_eq!(net.state.meta.releases.len(), 0);
+}
+
+/// The secret key of the validator `public` (the test net holds them all: it can forge what a
+/// colluding proposer or a corrupt supermajority would sign).
+fn signer<'a>(
+    net: &'a Net,
+    public: &memecoin_core::crypto::PublicKey,
+) -> &'a memecoin_core::crypto::SecretKey {
+    net.validators.iter().find(|k| k.public_key() == *public).unwrap()
+}
+
+/// A proof that `source` is final, signed by every validator: `target` is a child of `source`
+/// in `slot`, signed by its elected proposer.
+fn forge_proof(net: &Net, source: Header, slot: u64) -> FinalityProof {
+    let set = net.state.meta.current.clone();
+    let id = net.chain.id;
+    let mut target = net.blocks.last().unwrap().header.header.clone();
+    target.height = source.height + 1;
+    target.slot = slot;
+    target.parent = source.hash();
+    target.proposer = set.proposer(slot).unwrap().key.clone();
+    target.validators = set.hash();
+    let target = target.clone().sign(&id, signer(net, &target.proposer));
+    let vote = Vote {
+        epoch: net.chain.params.epoch_of(slot),
+        source: Checkpoint { height: source.height, hash: source.hash() },
+        target: Checkpoint { height: target.header.height, hash: target.hash() },
+    };
+    let votes: Vec<_> = net.validators.iter().map(|k| vote.sign(&id, k)).collect();
+    let certificate = Certificate::from_votes(vote, &set, &votes);
+    FinalityProof { source, target, certificate, target_set: None }
+}
+
+#[test]
+fn light_client_refuses_implausible_heads_and_links_the_rest_to_finality() {
+    let mut net = Net::new(4, 1);
+    for _ in 0..6 {
+        net.produce(vec![]);
+    }
+    let id = net.chain.id;
+    let mut lc = LightClient::from_genesis(&net.genesis).unwrap();
+    let newest = net.blocks.last().unwrap().header.clone();
+    let now = newest.header.slot;
+    let propose = |mut h: Header| {
+        h.proposer = net.state.meta.current.proposer(h.slot).unwrap().key.clone();
+        h.clone().sign(&id, signer(&net, &h.proposer))
+    };
+
+    // From the future: a slot after the clock's (one slot of skew allowed).
+    let mut future = newest.header.clone();
+    future.slot = now + 2;
+    future.height = 3;
+    assert_eq!(
+        lc.accept_header(&propose(future), &[], now),
+        Err(LightError::FromTheFuture { slot: now + 2, now })
+    );
+    // Higher than its slot: a forged height, signed by the elected proposer of the slot.
+    let mut tall = newest.header.clone();
+    tall.height = 1_000_000_000_000_000;
+    assert_eq!(
+        lc.accept_header(&propose(tall), &[], now),
+        Err(LightError::Implausible { height: 1_000_000_000_000_000, slot: newest.header.slot })
+    );
+    // A real head whose parent the client does not know: the headers to link it are asked for
+    // (after its signature checked), and links that do not chain are refused.
+    assert_eq!(
+        lc.accept_header(&newest, &[], now),
+        Err(LightError::UnknownParent { from: 1, to: newest.header.height - 1 })
+    );
+    let links = net.links(&id, &newest.header);
+    assert_eq!(links.len() as u64, newest.header.height - 1);
+    let mut broken = links.clone();
+    broken.remove(1);
+    assert_eq!(lc.accept_header(&newest, &broken, now), Err(LightError::NotLinked));
+    let mut forged = links.clone();
+    forged[0].header.state_root = Hash([9; 32]);
+    assert_eq!(lc.accept_header(&newest, &forged, now), Err(LightError::BadProposerSignature));
+    assert_eq!(lc.head().height, 0, "nothing refused moved the head");
+    assert_eq!(lc.accept_header(&newest, &links, now), Ok(light::Anchor::of(&newest.header)));
+    assert_eq!(lc.head().hash, newest.hash());
+    assert_eq!(lc.finalized().height, 0, "a head is never final");
+
+    // Once the client is final at block 1, a head whose chain has another block at height 1
+    // is on another branch: refused, even signed by its elected proposer.
+    let good = proof_for(&net, 1);
+    let mut lc = LightClient::from_genesis(&net.genesis).unwrap();
+    lc.accept_finality(&good, &net.links(&id, &good.source)).unwrap();
+    let mut other = net.blocks[1].header.header.clone();
+    other.state_root = Hash([7; 32]);
+    let mut child = net.blocks[2].header.header.clone();
+    child.parent = other.hash();
+    assert_eq!(lc.accept_header(&propose(child), &[], now), Err(LightError::OffFinalized));
+    // The proof's target is a verified head already: the next block links to it without links.
+    let next = &net.blocks[3].header;
+    assert_eq!(lc.accept_header(next, &[], now), Ok(light::Anchor::of(&next.header)));
+}
+
+#[test]
+fn light_client_halts_on_conflicting_finality_with_evidence() {
+    let mut net = Net::new(4, 1);
+    for _ in 0..6 {
+        net.produce(vec![]);
+    }
+    let id = net.chain.id;
+    let good = proof_for(&net, 1);
+    let fresh = || {
+        let mut lc = LightClient::from_genesis(&net.genesis).unwrap();
+        lc.accept_finality(&good, &net.links(&id, &good.source)).unwrap();
+        lc
+    };
+    let finalized = good.source.clone();
+
+    // A sibling of the finalized block, finalized by a certificate of the whole set: the same
+    // target height, so every validator that signed both signed a double vote.
+    let mut sibling = finalized.clone();
+    sibling.state_root = Hash([5; 32]);
+    let conflicting = forge_proof(&net, sibling.clone(), good.target.header.slot);
+    let mut lc = fresh();
+    assert_eq!(
+        lc.accept_finality(&conflicting, &[]),
+        Err(LightError::ConflictingFinality { height: sibling.height })
+    );
+    let conflict = lc.conflict().cloned().unwrap();
+    assert_eq!(conflict.ours, light::Anchor::of(&finalized));
+    assert_eq!(conflict.theirs, light::Anchor::of(&sibling));
+    assert!(!conflict.evidence.is_empty());
+    for e in &conflict.evidence {
+        e.verify(&id).unwrap();
+    }
+    // Stopped: nothing more is accepted, not even the real chain.
+    let next = proof_for(&net, 2);
+    assert_eq!(lc.accept_finality(&next, &[]), Err(LightError::Halted));
+    assert_eq!(lc.accept_header(&net.blocks[4].header, &[], u64::MAX - 1), Err(LightError::Halted));
+    assert_eq!(lc.finalized(), &light::Anchor::of(&finalized), "the finalized block stays");
+
+    // Higher up on another branch: a block whose parent at the finalized height is not the
+    // finalized block.
+    let mut above = net.blocks[2].header.header.clone();
+    above.parent = sibling.hash();
+    let mut lc = fresh();
+    let proof = forge_proof(&net, above.clone(), net.blocks[3].header.header.slot);
+    assert_eq!(
+        lc.accept_finality(&proof, &[]),
+        Err(LightError::ConflictingFinality { height: above.height })
+    );
+    assert!(lc.conflict().is_some());
+
+    // The same conflict with a certificate that does not verify is a relay's lie, not a
+    // conflict: refused, and the client goes on.
+    let mut lc = fresh();
+    let mut lie = forge_proof(&net, sibling, good.target.header.slot);
+    lie.certificate.signatures.truncate(2);
+    assert!(matches!(lc.accept_finality(&lie, &[]), Err(LightError::Certificate(_))));
+    assert!(lc.conflict().is_none());
+    let links = net.links(&lc.finalized().hash, &next.source);
+    assert_eq!(lc.accept_finality(&next, &links), Ok(light::Anchor::of(&next.source)));
 }

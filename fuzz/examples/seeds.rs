@@ -98,8 +98,8 @@ fn main() {
     c.decode("inclusion_proof", "0", &inclusion);
     c.decode("anchor", "last", &light::Anchor::of(&last.header.header));
     let mut lc = LightClient::from_genesis(&net.genesis).expect("genesis");
-    for p in &f.finality_proofs {
-        lc.accept_finality(p).expect("fixture proofs verify");
+    for (p, links) in f.finality_proofs.iter().zip(&f.finality_links) {
+        lc.accept_finality(p, links).expect("fixture proofs verify");
     }
     c.decode("trusted", "end", &lc.trusted());
     for (i, p) in f.finality_proofs.iter().enumerate() {
@@ -142,8 +142,10 @@ fn main() {
 
     // light_client: the proofs in order, a header above the last, ancestry, a saved position.
     let mut follow = Vec::new();
-    for p in &f.finality_proofs {
-        follow.extend(item(0, &p.to_bytes()));
+    for (p, links) in f.finality_proofs.iter().zip(&f.finality_links) {
+        let mut bytes = p.to_bytes();
+        bytes.put_list(links);
+        follow.extend(item(0, &bytes));
     }
     c.put("light_client", "proofs", &follow);
     follow.extend(item(1, &last.header.to_bytes()));

@@ -1,5 +1,5 @@
 //! The light client from genesis, fed a sequence of items (`memecoin_fuzz::items`): kind 0 a
-//! finality proof (`accept_finality`), 1 a signed header (`accept_header`), 2 a list of
+//! finality proof and the headers that link it (`accept_finality`), 1 a signed header (`accept_header`), 2 a list of
 //! headers checked with `verify_ancestry` against the finalized anchor, 3 a saved position
 //! (`Trusted`) to resume from. It must not panic, finality never moves back, and the client's
 //! own saved position always resumes.
@@ -18,8 +18,11 @@ fuzz_target!(|data: &[u8]| {
         let before = *lc.finalized();
         match kind % 4 {
             0 => {
-                if let Ok(proof) = FinalityProof::from_bytes(bytes) {
-                    if let Ok(anchor) = lc.accept_finality(&proof) {
+                let mut r = Reader::new(bytes);
+                if let Ok(proof) = FinalityProof::decode_from(&mut r) {
+                    let links = r.list("links", 64, 1, SignedHeader::decode_from);
+                    let links = links.unwrap_or_default();
+                    if let Ok(anchor) = lc.accept_finality(&proof, &links) {
                         assert!(anchor.height > before.height);
                         assert_eq!(anchor.hash, proof.source.hash());
                     }
@@ -27,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             }
             1 => {
                 if let Ok(header) = SignedHeader::from_bytes(bytes) {
-                    if let Ok(anchor) = lc.accept_header(&header) {
+                    if let Ok(anchor) = lc.accept_header(&header, &[], u64::MAX - 1) {
                         assert!(anchor.height > before.height);
                     }
                 }

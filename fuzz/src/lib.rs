@@ -30,6 +30,8 @@ pub struct Fixture {
     pub net: Net,
     /// One finality proof per epoch, in the order a light client from genesis accepts them.
     pub finality_proofs: Vec<FinalityProof>,
+    /// For each proof, the headers that link its source to the finalized block before it.
+    pub finality_links: Vec<Vec<SignedHeader>>,
     /// A double proposal and a double vote by validator 0.
     pub evidence: Vec<Evidence>,
     /// Transactions valid on top of the tip: a transfer, a stake, an unstake, evidence.
@@ -64,6 +66,7 @@ fn build() -> Fixture {
     let params = net.chain.params.clone();
     let mut lc = LightClient::from_genesis(&net.genesis).expect("fixture genesis is valid");
     let mut finality_proofs = Vec::new();
+    let mut finality_links = Vec::new();
     for i in 0..net.blocks.len().saturating_sub(2) {
         let slot = |j: usize| net.blocks[j].header.header.slot;
         if params.epoch_of(slot(i + 1)) == params.epoch_of(slot(i + 2)) {
@@ -78,8 +81,10 @@ fn build() -> Fixture {
             certificate,
             target_set,
         };
-        lc.accept_finality(&proof).expect("the fixture's finality proofs verify");
+        let links = net.links(&lc.finalized().hash, &proof.source);
+        lc.accept_finality(&proof, &links).expect("the fixture's finality proofs verify");
         finality_proofs.push(proof);
+        finality_links.push(links);
     }
 
     let evidence = vec![double_proposal(&net), double_vote(&net)];
@@ -93,7 +98,7 @@ fn build() -> Fixture {
         net.tx(&staker, staker_nonce, TxKind::Unstake { amount: 1_000_000_000 }),
         net.tx(user, nonce, TxKind::Evidence(Box::new(evidence[0].clone()))),
     ];
-    Fixture { net, finality_proofs, evidence, tip_txs }
+    Fixture { net, finality_proofs, finality_links, evidence, tip_txs }
 }
 
 /// The proposer of block 1 signs a second header for the same slot.

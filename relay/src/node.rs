@@ -2780,7 +2780,9 @@ mod tests {
         assert_eq!(n.finalized_state().unwrap().tip.hash, finalized.hash);
         let proof = n.latest_finality_proof(0).unwrap();
         let mut client = light::LightClient::from_genesis(&genesis).unwrap();
-        assert!(client.accept_finality(&proof).unwrap().height > height);
+        let links: Vec<_> =
+            (1..proof.source.height).map(|h| n.header(&n.hash_at(h).unwrap()).unwrap()).collect();
+        assert!(client.accept_finality(&proof, &links).unwrap().height > height);
         // Heights below the new finality, once only in the store, still read as the head chain.
         for h in [1, target / 2, height] {
             let hash = n.hash_at(h).unwrap();

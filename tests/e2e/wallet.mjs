@@ -4,6 +4,8 @@
 //   BASE_URL        http://127.0.0.1:PORT/ — the relay serving the page (with a faucet)
 //   LIAR_BALANCE    ws://…/ws — a relay that forges account proofs (balance)
 //   LIAR_CERT       ws://…/ws — a relay that forges finality certificates
+//   LIAR_HEAD       ws://…/ws — a relay with the proposer's key: a forged balance in a head block
+//   LIAR_HEAD_TALL  ws://…/ws — the same at height 10^15
 //   PHRASE_B        the recovery phrase imported as the second wallet
 //   ADDRESS_B       its address, as core derives it
 //   FAUCET_AMOUNT, TRANSFER_FEE   the faucet's payment and the chain's minimum fee, as MEME text
@@ -286,6 +288,30 @@ async function main() {
     check(await text(lc, '#balance') === '—', 'no balance is shown without verified finality');
     check((await text(lc, '#badge')).startsWith('not verified:'), 'the badge says not verified');
     await shot(lc, '12-lying-relay-certificate');
+
+    // A relay and an elected proposer together: a signed head over a made-up state. At a
+    // plausible height it shows, labelled "not final yet", beside the finalized balance it never
+    // replaces; at height 10^15 it is refused.
+    step = 'liar: head balance';
+    const lh = await open(browser, 'liar-head', `${BASE}?relay=${encodeURIComponent(env('LIAR_HEAD'))}`);
+    await lh.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(lh, PHRASE_B);
+    await waitText(lh, '#head-state', (t) => /^In block \d+, not final yet: balance 1,000,012\.5 MEME/.test(t),
+      'the forged head state to show as not final');
+    await waitText(lh, '#badge', (t) => /^verified, finalized at height \d+$/.test(t), 'the finalized badge');
+    check(await text(lh, '#balance') === '12.5 MEME', 'the finalized balance stays the main number');
+    await shot(lh, '13-head-state-not-final');
+
+    step = 'liar: tall head';
+    const lt = await open(browser, 'liar-tall', `${BASE}?relay=${encodeURIComponent(env('LIAR_HEAD_TALL'))}`);
+    await lt.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(lt, PHRASE_B);
+    await lt.locator('#warnings .warning').first().waitFor({ timeout: LONG });
+    check((await text(lt, '#warnings')).includes('above its slot'), 'the implausible height is named');
+    const tallBody = await text(lt, 'body');
+    check(!tallBody.includes('1,000,012.5') && !tallBody.includes('1000012.5'), 'the forged balance is never shown');
+    check(!(await text(lt, '#badge')).includes('1000000000000000'), 'the forged height is never shown as verified');
+    await shot(lt, '14-head-too-tall');
 
     // --- auto-lock: B has been idle; six minutes later (default 5) it is locked ----------------
     step = 'auto-lock';

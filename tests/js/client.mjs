@@ -136,5 +136,17 @@ split.client.close();
 const complaints = main.events.filter((e) => e.type === 'rejected' || e.type === 'disagreement');
 assert.deepEqual(complaints, []);
 main.client.close();
+
+// Conflicting finality (an honest relay, and one whose proofs finalize siblings, signed by the
+// chain's one validator): the client stops with an alarm and sends the double votes it read off
+// the two certificates to its relays. Last: the relays' validator gets slashed for it.
+const fork = open([a, setup.liars.fork]);
+const alarm = await fork.next('alarm', (e) => e.type === 'alarm' && e.what === 'finality', 60_000);
+assert.ok(alarm.evidence >= 1, `evidence pieces: ${alarm.evidence}`);
+assert.match(alarm.detail, /conflicting finalized blocks/);
+const stopped = fork.client.status().finalized.height;
+await new Promise((r) => setTimeout(r, 3000));
+assert.equal(fork.client.status().finalized.height, stopped, 'nothing is finalized after the alarm');
+fork.client.close();
 assert.equal(main.client.status().relays.every((r) => r.state === 'closed'), true);
 say({ done: { statuses: [...seen], delays, final_height: final.height, rejected: [rejectedAccount.reason, rejectedFinality.reason], disagreement: disagreement.detail } });

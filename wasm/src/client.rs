@@ -108,7 +108,10 @@ export type ClientEvent =
    *  proof), "account" (an account proof), "inclusion" (an inclusion proof or its headers). */
   | { type: "rejected"; what: "message" | "header" | "finality" | "account" | "inclusion"; reason: string; relay: string }
   /** `what`: "head" (two verified blocks at one height from different relays). */
-  | { type: "disagreement"; what: "head"; detail: string; relays: string[] };
+  | { type: "disagreement"; what: "head"; detail: string; relays: string[] }
+  /** Two conflicting finalized blocks (more than 1/3 of a validator set signed both): the
+   *  client has stopped; `evidence` pieces of slashing evidence went to every connected relay. */
+  | { type: "alarm"; what: "finality"; detail: string; relays: string[]; evidence: number };
 "#;
 
 /// What the client tells the page (`ClientEvent` in the .d.ts).
@@ -146,6 +149,14 @@ enum Event {
         what: &'static str,
         detail: String,
         relays: Vec<String>,
+    },
+    /// Conflicting finality: the client has stopped and accepts nothing more.
+    Alarm {
+        what: &'static str,
+        detail: String,
+        relays: Vec<String>,
+        /// Pieces of slashing evidence sent to every connected relay.
+        evidence: usize,
     },
 }
 
@@ -771,15 +782,20 @@ fn received(shared: &Rc<Shared>, index: usize, text: &str) {
     };
     match message {
         Message::Hello { version, chain_id, .. } => hello(shared, index, version, &chain_id),
-        Message::Head { header } => head(shared, index, &header),
+        Message::Head { header } => {
+            let shared = shared.clone();
+            spawn_local(async move { head(&shared, index, &header).await });
+        }
         Message::Finalized { proof } => {
-            // A proof the client cannot check yet (a notification while it is behind): catch up.
-            let behind = finality(shared, index, &[proof]);
-            if behind {
-                let since = shared.state.borrow().light.core().finalized().height;
-                let shared = shared.clone();
-                spawn_local(async move { catch_up(&shared, index, since).await });
-            }
+            let shared = shared.clone();
+            spawn_local(async move {
+                // A proof the client cannot check yet (a notification while it is behind):
+                // catch up.
+                if finality(&shared, index, &[proof]).await {
+                    let since = shared.state.borrow().light.core().finalized().height;
+                    catch_up(&shared, index, since).await;
+                }
+            });
         }
         Message::AccountChanged { address } => {
             if let Ok(address) = Address::parse(&address) {
@@ -876,7 +892,7 @@ fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
 async fn catch_up(shared: &Rc<Shared>, index: usize, since: u64) {
     for latest in [true, false] {
         match request(shared, index, |id| Message::GetFinality { id, since, latest }).await {
-            Ok(Message::Finality { proofs, .. }) if finality(shared, index, &proofs) => {}
+            Ok(Message::Finality { proofs, .. }) if finality(shared, index, &proofs).await => {}
             // A relay older than `latest` refuses it (PROTOCOL.md §16.3): walk.
             Err(_) if latest => {}
             _ => return,
@@ -884,53 +900,53 @@ async fn catch_up(shared: &Rc<Shared>, index: usize, since: u64) {
     }
 }
 
-/// Finality proofs (hex), oldest first: each that verifies moves the finalized block. Returns
-/// whether none moved it and some could not be checked yet (the epochs before them come first).
-fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool {
-    let mut events = Vec::new();
-    let mut moved = false;
+/// Finality proofs (hex), oldest first: each that verifies moves the finalized block. A proof
+/// whose source the client cannot link to its finalized block yet gets the headers between from
+/// the same relay first. Returns whether none moved it and some could not be checked yet (the
+/// epochs before them come first).
+async fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool {
+    let mut moved = None;
     let mut gap = false;
-    {
-        let mut state = shared.state.borrow_mut();
-        let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
-        for hex in proofs {
-            let proof: FinalityProof = match decode_hex("finality proof", hex) {
-                Ok(proof) => proof,
-                Err(e) => {
-                    events.push(Event::Rejected {
-                        what: "finality",
-                        reason: e.to_string(),
-                        relay: url.clone(),
-                    });
-                    break;
+    let url = shared.url(index);
+    for hex in proofs {
+        let proof: FinalityProof = match decode_hex("finality proof", hex) {
+            Ok(proof) => proof,
+            Err(e) => {
+                reject(shared, index, "finality", e.to_string());
+                break;
+            }
+        };
+        let mut accepted = shared.state.borrow_mut().light.core_mut().accept_finality(&proof, &[]);
+        if let Err(LightError::UnknownParent { from, to }) = accepted {
+            accepted = match fetch_links(shared, index, from, to).await {
+                Ok(links) => {
+                    shared.state.borrow_mut().light.core_mut().accept_finality(&proof, &links)
                 }
+                Err(_) => break, // the relay is gone or behind: the next proof retries
             };
-            match state.light.core_mut().accept_finality(&proof) {
-                Ok(anchor) => {
-                    moved = true;
-                    events.retain(|e| !matches!(e, Event::Finalized { .. }));
-                    events.push(Event::Finalized { anchor: (&anchor).into(), relay: url.clone() });
-                }
-                // Old news, or a proof from an epoch after one the client has not crossed yet
-                // (a notification while it catches up): neither is a lie.
-                Err(LightError::NotNewer { .. }) => {}
-                Err(LightError::EpochNotKnown { .. } | LightError::InsufficientTrust { .. }) => {
-                    gap = true
-                }
-                Err(e) => {
-                    events.push(Event::Rejected {
-                        what: "finality",
-                        reason: e.to_string(),
-                        relay: url.clone(),
-                    });
-                    break;
-                }
+        }
+        match accepted {
+            Ok(anchor) => moved = Some(anchor),
+            // Old news, or a proof from an epoch after one the client has not crossed yet
+            // (a notification while it catches up): neither is a lie.
+            Err(LightError::NotNewer { .. } | LightError::Halted) => {}
+            Err(LightError::EpochNotKnown { .. } | LightError::InsufficientTrust { .. }) => {
+                gap = true
+            }
+            Err(LightError::ConflictingFinality { .. }) => {
+                alarm(shared, index);
+                break;
+            }
+            Err(e) => {
+                reject(shared, index, "finality", e.to_string());
+                break;
             }
         }
     }
-    shared.emit(events);
+    let Some(anchor) = moved else { return gap };
+    shared.emit(vec![Event::Finalized { anchor: (&anchor).into(), relay: url }]);
     let watched: Vec<Address> = shared.state.borrow().watched.to_vec();
-    if moved {
+    {
         let shared = shared.clone();
         spawn_local(async move {
             for address in watched {
@@ -938,27 +954,112 @@ fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool {
             }
         });
     }
-    gap && !moved
+    false
 }
 
-/// A `head` notification: the header is verified (elected proposer, signature) before it
-/// becomes the head; a verified header that differs from another relay's at the same height is
-/// a disagreement.
-fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
+/// Conflicting finality (core's `ConflictingFinality`): the client has stopped. Tells the page,
+/// and sends the evidence read off the two certificates to every connected relay, so that
+/// validators include it and the offenders are slashed.
+fn alarm(shared: &Rc<Shared>, index: usize) {
+    let url = shared.url(index);
+    let event = {
+        let state = shared.state.borrow();
+        let Some(conflict) = state.light.core().conflict() else { return };
+        for e in &conflict.evidence {
+            let evidence = Message::Evidence { evidence: memecoin_core::wire::encode_hex(e) };
+            for relay in 0..state.relays.len() {
+                send(&state, relay, &evidence);
+            }
+        }
+        let detail = format!(
+            "two conflicting finalized blocks: {} at height {} (verified before), {} at height \
+             {} (from {url}); the wallet has stopped: its finalized state can no longer be \
+             trusted",
+            conflict.ours.hash, conflict.ours.height, conflict.theirs.hash, conflict.theirs.height
+        );
+        Event::Alarm {
+            what: "finality",
+            detail,
+            relays: vec![url],
+            evidence: conflict.evidence.len(),
+        }
+    };
+    shared.emit(vec![event]);
+}
+
+/// The signed headers `from..=to` from relay `index` (at most core's `MAX_LINKS`), lowest
+/// first: what links a header or a finality proof to the finalized block.
+async fn fetch_links(
+    shared: &Rc<Shared>,
+    index: usize,
+    from: u64,
+    to: u64,
+) -> Result<Vec<SignedHeader>, Error> {
+    let mut links = Vec::new();
+    let mut next = from;
+    while next <= to && (links.len() as u64) < memecoin_core::light::MAX_LINKS {
+        let count = (to - next + 1).min(MAX_RANGE);
+        let reply =
+            request(shared, index, |id| Message::GetHeaders { id, from: next, count }).await?;
+        let Message::Headers { headers, .. } = reply else {
+            return Err(unexpected(shared.url(index)));
+        };
+        if headers.is_empty() {
+            break;
+        }
+        for hex in &headers {
+            links.push(decode_hex::<SignedHeader>("header", hex)?);
+        }
+        next = next.saturating_add(headers.len() as u64);
+    }
+    links.truncate(usize::try_from(to.saturating_sub(from).saturating_add(1)).unwrap_or(0));
+    Ok(links)
+}
+
+/// Verifies a header as a head (core's `accept_header` at the local clock's slot), with the
+/// headers that link it to the finalized block fetched from relay `index` when its parent is not
+/// known yet.
+async fn accept_head(
+    shared: &Rc<Shared>,
+    index: usize,
+    header: &SignedHeader,
+) -> Result<Anchor, LightError> {
+    let now = {
+        let state = shared.state.borrow();
+        state.light.now_slot(crate::light::now_ms())
+    };
+    let accepted = shared.state.borrow_mut().light.core_mut().accept_header(header, &[], now);
+    let Err(LightError::UnknownParent { from, to }) = accepted else { return accepted };
+    match fetch_links(shared, index, from, to).await {
+        Ok(links) => {
+            match shared.state.borrow_mut().light.core_mut().accept_header(header, &links, now) {
+                // The relay's head chain moved to another branch between the header and the
+                // headers below it (a short fork): not checkable now, and not a lie.
+                Err(LightError::NotLinked) => accepted,
+                other => other,
+            }
+        }
+        // The relay is gone or behind: not checkable now, and not a lie.
+        Err(_) => accepted,
+    }
+}
+
+/// A `head` notification: the header is verified (plausible by the local clock, elected
+/// proposer, signature, linked to the finalized block) before it becomes the head; a verified
+/// header that differs from another relay's at the same height is a disagreement.
+async fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
+    let header: SignedHeader = match decode_hex("header", hex) {
+        Ok(header) => header,
+        Err(e) => return reject(shared, index, "header", e.to_string()),
+    };
+    let before = shared.state.borrow().light.core().head().hash;
+    let accepted = accept_head(shared, index, &header).await;
     let mut events = Vec::new();
     let mut gap = None;
     {
         let mut state = shared.state.borrow_mut();
         let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
-        let header: SignedHeader = match decode_hex("header", hex) {
-            Ok(header) => header,
-            Err(e) => {
-                drop(state);
-                return reject(shared, index, "header", e.to_string());
-            }
-        };
-        let before = state.light.core().head().hash;
-        match state.light.core_mut().accept_header(&header) {
+        match accepted {
             Ok(anchor) => {
                 if let Some(relay) = state.relays.get_mut(index) {
                     relay.head_height = Some(anchor.height);
@@ -992,9 +1093,11 @@ fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
                     events.push(Event::Head { anchor: (&anchor).into(), proposer, relay: url });
                 }
             }
-            Err(LightError::NotNewer { .. }) => {}
-            // A header of an epoch the client has not crossed: fetch finality, then go on.
-            Err(LightError::EpochNotKnown { .. }) => {
+            Err(LightError::NotNewer { .. } | LightError::UnknownParent { .. }) => {}
+            Err(LightError::Halted) => {}
+            // A header of an epoch the client has not crossed, or too far above finality to
+            // link: fetch finality, then go on.
+            Err(LightError::EpochNotKnown { .. } | LightError::TooFarAhead { .. }) => {
                 gap = Some(state.light.core().finalized().height)
             }
             Err(e) => {
@@ -1004,8 +1107,7 @@ fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
     }
     shared.emit(events);
     if let Some(since) = gap {
-        let shared = shared.clone();
-        spawn_local(async move { catch_up(&shared, index, since).await });
+        catch_up(shared, index, since).await;
     }
 }
 
@@ -1088,7 +1190,10 @@ fn is_lie(error: &Error) -> bool {
         Error::Light(
             LightError::EpochNotKnown { .. }
             | LightError::NotNewer { .. }
-            | LightError::InsufficientTrust { .. },
+            | LightError::InsufficientTrust { .. }
+            | LightError::UnknownParent { .. }
+            | LightError::TooFarAhead { .. }
+            | LightError::Halted,
         ) => false,
         Error::Light(_) | Error::Decode { .. } | Error::Hex { .. } => true,
         _ => false,
@@ -1117,10 +1222,13 @@ async fn anchor_of(
         return Ok((finalized, true));
     }
     if height > finalized.height {
-        let mut accepted = shared.state.borrow_mut().light.core_mut().accept_header(header);
-        if matches!(accepted, Err(LightError::EpochNotKnown { .. })) {
+        let mut accepted = accept_head(shared, index, header).await;
+        if matches!(
+            accepted,
+            Err(LightError::EpochNotKnown { .. } | LightError::TooFarAhead { .. })
+        ) {
             catch_up(shared, index, finalized.height).await;
-            accepted = shared.state.borrow_mut().light.core_mut().accept_header(header);
+            accepted = accept_head(shared, index, header).await;
         }
         match accepted {
             Ok(anchor) => return Ok((anchor, false)),

@@ -17,6 +17,26 @@ use memecoin_core::merkle::InclusionProof;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+/// Decodes link headers (hex of `SignedHeader`), at most core's `MAX_LINKS`.
+pub(crate) fn decode_links(links_hex: &[String]) -> Result<Vec<SignedHeader>, Error> {
+    if links_hex.len() as u64 > core_light::MAX_LINKS {
+        return Err(Error::Light(core_light::LightError::NotLinked));
+    }
+    links_hex.iter().map(|hex| decode_hex("header", hex)).collect()
+}
+
+/// The local clock, Unix milliseconds (0 outside a JavaScript host, e.g. native tests).
+pub(crate) fn now_ms() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now() as u64
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** A verified block: its hash and the roots its state and transactions are checked against. */
@@ -128,13 +148,16 @@ impl AccountView {
 #[derive(Debug, Clone)]
 pub struct LightClient {
     inner: core_light::LightClient,
+    /// From the genesis spec: what turns the local clock into a slot (`now_slot`).
+    genesis_time_ms: u64,
 }
 
 /// The Rust side, returning [`Error`]; the JavaScript methods below wrap these.
 impl LightClient {
     pub fn new(genesis_json: &str) -> Result<Self, Error> {
         let genesis = crate::json::genesis_from_json(genesis_json)?;
-        Ok(LightClient { inner: core_light::LightClient::from_genesis(&genesis)? })
+        let inner = core_light::LightClient::from_genesis(&genesis)?;
+        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms })
     }
 
     /// Resumes from a position saved with [`LightClient::trusted_hex`] (hex of core's
@@ -142,7 +165,8 @@ impl LightClient {
     pub fn resume(genesis_json: &str, trusted_hex: &str) -> Result<Self, Error> {
         let genesis = crate::json::genesis_from_json(genesis_json)?;
         let trusted: Trusted = decode_hex("checkpoint", trusted_hex)?;
-        Ok(LightClient { inner: core_light::LightClient::resume(&genesis, &trusted)? })
+        let inner = core_light::LightClient::resume(&genesis, &trusted)?;
+        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms })
     }
 
     pub fn trusted_hex(&self) -> String {
@@ -157,14 +181,33 @@ impl LightClient {
         &mut self.inner
     }
 
-    pub fn finality(&mut self, proof_hex: &str) -> Result<AnchorView, Error> {
-        let proof: FinalityProof = decode_hex("finality proof", proof_hex)?;
-        Ok((&self.inner.accept_finality(&proof)?).into())
+    /// The slot the clock is in at Unix time `now_ms` (0 before genesis): a header from a later
+    /// slot than the next is refused (core's `accept_header`).
+    pub fn now_slot(&self, now_ms: u64) -> u64 {
+        let slot_ms = self.inner.params().slot_ms;
+        memecoin_core::pos::slot_at(self.genesis_time_ms, slot_ms, now_ms).unwrap_or(0)
     }
 
-    pub fn header(&mut self, header_hex: &str) -> Result<AnchorView, Error> {
+    /// A finality proof, with the headers that link its source to the finalized block (hex of
+    /// `SignedHeader`, lowest first; none when its parent is known).
+    pub fn finality(&mut self, proof_hex: &str, links_hex: &[String]) -> Result<AnchorView, Error> {
+        let proof: FinalityProof = decode_hex("finality proof", proof_hex)?;
+        let links = decode_links(links_hex)?;
+        Ok((&self.inner.accept_finality(&proof, &links)?).into())
+    }
+
+    /// A head candidate at Unix time `now_ms`, with the headers that link it to the finalized
+    /// block (hex, lowest first; none when its parent is known).
+    pub fn header(
+        &mut self,
+        header_hex: &str,
+        links_hex: &[String],
+        now_ms: u64,
+    ) -> Result<AnchorView, Error> {
         let header: SignedHeader = decode_hex("header", header_hex)?;
-        Ok((&self.inner.accept_header(&header)?).into())
+        let links = decode_links(links_hex)?;
+        let now = self.now_slot(now_ms);
+        Ok((&self.inner.accept_header(&header, &links, now)?).into())
     }
 
     /// The anchor a proof is checked against: the finalized one when `header_hex` is absent;
@@ -179,7 +222,8 @@ impl LightClient {
                 return Ok(*known);
             }
         }
-        Ok(self.inner.accept_header(&header)?)
+        let now = self.now_slot(now_ms());
+        Ok(self.inner.accept_header(&header, &[], now)?)
     }
 
     pub fn account(
@@ -245,19 +289,31 @@ impl LightClient {
     /// the epochs between when its signers hold more than 1/3 of the stake of the set the client
     /// trusts (PROTOCOL.md §13.4). Throws with the reason it was refused (e.g. `proposer
     /// signature is invalid`, `certificate: …`, or `signers hold … not more than 1/3: follow the
-    /// epochs in between` — then feed the proofs of the epochs between first); a refused proof
-    /// changes nothing.
+    /// epochs in between` — then feed the proofs of the epochs between first; or `headers a..=b
+    /// are needed to link the header to finality` — then pass those headers (`get_headers`,
+    /// hex, lowest first) as `links`); a refused proof changes nothing. A valid proof that
+    /// conflicts with the finalized block throws `conflicting finality: …` and stops the client.
     #[wasm_bindgen(unchecked_return_type = "Anchor")]
-    pub fn accept_finality(&mut self, proof_hex: &str) -> Result<JsValue, JsError> {
-        let anchor = self.finality(proof_hex)?;
+    pub fn accept_finality(
+        &mut self,
+        proof_hex: &str,
+        links: Option<Vec<String>>,
+    ) -> Result<JsValue, JsError> {
+        let anchor = self.finality(proof_hex, &links.unwrap_or_default())?;
         Ok(to_js(&anchor)?)
     }
 
     /// Accepts a signed header (hex of `SignedHeader`) of the current epoch as a head candidate
-    /// (elected proposer, valid signature) and returns its anchor. A head is not final.
+    /// (not from a future slot by the local clock, height at most its slot, elected proposer,
+    /// valid signature, linked to the finalized block — by `links` when its parent is not
+    /// known, as for `accept_finality`) and returns its anchor. A head is not final.
     #[wasm_bindgen(unchecked_return_type = "Anchor")]
-    pub fn accept_header(&mut self, header_hex: &str) -> Result<JsValue, JsError> {
-        let anchor = self.header(header_hex)?;
+    pub fn accept_header(
+        &mut self,
+        header_hex: &str,
+        links: Option<Vec<String>>,
+    ) -> Result<JsValue, JsError> {
+        let anchor = self.header(header_hex, &links.unwrap_or_default(), now_ms())?;
         Ok(to_js(&anchor)?)
     }
 

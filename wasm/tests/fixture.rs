@@ -108,9 +108,9 @@ fn generate() -> Value {
 
     // What the wasm tests expect, checked natively first.
     let mut client = LightClient::from_genesis(&genesis).unwrap();
-    assert!(client.clone().accept_finality(&half).is_err());
-    assert!(client.clone().accept_finality(&bad_signature).is_err());
-    client.accept_finality(&proof).unwrap();
+    assert!(client.clone().accept_finality(&half, &[]).is_err());
+    assert!(client.clone().accept_finality(&bad_signature, &[]).is_err());
+    client.accept_finality(&proof, &[]).unwrap();
     assert_eq!(client.finalized().hash, b1.hash());
     assert_eq!(client.head().hash, b2.hash());
 

@@ -4,7 +4,7 @@
 
 use memecoin_core::account::Account;
 use memecoin_core::address::Address;
-use memecoin_core::block::Block;
+use memecoin_core::block::{Block, Header, SignedHeader};
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::finality::{Certificate, SignedVote, Vote};
 use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
@@ -52,6 +52,21 @@ pub struct Net {
 }
 
 impl Net {
+    /// The signed headers between the block `below` (exclusive) and `top` (exclusive), lowest
+    /// first: the links a light client at `below` needs for `top` (PROTOCOL.md §13.4).
+    pub fn links(&self, below: &Hash, top: &Header) -> Vec<SignedHeader> {
+        let by_hash: BTreeMap<Hash, &Block> = self.blocks.iter().map(|b| (b.hash(), b)).collect();
+        let mut links = Vec::new();
+        let mut parent = top.parent;
+        while parent != *below {
+            let Some(block) = by_hash.get(&parent) else { break };
+            links.push(block.header.clone());
+            parent = block.header.header.parent;
+        }
+        links.reverse();
+        links
+    }
+
     pub fn new(validators: usize, users: usize) -> Self {
         Self::with_params(validators, users, Params::devnet())
     }

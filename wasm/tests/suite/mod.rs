@@ -348,7 +348,7 @@ fn light_client_follows_finality_and_verifies_proofs() {
     let refused = client.account(s(user, &["address"]), None, s(user, &["proof"])).unwrap_err();
     assert_eq!(refused.to_string(), "proof is for another state root");
 
-    let finalized = client.accept_finality(s(&chain, &["finality_proof"])).unwrap();
+    let finalized = client.accept_finality(s(&chain, &["finality_proof"]), None).unwrap();
     assert_eq!(get(&finalized, "hash"), JsValue::from(s(&chain, &["block_1_hash"])));
     assert_eq!(get(&finalized, "height"), JsValue::from(1u64));
     assert_eq!(get(&client.head().unwrap(), "hash"), JsValue::from(s(&chain, &["block_2_hash"])));
@@ -414,7 +414,7 @@ fn light_client_skips_to_the_newest_proof() {
     let bytes = hex::decode(proof_hex).unwrap();
     let mut one_signer = memecoin_core::light::FinalityProof::from_bytes(&bytes).unwrap();
     one_signer.certificate.signatures.truncate(1);
-    let e = refused.finality(&hex::encode(one_signer.to_bytes())).unwrap_err();
+    let e = refused.finality(&hex::encode(one_signer.to_bytes()), &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
         "signers hold 5000000000 of the trusted set's 20000000000 stake, not more than 1/3: \
@@ -423,7 +423,7 @@ fn light_client_skips_to_the_newest_proof() {
     assert_eq!((refused.core().finalized().height, refused.epoch()), (0, 0));
 
     let mut client = LightClient::from_genesis(genesis_json).unwrap();
-    let finalized = client.accept_finality(proof_hex).unwrap();
+    let finalized = client.accept_finality(proof_hex, None).unwrap();
     assert!(height >= 100_000);
     assert_eq!(get(&finalized, "height"), JsValue::from(height));
     assert_eq!(client.epoch(), epochs - 1);
@@ -452,20 +452,20 @@ fn amounts_convert_exactly() {
 fn light_client_rejects_forgeries() {
     let (v, chain) = (json(PROTOCOL), json(CHAIN));
     let mut client = client_at_genesis();
-    let e = client.finality(s(&chain, &["finality_proof_half_stake"])).unwrap_err();
+    let e = client.finality(s(&chain, &["finality_proof_half_stake"]), &[]).unwrap_err();
     assert!(e.to_string().starts_with("certificate: "), "{e}");
-    let e = client.finality(s(&chain, &["finality_proof_bad_signature"])).unwrap_err();
+    let e = client.finality(s(&chain, &["finality_proof_bad_signature"]), &[]).unwrap_err();
     assert_eq!(e.to_string(), "proposer signature is invalid");
-    let e = client.header(s(&chain, &["block_2_signed_by_other"])).unwrap_err();
+    let e = client.header(s(&chain, &["block_2_signed_by_other"]), &[], u64::MAX).unwrap_err();
     assert_eq!(e.to_string(), "proposer signature is invalid");
-    let e = client.finality("00").unwrap_err();
+    let e = client.finality("00", &[]).unwrap_err();
     assert!(e.to_string().starts_with("finality proof: input ended"), "{e}");
     // Nothing above moved the client.
     assert_eq!(client.core().finalized().height, 0);
     assert_eq!(client.core().head().height, 0);
 
-    client.finality(s(&chain, &["finality_proof"])).unwrap();
-    let e = message(client.accept_finality(s(&chain, &["finality_proof"])).unwrap_err());
+    client.finality(s(&chain, &["finality_proof"]), &[]).unwrap();
+    let e = message(client.accept_finality(s(&chain, &["finality_proof"]), None).unwrap_err());
     assert_eq!(e, "height 1 is not above the finalized height 1");
 
     // A tampered account proof: the balance changed (it sits right after the roots and the
