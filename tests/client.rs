@@ -46,12 +46,14 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
         liar::start(b.url(), Lie::Certificate).await,
         liar::start(b.url(), equivocate).await,
         liar::start(b.url(), Lie::Fork(proposer.clone(), g.chain_id())).await,
+        liar::start(b.url(), Lie::Swallow).await,
     );
     let liar_urls = json!({
         "account": liars.0.url(),
         "finality": liars.1.url(),
         "head": liars.2.url(),
         "fork": liars.3.url(),
+        "swallow": liars.4.url(),
     });
 
     // A relay announced before it exists: the client must retry until it comes.
@@ -104,7 +106,8 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
     let (code, body) =
         memecoin_tests::http(a.handle.addr, "GET", &format!("/api/accounts/{to}"), None).await;
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("2500000000"), "{body}");
+    // 2.5 MEME, and the 1 base unit of the transfer the swallowing relay held back.
+    assert!(body.contains("2500000001"), "{body}");
     // The evidence the client read off the two certificates reached relay a, which included
     // it: its one validator is slashed.
     wait_for("the forking validator slashed", 60, || async {

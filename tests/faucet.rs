@@ -2,7 +2,8 @@
 //! address with a transfer that is finalized like any other, back-to-back requests get
 //! consecutive nonces, `GET /api/accounts/{a}/txs` lists them for both sides, a repeat for the
 //! same address is refused (429), bad input is a 400, a relay without a faucet says so (404), and
-//! a drained faucet says why (503).
+//! a drained faucet says why (503), and one that would hand out a blocking share of the stake
+//! refuses (403).
 
 use memecoin_core::address::Address;
 use memecoin_relay::Config;
@@ -49,6 +50,12 @@ async fn faucet_pays_once_per_address_and_is_finalized() {
         assert_eq!(status, 200, "{body}");
         let reply = json(&body);
         assert_eq!(reply["amount"], amount);
+        // The transaction itself, for a wallet to read the amount from what its proof covers.
+        let tx: memecoin_core::tx::SignedTx =
+            memecoin_core::wire::decode_hex("tx", reply["tx"].as_str().unwrap()).unwrap();
+        assert_eq!(tx.id().to_hex(), reply["tx_id"].as_str().unwrap());
+        let paid = memecoin_core::tx::TxKind::Transfer { to: Address::parse(to).unwrap(), amount };
+        assert_eq!(tx.tx.kind, paid);
         ids.push(reply["tx_id"].as_str().unwrap().to_string());
     }
     for id in &ids {
@@ -136,5 +143,36 @@ async fn a_drained_faucet_says_why_and_admits_nothing() {
     assert!(error.starts_with("faucet: ") && error.contains("balance"), "{body}");
     let (status, body) = http(relay.handle.addr, "GET", "/api/head", None).await;
     assert_eq!((status, json(&body)["mempool"].as_u64()), (200, Some(0)), "{body}");
+    relay.stop().await;
+}
+
+/// Issue 16.9: the faucet never hands out a blocking share of the stake. Paying a quarter of
+/// the one validator's stake is fine once; a second quarter (the first pending or included)
+/// would let one visitor who gathered both stake a third of the total, and is refused (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_faucet_stops_short_of_a_blocking_share_of_the_stake() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis(1, 300);
+    let faucet = FaucetConfig {
+        amount: keys::DEVNET_STAKE / 4,
+        ..FaucetConfig::devnet(keys::devnet_dev_key().unwrap())
+    };
+    let relay = launch(Config {
+        faucet: Some(faucet),
+        ..config(&g, &dir.path().join("v0"), Some(keys::devnet_validator(0).unwrap()), vec![])
+    })
+    .await
+    .unwrap();
+    let addr = relay.handle.addr;
+    wait_for("a head", 30, || async { (relay.head().await.0 >= 1).then_some(()) }).await;
+    let pay = |to: Address| async move {
+        let body = format!(r#"{{"address":"{to}"}}"#);
+        http(addr, "POST", "/api/faucet", Some(&body)).await
+    };
+    let (status, body) = pay(Address([5; 20])).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = pay(Address([6; 20])).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("blocking share"), "{body}");
     relay.stop().await;
 }

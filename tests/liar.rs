@@ -21,6 +21,7 @@ use memecoin_core::light;
 use memecoin_core::light::{AccountProof, FinalityProof};
 use memecoin_core::state::state_root;
 use memecoin_core::tree::{self, MemStore};
+use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{decode_hex, encode_hex};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -44,9 +45,16 @@ pub enum Lie {
         tall: bool,
     },
     /// Every finality proof replaced by one for a sibling of its source (another state root,
-    /// the same parent), with a child and a certificate signed by `key`, the one validator of
-    /// the chain `chain_id`: conflicting finality, as a corrupt supermajority would sign it.
+    /// the same parent), with a child and a certificate signed by `key`, a validator of the chain
+    /// `chain_id` with more than 2/3 of the stake: conflicting finality, as a corrupt
+    /// supermajority would sign it.
     Fork(SecretKey, Hash),
+    /// Every `submit_tx` answered "accepted" and never passed on, and every later
+    /// `get_inclusion` for it answered "pending": a relay that swallows transactions.
+    Swallow,
+    /// Finality withheld: no `finalized` notification passes, and `finality` replies are empty.
+    /// What a relay shows when finality has stalled (or one that hides that it moved).
+    Stale,
 }
 
 /// The height a `tall` forged head claims.
@@ -75,16 +83,23 @@ impl Drop for Liar {
 pub async fn start(upstream: String, lie: Lie) -> Liar {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // What a swallowing liar took, across its connections (a wallet that reconnects asks again).
+    let swallowed = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
-            conns.spawn(proxy(stream, upstream.clone(), lie.clone()));
+            conns.spawn(proxy(stream, upstream.clone(), lie.clone(), swallowed.clone()));
         }
     });
     Liar { addr, task }
 }
 
-async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
+async fn proxy(
+    stream: tokio::net::TcpStream,
+    upstream: String,
+    lie: Lie,
+    swallowed: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+) {
     let Ok(browser) = tokio_tungstenite::accept_async(stream).await else { return };
     let Ok((relay, _)) = tokio_tungstenite::connect_async(&upstream).await else { return };
     let (to_browser, mut from_browser) = browser.split();
@@ -97,6 +112,12 @@ async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
         while let Some(Ok(msg)) = from_browser.next().await {
             if let Message::Text(text) = &msg {
                 let v: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                if let Some(reply) = swallow(&lie, &v, &swallowed) {
+                    if to_browser.lock().await.send(Message::text(reply)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 match v["type"].as_str() {
                     Some("get_account") if v["at"] == "head" => {
                         let id = v["id"].as_u64().unwrap_or_default();
@@ -132,6 +153,11 @@ async fn proxy(stream: tokio::net::TcpStream, upstream: String, lie: Lie) {
                 }
                 other => other,
             };
+            let withheld = matches!(lie, Lie::Stale)
+                && matches!(&msg, Message::Text(t) if t.as_str().contains(r#""type":"finalized""#));
+            if withheld {
+                continue;
+            }
             if to_browser.lock().await.send(msg).await.is_err() {
                 break;
             }
@@ -238,6 +264,7 @@ pub fn tamper(text: &str, lie: &Lie) -> String {
                 }
             }
         }
+        (Lie::Stale, Some("finality")) => v["proofs"] = Value::Array(Vec::new()),
         (Lie::Equivocate(proposer, chain_id), Some("head")) => {
             let signed = v["header"].as_str().map(|hex| decode_hex::<SignedHeader>("header", hex));
             if let Some(Ok(signed)) = signed {
@@ -261,7 +288,8 @@ fn forge_certificate(hex: &str) -> String {
     encode_hex(&proof)
 }
 
-/// The proof of a sibling of `hex`'s source, signed by `key` as the chain's one validator.
+/// The proof of a sibling of `hex`'s source, signed by `key`, which holds more than 2/3 of the
+/// stake.
 fn fork(hex: &str, key: &SecretKey, chain_id: &Hash) -> String {
     let Ok(mut proof) = decode_hex::<FinalityProof>("proof", hex) else { return hex.to_string() };
     proof.source.state_root = Hash([0xf0; 32]);
@@ -274,7 +302,45 @@ fn fork(hex: &str, key: &SecretKey, chain_id: &Hash) -> String {
         target: Checkpoint { height: target.header.height, hash: target.hash() },
     };
     let signature = vote.sign(chain_id, key).signature;
-    proof.certificate = Certificate { vote, signatures: vec![(0, signature)] };
+    // Its index in the target's set (relays always send the set); its stake must be more than
+    // 2/3 of the set's, as the tests' one validator's is.
+    let index = proof.target_set.as_ref().and_then(|set| set.index_of(&key.public_key()));
+    let index = index.and_then(|i| u16::try_from(i).ok()).unwrap_or(0);
+    proof.certificate = Certificate { vote, signatures: vec![(index, signature)] };
     proof.target = target;
     encode_hex(&proof)
+}
+
+/// [`Lie::Swallow`]'s answer to a browser's request, if it does not pass it on.
+fn swallow(
+    lie: &Lie,
+    request: &Value,
+    swallowed: &std::sync::Mutex<std::collections::HashSet<String>>,
+) -> Option<String> {
+    if !matches!(lie, Lie::Swallow) {
+        return None;
+    }
+    let id = request["id"].as_u64()?;
+    match request["type"].as_str()? {
+        "submit_tx" => {
+            let tx = decode_hex::<SignedTx>("tx", request["tx"].as_str()?).ok()?;
+            let tx_id = tx.id().to_hex();
+            swallowed.lock().unwrap().insert(tx_id.clone());
+            let reply = serde_json::json!({
+                "type": "tx_result", "id": id, "tx_id": tx_id, "accepted": true,
+            });
+            Some(reply.to_string())
+        }
+        "get_inclusion" => {
+            let tx_id = request["tx_id"].as_str()?;
+            if !swallowed.lock().unwrap().contains(tx_id) {
+                return None;
+            }
+            let reply = serde_json::json!({
+                "type": "inclusion", "id": id, "header": null, "proof": null, "status": "pending",
+            });
+            Some(reply.to_string())
+        }
+        _ => None,
+    }
 }

@@ -18,7 +18,7 @@ use memecoin_relay::Config;
 use memecoin_relay::faucet::FaucetConfig;
 use memecoin_relay::keys;
 use memecoin_tests::liar::{self, Lie};
-use memecoin_tests::{config, genesis, launch};
+use memecoin_tests::{config, genesis, launch, start};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,6 +75,16 @@ async fn get_raw(
     path: &str,
     accept: Option<&str>,
 ) -> (u16, usize, Option<String>) {
+    let (status, len, encoding, _) = get_with_head(addr, path, accept).await;
+    (status, len, encoding)
+}
+
+/// As [`get_raw`], with the response's header block (lower case).
+async fn get_with_head(
+    addr: std::net::SocketAddr,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, usize, Option<String>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let accept = accept.map(|a| format!("Accept-Encoding: {a}\r\n")).unwrap_or_default();
@@ -89,7 +99,7 @@ async fn get_raw(
         .lines()
         .find_map(|l| l.strip_prefix("content-encoding:"))
         .map(|v| v.trim().to_string());
-    (status, raw.len() - split, encoding)
+    (status, raw.len() - split, encoding, head)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,6 +142,15 @@ async fn wallet_page_in_chromium() {
     assert_eq!((status, status_gz), (200, 200));
     assert_eq!((plain_encoding, gz_encoding.as_deref()), (None, Some("gzip")));
     assert!(gz_len < plain_len / 2, "gzip {gz_len} vs {plain_len}");
+    // Issue 16.4: every file of the page comes with the headers that keep it to its own code
+    // and out of frames; the browser run below fails on any CSP violation (a console error).
+    for path in ["/", "/app.js", wasm] {
+        let (_, _, _, head) = get_with_head(relay.handle.addr, path, None).await;
+        for (name, value) in memecoin_relay::http::PAGE_HEADERS {
+            let line = format!("{name}: {}", value.to_ascii_lowercase());
+            assert!(head.contains(&line), "{path} lacks `{line}`:\n{head}");
+        }
+    }
 
     let balance_liar = liar::start(relay.url(), Lie::Balance).await;
     let cert_liar = liar::start(relay.url(), Lie::Certificate).await;
@@ -141,6 +160,13 @@ async fn wallet_page_in_chromium() {
     let head = |tall| Lie::HeadBalance { key: proposer.clone(), chain_id: g.chain_id(), tall };
     let head_liar = liar::start(relay.url(), head(false)).await;
     let tall_liar = liar::start(relay.url(), head(true)).await;
+    let swallow_liar = liar::start(relay.url(), Lie::Swallow).await;
+    let stale_liar = liar::start(relay.url(), Lie::Stale).await;
+    let fork_liar = liar::start(relay.url(), Lie::Fork(proposer.clone(), g.chain_id())).await;
+    // A relay of another chain: the page must say why it does not use it.
+    let mut other = genesis(1, 500);
+    other.chain_name = "another-devnet".into();
+    let elsewhere = start(&other, &dir.path().join("other"), None, vec![]).await;
 
     let phrase = hd::parse_phrase(PHRASE_B).unwrap();
     let key_b = hd::wallet_key(&hd::seed_from_phrase(&phrase, ""), 0, 0).unwrap();
@@ -151,6 +177,20 @@ async fn wallet_page_in_chromium() {
     let after_unstake = after_stake - fee;
     let out = root.join("test-output/e2e");
 
+    // The static bundle of this page, pinned to this chain and relay (as `cargo xtask wallet`
+    // makes it), served by the browser test from a plain static host.
+    let bundle = dir.path().join("bundle");
+    let status = tokio::process::Command::new("node")
+        .arg(root.join("tools/wallet/bundle.mjs"))
+        .args(["--www".as_ref(), site.as_os_str()])
+        .args(["--genesis".as_ref(), site.join("genesis.json").as_os_str()])
+        .args(["--out".as_ref(), bundle.as_os_str()])
+        .args(["--relay", &relay.url()])
+        .status()
+        .await
+        .expect("node runs");
+    assert!(status.success(), "tools/wallet/bundle.mjs failed");
+
     let mut driver = tokio::process::Command::new("node");
     driver
         .arg(root.join("tests/e2e/wallet.mjs"))
@@ -159,6 +199,11 @@ async fn wallet_page_in_chromium() {
         .env("LIAR_CERT", cert_liar.url())
         .env("LIAR_HEAD", head_liar.url())
         .env("LIAR_HEAD_TALL", tall_liar.url())
+        .env("LIAR_SWALLOW", swallow_liar.url())
+        .env("LIAR_STALE", stale_liar.url())
+        .env("LIAR_FORK", fork_liar.url())
+        .env("OTHER_CHAIN", elsewhere.url())
+        .env("BUNDLE_DIR", &bundle)
         .env("PHRASE_B", PHRASE_B)
         .env("ADDRESS_B", &address_b)
         .env("FAUCET_AMOUNT", grouped(amount))
@@ -177,6 +222,7 @@ async fn wallet_page_in_chromium() {
         "the browser test failed ({status}); screenshots in {}",
         out.display()
     );
-    drop((balance_liar, cert_liar, head_liar, tall_liar));
+    drop((balance_liar, cert_liar, head_liar, tall_liar, swallow_liar, stale_liar, fork_liar));
+    elsewhere.stop().await;
     relay.stop().await;
 }

@@ -13,8 +13,15 @@ const store = window.localStorage;
 const VAULT = 'memecoin.vault';
 const ADDRESS = 'memecoin.address';
 const AUTOLOCK = 'memecoin.autolock';
+/// Set in a static bundle (`cargo xtask wallet`, tools/wallet/bundle.mjs): the chain spec and
+/// the wasm, each with its SHA-384 (checked by the browser as `integrity`), and the relays to
+/// use. `null` when a relay serves the page (devnets): then `genesis.json` and `/ws` are its.
+const BUNDLE = null;
 const HISTORY_LEN = 50;
 const BLOCKS_LEN = 8;
+const WARNING_LOG = 20;
+/// An entry of the relay's account listing not proven within this time is forgotten.
+const LISTED_TTL_MS = 2 * 60 * 1000;
 
 const app = {
   genesisJson: null,
@@ -27,6 +34,8 @@ const app = {
   account: null, // the account at the highest verified finalized block read
   headAccount: null, // the account in a verified block above it: not final, never in its place
   alarm: null, // conflicting finality: the wallet has stopped (kept in storage)
+  stalled: false, // finality has not moved for more than 3 epochs
+  openSince: null, // when a relay was first open (no stall is called while catching up)
   accountProblem: null, // why a relay's account failed verification (the number is hidden)
   accountWaiting: null, // why no account could be proved yet (not a lie)
   head: null,
@@ -41,6 +50,8 @@ const app = {
   lastActivity: Date.now(),
   faucet: null,
   warnings: new Map(),
+  warningLog: [],
+  hideDust: true, // small payments from senders never seen before are hidden
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -83,8 +94,14 @@ function shortHash(h) {
 
 async function start() {
   try {
-    await init();
-    const res = await fetch('genesis.json', { cache: 'no-store' });
+    if (BUNDLE) {
+      await init({ module_or_path: fetch(BUNDLE.wasm[0], { integrity: BUNDLE.wasm[1] }) });
+    } else {
+      await init();
+    }
+    const res = BUNDLE
+      ? await fetch(BUNDLE.genesis[0], { integrity: BUNDLE.genesis[1] })
+      : await fetch('genesis.json', { cache: 'no-store' });
     if (!res.ok) throw new Error('this page ships without a chain spec (genesis.json)');
     app.genesisJson = await res.text();
     app.chainName = JSON.parse(app.genesisJson).chain_name || 'memecoin';
@@ -108,10 +125,12 @@ async function start() {
   detectFaucet();
 }
 
-/// Relays to use: `?relay=ws://…` (repeatable), else the relay that served this page.
+/// Relays to use: `?relay=ws://…` (repeatable), else a bundle's pinned relays, else the relay that
+/// served this page.
 function relayUrls() {
   const asked = new URLSearchParams(location.search).getAll('relay').filter((u) => /^wss?:\/\//.test(u));
   if (asked.length) return asked;
+  if (BUNDLE && BUNDLE.relays.length) return BUNDLE.relays;
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   return [`${scheme}://${location.host}/ws`];
 }
@@ -148,7 +167,8 @@ async function connect() {
 }
 
 async function detectFaucet() {
-  if (!/devnet/.test(app.chainName)) return;
+  // A bundle talks to relays over WebSockets only (its CSP allows no other host's HTTP API).
+  if (BUNDLE || !/devnet/.test(app.chainName)) return;
   try {
     const res = await fetch('api/faucet');
     if (!res.ok) return;
@@ -167,6 +187,10 @@ function onEvent(e) {
   switch (e.type) {
     case 'relay':
       app.relays.set(e.url, { state: e.state, retry_ms: e.retry_ms, reason: e.reason });
+      if (e.state === 'open' && !app.openSince) app.openSince = Date.now();
+      if (e.reason && /^closed by the relay|another chain|protocol version/.test(e.reason)) {
+        warn(`relay:${e.url}`, 'A relay refused this wallet', `${e.url}: ${e.reason}`);
+      }
       renderNet();
       break;
     case 'head':
@@ -217,17 +241,62 @@ function onEvent(e) {
   }
 }
 
+/// A warning: the newest of each kind (by `key`) stays in view, and every one goes into a short
+/// log (the last WARNING_LOG), so an earlier, different lie of the same relay does not vanish.
 function warn(key, title, detail) {
   app.warnings.set(key, { title, detail });
+  app.warningLog.unshift({ time: new Date(), title, detail });
+  app.warningLog.length = Math.min(app.warningLog.length, WARNING_LOG);
   const box = $('warnings');
-  box.replaceChildren(...[...app.warnings.values()].map((x) => {
+  const current = [...app.warnings.values()].map((x) => {
     const div = document.createElement('div');
     div.className = 'warning';
     const strong = document.createElement('strong');
     strong.textContent = `⚠ ${x.title}`;
     div.append(strong, document.createTextNode(x.detail));
     return div;
+  });
+  const log = document.createElement('details');
+  log.className = 'warning-log';
+  const summary = document.createElement('summary');
+  summary.textContent = `All warnings (${app.warningLog.length})`;
+  const list = document.createElement('ol');
+  list.replaceChildren(...app.warningLog.map((x) => {
+    const li = document.createElement('li');
+    li.textContent = `${x.time.toLocaleTimeString()} — ${x.title}: ${x.detail}`;
+    return li;
   }));
+  log.append(summary, list);
+  box.replaceChildren(...current, log);
+}
+
+/// How old the verified finalized state is (`age_s`), and whether finality has stalled (core's
+/// rule: more than 3 epochs without new finality).
+function freshness() {
+  if (!app.client) return null;
+  try {
+    const f = app.client.freshness();
+    return { age_s: Number(f.age_ms) / 1000, stalled: f.stalled };
+  } catch {
+    return null;
+  }
+}
+
+/// Finality that has not moved for epochs: say so once per stall, with its age; a payment waits
+/// for it.
+function checkStall() {
+  // Not while the client may still be catching up after connecting.
+  if (!app.openSince || Date.now() - app.openSince < 10_000) return;
+  const fresh = freshness();
+  if (!fresh) return;
+  if (fresh.stalled && !app.stalled) {
+    warn('stall', 'Finality has stalled',
+      `No block has been finalized for ${duration(fresh.age_s)}: balances shown are as of then, and new payments stay unfinalized until finality resumes.`);
+  }
+  if (app.stalled !== fresh.stalled) {
+    app.stalled = fresh.stalled;
+    renderAccount();
+  }
 }
 
 function renderNet() {
@@ -247,6 +316,16 @@ function renderNet() {
   el.textContent = text;
   el.className = `net ${open > 0 ? 'ok' : 'down'}`;
   el.title = relays.map(([u, r]) => `${u}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`).join('\n');
+  // Each relay that is down, with its reason ("closed by the relay: wrong chain: …"), on the
+  // page rather than only in the tooltip.
+  const down = relays.filter(([, r]) => r.state !== 'open' && r.reason);
+  const list = $('relay-problems');
+  list.replaceChildren(...down.map(([u, r]) => {
+    const li = document.createElement('li');
+    li.textContent = `${u}: ${r.reason}`;
+    return li;
+  }));
+  list.hidden = down.length === 0;
 }
 
 function addBlock(anchor, proposer) {
@@ -539,7 +618,8 @@ function renderFinalAccount() {
     bal.textContent = '—';
     stake.textContent = '—';
     badge.className = 'badge verifying';
-    badge.textContent = 'verifying…';
+    badge.textContent = app.alarm ? 'stopped: conflicting finality'
+      : app.stalled ? 'nothing finalized to show: finality has stalled' : 'verifying…';
     badge.title = app.accountWaiting || '';
     return;
   }
@@ -550,6 +630,12 @@ function renderFinalAccount() {
   stake.textContent = fmt(acc.stake);
   badge.className = 'badge verified';
   badge.textContent = `verified, finalized at height ${acc.at.height}`;
+  const fresh = freshness();
+  badge.title = fresh ? `finalized ${duration(fresh.age_s)} ago` : '';
+  if (fresh && app.stalled) {
+    badge.className = 'badge verifying';
+    badge.textContent = `verified, finalized at height ${acc.at.height} — ${duration(fresh.age_s)} ago: finality has stalled`;
+  }
   if (app.alarm) {
     badge.className = 'badge unverified';
     badge.textContent = `stopped: conflicting finality (last finalized height ${acc.at.height})`;
@@ -579,8 +665,11 @@ function loadHistory() {
   }
 }
 
+/// Only what this device sent, or what a proof covers, is kept: an entry of the relay's listing
+/// is stored once its inclusion is proven, never before.
 function saveHistory() {
-  const raw = app.history.slice(0, HISTORY_LEN).map((h) => ({ ...h, amount: String(h.amount), fee: String(h.fee),
+  const kept = app.history.filter((h) => h.status !== 'listed');
+  const raw = kept.slice(0, HISTORY_LEN).map((h) => ({ ...h, amount: String(h.amount), fee: String(h.fee),
     nonce: h.nonce === null ? null : String(h.nonce), height: h.height === null ? null : String(h.height) }));
   store.setItem(historyKey(), JSON.stringify(raw));
 }
@@ -615,20 +704,62 @@ function renderHistory() {
     const [a, b] = [rank(x), rank(y)];
     return b[0] - a[0] || b[1] - a[1];
   });
-  list.replaceChildren(...sorted.map((h) => {
+  const known = knownAddresses();
+  const dust = sorted.filter((h) => isDust(h, known));
+  const shown = app.hideDust ? sorted.filter((h) => !dust.includes(h)) : sorted;
+  const items = shown.map((h) => {
     const li = document.createElement('li');
     li.dataset.tx = h.id;
     li.dataset.status = h.status;
     li.innerHTML = '<span></span><span class="mono"></span><span></span>';
     const sign = h.kind === 'faucet' || h.kind === 'received' ? '+' : h.kind === 'transfer' ? '−' : '';
-    const peer = h.to ? ` to ${h.to.slice(0, 10)}…` : h.from ? ` from ${h.from.slice(0, 10)}…` : '';
-    li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}`;
+    const other = h.kind === 'faucet' ? null : h.to || h.from;
+    const peer = other ? ` ${h.to ? 'to' : 'from'} ${groupAddress(other)}` : '';
+    const fresh = other && h.kind === 'received' && !known.has(other) ? ' (new sender)' : '';
+    li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}${fresh}`;
+    if (fresh) li.children[0].classList.add('new-peer');
     li.children[1].textContent = `${sign}${fmt(h.amount)}`;
     li.children[2].textContent = statusText(h);
     li.children[2].className = h.verified ? 'ok-mark' : 'muted';
     li.title = `transaction ${h.id}`;
     return li;
-  }));
+  });
+  if (dust.length) {
+    const li = document.createElement('li');
+    li.className = 'hint';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.id = 'toggle-dust';
+    button.textContent = app.hideDust
+      ? `Show ${dust.length} small payment${dust.length > 1 ? 's' : ''} from new senders`
+      : 'Hide small payments from new senders';
+    button.addEventListener('click', () => { app.hideDust = !app.hideDust; renderHistory(); });
+    li.append(button);
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+}
+
+/// An address whole, in groups of four after `meme1`, so that it can be read and compared
+/// (a poisoner's look-alike matches the first and last few characters only).
+function groupAddress(address) {
+  const body = address.slice(5).match(/.{1,4}/g) || [];
+  return `meme1 ${body.join(' ')}`;
+}
+
+/// Addresses this wallet has sent to: the ones a user means to pay again, and the ones a
+/// look-alike (address poisoning) imitates.
+function knownAddresses() {
+  const known = new Set();
+  for (const h of app.history) if (h.kind === 'transfer' && h.to) known.add(h.to);
+  return known;
+}
+
+/// A payment too small to matter from a sender this wallet never paid: how poisoners plant a
+/// look-alike address in the activity list. Under 1,000 times the minimum fee.
+function isDust(h, known) {
+  return h.kind === 'received' && h.from && !known.has(h.from)
+    && app.params && h.amount < app.params.min_fee * 1000n;
 }
 
 /// Merges the relay's listing of this account's transactions (`/api/accounts/{a}/txs`) into
@@ -637,7 +768,7 @@ function renderHistory() {
 /// are what the bytes say), and its status is shown only once an inclusion proof verifies.
 async function syncListedHistory() {
   const address = app.address;
-  if (!address) return;
+  if (!address || BUNDLE) return; // the listing is the serving relay's HTTP API
   let body;
   try {
     const res = await fetch(`api/accounts/${address}/txs`);
@@ -677,6 +808,10 @@ async function refreshHistory() {
   if (refreshing || !app.client) return;
   refreshing = true;
   try {
+    // The relay's listing is its word: what no proof covers in time is forgotten.
+    const before = app.history.length;
+    app.history = app.history.filter((h) => h.status !== 'listed' || Date.now() - h.time < LISTED_TTL_MS);
+    if (app.history.length !== before) renderHistory();
     for (const h of app.history) {
       if (h.status === 'finalized' || h.status === 'dropped') continue;
       let st;
@@ -688,6 +823,13 @@ async function refreshHistory() {
       // Only proved states count: "included"/"finalized" arrive with verified = true.
       if ((st.status === 'included' || st.status === 'finalized') && !st.verified) continue;
       if (h.status === 'listed' && st.status !== 'included' && st.status !== 'finalized') continue;
+      // Some relays do not have it and none has included it (one may have swallowed it, or
+      // dropped it): send it again, at most every 30 s. "Dropped" only when no relay has it.
+      if ((st.status === 'pending' || st.status === 'unknown') && st.unknown_at.length && h.tx
+        && !(h.resent > Date.now() - 30_000)) {
+        h.resent = Date.now();
+        app.client.submit(h.tx).catch(() => {});
+      }
       if (st.status === 'unknown') {
         if (Date.now() - h.time > 10 * 60 * 1000) h.status = 'dropped';
       } else {
@@ -766,7 +908,16 @@ function checkRecipient() {
   }
   try {
     w.parse_address(text);
-    setText('to-check', '✓ valid address (checksum correct)', 'hint ok');
+    const address = text.toLowerCase();
+    const lookalike = [...knownAddresses()].some((k) => k !== address
+      && k.slice(0, 9) === address.slice(0, 9) && k.slice(-4) === address.slice(-4));
+    if (lookalike) {
+      setText('to-check', `⚠ This address looks like one you paid before but is not the same: ${groupAddress(address)}. Compare every group.`, 'hint bad');
+    } else if (!knownAddresses().has(address)) {
+      setText('to-check', `✓ valid address (checksum correct) — you have not paid it before: ${groupAddress(address)}`, 'hint ok');
+    } else {
+      setText('to-check', '✓ valid address (checksum correct), paid before', 'hint ok');
+    }
     $('to').setAttribute('aria-invalid', 'false');
     return text.toLowerCase();
   } catch (e) {
@@ -929,7 +1080,9 @@ async function confirmAction() {
       setText('review-error', `The relay refused the transaction: ${result.reason}`, 'error');
       return;
     }
-    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce });
+    // The signed transaction is kept (it is public once sent) to send again to relays that do
+    // not have it while none has included it.
+    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce, tx: signed.tx });
     app.action = null;
     trackStatus(signed.id);
   } catch (e) {
@@ -961,6 +1114,7 @@ function renderStatus(h) {
   }
   $('steps').dataset.status = h.status;
   if (h.status === 'dropped') setText('status-summary', 'The relays dropped this transaction. It was not sent; you can try again.');
+  else if (h.status !== 'finalized' && app.stalled) setText('status-summary', 'Finality has stalled: this transaction is final only once the validators finalize blocks again.');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -978,9 +1132,19 @@ async function askFaucet() {
     });
     const body = await res.json();
     if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
-    // The reply is the relay's word; the transfer's status and the new balance are proved.
-    const amount = BigInt(body.amount);
-    record({ id: body.tx_id, kind: 'faucet', to: null, amount, fee: 0n, nonce: null });
+    // The reply is the relay's word: the amount shown is the one in the transaction's bytes,
+    // whose id the inclusion proof covers, not the reply's `amount`.
+    let t;
+    try {
+      t = w.describe_tx(String(body.tx));
+    } catch {
+      throw new Error('the reply carries no readable transaction');
+    }
+    if (t.id !== body.tx_id || t.to !== app.address || t.kind !== 'transfer') {
+      throw new Error('the reply\'s transaction is not a payment to this address');
+    }
+    const amount = t.amount;
+    record({ id: t.id, kind: 'faucet', to: null, from: t.sender, amount, fee: 0n, nonce: null });
     setText('faucet-status', `${fmt(amount)} on the way; the balance updates once the transfer is finalized.`, 'hint ok');
   } catch (e) {
     setText('faucet-status', `The faucet refused: ${errorMessage(e)}`, 'hint bad');
@@ -1017,6 +1181,7 @@ let ticks = 0;
 function tick() {
   ticks += 1;
   renderNet();
+  checkStall();
   const limit = Number($('autolock').value) * 60 * 1000;
   if (app.phrase && Date.now() - app.lastActivity > limit) lock();
   const open = app.history.some((h) => ['pending', 'included', 'listed'].includes(h.status));

@@ -227,6 +227,10 @@ pub const MAX_ABOVE: usize = 1024;
 /// block (PROTOCOL.md §13.4). A finality proof further ahead is taken on the trust rules alone.
 pub const MAX_LINKS: u64 = 1024;
 
+/// Epochs without new finality after which a client says finality has stalled
+/// ([`LightClient::is_stalled`]); honest finality trails the head by two blocks.
+pub const STALLED_AFTER_EPOCHS: u64 = 3;
+
 /// Two finalized blocks that conflict: the client's and one a valid certificate finalizes on
 /// another branch. Only more than 1/3 of a set signing conflicting votes makes this possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -375,6 +379,14 @@ impl LightClient {
     /// The conflicting finality that stopped the client, if it has seen one.
     pub fn conflict(&self) -> Option<&Conflict> {
         self.conflict.as_ref()
+    }
+
+    /// Whether the finalized block is more than [`STALLED_AFTER_EPOCHS`] epochs behind
+    /// `now_slot` (the caller's clock): what a wallet shows as settled may be out of date, and a
+    /// new payment will not be final until finality resumes (or the client catches up).
+    pub fn is_stalled(&self, now_slot: u64) -> bool {
+        let window = self.params.slots_per_epoch.saturating_mul(STALLED_AFTER_EPOCHS);
+        now_slot.saturating_sub(self.finalized.slot) > window
     }
 
     pub fn epoch(&self) -> u64 {

@@ -55,6 +55,24 @@ impl Params {
         }
     }
 
+    /// A chain for real use: 4 s slots, 32-slot epochs (128 s), unbonding for 9,450 epochs
+    /// (14 days), so that a light client's trusted position stays safe to skip from for about two
+    /// weeks (the weak-subjectivity bound of PROTOCOL.md §13.2), and a minimum stake of 1,000
+    /// coins.
+    pub fn standard() -> Self {
+        Params {
+            slot_ms: 4_000,
+            slots_per_epoch: 32,
+            unbonding_epochs: 9_450,
+            min_fee: 1_000,
+            block_reward: 1_000_000_000,
+            max_block_txs: 2_000,
+            max_validators: 100,
+            min_stake: 1_000_000_000_000,
+            slash_percent: 50,
+        }
+    }
+
     /// Checks the ranges that make the rest of the rules well defined.
     pub fn validate(&self) -> Result<(), ParamsError> {
         if self.slot_ms == 0 {

@@ -61,6 +61,8 @@ pub enum Refusal {
     AddressTooSoon(u64),
     /// This IP asked too often; retry after the seconds given.
     IpTooOften(u64),
+    /// Paying would let the faucet's coins reach a blocking share of the stake (below).
+    Budget,
     /// The rate table is full of live entries.
     Busy,
 }
@@ -72,9 +74,41 @@ impl std::fmt::Display for Refusal {
                 write!(f, "this address was funded recently; try again in {s} s")
             }
             Refusal::IpTooOften(s) => write!(f, "too many requests; try again in {s} s"),
+            Refusal::Budget => write!(
+                f,
+                "the faucet has handed out all it may: more could let one visitor hold a blocking \
+                 share of the validators' stake"
+            ),
             Refusal::Busy => write!(f, "the faucet is busy; try again later"),
         }
     }
+}
+
+/// What the faucet's account looks like at the head, for [`within_budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spending {
+    /// The account's balance in the genesis spec.
+    pub genesis_balance: u64,
+    /// Its balance at the head.
+    pub balance: u64,
+    /// Its transactions waiting in the mempool (each at most `amount + fee`).
+    pub pending: u64,
+    /// The total stake of the head's current validator set.
+    pub set_stake: u64,
+}
+
+/// Whether paying `amount` (plus `fee`) keeps everything the faucet's account has spent — at the
+/// head, pending, and this payment — under 1/3 of the current set's stake. One visitor who
+/// gathered all of it and staked it would then hold `F` against honest stake of at least
+/// `S − F` (`S` the set's stake, which may already count faucet coins): a blocking share needs
+/// `F ≥ (S − F) / 2`, i.e. `3F ≥ S`. Spending by others with the same key (the devnet's dev
+/// account is public) counts too, which only closes the faucet sooner.
+pub fn within_budget(s: &Spending, amount: u64, fee: u64) -> Result<(), Refusal> {
+    let each = u128::from(amount) + u128::from(fee);
+    let spent = u128::from(s.genesis_balance.saturating_sub(s.balance))
+        + u128::from(s.pending) * each
+        + each;
+    if 3 * spent < u128::from(s.set_stake) { Ok(()) } else { Err(Refusal::Budget) }
 }
 
 /// A running faucet: its config and the rate table.
@@ -178,6 +212,26 @@ mod tests {
         let later = t0 + Duration::from_secs(61);
         assert_eq!(f.admit(&addr(1), Some(ip), later), Ok(()));
         assert_eq!(f.admit(&addr(4), Some(ip), later), Ok(()));
+    }
+
+    /// Issue 16.9: one visitor could gather the faucet's coins and stake a blocking share.
+    #[test]
+    fn pays_only_while_its_coins_stay_under_a_third_of_the_stake() {
+        let at = |spent: u64, pending: u64| Spending {
+            genesis_balance: 1_000_000,
+            balance: 1_000_000 - spent,
+            pending,
+            set_stake: 3_000,
+        };
+        // 3 × (0 + 100 + 1) < 3,000.
+        assert_eq!(within_budget(&at(0, 0), 100, 1), Ok(()));
+        // 3 × (800 + 101 + 101) ≥ 3,000 with one pending.
+        assert_eq!(within_budget(&at(800, 1), 100, 1), Err(Refusal::Budget));
+        assert_eq!(within_budget(&at(800, 0), 100, 1), Ok(()));
+        assert_eq!(within_budget(&at(899, 0), 100, 1), Err(Refusal::Budget));
+        // An amount of a blocking share by itself is never paid.
+        assert_eq!(within_budget(&at(0, 0), 1_000, 0), Err(Refusal::Budget));
+        assert_eq!(within_budget(&at(0, 0), u64::MAX, u64::MAX), Err(Refusal::Budget));
     }
 
     /// Issue 15.7: one IPv6 host commonly holds a whole /64; counted by address, it had 2^64

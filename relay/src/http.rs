@@ -3,7 +3,7 @@
 //! Errors are JSON `{"error": "<reason>"}` with 400 (bad input), 404 (unknown) or 503 (not
 //! ready). Amounts are integers of base units.
 
-use crate::faucet::Faucet;
+use crate::faucet::{Faucet, Spending, within_budget};
 use crate::net;
 use crate::node::TxStatus;
 use crate::shared::Shared;
@@ -186,6 +186,23 @@ async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
     tokio::fs::read(&gz).await.ok()
 }
 
+/// Sent with every file of the wallet page (and written into the static bundle's
+/// `_headers`, `cargo xtask wallet`): the page runs only its own scripts and wasm, talks only to
+/// its origin and to relays over WebSockets, cannot be framed (clickjacking a "Send"), is never
+/// sniffed into another type, and leaks no URL to other sites.
+pub const PAGE_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
 async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
     let Some(root) = www else { return error(StatusCode::NOT_FOUND, "no wallet page configured") };
     let rel = path.trim_start_matches('/');
@@ -215,6 +232,9 @@ async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
             let mut reply = warp::reply::with_header(bytes, "content-type", mime).into_response();
             let headers = reply.headers_mut();
             headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
+            for (name, value) in PAGE_HEADERS {
+                headers.insert(*name, warp::http::HeaderValue::from_static(value));
+            }
             if encoded {
                 headers.insert("content-encoding", warp::http::HeaderValue::from_static("gzip"));
             }
@@ -470,22 +490,47 @@ async fn pay_faucet(
         return error(StatusCode::TOO_MANY_REQUESTS, refusal.to_string());
     }
     let key = &faucet.config.key;
+    let from = faucet.from();
     let result = shared
         .with_node(|n| {
-            let nonce = n.next_nonce(&faucet.from()).ok_or_else(|| "no head".to_string())?;
+            let no_head = || (StatusCode::SERVICE_UNAVAILABLE, "faucet: no head".to_string());
+            let state = n.head_state().ok_or_else(no_head)?;
+            let account = state.account(n.store(), &from).map_err(|_| no_head())?;
+            let nonce = n.next_nonce(&from).ok_or_else(no_head)?;
+            let fee = n.chain().params.min_fee;
+            let genesis = n.genesis().accounts.iter().find(|a| a.address == from);
+            let spending = Spending {
+                genesis_balance: genesis.map_or(0, |a| a.balance),
+                balance: account.balance,
+                pending: nonce.saturating_sub(account.nonce),
+                set_stake: state.meta.current.total_stake(),
+            };
+            within_budget(&spending, faucet.config.amount, fee)
+                .map_err(|refusal| (StatusCode::FORBIDDEN, refusal.to_string()))?;
             let tx = Tx {
                 chain_id: n.chain().id,
                 sender: key.public_key(),
                 nonce,
-                fee: n.chain().params.min_fee,
+                fee,
                 kind: TxKind::Transfer { to, amount: faucet.config.amount },
             };
-            n.submit_tx(tx.sign(key)).map_err(|e| e.to_string())
+            let signed = tx.sign(key);
+            let hex = memecoin_core::wire::encode_hex(&signed);
+            n.submit_tx(signed)
+                .map(|id| (id, hex))
+                .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("faucet: {e}")))
         })
         .await;
     match result {
-        Ok(id) => ok(json!({ "tx_id": id.to_hex(), "amount": faucet.config.amount })),
-        Err(reason) => error(StatusCode::SERVICE_UNAVAILABLE, format!("faucet: {reason}")),
+        Ok((id, tx)) => {
+            ok(json!({ "tx_id": id.to_hex(), "amount": faucet.config.amount, "tx": tx }))
+        }
+        Err((status, reason)) => {
+            if status == StatusCode::FORBIDDEN {
+                shared.metrics.reject("FaucetBudget");
+            }
+            error(status, reason)
+        }
     }
 }
 

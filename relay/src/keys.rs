@@ -22,8 +22,10 @@ pub const DEVNET_PHRASE: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 /// Coins of the devnet's funded dev account (account 0, index 0 of the phrase), in base units.
 pub const DEVNET_DEV_BALANCE: u64 = 1_000_000_000_000_000_000;
-/// Stake of each devnet validator.
-pub const DEVNET_STAKE: u64 = 100_000_000_000;
+/// Stake of each devnet validator: a million coins, so that the faucet (which hands out at
+/// most 1/3 of the set's stake in all, [`crate::faucet::within_budget`]) pays a thousand coins
+/// a few hundred times per validator, and a visitor's faucet coins are a sliver of the stake.
+pub const DEVNET_STAKE: u64 = 1_000_000_000_000_000;
 /// Spendable coins of each devnet validator at genesis: the fees of its renewals and of the
 /// renewal that brings it back after it was left out as inactive (PROTOCOL.md §9.3, §9.5). A
 /// validator earns fees and rewards only by proposing, and one left out (started long after
@@ -169,6 +171,73 @@ pub fn devnet_genesis_with(
     Ok(genesis)
 }
 
+/// Coins a validator of a [`standard_genesis`] stakes unless told otherwise: a million.
+pub const STANDARD_STAKE: u64 = 1_000_000_000_000_000;
+
+/// A chain spec for real use (`memecoin-relay genesis` without `--devnet`): the standard
+/// parameters ([`Params::standard`]), each validator with `stake` staked and
+/// [`DEVNET_VALIDATOR_BALANCE`] for its renewal fees, and no account of the public test phrase.
+pub fn standard_genesis(
+    chain_name: &str,
+    validators: &[(PublicKey, Hash)],
+    stake: u64,
+    genesis_time_ms: u64,
+) -> anyhow::Result<Genesis> {
+    let mut genesis = Genesis {
+        chain_name: chain_name.into(),
+        genesis_time_ms,
+        params: Params::standard(),
+        accounts: validators
+            .iter()
+            .map(|(key, _)| GenesisAccount {
+                address: Address::from_public_key(key),
+                balance: DEVNET_VALIDATOR_BALANCE,
+            })
+            .collect(),
+        validators: validators
+            .iter()
+            .map(|(key, commitment)| GenesisValidator {
+                key: key.clone(),
+                stake,
+                commitment: *commitment,
+            })
+            .collect(),
+    };
+    genesis.canonicalize();
+    check_not_devnet(&genesis)?;
+    Ok(genesis)
+}
+
+/// Refuses a spec that is not for a devnet but looks like one: a name with "devnet" in it, the
+/// devnet's parameters, unbonding shorter than a week (a light client could not skip from a
+/// position a few days old, §13.2), or coins for the public test phrase's account (anyone can
+/// spend them: on a real chain they would buy a blocking share of the stake).
+pub fn check_not_devnet(genesis: &Genesis) -> anyhow::Result<()> {
+    if genesis.chain_name.contains("devnet") {
+        anyhow::bail!("a chain that is not a devnet must not be named \"{}\"", genesis.chain_name);
+    }
+    let params = &genesis.params;
+    if *params == Params::devnet() {
+        anyhow::bail!("devnet parameters are for devnets only (use --devnet)");
+    }
+    let week_ms: u128 = 7 * 24 * 3600 * 1000;
+    let unbonding_ms = u128::from(params.unbonding_epochs)
+        * u128::from(params.slots_per_epoch)
+        * u128::from(params.slot_ms);
+    if unbonding_ms < week_ms {
+        anyhow::bail!(
+            "unbonding lasts {} s, under a week: wallets could not trust a checkpoint a few days \
+             old (PROTOCOL.md §13.2)",
+            unbonding_ms / 1000
+        );
+    }
+    let public = Address::from_public_key(&devnet_dev_key()?.public_key());
+    if genesis.accounts.iter().any(|a| a.address == public && a.balance > 0) {
+        anyhow::bail!("the public test phrase's account is funded only on a devnet (use --devnet)");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +245,31 @@ mod tests {
     /// A key file made from a recovery phrase proposes from the chain the wallet's first stake
     /// registered, and renews to the wallet's renewals: the protocol vectors' values, which the
     /// wasm wallet's tests check too.
+    /// Issue 16.9: a spec for real use funds no public phrase and has no devnet parameters.
+    #[test]
+    fn a_standard_spec_is_no_devnet() {
+        let v = devnet_validator(0).unwrap();
+        let keys = [(v.key.public_key(), v.chain.commitment())];
+        let g = standard_genesis("memecoin", &keys, STANDARD_STAKE, 0).unwrap();
+        g.build().unwrap();
+        assert_eq!(g.params, Params::standard());
+        assert_eq!(g.accounts.len(), 1, "the validator's account only");
+        let devnet = devnet_genesis_with(&keys, 0).unwrap();
+        let refused = |g: &Genesis| check_not_devnet(g).unwrap_err().to_string();
+        assert!(refused(&devnet).contains("devnet"));
+        let mut renamed = devnet.clone();
+        renamed.chain_name = "memecoin".into();
+        assert!(refused(&renamed).contains("devnet parameters"));
+        let mut short = g.clone();
+        short.params.unbonding_epochs = 2;
+        assert!(refused(&short).contains("under a week"));
+        let mut funded = g.clone();
+        let dev = Address::from_public_key(&devnet_dev_key().unwrap().public_key());
+        funded.accounts.push(GenesisAccount { address: dev, balance: 1 });
+        assert!(refused(&funded).contains("public test phrase"));
+        assert!(standard_genesis("my-devnet", &keys, STANDARD_STAKE, 0).is_err());
+    }
+
     #[test]
     fn a_key_from_a_phrase_has_the_wallets_hash_chains() {
         let vectors: serde_json::Value =

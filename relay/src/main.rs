@@ -40,12 +40,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         index: u32,
     },
-    /// Write a devnet-style chain spec with the given validator key files.
+    /// Write a chain spec for the given validator key files. Without --devnet: the standard
+    /// parameters (4 s slots, 14 days of unbonding), named --chain-name, with no coins for the
+    /// public test phrase; with --devnet: devnet parameters (1 s slots, fast unbonding) and the
+    /// public test phrase's account funded with 10^9 coins — anyone can spend those.
     Genesis {
         #[arg(long)]
         out: PathBuf,
-        /// Validator key files; each gets the devnet stake, and coins for the fees of its hash
-        /// chain renewals.
+        /// A devnet: devnet parameters and the public test phrase funded.
+        #[arg(long)]
+        devnet: bool,
+        /// The chain's name (required without --devnet; must not contain "devnet").
+        #[arg(long)]
+        chain_name: Option<String>,
+        /// Coins each validator stakes (without --devnet; default 1,000,000).
+        #[arg(long)]
+        stake: Option<String>,
+        /// Validator key files; each gets the stake, and coins for the fees of its hash chain
+        /// renewals. Required without --devnet (with it, none means devnet validator 0).
         #[arg(long = "validator-key")]
         validator_keys: Vec<PathBuf>,
         /// Slot 0 start (Unix ms); default: now.
@@ -194,16 +206,34 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("commitment: {}", key.chain.commitment());
             Ok(())
         }
-        Command::Genesis { out, validator_keys, genesis_time_ms } => {
+        Command::Genesis { out, devnet, chain_name, stake, validator_keys, genesis_time_ms } => {
             let time = genesis_time_ms.unwrap_or_else(memecoin_relay::node::now_ms);
-            let g = if validator_keys.is_empty() {
-                keys::devnet_genesis(1, time)?
+            let keys = validator_keys
+                .iter()
+                .map(|p| keys::load(p).map(|v| (v.key.public_key(), v.chain.commitment())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let g = if devnet {
+                if chain_name.is_some() || stake.is_some() {
+                    anyhow::bail!("--chain-name and --stake are for specs that are not devnets");
+                }
+                if keys.is_empty() {
+                    keys::devnet_genesis(1, time)?
+                } else {
+                    keys::devnet_genesis_with(&keys, time)?
+                }
             } else {
-                let keys = validator_keys
-                    .iter()
-                    .map(|p| keys::load(p).map(|v| (v.key.public_key(), v.chain.commitment())))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                keys::devnet_genesis_with(&keys, time)?
+                let Some(name) = chain_name else {
+                    anyhow::bail!("--chain-name is required (or --devnet for a devnet)")
+                };
+                if keys.is_empty() {
+                    anyhow::bail!("give at least one --validator-key (or --devnet for a devnet)");
+                }
+                let stake = match stake {
+                    Some(text) => memecoin_core::units::parse_amount(&text)
+                        .map_err(|e| anyhow::anyhow!("--stake: {e}"))?,
+                    None => keys::STANDARD_STAKE,
+                };
+                keys::standard_genesis(&name, &keys, stake, time)?
             };
             g.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             std::fs::write(&out, g.to_json())?;

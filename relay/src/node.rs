@@ -39,8 +39,13 @@ const VOTES_PER_VALIDATOR: usize = RECENT_BLOCKS + 1 + MAX_VOTE_AHEAD as usize;
 /// Generations of its own hash chain a validator searches at open for its registered
 /// commitment, when the store's generation does not hold it.
 const GENERATIONS_SEARCHED: u64 = 16;
-/// Most finality proofs kept for light clients (one per epoch, plus the newest).
+/// Most finality proofs kept in memory for light clients (one per epoch, the newest); the store
+/// keeps more ([`Node::proofs_kept`]), and serves older ones [`MAX_STORED_PROOFS_SERVED`] at a
+/// time.
 const MAX_FINALITY_PROOFS: usize = 1024;
+/// Most finality proofs one request reads from the store (the reply carries at most half a
+/// frame of them anyway).
+const MAX_STORED_PROOFS_SERVED: usize = 256;
 /// Blocks fork choice holds above its anchor: beyond this, only a block that would become the
 /// head (a child of the head, or one with a higher justified checkpoint or height) is imported;
 /// side branches are refused (`ImportError::Full`) until pruning makes room.
@@ -316,6 +321,9 @@ impl Node {
         let anchor_state = store
             .state(&anchor.hash)?
             .ok_or(NodeError::Store("store: anchor state missing".into()))?;
+        // Light clients' finality proofs outlive a restart (the blocks re-imported below add
+        // none twice).
+        let proofs = store.newest_finality_proofs(MAX_FINALITY_PROOFS)?;
         let mut node = Node {
             genesis,
             chain,
@@ -340,7 +348,7 @@ impl Node {
             proposals: BTreeMap::new(),
             orphans: Orphans::default(),
             deep: BTreeMap::new(),
-            finality_proofs: VecDeque::new(),
+            finality_proofs: proofs.into_iter().map(Arc::new).collect(),
             chains: None,
             renewal_sent: None,
             renewal_refused: None,
@@ -1059,10 +1067,20 @@ impl Node {
             FinalityProof { source: source.header, target, certificate: cert.clone(), target_set };
         // Keep the newest proof of each epoch (by the target's slot).
         let epoch = self.chain.params.epoch_of(proof.target.header.slot);
+        let mut replaces = None;
         if let Some(last) = self.finality_proofs.back() {
+            if last.source.height >= proof.source.height {
+                return; // a block re-imported at open: its proof is stored already
+            }
             if self.chain.params.epoch_of(last.target.header.slot) == epoch {
+                replaces = Some(last.source.height);
                 self.finality_proofs.pop_back();
             }
+        }
+        // Stored, so that a wallet further behind than memory holds can catch up after a
+        // restart; a store failure costs light clients that history, not the node its chain.
+        if let Err(e) = self.store.put_finality_proof(&proof, replaces, self.proofs_kept()) {
+            tracing::warn!(error = %e, "storing a finality proof failed");
         }
         self.finality_proofs.push_back(Arc::new(proof));
         if self.finality_proofs.len() > MAX_FINALITY_PROOFS {
@@ -1707,9 +1725,25 @@ impl Node {
     }
 
     /// Finality proofs for a light client at finalized height `since`: the newest per epoch
-    /// after it, with the target epoch's validator set where the epoch changes.
+    /// after it, with the target epoch's validator set where the epoch changes. Older than
+    /// memory holds, they come from the store, at most [`MAX_STORED_PROOFS_SERVED`] a request.
     pub fn finality_proofs(&self, since: u64) -> Vec<Arc<FinalityProof>> {
+        let in_memory = self.finality_proofs.front().is_none_or(|p| p.source.height <= since);
+        if !in_memory {
+            if let Ok(stored) = self.store.finality_proofs(since, MAX_STORED_PROOFS_SERVED) {
+                if !stored.is_empty() {
+                    return stored.into_iter().map(Arc::new).collect();
+                }
+            }
+        }
         self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
+    }
+
+    /// Epochs of finality proofs the store keeps: at least the weak-subjectivity window (a
+    /// client may skip from a position of that age, PROTOCOL.md §13.2) and memory's count.
+    fn proofs_kept(&self) -> u64 {
+        let window = self.chain.params.unbonding_epochs.saturating_add(2);
+        window.max(MAX_FINALITY_PROOFS as u64)
     }
 
     /// The newest finality proof, if it is above `since`: what a light client far behind tries
@@ -2659,6 +2693,44 @@ mod tests {
         let expected = Evidence::double_proposal(a.header, b.header).unwrap();
         assert_eq!(n.evidence.iter().collect::<Vec<_>>(), [&expected]);
         assert!(n.take_events().iter().any(|e| matches!(e, Event::Evidence(x) if *x == expected)));
+    }
+
+    /// Issue 16.6: relays kept finality proofs in memory only, so a wallet whose position is
+    /// older than a restart could not catch up through them. Stored, bounded.
+    #[test]
+    fn finality_proofs_outlive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = now_ms() - 40_000;
+        let genesis = keys::devnet_genesis(1, start).unwrap();
+        let v = keys::devnet_validator(0).unwrap();
+        let mut n = Node::open_at(genesis.clone(), dir.path(), Some(v.clone()), start).unwrap();
+        // One validator: every block justifies its parent and finalizes the one before.
+        let at = |slot: u64| start + slot * 1_000 + 1;
+        for slot in 1..=30 {
+            n.tick(at(slot));
+        }
+        let before: Vec<FinalityProof> =
+            n.finality_proofs(0).iter().map(|p| FinalityProof::clone(p)).collect();
+        assert!(before.len() >= 3, "a proof per epoch: {}", before.len());
+        drop(n);
+        let again = Node::open_at(genesis.clone(), dir.path(), None, at(30)).unwrap();
+        let after: Vec<FinalityProof> =
+            again.finality_proofs(0).iter().map(|p| FinalityProof::clone(p)).collect();
+        assert_eq!(after, before);
+        // A light client at genesis catches up through them after the restart.
+        let mut client = light::LightClient::from_genesis(&genesis).unwrap();
+        for p in &after {
+            let links: Vec<_> = (client.finalized().height + 1..p.source.height)
+                .map(|h| again.header(&again.hash_at(h).unwrap()).unwrap())
+                .collect();
+            client.accept_finality(p, &links).unwrap();
+        }
+        assert_eq!(client.finalized().height, after.last().unwrap().source.height);
+        // Bounded: the store keeps the newest `keep` only.
+        let store = again.store();
+        let newest = after.last().unwrap().clone();
+        store.put_finality_proof(&newest, Some(newest.source.height), 2).unwrap();
+        assert_eq!(store.finality_proofs(0, 100).unwrap().len(), 2);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! | `heights`   | height (`u64` BE) ‖ block hash | nothing: every stored block by height |
 //! | `canonical` | height (`u64` BE)          | hash of the finalized chain's block there, and of the head chain's up to the anchor |
 //! | `account_txs` | address ‖ height (`u64` BE) ‖ block hash ‖ index (`u32` BE) | nothing: the transactions each address sent or received a transfer in, on every stored branch |
+//! | `finality`  | source height (`u64` BE)   | [`FinalityProof`] for light clients: the newest of each epoch, the newest `keep` epochs ([`Store::put_finality_proof`]) |
 //!
 //! There is no genesis block: the genesis state is stored under the chain id, which is also the
 //! parent of the block at height 1.
@@ -38,7 +39,8 @@
 //!
 //! # Not here
 //!
-//! Pruning is out of scope: nodes, states and blocks are never deleted, so every stored root
+//! Pruning is out of scope (but for the finality proofs kept for light clients, a bounded
+//! window): nodes, states and blocks are never deleted, so every stored root
 //! stays readable. Decisions about validity are core's; the store keeps what it is given, and
 //! only refuses what would make the database inconsistent (a state filed under the wrong block, a
 //! finalized block replaced by another, finality moving backwards).
@@ -58,11 +60,13 @@ use memecoin_core::block::Block;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::finality::{Checkpoint, Vote};
 use memecoin_core::hash::Hash;
+use memecoin_core::light::FinalityProof;
 use memecoin_core::state::ChainState;
 use memecoin_core::tree::{self, Node, NodeBatch, NodeStore};
 use memecoin_core::tx::TxKind;
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -78,6 +82,7 @@ const TXS: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("txs");
 const HEIGHTS: TableDefinition<&[u8; 40], ()> = TableDefinition::new("heights");
 const CANONICAL: TableDefinition<&[u8; 8], &[u8; 32]> = TableDefinition::new("canonical");
 const ACCOUNT_TXS: TableDefinition<&[u8; 64], ()> = TableDefinition::new("account_txs");
+const FINALITY: TableDefinition<&[u8; 8], &[u8]> = TableDefinition::new("finality");
 
 const KEY_CHAIN_ID: &str = "chain_id";
 const KEY_FINALIZED: &str = "finalized";
@@ -278,6 +283,7 @@ impl Store {
             txn.open_table(HEIGHTS).map_err(db_err("creating table heights"))?;
             txn.open_table(CANONICAL).map_err(db_err("creating table canonical"))?;
             txn.open_table(ACCOUNT_TXS).map_err(db_err("creating table account_txs"))?;
+            txn.open_table(FINALITY).map_err(db_err("creating table finality"))?;
             let mut meta = txn.open_table(META).map_err(db_err("creating table meta"))?;
             let found: Option<Hash> = meta
                 .get(KEY_CHAIN_ID)
@@ -664,6 +670,66 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt { what })
             })
             .transpose()
+    }
+
+    /// Records a finality proof for light clients under its source's height, in place of the
+    /// proof at `replaces` (the same epoch's older one), and drops the oldest while more than
+    /// `keep` are stored: relays serve a wallet catching up after a restart, as far back as the
+    /// weak-subjectivity window (PROTOCOL.md §13.2), never without bound.
+    pub fn put_finality_proof(
+        &self,
+        proof: &FinalityProof,
+        replaces: Option<u64>,
+        keep: u64,
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(FINALITY).map_err(db_err("opening table finality"))?;
+            if let Some(old) = replaces {
+                table.remove(&old.to_be_bytes()).map_err(db_err("replacing a finality proof"))?;
+            }
+            let key = proof.source.height.to_be_bytes();
+            table.insert(&key, proof.to_bytes().as_slice()).map_err(db_err("writing a proof"))?;
+            let mut stored = table.len().map_err(db_err("counting finality proofs"))?;
+            while stored > keep.max(1) {
+                table.pop_first().map_err(db_err("dropping an old finality proof"))?;
+                stored = stored.saturating_sub(1);
+            }
+            Ok(())
+        })
+    }
+
+    /// Up to `max` stored finality proofs whose source is above `since`, oldest first.
+    pub fn finality_proofs(
+        &self,
+        since: u64,
+        max: usize,
+    ) -> Result<Vec<FinalityProof>, StoreError> {
+        let Some(from) = since.checked_add(1) else { return Ok(Vec::new()) };
+        let txn = self.read()?;
+        let table = txn.open_table(FINALITY).map_err(db_err("opening table finality"))?;
+        let range = table
+            .range::<&[u8; 8]>(&from.to_be_bytes()..)
+            .map_err(db_err("scanning finality proofs"))?;
+        let mut proofs = Vec::new();
+        for entry in range.take(max) {
+            let (_, value) = entry.map_err(db_err("scanning finality proofs"))?;
+            proofs.push(decode(value.value(), "finality proof")?);
+        }
+        Ok(proofs)
+    }
+
+    /// The newest `max` stored finality proofs, oldest first.
+    pub fn newest_finality_proofs(&self, max: usize) -> Result<Vec<FinalityProof>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(FINALITY).map_err(db_err("opening table finality"))?;
+        let range = table.iter().map_err(db_err("scanning finality proofs"))?;
+        let mut proofs = Vec::new();
+        for entry in range.rev().take(max) {
+            let (_, value) = entry.map_err(db_err("scanning finality proofs"))?;
+            proofs.push(decode(value.value(), "finality proof")?);
+        }
+        proofs.reverse();
+        Ok(proofs)
     }
 
     /// Records the generation of the validator's hash chain it reveals from (PROTOCOL.md §9.3),

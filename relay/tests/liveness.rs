@@ -116,10 +116,10 @@ fn keygen(path: &Path, chain_length: u64) -> String {
     out.lines().find_map(|l| l.strip_prefix("address:")).unwrap().trim().to_string()
 }
 
-/// `memecoin-relay genesis` for `keys`, starting now, with `slot_ms` edited into the spec.
+/// `memecoin-relay genesis --devnet` for `keys`, starting now, with `slot_ms` edited into the spec.
 fn genesis(dir: &Path, keys: &[&Path], slot_ms: u64) -> std::path::PathBuf {
     let path = dir.join("genesis.json");
-    let mut args = vec!["genesis", "--out", path.to_str().unwrap()];
+    let mut args = vec!["genesis", "--devnet", "--out", path.to_str().unwrap()];
     for k in keys {
         args.extend(["--validator-key", k.to_str().unwrap()]);
     }

@@ -6,6 +6,11 @@
 //   LIAR_CERT       ws://…/ws — a relay that forges finality certificates
 //   LIAR_HEAD       ws://…/ws — a relay with the proposer's key: a forged balance in a head block
 //   LIAR_HEAD_TALL  ws://…/ws — the same at height 10^15
+//   LIAR_SWALLOW    ws://…/ws — a relay that answers "accepted" to every transaction and drops it
+//   LIAR_STALE      ws://…/ws — a relay that withholds finality (as when it has stalled)
+//   LIAR_FORK       ws://…/ws — a relay whose finality proofs finalize conflicting blocks
+//   OTHER_CHAIN     ws://…/ws — a relay of another chain
+//   BUNDLE_DIR      the static wallet bundle (tools/wallet/bundle.mjs) pinned to this chain and relay
 //   PHRASE_B        the recovery phrase imported as the second wallet
 //   ADDRESS_B       its address, as core derives it
 //   FAUCET_AMOUNT, TRANSFER_FEE   the faucet's payment and the chain's minimum fee, as MEME text
@@ -14,8 +19,9 @@
 // Exits non-zero on the first failed expectation or on any console error of any page.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join } from 'node:path';
 
 const env = (name) => {
   const v = process.env[name];
@@ -42,7 +48,35 @@ async function shot(page, name) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }
 
-async function open(browser, name, url, { clock = false, onResponse = null } = {}) {
+/// Serves `dir` as a plain static host would, with the headers of its `_headers` file: not a
+/// relay. Resolves to its base URL.
+function serveStatic(dir) {
+  const headers = {};
+  for (const line of readFileSync(join(dir, '_headers'), 'utf8').split('\n').slice(1)) {
+    const m = line.trim().match(/^([^:]+):\s*(.*)$/);
+    if (m) headers[m[1]] = m[2];
+  }
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const file = path === '/' ? 'index.html' : path.slice(1);
+    if (file.split('/').some((p) => p === '..' || p.startsWith('.'))) return res.writeHead(400).end();
+    try {
+      const body = readFileSync(join(dir, file));
+      res.writeHead(200, { ...headers, 'content-type': types[extname(file)] || 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    servers.push(server);
+    resolve(`http://127.0.0.1:${server.address().port}/`);
+  }));
+}
+const servers = [];
+
+async function open(browser, name, url, { clock = false, onResponse = null, errorsTo = errors } = {}) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
   if (onResponse) {
@@ -54,9 +88,9 @@ async function open(browser, name, url, { clock = false, onResponse = null } = {
   // A controllable clock that runs at real speed until the test moves it (auto-lock).
   if (clock) await page.clock.install();
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`${name}: console error: ${m.text()}`);
+    if (m.type() === 'error') errorsTo.push(`${name}: console error: ${m.text()}`);
   });
-  page.on('pageerror', (e) => errors.push(`${name}: uncaught: ${e.message}`));
+  page.on('pageerror', (e) => errorsTo.push(`${name}: uncaught: ${e.message}`));
   pages.push([name, page]);
   await page.goto(url);
   return page;
@@ -310,8 +344,77 @@ async function main() {
     check((await text(lt, '#warnings')).includes('above its slot'), 'the implausible height is named');
     const tallBody = await text(lt, 'body');
     check(!tallBody.includes('1,000,012.5') && !tallBody.includes('1000012.5'), 'the forged balance is never shown');
-    check(!(await text(lt, '#badge')).includes('1000000000000000'), 'the forged height is never shown as verified');
+    check(!(await text(lt, '#badge')).startsWith('verified, finalized at height 1000000000000000'),
+      'the forged height is never shown as verified');
+    check(!(await text(lt, '#head-state')).includes('1,000,012.5'), 'nor as a head state');
     await shot(lt, '14-head-too-tall');
+
+    // A relay that swallows transactions, listed first, beside the honest one: the wallet sends
+    // to both, and the payment is finalized.
+    step = 'liar: swallow';
+    const honest = BASE.replace(/^http/, 'ws').replace(/\/?$/, '/ws');
+    const relays = [env('LIAR_SWALLOW'), honest].map((u) => `relay=${encodeURIComponent(u)}`).join('&');
+    const ls = await open(browser, 'liar-swallow', `${BASE}?${relays}`);
+    await ls.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(ls, PHRASE_B);
+    await waitText(ls, '#badge', (t) => t.startsWith('verified, finalized'), 'B verified through two relays');
+    await ls.click('#go-send');
+    await ls.locator('#screen-send').waitFor();
+    await ls.fill('#to', addrA);
+    await ls.fill('#amount', '1');
+    await ls.getByRole('button', { name: 'Review' }).click();
+    await confirmAndFinalize(ls, '15-swallowing-relay');
+
+    // The static bundle, from a host that is not a relay: it loads under its own CSP and
+    // integrity, connects to the relay it pins, and verifies as the relay-served page does.
+    step = 'static bundle';
+    const bundleDir = env('BUNDLE_DIR');
+    const bundled = await open(browser, 'bundle', await serveStatic(bundleDir));
+    await bundled.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(bundled, PHRASE_B);
+    await waitText(bundled, '#badge', (t) => t.startsWith('verified, finalized'), 'the bundle to verify B');
+    await shot(bundled, '19-static-bundle');
+    // One byte of the wasm glue changed: the import map's integrity stops the page.
+    const tamperedDir = join(OUT, 'tampered-bundle');
+    cpSync(bundleDir, tamperedDir, { recursive: true });
+    const glue = readdirSync(join(tamperedDir, 'pkg')).find((f) => f.endsWith('.js'));
+    const glueFile = join(tamperedDir, 'pkg', glue);
+    writeFileSync(glueFile, readFileSync(glueFile, 'utf8').replace('function', 'function '));
+    const refused = [];
+    const tampered = await open(browser, 'tampered', await serveStatic(tamperedDir), { errorsTo: refused });
+    await tampered.waitForTimeout(3000);
+    check(await tampered.locator('#screen-welcome').isHidden(), 'a tampered bundle does not start');
+    check(refused.some((e) => /integrity/i.test(e)), `the browser names the integrity check (${refused.join('; ')})`);
+
+    // Finality that does not move: the badge says how old the state is, and a warning says
+    // finality has stalled.
+    step = 'stale finality';
+    const st = await open(browser, 'stale', `${BASE}?relay=${encodeURIComponent(env('LIAR_STALE'))}`);
+    await st.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(st, PHRASE_B);
+    await waitText(st, '#warnings', (t) => t.includes('Finality has stalled'), 'the stall warning');
+    // Nothing newer than genesis is final through this relay: no number is shown as final.
+    await waitText(st, '#badge', (t) => t.endsWith('finality has stalled'), 'the badge to say finality has stalled');
+    check(await text(st, '#balance') === '—', 'no balance is shown as final');
+    await shot(st, '16-finality-stalled');
+
+    // A relay of another chain: why it is not used is on the page, not only in the relay's log.
+    step = 'other chain';
+    const oc = await open(browser, 'other-chain', `${BASE}?relay=${encodeURIComponent(env('OTHER_CHAIN'))}`);
+    await waitText(oc, '#relay-problems', (t) => t.includes('another chain'), 'the relay\'s refusal reason');
+    await waitText(oc, '#warnings', (t) => t.includes('A relay refused this wallet'), 'a warning naming the relay');
+    await shot(oc, '17-relay-of-another-chain');
+
+    // Conflicting finality from a second relay: the wallet stops, says so, and sends nothing.
+    // (Last: the evidence it sends gets the devnet's one validator slashed.)
+    step = 'conflicting finality';
+    const fk = await open(browser, 'fork', `${BASE}?relay=${encodeURIComponent(honest)}&relay=${encodeURIComponent(env('LIAR_FORK'))}`);
+    await fk.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(fk, PHRASE_B);
+    await waitText(fk, '#warnings', (t) => t.includes('Conflicting finality: this wallet has stopped'), 'the alarm');
+    check(await fk.locator('#go-send').isDisabled(), 'sending is blocked after the alarm');
+    check(await fk.locator('#go-stake').isDisabled(), 'staking is blocked after the alarm');
+    await shot(fk, '18-conflicting-finality');
 
     // --- auto-lock: B has been idle; six minutes later (default 5) it is locked ----------------
     step = 'auto-lock';
@@ -332,6 +435,7 @@ async function main() {
     process.exitCode = 1;
   } finally {
     await browser.close();
+    for (const server of servers) server.close();
   }
 }
 

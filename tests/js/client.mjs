@@ -127,6 +127,30 @@ assert.match(rejectedFinality.reason, /certificate/);
 assert.equal(finalityLiar.client.status().finalized.height, 0n);
 finalityLiar.client.close();
 
+// A relay that swallows transactions: alone, it says "accepted" and then "pending" for ever.
+// Beside an honest relay, the client sends to both; asked about a swallowed one, it says which
+// relays do not have it, and sending it again gets it finalized.
+const lone = open([setup.liars.swallow]);
+await lone.next('the swallower open', (e) => e.type === 'relay' && e.state === 'open');
+const next = await main.client.account(dev);
+const swallowedTx = w.sign_transfer(setup.phrase, '', 0, 0, main.client.chain_id(), next.nonce, params.min_fee, setup.to, 1n);
+const taken = await lone.client.submit(swallowedTx.tx);
+assert.equal(taken.accepted, true);
+assert.deepEqual(taken.accepted_by, [setup.liars.swallow]);
+const both = open([setup.liars.swallow, b]);
+await both.next('both open', () => both.events.filter((e) => e.type === 'relay' && e.state === 'open').length === 2);
+const asked = await both.client.tx_status(swallowedTx.id);
+assert.equal(asked.status, 'pending');
+assert.deepEqual([asked.pending_at, asked.unknown_at], [[setup.liars.swallow], [b]]);
+const resent = await both.client.submit(swallowedTx.tx);
+assert.deepEqual(resent.accepted_by, [setup.liars.swallow, b]);
+await until('the swallowed transfer to be final', async () => {
+  const status = await both.client.tx_status(swallowedTx.id);
+  return status.status === 'finalized' && status.verified;
+});
+lone.client.close();
+both.client.close();
+
 const split = open([a, setup.liars.head]);
 const disagreement = await split.next('disagreement', (e) => e.type === 'disagreement' && e.what === 'head');
 assert.equal(disagreement.relays.length, 2);

@@ -83,11 +83,20 @@ export interface ChainParams {
   min_stake: bigint;
 }
 
+/** `accepted` if any relay took it; `relay` is the first that did (or the first that refused,
+ *  with its `reason`); `accepted_by` lists every relay that took it. */
+/** How old the verified finalized state is, and whether finality has stalled (3 epochs). */
+export interface Freshness {
+  age_ms: bigint;
+  stalled: boolean;
+}
+
 export interface SubmitResult {
   accepted: boolean;
   tx_id?: string;
   reason?: string;
   relay: string;
+  accepted_by: string[];
 }
 
 /** `included` and `finalized` with `verified: true` are proven; everything with `verified: false` is the relay's word (`pending`, `unknown`, or `included` in a block the client cannot check yet: an epoch whose finality it has not verified). */
@@ -97,6 +106,10 @@ export interface TxStatus {
   block?: string;
   verified: boolean;
   relay: string;
+  /** Relays that answered `pending`, and those that do not have it (`unknown`): a wallet sends
+   *  the transaction again to the latter while none has included it. */
+  pending_at: string[];
+  unknown_at: string[];
 }
 
 export type ClientEvent =
@@ -189,6 +202,12 @@ struct Status {
 }
 
 #[derive(Debug, Serialize)]
+struct Freshness {
+    age_ms: u64,
+    stalled: bool,
+}
+
+#[derive(Debug, Serialize)]
 struct ParamsView {
     min_fee: u64,
     slot_ms: u64,
@@ -205,6 +224,7 @@ struct SubmitResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     relay: String,
+    accepted_by: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,6 +236,22 @@ struct TxStatus {
     block: Option<String>,
     verified: bool,
     relay: String,
+    pending_at: Vec<String>,
+    unknown_at: Vec<String>,
+}
+
+impl TxStatus {
+    /// How far a status goes: proven final, proven included, the relay's word that it is
+    /// included, pending, unknown.
+    fn rank(&self) -> u8 {
+        match (self.status, self.verified) {
+            ("finalized", true) => 4,
+            ("included", true) => 3,
+            ("included", false) => 2,
+            ("pending", _) => 1,
+            _ => 0,
+        }
+    }
 }
 
 /// The JavaScript callbacks of one connection, kept alive as long as its socket may call them.
@@ -240,6 +276,9 @@ struct Relay {
     retry_ms: Option<u32>,
     head_height: Option<u64>,
     last_error: Option<String>,
+    /// What the relay said in an `error` without an id on this connection (e.g. `wrong chain:
+    /// …`): the reason it gives for closing, when the close frame has none.
+    said: Option<String>,
 }
 
 #[derive(Debug)]
@@ -354,6 +393,18 @@ impl Client {
         self.shared.state.borrow().light.trusted_hex()
     }
 
+    /// How fresh the verified finalized state is, by this machine's clock: `age_ms` since its
+    /// block's slot began, and `stalled` when finality has not moved for more than 3 epochs
+    /// (core's `is_stalled`): settled numbers may be out of date, and payments wait.
+    #[wasm_bindgen(unchecked_return_type = "Freshness")]
+    pub fn freshness(&self) -> Result<JsValue, JsError> {
+        let state = self.shared.state.borrow();
+        let now = crate::light::now_ms();
+        let started = state.light.slot_start_ms(state.light.core().finalized().slot);
+        let stalled = state.light.core().is_stalled(state.light.now_slot(now));
+        Ok(to_js(&Freshness { age_ms: now.saturating_sub(started), stalled })?)
+    }
+
     /// The chain id (genesis hash), hex.
     pub fn chain_id(&self) -> String {
         self.shared.state.borrow().light.core().chain_id().to_hex()
@@ -462,37 +513,56 @@ impl Client {
     }
 
     /// Sends a signed transaction (hex of `SignedTx`, as `sign_*` return it) to every connected
-    /// relay and resolves with the first acceptance, or with the first refusal and its reason
-    /// when none accepts. Rejects if no relay answers.
+    /// relay at once, so that no one relay can swallow it, and resolves with every answer folded
+    /// in: accepted if any relay took it (`accepted_by` lists them), else the first refusal and
+    /// its reason. Rejects if no relay answers.
     #[wasm_bindgen(unchecked_return_type = "Promise<SubmitResult>")]
     pub fn submit(&self, tx_hex: &str) -> Result<js_sys::Promise, JsError> {
         let _checked: SignedTx = decode_hex("transaction", tx_hex)?;
         let tx = tx_hex.to_owned();
         let shared = self.shared.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let mut refused = None;
-            let mut last = Error::NoRelay;
             let relays = ready_relays(&shared.state.borrow());
-            for relay in relays {
+            let answers = ask_all(&shared, &relays, move |shared, relay| {
+                let tx = tx.clone();
+                async move { request(&shared, relay, |id| Message::SubmitTx { id, tx }).await }
+            })
+            .await;
+            let mut accepted: Option<SubmitResult> = None;
+            let mut refused = None;
+            let mut accepted_by = Vec::new();
+            let mut last = Error::NoRelay;
+            for (relay, answer) in answers {
                 let url = shared.url(relay);
-                let reply = request(&shared, relay, |id| Message::SubmitTx { id, tx: tx.clone() });
-                match reply.await {
+                match answer {
                     Ok(Message::TxResult { accepted: true, tx_id, .. }) => {
-                        let result =
-                            SubmitResult { accepted: true, tx_id, reason: None, relay: url };
-                        return resolved(&result);
+                        accepted_by.push(url.clone());
+                        accepted.get_or_insert(SubmitResult {
+                            accepted: true,
+                            tx_id,
+                            reason: None,
+                            relay: url,
+                            accepted_by: Vec::new(),
+                        });
                     }
                     Ok(Message::TxResult { reason, .. }) => {
-                        let result =
-                            SubmitResult { accepted: false, tx_id: None, reason, relay: url };
-                        refused.get_or_insert(result);
+                        refused.get_or_insert(SubmitResult {
+                            accepted: false,
+                            tx_id: None,
+                            reason,
+                            relay: url,
+                            accepted_by: Vec::new(),
+                        });
                     }
                     Ok(_) => last = unexpected(url),
                     Err(e) => last = e,
                 }
             }
-            match refused {
-                Some(result) => resolved(&result),
+            match accepted.or(refused) {
+                Some(mut result) => {
+                    result.accepted_by = accepted_by;
+                    resolved(&result)
+                }
                 None => Err(JsError::from(last).into()),
             }
         }))
@@ -500,22 +570,45 @@ impl Client {
 
     /// The status of transaction `tx_id` (hex), verified where it can be: `included` comes with
     /// an inclusion proof under a header signed by its elected proposer, `finalized` with one
-    /// under a header hash-linked to the verified finalized block. Asks the connected relays in
-    /// turn; a proof that fails is reported as `rejected` and the next relay is asked.
+    /// under a header hash-linked to the verified finalized block. Asks every connected relay at
+    /// once and answers with the furthest status (a proof outranks a relay's word): `unknown`
+    /// only when no relay has it. A proof that fails is reported as `rejected`.
     #[wasm_bindgen(unchecked_return_type = "Promise<TxStatus>")]
     pub fn tx_status(&self, tx_id: &str) -> Result<js_sys::Promise, JsError> {
         let id: Hash = decode_hex("transaction id", tx_id)?;
         let shared = self.shared.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let mut last = Error::NoRelay;
             let relays = ready_relays(&shared.state.borrow());
-            for relay in relays {
-                match fetch_tx_status(&shared, relay, id).await {
-                    Ok(status) => return resolved(&status),
+            let answers = ask_all(&shared, &relays, move |shared, relay| async move {
+                fetch_tx_status(&shared, relay, id).await
+            })
+            .await;
+            let mut best: Option<TxStatus> = None;
+            let (mut pending_at, mut unknown_at) = (Vec::new(), Vec::new());
+            let mut last = Error::NoRelay;
+            for (_, answer) in answers {
+                match answer {
+                    Ok(status) => {
+                        match status.status {
+                            "pending" => pending_at.push(status.relay.clone()),
+                            "unknown" => unknown_at.push(status.relay.clone()),
+                            _ => {}
+                        }
+                        if best.as_ref().is_none_or(|b| status.rank() > b.rank()) {
+                            best = Some(status);
+                        }
+                    }
                     Err(e) => last = e,
                 }
             }
-            Err(JsError::from(last).into())
+            match best {
+                Some(mut status) => {
+                    status.pending_at = pending_at;
+                    status.unknown_at = unknown_at;
+                    resolved(&status)
+                }
+                None => Err(JsError::from(last).into()),
+            }
         }))
     }
 
@@ -568,6 +661,7 @@ impl Client {
                 retry_ms: None,
                 head_height: None,
                 last_error: None,
+                said: None,
             })
             .collect::<Vec<_>>();
         // A panic is a bug (a trap that kills the module); say where it was, on the console.
@@ -606,6 +700,31 @@ fn resolved<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     to_js(value).map_err(|e| JsError::from(e).into())
 }
 
+/// Runs `ask` against each of `relays` at once and returns every outcome, in relay order.
+async fn ask_all<T, F, Fut>(shared: &Rc<Shared>, relays: &[usize], ask: F) -> Vec<(usize, T)>
+where
+    T: 'static,
+    F: Fn(Rc<Shared>, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let results = Rc::new(RefCell::new(Vec::new()));
+    let all = js_sys::Array::new();
+    for &relay in relays {
+        let asked = ask(shared.clone(), relay);
+        let results = results.clone();
+        all.push(&wasm_bindgen_futures::future_to_promise(async move {
+            let outcome = asked.await;
+            results.borrow_mut().push((relay, outcome));
+            Ok(JsValue::UNDEFINED)
+        }));
+    }
+    // None of the promises rejects: each outcome is in `results`.
+    let _ = JsFuture::from(js_sys::Promise::all(&all)).await;
+    let mut outcomes = std::mem::take(&mut *results.borrow_mut());
+    outcomes.sort_by_key(|(relay, _)| *relay);
+    outcomes
+}
+
 fn ready_relays(state: &State) -> Vec<usize> {
     (0..state.relays.len())
         .filter(|&i| state.relays.get(i).is_some_and(|r| r.ready && r.socket.is_some()))
@@ -634,6 +753,7 @@ fn connect(shared: &Rc<Shared>, index: usize) {
         close_socket(relay);
         relay.state = ConnState::Connecting;
         relay.retry_ms = None;
+        relay.said = None;
         relay.url.clone()
     };
     let socket = match WebSocket::new(&url) {
@@ -674,9 +794,11 @@ fn connect(shared: &Rc<Shared>, index: usize) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         if let Some(shared) = weak.upgrade() {
-            let reason = match event.reason() {
-                r if r.is_empty() => format!("connection closed ({})", event.code()),
-                r => r,
+            let said = shared.state.borrow().relays.get(index).and_then(|r| r.said.clone());
+            let reason = match (event.reason(), said) {
+                (r, _) if !r.is_empty() => r,
+                (_, Some(said)) => format!("closed by the relay: {said}"),
+                _ => format!("connection closed ({})", event.code()),
             };
             dropped(&shared, index, reason);
         }
@@ -807,6 +929,7 @@ fn received(shared: &Rc<Shared>, index: usize, text: &str) {
         }
         Message::Error { id: None, reason } => {
             if let Some(relay) = shared.state.borrow_mut().relays.get_mut(index) {
+                relay.said = Some(reason.clone());
                 relay.last_error = Some(reason);
             }
         }
@@ -1305,7 +1428,15 @@ async fn fetch_tx_status(
             "pending" => "pending",
             _ => "unknown",
         };
-        return Ok(TxStatus { status, height: None, block: None, verified: false, relay: url });
+        return Ok(TxStatus {
+            status,
+            height: None,
+            block: None,
+            verified: false,
+            relay: url,
+            pending_at: Vec::new(),
+            unknown_at: Vec::new(),
+        });
     };
     let header: SignedHeader = match decode_hex("header", &header_hex) {
         Ok(header) => header,
@@ -1327,6 +1458,8 @@ async fn fetch_tx_status(
             block: Some(anchor.hash.to_hex()),
             verified: true,
             relay: url,
+            pending_at: Vec::new(),
+            unknown_at: Vec::new(),
         }),
         // Not checkable yet (a block in an epoch the client has not crossed: finality into it
         // comes a block or two later): the relay's word, unverified, not an error.
@@ -1338,6 +1471,8 @@ async fn fetch_tx_status(
             block: Some(header.hash().to_hex()),
             verified: false,
             relay: url,
+            pending_at: Vec::new(),
+            unknown_at: Vec::new(),
         }),
         Err(e) => {
             if is_lie(&e) {

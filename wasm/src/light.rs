@@ -188,6 +188,12 @@ impl LightClient {
         memecoin_core::pos::slot_at(self.genesis_time_ms, slot_ms, now_ms).unwrap_or(0)
     }
 
+    /// Unix milliseconds at which `slot` starts (saturating).
+    pub fn slot_start_ms(&self, slot: u64) -> u64 {
+        let slot_ms = self.inner.params().slot_ms;
+        memecoin_core::pos::slot_start(self.genesis_time_ms, slot_ms, slot).unwrap_or(u64::MAX)
+    }
+
     /// A finality proof, with the headers that link its source to the finalized block (hex of
     /// `SignedHeader`, lowest first; none when its parent is known).
     pub fn finality(&mut self, proof_hex: &str, links_hex: &[String]) -> Result<AnchorView, Error> {

@@ -151,7 +151,7 @@ Tasks:
                   the same file on a debug build, 8 s per attack.
   liveness [--down-slots N]
                   Liveness for days on release relays, each its own process
-                  (relay/tests/liveness.rs, `memecoin-relay genesis` specs with short slots):
+                  (relay/tests/liveness.rs, `memecoin-relay genesis --devnet` specs, short slots):
                   a 32-reveal validator proposes past 400 blocks (it renews its hash chain),
                   and of two equal validators one is down N slots (default 4,600, 50 ms
                   each); finality comes back without it and again with it. `cargo xtask
@@ -176,6 +176,12 @@ Tasks:
                   command that reproduces it. --seeds first rewrites the seed files from the
                   fixture chain (fuzz/examples/seeds.rs); --merge adds the scratch units that
                   bring new coverage to fuzz/corpus.
+  wallet --genesis FILE [--relay wss://HOST/ws]... [--out DIR]
+                  Build the wallet as a static, versioned bundle (default target/wallet):
+                  content-hashed files, the chain spec FILE and the relays pinned, SRI on
+                  every script, a strict Content-Security-Policy (a <meta>, and `_headers`
+                  for hosts that read it), SHA256SUMS. Serve the folder from any static
+                  host; it prints the hash of index.html, the bundle's identity.
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the page and the relay (release) and start a local devnet serving
                   the page at / with its genesis.json (default
@@ -215,6 +221,10 @@ enum Task {
     },
     /// Options passed on to `memecoin-relay devnet`, already checked.
     Devnet {
+        options: Vec<String>,
+    },
+    /// Options passed on to tools/wallet/bundle.mjs, already checked.
+    Wallet {
         options: Vec<String>,
     },
     /// Options passed on to `memecoin-sim`, already checked.
@@ -280,6 +290,37 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
                 }
             }
             Ok(Task::Devnet { options })
+        }
+        "wallet" => {
+            let mut options = Vec::new();
+            let mut words = rest.iter();
+            while let Some(option) = words.next() {
+                match option.as_str() {
+                    "--genesis" | "--relay" | "--out" => {
+                        let Some(value) = words.next() else {
+                            return Err(UsageError::UnknownOption {
+                                task: "wallet",
+                                option: format!("{option} (needs a value)"),
+                            });
+                        };
+                        options.push(option.clone());
+                        options.push(value.clone());
+                    }
+                    _ => {
+                        return Err(UsageError::UnknownOption {
+                            task: "wallet",
+                            option: option.clone(),
+                        });
+                    }
+                }
+            }
+            if !options.iter().any(|o| o == "--genesis") {
+                return Err(UsageError::UnknownOption {
+                    task: "wallet",
+                    option: "(missing --genesis FILE: the chain spec the bundle pins)".into(),
+                });
+            }
+            Ok(Task::Wallet { options })
         }
         "sim" => {
             let mut options = Vec::new();
@@ -482,6 +523,7 @@ fn main() -> ExitCode {
         Task::Page => page(&mut run),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
+        Task::Wallet { options } => wallet(&mut run, &options),
         Task::Sim { options } => {
             let sim = cargo(["run", "--release", "-p", SIM, "--"]).args(&options);
             run.exec("sim", &sim)
@@ -1434,6 +1476,19 @@ fn devnet(run: &mut Run, options: &[String]) -> Result<(), Failure> {
     run.exec("devnet", &devnet)
 }
 
+/// Builds the page, then the static wallet bundle from it (tools/wallet/bundle.mjs): content-
+/// hashed files, the chain spec and relays pinned, integrity on every script, a strict CSP;
+/// into `target/wallet` unless `--out` says otherwise.
+fn wallet(run: &mut Run, options: &[String]) -> Result<(), Failure> {
+    page(run)?;
+    let mut args = vec!["tools/wallet/bundle.mjs".to_string(), "--www".into(), WWW.into()];
+    args.extend(options.iter().cloned());
+    if !options.iter().any(|o| o == "--out") {
+        args.extend(["--out".into(), "target/wallet".into()]);
+    }
+    run.exec("wallet bundle", &Cmd::new("node").args(args))
+}
+
 /// Builds the wallet page in place: the served wasm (`wasm_web_build`) in `www/pkg` (gitignored), the npm
 /// dependencies from their lockfiles (`npm ci`), the QR module copied to `www/vendor`
 /// (gitignored), and the browser test driver's playwright-core. Then reports the first load's
@@ -1828,6 +1883,14 @@ mod tests {
         check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
         check_args(&["vectors"], Ok(Task::Vectors));
         check_args(&["page"], Ok(Task::Page));
+        check_args(
+            &["wallet", "--genesis", "g.json", "--relay", "wss://r/ws"],
+            Ok(Task::Wallet { options: args(&["--genesis", "g.json", "--relay", "wss://r/ws"]) }),
+        );
+        assert!(matches!(
+            parse_args(&args(&["wallet", "--relay", "wss://r/ws"])),
+            Err(UsageError::UnknownOption { task: "wallet", .. })
+        ));
         check_args(&["devnet"], Ok(Task::Devnet { options: vec![] }));
         check_args(
             &["devnet", "--validators", "4", "--listen", "127.0.0.1:9000"],

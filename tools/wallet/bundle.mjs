@@ -1,0 +1,161 @@
+// The wallet as a static, versioned bundle: a folder any static host (or a local static server)
+// can serve, that talks to relays over ws/wss and trusts nothing its host sends beyond the files
+// whose hashes it names.
+//
+//   node bundle.mjs --www <built www/> --genesis <chain spec> --out <dir> [--relay wss://…]…
+//
+// Run by `cargo xtask wallet` (after `cargo xtask page`) and by tests/page.rs.
+//
+// - Every file but index.html is named by its content (`app.<sha256/16>.js`), so a name is a
+//   version: hosts may cache them for ever, and no two versions share a name.
+// - The chain spec and the default relays are pinned in app.js (`BUNDLE`), the genesis fetched
+//   with its SHA-384 as `integrity`, the wasm too.
+// - index.html loads the stylesheet and app.js with subresource integrity, and an import map
+//   gives the integrity of the modules app.js imports (the wasm glue, the QR code), so a changed
+//   byte anywhere stops the page from loading.
+// - index.html carries the Content-Security-Policy as a <meta> (with the import map's hash);
+//   `_headers` has the same headers, with `frame-ancestors`, for hosts that read it (Netlify,
+//   Cloudflare Pages); the relay sends them itself (relay/src/http.rs, `PAGE_HEADERS`).
+// - SHA256SUMS lists every file; the printed hash of index.html identifies the bundle (README:
+//   "Check a wallet bundle").
+
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+const args = process.argv.slice(2);
+const opt = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const www = opt("--www");
+const genesisPath = opt("--genesis");
+const out = opt("--out");
+const relays = args.flatMap((a, i) => (a === "--relay" ? [args[i + 1]] : []));
+if (!www || !genesisPath || !out) {
+  console.error("usage: node bundle.mjs --www <dir> --genesis <spec.json> --out <dir> [--relay wss://…]…");
+  process.exit(2);
+}
+for (const r of relays) {
+  if (!/^wss?:\/\//.test(r)) {
+    console.error(`--relay ${r}: a relay is a ws:// or wss:// URL`);
+    process.exit(2);
+  }
+}
+
+const read = (file) => readFileSync(path.join(www, file));
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+const sri = (bytes) => `sha384-${createHash("sha384").update(bytes).digest("base64")}`;
+/** `dir/name.ext` → `dir/name.<hash>.ext` */
+const named = (file, bytes) => {
+  const ext = path.extname(file);
+  return `${file.slice(0, -ext.length)}.${sha256(bytes).slice(0, 16)}${ext}`;
+};
+/** Replaces `from` by `to` exactly once, or fails: the build must match what this expects. */
+const replaceOnce = (text, from, to, where) => {
+  const n = text.split(from).length - 1;
+  if (n !== 1) throw new Error(`${where}: expected "${from}" once, found it ${n} times`);
+  return text.replace(from, to);
+};
+
+rmSync(out, { recursive: true, force: true });
+const files = new Map(); // bundle path → bytes
+const put = (file, bytes) => files.set(file, Buffer.from(bytes));
+
+// Leaves first: each name is known before the file that names it is hashed.
+const uqr = read("vendor/uqr.js");
+const uqrName = named("vendor/uqr.js", uqr);
+put(uqrName, uqr);
+
+const wasm = read("pkg/memecoin_wasm_bg.wasm");
+const wasmName = named("pkg/memecoin_wasm_bg.wasm", wasm);
+put(wasmName, wasm);
+
+const glue = replaceOnce(
+  read("pkg/memecoin_wasm.js").toString(),
+  "'memecoin_wasm_bg.wasm'",
+  `'${path.basename(wasmName)}'`,
+  "pkg/memecoin_wasm.js",
+);
+const glueName = named("pkg/memecoin_wasm.js", Buffer.from(glue));
+put(glueName, glue);
+
+let genesis;
+try {
+  genesis = readFileSync(genesisPath);
+  JSON.parse(genesis.toString()); // a chain spec, not anything
+} catch (e) {
+  console.error(`--genesis ${genesisPath}: not a readable chain spec (${e.message})`);
+  process.exit(2);
+}
+const genesisName = named("genesis.json", genesis);
+put(genesisName, genesis);
+
+let app = read("app.js").toString();
+app = replaceOnce(app, "'./pkg/memecoin_wasm.js'", `'./${glueName}'`, "app.js");
+app = replaceOnce(app, "'./vendor/uqr.js'", `'./${uqrName}'`, "app.js");
+const pinned = {
+  genesis: [genesisName, sri(genesis)],
+  wasm: [wasmName, sri(wasm)],
+  relays,
+};
+app = replaceOnce(app, "const BUNDLE = null;", `const BUNDLE = ${JSON.stringify(pinned)};`, "app.js");
+const appName = named("app.js", Buffer.from(app));
+put(appName, app);
+
+const css = read("style.css");
+const cssName = named("style.css", css);
+put(cssName, css);
+
+const importmap = JSON.stringify({
+  integrity: { [`./${glueName}`]: sri(Buffer.from(glue)), [`./${uqrName}`]: sri(uqr) },
+});
+const importmapHash = `sha256-${createHash("sha256").update(importmap).digest("base64")}`;
+const csp = [
+  "default-src 'none'",
+  `script-src 'self' 'wasm-unsafe-eval' '${importmapHash}'`,
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");
+let html = read("index.html").toString();
+html = replaceOnce(
+  html,
+  '<link rel="stylesheet" href="style.css">',
+  `<meta http-equiv="Content-Security-Policy" content="${csp}">\n` +
+    `<link rel="stylesheet" href="${cssName}" integrity="${sri(css)}">`,
+  "index.html",
+);
+html = replaceOnce(
+  html,
+  '<script type="module" src="app.js"></script>',
+  `<script type="importmap">${importmap}</script>\n` +
+    `<script type="module" src="${appName}" integrity="${sri(Buffer.from(app))}"></script>`,
+  "index.html",
+);
+put("index.html", html);
+
+const headers = [
+  "/*",
+  `  Content-Security-Policy: ${csp}; frame-ancestors 'none'`,
+  "  X-Frame-Options: DENY",
+  "  X-Content-Type-Options: nosniff",
+  "  Referrer-Policy: no-referrer",
+  "  Cross-Origin-Opener-Policy: same-origin",
+  "",
+].join("\n");
+put("_headers", headers);
+
+for (const [file, bytes] of files) {
+  mkdirSync(path.dirname(path.join(out, file)), { recursive: true });
+  writeFileSync(path.join(out, file), bytes);
+}
+const sums = [...files].map(([file, bytes]) => `${sha256(bytes)}  ${file}`).sort((a, b) =>
+  a.slice(66).localeCompare(b.slice(66)),
+);
+writeFileSync(path.join(out, "SHA256SUMS"), `${sums.join("\n")}\n`);
+console.log(`wallet bundle: ${out}`);
+console.log(`  index.html sha256 ${sha256(Buffer.from(html))} (the bundle's identity)`);
+console.log(`  chain ${JSON.parse(genesis.toString()).chain_name}, relays: ${relays.join(", ") || "the serving host's /ws"}`);
