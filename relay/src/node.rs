@@ -1726,7 +1726,7 @@ impl Node {
 
     /// Finality proofs for a light client at finalized height `since`: the newest per epoch
     /// after it, with the target epoch's validator set where the epoch changes. Older than
-    /// memory holds, they come from the store, at most [`MAX_STORED_PROOFS_SERVED`] a request.
+    /// memory holds, they come from the store, at most 256 a request.
     pub fn finality_proofs(&self, since: u64) -> Vec<Arc<FinalityProof>> {
         let in_memory = self.finality_proofs.front().is_none_or(|p| p.source.height <= since);
         if !in_memory {
