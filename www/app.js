@@ -130,7 +130,7 @@ async function start() {
 function relayUrls() {
   const asked = new URLSearchParams(location.search).getAll('relay').filter((u) => /^wss?:\/\//.test(u));
   if (asked.length) return asked;
-  if (BUNDLE && BUNDLE.relays.length) return BUNDLE.relays;
+  if (BUNDLE && BUNDLE.relays.length) return [...new Set([...BUNDLE.relays, ...BUNDLE.sources])];
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   return [`${scheme}://${location.host}/ws`];
 }
@@ -230,6 +230,12 @@ function onEvent(e) {
         renderAccount();
       }
       break;
+    case 'checkpoint': {
+      const n = e.sources.length;
+      warn('checkpoint', 'Started again from a recent checkpoint',
+        `This wallet's saved position (or the chain's genesis) is older than the chain's weak-subjectivity bound: the validators it trusted may have withdrawn their stake and could sign a false history at no cost. It started again from block ${e.anchor.height} (${shortHash(e.anchor.hash)}), on which ${n} source${n > 1 ? 's' : ''} agreed: ${e.sources.join(', ')}.${n < 2 ? ' Only one source answered, so it could not be confirmed independently: add relays (?relay=…) to check it.' : ''}`);
+      break;
+    }
     case 'alarm':
       raiseAlarm(`${e.detail} — ${e.evidence} piece(s) of slashing evidence sent to the relays`);
       break;

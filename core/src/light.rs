@@ -227,6 +227,25 @@ pub const MAX_ABOVE: usize = 1024;
 /// block (PROTOCOL.md §13.4). A finality proof further ahead is taken on the trust rules alone.
 pub const MAX_LINKS: u64 = 1024;
 
+/// The first slot at which a position trusting the set of `epoch` is past the weak-subjectivity
+/// bound (PROTOCOL.md §13.2): the set's members may have unstaked just after it was
+/// snapshotted, and be paid out from epoch `epoch + max(unbonding_epochs − 1, 2)` on.
+pub fn trust_deadline_slot(epoch: u64, params: &Params) -> u64 {
+    let wait = params.unbonding_epochs.saturating_sub(1).max(2);
+    epoch.saturating_add(wait).saturating_mul(params.slots_per_epoch)
+}
+
+/// The slashable pairs in two finality proofs' certificates (each against its `target_set`):
+/// what a client that saw both, from sources that disagree, sends to relays.
+pub fn conflict_evidence(chain_id: &Hash, a: &FinalityProof, b: &FinalityProof) -> Vec<Evidence> {
+    match (&a.target_set, &b.target_set) {
+        (Some(a_set), Some(b_set)) => {
+            double_votes(chain_id, (&a.certificate, a_set), (&b.certificate, b_set))
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Epochs without new finality after which a client says finality has stalled
 /// ([`LightClient::is_stalled`]); honest finality trails the head by two blocks.
 pub const STALLED_AFTER_EPOCHS: u64 = 3;
@@ -319,6 +338,51 @@ impl LightClient {
         })
     }
 
+    /// Starts from a finality proof taken on the word of the sources that served it (a recent
+    /// checkpoint when the client's own position is past the weak-subjectivity bound, §13.2):
+    /// nothing the client held vouches for it, so callers require several independent sources
+    /// to agree on it first. The proof must hold together: `target` the child of `source`, its
+    /// `target_set` the one the target header commits to, the elected proposer's signature, and
+    /// a certificate for the link by more than 2/3 of that set. The client is then final at
+    /// `source`, trusting `target_set`.
+    pub fn from_finality_proof(genesis: &Genesis, p: &FinalityProof) -> Result<Self, LightError> {
+        genesis.params.validate().map_err(|e| LightError::Genesis(GenesisError::Params(e)))?;
+        let chain = genesis.chain();
+        let (s, t) = (&p.source, &p.target.header);
+        if t.parent != s.hash() || t.height != s.height.saturating_add(1) {
+            return Err(LightError::NotChild);
+        }
+        let Some(set) = p.target_set.clone() else {
+            return Err(LightError::WrongValidatorSet);
+        };
+        let epoch = chain.params.epoch_of(t.slot);
+        let mut client = LightClient {
+            chain_id: chain.id,
+            params: chain.params,
+            finalized: Anchor::of(s),
+            certificate: None,
+            head: Anchor::of(s),
+            above: BTreeMap::new(),
+            epoch,
+            set,
+            next_hash: t.next_validators,
+            conflict: None,
+        };
+        let set = client.set.clone();
+        client.check_signed(&p.target, &set)?;
+        let v = &p.certificate.vote;
+        let link_ok = v.epoch == epoch
+            && v.source == Checkpoint { height: s.height, hash: s.hash() }
+            && v.target == Checkpoint { height: t.height, hash: t.hash() };
+        if !link_ok {
+            return Err(LightError::CertificateMismatch);
+        }
+        p.certificate.verify(&client.chain_id, &set).map_err(LightError::Certificate)?;
+        client.certificate = Some(p.certificate.clone());
+        client.remember(core::iter::once(t));
+        Ok(client)
+    }
+
     /// Resumes from a position saved with [`LightClient::trusted`]; `genesis` supplies the
     /// chain's parameters and must be the chain the position belongs to.
     pub fn resume(genesis: &Genesis, trusted: &Trusted) -> Result<Self, LightError> {
@@ -379,6 +443,15 @@ impl LightClient {
     /// The conflicting finality that stopped the client, if it has seen one.
     pub fn conflict(&self) -> Option<&Conflict> {
         self.conflict.as_ref()
+    }
+
+    /// Whether the client's trusted position is past the weak-subjectivity bound at `now_slot`
+    /// ([`trust_deadline_slot`] of its epoch): the stake of the set it trusts may have been paid
+    /// out, and its keys may sign a false history at no cost. A client past it must not follow
+    /// proofs from there; it starts again from a recent checkpoint that several independent
+    /// sources agree on ([`LightClient::from_finality_proof`]).
+    pub fn is_expired(&self, now_slot: u64) -> bool {
+        now_slot >= trust_deadline_slot(self.epoch, &self.params)
     }
 
     /// Whether the finalized block is more than [`STALLED_AFTER_EPOCHS`] epochs behind

@@ -1432,3 +1432,65 @@ fn light_client_halts_on_conflicting_finality_with_evidence() {
     let links = net.links(&lc.finalized().hash, &next.source);
     assert_eq!(lc.accept_finality(&next, &links), Ok(light::Anchor::of(&next.source)));
 }
+
+/// Issue 16.2: a position older than the weak-subjectivity bound is expired, and a client starts
+/// again from a recent finality proof that holds together (its sources are the caller's to
+/// check); two valid proofs that conflict give the double votes.
+#[test]
+fn an_expired_position_starts_again_from_a_checkpoint() {
+    let mut net = Net::new(4, 1);
+    for _ in 0..30 {
+        net.produce(vec![]);
+    }
+    let params = net.chain.params.clone();
+    // Devnet: 2 epochs of unbonding, so a position of epoch 0 lasts to the start of epoch 2.
+    assert_eq!(light::trust_deadline_slot(0, &params), 2 * params.slots_per_epoch);
+    let lc = LightClient::from_genesis(&net.genesis).unwrap();
+    assert!(!lc.is_expired(2 * params.slots_per_epoch - 1));
+    assert!(lc.is_expired(2 * params.slots_per_epoch));
+
+    let proof = proof_for(&net, 25);
+    let fresh = LightClient::from_finality_proof(&net.genesis, &proof).unwrap();
+    assert_eq!(fresh.finalized(), &light::Anchor::of(&proof.source));
+    assert_eq!(fresh.head(), &light::Anchor::of(&proof.target.header));
+    assert!(!fresh.is_expired(net.state.tip.slot));
+    // It goes on like any client: the next block's header links to the proof's target.
+    let mut fresh = fresh;
+    let next = &net.blocks[27].header;
+    assert_eq!(
+        fresh.accept_header(next, &[], next.header.slot),
+        Ok(light::Anchor::of(&next.header))
+    );
+
+    // A proof that does not hold together is refused.
+    let mut thin = proof.clone();
+    thin.certificate.signatures.truncate(2);
+    assert!(matches!(
+        LightClient::from_finality_proof(&net.genesis, &thin),
+        Err(LightError::Certificate(_))
+    ));
+    let mut other = proof.clone();
+    other.target_set.as_mut().unwrap().seed = Hash([3; 32]);
+    assert_eq!(
+        LightClient::from_finality_proof(&net.genesis, &other).err(),
+        Some(LightError::WrongValidatorSet)
+    );
+    let mut bare = proof.clone();
+    bare.target_set = None;
+    assert_eq!(
+        LightClient::from_finality_proof(&net.genesis, &bare).err(),
+        Some(LightError::WrongValidatorSet)
+    );
+
+    // Two valid proofs for different blocks at one height: every signer of both double voted.
+    let mut sibling = proof.source.clone();
+    sibling.state_root = Hash([4; 32]);
+    let mut forged = forge_proof(&net, sibling, proof.target.header.slot);
+    forged.target_set = proof.target_set.clone();
+    LightClient::from_finality_proof(&net.genesis, &forged).unwrap();
+    let evidence = light::conflict_evidence(&net.chain.id, &proof, &forged);
+    assert!(!evidence.is_empty());
+    for e in &evidence {
+        e.verify(&net.chain.id).unwrap();
+    }
+}

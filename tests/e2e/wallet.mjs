@@ -76,7 +76,7 @@ function serveStatic(dir) {
 }
 const servers = [];
 
-async function open(browser, name, url, { clock = false, onResponse = null, errorsTo = errors } = {}) {
+async function open(browser, name, url, { clock = false, clockAt = null, onResponse = null, errorsTo = errors } = {}) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
   if (onResponse) {
@@ -87,6 +87,8 @@ async function open(browser, name, url, { clock = false, onResponse = null, erro
   }
   // A controllable clock that runs at real speed until the test moves it (auto-lock).
   if (clock) await page.clock.install();
+  // A clock that starts at `clockAt` (Unix ms) and runs at real speed from there.
+  if (clockAt !== null) await page.clock.install({ time: clockAt });
   page.on('console', (m) => {
     if (m.type() === 'error') errorsTo.push(`${name}: console error: ${m.text()}`);
   });
@@ -385,6 +387,18 @@ async function main() {
     await tampered.waitForTimeout(3000);
     check(await tampered.locator('#screen-welcome').isHidden(), 'a tampered bundle does not start');
     check(refused.some((e) => /integrity/i.test(e)), `the browser names the integrity check (${refused.join('; ')})`);
+
+    // A position older than the weak-subjectivity bound (the page's clock two hours on, so
+    // genesis is far older than its 76 s bound): the wallet does not follow proofs from it; it
+    // starts again from a checkpoint its sources agree on, and says so.
+    step = 'expired position';
+    const old = await open(browser, 'expired', BASE, { clockAt: Date.now() + 2 * 3600 * 1000 });
+    await old.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(old, PHRASE_B);
+    await waitText(old, '#warnings', (t) => t.includes('Started again from a recent checkpoint'), 'the checkpoint notice');
+    check((await text(old, '#warnings')).includes('1 source agreed'), 'the notice names its one source');
+    await waitText(old, '#badge', (t) => t.startsWith('verified, finalized'), 'B verified from the checkpoint');
+    await shot(old, '20-expired-position');
 
     // Finality that does not move: the badge says how old the state is, and a warning says
     // finality has stalled.

@@ -54,6 +54,8 @@ const [a, b] = setup.relays;
 const main = open([a, b, setup.later]);
 await main.next('relay a open', (e) => e.type === 'relay' && e.url === a && e.state === 'open');
 await main.next('a finalized block', (e) => e.type === 'finalized' && e.anchor.height > 0n);
+const early = main.client.checkpoint();
+const earlyHeight = main.client.status().finalized.height;
 
 // Amounts are exact, in whole coins.
 assert.equal(w.ticker(), 'MEME');
@@ -112,6 +114,17 @@ say({ ready: 'later' });
 await main.next('the late relay open', (e) => e.type === 'relay' && e.url === setup.later && e.state === 'open', 60_000);
 const relays = main.client.status().relays;
 assert.deepEqual(relays.map((r) => r.state), ['open', 'open', 'open']);
+
+// A position older than the weak-subjectivity bound (4 s here: 2 epochs of 8 slots of 250 ms):
+// resumed from, it is not followed; both relays are asked for a checkpoint, agree on it, and the
+// client starts again from there.
+await until('the early position to expire', async () => main.client.status().finalized.height > earlyHeight + 24n);
+const expired = open([a, b], (cb) => w.Client.resume(genesis, early, [a, b], cb));
+const restarted = await expired.next('a checkpoint', (e) => e.type === 'checkpoint');
+assert.deepEqual([...restarted.sources].sort(), [a, b].sort());
+assert.ok(restarted.anchor.height > earlyHeight + 16n, `restarted at ${restarted.anchor.height}`);
+await expired.next('finality from there', (e) => e.type === 'finalized' && e.anchor.height >= restarted.anchor.height);
+expired.client.close();
 
 // Liars: each lie is caught, reported with its reason, and never becomes a number.
 const accountLiar = open([setup.liars.account]);

@@ -3,6 +3,7 @@
 // whose hashes it names.
 //
 //   node bundle.mjs --www <built www/> --genesis <chain spec> --out <dir> [--relay wss://…]…
+//                   [--checkpoint-source wss://…]…
 //
 // Run by `cargo xtask wallet` (after `cargo xtask page`) and by tests/page.rs.
 //
@@ -32,11 +33,18 @@ const www = opt("--www");
 const genesisPath = opt("--genesis");
 const out = opt("--out");
 const relays = args.flatMap((a, i) => (a === "--relay" ? [args[i + 1]] : []));
+// Relays run by independent operators, connected to like the others: a wallet whose position
+// has expired needs several sources to agree on a recent checkpoint (PROTOCOL.md §13.5).
+const sources = args.flatMap((a, i) => (a === "--checkpoint-source" ? [args[i + 1]] : []));
 if (!www || !genesisPath || !out) {
   console.error("usage: node bundle.mjs --www <dir> --genesis <spec.json> --out <dir> [--relay wss://…]…");
   process.exit(2);
 }
-for (const r of relays) {
+if (relays.length + sources.length > 8) {
+  console.error("at most 8 relays and checkpoint sources in all (the wallet connects to each)");
+  process.exit(2);
+}
+for (const r of [...relays, ...sources]) {
   if (!/^wss?:\/\//.test(r)) {
     console.error(`--relay ${r}: a relay is a ws:// or wss:// URL`);
     process.exit(2);
@@ -98,6 +106,7 @@ const pinned = {
   genesis: [genesisName, sri(genesis)],
   wasm: [wasmName, sri(wasm)],
   relays,
+  sources,
 };
 app = replaceOnce(app, "const BUNDLE = null;", `const BUNDLE = ${JSON.stringify(pinned)};`, "app.js");
 const appName = named("app.js", Buffer.from(app));

@@ -21,6 +21,7 @@ use memecoin_core::block::SignedHeader;
 use memecoin_core::hash::Hash;
 use memecoin_core::light::{AccountProof, Anchor, FinalityProof, LightError};
 use memecoin_core::merkle::InclusionProof;
+use memecoin_core::slashing::Evidence;
 use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role};
 use serde::Serialize;
@@ -124,7 +125,11 @@ export type ClientEvent =
   | { type: "disagreement"; what: "head"; detail: string; relays: string[] }
   /** Two conflicting finalized blocks (more than 1/3 of a validator set signed both): the
    *  client has stopped; `evidence` pieces of slashing evidence went to every connected relay. */
-  | { type: "alarm"; what: "finality"; detail: string; relays: string[]; evidence: number };
+  | { type: "alarm"; what: "finality"; detail: string; relays: string[]; evidence: number }
+  /** The saved position (or genesis) was older than the weak-subjectivity bound: the client
+   *  started again from the finalized block `anchor`, on which every source in `sources` agreed
+   *  (one source alone when only one answered). */
+  | { type: "checkpoint"; anchor: Anchor; sources: string[] };
 "#;
 
 /// What the client tells the page (`ClientEvent` in the .d.ts).
@@ -162,6 +167,12 @@ enum Event {
         what: &'static str,
         detail: String,
         relays: Vec<String>,
+    },
+    /// The trusted position was past the weak-subjectivity bound: the client started again
+    /// from a recent finalized block on which `sources` agreed.
+    Checkpoint {
+        anchor: AnchorView,
+        sources: Vec<String>,
     },
     /// Conflicting finality: the client has stopped and accepts nothing more.
     Alarm {
@@ -301,6 +312,19 @@ struct State {
     /// Verified header hash per height, with the relay that sent it first.
     heads: Vec<(u64, Hash, usize)>,
     closed: bool,
+    /// Set while the trusted position is past the weak-subjectivity bound (PROTOCOL.md §13.2):
+    /// nothing is followed from it until sources agree on a recent checkpoint.
+    resync: Option<Resync>,
+}
+
+/// Gathering a recent checkpoint: each relay's newest finality proof that holds together, then
+/// every relay that sent one asked for its block at the lowest proof's height.
+#[derive(Debug, Default)]
+struct Resync {
+    answers: Vec<(usize, FinalityProof)>,
+    deciding: bool,
+    /// The sources disagreed: the client has stopped.
+    failed: bool,
 }
 
 impl State {
@@ -678,7 +702,12 @@ impl Client {
             next_id: 1,
             heads: Vec::new(),
             closed: false,
+            resync: None,
         };
+        let mut state = state;
+        if state.light.is_expired(crate::light::now_ms()) {
+            state.resync = Some(Resync::default());
+        }
         let shared = Rc::new(Shared { state: RefCell::new(state), on_event });
         for relay in 0..count {
             connect(&shared, relay);
@@ -1001,12 +1030,142 @@ fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
     };
     shared.emit(vec![event]);
     let shared = shared.clone();
+    if shared.state.borrow().resync.is_some() {
+        return spawn_local(async move { resync(&shared, index).await });
+    }
     spawn_local(async move {
         catch_up(&shared, index, since).await;
         for address in watched {
             refresh_account(&shared, index, address, At::Finalized).await;
         }
     });
+}
+
+/// Past the weak-subjectivity bound: asks relay `index` for its newest finality proof, keeps it
+/// if it holds together on its own (core's `from_finality_proof`), then tries to decide.
+async fn resync(shared: &Rc<Shared>, index: usize) {
+    let asked = request(shared, index, |id| Message::GetFinality { id, since: 0, latest: true });
+    let Ok(Message::Finality { proofs, .. }) = asked.await else { return };
+    let Some(hex) = proofs.last() else { return };
+    let checked = decode_hex::<FinalityProof>("finality proof", hex)
+        .and_then(|proof| shared.state.borrow().light.check_checkpoint(&proof).map(|()| proof));
+    match checked {
+        Ok(proof) => {
+            if let Some(r) = shared.state.borrow_mut().resync.as_mut() {
+                r.answers.retain(|(i, _)| *i != index);
+                r.answers.push((index, proof));
+            }
+            decide(shared).await;
+        }
+        Err(e) => reject(shared, index, "finality", e.to_string()),
+    }
+}
+
+/// Once two sources (or every configured one, if fewer) sent a proof: the lowest proof's block
+/// must be the block every one of them has at that height. Then the client starts from it;
+/// a source that has another block there, with a valid proof of its own, is conflicting
+/// finality (an alarm, with the double votes of the two certificates when they are at one
+/// height).
+async fn decide(shared: &Rc<Shared>) {
+    let answers = {
+        let mut state = shared.state.borrow_mut();
+        let needed = state.relays.len().min(2);
+        let Some(r) = state.resync.as_mut() else { return };
+        if r.deciding || r.failed || r.answers.len() < needed {
+            return;
+        }
+        r.deciding = true;
+        r.answers.clone()
+    };
+    let Some((_, lowest)) = answers.iter().min_by_key(|(_, p)| p.source.height) else { return };
+    let (height, hash) = (lowest.source.height, lowest.source.hash());
+    let mut agreed = Vec::new();
+    for (index, proof) in &answers {
+        let url = shared.url(*index);
+        let asked =
+            request(shared, *index, |id| Message::GetHeaders { id, from: height, count: 1 });
+        let theirs = match asked.await {
+            Ok(Message::Headers { headers, .. }) => headers
+                .first()
+                .and_then(|hex| decode_hex::<SignedHeader>("header", hex).ok())
+                .map(|h| h.hash()),
+            _ => None,
+        };
+        match theirs {
+            Some(theirs) if theirs == hash => agreed.push(url),
+            Some(_) => {
+                let chain_id = shared.state.borrow().light.core().chain_id();
+                let evidence = if proof.source.height == height {
+                    memecoin_core::light::conflict_evidence(&chain_id, lowest, proof)
+                } else {
+                    Vec::new()
+                };
+                return disagree(shared, height, &url, &evidence);
+            }
+            // Gone or behind: this source does not count.
+            None => {}
+        }
+    }
+    let needed = shared.state.borrow().relays.len().min(2);
+    if agreed.len() < needed {
+        if let Some(r) = shared.state.borrow_mut().resync.as_mut() {
+            r.deciding = false;
+        }
+        return;
+    }
+    let started = {
+        let mut state = shared.state.borrow_mut();
+        let started = state.light.restart_from(lowest).map(|()| *state.light.core().finalized());
+        if started.is_ok() {
+            state.resync = None;
+        }
+        started
+    };
+    let Ok(anchor) = started else { return };
+    let relay = agreed.first().cloned().unwrap_or_default();
+    shared.emit(vec![
+        Event::Checkpoint { anchor: (&anchor).into(), sources: agreed },
+        Event::Finalized { anchor: (&anchor).into(), relay },
+    ]);
+    let (ready, watched, since) = {
+        let state = shared.state.borrow();
+        (ready_relays(&state), state.watched.to_vec(), anchor.height)
+    };
+    for index in ready {
+        catch_up(shared, index, since).await;
+        for address in &watched {
+            refresh_account(shared, index, *address, At::Finalized).await;
+        }
+    }
+}
+
+/// Sources that disagree on the finalized block at `height`: the client stops, as for
+/// conflicting finality, and sends what evidence the two proofs hold to every relay.
+fn disagree(shared: &Rc<Shared>, height: u64, url: &str, evidence: &[Evidence]) {
+    {
+        let mut state = shared.state.borrow_mut();
+        if let Some(r) = state.resync.as_mut() {
+            r.failed = true;
+        }
+        for e in evidence {
+            let message = Message::Evidence { evidence: memecoin_core::wire::encode_hex(e) };
+            for relay in 0..state.relays.len() {
+                send(&state, relay, &message);
+            }
+        }
+    }
+    let detail = format!(
+        "two conflicting finalized blocks: the sources this wallet asked for a recent checkpoint \
+         disagree on the block at height {height} ({url} has another one); the wallet has \
+         stopped: it cannot tell which history is true"
+    );
+    let event = Event::Alarm {
+        what: "finality",
+        detail,
+        relays: vec![url.to_string()],
+        evidence: evidence.len(),
+    };
+    shared.emit(vec![event]);
 }
 
 /// Asks relay `index` for the newest finality proof above `since`, which verifies alone when
@@ -1028,6 +1187,10 @@ async fn catch_up(shared: &Rc<Shared>, index: usize, since: u64) {
 /// the same relay first. Returns whether none moved it and some could not be checked yet (the
 /// epochs before them come first).
 async fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool {
+    // Nothing is followed from a position past the weak-subjectivity bound.
+    if shared.state.borrow().resync.is_some() {
+        return false;
+    }
     let mut moved = None;
     let mut gap = false;
     let url = shared.url(index);
@@ -1171,6 +1334,9 @@ async fn accept_head(
 /// proposer, signature, linked to the finalized block) before it becomes the head; a verified
 /// header that differs from another relay's at the same height is a disagreement.
 async fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
+    if shared.state.borrow().resync.is_some() {
+        return;
+    }
     let header: SignedHeader = match decode_hex("header", hex) {
         Ok(header) => header,
         Err(e) => return reject(shared, index, "header", e.to_string()),
@@ -1286,6 +1452,10 @@ async fn fetch_account(
     address: Address,
     at: At,
 ) -> Result<AccountView, Error> {
+    if shared.state.borrow().resync.is_some() {
+        let reason = "starting again from a recent checkpoint first".to_string();
+        return Err(Error::Relay { url: shared.url(index), reason });
+    }
     let text = address.to_text();
     let reply = request(shared, index, |id| Message::GetAccount { id, address: text, at }).await?;
     let Message::Account { header, proof, .. } = reply else {

@@ -150,6 +150,8 @@ pub struct LightClient {
     inner: core_light::LightClient,
     /// From the genesis spec: what turns the local clock into a slot (`now_slot`).
     genesis_time_ms: u64,
+    /// The chain spec, to start again from a checkpoint (`restart_from`).
+    genesis: memecoin_core::genesis::Genesis,
 }
 
 /// The Rust side, returning [`Error`]; the JavaScript methods below wrap these.
@@ -157,7 +159,7 @@ impl LightClient {
     pub fn new(genesis_json: &str) -> Result<Self, Error> {
         let genesis = crate::json::genesis_from_json(genesis_json)?;
         let inner = core_light::LightClient::from_genesis(&genesis)?;
-        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms })
+        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms, genesis })
     }
 
     /// Resumes from a position saved with [`LightClient::trusted_hex`] (hex of core's
@@ -166,7 +168,7 @@ impl LightClient {
         let genesis = crate::json::genesis_from_json(genesis_json)?;
         let trusted: Trusted = decode_hex("checkpoint", trusted_hex)?;
         let inner = core_light::LightClient::resume(&genesis, &trusted)?;
-        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms })
+        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms, genesis })
     }
 
     pub fn trusted_hex(&self) -> String {
@@ -186,6 +188,24 @@ impl LightClient {
     pub fn now_slot(&self, now_ms: u64) -> u64 {
         let slot_ms = self.inner.params().slot_ms;
         memecoin_core::pos::slot_at(self.genesis_time_ms, slot_ms, now_ms).unwrap_or(0)
+    }
+
+    /// Whether the trusted position is past the weak-subjectivity bound at Unix time `now_ms`
+    /// (core's `is_expired`).
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.inner.is_expired(self.now_slot(now_ms))
+    }
+
+    /// Checks `proof` as a checkpoint on its own (core's `from_finality_proof`), changing nothing.
+    pub fn check_checkpoint(&self, proof: &FinalityProof) -> Result<(), Error> {
+        core_light::LightClient::from_finality_proof(&self.genesis, proof)?;
+        Ok(())
+    }
+
+    /// Starts again from `proof`, a checkpoint the caller's sources agreed on.
+    pub fn restart_from(&mut self, proof: &FinalityProof) -> Result<(), Error> {
+        self.inner = core_light::LightClient::from_finality_proof(&self.genesis, proof)?;
+        Ok(())
     }
 
     /// Unix milliseconds at which `slot` starts (saturating).

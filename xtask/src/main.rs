@@ -176,11 +176,14 @@ Tasks:
                   command that reproduces it. --seeds first rewrites the seed files from the
                   fixture chain (fuzz/examples/seeds.rs); --merge adds the scratch units that
                   bring new coverage to fuzz/corpus.
-  wallet --genesis FILE [--relay wss://HOST/ws]... [--out DIR]
+  wallet --genesis FILE [--relay wss://HOST/ws]... [--checkpoint-source wss://HOST/ws]...
+         [--out DIR]
                   Build the wallet as a static, versioned bundle (default target/wallet):
                   content-hashed files, the chain spec FILE and the relays pinned, SRI on
                   every script, a strict Content-Security-Policy (a <meta>, and `_headers`
-                  for hosts that read it), SHA256SUMS. Serve the folder from any static
+                  for hosts that read it), SHA256SUMS; checkpoint sources are relays of
+                  other operators the wallet also asks when its saved position is older
+                  than the weak-subjectivity bound. Serve the folder from any static
                   host; it prints the hash of index.html, the bundle's identity.
   devnet [--listen ADDR] [--data-dir DIR] [--validators N]
                   Build the page and the relay (release) and start a local devnet serving
@@ -296,7 +299,7 @@ fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             let mut words = rest.iter();
             while let Some(option) = words.next() {
                 match option.as_str() {
-                    "--genesis" | "--relay" | "--out" => {
+                    "--genesis" | "--relay" | "--checkpoint-source" | "--out" => {
                         let Some(value) = words.next() else {
                             return Err(UsageError::UnknownOption {
                                 task: "wallet",
