@@ -281,7 +281,7 @@ function warn(key, title, detail) {
 function freshness() {
   if (!app.client) return null;
   try {
-    const f = app.client.freshness();
+    const f = app.client.status();
     return { age_s: Number(f.age_ms) / 1000, stalled: f.stalled };
   } catch {
     return null;
@@ -868,6 +868,17 @@ function pendingSpend() {
   return sum;
 }
 
+/// Whether core's rules let this account pay for it (`check_spend`: amount and fee from what
+/// is available, an unstake from the bonded stake).
+function affordable(kind, amount, fee, avail) {
+  try {
+    w.check_spend(kind, amount, fee, avail, app.account.stake);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function available() {
   if (!app.account) return null;
   const a = app.account.balance - pendingSpend();
@@ -971,7 +982,7 @@ function reviewSend(ev) {
   if (fee < app.params.min_fee) return setText('fee-check', `The fee must be at least ${fmt(app.params.min_fee)}.`, 'hint bad');
   if (!app.account || app.accountProblem) return setText('send-error', 'Your balance is not verified yet: wait for the badge to say "verified".');
   const avail = available();
-  if (amount + fee > avail) {
+  if (!affordable('transfer', amount, fee, avail)) {
     return setText('send-error', `Insufficient funds: ${fmt(amount + fee)} needed (amount + fee), ${fmt(avail)} available.`);
   }
   review({ kind: 'transfer', to, amount, fee });
@@ -1025,13 +1036,16 @@ function reviewStake(ev) {
   if (!app.account || app.accountProblem) return setText('stake-error', 'Your balance is not verified yet.');
   const avail = available();
   if (kind === 'stake') {
-    if (amount + fee > avail) return setText('stake-error', `Insufficient funds: ${fmt(amount + fee)} needed, ${fmt(avail)} available.`);
+    if (!affordable('stake', amount, fee, avail)) return setText('stake-error', `Insufficient funds: ${fmt(amount + fee)} needed, ${fmt(avail)} available.`);
     if (app.account.stake + amount < app.params.min_stake && app.account.stake === 0n) {
       return setText('stake-error', `A first stake must be at least ${fmt(app.params.min_stake)}.`);
     }
   } else {
-    if (amount > app.account.stake) return setText('stake-error', `You have ${fmt(app.account.stake)} staked.`);
-    if (fee > avail) return setText('stake-error', `Insufficient funds for the fee: ${fmt(avail)} available.`);
+    if (!affordable('unstake', amount, fee, avail)) {
+      return setText('stake-error', amount > app.account.stake
+        ? `You have ${fmt(app.account.stake)} staked.`
+        : `Insufficient funds for the fee: ${fmt(avail)} available.`);
+    }
   }
   review({ kind, amount, fee });
 }

@@ -31,7 +31,6 @@ use crate::pos::ValidatorSet;
 use crate::slashing::Evidence;
 use crate::state::{ChainState, state_root};
 use crate::tree::{self, NodeStore, Proof, ProofError, TreeError};
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -131,6 +130,26 @@ pub enum LightError {
     },
     /// The client has seen conflicting finality and accepts nothing more.
     Halted,
+}
+
+impl LightError {
+    /// Whether the relay that sent the refused item sent something false — a proof, header or
+    /// certificate that cannot be true — rather than something the client cannot check yet (an
+    /// epoch it has not crossed, headers it must fetch, a proof not newer, a skip without
+    /// enough trust) or anything after it stopped. A wallet reports the first kind with the
+    /// relay's name and never shows it; the second it retries later.
+    pub fn is_lie(&self) -> bool {
+        !matches!(
+            self,
+            Self::EpochNotKnown { .. }
+                | Self::NotNewer { .. }
+                | Self::InsufficientTrust { .. }
+                | Self::UnknownParent { .. }
+                | Self::TooFarAhead { .. }
+                | Self::Halted
+                | Self::ConflictingFinality { .. }
+        )
+    }
 }
 
 impl fmt::Display for LightError {
@@ -236,14 +255,38 @@ pub fn trust_deadline_slot(epoch: u64, params: &Params) -> u64 {
 }
 
 /// The slashable pairs in two finality proofs' certificates (each against its `target_set`):
-/// what a client that saw both, from sources that disagree, sends to relays.
-pub fn conflict_evidence(chain_id: &Hash, a: &FinalityProof, b: &FinalityProof) -> Vec<Evidence> {
+/// The slashable pairs in two finality proofs' certificates (each against its `target_set`):
+/// what a client that saw both, from sources that disagree, sends to relays. Both certificates
+/// must have been verified (`from_finality_proof`, `accept_finality`): the pairs are not checked
+/// again.
+pub fn conflict_evidence(a: &FinalityProof, b: &FinalityProof) -> Vec<Evidence> {
     match (&a.target_set, &b.target_set) {
         (Some(a_set), Some(b_set)) => {
-            double_votes(chain_id, (&a.certificate, a_set), (&b.certificate, b_set))
+            double_votes((&a.certificate, a_set), (&b.certificate, b_set))
         }
         _ => Vec::new(),
     }
+}
+
+/// Most headers a client fetches to show that a block below its finalized one is final
+/// ([`verify_ancestry`] from it up to the finalized block).
+pub const MAX_ANCESTRY: u64 = 4_096;
+
+/// Where a relay's block stands for a client ([`LightClient::locate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Located {
+    /// The finalized block itself: final.
+    Finalized(Anchor),
+    /// A verified header above it: not final.
+    Head(Anchor),
+    /// Above the finalized block and not yet verified: check it as a head (`accept_header`,
+    /// with the links it asks for), after catching up finality if the caller wants it final.
+    AboveFinalized,
+    /// At or below the finalized height: final if `count` headers from `from` link by hash to
+    /// the finalized block ([`verify_ancestry`]).
+    Below { from: u64, count: u64 },
+    /// Further below than [`MAX_ANCESTRY`] headers: not checked.
+    TooDeep { count: u64 },
 }
 
 /// Epochs without new finality after which a client says finality has stalled
@@ -280,8 +323,10 @@ pub struct LightClient {
     /// The certificate that finalized `finalized` (signed by `set`), kept for evidence.
     certificate: Option<Certificate>,
     head: Anchor,
-    /// Verified headers that descend from `finalized`, by hash (at most [`MAX_ABOVE`]).
-    above: BTreeMap<Hash, Above>,
+    /// Verified headers that descend from `finalized`, sorted by height then hash (at most
+    /// [`MAX_ABOVE`], so the lowest go first and pruning walks parents before children). A
+    /// vector, not a B-tree: small, and the wallet's `.wasm` has a size budget.
+    above: Vec<Above>,
     epoch: u64,
     set: ValidatorSet,
     next_hash: Hash,
@@ -305,7 +350,7 @@ impl LightClient {
             finalized: anchor,
             certificate: None,
             head: anchor,
-            above: BTreeMap::new(),
+            above: Vec::new(),
             epoch: 0,
             next_hash: state.meta.next.hash(),
             set: state.meta.current,
@@ -331,7 +376,7 @@ impl LightClient {
             finalized: anchor,
             certificate: None,
             head: anchor,
-            above: BTreeMap::new(),
+            above: Vec::new(),
             set,
             next_hash: header.next_validators,
             conflict: None,
@@ -345,9 +390,12 @@ impl LightClient {
     /// `target_set` the one the target header commits to, the elected proposer's signature, and
     /// a certificate for the link by more than 2/3 of that set. The client is then final at
     /// `source`, trusting `target_set`.
-    pub fn from_finality_proof(genesis: &Genesis, p: &FinalityProof) -> Result<Self, LightError> {
-        genesis.params.validate().map_err(|e| LightError::Genesis(GenesisError::Params(e)))?;
-        let chain = genesis.chain();
+    pub fn from_finality_proof(
+        chain_id: Hash,
+        params: Params,
+        p: &FinalityProof,
+    ) -> Result<Self, LightError> {
+        params.validate().map_err(|e| LightError::Genesis(GenesisError::Params(e)))?;
         let (s, t) = (&p.source, &p.target.header);
         if t.parent != s.hash() || t.height != s.height.saturating_add(1) {
             return Err(LightError::NotChild);
@@ -355,14 +403,14 @@ impl LightClient {
         let Some(set) = p.target_set.clone() else {
             return Err(LightError::WrongValidatorSet);
         };
-        let epoch = chain.params.epoch_of(t.slot);
+        let epoch = params.epoch_of(t.slot);
         let mut client = LightClient {
-            chain_id: chain.id,
-            params: chain.params,
+            chain_id,
+            params,
             finalized: Anchor::of(s),
             certificate: None,
             head: Anchor::of(s),
-            above: BTreeMap::new(),
+            above: Vec::new(),
             epoch,
             set,
             next_hash: t.next_validators,
@@ -397,7 +445,7 @@ impl LightClient {
             finalized: trusted.finalized,
             certificate: None,
             head: trusted.finalized,
-            above: BTreeMap::new(),
+            above: Vec::new(),
             epoch: trusted.epoch,
             set: trusted.set.clone(),
             next_hash: trusted.next_set_hash,
@@ -437,7 +485,29 @@ impl LightClient {
 
     /// Whether `hash` is the finalized block or a verified header above it on its chain.
     pub fn is_known(&self, hash: &Hash) -> bool {
-        *hash == self.finalized.hash || self.above.contains_key(hash)
+        *hash == self.finalized.hash || self.find(hash).is_some()
+    }
+
+    /// Where a block a relay names (by its header: `height`, `hash`) stands for this client, so
+    /// the caller knows what to fetch before a proof against it can be checked (the sans-I/O
+    /// half of reading an account or an inclusion at a relay's block).
+    pub fn locate(&self, height: u64, hash: &Hash) -> Located {
+        let finalized = &self.finalized;
+        if *hash == finalized.hash {
+            return Located::Finalized(*finalized);
+        }
+        if height > finalized.height {
+            return match self.find(hash) {
+                Some(a) => Located::Head(a.anchor),
+                None => Located::AboveFinalized,
+            };
+        }
+        let count = finalized.height.saturating_sub(height).saturating_add(1);
+        if count > MAX_ANCESTRY {
+            Located::TooDeep { count }
+        } else {
+            Located::Below { from: height, count }
+        }
     }
 
     /// The conflicting finality that stopped the client, if it has seen one.
@@ -541,7 +611,12 @@ impl LightClient {
         if *hash == self.finalized.hash {
             return Some((self.finalized.height, self.finalized.slot));
         }
-        self.above.get(hash).map(|a| (a.anchor.height, a.anchor.slot))
+        self.find(hash).map(|a| (a.anchor.height, a.anchor.slot))
+    }
+
+    /// The verified header `hash` above the finalized block (a scan of at most [`MAX_ABOVE`]).
+    fn find(&self, hash: &Hash) -> Option<&Above> {
+        self.above.iter().find(|a| a.anchor.hash == *hash)
     }
 
     /// Links `top` down through `links` (the headers just below it, lowest first) by parent
@@ -597,20 +672,16 @@ impl LightClient {
     fn remember<'a>(&mut self, headers: impl Iterator<Item = &'a Header>) {
         for h in headers {
             let anchor = Anchor::of(h);
-            self.above.insert(anchor.hash, Above { anchor, parent: h.parent });
+            let key = |a: &Above| (a.anchor.height, a.anchor.hash);
+            if let Err(i) = self.above.binary_search_by_key(&(anchor.height, anchor.hash), key) {
+                self.above.insert(i, Above { anchor, parent: h.parent });
+            }
             if anchor.height > self.head.height {
                 self.head = anchor;
             }
         }
         let excess = self.above.len().saturating_sub(MAX_ABOVE);
-        if excess > 0 {
-            let mut order: Vec<(u64, Hash)> =
-                self.above.values().map(|a| (a.anchor.height, a.anchor.hash)).collect();
-            order.sort_unstable();
-            for (_, hash) in order.into_iter().take(excess) {
-                self.above.remove(&hash);
-            }
-        }
+        self.above.drain(..excess);
     }
 
     /// Verifies a header that may become the head: not from a slot after `now_slot` (the slot
@@ -713,7 +784,7 @@ impl LightClient {
         p.certificate.verify(&self.chain_id, &set).map_err(LightError::Certificate)?;
         if linked == Linked::Conflicts {
             let evidence = self.certificate.as_ref().map_or_else(Vec::new, |ours| {
-                double_votes(&self.chain_id, (ours, &self.set), (&p.certificate, &set))
+                double_votes((ours, &self.set), (&p.certificate, &set))
             });
             self.conflict =
                 Some(Conflict { ours: self.finalized, theirs: Anchor::of(s), evidence });
@@ -726,13 +797,12 @@ impl LightClient {
         self.set = set;
         self.next_hash = t.next_validators;
         // Keep what descends from the new finalized block; its child `t` is verified too.
-        let mut order: Vec<Above> = self.above.values().copied().collect();
-        order.sort_unstable_by_key(|a| a.anchor.height);
-        self.above.clear();
+        // By height, so each parent is decided before its children.
+        let order = core::mem::take(&mut self.above);
         self.head = anchor;
         for a in order {
             if a.anchor.height > anchor.height && self.is_known(&a.parent) {
-                self.above.insert(a.anchor.hash, a);
+                self.above.push(a);
                 if a.anchor.height > self.head.height {
                     self.head = a.anchor;
                 }
@@ -754,9 +824,9 @@ enum Linked {
     TooFar,
 }
 
-/// The slashable pairs in two certificates: keys that signed both, for votes that conflict.
+/// The slashable pairs in two verified certificates: keys that signed both, for votes that
+/// conflict.
 fn double_votes(
-    chain_id: &Hash,
     (a, a_set): (&Certificate, &ValidatorSet),
     (b, b_set): (&Certificate, &ValidatorSet),
 ) -> Vec<Evidence> {
@@ -773,11 +843,10 @@ fn double_votes(
             .iter()
             .find(|(j, _)| b_set.members().get(usize::from(*j)).is_some_and(|m| m.key == key));
         let Some((_, b_sig)) = found else { continue };
+        // Both certificates were verified against their sets: each signature is the key's.
         let x = SignedVote { vote: a.vote, validator: key.clone(), signature: *a_sig };
         let y = SignedVote { vote: b.vote, validator: key, signature: *b_sig };
-        if x.verify_signature(chain_id).is_ok() && y.verify_signature(chain_id).is_ok() {
-            evidence.extend(Evidence::double_vote(x, y));
-        }
+        evidence.extend(Evidence::double_vote(x, y));
     }
     evidence
 }

@@ -561,6 +561,27 @@ pub fn outflow(kind: &TxKind) -> u64 {
     }
 }
 
+/// Whether an account with `balance` to spend and `stake` bonded can pay for `kind` with `fee`
+/// by the balance and stake rules of §7.3 (its [`outflow`] plus the fee from the balance; an
+/// unstake from the bonded stake): what a wallet checks before it signs, with the balance it
+/// has left after its own pending transactions.
+pub fn check_affordable(balance: u64, stake: u64, kind: &TxKind, fee: u64) -> Result<(), TxError> {
+    // A sum past u64::MAX is more than any balance.
+    match outflow(kind).checked_add(fee) {
+        Some(needed) if needed <= balance => {}
+        needed => {
+            let needed = needed.unwrap_or(u64::MAX);
+            return Err(TxError::InsufficientBalance { needed, available: balance });
+        }
+    }
+    if let TxKind::Unstake { amount } = kind {
+        if *amount > stake {
+            return Err(TxError::InsufficientStake { requested: *amount, bonded: stake });
+        }
+    }
+    Ok(())
+}
+
 /// Whether `account`'s balance alone pays for all of `txs` together (each its [`outflow`] plus
 /// its fee), in any order and whatever else happens on chain: what a relay asks before it holds
 /// a sender's transactions, some of which it cannot yet check in order (behind a nonce gap).

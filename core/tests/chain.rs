@@ -1450,7 +1450,7 @@ fn an_expired_position_starts_again_from_a_checkpoint() {
     assert!(lc.is_expired(2 * params.slots_per_epoch));
 
     let proof = proof_for(&net, 25);
-    let fresh = LightClient::from_finality_proof(&net.genesis, &proof).unwrap();
+    let fresh = LightClient::from_finality_proof(net.chain.id, params.clone(), &proof).unwrap();
     assert_eq!(fresh.finalized(), &light::Anchor::of(&proof.source));
     assert_eq!(fresh.head(), &light::Anchor::of(&proof.target.header));
     assert!(!fresh.is_expired(net.state.tip.slot));
@@ -1466,19 +1466,19 @@ fn an_expired_position_starts_again_from_a_checkpoint() {
     let mut thin = proof.clone();
     thin.certificate.signatures.truncate(2);
     assert!(matches!(
-        LightClient::from_finality_proof(&net.genesis, &thin),
+        LightClient::from_finality_proof(net.chain.id, params.clone(), &thin),
         Err(LightError::Certificate(_))
     ));
     let mut other = proof.clone();
     other.target_set.as_mut().unwrap().seed = Hash([3; 32]);
     assert_eq!(
-        LightClient::from_finality_proof(&net.genesis, &other).err(),
+        LightClient::from_finality_proof(net.chain.id, params.clone(), &other).err(),
         Some(LightError::WrongValidatorSet)
     );
     let mut bare = proof.clone();
     bare.target_set = None;
     assert_eq!(
-        LightClient::from_finality_proof(&net.genesis, &bare).err(),
+        LightClient::from_finality_proof(net.chain.id, params.clone(), &bare).err(),
         Some(LightError::WrongValidatorSet)
     );
 
@@ -1487,10 +1487,63 @@ fn an_expired_position_starts_again_from_a_checkpoint() {
     sibling.state_root = Hash([4; 32]);
     let mut forged = forge_proof(&net, sibling, proof.target.header.slot);
     forged.target_set = proof.target_set.clone();
-    LightClient::from_finality_proof(&net.genesis, &forged).unwrap();
-    let evidence = light::conflict_evidence(&net.chain.id, &proof, &forged);
+    LightClient::from_finality_proof(net.chain.id, params.clone(), &forged).unwrap();
+    let evidence = light::conflict_evidence(&proof, &forged);
     assert!(!evidence.is_empty());
     for e in &evidence {
         e.verify(&net.chain.id).unwrap();
     }
+}
+
+/// Issue 16.7: what a wallet asks core instead of deciding in JavaScript — where a relay's block
+/// stands (`locate`), whether a refusal means a lie (`is_lie`), and whether a payment is
+/// affordable (`check_affordable`).
+#[test]
+fn a_client_locates_a_relays_block_and_tells_lies_from_not_yet() {
+    use memecoin_core::light::Located;
+    let mut net = Net::new(4, 1);
+    for _ in 0..8 {
+        net.produce(vec![]);
+    }
+    let id = net.chain.id;
+    let good = proof_for(&net, 3);
+    let mut lc = LightClient::from_genesis(&net.genesis).unwrap();
+    lc.accept_finality(&good, &net.links(&id, &good.source)).unwrap();
+    let fin = *lc.finalized();
+    assert_eq!(lc.locate(fin.height, &fin.hash), Located::Finalized(fin));
+    let t = &good.target.header;
+    assert_eq!(lc.locate(t.height, &t.hash()), Located::Head(light::Anchor::of(t)));
+    let later = &net.blocks[6].header.header;
+    assert_eq!(lc.locate(later.height, &later.hash()), Located::AboveFinalized);
+    let below = &net.blocks[1].header.header;
+    let count = fin.height - below.height + 1;
+    assert_eq!(
+        lc.locate(below.height, &below.hash()),
+        Located::Below { from: below.height, count }
+    );
+
+    assert!(LightError::BadProposerSignature.is_lie());
+    assert!(LightError::Implausible { height: 9, slot: 1 }.is_lie());
+    assert!(LightError::NotLinked.is_lie());
+    assert!(!LightError::UnknownParent { from: 1, to: 2 }.is_lie());
+    assert!(!LightError::EpochNotKnown { epoch: 3, known: 1 }.is_lie());
+    assert!(!LightError::Halted.is_lie());
+
+    let to = net.user_address(0);
+    let transfer = TxKind::Transfer { to, amount: 10 };
+    assert_eq!(state::check_affordable(11, 0, &transfer, 1), Ok(()));
+    assert_eq!(
+        state::check_affordable(10, 0, &transfer, 1),
+        Err(TxError::InsufficientBalance { needed: 11, available: 10 })
+    );
+    let unstake = TxKind::Unstake { amount: 5 };
+    assert_eq!(state::check_affordable(1, 5, &unstake, 1), Ok(()));
+    assert_eq!(
+        state::check_affordable(1, 4, &unstake, 1),
+        Err(TxError::InsufficientStake { requested: 5, bonded: 4 })
+    );
+    assert!(
+        state::check_affordable(u64::MAX, 0, &TxKind::Transfer { to, amount: u64::MAX }, 1)
+            .is_err()
+    );
 }

@@ -19,7 +19,7 @@
 // Exits non-zero on the first failed expectation or on any console error of any page.
 
 import { chromium } from 'playwright-core';
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join } from 'node:path';
 
@@ -378,10 +378,12 @@ async function main() {
     await shot(bundled, '19-static-bundle');
     // One byte of the wasm glue changed: the import map's integrity stops the page.
     const tamperedDir = join(OUT, 'tampered-bundle');
+    rmSync(tamperedDir, { recursive: true, force: true }); // no glue of an earlier run
     cpSync(bundleDir, tamperedDir, { recursive: true });
-    const glue = readdirSync(join(tamperedDir, 'pkg')).find((f) => f.endsWith('.js'));
-    const glueFile = join(tamperedDir, 'pkg', glue);
-    writeFileSync(glueFile, readFileSync(glueFile, 'utf8').replace('function', 'function '));
+    for (const glue of readdirSync(join(tamperedDir, 'pkg')).filter((f) => f.endsWith('.js'))) {
+      const glueFile = join(tamperedDir, 'pkg', glue);
+      writeFileSync(glueFile, readFileSync(glueFile, 'utf8').replace('function', 'function '));
+    }
     const refused = [];
     const tampered = await open(browser, 'tampered', await serveStatic(tamperedDir), { errorsTo: refused });
     await tampered.waitForTimeout(3000);

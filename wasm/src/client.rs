@@ -19,7 +19,7 @@ use crate::light::{AccountView, AnchorView, LightClient};
 use memecoin_core::address::Address;
 use memecoin_core::block::SignedHeader;
 use memecoin_core::hash::Hash;
-use memecoin_core::light::{AccountProof, Anchor, FinalityProof, LightError};
+use memecoin_core::light::{AccountProof, Anchor, FinalityProof, LightError, Located};
 use memecoin_core::merkle::InclusionProof;
 use memecoin_core::slashing::Evidence;
 use memecoin_core::tx::SignedTx;
@@ -46,8 +46,6 @@ const RECENT_HEIGHTS: usize = 64;
 /// Attempts of `account` over all relays when none could be checked yet, and the pause between.
 const ACCOUNT_ROUNDS: u32 = 4;
 const ROUND_PAUSE_MS: i32 = 750;
-/// Most headers fetched to link an included transaction to the finalized block.
-const MAX_LINK: u64 = 16 * MAX_RANGE;
 
 #[wasm_bindgen]
 extern "C" {
@@ -73,6 +71,10 @@ export interface RelayStatus {
 export interface ClientStatus {
   finalized: Anchor;
   head: Anchor;
+  /** Milliseconds since the finalized block's slot began, by this machine's clock. */
+  age_ms: bigint;
+  /** More than 3 epochs without new finality. */
+  stalled: boolean;
   relays: RelayStatus[];
 }
 
@@ -86,12 +88,6 @@ export interface ChainParams {
 
 /** `accepted` if any relay took it; `relay` is the first that did (or the first that refused,
  *  with its `reason`); `accepted_by` lists every relay that took it. */
-/** How old the verified finalized state is, and whether finality has stalled (3 epochs). */
-export interface Freshness {
-  age_ms: bigint;
-  stalled: boolean;
-}
-
 export interface SubmitResult {
   accepted: boolean;
   tx_id?: string;
@@ -209,13 +205,9 @@ struct RelayStatus {
 struct Status {
     finalized: AnchorView,
     head: AnchorView,
-    relays: Vec<RelayStatus>,
-}
-
-#[derive(Debug, Serialize)]
-struct Freshness {
     age_ms: u64,
     stalled: bool,
+    relays: Vec<RelayStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -417,18 +409,6 @@ impl Client {
         self.shared.state.borrow().light.trusted_hex()
     }
 
-    /// How fresh the verified finalized state is, by this machine's clock: `age_ms` since its
-    /// block's slot began, and `stalled` when finality has not moved for more than 3 epochs
-    /// (core's `is_stalled`): settled numbers may be out of date, and payments wait.
-    #[wasm_bindgen(unchecked_return_type = "Freshness")]
-    pub fn freshness(&self) -> Result<JsValue, JsError> {
-        let state = self.shared.state.borrow();
-        let now = crate::light::now_ms();
-        let started = state.light.slot_start_ms(state.light.core().finalized().slot);
-        let stalled = state.light.core().is_stalled(state.light.now_slot(now));
-        Ok(to_js(&Freshness { age_ms: now.saturating_sub(started), stalled })?)
-    }
-
     /// The chain id (genesis hash), hex.
     pub fn chain_id(&self) -> String {
         self.shared.state.borrow().light.core().chain_id().to_hex()
@@ -448,13 +428,19 @@ impl Client {
         })?)
     }
 
-    /// The verified finalized and head blocks, and each relay connection.
+    /// The verified finalized and head blocks, how old the finalized one is by this machine's
+    /// clock (`age_ms` since its slot began) and whether finality has stalled (`stalled`: more
+    /// than 3 epochs without it, core's `is_stalled`), and each relay connection.
     #[wasm_bindgen(unchecked_return_type = "ClientStatus")]
     pub fn status(&self) -> Result<JsValue, JsError> {
         let state = self.shared.state.borrow();
+        let now = crate::light::now_ms();
+        let started = state.light.slot_start_ms(state.light.core().finalized().slot);
         let status = Status {
             finalized: state.light.core().finalized().into(),
             head: state.light.core().head().into(),
+            age_ms: now.saturating_sub(started),
+            stalled: state.light.core().is_stalled(state.light.now_slot(now)),
             relays: state
                 .relays
                 .iter()
@@ -547,18 +533,20 @@ impl Client {
         let shared = self.shared.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let relays = ready_relays(&shared.state.borrow());
-            let answers = ask_all(&shared, &relays, move |shared, relay| {
-                let tx = tx.clone();
-                async move { request(&shared, relay, |id| Message::SubmitTx { id, tx }).await }
-            })
-            .await;
+            // All sent before any reply is awaited: every relay has it at once.
+            let sent: Vec<(usize, Sent)> = relays
+                .iter()
+                .map(|&r| {
+                    (r, send_request(&shared, r, |id| Message::SubmitTx { id, tx: tx.clone() }))
+                })
+                .collect();
             let mut accepted: Option<SubmitResult> = None;
             let mut refused = None;
             let mut accepted_by = Vec::new();
             let mut last = Error::NoRelay;
-            for (relay, answer) in answers {
+            for (relay, sent) in sent {
                 let url = shared.url(relay);
-                match answer {
+                match reply(sent).await {
                     Ok(Message::TxResult { accepted: true, tx_id, .. }) => {
                         accepted_by.push(url.clone());
                         accepted.get_or_insert(SubmitResult {
@@ -594,24 +582,21 @@ impl Client {
 
     /// The status of transaction `tx_id` (hex), verified where it can be: `included` comes with
     /// an inclusion proof under a header signed by its elected proposer, `finalized` with one
-    /// under a header hash-linked to the verified finalized block. Asks every connected relay at
-    /// once and answers with the furthest status (a proof outranks a relay's word): `unknown`
+    /// under a header hash-linked to the verified finalized block. Asks every connected relay
+    /// and answers with the furthest status (a proof outranks a relay's word): `unknown`
     /// only when no relay has it. A proof that fails is reported as `rejected`.
     #[wasm_bindgen(unchecked_return_type = "Promise<TxStatus>")]
     pub fn tx_status(&self, tx_id: &str) -> Result<js_sys::Promise, JsError> {
         let id: Hash = decode_hex("transaction id", tx_id)?;
         let shared = self.shared.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
+            // One relay after another: a relay that does not answer costs its timeout.
             let relays = ready_relays(&shared.state.borrow());
-            let answers = ask_all(&shared, &relays, move |shared, relay| async move {
-                fetch_tx_status(&shared, relay, id).await
-            })
-            .await;
             let mut best: Option<TxStatus> = None;
             let (mut pending_at, mut unknown_at) = (Vec::new(), Vec::new());
             let mut last = Error::NoRelay;
-            for (_, answer) in answers {
-                match answer {
+            for relay in relays {
+                match fetch_tx_status(&shared, relay, id).await {
                     Ok(status) => {
                         match status.status {
                             "pending" => pending_at.push(status.relay.clone()),
@@ -727,31 +712,6 @@ async fn sleep_ms(ms: i32) {
 /// A promise's value, or the conversion failure as its rejection.
 fn resolved<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     to_js(value).map_err(|e| JsError::from(e).into())
-}
-
-/// Runs `ask` against each of `relays` at once and returns every outcome, in relay order.
-async fn ask_all<T, F, Fut>(shared: &Rc<Shared>, relays: &[usize], ask: F) -> Vec<(usize, T)>
-where
-    T: 'static,
-    F: Fn(Rc<Shared>, usize) -> Fut,
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    let results = Rc::new(RefCell::new(Vec::new()));
-    let all = js_sys::Array::new();
-    for &relay in relays {
-        let asked = ask(shared.clone(), relay);
-        let results = results.clone();
-        all.push(&wasm_bindgen_futures::future_to_promise(async move {
-            let outcome = asked.await;
-            results.borrow_mut().push((relay, outcome));
-            Ok(JsValue::UNDEFINED)
-        }));
-    }
-    // None of the promises rejects: each outcome is in `results`.
-    let _ = JsFuture::from(js_sys::Promise::all(&all)).await;
-    let mut outcomes = std::mem::take(&mut *results.borrow_mut());
-    outcomes.sort_by_key(|(relay, _)| *relay);
-    outcomes
 }
 
 fn ready_relays(state: &State) -> Vec<usize> {
@@ -1005,7 +965,7 @@ fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
     if let Some(reason) = problem {
         return dropped(shared, index, reason);
     }
-    let (event, since, watched) = {
+    let (event, since) = {
         let mut state = shared.state.borrow_mut();
         let since = state.light.core().finalized().height;
         let watched: Vec<Address> = state.watched.to_vec();
@@ -1026,19 +986,23 @@ fn hello(shared: &Rc<Shared>, index: usize, version: u32, chain_id: &str) {
             retry_ms: None,
             reason: None,
         };
-        (event, since, watched)
+        (event, since)
     };
     shared.emit(vec![event]);
     let shared = shared.clone();
     if shared.state.borrow().resync.is_some() {
         return spawn_local(async move { resync(&shared, index).await });
     }
-    spawn_local(async move {
-        catch_up(&shared, index, since).await;
-        for address in watched {
-            refresh_account(&shared, index, address, At::Finalized).await;
-        }
-    });
+    spawn_local(async move { follow(&shared, index, since).await });
+}
+
+/// Catches up finality from `since` with relay `index`, then reads the watched accounts there.
+async fn follow(shared: &Rc<Shared>, index: usize, since: u64) {
+    catch_up(shared, index, since).await;
+    let watched = shared.state.borrow().watched.to_vec();
+    for address in watched {
+        refresh_account(shared, index, address, At::Finalized).await;
+    }
 }
 
 /// Past the weak-subjectivity bound: asks relay `index` for its newest finality proof, keeps it
@@ -1082,21 +1046,13 @@ async fn decide(shared: &Rc<Shared>) {
     let mut agreed = Vec::new();
     for (index, proof) in &answers {
         let url = shared.url(*index);
-        let asked =
-            request(shared, *index, |id| Message::GetHeaders { id, from: height, count: 1 });
-        let theirs = match asked.await {
-            Ok(Message::Headers { headers, .. }) => headers
-                .first()
-                .and_then(|hex| decode_hex::<SignedHeader>("header", hex).ok())
-                .map(|h| h.hash()),
-            _ => None,
-        };
+        let asked = fetch_headers(shared, *index, height, height, 1).await;
+        let theirs = asked.ok().and_then(|h| h.first().map(SignedHeader::hash));
         match theirs {
             Some(theirs) if theirs == hash => agreed.push(url),
             Some(_) => {
-                let chain_id = shared.state.borrow().light.core().chain_id();
                 let evidence = if proof.source.height == height {
-                    memecoin_core::light::conflict_evidence(&chain_id, lowest, proof)
+                    memecoin_core::light::conflict_evidence(lowest, proof)
                 } else {
                     Vec::new()
                 };
@@ -1127,45 +1083,23 @@ async fn decide(shared: &Rc<Shared>) {
         Event::Checkpoint { anchor: (&anchor).into(), sources: agreed },
         Event::Finalized { anchor: (&anchor).into(), relay },
     ]);
-    let (ready, watched, since) = {
-        let state = shared.state.borrow();
-        (ready_relays(&state), state.watched.to_vec(), anchor.height)
-    };
+    let ready = ready_relays(&shared.state.borrow());
     for index in ready {
-        catch_up(shared, index, since).await;
-        for address in &watched {
-            refresh_account(shared, index, *address, At::Finalized).await;
-        }
+        follow(shared, index, anchor.height).await;
     }
 }
 
 /// Sources that disagree on the finalized block at `height`: the client stops, as for
 /// conflicting finality, and sends what evidence the two proofs hold to every relay.
 fn disagree(shared: &Rc<Shared>, height: u64, url: &str, evidence: &[Evidence]) {
-    {
-        let mut state = shared.state.borrow_mut();
-        if let Some(r) = state.resync.as_mut() {
-            r.failed = true;
-        }
-        for e in evidence {
-            let message = Message::Evidence { evidence: memecoin_core::wire::encode_hex(e) };
-            for relay in 0..state.relays.len() {
-                send(&state, relay, &message);
-            }
-        }
+    if let Some(r) = shared.state.borrow_mut().resync.as_mut() {
+        r.failed = true;
     }
-    let detail = format!(
-        "two conflicting finalized blocks: the sources this wallet asked for a recent checkpoint \
-         disagree on the block at height {height} ({url} has another one); the wallet has \
-         stopped: it cannot tell which history is true"
+    let what = format!(
+        "the sources asked for a recent checkpoint disagree on the block at height {height} \
+         ({url} has another one)"
     );
-    let event = Event::Alarm {
-        what: "finality",
-        detail,
-        relays: vec![url.to_string()],
-        evidence: evidence.len(),
-    };
-    shared.emit(vec![event]);
+    raise(shared, &what, url.to_string(), evidence);
 }
 
 /// Asks relay `index` for the newest finality proof above `since`, which verifies alone when
@@ -1248,58 +1182,78 @@ async fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool 
 /// validators include it and the offenders are slashed.
 fn alarm(shared: &Rc<Shared>, index: usize) {
     let url = shared.url(index);
-    let event = {
+    let (detail, evidence) = {
         let state = shared.state.borrow();
         let Some(conflict) = state.light.core().conflict() else { return };
-        for e in &conflict.evidence {
-            let evidence = Message::Evidence { evidence: memecoin_core::wire::encode_hex(e) };
-            for relay in 0..state.relays.len() {
-                send(&state, relay, &evidence);
-            }
-        }
         let detail = format!(
-            "two conflicting finalized blocks: {} at height {} (verified before), {} at height \
-             {} (from {url}); the wallet has stopped: its finalized state can no longer be \
-             trusted",
+            "{} at height {} (verified before), {} at height {} (from {url})",
             conflict.ours.hash, conflict.ours.height, conflict.theirs.hash, conflict.theirs.height
         );
-        Event::Alarm {
-            what: "finality",
-            detail,
-            relays: vec![url],
-            evidence: conflict.evidence.len(),
-        }
+        (detail, conflict.evidence.clone())
     };
+    raise(shared, &detail, url, &evidence);
+}
+
+/// The client has stopped on conflicting finality (`what` says which blocks): sends the
+/// evidence to every relay and tells the page.
+fn raise(shared: &Rc<Shared>, what: &str, url: String, evidence: &[Evidence]) {
+    {
+        let state = shared.state.borrow();
+        for e in evidence {
+            let message = Message::Evidence { evidence: memecoin_core::wire::encode_hex(e) };
+            for relay in 0..state.relays.len() {
+                send(&state, relay, &message);
+            }
+        }
+    }
+    let detail = format!(
+        "two conflicting finalized blocks: {what}; the wallet has stopped: its finalized state \
+         can no longer be trusted"
+    );
+    let count = evidence.len();
+    let event = Event::Alarm { what: "finality", detail, relays: vec![url], evidence: count };
     shared.emit(vec![event]);
 }
 
-/// The signed headers `from..=to` from relay `index` (at most core's `MAX_LINKS`), lowest
-/// first: what links a header or a finality proof to the finalized block.
+/// The signed headers `from..=to` from relay `index` (at most `max`), lowest first, in ranges of
+/// `MAX_RANGE`: the links of a header or a finality proof to the finalized block, or the
+/// ancestry of a block below it.
+async fn fetch_headers(
+    shared: &Rc<Shared>,
+    index: usize,
+    from: u64,
+    to: u64,
+    max: u64,
+) -> Result<Vec<SignedHeader>, Error> {
+    let mut headers = Vec::new();
+    let mut next = from;
+    while next <= to && (headers.len() as u64) < max {
+        let count = (to - next + 1).min(MAX_RANGE);
+        let reply =
+            request(shared, index, |id| Message::GetHeaders { id, from: next, count }).await?;
+        let Message::Headers { headers: got, .. } = reply else {
+            return Err(unexpected(shared.url(index)));
+        };
+        if got.is_empty() {
+            break;
+        }
+        for hex in &got {
+            headers.push(decode_hex::<SignedHeader>("header", hex)?);
+        }
+        next = next.saturating_add(got.len() as u64);
+    }
+    headers.truncate(usize::try_from(to.saturating_sub(from).saturating_add(1)).unwrap_or(0));
+    Ok(headers)
+}
+
+/// The links from `from` to `to` (core's `UnknownParent`), at most core's `MAX_LINKS`.
 async fn fetch_links(
     shared: &Rc<Shared>,
     index: usize,
     from: u64,
     to: u64,
 ) -> Result<Vec<SignedHeader>, Error> {
-    let mut links = Vec::new();
-    let mut next = from;
-    while next <= to && (links.len() as u64) < memecoin_core::light::MAX_LINKS {
-        let count = (to - next + 1).min(MAX_RANGE);
-        let reply =
-            request(shared, index, |id| Message::GetHeaders { id, from: next, count }).await?;
-        let Message::Headers { headers, .. } = reply else {
-            return Err(unexpected(shared.url(index)));
-        };
-        if headers.is_empty() {
-            break;
-        }
-        for hex in &headers {
-            links.push(decode_hex::<SignedHeader>("header", hex)?);
-        }
-        next = next.saturating_add(headers.len() as u64);
-    }
-    links.truncate(usize::try_from(to.saturating_sub(from).saturating_add(1)).unwrap_or(0));
-    Ok(links)
+    fetch_headers(shared, index, from, to, memecoin_core::light::MAX_LINKS).await
 }
 
 /// Verifies a header as a head (core's `accept_header` at the local clock's slot), with the
@@ -1406,6 +1360,16 @@ async fn request(
     index: usize,
     build: impl FnOnce(u64) -> Message,
 ) -> Result<Message, Error> {
+    reply(send_request(shared, index, build)).await
+}
+
+/// A request on its way: the promise its reply settles, and the relay's URL.
+type Sent = Result<(js_sys::Promise, String), Error>;
+
+/// Sends a request to relay `index` now (its reply, `error` or timeout settles the promise): a
+/// caller that sends to several relays first and then waits for each has them all in flight
+/// at once, with no future per relay.
+fn send_request(shared: &Rc<Shared>, index: usize, build: impl FnOnce(u64) -> Message) -> Sent {
     let (promise, id, url) = {
         let mut state = shared.state.borrow_mut();
         let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
@@ -1433,6 +1397,12 @@ async fn request(
         }
     });
     set_timeout(&timeout, REQUEST_TIMEOUT_MS);
+    Ok((promise, url))
+}
+
+/// The reply to a request sent with [`send_request`], decoded.
+async fn reply(sent: Sent) -> Result<Message, Error> {
+    let (promise, url) = sent?;
     match JsFuture::from(promise).await {
         Ok(text) => {
             let text = text.as_string().unwrap_or_default();
@@ -1476,28 +1446,22 @@ async fn fetch_account(
     result
 }
 
-/// Whether a failed check means the relay sent something false (rather than something the
-/// client cannot check yet, or a relay that is gone or behind).
+/// Whether a failed check means the relay sent something false (core's `LightError::is_lie`,
+/// and any reply that does not decode), rather than something the client cannot check yet, or
+/// a relay that is gone or behind.
 fn is_lie(error: &Error) -> bool {
     match error {
-        Error::Light(
-            LightError::EpochNotKnown { .. }
-            | LightError::NotNewer { .. }
-            | LightError::InsufficientTrust { .. }
-            | LightError::UnknownParent { .. }
-            | LightError::TooFarAhead { .. }
-            | LightError::Halted,
-        ) => false,
-        Error::Light(_) | Error::Decode { .. } | Error::Hex { .. } => true,
+        Error::Light(e) => e.is_lie(),
+        Error::Decode { .. } | Error::Hex { .. } => true,
         _ => false,
     }
 }
 
-/// The verified block a relay's `header` stands for, and whether it is final:
-/// - the verified finalized block itself;
-/// - above it: when `want_final`, finality is caught up first (the relay may be ahead of us);
-///   if the header is still above, it must pass as a head (elected proposer, signature);
-/// - at or below it: the headers from it up to the finalized block must link by hash.
+/// The verified block a relay's `header` stands for, and whether it is final, by core's
+/// `locate`: the finalized block (final); a verified head (not final); above finality and new —
+/// when `want_final`, finality is caught up first (the relay may be ahead of us), then it must
+/// pass as a head (elected proposer, signature, links); at or below finality — the headers from
+/// it up to the finalized block must link by hash.
 async fn anchor_of(
     shared: &Rc<Shared>,
     index: usize,
@@ -1506,60 +1470,65 @@ async fn anchor_of(
 ) -> Result<(Anchor, bool), Error> {
     let hash = header.hash();
     let height = header.header.height;
-    let mut finalized = *shared.state.borrow().light.core().finalized();
-    if height > finalized.height && want_final {
-        catch_up(shared, index, finalized.height).await;
-        finalized = *shared.state.borrow().light.core().finalized();
+    if want_final && height > shared.state.borrow().light.core().finalized().height {
+        let since = shared.state.borrow().light.core().finalized().height;
+        catch_up(shared, index, since).await;
     }
-    if hash == finalized.hash {
-        return Ok((finalized, true));
-    }
-    if height > finalized.height {
-        let mut accepted = accept_head(shared, index, header).await;
-        if matches!(
-            accepted,
-            Err(LightError::EpochNotKnown { .. } | LightError::TooFarAhead { .. })
-        ) {
-            catch_up(shared, index, finalized.height).await;
-            accepted = accept_head(shared, index, header).await;
-        }
-        match accepted {
-            Ok(anchor) => return Ok((anchor, false)),
-            // Finality passed the block while we waited: it is now one to link below.
-            Err(LightError::NotNewer { .. }) => {
-                finalized = *shared.state.borrow().light.core().finalized();
-                if hash == finalized.hash {
-                    return Ok((finalized, true));
+    // Twice at most: a head that finality passed while it was checked is located again below.
+    for _ in 0..2 {
+        let (located, finalized) = {
+            let state = shared.state.borrow();
+            let core = state.light.core();
+            (core.locate(height, &hash), *core.finalized())
+        };
+        match located {
+            Located::Finalized(anchor) => return Ok((anchor, true)),
+            Located::Head(anchor) => return Ok((anchor, false)),
+            Located::AboveFinalized => {
+                let mut accepted = accept_head(shared, index, header).await;
+                if matches!(
+                    accepted,
+                    Err(LightError::EpochNotKnown { .. } | LightError::TooFarAhead { .. })
+                ) {
+                    catch_up(shared, index, finalized.height).await;
+                    accepted = accept_head(shared, index, header).await;
+                }
+                match accepted {
+                    Ok(anchor) => return Ok((anchor, false)),
+                    Err(LightError::NotNewer { .. }) => continue,
+                    Err(e) => return Err(e.into()),
                 }
             }
-            Err(e) => return Err(e.into()),
+            Located::Below { from, count } => {
+                return ancestry(shared, index, hash, from, count, &finalized).await;
+            }
+            Located::TooDeep { .. } => {
+                return Err(Error::Relay {
+                    url: shared.url(index),
+                    reason: format!(
+                        "block {height} is over {} blocks below finality; not checked",
+                        memecoin_core::light::MAX_ANCESTRY
+                    ),
+                });
+            }
         }
     }
-    let count = finalized.height - height + 1;
-    if count > MAX_LINK {
-        return Err(Error::Relay {
-            url: shared.url(index),
-            reason: format!("block {height} is over {MAX_LINK} blocks below finality; not checked"),
-        });
-    }
-    let mut links = Vec::new();
-    let mut from = height;
-    while from <= finalized.height {
-        let want = (finalized.height - from + 1).min(MAX_RANGE);
-        let reply =
-            request(shared, index, |id| Message::GetHeaders { id, from, count: want }).await?;
-        let Message::Headers { headers, .. } = reply else {
-            return Err(unexpected(shared.url(index)));
-        };
-        if headers.is_empty() {
-            break;
-        }
-        for hex in &headers {
-            let signed: SignedHeader = decode_hex("header", hex)?;
-            links.push(signed.header);
-        }
-        from = from.saturating_add(headers.len() as u64);
-    }
+    Err(Error::Light(LightError::NotNewer { height, finalized: height }))
+}
+
+/// The `count` headers from `from` up to `finalized`, from relay `index`, checked to link by
+/// hash (core's `verify_ancestry`) and to start at the block `hash`: it is final.
+async fn ancestry(
+    shared: &Rc<Shared>,
+    index: usize,
+    hash: Hash,
+    from: u64,
+    count: u64,
+    finalized: &Anchor,
+) -> Result<(Anchor, bool), Error> {
+    let top = finalized.height.min(from.saturating_add(count).saturating_sub(1));
+    let signed = fetch_headers(shared, index, from, top, count).await?;
+    let mut links: Vec<_> = signed.into_iter().map(|s| s.header).collect();
     // The relay's head chain runs past our finalized block: link up to it only. Checked against
     // the finalized block as it was when the headers were asked for: finality may have moved on
     // meanwhile, and that block is final all the same.
@@ -1567,7 +1536,7 @@ async fn anchor_of(
     if links.first().map(|h| h.hash()) != Some(hash) {
         return Err(Error::Light(LightError::NotLinked));
     }
-    Ok((memecoin_core::light::verify_ancestry(&links, &finalized)?, true))
+    Ok((memecoin_core::light::verify_ancestry(&links, finalized)?, true))
 }
 
 /// Reads and verifies a watched account, then reports it. Failures that are not lies (relay

@@ -150,8 +150,6 @@ pub struct LightClient {
     inner: core_light::LightClient,
     /// From the genesis spec: what turns the local clock into a slot (`now_slot`).
     genesis_time_ms: u64,
-    /// The chain spec, to start again from a checkpoint (`restart_from`).
-    genesis: memecoin_core::genesis::Genesis,
 }
 
 /// The Rust side, returning [`Error`]; the JavaScript methods below wrap these.
@@ -159,7 +157,7 @@ impl LightClient {
     pub fn new(genesis_json: &str) -> Result<Self, Error> {
         let genesis = crate::json::genesis_from_json(genesis_json)?;
         let inner = core_light::LightClient::from_genesis(&genesis)?;
-        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms, genesis })
+        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms })
     }
 
     /// Resumes from a position saved with [`LightClient::trusted_hex`] (hex of core's
@@ -168,7 +166,7 @@ impl LightClient {
         let genesis = crate::json::genesis_from_json(genesis_json)?;
         let trusted: Trusted = decode_hex("checkpoint", trusted_hex)?;
         let inner = core_light::LightClient::resume(&genesis, &trusted)?;
-        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms, genesis })
+        Ok(LightClient { inner, genesis_time_ms: genesis.genesis_time_ms })
     }
 
     pub fn trusted_hex(&self) -> String {
@@ -198,13 +196,15 @@ impl LightClient {
 
     /// Checks `proof` as a checkpoint on its own (core's `from_finality_proof`), changing nothing.
     pub fn check_checkpoint(&self, proof: &FinalityProof) -> Result<(), Error> {
-        core_light::LightClient::from_finality_proof(&self.genesis, proof)?;
+        let (id, params) = (self.inner.chain_id(), self.inner.params().clone());
+        core_light::LightClient::from_finality_proof(id, params, proof)?;
         Ok(())
     }
 
     /// Starts again from `proof`, a checkpoint the caller's sources agreed on.
     pub fn restart_from(&mut self, proof: &FinalityProof) -> Result<(), Error> {
-        self.inner = core_light::LightClient::from_finality_proof(&self.genesis, proof)?;
+        let (id, params) = (self.inner.chain_id(), self.inner.params().clone());
+        self.inner = core_light::LightClient::from_finality_proof(id, params, proof)?;
         Ok(())
     }
 

@@ -186,3 +186,35 @@ pub fn summarize(tx_hex: &str) -> Result<TxSummary, Error> {
 pub fn describe_tx(tx_hex: &str) -> Result<JsValue, JsError> {
     Ok(crate::error::to_js(&summarize(tx_hex)?)?)
 }
+
+/// Whether an account with `available` to spend (its verified balance less this device's
+/// pending transactions) and `staked` bonded can pay for a `kind` ("transfer", "stake" or
+/// "unstake") of `amount` with `fee`: core's `check_affordable`, so the page decides nothing
+/// itself. Throws core's reason (`needs N, balance is M`; `unstakes N, bonded stake is M`).
+#[wasm_bindgen]
+pub fn check_spend(
+    kind: &str,
+    amount: u64,
+    fee: u64,
+    available: u64,
+    staked: u64,
+) -> Result<(), JsError> {
+    let kind = match kind {
+        // The recipient and commitment do not change what is spent.
+        "transfer" => TxKind::Transfer { to: Address([0; 20]), amount },
+        "stake" => TxKind::Stake { amount, commitment: Hash::ZERO },
+        "unstake" => TxKind::Unstake { amount },
+        other => return Err(JsError::new(&format!("unknown transaction kind `{other}`"))),
+    };
+    // The two refusals it can give, worded here: all of `TxError`'s texts would cost the .wasm.
+    use memecoin_core::state::TxError;
+    memecoin_core::state::check_affordable(available, staked, &kind, fee).map_err(|e| match e {
+        TxError::InsufficientBalance { needed, available } => {
+            JsError::new(&format!("needs {needed}, balance is {available}"))
+        }
+        TxError::InsufficientStake { requested, bonded } => {
+            JsError::new(&format!("unstakes {requested}, bonded stake is {bonded}"))
+        }
+        _ => JsError::new("not affordable"),
+    })
+}

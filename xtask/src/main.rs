@@ -60,9 +60,12 @@ const WASM_PROFILE: &str = "wasm-release";
 const WASM_TOOLS: &str = "tools/wasm";
 /// The wasm bench: a Node project (package.json, package-lock.json, bench.mjs).
 const WASM_BENCH: &str = "bench/wasm";
-/// The size budget of the served `.wasm`, gzipped. Printed next to the size, never enforced: a
-/// size or time assertion does not belong in the tests.
-const WASM_BUDGET_GZIP: usize = 150_000;
+/// The size budget of the served `.wasm`, gzipped; `cargo xtask test` fails above it (issue 4).
+/// 150,000 until issue 16, whose verification in the wallet (headers linked to finality,
+/// conflicting finality, checkpoints agreed by several relays, sending to every relay) costs
+/// about 10 KB: raised to 155,000 with the first load still within its 200 KB (BENCHMARKS.md
+/// "Size").
+const WASM_BUDGET_GZIP: usize = 155_000;
 /// Debian's chromium and chromium-driver, which `wasm-pack test --chrome` drives.
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
