@@ -396,10 +396,8 @@ impl LightClient {
         p: &FinalityProof,
     ) -> Result<Self, LightError> {
         params.validate().map_err(|e| LightError::Genesis(GenesisError::Params(e)))?;
-        let (s, t) = (&p.source, &p.target.header);
-        if t.parent != s.hash() || t.height != s.height.saturating_add(1) {
-            return Err(LightError::NotChild);
-        }
+        let t = &p.target.header;
+        check_child(p)?;
         let Some(set) = p.target_set.clone() else {
             return Err(LightError::WrongValidatorSet);
         };
@@ -407,9 +405,9 @@ impl LightClient {
         let mut client = LightClient {
             chain_id,
             params,
-            finalized: Anchor::of(s),
+            finalized: Anchor::of(&p.source),
             certificate: None,
-            head: Anchor::of(s),
+            head: Anchor::of(&p.source),
             above: Vec::new(),
             epoch,
             set,
@@ -418,13 +416,7 @@ impl LightClient {
         };
         let set = client.set.clone();
         client.check_signed(&p.target, &set)?;
-        let v = &p.certificate.vote;
-        let link_ok = v.epoch == epoch
-            && v.source == Checkpoint { height: s.height, hash: s.hash() }
-            && v.target == Checkpoint { height: t.height, hash: t.hash() };
-        if !link_ok {
-            return Err(LightError::CertificateMismatch);
-        }
+        check_certified_link(p, epoch)?;
         p.certificate.verify(&client.chain_id, &set).map_err(LightError::Certificate)?;
         client.certificate = Some(p.certificate.clone());
         client.remember(core::iter::once(t));
@@ -483,11 +475,6 @@ impl LightClient {
         &self.head
     }
 
-    /// Whether `hash` is the finalized block or a verified header above it on its chain.
-    pub fn is_known(&self, hash: &Hash) -> bool {
-        *hash == self.finalized.hash || self.find(hash).is_some()
-    }
-
     /// Where a block a relay names (by its header: `height`, `hash`) stands for this client, so
     /// the caller knows what to fetch before a proof against it can be checked (the sans-I/O
     /// half of reading an account or an inclusion at a relay's block).
@@ -497,7 +484,7 @@ impl LightClient {
             return Located::Finalized(*finalized);
         }
         if height > finalized.height {
-            return match self.find(hash) {
+            return match self.find(height, hash) {
                 Some(a) => Located::Head(a.anchor),
                 None => Located::AboveFinalized,
             };
@@ -606,17 +593,21 @@ impl LightClient {
         sh.verify_signature(&self.chain_id).map_err(|_| LightError::BadProposerSignature)
     }
 
-    /// The height of `hash` if it is the finalized block or a verified header above it.
-    fn known(&self, hash: &Hash) -> Option<(u64, u64)> {
-        if *hash == self.finalized.hash {
-            return Some((self.finalized.height, self.finalized.slot));
+    /// The slot of the block `hash` at `height` if it is the finalized block or a verified
+    /// header above it.
+    fn known(&self, height: u64, hash: &Hash) -> Option<u64> {
+        if *hash == self.finalized.hash && height == self.finalized.height {
+            return Some(self.finalized.slot);
         }
-        self.find(hash).map(|a| (a.anchor.height, a.anchor.slot))
+        self.find(height, hash).map(|a| a.anchor.slot)
     }
 
-    /// The verified header `hash` above the finalized block (a scan of at most [`MAX_ABOVE`]).
-    fn find(&self, hash: &Hash) -> Option<&Above> {
-        self.above.iter().find(|a| a.anchor.hash == *hash)
+    /// The verified header `hash` at `height` above the finalized block (`above` is sorted by
+    /// height then hash: a binary search).
+    fn find(&self, height: u64, hash: &Hash) -> Option<&Above> {
+        let key = |a: &Above| (a.anchor.height, a.anchor.hash);
+        let i = self.above.binary_search_by_key(&(height, *hash), key).ok()?;
+        self.above.get(i)
     }
 
     /// Links `top` down through `links` (the headers just below it, lowest first) by parent
@@ -625,7 +616,7 @@ impl LightClient {
     fn link(&self, links: &[SignedHeader], top: &Header) -> Result<Linked, LightError> {
         let mut lowest = top;
         for parent in links.iter().rev().map(|l| &l.header) {
-            if self.known(&lowest.parent).is_some() {
+            if self.known(lowest.height.wrapping_sub(1), &lowest.parent).is_some() {
                 break; // the rest is below a known block (finality moved while they were fetched)
             }
             let linked = lowest.parent == parent.hash()
@@ -636,12 +627,8 @@ impl LightClient {
             }
             lowest = parent;
         }
-        if let Some((height, slot)) = self.known(&lowest.parent) {
-            return if height.saturating_add(1) == lowest.height && slot < lowest.slot {
-                Ok(Linked::Known)
-            } else {
-                Err(LightError::NotLinked)
-            };
+        if let Some(slot) = self.known(lowest.height.wrapping_sub(1), &lowest.parent) {
+            return if slot < lowest.slot { Ok(Linked::Known) } else { Err(LightError::NotLinked) };
         }
         let finalized = self.finalized.height;
         if lowest.height == finalized.saturating_add(1) {
@@ -760,20 +747,12 @@ impl LightClient {
                 finalized: self.finalized.height,
             });
         }
-        if t.parent != s.hash() || t.height != s.height.saturating_add(1) {
-            return Err(LightError::NotChild);
-        }
+        check_child(p)?;
         let epoch = self.params.epoch_of(t.slot);
         let (set, skips) = self.set_for(epoch, p.target_set.as_ref())?;
         let set = set.clone();
         self.check_signed(&p.target, &set)?;
-        let v = &p.certificate.vote;
-        let link_ok = v.epoch == epoch
-            && v.source == Checkpoint { height: s.height, hash: s.hash() }
-            && v.target == Checkpoint { height: t.height, hash: t.hash() };
-        if !link_ok {
-            return Err(LightError::CertificateMismatch);
-        }
+        check_certified_link(p, epoch)?;
         // Before any signature: a skip that cannot be trusted, or a proof that cannot be linked
         // yet, costs none.
         if skips {
@@ -801,7 +780,8 @@ impl LightClient {
         let order = core::mem::take(&mut self.above);
         self.head = anchor;
         for a in order {
-            if a.anchor.height > anchor.height && self.is_known(&a.parent) {
+            let parent_height = a.anchor.height.wrapping_sub(1);
+            if a.anchor.height > anchor.height && self.known(parent_height, &a.parent).is_some() {
                 self.above.push(a);
                 if a.anchor.height > self.head.height {
                     self.head = a.anchor;
@@ -811,6 +791,25 @@ impl LightClient {
         self.remember(core::iter::once(t));
         Ok(anchor)
     }
+}
+
+/// Step 2 of `accept_finality` (PROTOCOL.md §13.4): the target is the source's child.
+fn check_child(p: &FinalityProof) -> Result<(), LightError> {
+    let (s, t) = (&p.source, &p.target.header);
+    if t.parent != s.hash() || t.height != s.height.saturating_add(1) {
+        return Err(LightError::NotChild);
+    }
+    Ok(())
+}
+
+/// Step 5: the certificate is for the link `source -> target`, voted in the target's `epoch`.
+fn check_certified_link(p: &FinalityProof, epoch: u64) -> Result<(), LightError> {
+    let (s, t) = (&p.source, &p.target.header);
+    let v = &p.certificate.vote;
+    let link_ok = v.epoch == epoch
+        && v.source == Checkpoint { height: s.height, hash: s.hash() }
+        && v.target == Checkpoint { height: t.height, hash: t.hash() };
+    if link_ok { Ok(()) } else { Err(LightError::CertificateMismatch) }
 }
 
 /// How a header links to the client's finalized block.

@@ -106,9 +106,9 @@ pub struct Spending {
 pub fn within_budget(s: &Spending, amount: u64, fee: u64) -> Result<(), Refusal> {
     let each = u128::from(amount) + u128::from(fee);
     let spent = u128::from(s.genesis_balance.saturating_sub(s.balance))
-        + u128::from(s.pending) * each
-        + each;
-    if 3 * spent < u128::from(s.set_stake) { Ok(()) } else { Err(Refusal::Budget) }
+        .saturating_add(u128::from(s.pending).saturating_mul(each))
+        .saturating_add(each);
+    if spent.saturating_mul(3) < u128::from(s.set_stake) { Ok(()) } else { Err(Refusal::Budget) }
 }
 
 /// A running faucet: its config and the rate table.
@@ -232,6 +232,8 @@ mod tests {
         // An amount of a blocking share by itself is never paid.
         assert_eq!(within_budget(&at(0, 0), 1_000, 0), Err(Refusal::Budget));
         assert_eq!(within_budget(&at(0, 0), u64::MAX, u64::MAX), Err(Refusal::Budget));
+        // A pending count no mempool holds still cannot overflow the sum.
+        assert_eq!(within_budget(&at(0, u64::MAX), u64::MAX, u64::MAX), Err(Refusal::Budget));
     }
 
     /// Issue 15.7: one IPv6 host commonly holds a whole /64; counted by address, it had 2^64

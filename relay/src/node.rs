@@ -1067,20 +1067,21 @@ impl Node {
             FinalityProof { source: source.header, target, certificate: cert.clone(), target_set };
         // Keep the newest proof of each epoch (by the target's slot).
         let epoch = self.chain.params.epoch_of(proof.target.header.slot);
-        let mut replaces = None;
         if let Some(last) = self.finality_proofs.back() {
             if last.source.height >= proof.source.height {
-                return; // a block re-imported at open: its proof is stored already
+                return; // a block re-imported at open: its proof is known already
             }
             if self.chain.params.epoch_of(last.target.header.slot) == epoch {
-                replaces = Some(last.source.height);
                 self.finality_proofs.pop_back();
+            } else {
+                // The last proof of an epoch that is over: stored, one write an epoch, not one
+                // a block, so that a wallet further behind than memory holds can catch up after
+                // a restart (the current epoch's is made again from the blocks re-imported at
+                // open). A store failure costs light clients that history, not the node.
+                if let Err(e) = self.store.put_finality_proof(last, self.proofs_kept()) {
+                    tracing::warn!(error = %e, "storing a finality proof failed");
+                }
             }
-        }
-        // Stored, so that a wallet further behind than memory holds can catch up after a
-        // restart; a store failure costs light clients that history, not the node its chain.
-        if let Err(e) = self.store.put_finality_proof(&proof, replaces, self.proofs_kept()) {
-            tracing::warn!(error = %e, "storing a finality proof failed");
         }
         self.finality_proofs.push_back(Arc::new(proof));
         if self.finality_proofs.len() > MAX_FINALITY_PROOFS {
@@ -2729,7 +2730,7 @@ mod tests {
         // Bounded: the store keeps the newest `keep` only.
         let store = again.store();
         let newest = after.last().unwrap().clone();
-        store.put_finality_proof(&newest, Some(newest.source.height), 2).unwrap();
+        store.put_finality_proof(&newest, 2).unwrap();
         assert_eq!(store.finality_proofs(0, 100).unwrap().len(), 2);
     }
 

@@ -672,21 +672,13 @@ impl Store {
             .transpose()
     }
 
-    /// Records a finality proof for light clients under its source's height, in place of the
-    /// proof at `replaces` (the same epoch's older one), and drops the oldest while more than
-    /// `keep` are stored: relays serve a wallet catching up after a restart, as far back as the
-    /// weak-subjectivity window (PROTOCOL.md §13.2), never without bound.
-    pub fn put_finality_proof(
-        &self,
-        proof: &FinalityProof,
-        replaces: Option<u64>,
-        keep: u64,
-    ) -> Result<(), StoreError> {
+    /// Records a finality proof for light clients under its source's height (the last of its
+    /// epoch), and drops the oldest while more than `keep` are stored: relays serve a wallet
+    /// catching up after a restart, as far back as the weak-subjectivity window (PROTOCOL.md
+    /// §13.2), never without bound.
+    pub fn put_finality_proof(&self, proof: &FinalityProof, keep: u64) -> Result<(), StoreError> {
         self.write(|txn| {
             let mut table = txn.open_table(FINALITY).map_err(db_err("opening table finality"))?;
-            if let Some(old) = replaces {
-                table.remove(&old.to_be_bytes()).map_err(db_err("replacing a finality proof"))?;
-            }
             let key = proof.source.height.to_be_bytes();
             table.insert(&key, proof.to_bytes().as_slice()).map_err(db_err("writing a proof"))?;
             let mut stored = table.len().map_err(db_err("counting finality proofs"))?;
