@@ -6,6 +6,8 @@
 //! unstakes part (shown unbonding), reloads
 //! and unlocks (a wrong password refused), and sees the page refuse a forged balance and a
 //! forged certificate. Any console error fails it. Screenshots go to `test-output/e2e/`.
+//! The page's modules that touch neither the DOM nor the wasm are unit-tested in Node first
+//! (`tests/js/wallet/`).
 //!
 //! Needs the page built (`cargo xtask page`: the release wasm in `www/pkg`, the QR module in
 //! `www/vendor`, playwright-core in `tests/e2e/node_modules`), Node.js and Chromium;
@@ -100,6 +102,28 @@ async fn get_with_head(
         .find_map(|l| l.strip_prefix("content-encoding:"))
         .map(|v| v.trim().to_string());
     (status, raw.len() - split, encoding, head)
+}
+
+/// The page's modules that are not DOM (`www/js/` format, records, verified, warnings, relays),
+/// each rule of what the page shows and keeps, under Node's test runner.
+#[test]
+fn page_modules_in_node() {
+    // Files named one by one: Node versions differ on what a directory argument means.
+    let dir = root().join("tests/js/wallet");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "no unit tests in {}", dir.display());
+    let status = std::process::Command::new("node")
+        .arg("--test")
+        .args(&files)
+        .current_dir(root())
+        .status()
+        .expect("node runs (Node.js is installed)");
+    assert!(status.success(), "tests/js/wallet/ failed ({status})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

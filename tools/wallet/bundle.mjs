@@ -9,11 +9,12 @@
 //
 // - Every file but index.html is named by its content (`app.<sha256/16>.js`), so a name is a
 //   version: hosts may cache them for ever, and no two versions share a name.
-// - The chain spec and the default relays are pinned in app.js (`BUNDLE`), the genesis fetched
-//   with its SHA-384 as `integrity`, the wasm too.
+// - The chain spec and the default relays are pinned in js/state.js (`BUNDLE`), the genesis
+//   fetched with its SHA-384 as `integrity`, the wasm too.
 // - index.html loads the stylesheet and app.js with subresource integrity, and an import map
-//   gives the integrity of the modules app.js imports (the wasm glue, the QR code), so a changed
-//   byte anywhere stops the page from loading.
+//   gives the integrity of every module app.js imports, directly or not (js/*, the wasm glue,
+//   the QR code), each imported by its hashed name, so a changed byte anywhere stops the page
+//   from loading.
 // - index.html carries the Content-Security-Policy as a <meta> (with the import map's hash);
 //   `_headers` has the same headers, with `frame-ancestors`, for hosts that read it (Netlify,
 //   Cloudflare Pages); the relay sends them itself (relay/src/http.rs, `PAGE_HEADERS`).
@@ -71,22 +72,9 @@ const files = new Map(); // bundle path → bytes
 const put = (file, bytes) => files.set(file, Buffer.from(bytes));
 
 // Leaves first: each name is known before the file that names it is hashed.
-const uqr = read("vendor/uqr.js");
-const uqrName = named("vendor/uqr.js", uqr);
-put(uqrName, uqr);
-
 const wasm = read("pkg/memecoin_wasm_bg.wasm");
 const wasmName = named("pkg/memecoin_wasm_bg.wasm", wasm);
 put(wasmName, wasm);
-
-const glue = replaceOnce(
-  read("pkg/memecoin_wasm.js").toString(),
-  "'memecoin_wasm_bg.wasm'",
-  `'${path.basename(wasmName)}'`,
-  "pkg/memecoin_wasm.js",
-);
-const glueName = named("pkg/memecoin_wasm.js", Buffer.from(glue));
-put(glueName, glue);
 
 let genesis;
 try {
@@ -99,25 +87,62 @@ try {
 const genesisName = named("genesis.json", genesis);
 put(genesisName, genesis);
 
-let app = read("app.js").toString();
-app = replaceOnce(app, "'./pkg/memecoin_wasm.js'", `'./${glueName}'`, "app.js");
-app = replaceOnce(app, "'./vendor/uqr.js'", `'./${uqrName}'`, "app.js");
 const pinned = {
   genesis: [genesisName, sri(genesis)],
   wasm: [wasmName, sri(wasm)],
   relays,
   sources,
 };
-app = replaceOnce(app, "const BUNDLE = null;", `const BUNDLE = ${JSON.stringify(pinned)};`, "app.js");
-const appName = named("app.js", Buffer.from(app));
-put(appName, app);
+/** What the bundle changes in a module before hashing it, by its path in www/. */
+const edits = {
+  "pkg/memecoin_wasm.js": (text) =>
+    replaceOnce(text, "'memecoin_wasm_bg.wasm'", `'${path.basename(wasmName)}'`, "pkg/memecoin_wasm.js"),
+  "js/state.js": (text) =>
+    replaceOnce(text, "export const BUNDLE = null;", `export const BUNDLE = ${JSON.stringify(pinned)};`, "js/state.js"),
+};
+
+// The page's ES modules, from app.js down its relative imports. Each import is rewritten to
+// the content-hashed name of what it imports, so a module is hashed after everything it
+// imports: the imports must form no cycle.
+const IMPORT = /(\bfrom\s*|\bimport\s*\(?\s*)(['"])(\.{1,2}\/[^'"]+)\2/g;
+const modules = new Map(); // www path → { name, bytes }
+const visiting = new Set();
+const emit = (file) => {
+  const done = modules.get(file);
+  if (done) return done.name;
+  if (visiting.has(file)) throw new Error(`${file}: imports form a cycle (${[...visiting].join(" → ")} → ${file})`);
+  visiting.add(file);
+  let text = read(file).toString();
+  if (edits[file]) text = edits[file](text);
+  const dir = path.posix.dirname(file);
+  text = text.replace(IMPORT, (_, head, quote, spec) => {
+    const target = path.posix.normalize(path.posix.join(dir, spec));
+    let rel = path.posix.relative(dir, emit(target));
+    if (!rel.startsWith(".")) rel = `./${rel}`;
+    return `${head}${quote}${rel}${quote}`;
+  });
+  visiting.delete(file);
+  const bytes = Buffer.from(text);
+  const name = named(file, bytes);
+  modules.set(file, { name, bytes });
+  put(name, bytes);
+  return name;
+};
+const appName = emit("app.js");
+for (const [file] of Object.entries(edits)) {
+  if (!modules.has(file)) throw new Error(`${file}: expected among the page's modules`);
+}
+const app = modules.get("app.js").bytes;
 
 const css = read("style.css");
 const cssName = named("style.css", css);
 put(cssName, css);
 
+// Every module but app.js (which the script tag names with its own integrity), by its URL.
 const importmap = JSON.stringify({
-  integrity: { [`./${glueName}`]: sri(Buffer.from(glue)), [`./${uqrName}`]: sri(uqr) },
+  integrity: Object.fromEntries(
+    [...modules].filter(([file]) => file !== "app.js").map(([, m]) => [`./${m.name}`, sri(m.bytes)]),
+  ),
 });
 const importmapHash = `sha256-${createHash("sha256").update(importmap).digest("base64")}`;
 const csp = [
@@ -141,7 +166,7 @@ html = replaceOnce(
   html,
   '<script type="module" src="app.js"></script>',
   `<script type="importmap">${importmap}</script>\n` +
-    `<script type="module" src="${appName}" integrity="${sri(Buffer.from(app))}"></script>`,
+    `<script type="module" src="${appName}" integrity="${sri(app)}"></script>`,
   "index.html",
 );
 put("index.html", html);

@@ -1,0 +1,153 @@
+// Activity: this device's record of the account's transactions (records.js), each status
+// verified by proof, stored per chain and address, and the status screen of one transaction.
+
+import * as w from '../pkg/memecoin_wasm.js';
+import { groupAddress } from './format.js';
+import {
+  KIND, applyStatus, displayOrder, expireListed, fromStored, isDust, isOpen, knownAddresses,
+  listedEntries, sentEntry, statusText, toStored,
+} from './records.js';
+import { BUNDLE, app, historyKey, store } from './state.js';
+import { $, fmt, setText, show } from './ui.js';
+
+export function loadHistory() {
+  try {
+    return fromStored(JSON.parse(store.getItem(historyKey()) || '[]'));
+  } catch {
+    return [];
+  }
+}
+
+function saveHistory() {
+  try {
+    store.setItem(historyKey(), JSON.stringify(toStored(app.history)));
+  } catch {
+    // Storage full or unavailable: the record holds for this session.
+  }
+}
+
+/// Records a transaction this device sent (or asked the faucet for).
+export function record(entry) {
+  app.history.unshift(sentEntry(entry, Date.now()));
+  saveHistory();
+  renderHistory();
+}
+
+export function renderHistory() {
+  const list = $('history');
+  if (!app.history.length) {
+    list.innerHTML = '<li class="hint">No transactions yet.</li>';
+    return;
+  }
+  const sorted = displayOrder(app.history);
+  const known = knownAddresses(app.history);
+  const minFee = app.params ? app.params.min_fee : 0n;
+  const dust = sorted.filter((h) => isDust(h, known, minFee));
+  const shown = app.hideDust ? sorted.filter((h) => !dust.includes(h)) : sorted;
+  const items = shown.map((h) => {
+    const li = document.createElement('li');
+    li.dataset.tx = h.id;
+    li.dataset.status = h.status;
+    li.innerHTML = '<span></span><span class="mono"></span><span></span>';
+    const sign = h.kind === 'faucet' || h.kind === 'received' ? '+' : h.kind === 'transfer' ? '−' : '';
+    const other = h.kind === 'faucet' ? null : h.to || h.from;
+    const peer = other ? ` ${h.to ? 'to' : 'from'} ${groupAddress(other)}` : '';
+    const fresh = other && h.kind === 'received' && !known.has(other) ? ' (new sender)' : '';
+    li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}${fresh}`;
+    if (fresh) li.children[0].classList.add('new-peer');
+    li.children[1].textContent = `${sign}${fmt(h.amount)}`;
+    li.children[2].textContent = statusText(h);
+    li.children[2].className = h.verified ? 'ok-mark' : 'muted';
+    li.title = `transaction ${h.id}`;
+    return li;
+  });
+  if (dust.length) {
+    const li = document.createElement('li');
+    li.className = 'hint';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.id = 'toggle-dust';
+    button.textContent = app.hideDust
+      ? `Show ${dust.length} small payment${dust.length > 1 ? 's' : ''} from new senders`
+      : 'Hide small payments from new senders';
+    button.addEventListener('click', () => { app.hideDust = !app.hideDust; renderHistory(); });
+    li.append(button);
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+}
+
+/// Merges the serving relay's listing of this account's transactions into the history, as far
+/// as their bytes check (`listedEntries`); a status is shown only once a proof verifies.
+export async function syncListedHistory() {
+  const address = app.address;
+  if (!address || BUNDLE) return; // the listing is the serving relay's HTTP API
+  let body;
+  try {
+    const res = await fetch(`api/accounts/${address}/txs`);
+    if (!res.ok) return;
+    body = await res.json();
+  } catch {
+    return;
+  }
+  if (address !== app.address || !Array.isArray(body.txs)) return;
+  const added = listedEntries(app.history, body.txs, address, w.describe_tx, Date.now());
+  if (!added.length) return;
+  app.history.push(...added);
+  renderHistory();
+  refreshHistory();
+}
+
+let refreshing = false;
+/// Asks the client about every open entry and moves it on by what is proved.
+export async function refreshHistory() {
+  if (refreshing || !app.client) return;
+  refreshing = true;
+  try {
+    // The relay's listing is its word: what no proof covers in time is forgotten.
+    const before = app.history.length;
+    app.history = expireListed(app.history, Date.now());
+    if (app.history.length !== before) renderHistory();
+    for (const h of app.history.filter(isOpen)) {
+      let st;
+      try {
+        st = await app.client.tx_status(h.id);
+      } catch {
+        continue;
+      }
+      if (applyStatus(h, st, Date.now())) app.client.submit(h.tx).catch(() => {});
+      if (h.id === app.tracking) renderStatus(h);
+      if (h.kind === 'faucet' && h.status === 'finalized') setText('faucet-status', '', 'hint');
+    }
+    saveHistory();
+    renderHistory();
+  } finally {
+    refreshing = false;
+  }
+}
+
+/// The status screen of a transaction this device sent.
+export function trackStatus(id) {
+  app.tracking = id;
+  const h = app.history.find((x) => x.id === id);
+  setText('status-summary', `${KIND[h.kind]} ${fmt(h.amount)}${h.to ? ` to ${h.to}` : ''} (fee ${fmt(h.fee)})`);
+  setText('status-detail', `transaction ${id}`);
+  renderStatus(h);
+  show('status');
+}
+
+function renderStatus(h) {
+  const order = ['pending', 'included', 'finalized'];
+  const at = order.indexOf(h.status);
+  for (const li of document.querySelectorAll('#steps li')) {
+    const i = order.indexOf(li.dataset.step);
+    li.className = i < at || (i === at && h.status === 'finalized') ? 'done' : i === at ? 'current' : '';
+    const note = li.querySelector('span');
+    if (li.dataset.step === 'included' && i <= at && h.height !== null) note.textContent = `(block ${h.height}, verified by proof)`;
+    else if (li.dataset.step === 'finalized' && i === at) note.textContent = `(block ${h.height}, verified by proof)`;
+    else note.textContent = '';
+  }
+  $('steps').dataset.status = h.status;
+  if (h.status === 'dropped') setText('status-summary', 'The relays dropped this transaction. It was not sent; you can try again.');
+  else if (h.status !== 'finalized' && app.stalled) setText('status-summary', 'Finality has stalled: this transaction is final only once the validators finalize blocks again.');
+}

@@ -1,0 +1,117 @@
+// What sending and staking share: amount fields, what is available, the review screen, and
+// signing and submitting the reviewed transaction.
+
+import * as w from '../pkg/memecoin_wasm.js';
+import { errorMessage } from './format.js';
+import { record, trackStatus } from './history.js';
+import * as records from './records.js';
+import { app } from './state.js';
+import { $, fmt, setText, show } from './ui.js';
+
+/// Parses an amount field: a BigInt, or sets the field's message and returns null.
+export function amountField(inputId, checkId, { allowZero = false } = {}) {
+  const input = $(inputId);
+  const text = input.value.trim();
+  let units = null;
+  let msg = '';
+  if (!text) {
+    msg = 'Enter an amount.';
+  } else {
+    try {
+      units = w.parse_amount(text);
+      if (units === 0n && !allowZero) {
+        units = null;
+        msg = 'The amount must be more than 0.';
+      }
+    } catch (e) {
+      msg = errorMessage(e);
+    }
+  }
+  input.setAttribute('aria-invalid', String(units === null));
+  if (checkId) setText(checkId, msg, msg ? 'hint bad' : 'hint');
+  return units;
+}
+
+/// What the verified account can spend now, or null before it is verified.
+export function available() {
+  return app.account ? records.available(app.history, app.account) : null;
+}
+
+/// Whether core's rules let this account pay for it (`check_spend`: amount and fee from what
+/// is available, an unstake from the bonded stake).
+export function affordable(kind, amount, fee, avail) {
+  try {
+    w.check_spend(kind, amount, fee, avail, app.account.stake);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function minFeeText() {
+  return w.format_amount(app.params.min_fee);
+}
+
+export function review(action) {
+  app.action = action;
+  const rows = [];
+  if (action.kind === 'transfer') {
+    rows.push(['Send', fmt(action.amount)], ['To', action.to]);
+  } else if (action.kind === 'stake') {
+    rows.push(['Stake', fmt(action.amount)]);
+  } else {
+    const p = app.params;
+    rows.push(['Unstake', fmt(action.amount)], ['Paid back', `after ${p.unbonding_epochs} epochs`]);
+  }
+  rows.push(['Fee', fmt(action.fee)]);
+  if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
+  rows.push(['From', app.address], ['Network', app.chainName]);
+  $('review').replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement('dt');
+    const dd = document.createElement('dd');
+    dt.textContent = k;
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+  setText('review-error', '');
+  show('review');
+}
+
+/// Signs the reviewed transaction (in wasm, with the unlocked phrase) and sends it to every
+/// connected relay.
+export async function confirmAction() {
+  const a = app.action;
+  if (!a || !app.phrase) return;
+  $('confirm').disabled = true;
+  if (app.alarm) {
+    setText('review-error', 'This wallet has stopped after conflicting finality: nothing is signed.', 'error');
+    return;
+  }
+  setText('review-error', 'Signing and sending…', 'hint');
+  try {
+    const nonce = records.nextNonce(app.history, app.account);
+    let signed;
+    if (a.kind === 'transfer') {
+      signed = w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);
+    } else if (a.kind === 'stake') {
+      const commitment = app.account.stake === 0n ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
+      signed = w.sign_stake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount, commitment);
+    } else {
+      signed = w.sign_unstake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount);
+    }
+    const result = await app.client.submit(signed.tx);
+    if (!result.accepted) {
+      setText('review-error', `The relay refused the transaction: ${result.reason}`, 'error');
+      return;
+    }
+    // The signed transaction is kept (it is public once sent) to send again to relays that do
+    // not have it while none has included it.
+    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce, tx: signed.tx });
+    app.action = null;
+    trackStatus(signed.id);
+  } catch (e) {
+    setText('review-error', `Could not send: ${errorMessage(e)}`, 'error');
+  } finally {
+    $('confirm').disabled = false;
+  }
+}

@@ -1,0 +1,54 @@
+// The stake screen: stake or unstake, with the unbonding delay spelled out.
+
+import * as w from '../pkg/memecoin_wasm.js';
+import { duration } from './format.js';
+import { affordable, amountField, available, minFeeText, review } from './review.js';
+import { app } from './state.js';
+import { $, fmt, setText, show } from './ui.js';
+
+export function openStake() {
+  $('stake-form').reset();
+  for (const id of ['stake-check', 'stake-error']) setText(id, '');
+  $('stake-fee').value = minFeeText();
+  const p = app.params;
+  const slotS = Number(p.slot_ms) / 1000;
+  const epochS = slotS * Number(p.slots_per_epoch);
+  setText('unbonding-delay', `${p.unbonding_epochs} epochs (about ${duration(Number(p.unbonding_epochs) * epochS)}; an epoch is ${p.slots_per_epoch} slots of ${slotS} s)`);
+  show('stake');
+}
+
+function stakeKind() {
+  return document.querySelector('input[name="stake-kind"]:checked').value;
+}
+
+export function stakeMax() {
+  const fee = amountField('stake-fee', null, { allowZero: true });
+  if (fee === null || !app.account) return;
+  const max = stakeKind() === 'stake' ? available() - fee : app.account.stake;
+  $('stake-amount').value = w.format_amount(max > 0n ? max : 0n);
+  amountField('stake-amount', 'stake-check');
+}
+
+export function reviewStake(ev) {
+  ev.preventDefault();
+  setText('stake-error', '');
+  const kind = stakeKind();
+  const amount = amountField('stake-amount', 'stake-check');
+  const fee = amountField('stake-fee', null, { allowZero: true });
+  if (amount === null) return;
+  if (fee === null) return setText('stake-error', 'The fee is not a valid amount.');
+  if (fee < app.params.min_fee) return setText('stake-error', `The fee must be at least ${fmt(app.params.min_fee)}.`);
+  if (!app.account || app.accountProblem) return setText('stake-error', 'Your balance is not verified yet.');
+  const avail = available();
+  if (kind === 'stake') {
+    if (!affordable('stake', amount, fee, avail)) return setText('stake-error', `Insufficient funds: ${fmt(amount + fee)} needed, ${fmt(avail)} available.`);
+    if (app.account.stake + amount < app.params.min_stake && app.account.stake === 0n) {
+      return setText('stake-error', `A first stake must be at least ${fmt(app.params.min_stake)}.`);
+    }
+  } else if (!affordable('unstake', amount, fee, avail)) {
+    return setText('stake-error', amount > app.account.stake
+      ? `You have ${fmt(app.account.stake)} staked.`
+      : `Insufficient funds for the fee: ${fmt(avail)} available.`);
+  }
+  review({ kind, amount, fee });
+}

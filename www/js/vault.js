@@ -1,0 +1,177 @@
+// The vault's screens: create (write down, confirm), import, choose a password, unlock, lock,
+// forget. The phrase is encrypted and decrypted by the wasm vault; it stays in memory only
+// while unlocked.
+
+import * as w from '../pkg/memecoin_wasm.js';
+import { renderSVG } from '../vendor/uqr.js';
+import { refreshAccount, renderAccount } from './account.js';
+import { errorMessage } from './format.js';
+import { loadHistory, refreshHistory, renderHistory, syncListedHistory } from './history.js';
+import { ADDRESS, VAULT, app, store } from './state.js';
+import { $, setText, show } from './ui.js';
+
+export function lockedScreen() {
+  app.phrase = null;
+  setText('unlock-address', store.getItem(ADDRESS) || '');
+  $('unlock-pw').value = '';
+  setText('unlock-error', '');
+  show('unlock');
+}
+
+export function lock() {
+  app.phrase = null;
+  app.action = null;
+  lockedScreen();
+}
+
+export function startCreate() {
+  app.draft = w.generate_phrase(12);
+  const words = app.draft.split(' ');
+  $('phrase-words').replaceChildren(...words.map((word) => {
+    const li = document.createElement('li');
+    li.textContent = word;
+    return li;
+  }));
+  show('create');
+}
+
+export function startConfirm() {
+  const words = app.draft.split(' ');
+  // Three distinct positions, picked at random.
+  const picks = new Set();
+  const rnd = new Uint32Array(8);
+  while (picks.size < 3) {
+    crypto.getRandomValues(rnd);
+    for (const r of rnd) if (picks.size < 3) picks.add(r % words.length);
+  }
+  const fields = [...picks].sort((a, b) => a - b).map((i) => {
+    const wrap = document.createElement('div');
+    wrap.innerHTML = '<label></label><input autocomplete="off" autocapitalize="none" spellcheck="false">';
+    const [label, input] = wrap.children;
+    label.textContent = `Word #${i + 1}`;
+    label.htmlFor = input.id = `confirm-${i}`;
+    input.dataset.index = String(i);
+    return wrap;
+  });
+  $('confirm-fields').replaceChildren(...fields);
+  setText('confirm-error', '');
+  show('confirm');
+}
+
+export function checkConfirm(ev) {
+  ev.preventDefault();
+  const words = app.draft.split(' ');
+  let ok = true;
+  for (const input of document.querySelectorAll('#confirm-fields input')) {
+    const right = input.value.trim().toLowerCase() === words[Number(input.dataset.index)];
+    input.setAttribute('aria-invalid', String(!right));
+    ok = ok && right;
+  }
+  if (!ok) {
+    setText('confirm-error', 'These words do not match your phrase. Check what you wrote down.');
+    return;
+  }
+  askPassword(app.draft);
+}
+
+export function askPassword(phrase) {
+  app.pendingPhrase = phrase;
+  $('pw1').value = '';
+  $('pw2').value = '';
+  setText('pw-error', '');
+  show('password');
+}
+
+export function checkImport() {
+  const text = $('import-phrase').value.trim();
+  if (!text) {
+    setText('import-check', '', 'hint');
+    return null;
+  }
+  try {
+    const phrase = w.validate_phrase(text.toLowerCase());
+    setText('import-check', '✓ valid recovery phrase', 'hint ok');
+    $('import-phrase').setAttribute('aria-invalid', 'false');
+    return phrase;
+  } catch (e) {
+    setText('import-check', errorMessage(e), 'hint bad');
+    $('import-phrase').setAttribute('aria-invalid', 'true');
+    return null;
+  }
+}
+
+export async function savePassword(ev) {
+  ev.preventDefault();
+  const p1 = $('pw1').value;
+  const p2 = $('pw2').value;
+  if (p1.length < 8) return setText('pw-error', 'Use at least 8 characters.');
+  if (p1 !== p2) return setText('pw-error', 'The two passwords differ.');
+  $('pw-submit').disabled = true;
+  setText('pw-error', 'Encrypting…', 'hint');
+  try {
+    // The KDF runs in WebCrypto, off the main thread's script: the message paints meanwhile.
+    const vault = await w.encrypt_phrase(app.pendingPhrase, p1);
+    const account = w.derive_account(app.pendingPhrase, '', 0, 0);
+    store.setItem(VAULT, vault);
+    store.setItem(ADDRESS, account.address);
+    const phrase = app.pendingPhrase;
+    app.pendingPhrase = null;
+    app.draft = null;
+    setText('pw-error', '', 'error');
+    unlocked(phrase);
+  } catch (e) {
+    setText('pw-error', errorMessage(e), 'error');
+  } finally {
+    $('pw-submit').disabled = false;
+  }
+}
+
+export async function unlock(ev) {
+  ev.preventDefault();
+  const pw = $('unlock-pw').value;
+  if (!pw) return setText('unlock-error', 'Enter your password.');
+  $('unlock-submit').disabled = true;
+  setText('unlock-error', 'Unlocking…', 'hint');
+  try {
+    const phrase = await w.decrypt_phrase(store.getItem(VAULT), pw);
+    $('unlock-pw').value = '';
+    setText('unlock-error', '', 'error');
+    unlocked(phrase);
+  } catch (e) {
+    const msg = errorMessage(e);
+    setText('unlock-error', msg === 'wrong password' ? 'Wrong password.' : msg, 'error');
+    $('unlock-pw').select();
+  } finally {
+    $('unlock-submit').disabled = false;
+  }
+}
+
+function unlocked(phrase) {
+  app.phrase = phrase;
+  app.lastActivity = Date.now();
+  const account = w.derive_account(phrase, '', 0, 0);
+  if (app.address !== account.address) {
+    app.address = account.address;
+    app.account = null;
+    app.accountProblem = null;
+    app.history = loadHistory();
+    app.client.watch(app.address);
+    $('qr').innerHTML = renderSVG(app.address.toUpperCase(), { ecc: 'M', border: 2 });
+  }
+  setText('address', app.address);
+  renderAccount();
+  renderHistory();
+  show('home');
+  refreshAccount();
+  refreshHistory();
+  syncListedHistory();
+}
+
+export function forget() {
+  // eslint-disable-next-line no-alert
+  if (!window.confirm('Remove the encrypted wallet from this browser? Without your recovery phrase the coins are lost.')) return;
+  store.removeItem(VAULT);
+  store.removeItem(ADDRESS);
+  app.address = null;
+  show('welcome');
+}
