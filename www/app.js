@@ -9,20 +9,19 @@
 // js/events.js     the client's events                 js/account.js  the verified account
 // js/history.js    activity and a transaction's status js/review.js   review, sign, submit
 // js/send.js       the send screen                     js/stake.js    the stake screen
-// js/vault.js      create, import, unlock, lock
+// js/vault.js      create, import, unlock, lock     js/client.js   connect, the sealed checkpoint
 // Pure, tested in Node (tests/js/wallet/): js/format.js, js/records.js, js/verified.js,
-// js/warnings.js, js/relays.js.
+// js/warnings.js, js/relays.js, js/checkpoint.js (WebCrypto only).
 
 import init, * as w from './pkg/memecoin_wasm.js';
-import { checkStall, raiseAlarm, refreshAccount } from './js/account.js';
-import { onEvent } from './js/events.js';
-import { errorMessage, shortHash } from './js/format.js';
+import { checkStall, refreshAccount } from './js/account.js';
+import { connect } from './js/client.js';
+import { errorMessage } from './js/format.js';
 import { record, refreshHistory } from './js/history.js';
-import { relayUrls } from './js/relays.js';
 import { amountField, confirmAction } from './js/review.js';
 import { checkRecipient, openSend, reviewSend, sendMax } from './js/send.js';
 import { openStake, reviewStake, stakeMax } from './js/stake.js';
-import { AUTOLOCK, BUNDLE, VAULT, alarmKey, app, store } from './js/state.js';
+import { AUTOLOCK, BUNDLE, VAULT, app, store } from './js/state.js';
 import { $, fmt, renderNet, setText, show } from './js/ui.js';
 import {
   askPassword, checkConfirm, checkImport, forget, lock, lockedScreen, savePassword, startConfirm,
@@ -48,49 +47,21 @@ async function start() {
   }
   $('autolock').value = store.getItem(AUTOLOCK) || '5';
   wire();
-  try {
-    await connect();
-  } catch (e) {
-    setText('loading-error', `The wallet could not start: ${errorMessage(e)}`);
-    return;
-  }
+  setInterval(tick, 1000);
   if (store.getItem(VAULT)) {
+    // The saved position is trusted only under the vault's seal: connect once unlocked.
+    setText('net', 'not connected yet: the wallet connects once unlocked');
     lockedScreen();
   } else {
+    try {
+      await connect(null);
+    } catch (e) {
+      setText('loading-error', `The wallet could not start: ${errorMessage(e)}`);
+      return;
+    }
     show('welcome');
   }
   detectFaucet();
-}
-
-/// Where the verified checkpoint is kept: one per chain spec (keyed by the spec's SHA-256).
-async function checkpointKey() {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(app.genesisJson));
-  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-  return `memecoin.checkpoint.${hex}`;
-}
-
-async function connect() {
-  const urls = relayUrls(location.search, BUNDLE, location);
-  for (const u of urls) app.relays.set(u, { state: 'connecting' });
-  app.checkpointKey = await checkpointKey();
-  const saved = store.getItem(app.checkpointKey);
-  let client = null;
-  if (saved) {
-    try {
-      client = w.Client.resume(app.genesisJson, saved, urls, onEvent);
-    } catch {
-      store.removeItem(app.checkpointKey);
-    }
-  }
-  if (!client) client = new w.Client(app.genesisJson, urls, onEvent);
-  app.client = client;
-  app.chainId = client.chain_id();
-  app.params = client.params();
-  const alarm = store.getItem(alarmKey());
-  if (alarm) raiseAlarm(alarm);
-  setText('chain', `${app.chainName} · chain ${shortHash(app.chainId)}`);
-  renderNet();
-  setInterval(tick, 1000);
 }
 
 async function detectFaucet() {
@@ -160,7 +131,7 @@ function toggleQr() {
 let ticks = 0;
 function tick() {
   ticks += 1;
-  renderNet();
+  if (app.client) renderNet();
   checkStall();
   const limit = Number($('autolock').value) * 60 * 1000;
   if (app.phrase && Date.now() - app.lastActivity > limit) lock();

@@ -299,6 +299,30 @@ async function main() {
     await a.locator('#screen-home').waitFor({ timeout: LONG });
     check(await text(a, '#address') === addrA, 'the same wallet unlocks');
     await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
+    // The position it resumed from is kept sealed with a key from the phrase (issue 16.4).
+    const saved = await a.evaluate(() => Object.keys(localStorage)
+      .filter((k) => k.startsWith('memecoin.checkpoint.')).map((k) => [k, localStorage.getItem(k)]));
+    check(saved.length === 1 && /^[0-9a-f]{64}$/.test(JSON.parse(saved[0][1]).mac), 'the checkpoint is saved sealed');
+    await a.click('#lock');
+    await a.locator('#screen-unlock').waitFor();
+
+    // Storage rewritten behind the wallet's back (another position under the old seal): the
+    // wallet does not resume from it, says so, and verifies from the chain spec instead.
+    step = 'forged checkpoint';
+    await a.evaluate(([k, v]) => {
+      const { checkpoint, mac } = JSON.parse(v);
+      const last = checkpoint.slice(-1) === '0' ? '1' : '0';
+      localStorage.setItem(k, JSON.stringify({ checkpoint: checkpoint.slice(0, -1) + last, mac }));
+    }, saved[0]);
+    await a.reload();
+    await a.locator('#screen-unlock').waitFor({ timeout: LONG });
+    check((await text(a, '#net')).includes('connects once unlocked'), 'nothing is followed before the seal is checked');
+    await a.fill('#unlock-pw', PASSWORD);
+    await a.click('#unlock-submit');
+    await a.locator('#screen-home').waitFor({ timeout: LONG });
+    await waitText(a, '#warnings', (t) => t.includes('The saved position was not used'), 'the forged checkpoint warning');
+    await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
+    await shot(a, '10b-forged-checkpoint');
     await a.click('#lock');
     await a.locator('#screen-unlock').waitFor();
 

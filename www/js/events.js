@@ -5,7 +5,7 @@ import { raiseAlarm, refreshAccount, renderAccount, setAccount } from './account
 import { shortHash } from './format.js';
 import { refreshHistory, syncListedHistory } from './history.js';
 import { isRefusal } from './relays.js';
-import { app, store } from './state.js';
+import { app } from './state.js';
 import { addBlock, renderBlocks, renderNet, warn } from './ui.js';
 
 export function onEvent(e) {
@@ -25,12 +25,7 @@ export function onEvent(e) {
       app.finalized = e.anchor;
       renderNet();
       renderBlocks();
-      if (app.alarm) break; // nothing this client verifies is kept after conflicting finality
-      try {
-        store.setItem(app.checkpointKey, app.client.checkpoint());
-      } catch {
-        // Storage full or unavailable: resuming starts from genesis again.
-      }
+      if (app.alarm) break; // nothing this client verifies is used after conflicting finality
       refreshAccount();
       refreshHistory();
       break;

@@ -19,7 +19,9 @@ export const app = {
   chainId: '',
   client: null,
   params: null,
+  specDigest: null, // SHA-256 of the chain spec, hex
   checkpointKey: null, // storage key of the saved checkpoint (per chain spec)
+  checkpointMac: null, // the key sealing it, derived from the phrase at the first unlock
   phrase: null, // only while unlocked
   address: null,
   account: null, // the account at the highest verified finalized block read

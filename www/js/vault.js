@@ -6,6 +6,7 @@ import * as w from '../pkg/memecoin_wasm.js';
 import { renderSVG } from '../vendor/uqr.js';
 import { refreshAccount, renderAccount } from './account.js';
 import { errorMessage } from './format.js';
+import { connect } from './client.js';
 import { loadHistory, refreshHistory, renderHistory, syncListedHistory } from './history.js';
 import { ADDRESS, VAULT, app, store } from './state.js';
 import { $, setText, show } from './ui.js';
@@ -118,7 +119,7 @@ export async function savePassword(ev) {
     app.pendingPhrase = null;
     app.draft = null;
     setText('pw-error', '', 'error');
-    unlocked(phrase);
+    await unlocked(phrase);
   } catch (e) {
     setText('pw-error', errorMessage(e), 'error');
   } finally {
@@ -136,7 +137,7 @@ export async function unlock(ev) {
     const phrase = await w.decrypt_phrase(store.getItem(VAULT), pw);
     $('unlock-pw').value = '';
     setText('unlock-error', '', 'error');
-    unlocked(phrase);
+    await unlocked(phrase);
   } catch (e) {
     const msg = errorMessage(e);
     setText('unlock-error', msg === 'wrong password' ? 'Wrong password.' : msg, 'error');
@@ -146,7 +147,10 @@ export async function unlock(ev) {
   }
 }
 
-function unlocked(phrase) {
+/// The phrase is known: the client starts (from the saved checkpoint if the phrase's key sealed
+/// it) or, already running, gets the key to seal checkpoints from now on.
+async function unlocked(phrase) {
+  await connect(phrase);
   app.phrase = phrase;
   app.lastActivity = Date.now();
   const account = w.derive_account(phrase, '', 0, 0);
