@@ -67,6 +67,7 @@ async fn the_wallet_client_verifies_reconnects_and_catches_liars() {
         "relays": [a.url(), b.url()],
         "later": format!("ws://{later_addr}/ws"),
         "phrase": keys::DEVNET_PHRASE,
+        "validator_key": proposer.public_key().to_hex(),
         "to": to,
         "liars": liar_urls,
     });

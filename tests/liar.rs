@@ -1,6 +1,7 @@
 //! A lying relay for tests: a WebSocket proxy in front of a real relay that passes everything
 //! through, except that it forges what a light client must catch. With [`Lie::Balance`] every
-//! `account` reply's proof claims a much larger balance (a forged account, same state root);
+//! `account` reply's proof claims a much larger balance (a forged account, same state root),
+//! and every `meta` reply's chain meta has an empty validator registry;
 //! with [`Lie::Certificate`] every finality proof (`finality` replies and `finalized`
 //! notifications) carries signatures by a key that is not the validators'. With
 //! [`Lie::Equivocate`] every `head` is replaced by a second header at the same height, validly
@@ -19,7 +20,7 @@ use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::hash::Hash;
 use memecoin_core::light;
 use memecoin_core::light::{AccountProof, FinalityProof};
-use memecoin_core::state::state_root;
+use memecoin_core::state::{ChainMeta, state_root};
 use memecoin_core::tree::{self, MemStore};
 use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{decode_hex, encode_hex};
@@ -234,6 +235,13 @@ pub fn tamper(text: &str, lie: &Lie) -> String {
                 account.balance = account.balance.saturating_add(FORGED_EXTRA);
                 proof.account = Some(account);
                 v["proof"] = Value::String(encode_hex(&proof));
+            }
+        }
+        (Lie::Balance, Some("meta")) => {
+            let meta = v["meta"].as_str().map(|hex| decode_hex::<ChainMeta>("meta", hex));
+            if let Some(Ok(mut meta)) = meta {
+                meta.registry.clear();
+                v["meta"] = Value::String(encode_hex(&meta));
             }
         }
         (Lie::Certificate, Some("finalized")) => {

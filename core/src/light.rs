@@ -24,7 +24,7 @@ use crate::block::{Header, SignedHeader};
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::{Certificate, CertificateError, Checkpoint, SignedVote};
 use crate::genesis::{Genesis, GenesisError};
-use crate::hash::Hash;
+use crate::hash::{Domain, Hash, tagged_hash};
 use crate::merkle::{self, InclusionError, InclusionProof};
 use crate::params::Params;
 use crate::pos::ValidatorSet;
@@ -885,6 +885,24 @@ pub fn verify_account(
     tree::verify(&proof.accounts_root, &state_key(address), bytes.as_deref(), &proof.proof)
         .map_err(LightError::AccountProof)?;
     Ok(proof.account.clone())
+}
+
+/// Verifies that `meta` is the chain meta of the state whose root is `state_root_`, given that
+/// state's `accounts_root`: the state root commits to both (§6). What a wallet reads the
+/// registry (whether its key is registered, `state::check_registration`), the validator sets or
+/// the supply from.
+///
+/// `meta` is the encoding as sent, hashed as it is (`ChainMeta::hash` of the decoded value is
+/// the same hash: the encoding is canonical); read its registry with `state::registry_of`.
+pub fn verify_meta(
+    state_root_: &Hash,
+    accounts_root: &Hash,
+    meta: &[u8],
+) -> Result<(), LightError> {
+    if state_root(accounts_root, &tagged_hash(Domain::ChainMeta, &[meta])) != *state_root_ {
+        return Err(LightError::StateRootMismatch);
+    }
+    Ok(())
 }
 
 /// Verifies that the transaction `tx_id` is in the block whose header is `anchor`.

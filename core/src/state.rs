@@ -582,6 +582,32 @@ pub fn check_affordable(balance: u64, stake: u64, kind: &TxKind, fee: u64) -> Re
     Ok(())
 }
 
+/// The registry rule of a stake (§7.3): a key without a registration registers with it, which
+/// needs a commitment (the end of the hash chain it will reveal from, not ZERO) and a bonded
+/// stake of at least `min_stake` once this stake is added (`bonded_after`); a registered key's
+/// stake needs neither (a non-ZERO commitment there renews its chain). What a wallet asks
+/// before it signs a stake, with its registration read from a proven chain meta
+/// ([`crate::light::verify_meta`]), and what block application applies.
+pub fn check_registration(
+    min_stake: u64,
+    registered: bool,
+    bonded_after: u64,
+    commitment: &Hash,
+) -> Result<(), TxError> {
+    if registered {
+        return Ok(());
+    }
+    if *commitment == Hash::ZERO {
+        return Err(TxError::MissingCommitment);
+    }
+    // A registry slot costs at least the minimum stake, so nobody can fill the registry with
+    // dust and lock new validators out.
+    if bonded_after < min_stake {
+        return Err(TxError::StakeBelowMinimum { min: min_stake, found: bonded_after });
+    }
+    Ok(())
+}
+
 /// Whether `account`'s balance alone pays for all of `txs` together (each its [`outflow`] plus
 /// its fee), in any order and whatever else happens on chain: what a relay asks before it holds
 /// a sender's transactions, some of which it cannot yet check in order (behind a nonce gap).
@@ -746,17 +772,7 @@ fn apply_tx<S: NodeStore + ?Sized>(
                     }
                 }
                 Err(i) => {
-                    if *commitment == Hash::ZERO {
-                        return Err(TxError::MissingCommitment);
-                    }
-                    // A registry slot costs at least the minimum stake, so nobody can fill
-                    // the registry with dust and lock new validators out.
-                    if after.stake < params.min_stake {
-                        return Err(TxError::StakeBelowMinimum {
-                            min: params.min_stake,
-                            found: after.stake,
-                        });
-                    }
+                    check_registration(params.min_stake, false, after.stake, commitment)?;
                     if meta.registry.len() >= params.max_validators as usize {
                         return Err(TxError::ValidatorSetFull { max: params.max_validators });
                     }
@@ -1567,9 +1583,18 @@ impl Encode for ChainMeta {
 /// (`MAX_RELEASES / MAX_RELEASES_PER_BLOCK` = 4,096 blocks), not what the queue costs.
 pub const MAX_RELEASES: u32 = 1 << 20;
 
-impl Decode for ChainMeta {
-    const MAX_SIZE: usize = 64 * 1024 * 1024;
-    const NAME: &'static str = "chain meta";
+/// The fields of an encoded [`ChainMeta`] up to its registry, in order: what the full decoder
+/// reads first, and all that [`registry_of`] reads.
+struct MetaHead {
+    epoch: u64,
+    previous: Option<(u64, ValidatorSet)>,
+    current: ValidatorSet,
+    next: ValidatorSet,
+    mix: Hash,
+    registry: Vec<Registration>,
+}
+
+impl MetaHead {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let epoch = r.u64()?;
         let previous =
@@ -1594,6 +1619,29 @@ impl Decode for ChainMeta {
         if registry.windows(2).any(|w| matches!(w, [a, b] if a.key >= b.key)) {
             return Err(DecodeError::NonCanonical { what: "registry order" });
         }
+        Ok(MetaHead { epoch, previous, current, next, mix, registry })
+    }
+}
+
+/// The registry of an encoded [`ChainMeta`] (as `get_meta` sends it), reading nothing after
+/// it: what a wallet needs of a meta it checked by its hash
+/// ([`crate::light::verify_meta`]), without the code to decode or encode the rest.
+pub fn registry_of(meta: &[u8]) -> Result<Vec<Registration>, DecodeError> {
+    if meta.len() > ChainMeta::MAX_SIZE {
+        return Err(DecodeError::TooLarge {
+            what: ChainMeta::NAME,
+            size: meta.len(),
+            max: ChainMeta::MAX_SIZE,
+        });
+    }
+    Ok(MetaHead::decode_from(&mut Reader::new(meta))?.registry)
+}
+
+impl Decode for ChainMeta {
+    const MAX_SIZE: usize = 64 * 1024 * 1024;
+    const NAME: &'static str = "chain meta";
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let MetaHead { epoch, previous, current, next, mix, registry } = MetaHead::decode_from(r)?;
         let justified = Checkpoint::decode_from(r)?;
         let finalized = Checkpoint::decode_from(r)?;
         let recent = r.list("recent blocks", RECENT_BLOCKS as u32, 40, |r| {

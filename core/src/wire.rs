@@ -127,6 +127,19 @@ pub enum Message {
         header: String,
         proof: String,
     },
+    /// Request the chain meta of the finalized state (§6), with what proves it.
+    GetMeta {
+        id: u64,
+    },
+    Meta {
+        id: u64,
+        /// Hex of the finalized block's header.
+        header: String,
+        /// Hex of that state's accounts root: with the meta's hash, it makes the state root.
+        accounts_root: String,
+        /// Hex of the encoded `ChainMeta`.
+        meta: String,
+    },
     /// Request an inclusion proof of a transaction.
     GetInclusion {
         id: u64,

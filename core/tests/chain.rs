@@ -108,6 +108,56 @@ fn stake_joins_the_set_after_a_delay_and_unstake_pays_out_later() {
     assert_eq!(acc.balance, before + amount + proposed as u64 * net.chain.params.block_reward);
 }
 
+/// Issue 16.7: whether a stake carries a first commitment follows the registry (core's
+/// `check_registration`, which the wallet asks with its registration proven), not the stake an
+/// account shows: right after a full unstake the key is still registered — a ZERO commitment
+/// tops up, where the page's old rule (`stake === 0n` → a first commitment) renewed the hash
+/// chain — and once the registration is pruned a ZERO commitment is refused.
+#[test]
+fn a_stake_after_a_full_unstake_follows_the_registry() {
+    let mut net = Net::new(3, 2);
+    let staker = net.users[0].clone();
+    let key = staker.public_key();
+    let address = net.user_address(0);
+    let min = net.chain.params.min_stake;
+    let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+    net.produce(vec![net.tx(&staker, 0, TxKind::Stake { amount: min, commitment })]);
+    net.produce(vec![net.tx(&staker, 1, TxKind::Unstake { amount: min })]);
+    assert_eq!(net.account(&address).stake, 0);
+    let registered = net.state.meta.registration(&key).is_some();
+    assert!(registered, "still registered right after a full unstake");
+    assert_eq!(state::check_registration(min, registered, min, &Hash::ZERO), Ok(()));
+    net.produce(vec![net.tx(&staker, 2, TxKind::Stake { amount: min, commitment: Hash::ZERO })]);
+    let registration = net.state.meta.registration(&key).unwrap();
+    assert_eq!(registration.renewal, Hash::ZERO, "a top-up, not a renewal");
+    assert_eq!(net.account(&address).stake, min);
+
+    net.produce(vec![net.tx(&staker, 3, TxKind::Unstake { amount: min })]);
+    let mut blocks = 0;
+    while net.state.meta.registration(&key).is_some() {
+        net.produce(vec![]);
+        blocks += 1;
+        assert!(blocks < 200, "the registration of an unstaked key is never pruned");
+    }
+    assert_eq!(
+        state::check_registration(min, false, min, &Hash::ZERO),
+        Err(TxError::MissingCommitment)
+    );
+    assert_eq!(
+        state::check_registration(min, false, min - 1, &commitment),
+        Err(TxError::StakeBelowMinimum { min, found: min - 1 })
+    );
+    assert_eq!(state::check_registration(min, false, min, &commitment), Ok(()));
+    // Block application says the same.
+    let zero = net.tx(&staker, 4, TxKind::Stake { amount: min, commitment: Hash::ZERO });
+    let (slot, k, reveal) = net.next_slot();
+    let built =
+        state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &[zero], None)
+            .unwrap();
+    let refused: Vec<_> = built.rejected.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(refused, vec![TxError::MissingCommitment]);
+}
+
 fn evidence_net() -> (Net, Evidence) {
     let mut net = Net::new(4, 1);
     net.produce(vec![]);
@@ -570,6 +620,30 @@ fn light_client_follows_with_proofs_and_rejects_forgeries() {
     let mut claim_absent = proof.clone();
     claim_absent.account = None;
     assert!(light::verify_account(&fin.state_root, &who, &claim_absent).is_err());
+
+    // The chain meta of the finalized state (what a wallet reads the registry from), and a
+    // meta with a registration left out or another state's meta: refused.
+    let meta = fin_state.meta.to_bytes();
+    assert_eq!(light::verify_meta(&fin.state_root, &fin_state.accounts_root, &meta), Ok(()));
+    assert!(!fin_state.meta.registry.is_empty());
+    assert_eq!(state::registry_of(&meta), Ok(fin_state.meta.registry.clone()));
+    let mut forged = fin_state.meta.clone();
+    forged.registry.pop();
+    assert_eq!(
+        light::verify_meta(&fin.state_root, &fin_state.accounts_root, &forged.to_bytes()),
+        Err(LightError::StateRootMismatch)
+    );
+    assert_eq!(
+        light::verify_meta(&fin.state_root, &net.states[1].accounts_root, &meta),
+        Err(LightError::StateRootMismatch)
+    );
+    // What the registry reader refuses: a meta cut inside its validator sets, a registry out of
+    // order.
+    assert!(state::registry_of(&meta[..20]).is_err());
+    let mut unordered = fin_state.meta.clone();
+    unordered.registry.reverse();
+    assert!(unordered.registry.len() > 1);
+    assert!(state::registry_of(&unordered.to_bytes()).is_err());
 
     // Inclusion of the finalized block's transaction.
     let block = &net.blocks[fin_index];

@@ -201,6 +201,7 @@ fn main() {
         ("get-finality-latest", Message::GetFinality { id: 5, since: 0, latest: true }),
         ("get-account", Message::GetAccount { id: 6, address: user.to_text(), at: At::Head }),
         ("get-inclusion", Message::GetInclusion { id: 7, tx_id: id.to_hex() }),
+        ("get-meta", Message::GetMeta { id: 8 }),
         ("head", Message::Head { header: encode_hex(&last.header) }),
         ("finalized", Message::Finalized { proof: encode_hex(&f.finality_proofs[0]) }),
         ("error", Message::Error { id: Some(1), reason: "x".into() }),

@@ -11,6 +11,7 @@ use memecoin_core::hash::Hash;
 use memecoin_core::light::{AccountProof, FinalityProof};
 use memecoin_core::merkle::InclusionProof;
 use memecoin_core::slashing::Evidence;
+use memecoin_core::state::ChainMeta;
 use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{Message, decode_hex};
 
@@ -56,6 +57,11 @@ fuzz_target!(|data: &[u8]| {
         Message::Account { header, proof, .. } => {
             let _ = decode_hex::<SignedHeader>("header", header);
             let _ = decode_hex::<AccountProof>("proof", proof);
+        }
+        Message::Meta { header, accounts_root, meta, .. } => {
+            let _ = decode_hex::<SignedHeader>("header", header);
+            let _ = Hash::from_hex(accounts_root);
+            let _ = decode_hex::<ChainMeta>("meta", meta);
         }
         Message::Inclusion { header, proof, .. } => {
             if let Some(h) = header {

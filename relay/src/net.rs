@@ -505,6 +505,30 @@ impl Conn {
                     }),
                 }
             }
+            Message::GetMeta { id } => {
+                let turn = self.shared.big_replies.acquire().await;
+                let meta = self.shared.with_node(|n| n.finalized_meta()).await;
+                let Some((header, accounts_root, meta)) = meta else {
+                    drop(turn);
+                    self.charge(1).await;
+                    return self.send(&Message::Error {
+                        id: Some(id),
+                        reason: "NotAvailable: no state yet".into(),
+                    });
+                };
+                // Charged by size, like reads: a meta of a full registry is ~100 KB.
+                let reads = 1 + (meta.len() / 16_384) as u64;
+                let text = Message::Meta {
+                    id,
+                    header: encode_hex(&header),
+                    accounts_root: accounts_root.to_hex(),
+                    meta: hex::encode(&meta),
+                }
+                .to_json();
+                drop(turn);
+                self.charge(reads).await;
+                self.send_text(text)
+            }
             Message::GetInclusion { id, tx_id } => {
                 let tx_id: Hash = match Hash::from_hex(&tx_id) {
                     Ok(h) => h,
@@ -526,6 +550,7 @@ impl Conn {
             | Message::Headers { .. }
             | Message::Finality { .. }
             | Message::Account { .. }
+            | Message::Meta { .. }
             | Message::Inclusion { .. }
             | Message::Head { .. }
             | Message::Finalized { .. }

@@ -1706,6 +1706,17 @@ impl Node {
         })
     }
 
+    /// The finalized state's chain meta, encoded, with the finalized block's header and the
+    /// state's accounts root, which prove it (`get_meta`): a bounded object in memory (the
+    /// registry and the validator sets, each at most `max_validators`), encoded under the lock.
+    /// `None` while the finalized block is genesis, which has no header.
+    pub fn finalized_meta(&self) -> Option<(SignedHeader, Hash, Vec<u8>)> {
+        let hash = self.fork_choice.finalized().hash;
+        let state = self.states.get(&hash)?;
+        let header = self.header(&hash)?;
+        Some((header, state.accounts_root, state.meta.to_bytes()))
+    }
+
     pub fn tx_status(&self, id: &Hash) -> TxStatus {
         if self.mempool.contains(id) {
             return TxStatus::Pending;

@@ -126,12 +126,23 @@ assert.ok(restarted.anchor.height > earlyHeight + 16n, `restarted at ${restarted
 await expired.next('finality from there', (e) => e.type === 'finalized' && e.anchor.height >= restarted.anchor.height);
 expired.client.close();
 
+// The validator registry, read from a chain meta proven against the finalized state root
+// (issue 16.7: what decides whether a stake carries a first commitment).
+assert.equal(await main.client.registration(setup.validator_key), true, 'the validator is registered');
+const stranger = w.derive_account(setup.phrase, '', 0, 7).public_key;
+assert.equal(await main.client.registration(stranger), false, 'a fresh key is not');
+assert.throws(() => main.client.registration('02zz'), /public key/);
+
 // Liars: each lie is caught, reported with its reason, and never becomes a number.
 const accountLiar = open([setup.liars.account]);
 await accountLiar.next('finality through the account liar', (e) => e.type === 'finalized');
 await assert.rejects(accountLiar.client.account(dev), /account proof/);
 const rejectedAccount = await accountLiar.next('rejected account', (e) => e.type === 'rejected' && e.what === 'account');
 assert.equal(rejectedAccount.relay, setup.liars.account);
+// Its chain meta leaves the validator out of the registry: refused, never an answer.
+await assert.rejects(accountLiar.client.registration(setup.validator_key), /state root/);
+const rejectedMeta = await accountLiar.next('rejected meta', (e) => e.type === 'rejected' && e.what === 'meta');
+assert.equal(rejectedMeta.relay, setup.liars.account);
 accountLiar.client.close();
 
 const finalityLiar = open([setup.liars.finality]);

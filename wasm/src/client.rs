@@ -18,10 +18,14 @@ use crate::error::{Error, decode_hex, to_js};
 use crate::light::{AccountView, AnchorView, LightClient};
 use memecoin_core::address::Address;
 use memecoin_core::block::SignedHeader;
+use memecoin_core::crypto::PublicKey;
 use memecoin_core::hash::Hash;
-use memecoin_core::light::{AccountProof, Anchor, FinalityProof, LightError, Located};
+use memecoin_core::light::{
+    self as core_light, AccountProof, Anchor, FinalityProof, LightError, Located,
+};
 use memecoin_core::merkle::InclusionProof;
 use memecoin_core::slashing::Evidence;
+use memecoin_core::state::registry_of;
 use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role};
 use serde::Serialize;
@@ -115,8 +119,9 @@ export type ClientEvent =
   | { type: "finalized"; anchor: Anchor; relay: string }
   | { type: "account"; account: VerifiedAccount; relay: string }
   /** `what`: "message" (not a protocol message), "header" (a head), "finality" (a finality
-   *  proof), "account" (an account proof), "inclusion" (an inclusion proof or its headers). */
-  | { type: "rejected"; what: "message" | "header" | "finality" | "account" | "inclusion"; reason: string; relay: string }
+   *  proof), "account" (an account proof), "meta" (a chain meta), "inclusion" (an inclusion
+   *  proof or its headers). */
+  | { type: "rejected"; what: "message" | "header" | "finality" | "account" | "meta" | "inclusion"; reason: string; relay: string }
   /** `what`: "head" (two verified blocks at one height from different relays). */
   | { type: "disagreement"; what: "head"; detail: string; relays: string[] }
   /** Two conflicting finalized blocks (more than 1/3 of a validator set signed both): the
@@ -511,6 +516,39 @@ impl Client {
                 for relay in relays {
                     match fetch_account(&shared, relay, address, At::Finalized).await {
                         Ok(account) => return resolved(&account),
+                        Err(e) => last = e,
+                    }
+                }
+                if is_lie(&last) || matches!(last, Error::NoRelay | Error::Closed) {
+                    break;
+                }
+            }
+            Err(JsError::from(last).into())
+        }))
+    }
+
+    /// Whether `public_key` (33 bytes, hex) has a registration (a validator, or a staker who was
+    /// one and is not pruned yet) in the verified finalized state:
+    /// read from the chain meta a relay sends (`get_meta`), proven against the finalized block's
+    /// state root (core's `verify_meta`). What decides whether a stake must carry a first
+    /// commitment (`check_stake`). Asks the connected relays in turn, like `account`; a meta
+    /// that does not verify is also reported as a `rejected` event.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn registration(&self, public_key: &str) -> Result<js_sys::Promise, JsError> {
+        let bytes = hex::decode(public_key).map_err(|_| Error::Hex { field: "public key" })?;
+        let key = PublicKey::from_sec1(&bytes)
+            .map_err(|error| Error::Decode { field: "public key", error })?;
+        let shared = self.shared.clone();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let mut last = Error::NoRelay;
+            for round in 0..ACCOUNT_ROUNDS {
+                if round > 0 {
+                    sleep_ms(ROUND_PAUSE_MS).await;
+                }
+                let relays = ready_relays(&shared.state.borrow());
+                for relay in relays {
+                    match fetch_registration(&shared, relay, &key).await {
+                        Ok(registered) => return Ok(JsValue::from_bool(registered)),
                         Err(e) => last = e,
                     }
                 }
@@ -928,6 +966,7 @@ fn received(shared: &Rc<Shared>, index: usize, text: &str) {
         | Message::Blocks { id, .. }
         | Message::Finality { id, .. }
         | Message::Account { id, .. }
+        | Message::Meta { id, .. }
         | Message::Inclusion { id, .. } => settle(shared, id, Ok(text)),
         // Gossip and requests are for relays; a browser neither serves nor forwards.
         _ => {}
@@ -1444,6 +1483,54 @@ async fn fetch_account(
         }
     }
     result
+}
+
+/// `get_meta` from one relay, checked: the header must be the client's verified finalized
+/// block, and the meta its state's (`verify_meta`).
+async fn fetch_registration(
+    shared: &Rc<Shared>,
+    index: usize,
+    key: &PublicKey,
+) -> Result<bool, Error> {
+    let reply = request(shared, index, |id| Message::GetMeta { id }).await?;
+    let result = check_registration_reply(shared, index, key, reply);
+    if let Err(e) = &result {
+        if is_lie(e) {
+            reject(shared, index, "meta", e.to_string());
+        }
+    }
+    result
+}
+
+/// The synchronous half of [`fetch_registration`], kept out of its future (the wasm's size).
+#[inline(never)]
+fn check_registration_reply(
+    shared: &Rc<Shared>,
+    index: usize,
+    key: &PublicKey,
+    reply: Message,
+) -> Result<bool, Error> {
+    let Message::Meta { header, accounts_root, meta, .. } = reply else {
+        return Err(unexpected(shared.url(index)));
+    };
+    let header: SignedHeader = decode_hex("header", &header)?;
+    let accounts_root =
+        Hash::from_hex(&accounts_root).map_err(|_| Error::Hex { field: "accounts root" })?;
+    // `&str`: the `hex::decode` the wasm has already.
+    let meta = hex::decode(meta.as_str()).map_err(|_| Error::Hex { field: "chain meta" })?;
+    // Its finalized block must be this client's: a relay a block ahead or behind is asked
+    // again a round later, when finality has moved here or there (no headers fetched).
+    let height = header.header.height;
+    let located = shared.state.borrow().light.core().locate(height, &header.hash());
+    let Located::Finalized(anchor) = located else {
+        let reason = "its finalized block is not this client's yet".to_string();
+        return Err(Error::Relay { url: shared.url(index), reason });
+    };
+    core_light::verify_meta(&anchor.state_root, &accounts_root, &meta)?;
+    // Only the registry is read: the bytes were checked by their hash as sent.
+    let registry =
+        registry_of(&meta).map_err(|error| Error::Decode { field: "chain meta", error })?;
+    Ok(registry.binary_search_by(|r| r.key.cmp(key)).is_ok())
 }
 
 /// Whether a failed check means the relay sent something false (core's `LightError::is_lie`,

@@ -218,3 +218,27 @@ pub fn check_spend(
         _ => JsError::new("not affordable"),
     })
 }
+
+/// What a stake of `amount` by an account with `staked` bonded must carry, by core's registry
+/// rule (`check_registration`), given whether its key is `registered` (`Client::registration`,
+/// proven): `true` when it registers — it must carry the first commitment (`stake_commitment`)
+/// — `false` when it adds to a registered stake (commitment ZERO). Throws when a registration
+/// would be refused: `below the minimum stake` (`StakeBelowMinimum`; the page words it with
+/// the amounts it has).
+#[wasm_bindgen]
+pub fn check_stake(
+    registered: bool,
+    staked: u64,
+    amount: u64,
+    min_stake: u64,
+) -> Result<bool, JsError> {
+    use memecoin_core::state::{TxError, check_registration};
+    let bonded_after = staked.saturating_add(amount);
+    // Any non-ZERO commitment stands for the one the wallet will derive.
+    let commitment = if registered { Hash::ZERO } else { Hash([1; 32]) };
+    match check_registration(min_stake, registered, bonded_after, &commitment) {
+        Ok(()) => Ok(!registered),
+        Err(TxError::StakeBelowMinimum { .. }) => Err(JsError::new("below the minimum stake")),
+        Err(_) => Err(JsError::new("this stake cannot register")),
+    }
+}

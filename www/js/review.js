@@ -94,7 +94,9 @@ export async function confirmAction() {
     if (a.kind === 'transfer') {
       signed = w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);
     } else if (a.kind === 'stake') {
-      const commitment = app.account.stake === 0n ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
+      // A stake that registers the key carries its first commitment (decided at review by
+      // core's `check_stake` on the proven registry); one that adds to a registration, none.
+      const commitment = a.register ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
       signed = w.sign_stake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount, commitment);
     } else {
       signed = w.sign_unstake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount);

@@ -1,7 +1,7 @@
 // The stake screen: stake or unstake, with the unbonding delay spelled out.
 
 import * as w from '../pkg/memecoin_wasm.js';
-import { duration } from './format.js';
+import { duration, errorMessage } from './format.js';
 import { affordable, amountField, available, minFeeText, review } from './review.js';
 import { app } from './state.js';
 import { $, fmt, setText, show } from './ui.js';
@@ -29,7 +29,7 @@ export function stakeMax() {
   amountField('stake-amount', 'stake-check');
 }
 
-export function reviewStake(ev) {
+export async function reviewStake(ev) {
   ev.preventDefault();
   setText('stake-error', '');
   const kind = stakeKind();
@@ -42,9 +42,23 @@ export function reviewStake(ev) {
   const avail = available();
   if (kind === 'stake') {
     if (!affordable('stake', amount, fee, avail)) return setText('stake-error', `Insufficient funds: ${fmt(amount + fee)} needed, ${fmt(avail)} available.`);
-    if (app.account.stake + amount < app.params.min_stake && app.account.stake === 0n) {
-      return setText('stake-error', `A first stake must be at least ${fmt(app.params.min_stake)}.`);
+    // Whether this stake registers the key (and must carry its first commitment) is core's
+    // rule on the registry, read from a proven chain meta: not guessed from the stake shown.
+    setText('stake-error', 'Checking the validator registry…', 'hint');
+    let registered;
+    try {
+      registered = await app.client.registration(app.publicKey);
+    } catch (e) {
+      return setText('stake-error', `The validator registry could not be verified: ${errorMessage(e)}`, 'error');
     }
+    let register;
+    try {
+      register = w.check_stake(registered, app.account.stake, amount, app.params.min_stake);
+    } catch {
+      return setText('stake-error', `A first stake must be at least ${fmt(app.params.min_stake)}, with what is already bonded.`, 'error');
+    }
+    setText('stake-error', '', 'error');
+    return review({ kind, amount, fee, register });
   } else if (!affordable('unstake', amount, fee, avail)) {
     return setText('stake-error', amount > app.account.stake
       ? `You have ${fmt(app.account.stake)} staked.`

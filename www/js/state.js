@@ -24,6 +24,7 @@ export const app = {
   checkpointMac: null, // the key sealing it, derived from the phrase at the first unlock
   phrase: null, // only while unlocked
   address: null,
+  publicKey: null, // the address's key (hex): what the registry is keyed by
   account: null, // the account at the highest verified finalized block read
   headAccount: null, // the account in a verified block above it: not final, never in its place
   alarm: null, // conflicting finality: the wallet has stopped (kept in storage)

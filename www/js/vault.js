@@ -156,6 +156,7 @@ async function unlocked(phrase) {
   const account = w.derive_account(phrase, '', 0, 0);
   if (app.address !== account.address) {
     app.address = account.address;
+    app.publicKey = account.public_key;
     app.account = null;
     app.accountProblem = null;
     app.history = loadHistory();

@@ -492,7 +492,7 @@ fn light_client_rejects_forgeries() {
 // --- relay messages ---------------------------------------------------------------------------
 
 /// The client's decoder (`JSON.parse`, field by field) accepts what core's serde decoder
-/// accepts, with the same result, and refuses what it refuses.
+/// accepts of what relays send browsers, with the same result, and refuses what it refuses.
 #[wasm_bindgen_test]
 fn relay_messages_decode_as_core_decodes_them() {
     use memecoin_core::wire::{At, Message, Role};
@@ -535,6 +535,8 @@ fn relay_messages_decode_as_core_decodes_them() {
         Message::Finality { id: 6, proofs: vec![s("03")] },
         Message::GetAccount { id: 8, address: s("meme1x"), at: At::Head },
         Message::Account { id: 8, header: s("04"), proof: s("05") },
+        Message::GetMeta { id: 10 },
+        Message::Meta { id: 10, header: s("04"), accounts_root: s("06"), meta: s("07") },
         Message::GetInclusion { id: 9, tx_id: s("06") },
         Message::Inclusion { id: 9, header: None, proof: None, status: s("pending") },
         Message::Inclusion {
@@ -555,16 +557,38 @@ fn relay_messages_decode_as_core_decodes_them() {
         Message::Error { id: None, reason: s("busy") },
         Message::Error { id: Some(9_007_199_254_740_991), reason: s("largest safe id") },
     ];
+    // What a relay sends to a browser (§16.8) decodes as core decodes it; what relays send
+    // only to relays (requests, gossip, peers) the client refuses unread.
     for m in every {
-        assert_eq!(message_from_json(&m.to_json()), Ok(m));
+        let text = m.to_json();
+        let for_relays = matches!(
+            m,
+            Message::SubmitTx { .. }
+                | Message::Subscribe { .. }
+                | Message::GetHeaders { .. }
+                | Message::GetBlocks { .. }
+                | Message::Blocks { .. }
+                | Message::GetFinality { .. }
+                | Message::GetAccount { .. }
+                | Message::GetMeta { .. }
+                | Message::GetInclusion { .. }
+                | Message::Tx { .. }
+                | Message::Block { .. }
+                | Message::Vote { .. }
+                | Message::Evidence { .. }
+                | Message::Peers { .. }
+        );
+        if for_relays {
+            let refused = message_from_json(&text);
+            assert!(refused.is_err_and(|e| e.ends_with("is not sent to browsers")), "{text}");
+        } else {
+            assert_eq!(message_from_json(&text), Ok(m));
+        }
     }
     // Defaults, `null` options, field order, whitespace, escapes: the same value as core's.
     let accepted = [
         r#"{"type":"hello","version":1,"chain_id":"ab","role":"browser"}"#,
         r#"{"chain_id":"ab","role":"relay","type":"hello","version":1,"listen":null}"#,
-        r#"{"type":"subscribe"}"#,
-        r#"{"type":"get_account","id":1,"address":"meme1x"}"#,
-        r#"{"type":"get_finality","id":1,"since":0,"latest":false}"#,
         r#"{"type":"tx_result","id":1,"accepted":false}"#,
         r#"{"type":"inclusion","id":1,"header":null,"status":"unknown"}"#,
         r#"{"type":"error","reason":"\u00e9\t\"x\""}"#,
