@@ -31,6 +31,7 @@ use crate::pos::ValidatorSet;
 use crate::slashing::Evidence;
 use crate::state::{ChainState, state_root};
 use crate::tree::{self, NodeStore, Proof, ProofError, TreeError};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -255,7 +256,6 @@ pub fn trust_deadline_slot(epoch: u64, params: &Params) -> u64 {
 }
 
 /// The slashable pairs in two finality proofs' certificates (each against its `target_set`):
-/// The slashable pairs in two finality proofs' certificates (each against its `target_set`):
 /// what a client that saw both, from sources that disagree, sends to relays. Both certificates
 /// must have been verified (`from_finality_proof`, `accept_finality`): the pairs are not checked
 /// again.
@@ -265,6 +265,89 @@ pub fn conflict_evidence(a: &FinalityProof, b: &FinalityProof) -> Vec<Evidence> 
             double_votes((&a.certificate, a_set), (&b.certificate, b_set))
         }
         _ => Vec::new(),
+    }
+}
+
+/// Starting again from a checkpoint that several sources agree on (§13.5), sans I/O: what a
+/// client whose position is past the weak-subjectivity bound ([`LightClient::is_expired`])
+/// does instead of following proofs. The caller asks each configured source for its newest
+/// finality proof, gives each one that holds on its own
+/// ([`LightClient::from_finality_proof`]) to [`Resync::proof`], fetches the headers
+/// [`Resync::ask`] names, and acts on [`Resync::decide`].
+#[derive(Debug, Clone)]
+pub struct Resync {
+    /// Sources that must agree: two, or every configured one if fewer.
+    needed: usize,
+    /// The newest proof of each source that sent one (by the caller's index of the source).
+    answers: Vec<(usize, FinalityProof)>,
+}
+
+/// What a [`Resync`] concludes from the sources' headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not enough sources agree yet (some are gone or behind): ask again later.
+    Wait,
+    /// Start from `proof` (`from_finality_proof`): `agreed` have its source block at its height.
+    Start { proof: Box<FinalityProof>, agreed: Vec<usize> },
+    /// `source` has another block at `height`, with a valid proof of its own: conflicting
+    /// finality. `evidence` holds the double votes of the two certificates when both proofs are
+    /// at that height.
+    Conflict { source: usize, height: u64, evidence: Vec<Evidence> },
+}
+
+impl Resync {
+    /// A resync among `sources` configured sources.
+    pub fn new(sources: usize) -> Self {
+        Resync { needed: sources.min(2), answers: Vec::new() }
+    }
+
+    /// `source`'s newest proof, checked on its own; it replaces that source's earlier one.
+    pub fn proof(&mut self, source: usize, proof: FinalityProof) {
+        self.answers.retain(|(s, _)| *s != source);
+        self.answers.push((source, proof));
+    }
+
+    /// Once enough sources sent a proof: the height of the lowest proof's source block, and the
+    /// sources whose header at that height the caller must fetch. `None` while waiting.
+    pub fn ask(&self) -> Option<(u64, Vec<usize>)> {
+        if self.answers.len() < self.needed {
+            return None;
+        }
+        let lowest = self.lowest()?;
+        Some((lowest.source.height, self.answers.iter().map(|(s, _)| *s).collect()))
+    }
+
+    /// The verdict on the headers fetched for [`Resync::ask`]: each source's block hash at that
+    /// height, or `None` for a source that had none (gone or behind: it does not count). Every
+    /// source that answered must have the lowest proof's block; one that has another block is
+    /// conflicting finality.
+    pub fn decide(&self, headers: &[(usize, Option<Hash>)]) -> Verdict {
+        let Some(lowest) = self.lowest() else { return Verdict::Wait };
+        let (height, hash) = (lowest.source.height, lowest.source.hash());
+        let mut agreed = Vec::new();
+        for (source, theirs) in headers {
+            match theirs {
+                Some(theirs) if *theirs == hash => agreed.push(*source),
+                Some(_) => {
+                    let evidence = self
+                        .answers
+                        .iter()
+                        .find(|(s, p)| s == source && p.source.height == height)
+                        .map(|(_, p)| conflict_evidence(lowest, p))
+                        .unwrap_or_default();
+                    return Verdict::Conflict { source: *source, height, evidence };
+                }
+                None => {}
+            }
+        }
+        if agreed.len() < self.needed {
+            return Verdict::Wait;
+        }
+        Verdict::Start { proof: Box::new(lowest.clone()), agreed }
+    }
+
+    fn lowest(&self) -> Option<&FinalityProof> {
+        self.answers.iter().map(|(_, p)| p).min_by_key(|p| p.source.height)
     }
 }
 

@@ -133,8 +133,10 @@ pub enum Message {
     },
     Meta {
         id: u64,
-        /// Hex of the finalized block's header.
-        header: String,
+        /// The finalized block's height and hash (hex): a client checks that it is its own
+        /// finalized block, whose state root it knows.
+        height: u64,
+        hash: String,
         /// Hex of that state's accounts root: with the meta's hash, it makes the state root.
         accounts_root: String,
         /// Hex of the encoded `ChainMeta`.

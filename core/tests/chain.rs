@@ -1567,6 +1567,40 @@ fn an_expired_position_starts_again_from_a_checkpoint() {
     for e in &evidence {
         e.verify(&net.chain.id).unwrap();
     }
+
+    // Which checkpoint several sources agree on (`Resync`, the wallet's policy): the lowest
+    // proof, once two sources (or every one, if fewer) have its block at its height.
+    let higher = proof_for(&net, 26);
+    let (low, high) = (proof.source.hash(), higher.source.hash());
+    let mut resync = light::Resync::new(3);
+    resync.proof(0, higher.clone());
+    assert_eq!(resync.ask(), None, "one source of three is not enough");
+    resync.proof(2, proof.clone());
+    assert_eq!(resync.ask(), Some((proof.source.height, vec![0, 2])));
+    let start = light::Verdict::Start { proof: Box::new(proof.clone()), agreed: vec![0, 2] };
+    assert_eq!(resync.decide(&[(0, Some(low)), (2, Some(low))]), start);
+    // A source gone or behind does not count: wait for more.
+    assert_eq!(resync.decide(&[(0, None), (2, Some(low))]), light::Verdict::Wait);
+    // A source with another block there: conflicting finality; evidence only when its own
+    // proof is at that height.
+    let conflict = resync.decide(&[(0, Some(high)), (2, Some(low))]);
+    assert_eq!(
+        conflict,
+        light::Verdict::Conflict { source: 0, height: proof.source.height, evidence: vec![] }
+    );
+    resync.proof(0, forged.clone());
+    let light::Verdict::Conflict { source: 0, evidence, .. } =
+        resync.decide(&[(2, Some(low)), (0, Some(forged.source.hash()))])
+    else {
+        panic!("a conflict");
+    };
+    assert!(!evidence.is_empty());
+    // One configured source: its word alone (the wallet says it could not be confirmed).
+    let mut alone = light::Resync::new(1);
+    alone.proof(0, proof.clone());
+    assert_eq!(alone.ask(), Some((proof.source.height, vec![0])));
+    let start = light::Verdict::Start { proof: Box::new(proof.clone()), agreed: vec![0] };
+    assert_eq!(alone.decide(&[(0, Some(low))]), start);
 }
 
 /// Issue 16.7: what a wallet asks core instead of deciding in JavaScript — where a relay's block

@@ -58,8 +58,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = decode_hex::<SignedHeader>("header", header);
             let _ = decode_hex::<AccountProof>("proof", proof);
         }
-        Message::Meta { header, accounts_root, meta, .. } => {
-            let _ = decode_hex::<SignedHeader>("header", header);
+        Message::Meta { hash, accounts_root, meta, .. } => {
+            let _ = Hash::from_hex(hash);
             let _ = Hash::from_hex(accounts_root);
             let _ = decode_hex::<ChainMeta>("meta", meta);
         }

@@ -508,7 +508,7 @@ impl Conn {
             Message::GetMeta { id } => {
                 let turn = self.shared.big_replies.acquire().await;
                 let meta = self.shared.with_node(|n| n.finalized_meta()).await;
-                let Some((header, accounts_root, meta)) = meta else {
+                let Some((finalized, accounts_root, meta)) = meta else {
                     drop(turn);
                     self.charge(1).await;
                     return self.send(&Message::Error {
@@ -520,7 +520,8 @@ impl Conn {
                 let reads = 1 + (meta.len() / 16_384) as u64;
                 let text = Message::Meta {
                     id,
-                    header: encode_hex(&header),
+                    height: finalized.height,
+                    hash: finalized.hash.to_hex(),
                     accounts_root: accounts_root.to_hex(),
                     meta: hex::encode(&meta),
                 }

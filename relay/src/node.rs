@@ -1706,15 +1706,18 @@ impl Node {
         })
     }
 
-    /// The finalized state's chain meta, encoded, with the finalized block's header and the
-    /// state's accounts root, which prove it (`get_meta`): a bounded object in memory (the
-    /// registry and the validator sets, each at most `max_validators`), encoded under the lock.
-    /// `None` while the finalized block is genesis, which has no header.
-    pub fn finalized_meta(&self) -> Option<(SignedHeader, Hash, Vec<u8>)> {
-        let hash = self.fork_choice.finalized().hash;
-        let state = self.states.get(&hash)?;
-        let header = self.header(&hash)?;
-        Some((header, state.accounts_root, state.meta.to_bytes()))
+    /// The finalized state's chain meta, encoded, with the finalized block (height, hash) and
+    /// the state's accounts root, which prove it against that block's state root (`get_meta`):
+    /// a bounded object in memory (the registry and the validator sets, each at most
+    /// `max_validators`), encoded under the lock. `None` while the finalized block is genesis,
+    /// whose state a client builds itself.
+    pub fn finalized_meta(&self) -> Option<(Checkpoint, Hash, Vec<u8>)> {
+        let finalized = self.fork_choice.finalized();
+        if finalized.height == 0 {
+            return None;
+        }
+        let state = self.states.get(&finalized.hash)?;
+        Some((finalized, state.accounts_root, state.meta.to_bytes()))
     }
 
     pub fn tx_status(&self, id: &Hash) -> TxStatus {

@@ -21,7 +21,7 @@ use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::PublicKey;
 use memecoin_core::hash::Hash;
 use memecoin_core::light::{
-    self as core_light, AccountProof, Anchor, FinalityProof, LightError, Located,
+    self as core_light, AccountProof, Anchor, FinalityProof, LightError, Located, Verdict,
 };
 use memecoin_core::merkle::InclusionProof;
 use memecoin_core::slashing::Evidence;
@@ -315,10 +315,11 @@ struct State {
 }
 
 /// Gathering a recent checkpoint: each relay's newest finality proof that holds together, then
-/// every relay that sent one asked for its block at the lowest proof's height.
-#[derive(Debug, Default)]
+/// every relay that sent one asked for its block at the lowest proof's height (core's
+/// `Resync` decides; this drives it).
+#[derive(Debug)]
 struct Resync {
-    answers: Vec<(usize, FinalityProof)>,
+    sources: core_light::Resync,
     deciding: bool,
     /// The sources disagreed: the client has stopped.
     failed: bool,
@@ -531,8 +532,9 @@ impl Client {
     /// one and is not pruned yet) in the verified finalized state:
     /// read from the chain meta a relay sends (`get_meta`), proven against the finalized block's
     /// state root (core's `verify_meta`). What decides whether a stake must carry a first
-    /// commitment (`check_stake`). Asks the connected relays in turn, like `account`; a meta
-    /// that does not verify is also reported as a `rejected` event.
+    /// commitment (`check_stake`). Asks the connected relays in turn, once each (a relay whose
+    /// finalized block is not the client's yet is asked again by the caller, a moment later);
+    /// a meta that does not verify is also reported as a `rejected` event.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn registration(&self, public_key: &str) -> Result<js_sys::Promise, JsError> {
         let bytes = hex::decode(public_key).map_err(|_| Error::Hex { field: "public key" })?;
@@ -541,19 +543,11 @@ impl Client {
         let shared = self.shared.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let mut last = Error::NoRelay;
-            for round in 0..ACCOUNT_ROUNDS {
-                if round > 0 {
-                    sleep_ms(ROUND_PAUSE_MS).await;
-                }
-                let relays = ready_relays(&shared.state.borrow());
-                for relay in relays {
-                    match fetch_registration(&shared, relay, &key).await {
-                        Ok(registered) => return Ok(JsValue::from_bool(registered)),
-                        Err(e) => last = e,
-                    }
-                }
-                if is_lie(&last) || matches!(last, Error::NoRelay | Error::Closed) {
-                    break;
+            let relays = ready_relays(&shared.state.borrow());
+            for relay in relays {
+                match fetch_registration(&shared, relay, &key).await {
+                    Ok(registered) => return Ok(JsValue::from_bool(registered)),
+                    Err(e) => last = e,
                 }
             }
             Err(JsError::from(last).into())
@@ -729,7 +723,8 @@ impl Client {
         };
         let mut state = state;
         if state.light.is_expired(crate::light::now_ms()) {
-            state.resync = Some(Resync::default());
+            let sources = core_light::Resync::new(state.relays.len());
+            state.resync = Some(Resync { sources, deciding: false, failed: false });
         }
         let shared = Rc::new(Shared { state: RefCell::new(state), on_event });
         for relay in 0..count {
@@ -1055,8 +1050,7 @@ async fn resync(shared: &Rc<Shared>, index: usize) {
     match checked {
         Ok(proof) => {
             if let Some(r) = shared.state.borrow_mut().resync.as_mut() {
-                r.answers.retain(|(i, _)| *i != index);
-                r.answers.push((index, proof));
+                r.sources.proof(index, proof);
             }
             decide(shared).await;
         }
@@ -1070,47 +1064,39 @@ async fn resync(shared: &Rc<Shared>, index: usize) {
 /// finality (an alarm, with the double votes of the two certificates when they are at one
 /// height).
 async fn decide(shared: &Rc<Shared>) {
-    let answers = {
+    let (height, asked) = {
         let mut state = shared.state.borrow_mut();
-        let needed = state.relays.len().min(2);
         let Some(r) = state.resync.as_mut() else { return };
-        if r.deciding || r.failed || r.answers.len() < needed {
+        if r.deciding || r.failed {
             return;
         }
+        let Some(ask) = r.sources.ask() else { return };
         r.deciding = true;
-        r.answers.clone()
+        ask
     };
-    let Some((_, lowest)) = answers.iter().min_by_key(|(_, p)| p.source.height) else { return };
-    let (height, hash) = (lowest.source.height, lowest.source.hash());
-    let mut agreed = Vec::new();
-    for (index, proof) in &answers {
-        let url = shared.url(*index);
-        let asked = fetch_headers(shared, *index, height, height, 1).await;
-        let theirs = asked.ok().and_then(|h| h.first().map(SignedHeader::hash));
-        match theirs {
-            Some(theirs) if theirs == hash => agreed.push(url),
-            Some(_) => {
-                let evidence = if proof.source.height == height {
-                    memecoin_core::light::conflict_evidence(lowest, proof)
-                } else {
-                    Vec::new()
-                };
-                return disagree(shared, height, &url, &evidence);
-            }
-            // Gone or behind: this source does not count.
-            None => {}
-        }
+    let mut headers = Vec::new();
+    for index in asked {
+        let fetched = fetch_headers(shared, index, height, height, 1).await;
+        headers.push((index, fetched.ok().and_then(|h| h.first().map(SignedHeader::hash))));
     }
-    let needed = shared.state.borrow().relays.len().min(2);
-    if agreed.len() < needed {
-        if let Some(r) = shared.state.borrow_mut().resync.as_mut() {
+    let verdict = match shared.state.borrow_mut().resync.as_mut() {
+        Some(r) => {
             r.deciding = false;
+            r.sources.decide(&headers)
         }
-        return;
-    }
+        None => return,
+    };
+    let (proof, agreed) = match verdict {
+        Verdict::Wait => return,
+        Verdict::Conflict { source, height, evidence } => {
+            return disagree(shared, height, &shared.url(source), &evidence);
+        }
+        Verdict::Start { proof, agreed } => (proof, agreed),
+    };
+    let agreed: Vec<String> = agreed.into_iter().map(|i| shared.url(i)).collect();
     let started = {
         let mut state = shared.state.borrow_mut();
-        let started = state.light.restart_from(lowest).map(|()| *state.light.core().finalized());
+        let started = state.light.restart_from(&proof).map(|()| *state.light.core().finalized());
         if started.is_ok() {
             state.resync = None;
         }
@@ -1510,18 +1496,17 @@ fn check_registration_reply(
     key: &PublicKey,
     reply: Message,
 ) -> Result<bool, Error> {
-    let Message::Meta { header, accounts_root, meta, .. } = reply else {
+    let Message::Meta { height, hash, accounts_root, meta, .. } = reply else {
         return Err(unexpected(shared.url(index)));
     };
-    let header: SignedHeader = decode_hex("header", &header)?;
+    let hash = Hash::from_hex(&hash).map_err(|_| Error::Hex { field: "hash" })?;
     let accounts_root =
         Hash::from_hex(&accounts_root).map_err(|_| Error::Hex { field: "accounts root" })?;
     // `&str`: the `hex::decode` the wasm has already.
     let meta = hex::decode(meta.as_str()).map_err(|_| Error::Hex { field: "chain meta" })?;
     // Its finalized block must be this client's: a relay a block ahead or behind is asked
     // again a round later, when finality has moved here or there (no headers fetched).
-    let height = header.header.height;
-    let located = shared.state.borrow().light.core().locate(height, &header.hash());
+    let located = shared.state.borrow().light.core().locate(height, &hash);
     let Located::Finalized(anchor) = located else {
         let reason = "its finalized block is not this client's yet".to_string();
         return Err(Error::Relay { url: shared.url(index), reason });

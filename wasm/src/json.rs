@@ -71,15 +71,104 @@ pub(crate) mod js {
     use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator, parse_json_u64};
     use memecoin_core::hash::Hash;
     use memecoin_core::params::Params;
-    use memecoin_core::wire::{Message, Role};
+    use memecoin_core::wire::{At, Message, Role};
     use wasm_bindgen::{JsCast, JsValue};
 
+    /// What a browser sends (PROTOCOL.md §16.8: `hello`, its requests, `subscribe`, evidence),
+    /// written as core's serde writes it (field order, `listen` and `latest` only when set), so
+    /// serde's `Serialize` for all of `Message` stays out of the wasm. A message a browser never
+    /// sends (replies, gossip other than evidence) is the empty string: never built here.
     pub(super) fn encode(message: &Message) -> String {
-        serde_wasm_bindgen::to_value(message)
-            .ok()
-            .and_then(|value| JSON::stringify(&value).ok())
-            .and_then(|text| text.as_string())
-            .unwrap_or_default()
+        use core::fmt::Write;
+        let mut out = String::new();
+        let _ = match message {
+            Message::Hello { version, chain_id, role, listen, head_height } => {
+                let role = match role {
+                    Role::Browser => "browser",
+                    Role::Relay => "relay",
+                };
+                let _ = write!(out, r#"{{"type":"hello","version":{version},"chain_id":"#);
+                string(&mut out, chain_id);
+                let _ = write!(out, r#","role":"{role}""#);
+                if let Some(listen) = listen {
+                    out.push_str(r#","listen":"#);
+                    string(&mut out, listen);
+                }
+                write!(out, r#","head_height":{head_height}}}"#)
+            }
+            Message::SubmitTx { id, tx } => {
+                let _ = write!(out, r#"{{"type":"submit_tx","id":{id},"tx":"#);
+                string(&mut out, tx);
+                write!(out, "}}")
+            }
+            Message::Subscribe { heads, finality, accounts } => {
+                let _ = write!(
+                    out,
+                    r#"{{"type":"subscribe","heads":{heads},"finality":{finality},"accounts":["#
+                );
+                for (i, a) in accounts.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(&mut out, a);
+                }
+                write!(out, "]}}")
+            }
+            Message::GetHeaders { id, from, count } => {
+                write!(out, r#"{{"type":"get_headers","id":{id},"from":{from},"count":{count}}}"#)
+            }
+            Message::GetFinality { id, since, latest } => {
+                let _ = write!(out, r#"{{"type":"get_finality","id":{id},"since":{since}"#);
+                if *latest {
+                    out.push_str(r#","latest":true"#);
+                }
+                write!(out, "}}")
+            }
+            Message::GetAccount { id, address, at } => {
+                let at = match at {
+                    At::Finalized => "finalized",
+                    At::Head => "head",
+                };
+                let _ = write!(out, r#"{{"type":"get_account","id":{id},"address":"#);
+                string(&mut out, address);
+                write!(out, r#","at":"{at}"}}"#)
+            }
+            Message::GetMeta { id } => write!(out, r#"{{"type":"get_meta","id":{id}}}"#),
+            Message::GetInclusion { id, tx_id } => {
+                let _ = write!(out, r#"{{"type":"get_inclusion","id":{id},"tx_id":"#);
+                string(&mut out, tx_id);
+                write!(out, "}}")
+            }
+            Message::Evidence { evidence } => {
+                out.push_str(r#"{"type":"evidence","evidence":"#);
+                string(&mut out, evidence);
+                write!(out, "}}")
+            }
+            _ => Ok(()),
+        };
+        out
+    }
+
+    /// A JSON string, escaped as serde_json escapes it.
+    fn string(out: &mut String, text: &str) {
+        use core::fmt::Write;
+        out.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
     }
 
     /// The object that `text` is, by `JSON.parse`.
@@ -187,10 +276,11 @@ pub(crate) mod js {
                 }
             }
             "meta" => {
-                o.only(&["id", "header", "accounts_root", "meta"])?;
+                o.only(&["id", "height", "hash", "accounts_root", "meta"])?;
                 Message::Meta {
                     id: o.u64("id")?,
-                    header: o.string("header")?,
+                    height: o.u64("height")?,
+                    hash: o.string("hash")?,
                     accounts_root: o.string("accounts_root")?,
                     meta: o.string("meta")?,
                 }

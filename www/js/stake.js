@@ -46,10 +46,14 @@ export async function reviewStake(ev) {
     // rule on the registry, read from a proven chain meta: not guessed from the stake shown.
     setText('stake-error', 'Checking the validator registry…', 'hint');
     let registered;
-    try {
-      registered = await app.client.registration(app.publicKey);
-    } catch (e) {
-      return setText('stake-error', `The validator registry could not be verified: ${errorMessage(e)}`, 'error');
+    // A relay whose finalized block is not this wallet's yet is asked again a moment later.
+    for (let attempt = 1; registered === undefined; attempt += 1) {
+      try {
+        registered = await app.client.registration(app.publicKey);
+      } catch (e) {
+        if (attempt >= 3) return setText('stake-error', `The validator registry could not be verified: ${errorMessage(e)}`, 'error');
+        await new Promise((resolve) => { setTimeout(resolve, 1000); });
+      }
     }
     let register;
     try {

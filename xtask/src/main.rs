@@ -65,8 +65,10 @@ const WASM_BENCH: &str = "bench/wasm";
 /// 150,000 until issue 16, whose verification in the wallet (headers linked to finality,
 /// conflicting finality, checkpoints agreed by several relays, sending to every relay) costs
 /// about 10 KB: raised to 155,000 with the first load still within its 200 KB (BENCHMARKS.md
-/// "Size").
-const WASM_BUDGET_GZIP: usize = 155_000;
+/// "Size"); to 156,000 for the registry read of issue 16.7 (+2.8 KB, of which 1.4 KB were paid
+/// for by a JSON decoder and encoder for only what a browser receives and sends). Measured as
+/// this file measures it (flate2 level 9), which reads ~500–1,100 bytes more than `gzip -9`.
+const WASM_BUDGET_GZIP: usize = 156_000;
 /// Debian's chromium and chromium-driver, which `wasm-pack test --chrome` drives.
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
