@@ -31,6 +31,13 @@ pub struct Account {
 }
 
 impl Account {
+    /// Whether evidence against this account can still slash it (§7.6): not slashed yet
+    /// (`AlreadySlashed`), and holding stake or unbonding coins (`NothingToSlash`). What a node
+    /// asks before it keeps, gossips or proposes evidence.
+    pub fn is_slashable(&self) -> bool {
+        !self.slashed && (self.stake > 0 || !self.unbonding.is_empty())
+    }
+
     /// Coins held in any form: balance, stake and pending unbonds.
     pub fn total(&self) -> Option<u64> {
         self.unbonding

@@ -817,14 +817,14 @@ fn apply_tx<S: NodeStore + ?Sized>(
             if acc.slashed {
                 return Err(TxError::AlreadySlashed);
             }
+            if !acc.is_slashable() {
+                return Err(TxError::NothingToSlash);
+            }
             let pct = u128::from(params.slash_percent);
             // Rounded up, so any offender with stake left loses at least one unit.
             let cut = |x: u64| -> u64 {
                 u64::try_from(u128::from(x).saturating_mul(pct).div_ceil(100)).unwrap_or(x)
             };
-            if acc.stake == 0 && acc.unbonding.is_empty() {
-                return Err(TxError::NothingToSlash);
-            }
             let mut burned = cut(acc.stake);
             acc.stake = acc.stake.saturating_sub(burned);
             for u in &mut acc.unbonding {
@@ -964,6 +964,7 @@ struct Executed {
     meta: ChainMeta,
     accounts_root: Hash,
     nodes: NodeBatch,
+    touched: Vec<Address>,
     included: Vec<SignedTx>,
     rejected: Vec<(Hash, TxError)>,
 }
@@ -1174,9 +1175,10 @@ fn execute<S: NodeStore + ?Sized>(
     meta.supply.issued =
         meta.supply.issued.checked_add(params.block_reward).ok_or(BlockError::Overflow)?;
 
+    let touched = overlay.accounts.keys().copied().collect();
     let (accounts_root, releases_root, nodes) = overlay.commit()?;
     meta.releases.root = releases_root;
-    Ok(Executed { meta, accounts_root, nodes, included, rejected })
+    Ok(Executed { meta, accounts_root, nodes, touched, included, rejected })
 }
 
 /// A block applied to a state: the new state and the tree nodes to persist with it.
@@ -1184,6 +1186,9 @@ fn execute<S: NodeStore + ?Sized>(
 pub struct Applied {
     pub state: ChainState,
     pub nodes: NodeBatch,
+    /// Every account the block wrote, in address order: senders, recipients, offenders, the
+    /// proposer (its reward), unbonds paid out. What a node tells the accounts' watchers.
+    pub touched: Vec<Address>,
 }
 
 /// Validates `block` on top of `state` and returns the resulting state. Checks, in order: height,
@@ -1299,6 +1304,7 @@ pub fn apply_block_with<S: NodeStore + ?Sized>(
             meta: ex.meta,
         },
         nodes: ex.nodes,
+        touched: ex.touched,
     })
 }
 
@@ -1385,6 +1391,7 @@ pub fn build_block_with<S: NodeStore + ?Sized>(
         applied: Applied {
             state: ChainState { tip, accounts_root: ex.accounts_root, meta: ex.meta },
             nodes: ex.nodes,
+            touched: ex.touched,
         },
         rejected: ex.rejected,
     })

@@ -174,6 +174,39 @@ fn evidence_net() -> (Net, Evidence) {
     (net, evidence)
 }
 
+/// Issue 17.1: a block's application names every account it wrote — the reporter, the offender
+/// it slashed, the proposer it paid — so a node need not work them out again from the kinds.
+#[test]
+fn an_applied_block_names_every_account_it_wrote() {
+    let (net, evidence) = evidence_net();
+    let offender = Address::from_public_key(evidence.offender());
+    let reporter = net.users[0].clone();
+    let tx = net.tx(&reporter, 0, TxKind::Evidence(Box::new(evidence)));
+    let (slot, k, reveal) = net.next_slot();
+    let built = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        &[tx],
+        net.certificate(),
+    )
+    .unwrap();
+    assert!(built.rejected.is_empty());
+    let applied = state::apply_block(&net.store, &net.chain, &net.state, &built.block).unwrap();
+    let mut wrote = vec![
+        Address::from_public_key(&reporter.public_key()),
+        offender,
+        Address::from_public_key(&k.public_key()),
+    ];
+    wrote.sort();
+    wrote.dedup();
+    assert_eq!(applied.touched, wrote);
+    assert_eq!(built.applied.touched, wrote);
+}
+
 #[test]
 fn double_proposal_is_slashed_once() {
     let (mut net, evidence) = evidence_net();

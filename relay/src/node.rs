@@ -706,6 +706,9 @@ impl Node {
             })
             .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
+        // Every account core wrote: senders and recipients, the proposer's reward, an
+        // offender, unbonds paid out.
+        let touched = applied.touched;
         let info = BlockInfo {
             hash,
             parent: h.parent,
@@ -726,17 +729,6 @@ impl Node {
         }
         let old_head = self.head;
         self.head = self.fork_choice.head();
-        let touched: Vec<Address> = block
-            .txs
-            .iter()
-            .flat_map(|t| {
-                let mut v = vec![t.tx.sender_address()];
-                if let TxKind::Transfer { to, .. } = &t.tx.kind {
-                    v.push(*to);
-                }
-                v
-            })
-            .collect();
         // Two blocks signed by one proposer for one slot are evidence (PROTOCOL.md §11).
         self.check_double_proposal(&block.header);
         self.proposals.entry((h.slot, *h.proposer.as_bytes())).or_insert(block.header.clone());
@@ -1321,7 +1313,7 @@ impl Node {
         let slashable = self
             .head_state()
             .and_then(|s| s.account(&self.store, &offender).ok())
-            .is_some_and(|a| !a.slashed && (a.stake > 0 || !a.unbonding.is_empty()));
+            .is_some_and(|a| a.is_slashable());
         if !slashable
             || self.evidence.iter().any(|e| e.offender() == evidence.offender())
             || evidence.verify(&self.chain.id).is_err()
@@ -1418,7 +1410,7 @@ impl Node {
         let slashable = |e: &&Evidence| {
             state
                 .account(store, &Address::from_public_key(e.offender()))
-                .is_ok_and(|a| !a.slashed && (a.stake > 0 || !a.unbonding.is_empty()))
+                .is_ok_and(|a| a.is_slashable())
         };
         if let Some(e) = self.evidence.iter().find(slashable) {
             let nonce = state
@@ -2180,6 +2172,26 @@ mod tests {
         n.import_block(now.clone()).unwrap();
         assert_eq!(n.import_block(now), Err(ImportError::AlreadyKnown));
         assert_eq!(n.head_header().unwrap().hash(), hash);
+    }
+
+    /// Issue 17.1: a block changes the accounts core wrote, not only its transactions' senders
+    /// and recipients: its proposer's (the reward) is reported too, so a validator's wallet
+    /// hears of every reward.
+    #[test]
+    fn the_proposer_of_an_empty_block_is_an_account_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut n, v) = node(dir.path());
+        n.take_events();
+        n.import_block(block_at(&n, &v, 1)).unwrap();
+        let changed: Vec<Address> = n
+            .take_events()
+            .into_iter()
+            .flat_map(|e| match e {
+                Event::AccountsChanged(list) => list,
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(changed, vec![Address::from_public_key(&v.key.public_key())]);
     }
 
     /// An account's history is what the head chain holds, newest first; a block of a branch
