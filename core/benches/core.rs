@@ -45,7 +45,15 @@ fn block_with(net: &Net, n: usize) -> Block {
     let (slot, proposer, reveal) = net.next_slot();
     let txs = transfers(net, n);
     let built = state::build_block(
-        &net.store, &net.chain, &net.state, &proposer, slot, &reveal, &txs, None,
+        &net.store,
+        &net.chain,
+        &net.state,
+        &proposer,
+        slot,
+        &reveal,
+        &txs,
+        None,
+        state::Signatures::Verify,
     )
     .expect("block builds");
     assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
@@ -92,13 +100,24 @@ fn crypto(c: &mut Criterion) {
 fn tx(c: &mut Criterion) {
     let net = net();
     let tx = net.transfer(0, net.user_address(1), 1_000, 0);
-    assert_eq!(state::check_tx(&net.store, &net.chain, &net.state, &tx), Ok(()));
+    assert_eq!(
+        state::check_tx(&net.store, &net.chain, &net.state, &tx, state::Signatures::Verify),
+        Ok(())
+    );
 
     let mut g = c.benchmark_group("tx");
     g.throughput(Throughput::Elements(1));
     // Account reads (two tree walks), the rules, and the signature (id, digest, verify).
     g.bench_function("check", |b| {
-        b.iter(|| state::check_tx(&net.store, &net.chain, &net.state, black_box(&tx)))
+        b.iter(|| {
+            state::check_tx(
+                &net.store,
+                &net.chain,
+                &net.state,
+                black_box(&tx),
+                state::Signatures::Verify,
+            )
+        })
     });
     // The signature part of `check` on its own: tx id + signing digest + ECDSA verify.
     g.bench_function("verify_signature", |b| b.iter(|| black_box(&tx).verify_signature()));
@@ -116,9 +135,18 @@ fn block_apply(c: &mut Criterion) {
         // The signatures as a signature cache would vouch for them.
         let valid = vec![true; n];
         // Both paths accept the block before we time them.
-        assert!(state::apply_block(&net.store, &net.chain, &net.state, &block).is_ok());
         assert!(
-            state::apply_block_with(
+            state::apply_block(
+                &net.store,
+                &net.chain,
+                &net.state,
+                &block,
+                state::Signatures::Verify
+            )
+            .is_ok()
+        );
+        assert!(
+            state::apply_block(
                 &net.store,
                 &net.chain,
                 &net.state,
@@ -129,11 +157,19 @@ fn block_apply(c: &mut Criterion) {
         );
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("verified", n), &block, |b, block| {
-            b.iter(|| state::apply_block(&net.store, &net.chain, &net.state, black_box(block)))
+            b.iter(|| {
+                state::apply_block(
+                    &net.store,
+                    &net.chain,
+                    &net.state,
+                    black_box(block),
+                    state::Signatures::Verify,
+                )
+            })
         });
         g.bench_with_input(BenchmarkId::new("trusted", n), &block, |b, block| {
             b.iter(|| {
-                state::apply_block_with(
+                state::apply_block(
                     &net.store,
                     &net.chain,
                     &net.state,
@@ -300,18 +336,41 @@ fn unbonding_queue(c: &mut Criterion) {
                 &reveal,
                 std::slice::from_ref(&unstake),
                 None,
+                state::Signatures::Verify,
             )
         };
         let built = build().expect("block builds");
         assert_eq!(built.block.txs.len(), 1);
-        assert!(state::apply_block(&store, &net.chain, &s, &built.block).is_ok());
-        assert_eq!(state::check_tx(&store, &net.chain, &s, &unstake), Ok(()));
+        assert!(
+            state::apply_block(&store, &net.chain, &s, &built.block, state::Signatures::Verify)
+                .is_ok()
+        );
+        assert_eq!(
+            state::check_tx(&store, &net.chain, &s, &unstake, state::Signatures::Verify),
+            Ok(())
+        );
         g.bench_function(BenchmarkId::new("build_block", n), |b| b.iter(build));
         g.bench_function(BenchmarkId::new("apply_block", n), |b| {
-            b.iter(|| state::apply_block(&store, &net.chain, &s, black_box(&built.block)))
+            b.iter(|| {
+                state::apply_block(
+                    &store,
+                    &net.chain,
+                    &s,
+                    black_box(&built.block),
+                    state::Signatures::Verify,
+                )
+            })
         });
         g.bench_function(BenchmarkId::new("check_tx", n), |b| {
-            b.iter(|| state::check_tx(&store, &net.chain, &s, black_box(&unstake)))
+            b.iter(|| {
+                state::check_tx(
+                    &store,
+                    &net.chain,
+                    &s,
+                    black_box(&unstake),
+                    state::Signatures::Verify,
+                )
+            })
         });
         g.bench_function(BenchmarkId::new("account_proof", n), |b| {
             b.iter(|| light::prove_account(&store, &s, black_box(&user)))

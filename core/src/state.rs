@@ -628,15 +628,16 @@ pub fn check_can_pay<'t>(
 }
 
 /// The checks of a transaction that need no state, in core's order: chain, minimum fee, and
-/// (unless the caller did it) the signature. All a relay can check of a transaction it holds
-/// behind a nonce gap, besides [`check_can_pay`].
+/// the signature (as `signatures` says of transaction 0). All a relay can check of a
+/// transaction it holds behind a nonce gap, besides [`check_can_pay`].
 pub fn check_stateless(
     chain: &Chain,
     tx: &SignedTx,
-    signature_verified: bool,
+    signatures: Signatures<'_>,
 ) -> Result<(), TxError> {
     check_envelope(chain, &tx.tx)?;
-    if !signature_verified && tx.verify_signature().is_err() {
+    let valid = signatures.of(0).unwrap_or_else(|| tx.verify_signature().is_ok());
+    if !valid {
         return Err(TxError::BadSignature);
     }
     Ok(())
@@ -1145,11 +1146,7 @@ fn execute<S: NodeStore + ?Sized>(
         if included.len() >= max as usize {
             break;
         }
-        let checked = || match signatures {
-            Signatures::Verify => None,
-            Signatures::Checked(valid) => valid.get(index).copied(),
-            Signatures::Lookup(lookup) => lookup(index),
-        };
+        let checked = || signatures.of(index);
         let result = match mode {
             Mode::Validate => apply_tx(chain, &mut overlay, &mut tx_meta, tx, checked),
             // Building must leave no trace of a rejected tx.
@@ -1191,25 +1188,14 @@ pub struct Applied {
     pub touched: Vec<Address>,
 }
 
-/// Validates `block` on top of `state` and returns the resulting state. Checks, in order: height,
-/// parent, slot, validator-set hash, elected proposer, proposer signature, certificate hash,
-/// transaction count, transaction root; then, while executing: epoch transition, reveal,
-/// certificate (source, target, epoch, signatures and stake), each transaction; then the next
-/// validator set, the justified and finalized checkpoints, and the state root.
-pub fn apply_block<S: NodeStore + ?Sized>(
-    store: &S,
-    chain: &Chain,
-    state: &ChainState,
-    block: &Block,
-) -> Result<Applied, BlockError> {
-    apply_block_with(store, chain, state, block, Signatures::Verify)
-}
-
-/// Who checks the transaction signatures of a block.
+/// Who checks transaction signatures: the one way every function of core that applies or checks
+/// transactions is told (a block's, a built block's candidates, one transaction's).
 #[derive(Clone, Copy)]
 pub enum Signatures<'a> {
-    /// Core, one by one in block order ([`apply_block`]).
+    /// Core, one by one in order.
     Verify,
+    /// The caller verified every one, and all are valid (a mempool re-checking what it admitted).
+    Verified,
     /// The caller already did — on several cores, or earlier in its mempool (a signature
     /// cache) — and `valid[i]` is transaction `i`'s result. It is used at the point where core
     /// would verify, so a block is refused with exactly the error [`Signatures::Verify`] gives.
@@ -1222,19 +1208,37 @@ pub enum Signatures<'a> {
     Lookup(&'a dyn Fn(usize) -> Option<bool>),
 }
 
+impl Signatures<'_> {
+    /// Transaction `i`'s signature as the caller knows it: valid or not, or `None` when core
+    /// must verify it.
+    pub fn of(&self, i: usize) -> Option<bool> {
+        match self {
+            Self::Verify => None,
+            Self::Verified => Some(true),
+            Self::Checked(valid) => valid.get(i).copied(),
+            Self::Lookup(lookup) => lookup(i),
+        }
+    }
+}
+
 impl core::fmt::Debug for Signatures<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Verify => f.write_str("Verify"),
+            Self::Verified => f.write_str("Verified"),
             Self::Checked(valid) => f.debug_tuple("Checked").field(valid).finish(),
             Self::Lookup(_) => f.write_str("Lookup(..)"),
         }
     }
 }
 
-/// As [`apply_block`], with the transaction signatures checked as `signatures` says. Proposer
-/// and certificate signatures are always checked here.
-pub fn apply_block_with<S: NodeStore + ?Sized>(
+/// Validates `block` on top of `state` and returns the resulting state. Checks, in order: height,
+/// parent, slot, validator-set hash, elected proposer, proposer signature, certificate hash,
+/// transaction count, transaction root; then, while executing: epoch transition, reveal,
+/// certificate (source, target, epoch, signatures and stake), each transaction (its signature
+/// as `signatures` says); then the next validator set, the justified and finalized checkpoints,
+/// and the state root. Proposer and certificate signatures are always checked here.
+pub fn apply_block<S: NodeStore + ?Sized>(
     store: &S,
     chain: &Chain,
     state: &ChainState,
@@ -1253,8 +1257,7 @@ pub fn apply_block_with<S: NodeStore + ?Sized>(
         return Err(BlockError::SlotNotAfterParent { parent: state.tip.slot, found: h.slot });
     }
     // The set this block's epoch will use, known before executing anything.
-    let epoch = chain.params.epoch_of(h.slot);
-    let set = if epoch > state.meta.epoch { &state.meta.next } else { &state.meta.current };
+    let set = proposing_set(chain, state, h.slot);
     if h.validators != set.hash() {
         return Err(BlockError::WrongValidators);
     }
@@ -1317,35 +1320,11 @@ pub struct Built {
 }
 
 /// Builds and signs the block for `slot` on top of `state`: includes the valid `candidates` in
-/// order (up to the cap), leaves out the invalid ones with their reasons.
+/// order (up to the cap), leaves out the invalid ones with their reasons; their signatures
+/// checked as `signatures` says (a relay's mempool holds only transactions whose signatures it
+/// verified on admission).
 #[allow(clippy::too_many_arguments)]
 pub fn build_block<S: NodeStore + ?Sized>(
-    store: &S,
-    chain: &Chain,
-    state: &ChainState,
-    key: &SecretKey,
-    slot: u64,
-    reveal: &Hash,
-    candidates: &[SignedTx],
-    certificate: Option<Certificate>,
-) -> Result<Built, BlockError> {
-    build_block_with(
-        store,
-        chain,
-        state,
-        key,
-        slot,
-        reveal,
-        candidates,
-        certificate,
-        Signatures::Verify,
-    )
-}
-
-/// As [`build_block`], with the candidates' signatures checked as `signatures` says (a relay's
-/// mempool holds only transactions whose signatures it verified on admission).
-#[allow(clippy::too_many_arguments)]
-pub fn build_block_with<S: NodeStore + ?Sized>(
     store: &S,
     chain: &Chain,
     state: &ChainState,
@@ -1404,20 +1383,9 @@ pub fn check_tx<S: NodeStore + ?Sized>(
     chain: &Chain,
     state: &ChainState,
     tx: &SignedTx,
+    signatures: Signatures<'_>,
 ) -> Result<(), TxError> {
-    check_tx_with(store, chain, state, tx, false)
-}
-
-/// As [`check_tx`]; with `signature_verified`, the caller has already verified the signature
-/// (a mempool re-checking a pending transaction against a new state) and it is not checked again.
-pub fn check_tx_with<S: NodeStore + ?Sized>(
-    store: &S,
-    chain: &Chain,
-    state: &ChainState,
-    tx: &SignedTx,
-    signature_verified: bool,
-) -> Result<(), TxError> {
-    Pending::new(store, chain, state).apply(tx, signature_verified)
+    Pending::new(store, chain, state).apply(tx, signatures)
 }
 
 /// A state with pending transactions applied on top of it, in memory: what a mempool checks a
@@ -1443,11 +1411,11 @@ impl<'a, S: NodeStore + ?Sized> Pending<'a, S> {
         self.overlay.get(address)
     }
 
-    /// Checks `tx` by the rules of a block on top of what was applied so far (§7.2, signature
-    /// included unless `signature_verified`) and applies it. A refused transaction leaves no
-    /// trace.
-    pub fn apply(&mut self, tx: &SignedTx, signature_verified: bool) -> Result<(), TxError> {
-        let checked = || signature_verified.then_some(true);
+    /// Checks `tx` by the rules of a block on top of what was applied so far (§7.2, its
+    /// signature as `signatures` says of transaction 0) and applies it. A refused transaction
+    /// leaves no trace.
+    pub fn apply(&mut self, tx: &SignedTx, signatures: Signatures<'_>) -> Result<(), TxError> {
+        let checked = || signatures.of(0);
         apply_or_undo(self.chain, &mut self.overlay, &mut self.meta, tx, checked).map(|_| ())
     }
 }
@@ -1460,11 +1428,17 @@ impl<S: ?Sized> fmt::Debug for Pending<'_, S> {
     }
 }
 
+/// The validator set of a block of `slot` on top of `state`: the next set when the block starts
+/// a new epoch, else the current one. The one place this is worked out (block validation, the
+/// proposer's election).
+pub fn proposing_set<'s>(chain: &Chain, state: &'s ChainState, slot: u64) -> &'s ValidatorSet {
+    let epoch = chain.params.epoch_of(slot);
+    if epoch > state.meta.epoch { &state.meta.next } else { &state.meta.current }
+}
+
 /// Who must propose `slot` on top of `state`.
 pub fn proposer_for(chain: &Chain, state: &ChainState, slot: u64) -> Option<PublicKey> {
-    let epoch = chain.params.epoch_of(slot);
-    let set = if epoch > state.meta.epoch { &state.meta.next } else { &state.meta.current };
-    set.proposer(slot).map(|m| m.key.clone())
+    proposing_set(chain, state, slot).proposer(slot).map(|m| m.key.clone())
 }
 
 /// The commitment `key`'s reveal must open in a block of `slot` on top of `state`: its

@@ -151,9 +151,18 @@ fn a_stake_after_a_full_unstake_follows_the_registry() {
     // Block application says the same.
     let zero = net.tx(&staker, 4, TxKind::Stake { amount: min, commitment: Hash::ZERO });
     let (slot, k, reveal) = net.next_slot();
-    let built =
-        state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &[zero], None)
-            .unwrap();
+    let built = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        &[zero],
+        None,
+        state::Signatures::Verify,
+    )
+    .unwrap();
     let refused: Vec<_> = built.rejected.into_iter().map(|(_, e)| e).collect();
     assert_eq!(refused, vec![TxError::MissingCommitment]);
 }
@@ -163,11 +172,31 @@ fn evidence_net() -> (Net, Evidence) {
     net.produce(vec![]);
     // The next proposer signs two different blocks for its slot.
     let (slot, k, reveal) = net.next_slot();
-    let a = state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &[], None)
-        .unwrap();
+    let a = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        &[],
+        None,
+        state::Signatures::Verify,
+    )
+    .unwrap();
     let tx = net.transfer(0, net.user_address(0), 5, 0);
-    let b = state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &[tx], None)
-        .unwrap();
+    let b = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &k,
+        slot,
+        &reveal,
+        &[tx],
+        None,
+        state::Signatures::Verify,
+    )
+    .unwrap();
     let evidence =
         Evidence::double_proposal(a.block.header.clone(), b.block.header.clone()).unwrap();
     net.import(a.block).unwrap();
@@ -192,10 +221,18 @@ fn an_applied_block_names_every_account_it_wrote() {
         &reveal,
         &[tx],
         net.certificate(),
+        state::Signatures::Verify,
     )
     .unwrap();
     assert!(built.rejected.is_empty());
-    let applied = state::apply_block(&net.store, &net.chain, &net.state, &built.block).unwrap();
+    let applied = state::apply_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &built.block,
+        state::Signatures::Verify,
+    )
+    .unwrap();
     let mut wrote = vec![
         Address::from_public_key(&reporter.public_key()),
         offender,
@@ -228,7 +265,7 @@ fn double_proposal_is_slashed_once() {
     // Twice is refused.
     let again = net.tx(&reporter, 1, TxKind::Evidence(Box::new(evidence)));
     assert_eq!(
-        state::check_tx(&net.store, &net.chain, &net.state, &again),
+        state::check_tx(&net.store, &net.chain, &net.state, &again, state::Signatures::Verify),
         Err(TxError::AlreadySlashed)
     );
     // Building leaves no trace of it: the evidence wrote the reporter's fee and nonce before it
@@ -244,6 +281,7 @@ fn double_proposal_is_slashed_once() {
         &reveal,
         &[again.clone(), next.clone()],
         None,
+        state::Signatures::Verify,
     )
     .unwrap();
     assert_eq!(built.rejected, vec![(again.id(), TxError::AlreadySlashed)]);
@@ -295,7 +333,8 @@ fn transaction_rules_fire_in_order() {
     let mut params = Params::devnet();
     params.max_validators = 3;
     let net = Net::with_params(3, 2, params);
-    let check = |tx| state::check_tx(&net.store, &net.chain, &net.state, &tx);
+    let check =
+        |tx| state::check_tx(&net.store, &net.chain, &net.state, &tx, state::Signatures::Verify);
     let user = net.users[0].clone();
     let to = net.user_address(1);
     let base = |nonce, fee, kind| memecoin_core::tx::Tx {
@@ -396,8 +435,17 @@ fn a_renewed_hash_chain_takes_effect_two_epochs_later() {
     let old =
         net.hash_chain(&v, 0).preimage_of(&net.state.meta.registration(&me).unwrap().commitment);
     let slot = 2 * epoch_slots;
-    let built =
-        state::build_block(&net.store, &net.chain, &net.state, &v, slot, &old.unwrap(), &[], None);
+    let built = state::build_block(
+        &net.store,
+        &net.chain,
+        &net.state,
+        &v,
+        slot,
+        &old.unwrap(),
+        &[],
+        None,
+        state::Signatures::Verify,
+    );
     assert!(matches!(built, Err(BlockError::BadReveal)), "{built:?}");
     net.produce(vec![]);
     assert_eq!(net.generations[me.as_bytes()], 1);
@@ -416,7 +464,7 @@ fn a_renewed_hash_chain_takes_effect_two_epochs_later() {
     // A stake of nothing must commit to something.
     let nothing = net.tx(&v, net.nonce(&v), TxKind::Stake { amount: 0, commitment: Hash::ZERO });
     assert_eq!(
-        state::check_tx(&net.store, &net.chain, &net.state, &nothing),
+        state::check_tx(&net.store, &net.chain, &net.state, &nothing, state::Signatures::Verify),
         Err(TxError::ZeroAmount)
     );
 }
@@ -479,7 +527,7 @@ fn too_many_unbondings_is_refused() {
     net.produce(txs);
     let tx = net.tx(&v, 16, TxKind::Unstake { amount: 1 });
     assert_eq!(
-        state::check_tx(&net.store, &net.chain, &net.state, &tx),
+        state::check_tx(&net.store, &net.chain, &net.state, &tx, state::Signatures::Verify),
         Err(TxError::TooManyUnbondings { max: 16 })
     );
 }
@@ -501,6 +549,7 @@ fn block_rules_fire_and_leave_state_untouched() {
         &reveal,
         std::slice::from_ref(&tx),
         net.certificate(),
+        state::Signatures::Verify,
     )
     .unwrap()
     .block;
@@ -511,7 +560,10 @@ fn block_rules_fire_and_leave_state_untouched() {
         b.header = b.header.header.clone().sign(&net.chain.id, &k);
         b
     };
-    let apply = |b: &Block| state::apply_block(&net.store, &net.chain, &net.state, b).map(|_| ());
+    let apply = |b: &Block| {
+        state::apply_block(&net.store, &net.chain, &net.state, b, state::Signatures::Verify)
+            .map(|_| ())
+    };
     let h = good.header.header.clone();
 
     assert_eq!(
@@ -822,11 +874,13 @@ fn block_work_does_not_grow_with_state_size() {
             &reveal,
             &[tx],
             net.certificate(),
+            state::Signatures::Verify,
         )
         .unwrap()
         .block;
         let counting = Counting(&net.store, Cell::new(0));
-        state::apply_block(&counting, &net.chain, &net.state, &block).unwrap();
+        state::apply_block(&counting, &net.chain, &net.state, &block, state::Signatures::Verify)
+            .unwrap();
         counting.1.get()
     };
     let (small, large) = (reads(10), reads(20_000));
@@ -893,12 +947,13 @@ fn signatures_checked_by_the_caller_give_cores_verdict() {
         &reveal,
         &txs,
         net.certificate(),
+        state::Signatures::Verify,
     )
     .unwrap()
     .block;
     assert_eq!(good.txs.len(), 3);
     let with = |b: &Block, s: Signatures<'_>| {
-        state::apply_block_with(&net.store, &net.chain, &net.state, b, s).map(|a| a.state)
+        state::apply_block(&net.store, &net.chain, &net.state, b, s).map(|a| a.state)
     };
     let verified = with(&good, Signatures::Verify).unwrap();
     assert_eq!(with(&good, Signatures::Checked(&[true, true, true])).unwrap(), verified);
@@ -1237,12 +1292,12 @@ fn pending_view_and_payment_rules() {
     let min = net.chain.params.min_fee;
     let mut view = state::Pending::new(&net.store, &net.chain, &net.state);
     // The second transaction is checked after the first: its nonce and the balance it left.
-    view.apply(&net.transfer(0, to, 10, 0), false).unwrap();
+    view.apply(&net.transfer(0, to, 10, 0), Signatures::Verify).unwrap();
     assert_eq!(view.account(&from).unwrap().balance, balance - 10 - min);
     assert_eq!(view.account(&to).unwrap().balance, net.account(&to).balance + 10);
     let all = balance - 10 - min;
     assert_eq!(
-        view.apply(&net.transfer(0, to, all, 1), true),
+        view.apply(&net.transfer(0, to, all, 1), Signatures::Verified),
         Err(TxError::InsufficientBalance { needed: all + min, available: all })
     );
     // A refused transaction leaves no trace, a forged one is refused unless vouched for.
@@ -1258,8 +1313,8 @@ fn pending_view_and_payment_rules() {
         };
         tx.sign(&other)
     };
-    assert_eq!(view.apply(&forged(1), false), Err(TxError::BadSignature));
-    view.apply(&net.transfer(0, to, all - min, 1), false).unwrap();
+    assert_eq!(view.apply(&forged(1), Signatures::Verify), Err(TxError::BadSignature));
+    view.apply(&net.transfer(0, to, all - min, 1), Signatures::Verify).unwrap();
     assert_eq!(view.account(&from).unwrap().balance, 0);
     // The state itself did not change.
     assert_eq!(net.account(&from).balance, balance);
@@ -1281,12 +1336,15 @@ fn pending_view_and_payment_rules() {
     state::check_can_pay(&nobody, []).unwrap();
 
     // Stateless: chain, fee, signature; the nonce is not looked at.
-    state::check_stateless(&net.chain, &net.transfer(0, to, 1, 9), false).unwrap();
-    assert_eq!(state::check_stateless(&net.chain, &forged(9), false), Err(TxError::BadSignature));
-    state::check_stateless(&net.chain, &forged(9), true).unwrap();
+    state::check_stateless(&net.chain, &net.transfer(0, to, 1, 9), Signatures::Verify).unwrap();
+    assert_eq!(
+        state::check_stateless(&net.chain, &forged(9), Signatures::Verify),
+        Err(TxError::BadSignature)
+    );
+    state::check_stateless(&net.chain, &forged(9), Signatures::Verified).unwrap();
     let cheap = memecoin_core::tx::Tx { fee: min - 1, ..net.transfer(0, to, 1, 9).tx }.sign(&user);
     assert_eq!(
-        state::check_stateless(&net.chain, &cheap, false),
+        state::check_stateless(&net.chain, &cheap, Signatures::Verify),
         Err(TxError::FeeTooLow { min, found: min - 1 })
     );
 }
@@ -1330,7 +1388,7 @@ fn unstakes_maturing_together_queue_one_payout() {
     net.produce(vec![]);
     let all = net.tx(&v, 16, TxKind::Unstake { amount: stake });
     assert_eq!(
-        state::check_tx(&net.store, &net.chain, &net.state, &all),
+        state::check_tx(&net.store, &net.chain, &net.state, &all, state::Signatures::Verify),
         Err(TxError::TooManyUnbondings { max: 16 })
     );
     while !net.account(&address).unbonding.is_empty() {

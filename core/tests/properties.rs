@@ -172,7 +172,7 @@ proptest! {
                 nonces[*from] += 1;
             }
             let (slot, k, reveal) = net.next_slot();
-            let built = memecoin_core::state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &txs, net.certificate()).unwrap();
+            let built = memecoin_core::state::build_block(&net.store, &net.chain, &net.state, &k, slot, &reveal, &txs, net.certificate(), memecoin_core::state::Signatures::Verify).unwrap();
             // Left-out transactions must not have consumed their nonce.
             for (id, _) in &built.rejected {
                 let tx = txs.iter().find(|t| &t.id() == id).unwrap();

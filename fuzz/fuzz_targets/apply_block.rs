@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use memecoin_core::block::Block;
 use memecoin_core::encode::{Decode, Encode};
-use memecoin_core::state::{ChainState, Signatures, apply_block_with};
+use memecoin_core::state::{ChainState, Signatures, apply_block};
 
 fuzz_target!(|data: &[u8]| {
     let [index, flags, bytes @ ..] = data else { return };
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let checked = vec![true; block.txs.len()];
     let signatures =
         if flags & 2 == 2 { Signatures::Checked(&checked) } else { Signatures::Verify };
-    if let Ok(applied) = apply_block_with(&net.store, &net.chain, state, &block, signatures) {
+    if let Ok(applied) = apply_block(&net.store, &net.chain, state, &block, signatures) {
         assert_eq!(applied.state.tip.hash, block.hash());
         assert_eq!(applied.state.tip.height, state.tip.height + 1);
         let bytes = applied.state.to_bytes();

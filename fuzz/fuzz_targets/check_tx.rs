@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use memecoin_core::encode::Decode;
-use memecoin_core::state::{check_tx, check_tx_with};
+use memecoin_core::state::{Signatures, check_tx};
 use memecoin_core::tx::SignedTx;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,8 +15,12 @@ fuzz_target!(|data: &[u8]| {
     let f = memecoin_fuzz::fixture();
     let net = &f.net;
     let state = net.states.get(usize::from(flags >> 1) % net.states.len()).expect("in range");
-    let checked = check_tx_with(&net.store, &net.chain, state, &tx, flags & 1 == 1);
+    let signatures = if flags & 1 == 1 { Signatures::Verified } else { Signatures::Verify };
+    let checked = check_tx(&net.store, &net.chain, state, &tx, signatures);
     if flags & 1 == 0 {
-        assert_eq!(checked, check_tx(&net.store, &net.chain, state, &tx));
+        // The same as a caller that verified the signature itself and passes its result.
+        let valid = [tx.verify_signature().is_ok()];
+        let told = check_tx(&net.store, &net.chain, state, &tx, Signatures::Checked(&valid));
+        assert_eq!(checked, told);
     }
 });

@@ -1,5 +1,5 @@
 //! Block import as the relay does it: transaction signatures from the signature cache or
-//! verified on all cores (`sigcache`), then core's `apply_block_with`. `cargo xtask bench`
+//! verified on all cores (`sigcache`), then core's `apply_block`. `cargo xtask bench`
 //! reports these against the single-core verify bound measured by core's benches in the same run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -22,7 +22,15 @@ fn block_with(net: &Net, n: usize) -> Block {
         .collect();
     let (slot, proposer, reveal) = net.next_slot();
     let built = state::build_block(
-        &net.store, &net.chain, &net.state, &proposer, slot, &reveal, &txs, None,
+        &net.store,
+        &net.chain,
+        &net.state,
+        &proposer,
+        slot,
+        &reveal,
+        &txs,
+        None,
+        state::Signatures::Verify,
     )
     .expect("block builds");
     assert_eq!(built.block.txs.len(), n);
@@ -40,19 +48,13 @@ fn import(c: &mut Criterion) {
     // What the node does: signatures verified on all cores while core applies the block.
     let import = |cache: &SigCache, block: &Block| {
         cache.apply_overlapped(&block.txs, |signatures| {
-            state::apply_block_with(&net.store, &net.chain, &net.state, block, signatures)
+            state::apply_block(&net.store, &net.chain, &net.state, block, signatures)
         })
     };
     // Before: every signature verified on all cores first, then core (the before/after pair).
     let phased = |cache: &SigCache, block: &Block| {
         let valid = cache.check_block(&block.txs);
-        state::apply_block_with(
-            &net.store,
-            &net.chain,
-            &net.state,
-            block,
-            Signatures::Checked(&valid),
-        )
+        state::apply_block(&net.store, &net.chain, &net.state, block, Signatures::Checked(&valid))
     };
     let cold = SigCache::default();
     let warm = SigCache::default();
@@ -83,7 +85,7 @@ fn import(c: &mut Criterion) {
     let (slot, proposer, reveal) = net.next_slot();
     let verified = vec![true; n];
     let build = |signatures| {
-        state::build_block_with(
+        state::build_block(
             &net.store, &net.chain, &net.state, &proposer, slot, &reveal, &block.txs, None,
             signatures,
         )

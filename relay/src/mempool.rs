@@ -42,7 +42,7 @@
 use memecoin_core::account::Account;
 use memecoin_core::address::Address;
 use memecoin_core::hash::Hash;
-use memecoin_core::state::{self, Chain, ChainState, Pending, TxError};
+use memecoin_core::state::{self, Chain, ChainState, Pending, Signatures, TxError};
 use memecoin_core::tree::NodeStore;
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use std::cmp::Reverse;
@@ -194,6 +194,9 @@ impl Mempool {
     /// (core's rules on top of the sender's ready transactions, or stateless checks for a held
     /// one); room (when its kind, ready or held, is full, the cheapest transaction of that kind
     /// of another sender is evicted if `tx` pays more). Returns the transaction id.
+    ///
+    /// The signature is checked as `signatures` says: `Verified` when the caller did it (a
+    /// connection task, outside the node's lock, so admissions verify on every core).
     pub fn insert<S: NodeStore + ?Sized>(
         &mut self,
         store: &S,
@@ -201,21 +204,7 @@ impl Mempool {
         state: &ChainState,
         tx: SignedTx,
         now_ms: u64,
-    ) -> Result<Hash, Rejection> {
-        self.insert_with(store, chain, state, tx, now_ms, false)
-    }
-
-    /// As [`Mempool::insert`]; with `signature_verified`, the caller has verified the signature
-    /// (a connection task, outside the node's lock, so admissions verify on every core) and it
-    /// is not checked again.
-    pub fn insert_with<S: NodeStore + ?Sized>(
-        &mut self,
-        store: &S,
-        chain: &Chain,
-        state: &ChainState,
-        tx: SignedTx,
-        now_ms: u64,
-        signature_verified: bool,
+        signatures: Signatures<'_>,
     ) -> Result<Hash, Rejection> {
         let id = tx.id();
         if self.txs.contains_key(&id) {
@@ -237,10 +226,10 @@ impl Mempool {
         let ready = nonce <= self.senders.get(&address).map_or(account.nonce, |s| s.next());
         let view = if ready {
             let mut view = self.view_before(store, chain, state, &address, nonce);
-            view.apply(&tx, signature_verified).map_err(Rejection::Invalid)?;
+            view.apply(&tx, signatures).map_err(Rejection::Invalid)?;
             Some(view)
         } else {
-            state::check_stateless(chain, &tx, signature_verified).map_err(Rejection::Invalid)?;
+            state::check_stateless(chain, &tx, signatures).map_err(Rejection::Invalid)?;
             None
         };
 
@@ -312,7 +301,7 @@ impl Mempool {
         Ok(existing)
     }
 
-    /// The checks of [`Mempool::insert_with`] that need no signature (already known, nonce,
+    /// The checks of [`Mempool::insert`] that need no signature (already known, nonce,
     /// replacement, gap, the sender's limit, payment), changing nothing: what a relay asks
     /// before it spends a signature check on a transaction, so an unfunded sender's costs none.
     /// `Ok` does not promise admission (the signature and core's rules come after).
@@ -519,7 +508,7 @@ impl Mempool {
         if let Some(sender) = self.senders.get(address) {
             for (_, id) in sender.txs.range(sender.base.nonce..nonce) {
                 let Some(entry) = self.txs.get(id) else { break };
-                if view.apply(&entry.tx, true).is_err() {
+                if view.apply(&entry.tx, Signatures::Verified).is_err() {
                     break;
                 }
             }
@@ -540,7 +529,7 @@ impl Mempool {
                     break;
                 }
                 // Admitted before: its signature was verified then.
-                if view.apply(&entry.tx, true).is_err() {
+                if view.apply(&entry.tx, Signatures::Verified).is_err() {
                     failed = Some(*id);
                     break;
                 }
@@ -769,11 +758,22 @@ mod tests {
             let reveal = Self::hash_chain(&self.validator).reveal(self.revealed).unwrap();
             let slot = self.state.tip.slot + 1;
             let (store, chain, state) = (&self.store, &self.chain, &self.state);
-            let built =
-                state::build_block(store, chain, state, &self.validator, slot, &reveal, txs, None)
-                    .unwrap();
+            let built = state::build_block(
+                store,
+                chain,
+                state,
+                &self.validator,
+                slot,
+                &reveal,
+                txs,
+                None,
+                state::Signatures::Verify,
+            )
+            .unwrap();
             assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
-            let applied = state::apply_block(store, chain, state, &built.block).unwrap();
+            let applied =
+                state::apply_block(store, chain, state, &built.block, state::Signatures::Verify)
+                    .unwrap();
             assert_eq!(built.block.txs.len(), txs.len());
             self.store.extend(applied.nodes);
             self.state = applied.state;
@@ -784,7 +784,7 @@ mod tests {
         }
 
         fn insert_at(&self, pool: &mut Mempool, tx: SignedTx, now: u64) -> Result<Hash, Rejection> {
-            pool.insert(&self.store, &self.chain, &self.state, tx, now)
+            pool.insert(&self.store, &self.chain, &self.state, tx, now, Signatures::Verify)
         }
 
         fn select(&self, pool: &Mempool, max: usize) -> Vec<SignedTx> {

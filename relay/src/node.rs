@@ -702,7 +702,7 @@ impl Node {
         let applied = self
             .sigcache
             .apply_overlapped(&block.txs, |signatures| {
-                state::apply_block_with(&self.store, &self.chain, parent_state, &block, signatures)
+                state::apply_block(&self.store, &self.chain, parent_state, &block, signatures)
             })
             .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
@@ -747,7 +747,14 @@ impl Node {
                 // Transactions of a branch that lost the head go back to the pool (those the new
                 // branch also holds, or that are now invalid, are refused by the pool's checks).
                 for tx in orphaned {
-                    let _ = self.mempool.insert(&self.store, &self.chain, state, tx, now);
+                    let _ = self.mempool.insert(
+                        &self.store,
+                        &self.chain,
+                        state,
+                        tx,
+                        now,
+                        Signatures::Verify,
+                    );
                 }
                 self.announce_ready();
             }
@@ -841,7 +848,7 @@ impl Node {
         let applied = self
             .sigcache
             .apply_overlapped(&block.txs, |signatures| {
-                state::apply_block_with(&self.store, &self.chain, &parent_state, &block, signatures)
+                state::apply_block(&self.store, &self.chain, &parent_state, &block, signatures)
             })
             .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
@@ -979,7 +986,14 @@ impl Node {
         if let Some(state) = self.states.get(&self.head) {
             self.mempool.on_new_state(&self.store, &self.chain, state, now_ms);
             for tx in orphaned {
-                let _ = self.mempool.insert(&self.store, &self.chain, state, tx, now_ms);
+                let _ = self.mempool.insert(
+                    &self.store,
+                    &self.chain,
+                    state,
+                    tx,
+                    now_ms,
+                    Signatures::Verify,
+                );
             }
             self.announce_ready();
         }
@@ -1151,12 +1165,12 @@ impl Node {
 
     /// Admits a transaction to the mempool (checked against the head state).
     pub fn submit_tx(&mut self, tx: SignedTx) -> Result<Hash, Rejection> {
-        self.submit(tx, false, now_ms())
+        self.submit(tx, Signatures::Verify, now_ms())
     }
 
     /// As [`Node::submit_tx`] at Unix time `now_ms` (the mempool's admission time, for expiry).
     pub fn submit_tx_at(&mut self, tx: SignedTx, now_ms: u64) -> Result<Hash, Rejection> {
-        self.submit(tx, false, now_ms)
+        self.submit(tx, Signatures::Verify, now_ms)
     }
 
     /// The mempool's checks of `tx` that come before its signature (already known, nonce,
@@ -1172,24 +1186,18 @@ impl Node {
     /// [`verify_tx`]): connection tasks verify before they take the node's lock, so admission
     /// uses every core while the lock covers only the state checks.
     pub fn submit_verified_tx(&mut self, tx: Verified) -> Result<Hash, Rejection> {
-        self.submit(tx.0, true, now_ms())
+        self.submit(tx.0, Signatures::Verified, now_ms())
     }
 
     fn submit(
         &mut self,
         tx: SignedTx,
-        signature_verified: bool,
+        signatures: Signatures<'_>,
         now: u64,
     ) -> Result<Hash, Rejection> {
         let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
-        let id = self.mempool.insert_with(
-            &self.store,
-            &self.chain,
-            state,
-            tx.clone(),
-            now,
-            signature_verified,
-        )?;
+        let id =
+            self.mempool.insert(&self.store, &self.chain, state, tx.clone(), now, signatures)?;
         // Admitted means its signature verified (the mempool checks it through core).
         self.sigcache.insert(&tx);
         self.announce_ready();
@@ -1431,7 +1439,7 @@ impl Node {
         // and the evidence transaction is our own.
         let verified = vec![true; candidates.len()];
         let build = |cert| {
-            state::build_block_with(
+            state::build_block(
                 &self.store,
                 &self.chain,
                 &state,
@@ -1612,7 +1620,7 @@ impl Node {
         }
         .sign(&validator.key);
         let id = tx.id();
-        match self.submit(tx, true, now_ms) {
+        match self.submit(tx, Signatures::Verified, now_ms) {
             Ok(_) => {
                 tracing::warn!(
                     left,
@@ -1987,9 +1995,19 @@ mod tests {
         let state = n.head_state().unwrap();
         let commitment = state.meta.registry[0].commitment;
         let reveal = v.chain.preimage_of(&commitment).unwrap();
-        state::build_block(n.store(), n.chain(), state, &v.key, slot, &reveal, &[], None)
-            .unwrap()
-            .block
+        state::build_block(
+            n.store(),
+            n.chain(),
+            state,
+            &v.key,
+            slot,
+            &reveal,
+            &[],
+            None,
+            state::Signatures::Verify,
+        )
+        .unwrap()
+        .block
     }
 
     /// Issue 14.1: a validator whose hash chain holds 32 reveals (`keygen --chain-length 32`)
@@ -2214,9 +2232,19 @@ mod tests {
         };
         let build = |n: &Node, state: &ChainState, slot, txs: &[SignedTx]| {
             let reveal = v.chain.preimage_of(&state.meta.registry[0].commitment).unwrap();
-            state::build_block(n.store(), n.chain(), state, &v.key, slot, &reveal, txs, None)
-                .unwrap()
-                .block
+            state::build_block(
+                n.store(),
+                n.chain(),
+                state,
+                &v.key,
+                slot,
+                &reveal,
+                txs,
+                None,
+                state::Signatures::Verify,
+            )
+            .unwrap()
+            .block
         };
         let genesis_state = n.head_state().unwrap().clone();
         let (t1, lost, t2) = (transfer(&n, 0, 5), transfer(&n, 0, 6), transfer(&n, 1, 7));
@@ -2242,8 +2270,18 @@ mod tests {
         let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
         let tx = dev_transfer(n.chain(), 0);
         let build = |n: &Node, state: &ChainState, slot, reveal: &Hash, txs: &[SignedTx]| {
-            state::build_block(n.store(), n.chain(), state, &v.key, slot, reveal, txs, None)
-                .unwrap()
+            state::build_block(
+                n.store(),
+                n.chain(),
+                state,
+                &v.key,
+                slot,
+                reveal,
+                txs,
+                None,
+                state::Signatures::Verify,
+            )
+            .unwrap()
         };
         // Two blocks at height 1: `a` carries the transfer, `b` does not.
         let a = build(&n, &genesis_state, 1, &reveal, std::slice::from_ref(&tx));
@@ -2307,6 +2345,7 @@ mod tests {
             &reveal,
             &[first, second],
             None,
+            state::Signatures::Verify,
         )
         .unwrap()
         .block;
@@ -2504,6 +2543,7 @@ mod tests {
                 &reveal,
                 &[],
                 None,
+                state::Signatures::Verify,
             )
             .unwrap()
             .block
@@ -2708,9 +2748,19 @@ mod tests {
         let reveal = v.chain.preimage_of(&genesis_state.meta.registry[0].commitment).unwrap();
         let tx = dev_transfer(n.chain(), 0);
         let build = |txs: &[SignedTx]| {
-            state::build_block(n.store(), n.chain(), &genesis_state, &v.key, 1, &reveal, txs, None)
-                .unwrap()
-                .block
+            state::build_block(
+                n.store(),
+                n.chain(),
+                &genesis_state,
+                &v.key,
+                1,
+                &reveal,
+                txs,
+                None,
+                state::Signatures::Verify,
+            )
+            .unwrap()
+            .block
         };
         let (a, b) = (build(&[]), build(&[tx]));
         n.import_block(a.clone()).unwrap();
@@ -2830,9 +2880,18 @@ mod tests {
             let me = v1.key.public_key();
             let commitment = state::commitment_to_open(n.chain(), &state, &me, slot).unwrap();
             let reveal = v1_reveals.preimage_of(&commitment).unwrap();
-            let built =
-                state::build_block(n.store(), n.chain(), &state, &v1.key, slot, &reveal, &[], None)
-                    .unwrap();
+            let built = state::build_block(
+                n.store(),
+                n.chain(),
+                &state,
+                &v1.key,
+                slot,
+                &reveal,
+                &[],
+                None,
+                state::Signatures::Verify,
+            )
+            .unwrap();
             n.import_block_at(built.block, at(slot)).unwrap();
         };
         while n.head_state().unwrap().tip.height < target {
@@ -2932,10 +2991,19 @@ mod tests {
         let me = v.key.public_key();
         let commitment = state::commitment_to_open(b.chain(), &state, &me, slot).unwrap();
         let reveal = v.chain.preimage_of(&commitment).unwrap();
-        let block =
-            state::build_block(b.store(), b.chain(), &state, &v.key, slot, &reveal, &[], None)
-                .unwrap()
-                .block;
+        let block = state::build_block(
+            b.store(),
+            b.chain(),
+            &state,
+            &v.key,
+            slot,
+            &reveal,
+            &[],
+            None,
+            state::Signatures::Verify,
+        )
+        .unwrap()
+        .block;
         b.import_block(block.clone()).unwrap();
         block
     }

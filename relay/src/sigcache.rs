@@ -4,7 +4,7 @@
 //! arrives again inside a block, checking it a second time is wasted work (Bitcoin Core keeps a
 //! signature cache for the same reason). Block import runs core through
 //! [`SigCache::apply_overlapped`]: the cached signatures count as valid, the others are verified
-//! on every core *while* core validates the block (`state::apply_block_with` with
+//! on every core *while* core validates the block (`state::apply_block` with
 //! `Signatures::Lookup`); core asks for each result in block order when it reaches that
 //! transaction, waiting if it is not ready, so a block is refused with the same error as when
 //! core verifies everything itself, and the state work (tree reads, about a tenth of the time)

@@ -978,6 +978,7 @@ mod tests {
                 &reveal,
                 txs,
                 None,
+                state::Signatures::Verify,
             )
             .unwrap();
             assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);

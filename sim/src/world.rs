@@ -1757,9 +1757,19 @@ impl World {
             .reveals
             .preimage_of(&commitment)
             .or_else(|| (1..4).find_map(|g| key.chain.renewal(g).preimage_of(&commitment)))?;
-        state::build_block(node.store(), &self.chain, state, &key.key, slot, &reveal, txs, None)
-            .ok()
-            .map(|b| b.block)
+        state::build_block(
+            node.store(),
+            &self.chain,
+            state,
+            &key.key,
+            slot,
+            &reveal,
+            txs,
+            None,
+            state::Signatures::Verify,
+        )
+        .ok()
+        .map(|b| b.block)
     }
 
     fn byz_propose(&mut self, i: usize, behaviour: Behaviour, head: &ChainState, slot: u64) {

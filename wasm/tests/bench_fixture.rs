@@ -58,7 +58,18 @@ fn generate() -> Value {
         let proposer = state::proposer_for(&chain, state, slot).unwrap();
         let k = keys.iter().find(|k| k.public_key() == proposer).unwrap();
         let reveal = hash_chain(k).reveal(1).unwrap();
-        let built = state::build_block(store, &chain, state, k, slot, &reveal, &[], cert).unwrap();
+        let built = state::build_block(
+            store,
+            &chain,
+            state,
+            k,
+            slot,
+            &reveal,
+            &[],
+            cert,
+            state::Signatures::Verify,
+        )
+        .unwrap();
         store.extend(built.applied.nodes.clone());
         (built.block, built.applied.state)
     };

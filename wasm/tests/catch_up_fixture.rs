@@ -95,9 +95,18 @@ fn build(blocks: u64) -> (Genesis, FinalityProof) {
         let used = proposals.entry(*proposer.as_bytes()).or_default();
         *used += 1;
         let reveal = chains[proposer.as_bytes()][CHAIN_LENGTH as usize - *used];
-        let built =
-            state::build_block(&store, &chain, &state, k, slot, &reveal, &[], certificate.take())
-                .unwrap();
+        let built = state::build_block(
+            &store,
+            &chain,
+            &state,
+            k,
+            slot,
+            &reveal,
+            &[],
+            certificate.take(),
+            state::Signatures::Verify,
+        )
+        .unwrap();
         store.extend(built.applied.nodes);
         state = built.applied.state;
         // Every validator votes on the new tip; the next block carries the certificate.

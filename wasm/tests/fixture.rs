@@ -51,7 +51,18 @@ fn generate() -> Value {
         let used = revealed.entry(*key.as_bytes()).or_default();
         *used += 1;
         let reveal = hash_chain(k).reveal(*used).unwrap();
-        let built = state::build_block(&store, &chain, state, k, slot, &reveal, txs, cert).unwrap();
+        let built = state::build_block(
+            &store,
+            &chain,
+            state,
+            k,
+            slot,
+            &reveal,
+            txs,
+            cert,
+            state::Signatures::Verify,
+        )
+        .unwrap();
         assert!(built.rejected.is_empty());
         store.extend(built.applied.nodes.clone());
         (built.block, built.applied.state)

@@ -223,6 +223,7 @@ impl Net {
             &reveal,
             &txs,
             self.certificate(),
+            state::Signatures::Verify,
         )
         .unwrap();
         assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
@@ -232,7 +233,13 @@ impl Net {
 
     /// Validates and applies a block from outside.
     pub fn import(&mut self, block: Block) -> Result<(), state::BlockError> {
-        let applied = state::apply_block(&self.store, &self.chain, &self.state, &block)?;
+        let applied = state::apply_block(
+            &self.store,
+            &self.chain,
+            &self.state,
+            &block,
+            state::Signatures::Verify,
+        )?;
         let h = &block.header.header;
         let proposer = self.validator(&h.proposer).clone();
         let generation = self.reveal(&proposer, h.slot).1;

@@ -117,6 +117,7 @@ pub fn generate() -> Value {
         &reveal,
         &signed_txs,
         None,
+        state::Signatures::Verify,
     )
     .unwrap();
     assert!(built.rejected.is_empty());
