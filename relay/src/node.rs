@@ -3016,12 +3016,14 @@ mod tests {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let (mut b, mut n, v) = builder_and_node(&dirs);
         let genesis = n.chain().id;
-        let first = build_on(&mut b, &v, genesis, 1);
+        // Siblings on genesis, one a slot: the one with the lowest hash arrives last. (Taking
+        // the slot-1 block as the first and searching for a lower one failed whenever it was
+        // itself the lowest, one run in 39.)
+        let siblings: Vec<Block> =
+            (1..40).map(|slot| build_on(&mut b, &v, genesis, slot)).collect();
+        let late = siblings.iter().min_by_key(|x| x.hash()).unwrap().clone();
+        let first = siblings.iter().find(|x| x.hash() != late.hash()).unwrap().clone();
         n.import_block(first.clone()).unwrap();
-        let late = (2..40)
-            .map(|slot| build_on(&mut b, &v, genesis, slot))
-            .find(|y| y.hash() < first.hash())
-            .unwrap();
         n.import_block(late).unwrap();
         assert_eq!(n.head_header().unwrap().hash(), first.hash());
     }
