@@ -146,7 +146,7 @@ async fn a_drained_faucet_says_why_and_admits_nothing() {
     relay.stop().await;
 }
 
-/// Issue 16.9: the faucet never hands out a blocking share of the stake. Paying a quarter of
+/// The faucet never hands out a blocking share of the stake. Paying a quarter of
 /// the one validator's stake is fine once; a second quarter (the first pending or included)
 /// would let one visitor who gathered both stake a third of the total, and is refused (403).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

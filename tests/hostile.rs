@@ -1042,7 +1042,7 @@ fn block_on(
     Block { header: header.sign(&g.chain_id(), signer), txs: vec![], certificate: None }
 }
 
-/// Issue 15.3: blocks on made-up parents cost the relay a signature check each under the node
+/// Blocks on made-up parents cost the relay a signature check each under the node
 /// lock, for free. A bad signature (or a body its header does not commit to) is now struck,
 /// checked before the lock; and a connection's blocks with unknown parents are looked at only
 /// `MAX_UNKNOWN_PARENTS` a slot, the rest dropped unread.
@@ -1115,7 +1115,7 @@ async fn blocks_on_made_up_parents_are_struck_or_dropped_unread() {
     r.stop().await;
 }
 
-/// Issue 15.7: after a `blocks` message the relay asks for the next range from the last
+/// After a `blocks` message the relay asks for the next range from the last
 /// block's height + 1, a height the peer chooses: at `u64::MAX` that overflowed (a panic of
 /// the connection's task in a debug build, a request from 0 in a release one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1211,7 +1211,7 @@ async fn a_two_two_partition_finalizes_nothing_and_heals_into_one_chain() {
     }
 }
 
-/// Peer exchange from one peer cannot take the address book or pin the dialer (issue 15.5):
+/// Peer exchange from one peer cannot take the address book or pin the dialer:
 /// Mallory tells a relay of 256 dead addresses (port 1 refuses at once; they sort before any
 /// real port). An honest relay's address, told afterwards by another peer, is still remembered
 /// and dialed, and the dead addresses are forgotten once they failed, freeing their dial slots.

@@ -166,7 +166,7 @@ async fn wallet_page_in_chromium() {
     assert_eq!((status, status_gz), (200, 200));
     assert_eq!((plain_encoding, gz_encoding.as_deref()), (None, Some("gzip")));
     assert!(gz_len < plain_len / 2, "gzip {gz_len} vs {plain_len}");
-    // Issue 16.4: every file of the page comes with the headers that keep it to its own code
+    // Every file of the page comes with the headers that keep it to its own code
     // and out of frames; the browser run below fails on any CSP violation (a console error).
     for path in ["/", "/app.js", wasm] {
         let (_, _, _, head) = get_with_head(relay.handle.addr, path, None).await;

@@ -120,8 +120,7 @@ impl fmt::Display for AddressError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for AddressError {}
+impl core::error::Error for AddressError {}
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

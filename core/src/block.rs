@@ -127,11 +127,14 @@ pub enum BodyError {
     WrongTxRoot { header: Hash, computed: Hash },
 }
 
+/// The same words as the [`BlockError`] of the same name.
 impl core::fmt::Display for BodyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{self:?}")
+        BlockError::from(self.clone()).fmt(f)
     }
 }
+
+impl core::error::Error for BodyError {}
 
 impl From<BodyError> for BlockError {
     fn from(e: BodyError) -> Self {

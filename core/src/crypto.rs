@@ -28,6 +28,8 @@ impl fmt::Display for SignatureError {
     }
 }
 
+impl core::error::Error for SignatureError {}
+
 /// The digest a signature covers: purpose, chain and object.
 pub fn signing_digest(domain: Domain, chain_id: &Hash, object_id: &Hash) -> Hash {
     tagged_hash(domain, &[chain_id.as_bytes(), object_id.as_bytes()])

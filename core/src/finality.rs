@@ -119,6 +119,8 @@ impl fmt::Display for CertificateError {
     }
 }
 
+impl core::error::Error for CertificateError {}
+
 impl Certificate {
     pub fn hash(&self) -> Hash {
         hash_encoded(Domain::Certificate, self)

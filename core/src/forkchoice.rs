@@ -74,6 +74,28 @@ pub enum ForkChoiceError {
     Duplicate,
 }
 
+impl core::fmt::Display for ForkChoiceError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownParent { parent } => write!(f, "its parent {parent} is not a known block"),
+            Self::WrongHeight { expected, found } => {
+                write!(f, "height {found}, expected {expected} (parent + 1)")
+            }
+            Self::BelowFinalized { finalized, found } => {
+                write!(f, "height {found} is not above the finalized height {finalized}")
+            }
+            Self::BelowAnchor { anchor, found } => write!(
+                f,
+                "height {found} forks off below the oldest block kept ({anchor}), deeper than \
+                 fork choice keeps"
+            ),
+            Self::Duplicate => f.write_str("the block is already known"),
+        }
+    }
+}
+
+impl core::error::Error for ForkChoiceError {}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     info: BlockInfo,
@@ -353,7 +375,7 @@ mod tests {
         );
     }
 
-    /// Issue 14: a sibling inserted later does not take the head, whatever its hash.
+    /// A sibling inserted later does not take the head, whatever its hash.
     #[test]
     fn the_block_seen_first_wins_a_tie() {
         let mut fc = ForkChoice::new(Checkpoint { height: 0, hash: h(0) });
@@ -368,7 +390,7 @@ mod tests {
         assert_eq!(other.head(), low);
     }
 
-    /// Issue 14: without finality the tree stays within the window; branches that cannot win
+    /// Without finality the tree stays within the window; branches that cannot win
     /// go, the anchor follows the head, and finality below the anchor still moves.
     #[test]
     fn without_finality_the_tree_stays_within_the_window() {

@@ -111,8 +111,16 @@ impl fmt::Display for GenesisError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for GenesisError {}
+impl core::error::Error for GenesisError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Params(e) => Some(e),
+            Self::ValidatorSet(e) => Some(e),
+            Self::Tree(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl Genesis {
     pub fn chain_id(&self) -> Hash {

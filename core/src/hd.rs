@@ -128,8 +128,7 @@ impl fmt::Display for HdError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for HdError {}
+impl core::error::Error for HdError {}
 
 // ------------------------------------------------------------------------------------------
 // BIP-39

@@ -208,6 +208,18 @@ impl fmt::Display for LightError {
     }
 }
 
+impl core::error::Error for LightError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Certificate(e) => Some(e),
+            Self::AccountProof(e) => Some(e),
+            Self::Inclusion(e) => Some(e),
+            Self::Genesis(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Finality of `source`, proven by a certificate for the link `source -> target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalityProof {
@@ -437,31 +449,6 @@ impl LightClient {
             epoch: 0,
             next_hash: state.meta.next.hash(),
             set: state.meta.current,
-            conflict: None,
-        })
-    }
-
-    /// Starts at a finalized header trusted out of band (a checkpoint), with its epoch's set.
-    pub fn from_checkpoint(
-        chain_id: Hash,
-        params: Params,
-        header: &Header,
-        set: ValidatorSet,
-    ) -> Result<Self, LightError> {
-        if set.hash() != header.validators {
-            return Err(LightError::WrongValidatorSet);
-        }
-        let anchor = Anchor::of(header);
-        Ok(LightClient {
-            chain_id,
-            epoch: params.epoch_of(header.slot),
-            params,
-            finalized: anchor,
-            certificate: None,
-            head: anchor,
-            above: Vec::new(),
-            set,
-            next_hash: header.next_validators,
             conflict: None,
         })
     }
@@ -933,8 +920,6 @@ fn double_votes(
     evidence
 }
 
-/// Verifies `proof` for `address` under `state_root`: the account, or `None` if it does not
-/// exist.
 /// Checks that `headers`, consecutive in height and each the parent of the next, end at the
 /// verified block `descendant`, and returns the anchor of the first. With a finalized anchor the
 /// client verified (finality never moves back, so an earlier one still holds), the first block is
@@ -956,6 +941,8 @@ pub fn verify_ancestry(headers: &[Header], descendant: &Anchor) -> Result<Anchor
     Ok(Anchor::of(first))
 }
 
+/// Verifies `proof` for `address` under `state_root_`: the account, or `None` if it does not
+/// exist.
 pub fn verify_account(
     state_root_: &Hash,
     address: &Address,

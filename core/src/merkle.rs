@@ -89,6 +89,8 @@ impl core::fmt::Display for InclusionError {
     }
 }
 
+impl core::error::Error for InclusionError {}
+
 /// Builds the proof for `index`, or `None` if out of range.
 pub fn prove(ids: &[Hash], index: usize) -> Option<InclusionProof> {
     if index >= ids.len() {

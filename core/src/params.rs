@@ -123,6 +123,8 @@ impl core::fmt::Display for ParamsError {
     }
 }
 
+impl core::error::Error for ParamsError {}
+
 impl Encode for Params {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.put_u64(self.slot_ms);

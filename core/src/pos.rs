@@ -61,6 +61,8 @@ impl core::fmt::Display for SetError {
     }
 }
 
+impl core::error::Error for SetError {}
+
 impl ValidatorSet {
     /// Builds a set, sorting members by key; rejects duplicates, zero stakes and overflow.
     pub fn new(seed: Hash, mut members: Vec<Member>) -> Result<Self, SetError> {

@@ -57,6 +57,8 @@ impl fmt::Display for EvidenceError {
     }
 }
 
+impl core::error::Error for EvidenceError {}
+
 impl Evidence {
     /// Orders a pair canonically. Returns `None` if the two are the same object.
     pub fn double_proposal(x: SignedHeader, y: SignedHeader) -> Option<Self> {

@@ -448,12 +448,107 @@ pub enum BlockError {
     State(TreeError),
 }
 
+/// Each refusal starts with the variant's name (PROTOCOL.md §15, what a peer's strike reason
+/// carries after `InvalidBlock: `), then says what went wrong.
 impl fmt::Display for BlockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Tx { index, error } => write!(f, "transaction {index}: {error}"),
-            Self::Certificate(e) => write!(f, "certificate: {e}"),
-            other => write!(f, "{other:?}"),
+            Self::WrongHeight { expected, found } => {
+                write!(f, "WrongHeight: height {found}, expected {expected} (parent + 1)")
+            }
+            Self::WrongParent { expected, found } => {
+                write!(f, "WrongParent: parent {found}, expected {expected}")
+            }
+            Self::SlotNotAfterParent { parent, found } => {
+                write!(f, "SlotNotAfterParent: slot {found} is not after the parent's slot {parent}")
+            }
+            Self::WrongValidators => {
+                f.write_str("WrongValidators: the validator-set hash is not the epoch's set")
+            }
+            Self::WrongProposer { expected, found } => {
+                write!(f, "WrongProposer: proposed by {found}, the elected proposer is {expected}")
+            }
+            Self::BadProposerSignature => {
+                f.write_str("BadProposerSignature: the proposer's signature does not verify")
+            }
+            Self::ProposerNotRegistered => {
+                f.write_str("ProposerNotRegistered: the proposer has no registered commitment")
+            }
+            Self::BadReveal => f.write_str("BadReveal: the reveal does not open the commitment"),
+            Self::TooManyTxs { count, max } => {
+                write!(f, "TooManyTxs: {count} transactions, at most {max}")
+            }
+            Self::WrongTxRoot { header, computed } => write!(
+                f,
+                "WrongTxRoot: the header's transaction root {header} is not the body's {computed}"
+            ),
+            Self::WrongCertificateHash { header, computed } => write!(
+                f,
+                "WrongCertificateHash: the header's certificate hash {header} is not the body's \
+                 {computed}"
+            ),
+            Self::CertificateEpochUnknown { epoch } => {
+                write!(f, "CertificateEpochUnknown: no validator set known for epoch {epoch}")
+            }
+            Self::CertificateSource { expected, found } => write!(
+                f,
+                "CertificateSource: the certificate's source is height {} ({}), expected height \
+                 {} ({})",
+                found.height, found.hash, expected.height, expected.hash
+            ),
+            Self::CertificateTarget { target } => write!(
+                f,
+                "CertificateTarget: the certificate's target, height {} ({}), is not an \
+                 ancestor of this block",
+                target.height, target.hash
+            ),
+            Self::CertificateEpochMismatch { vote, target } => write!(
+                f,
+                "CertificateEpochMismatch: the vote is for epoch {vote}, its target is in epoch \
+                 {target}"
+            ),
+            Self::Certificate(e) => write!(f, "Certificate: {e}"),
+            Self::Tx { index, error } => write!(f, "Tx: transaction {index}: {error}"),
+            Self::WrongNextValidators => {
+                f.write_str("WrongNextValidators: the next-set hash is not the computed next set")
+            }
+            Self::WrongJustified { header, computed } => write!(
+                f,
+                "WrongJustified: the header says height {} is justified, the state says {}",
+                header.height, computed.height
+            ),
+            Self::WrongFinalized { header, computed } => write!(
+                f,
+                "WrongFinalized: the header says height {} is finalized, the state says {}",
+                header.height, computed.height
+            ),
+            Self::WrongStateRoot { header, computed } => write!(
+                f,
+                "WrongStateRoot: the header's state root {header} is not the computed {computed}"
+            ),
+            Self::Overflow => f.write_str("Overflow: a height, slot or amount overflows"),
+            Self::State(e) => write!(f, "State: state unavailable: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for BlockError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Certificate(e) => Some(e),
+            Self::Tx { error, .. } => Some(error),
+            Self::State(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl core::error::Error for TxError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Evidence(e) => Some(e),
+            Self::State(e) => Some(e),
+            _ => None,
         }
     }
 }

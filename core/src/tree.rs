@@ -147,8 +147,7 @@ impl fmt::Display for StoreError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for StoreError {}
+impl core::error::Error for StoreError {}
 
 /// Read access to nodes by hash. `Ok(None)` means the store does not hold that node.
 ///
@@ -230,8 +229,14 @@ impl fmt::Display for TreeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for TreeError {}
+impl core::error::Error for TreeError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<StoreError> for TreeError {
     fn from(e: StoreError) -> Self {
@@ -433,8 +438,7 @@ impl fmt::Display for ProofError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ProofError {}
+impl core::error::Error for ProofError {}
 
 /// Checks that under `root`, `key` holds `value` (`None`: `key` is absent), as `proof` claims.
 ///

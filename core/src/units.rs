@@ -39,8 +39,7 @@ impl fmt::Display for AmountError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for AmountError {}
+impl core::error::Error for AmountError {}
 
 /// Parses whole coins (`"12"`, `"0.5"`, `"1.000000001"`, `".5"`) into base units. Surrounding
 /// spaces are ignored; signs, exponents, thousands separators and a second point are refused.

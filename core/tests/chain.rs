@@ -108,7 +108,7 @@ fn stake_joins_the_set_after_a_delay_and_unstake_pays_out_later() {
     assert_eq!(acc.balance, before + amount + proposed as u64 * net.chain.params.block_reward);
 }
 
-/// Issue 16.7: whether a stake carries a first commitment follows the registry (core's
+/// Whether a stake carries a first commitment follows the registry (core's
 /// `check_registration`, which the wallet asks with its registration proven), not the stake an
 /// account shows: right after a full unstake the key is still registered — a ZERO commitment
 /// tops up, where the page's old rule (`stake === 0n` → a first commitment) renewed the hash
@@ -203,7 +203,7 @@ fn evidence_net() -> (Net, Evidence) {
     (net, evidence)
 }
 
-/// Issue 17.1: a block's application names every account it wrote — the reporter, the offender
+/// A block's application names every account it wrote — the reporter, the offender
 /// it slashed, the proposer it paid — so a node need not work them out again from the kinds.
 #[test]
 fn an_applied_block_names_every_account_it_wrote() {
@@ -406,7 +406,7 @@ fn transaction_rules_fire_in_order() {
     assert_eq!(check(base(0, min, transfer(1)).sign(&user)), Ok(()));
 }
 
-/// Issue 14.1: a validator's hash chain has a fixed length, and a registered validator could not
+/// A validator's hash chain has a fixed length, and a registered validator could not
 /// re-commit, so a chain of 32 reveals stopped proposing after 32 blocks. It renews with a stake
 /// of 0 carrying the next chain's commitment (PROTOCOL.md §9.3): the announced chain takes effect
 /// at the first epoch transition `RENEWAL_DELAY_EPOCHS` (2) epochs after the announcement, not
@@ -469,7 +469,7 @@ fn a_renewed_hash_chain_takes_effect_two_epochs_later() {
     );
 }
 
-/// Issue 14.4: with more than 1/3 of the stake offline for good, no certificate could ever form
+/// With more than 1/3 of the stake offline for good, no certificate could ever form
 /// again, so finality stopped for good. A member of the set that neither proposes nor signs a
 /// carried certificate for `INACTIVITY_EPOCHS` epochs is left out of the next snapshot
 /// (PROTOCOL.md §9.5), and finality resumes with the validators that remain, within the bound
@@ -1281,7 +1281,7 @@ fn light_client_refuses_a_forged_skip() {
     );
 }
 
-/// The mempool's questions, answered by core (issue 15.1): a view of pending transactions over
+/// The mempool's questions, answered by core: a view of pending transactions over
 /// a state, what a sender's balance pays for, and the stateless checks of a held transaction.
 #[test]
 fn pending_view_and_payment_rules() {
@@ -1598,7 +1598,7 @@ fn light_client_halts_on_conflicting_finality_with_evidence() {
     assert_eq!(lc.accept_finality(&next, &links), Ok(light::Anchor::of(&next.source)));
 }
 
-/// Issue 16.2: a position older than the weak-subjectivity bound is expired, and a client starts
+/// A position older than the weak-subjectivity bound is expired, and a client starts
 /// again from a recent finality proof that holds together (its sources are the caller's to
 /// check); two valid proofs that conflict give the double votes.
 #[test]
@@ -1694,7 +1694,7 @@ fn an_expired_position_starts_again_from_a_checkpoint() {
     assert_eq!(alone.decide(&[(0, Some(low))]), start);
 }
 
-/// Issue 16.7: what a wallet asks core instead of deciding in JavaScript — where a relay's block
+/// What a wallet asks core instead of deciding in JavaScript — where a relay's block
 /// stands (`locate`), whether a refusal means a lie (`is_lie`), and whether a payment is
 /// affordable (`check_affordable`).
 #[test]

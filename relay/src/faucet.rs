@@ -1,7 +1,7 @@
 //! The devnet faucet: `POST /api/faucet` sends test coins from a funded key the relay holds.
 //!
-//! Only a relay started with a faucet key has one (`memecoin-relay devnet` always does, with the
-//! devnet's dev account; `run` with `--faucet-key`). It signs an ordinary transfer with the
+//! Only a relay configured with a faucet key has one: `memecoin-relay devnet` gives its first
+//! relay the devnet's dev account (`run` has no faucet). It signs an ordinary transfer with the
 //! sender's next nonce (pending transactions included) and offers it to the mempool like any
 //! other, so the faucet decides nothing about validity. Requests are rate-limited per address
 //! and per client IP, in a bounded table.
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(f.admit(&addr(4), Some(ip), later), Ok(()));
     }
 
-    /// Issue 16.9: one visitor could gather the faucet's coins and stake a blocking share.
+    /// One visitor could gather the faucet's coins and stake a blocking share.
     #[test]
     fn pays_only_while_its_coins_stay_under_a_third_of_the_stake() {
         let at = |spent: u64, pending: u64| Spending {
@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(within_budget(&at(0, u64::MAX), u64::MAX, u64::MAX), Err(Refusal::Budget));
     }
 
-    /// Issue 15.7: one IPv6 host commonly holds a whole /64; counted by address, it had 2^64
+    /// One IPv6 host commonly holds a whole /64; counted by address, it had 2^64
     /// per-IP budgets.
     #[test]
     fn one_ipv6_64_shares_one_limit() {

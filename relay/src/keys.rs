@@ -245,7 +245,7 @@ mod tests {
     /// A key file made from a recovery phrase proposes from the chain the wallet's first stake
     /// registered, and renews to the wallet's renewals: the protocol vectors' values, which the
     /// wasm wallet's tests check too.
-    /// Issue 16.9: a spec for real use funds no public phrase and has no devnet parameters.
+    /// A spec for real use funds no public phrase and has no devnet parameters.
     #[test]
     fn a_standard_spec_is_no_devnet() {
         let v = devnet_validator(0).unwrap();

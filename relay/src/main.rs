@@ -175,7 +175,10 @@ fn tls_config(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Opt
 
 #[tokio::main]
 async fn main() {
+    // Colour only on a terminal: a log written to a file or a pipe stays plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

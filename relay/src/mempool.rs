@@ -21,7 +21,7 @@
 //!
 //! # Paying for what is pending
 //!
-//! Issue 15.1: held transactions cost nothing to make and never reach a block, so throw-away
+//! Held transactions cost nothing to make and never reach a block, so throw-away
 //! keys could fill the pool with them at any fee and lock every honest transaction out. Every
 //! transaction, held or ready, enters only if the sender's balance at the head pays for it
 //! together with all its other pending ones (core's [`state::check_can_pay`]); after a block,
@@ -126,7 +126,14 @@ impl fmt::Display for Rejection {
     }
 }
 
-impl std::error::Error for Rejection {}
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Invalid(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -1148,7 +1155,7 @@ mod tests {
         assert!(pool.is_empty());
     }
 
-    /// Issue 15.1: throw-away keys that were never funded fill the pool with transactions
+    /// Throw-away keys that were never funded fill the pool with transactions
     /// behind a nonce gap at the highest fee. Honest transactions must still get in, and the
     /// honest pending one must stay.
     #[test]
@@ -1210,7 +1217,7 @@ mod tests {
         ));
     }
 
-    /// Issue 15.1 (b): held transactions, even paid for and at a high fee, have a room of
+    /// Held transactions, even paid for and at a high fee, have a room of
     /// their own and never push out a ready one.
     #[test]
     fn held_transactions_have_their_own_room() {
@@ -1241,7 +1248,7 @@ mod tests {
         assert_eq!(order(&net, &net.select(&pool, 10)), [(0, 0), (0, 1)]);
     }
 
-    /// Issue 15.1 (c): only ready transactions are announced for gossip, each once: a held one
+    /// Only ready transactions are announced for gossip, each once: a held one
     /// when its gap fills, by a transaction or by a block.
     #[test]
     fn only_ready_transactions_are_announced_once() {

@@ -113,13 +113,23 @@ impl fmt::Display for ImportError {
             Self::UnknownParent { parent, height } => {
                 write!(f, "unknown parent {parent} of block at height {height}")
             }
-            Self::Conflicts(e) => write!(f, "conflicts with finality: {e:?}"),
+            Self::Conflicts(e) => write!(f, "conflicts with finality: {e}"),
             Self::Invalid(e) => write!(f, "invalid block: {e}"),
             Self::Full => f.write_str("too many unfinalized blocks"),
             Self::FutureSlot { slot, now } => {
                 write!(f, "block for slot {slot}, the current slot is {now}")
             }
             Self::Store(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Conflicts(e) => Some(e),
+            Self::Invalid(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -161,6 +171,8 @@ impl fmt::Display for VoteError {
         }
     }
 }
+
+impl std::error::Error for VoteError {}
 
 /// What the node did that others should hear about.
 #[derive(Debug, Clone)]
@@ -2010,7 +2022,7 @@ mod tests {
         .block
     }
 
-    /// Issue 14.1: a validator whose hash chain holds 32 reveals (`keygen --chain-length 32`)
+    /// A validator whose hash chain holds 32 reveals (`keygen --chain-length 32`)
     /// stopped at height 32 for good. It must renew its chain on its own and keep proposing.
     #[test]
     fn a_short_hash_chain_is_renewed_before_it_runs_out() {
@@ -2087,7 +2099,7 @@ mod tests {
         chain
     }
 
-    /// Issue 14.4 at the node: of two equal validators, one is down for longer than the
+    /// Of two equal validators, one is down for longer than the
     /// inactivity bound. The other goes on alone, finality comes back once the snapshot leaves
     /// the absent one out, and when it returns its node shows it is alive on its own (a renewal
     /// through its mempool) and is back in the set two epochs later, voting again.
@@ -2192,7 +2204,7 @@ mod tests {
         assert_eq!(n.head_header().unwrap().hash(), hash);
     }
 
-    /// Issue 17.1: a block changes the accounts core wrote, not only its transactions' senders
+    /// A block changes the accounts core wrote, not only its transactions' senders
     /// and recipients: its proposer's (the reward) is reported too, so a validator's wallet
     /// hears of every reward.
     #[test]
@@ -2213,7 +2225,7 @@ mod tests {
     }
 
     /// An account's history is what the head chain holds, newest first; a block of a branch
-    /// that lost is left out. (Issue 15.7: it is now read in one walk from the head, not one
+    /// that lost is left out. (It is now read in one walk from the head, not one
     /// per entry; this checks the answer did not change.)
     #[test]
     fn account_history_is_the_head_chains() {
@@ -2296,7 +2308,7 @@ mod tests {
         assert_eq!(n.tx_status(&tx.id()), TxStatus::Pending);
     }
 
-    /// Issue 15.1: a relay gossips only what could go in its next block. A transaction behind
+    /// A relay gossips only what could go in its next block. A transaction behind
     /// a nonce gap is held, not gossiped; it is gossiped once the gap is filled.
     #[test]
     fn a_held_transaction_is_gossiped_only_once_it_is_ready() {
@@ -2608,7 +2620,7 @@ mod tests {
         assert_eq!(n.import_block(y), Err(ImportError::AlreadyKnown));
     }
 
-    /// Issue 15.4: orphans are kept by header, so a copy of a waiting block with the same
+    /// Orphans are kept by header, so a copy of a waiting block with the same
     /// header and another body, sent first, made the genuine block be dropped as already kept,
     /// and it was lost when its parent arrived.
     #[test]
@@ -2772,7 +2784,7 @@ mod tests {
         assert!(n.take_events().iter().any(|e| matches!(e, Event::Evidence(x) if *x == expected)));
     }
 
-    /// Issue 16.6: relays kept finality proofs in memory only, so a wallet whose position is
+    /// Relays kept finality proofs in memory only, so a wallet whose position is
     /// older than a restart could not catch up through them. Stored, bounded.
     #[test]
     fn finality_proofs_outlive_a_restart() {
@@ -2851,7 +2863,7 @@ mod tests {
         ]
     }
 
-    /// Issue 14: with finality stalled, the node used to refuse every block once fork choice held
+    /// With finality stalled, the node used to refuse every block once fork choice held
     /// MAX_UNFINALIZED (4,096) of them, its own proposals and the best chain's included, and a
     /// restart reloaded at most that many: the chain halted for good. Here validator 0 alone
     /// (60%) proposes past that bound with the production limits; the chain goes on, the
@@ -2948,7 +2960,7 @@ mod tests {
         }
     }
 
-    /// Issue 14: votes were held until a block finalized, at most 4,096, and new ones refused
+    /// Votes were held until a block finalized, at most 4,096, and new ones refused
     /// when full: one validator signing thousands of non-conflicting votes for future heights
     /// (nothing slashable) shut out every honest vote, and no certificate could form again.
     #[test]
@@ -3008,7 +3020,7 @@ mod tests {
         block
     }
 
-    /// Issue 14: ties at equal justified height and height went to the lowest hash, so the next
+    /// Ties at equal justified height and height went to the lowest hash, so the next
     /// proposer could replace the head for free: a sibling on the grandparent, ground until its
     /// hash is lower. The block seen first keeps the head.
     #[test]
@@ -3028,7 +3040,7 @@ mod tests {
         assert_eq!(n.head_header().unwrap().hash(), first.hash());
     }
 
-    /// Issue 14: two sides of a partition that each grew more than fork choice's window without
+    /// Two sides of a partition that each grew more than fork choice's window without
     /// finality (neither holds 2/3) refused each other's branch after the heal, because it forks
     /// below their anchors (`BelowAnchor`, then `UnknownParent` above it): each stayed on its
     /// own side, and the inactivity bound would have let each finalize its own. The side that

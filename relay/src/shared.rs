@@ -435,7 +435,7 @@ mod tests {
     }
 
     /// A validator duty that asks for the node while a peer's request holds it, and others
-    /// wait, runs next: the waiting requests step aside (issue 15.6).
+    /// wait, runs next: the waiting requests step aside.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_duty_runs_before_requests_that_queued_ahead_of_it() {
         let (s, _dir) = shared();

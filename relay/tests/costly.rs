@@ -1,4 +1,4 @@
-//! Valid but costly (issue 15): the attacks made of well-formed, signed messages, each in turn
+//! Valid but costly: the attacks made of well-formed, signed messages, each in turn
 //! against the real `memecoin-relay devnet` binary (4 validators in one process), while an honest
 //! wallet sends transfers and waits for each answer. Per attack it reports what the issue's
 //! target names: honest transfers accepted (and, at the end, included), slots left without a

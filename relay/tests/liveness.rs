@@ -166,7 +166,7 @@ impl Drop for Relay {
     }
 }
 
-/// Issue 14.1: a 32-reveal validator stopped at height 32 for good; here on 50 ms slots.
+/// A 32-reveal validator stopped at height 32 for good; here on 50 ms slots.
 #[test]
 fn a_validator_with_a_32_reveal_chain_keeps_proposing() {
     let dir = tempfile::tempdir().unwrap();
@@ -191,7 +191,7 @@ fn a_validator_with_a_32_reveal_chain_keeps_proposing() {
     assert!(left > 0);
 }
 
-/// Issue 14.2 and 14.4: two equal validators, one down for more than 4,096 slots (and past the
+/// Two equal validators, one down for more than 4,096 slots (and past the
 /// inactivity bound, `INACTIVITY_EPOCHS + 2` epochs of 8 slots = 4,112 slots).
 #[test]
 fn two_equal_validators_recover_finality_after_one_was_down_for_4096_slots() {
@@ -278,7 +278,7 @@ fn head_hash(port: u16) -> Option<String> {
     Some(get(port, "/api/head")?["hash"].as_str()?.to_string())
 }
 
-/// Issue 14: a partition in which both sides grow more than `WINDOW` (1,024) blocks without
+/// A partition in which both sides grow more than `WINDOW` (1,024) blocks without
 /// justification (each holds half the stake) used to leave them on their own branches for good.
 #[test]
 fn two_sides_of_a_partition_longer_than_the_window_meet_on_one_chain() {

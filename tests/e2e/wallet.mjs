@@ -299,7 +299,7 @@ async function main() {
     await a.locator('#screen-home').waitFor({ timeout: LONG });
     check(await text(a, '#address') === addrA, 'the same wallet unlocks');
     await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
-    // The position it resumed from is kept sealed with a key from the phrase (issue 16.4).
+    // The position it resumed from is kept sealed with a key from the phrase.
     const saved = await a.evaluate(() => Object.keys(localStorage)
       .filter((k) => k.startsWith('memecoin.checkpoint.')).map((k) => [k, localStorage.getItem(k)]));
     check(saved.length === 1 && /^[0-9a-f]{64}$/.test(JSON.parse(saved[0][1]).mac), 'the checkpoint is saved sealed');

@@ -127,7 +127,7 @@ await expired.next('finality from there', (e) => e.type === 'finalized' && e.anc
 expired.client.close();
 
 // The validator registry, read from a chain meta proven against the finalized state root
-// (issue 16.7: what decides whether a stake carries a first commitment).
+// (what decides whether a stake carries a first commitment).
 assert.equal(await main.client.registration(setup.validator_key), true, 'the validator is registered');
 const stranger = w.derive_account(setup.phrase, '', 0, 7).public_key;
 assert.equal(await main.client.registration(stranger), false, 'a fresh key is not');

@@ -61,11 +61,11 @@ const WASM_PROFILE: &str = "wasm-release";
 const WASM_TOOLS: &str = "tools/wasm";
 /// The wasm bench: a Node project (package.json, package-lock.json, bench.mjs).
 const WASM_BENCH: &str = "bench/wasm";
-/// The size budget of the served `.wasm`, gzipped; `cargo xtask test` fails above it (issue 4).
-/// 150,000 until issue 16, whose verification in the wallet (headers linked to finality,
+/// The size budget of the served `.wasm`, gzipped; `cargo xtask test` fails above it.
+/// 150,000 until the wallet's verification grew (headers linked to finality,
 /// conflicting finality, checkpoints agreed by several relays, sending to every relay) costs
 /// about 10 KB: raised to 155,000 with the first load still within its 200 KB (BENCHMARKS.md
-/// "Size"); to 156,000 for the registry read of issue 16.7 (+2.8 KB, of which 1.4 KB were paid
+/// "Size"); to 156,000 for the proven registry read (+2.8 KB, of which 1.4 KB were paid
 /// for by a JSON decoder and encoder for only what a browser receives and sends). Measured as
 /// this file measures it (flate2 level 9), which reads ~500–1,100 bytes more than `gzip -9`.
 const WASM_BUDGET_GZIP: usize = 156_000;
@@ -149,7 +149,7 @@ Tasks:
                   against the chain, and the relay catches up. Also the full-disk and bad
                   data dir tests. `cargo xtask test` runs 10 kills (relay/tests/crash.rs).
   attack [--seconds N]
-                  The valid-but-costly attacks of issue 15 (relay/tests/costly.rs, release
+                  The valid-but-costly attacks (relay/tests/costly.rs, release
                   build), each for N seconds (default 30) against a 4-validator devnet
                   process while an honest wallet sends transfers: prints, per attack,
                   honest transfers accepted and included, empty slots, the honest round
@@ -581,6 +581,7 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     let fmt_fuzz = cargo(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]);
     run.exec("fmt fuzz", &fmt_fuzz)?;
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run.step("rust-version", check_rust_version)?;
     page(run)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
     // The test step's debug build (dependencies optimized, see the root Cargo.toml): no
@@ -599,7 +600,7 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // The corpus as a regression suite, then a few seconds of new inputs per target.
     fuzz(run, FUZZ_SMOKE_SECONDS, false, false, &FUZZ_TARGETS, FuzzBuild::Dev)?;
     // Last, so that every other check has run: the long-mode smoke, which reports the
-    // node's halts beyond its bounds (issue 14) until the node survives them.
+    // node's halts beyond its bounds until the node survives them.
     run.exec("sim long", &cargo(["run", "-p", SIM, "--"]).args(SIM_CI_LONG))
 }
 
@@ -1391,7 +1392,7 @@ fn wasm_size(run: &mut Run) -> Result<(), Failure> {
 }
 
 /// [`print_wasm_size`], failing when the file is over the budget: `cargo xtask test` keeps the
-/// served `.wasm` within it (issue 4; BENCHMARKS.md "WebAssembly").
+/// served `.wasm` within it (BENCHMARKS.md "WebAssembly").
 fn check_wasm_size(file: &Path) -> Result<(), Failure> {
     let gzipped = print_wasm_size(file)?;
     if gzipped > WASM_BUDGET_GZIP {
@@ -1584,6 +1585,62 @@ fn report_first_load(www: &Path) {
 fn vectors(run: &mut Run) -> Result<(), Failure> {
     let generate = cargo(["run", "-p", CORE, "--example", "gen_vectors", "--features", "std"]);
     run.exec("vectors", &generate)
+}
+
+/// The workspace's declared `rust-version` must be at least every dependency's: a package that
+/// needs a newer compiler than the one we declare makes the declaration a lie. Read from
+/// `cargo metadata` (every package the lock file resolves, whatever the platform or feature).
+fn check_rust_version(run: &mut Run) -> Result<(), Failure> {
+    let failure = |reason: String| Failure {
+        step: "rust-version".into(),
+        command: "cargo metadata --format-version 1".into(),
+        reason,
+        hint: Some("raise `rust-version` in the root Cargo.toml to what the dependencies need".into()),
+    };
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(&run.root)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| failure(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failure("cargo metadata failed".into()));
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| failure(e.to_string()))?;
+    let version = |p: &serde_json::Value| -> Option<(Vec<u64>, String)> {
+        let text = p["rust_version"].as_str()?;
+        Some((text.split('.').map(|x| x.parse().unwrap_or(0)).collect(), text.to_string()))
+    };
+    let members: Vec<&str> =
+        meta["workspace_members"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect();
+    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let is_member = |p: &serde_json::Value| p["id"].as_str().is_some_and(|id| members.contains(&id));
+    let declared = packages
+        .iter()
+        .filter(|p| is_member(p))
+        .filter_map(|p| version(p).map(|v| (v, p["name"].as_str().unwrap_or("?").to_string())))
+        .min_by(|a, b| a.0.0.cmp(&b.0.0))
+        .ok_or_else(|| failure("no workspace member declares a rust-version".into()))?;
+    let needed = packages
+        .iter()
+        .filter(|p| !is_member(p))
+        .filter_map(|p| version(p).map(|v| (v, format!("{} {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?")))))
+        .max_by(|a, b| a.0.0.cmp(&b.0.0));
+    match needed {
+        Some(((v, text), package)) if v > declared.0.0 => Err(failure(format!(
+            "the workspace declares rust-version {} ({}) but {package} needs {text}",
+            declared.0.1, declared.1
+        ))),
+        Some(((_, text), package)) => {
+            println!(
+                "rust-version {} covers every dependency (the highest need: {package}, {text})",
+                declared.0.1
+            );
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// Installs `rustfmt` and `clippy` if `cargo fmt` or `cargo clippy` do not answer `--version`.

@@ -1,5 +1,5 @@
 // The saved checkpoint's seal (www/js/checkpoint.js): only the phrase's key, on this chain
-// spec, makes a stored position the wallet resumes from (issue 16.4).
+// spec, makes a stored position the wallet resumes from.
 import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
 import { test } from 'node:test';

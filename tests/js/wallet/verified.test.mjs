@@ -9,7 +9,7 @@ import { Warnings } from '../../../www/js/warnings.js';
 
 const at = (height, finalized, balance = 1n) => ({ at: { height }, finalized, balance, stake: 0n, unbonding: [] });
 
-test('a head state never replaces or outranks a finalized number (issue 16.1)', () => {
+test('a head state never replaces or outranks a finalized number', () => {
   let s = { account: null, headAccount: null };
   s = placeAccount(s, at(10, true));
   assert.equal(s.account.at.height, 10);
