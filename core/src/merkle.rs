@@ -100,8 +100,11 @@ pub fn prove(ids: &[Hash], index: usize) -> Option<InclusionProof> {
     let mut i = index;
     let mut siblings = Vec::new();
     while level.len() > 1 {
-        let sibling =
-            if i % 2 == 0 { level.get(i.wrapping_add(1)) } else { level.get(i.wrapping_sub(1)) };
+        let sibling = if i.is_multiple_of(2) {
+            level.get(i.wrapping_add(1))
+        } else {
+            level.get(i.wrapping_sub(1))
+        };
         if let Some(s) = sibling {
             siblings.push(*s);
         }

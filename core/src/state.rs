@@ -460,7 +460,10 @@ impl fmt::Display for BlockError {
                 write!(f, "WrongParent: parent {found}, expected {expected}")
             }
             Self::SlotNotAfterParent { parent, found } => {
-                write!(f, "SlotNotAfterParent: slot {found} is not after the parent's slot {parent}")
+                write!(
+                    f,
+                    "SlotNotAfterParent: slot {found} is not after the parent's slot {parent}"
+                )
             }
             Self::WrongValidators => {
                 f.write_str("WrongValidators: the validator-set hash is not the epoch's set")
@@ -669,10 +672,10 @@ pub fn check_affordable(balance: u64, stake: u64, kind: &TxKind, fee: u64) -> Re
             return Err(TxError::InsufficientBalance { needed, available: balance });
         }
     }
-    if let TxKind::Unstake { amount } = kind {
-        if *amount > stake {
-            return Err(TxError::InsufficientStake { requested: *amount, bonded: stake });
-        }
+    if let TxKind::Unstake { amount } = kind
+        && *amount > stake
+    {
+        return Err(TxError::InsufficientStake { requested: *amount, bonded: stake });
     }
     Ok(())
 }
@@ -1164,10 +1167,10 @@ fn execute<S: NodeStore + ?Sized>(
             .filter_map(|(i, _)| set.members().get(usize::from(*i)).map(|m| m.key.clone()))
             .collect();
         for key in &signers {
-            if let Ok(i) = meta.registry.binary_search_by(|r| r.key.cmp(key)) {
-                if let Some(r) = meta.registry.get_mut(i) {
-                    r.last_active = epoch;
-                }
+            if let Ok(i) = meta.registry.binary_search_by(|r| r.key.cmp(key))
+                && let Some(r) = meta.registry.get_mut(i)
+            {
+                r.last_active = epoch;
             }
         }
         if v.target.height == v.source.height.saturating_add(1) {

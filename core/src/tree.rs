@@ -250,10 +250,11 @@ fn load<S: NodeStore + ?Sized>(store: &S, hash: &Hash) -> Result<Node, TreeError
     if node.hash() != *hash {
         return Err(TreeError::Corrupt { hash: *hash, reason: "node does not match its hash" });
     }
-    if let Node::Inner { left, right } = &node {
-        if *left == Hash::ZERO && *right == Hash::ZERO {
-            return Err(TreeError::Corrupt { hash: *hash, reason: "inner node with no children" });
-        }
+    if let Node::Inner { left, right } = &node
+        && *left == Hash::ZERO
+        && *right == Hash::ZERO
+    {
+        return Err(TreeError::Corrupt { hash: *hash, reason: "inner node with no children" });
     }
     Ok(node)
 }
@@ -671,14 +672,14 @@ pub fn update<S: NodeStore + ?Sized>(
 ) -> Result<(Hash, NodeBatch), TreeError> {
     let mut latest: BTreeMap<Hash, Option<&[u8]>> = BTreeMap::new();
     for (key, value) in changes {
-        if let Some(value) = value {
-            if value.len() > MAX_VALUE_SIZE {
-                return Err(TreeError::ValueTooLarge {
-                    key: *key,
-                    size: value.len(),
-                    max: MAX_VALUE_SIZE,
-                });
-            }
+        if let Some(value) = value
+            && value.len() > MAX_VALUE_SIZE
+        {
+            return Err(TreeError::ValueTooLarge {
+                key: *key,
+                size: value.len(),
+                max: MAX_VALUE_SIZE,
+            });
         }
         latest.insert(*key, value.as_deref());
     }

@@ -144,17 +144,17 @@ impl Faucet {
         let Ok(mut rates) = self.seen.lock() else { return Err(Refusal::Busy) };
         let left =
             |since: Instant| window.saturating_sub(now.duration_since(since)).as_secs().max(1);
-        if let Some(last) = rates.addresses.get(to) {
-            if now.duration_since(*last) < window {
-                return Err(Refusal::AddressTooSoon(left(*last)));
-            }
+        if let Some(last) = rates.addresses.get(to)
+            && now.duration_since(*last) < window
+        {
+            return Err(Refusal::AddressTooSoon(left(*last)));
         }
-        if let Some(ip) = ip {
-            if let Some((start, count)) = rates.ips.get(&ip) {
-                if now.duration_since(*start) < window && *count >= self.config.per_ip {
-                    return Err(Refusal::IpTooOften(left(*start)));
-                }
-            }
+        if let Some(ip) = ip
+            && let Some((start, count)) = rates.ips.get(&ip)
+            && now.duration_since(*start) < window
+            && *count >= self.config.per_ip
+        {
+            return Err(Refusal::IpTooOften(left(*start)));
         }
         if rates.addresses.len() >= MAX_REMEMBERED || rates.ips.len() >= MAX_REMEMBERED {
             rates.addresses.retain(|_, t| now.duration_since(*t) < window);

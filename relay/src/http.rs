@@ -446,10 +446,10 @@ async fn submit(
             // Malformed bodies cost a parse and are only answered (a developer's typo is not
             // an attack).
             shared.metrics.reject("BadSignature");
-            if let Some(ip) = remote.map(|r| r.ip()) {
-                if shared.gate.strike(ip, std::time::Instant::now()) {
-                    shared.ban(ip);
-                }
+            if let Some(ip) = remote.map(|r| r.ip())
+                && shared.gate.strike(ip, std::time::Instant::now())
+            {
+                shared.ban(ip);
             }
             return error(StatusCode::BAD_REQUEST, bad.to_string());
         }

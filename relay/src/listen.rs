@@ -339,12 +339,12 @@ pub struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.gate.open.fetch_sub(1, Ordering::Relaxed);
-        if let Ok(mut by_ip) = self.gate.by_ip.lock() {
-            if let Some(n) = by_ip.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    by_ip.remove(&self.ip);
-                }
+        if let Ok(mut by_ip) = self.gate.by_ip.lock()
+            && let Some(n) = by_ip.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                by_ip.remove(&self.ip);
             }
         }
     }

@@ -482,11 +482,9 @@ impl Mempool {
             let Some(id) = last.copied() else { break };
             self.take(&id);
         }
-        if recheck {
-            if let Some(s) = self.senders.get_mut(address) {
-                s.base = account.clone();
-                s.ready = 0;
-            }
+        if recheck && let Some(s) = self.senders.get_mut(address) {
+            s.base = account.clone();
+            s.ready = 0;
         }
         // Only a transaction at the next nonce needs the view: most senders have none.
         let next = self.senders.get(address).map(Sender::next);

@@ -764,10 +764,10 @@ pub async fn accept_warp(
             if msg.is_close() {
                 return false;
             }
-            if let Ok(text) = msg.to_str() {
-                if in_tx.send(text.to_string()).await.is_err() {
-                    return false;
-                }
+            if let Ok(text) = msg.to_str()
+                && in_tx.send(text.to_string()).await.is_err()
+            {
+                return false;
             }
         }
     });

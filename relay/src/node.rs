@@ -653,10 +653,10 @@ impl Node {
                 })
             })
             .cloned();
-        if let Some(first) = earlier {
-            if let Some(e) = Evidence::double_proposal(first, header.clone()) {
-                self.add_evidence(e);
-            }
+        if let Some(first) = earlier
+            && let Some(e) = Evidence::double_proposal(first, header.clone())
+        {
+            self.add_evidence(e);
         }
     }
 
@@ -865,10 +865,10 @@ impl Node {
             .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
         let rank = (h.justified.height, h.height);
-        if self.deep.remove(&h.parent).is_none() {
-            if let Ok(Some(evicted)) = self.deep_to_evict(&h.proposer, rank) {
-                self.deep.remove(&evicted);
-            }
+        if self.deep.remove(&h.parent).is_none()
+            && let Ok(Some(evicted)) = self.deep_to_evict(&h.proposer, rank)
+        {
+            self.deep.remove(&evicted);
         }
         self.deep.insert(hash, DeepTip { fork, rank, proposer: *h.proposer.as_bytes() });
         // Two blocks of one proposer for one slot are evidence on any branch.
@@ -1131,15 +1131,15 @@ impl Node {
         }
         self.store.set_finalized(new, &canonical)?;
         // The new finalized block's state and header, from the store if it was below the anchor.
-        if !self.states.contains_key(&new.hash) {
-            if let Some(state) = self.store.state(&new.hash)? {
-                self.states.insert(new.hash, state);
-            }
+        if !self.states.contains_key(&new.hash)
+            && let Some(state) = self.store.state(&new.hash)?
+        {
+            self.states.insert(new.hash, state);
         }
-        if !self.headers.contains_key(&new.hash) {
-            if let Some(block) = self.store.block(&new.hash)? {
-                self.headers.insert(new.hash, block.header);
-            }
+        if !self.headers.contains_key(&new.hash)
+            && let Some(block) = self.store.block(&new.hash)?
+        {
+            self.headers.insert(new.hash, block.header);
         }
         // Drop states of pruned branches and of blocks below the anchor.
         let keep: std::collections::HashSet<Hash> = self
@@ -1166,10 +1166,10 @@ impl Node {
         // A kept orphan at or below finality can never be imported, nor a branch forking below it.
         self.orphans.prune(new.height);
         self.deep.retain(|_, t| t.fork.height > new.height || t.fork == new);
-        if let Some(proof) = self.finality_proofs.back() {
-            if proof.source.hash() == new.hash {
-                self.events.push(Event::Finalized(FinalityProof::clone(proof)));
-            }
+        if let Some(proof) = self.finality_proofs.back()
+            && proof.source.hash() == new.hash
+        {
+            self.events.push(Event::Finalized(FinalityProof::clone(proof)));
         }
         tracing::info!(height = new.height, hash = %new.hash, "finalized");
         Ok(())
@@ -1383,10 +1383,9 @@ impl Node {
         let mut acted = false;
         if let Some(slot) =
             pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
+            && self.last_proposed_slot.is_none_or(|s| s < slot)
         {
-            if self.last_proposed_slot.is_none_or(|s| s < slot) {
-                acted |= self.propose(&validator, slot, now_ms);
-            }
+            acted |= self.propose(&validator, slot, now_ms);
         }
         acted |= self.vote(&validator);
         acted |= self.renew(&validator, now_ms);
@@ -1607,19 +1606,19 @@ impl Node {
         if left > self.renew_below() && !inactive_soon {
             return false;
         }
-        if let Some((id, announced)) = self.renewal_sent {
-            if let Some(tx) = self.mempool.get(&id) {
-                // Still pending: announced again once an epoch, for a gossip can be lost (a
-                // connection that fell behind the event stream, no peer yet after a restart)
-                // and a validator out of the set has no block of its own to carry it.
-                if slot.is_some_and(|s| s >= announced.saturating_add(epoch_slots)) {
-                    tracing::info!("hash chain renewal announced again");
-                    self.events.push(Event::Tx(tx.clone()));
-                    self.renewal_sent = Some((id, slot.unwrap_or(announced)));
-                    return true;
-                }
-                return false;
+        if let Some((id, announced)) = self.renewal_sent
+            && let Some(tx) = self.mempool.get(&id)
+        {
+            // Still pending: announced again once an epoch, for a gossip can be lost (a
+            // connection that fell behind the event stream, no peer yet after a restart)
+            // and a validator out of the set has no block of its own to carry it.
+            if slot.is_some_and(|s| s >= announced.saturating_add(epoch_slots)) {
+                tracing::info!("hash chain renewal announced again");
+                self.events.push(Event::Tx(tx.clone()));
+                self.renewal_sent = Some((id, slot.unwrap_or(announced)));
+                return true;
             }
+            return false;
         }
         let commitment = validator.chain.renewal(generation.saturating_add(1)).commitment();
         let Some(nonce) = self.next_nonce(&Address::from_public_key(&me)) else { return false };
@@ -1674,10 +1673,10 @@ impl Node {
         };
         // The cheap test first: `tick` calls this ten times a slot, and deriving our public key
         // costs a scalar multiplication.
-        if let Some(last) = &self.last_vote {
-            if last.target.height >= vote.target.height || last.conflicts_with(&vote) {
-                return false;
-            }
+        if let Some(last) = &self.last_vote
+            && (last.target.height >= vote.target.height || last.conflicts_with(&vote))
+        {
+            return false;
         }
         if state.meta.current.index_of(&validator.key.public_key()).is_none() {
             return false;
@@ -1756,12 +1755,11 @@ impl Node {
     /// memory holds, they come from the store, at most 256 a request.
     pub fn finality_proofs(&self, since: u64) -> Vec<Arc<FinalityProof>> {
         let in_memory = self.finality_proofs.front().is_none_or(|p| p.source.height <= since);
-        if !in_memory {
-            if let Ok(stored) = self.store.finality_proofs(since, MAX_STORED_PROOFS_SERVED) {
-                if !stored.is_empty() {
-                    return stored.into_iter().map(Arc::new).collect();
-                }
-            }
+        if !in_memory
+            && let Ok(stored) = self.store.finality_proofs(since, MAX_STORED_PROOFS_SERVED)
+            && !stored.is_empty()
+        {
+            return stored.into_iter().map(Arc::new).collect();
         }
         self.finality_proofs.iter().filter(|p| p.source.height > since).cloned().collect()
     }

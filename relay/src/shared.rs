@@ -42,10 +42,10 @@ impl Metrics {
         // The reason's kind only (up to the first space or brace), so labels stay few.
         let kind: String =
             reason.chars().take_while(|c| c.is_alphanumeric() || *c == '_').take(40).collect();
-        if let Ok(mut map) = self.rejects.lock() {
-            if map.len() < 64 || map.contains_key(&kind) {
-                *map.entry(kind).or_default() += 1;
-            }
+        if let Ok(mut map) = self.rejects.lock()
+            && (map.len() < 64 || map.contains_key(&kind))
+        {
+            *map.entry(kind).or_default() += 1;
         }
     }
 
@@ -272,10 +272,10 @@ impl Shared {
             return false;
         }
         seen.order.push_back(h);
-        if seen.order.len() > SEEN_CACHE {
-            if let Some(old) = seen.order.pop_front() {
-                seen.set.remove(&old);
-            }
+        if seen.order.len() > SEEN_CACHE
+            && let Some(old) = seen.order.pop_front()
+        {
+            seen.set.remove(&old);
         }
         true
     }

@@ -202,10 +202,10 @@ impl Results {
     }
 
     fn set(&self, i: usize, valid: bool) {
-        if let Ok(mut slots) = self.slots.lock() {
-            if let Some(slot) = slots.get_mut(i) {
-                *slot = Some(valid);
-            }
+        if let Ok(mut slots) = self.slots.lock()
+            && let Some(slot) = slots.get_mut(i)
+        {
+            *slot = Some(valid);
         }
         self.ready.notify_all();
     }

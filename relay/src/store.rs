@@ -451,12 +451,12 @@ impl Store {
         if canonical.windows(2).any(|w| matches!(w, [(a, _), (b, _)] if a >= b)) {
             return Err(StoreError::BadCanonical { reason: "are not strictly ascending" });
         }
-        if let Some((height, hash)) = canonical.last() {
-            if *height != finalized.height || *hash != finalized.hash {
-                return Err(StoreError::BadCanonical {
-                    reason: "do not end at the finalized checkpoint",
-                });
-            }
+        if let Some((height, hash)) = canonical.last()
+            && (*height != finalized.height || *hash != finalized.hash)
+        {
+            return Err(StoreError::BadCanonical {
+                reason: "do not end at the finalized checkpoint",
+            });
         }
         self.write(|txn| {
             let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
@@ -465,12 +465,11 @@ impl Store {
                 .map_err(db_err("reading the finalized checkpoint"))?
                 .map(|v| decode(v.value(), "finalized checkpoint"))
                 .transpose()?;
-            if let Some(stored) = stored {
-                if finalized.height < stored.height
-                    || (finalized.height == stored.height && finalized.hash != stored.hash)
-                {
-                    return Err(StoreError::FinalityRegression { stored, new: finalized });
-                }
+            if let Some(stored) = stored
+                && (finalized.height < stored.height
+                    || (finalized.height == stored.height && finalized.hash != stored.hash))
+            {
+                return Err(StoreError::FinalityRegression { stored, new: finalized });
             }
             write_canonical(txn, canonical)?;
             meta.insert(KEY_FINALIZED, finalized.to_bytes().as_slice())
@@ -525,10 +524,10 @@ impl Store {
         if last != (anchor.height, anchor.hash) {
             return Err(StoreError::BadCanonical { reason: "do not end at the anchor" });
         }
-        if let Some(finalized) = self.finalized()? {
-            if fork.height < finalized.height {
-                return Err(StoreError::FinalityRegression { stored: finalized, new: fork });
-            }
+        if let Some(finalized) = self.finalized()?
+            && fork.height < finalized.height
+        {
+            return Err(StoreError::FinalityRegression { stored: finalized, new: fork });
         }
         self.write(|txn| {
             {

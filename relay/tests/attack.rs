@@ -144,7 +144,7 @@ async fn never_reads(from: &str, addr: SocketAddr, chain_id: String) -> bool {
                 return;
             }
             asked += 1;
-            if asked % 10 == 0 {
+            if asked.is_multiple_of(10) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

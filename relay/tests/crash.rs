@@ -301,7 +301,7 @@ fn kill_9_during_import_and_sync_loses_no_finalized_block() {
     for _ in 0..kills {
         // One kill in four hits the validator, in the middle of producing and storing blocks:
         // it must come back with its finalized chain and go on producing.
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             std::thread::sleep(rng.millis(1_000));
             if let Some(h) = head(validator.port) {
                 validator_finalized = validator_finalized.max(h.finalized);
@@ -323,10 +323,10 @@ fn kill_9_during_import_and_sync_loses_no_finalized_block() {
             if h.height < v.height {
                 during_sync += 1;
             }
-            if h.finalized > finalized {
-                if let Some(hash) = hash_at(relay.port, h.finalized) {
-                    (finalized, finalized_hash) = (h.finalized, hash);
-                }
+            if h.finalized > finalized
+                && let Some(hash) = hash_at(relay.port, h.finalized)
+            {
+                (finalized, finalized_hash) = (h.finalized, hash);
             }
         }
         relay.kill();
@@ -349,7 +349,7 @@ fn kill_9_during_import_and_sync_loses_no_finalized_block() {
         }
         check_state(relay.port, validator.port, &user);
         // Every other time, let it catch up before the next kill.
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             let target = head(validator.port).unwrap().finalized;
             catch_ups.push(wait_until("catch-up", 60, || {
                 head(relay.port).is_some_and(|h| h.finalized >= target)

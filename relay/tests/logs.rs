@@ -28,18 +28,31 @@ fn a_log_to_a_pipe_has_no_colour_codes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
-    let started = Instant::now();
-    let mut read = Vec::new();
-    while read.len() < 3 && started.elapsed() < Duration::from_secs(30) {
-        match lines.next() {
-            Some(Ok(line)) => read.push(line),
-            _ => break,
+    // Read on a thread, so that a relay that logs nothing fails the test instead of hanging it.
+    let stdout = relay.stdout.take().unwrap();
+    let (lines, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read: Vec<String> = Vec::new();
+    while !read.iter().any(|l| l.contains("listening")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => read.push(line),
+            Err(_) => break,
         }
     }
     let _ = relay.kill();
     let _ = relay.wait();
-    assert!(!read.is_empty(), "the relay logged nothing to its standard output");
+    assert!(
+        read.iter().any(|l| l.contains("relay listening")),
+        "the relay did not log that it listens within 30 s: {read:?}"
+    );
     for line in &read {
         assert!(!line.contains('\u{1b}'), "a colour code in a piped log: {line:?}");
     }

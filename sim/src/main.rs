@@ -225,10 +225,10 @@ fn main() -> ExitCode {
                     *w = (slots, o.seed);
                 }
             }
-            if let Some(m) = o.liveness_margin {
-                if min_margin.is_none_or(|(x, _)| m < x) {
-                    min_margin = Some((m, o.seed));
-                }
+            if let Some(m) = o.liveness_margin
+                && min_margin.is_none_or(|(x, _)| m < x)
+            {
+                min_margin = Some((m, o.seed));
             }
             if let Some(v) = &o.violation {
                 violations += 1;

@@ -227,10 +227,10 @@ impl Seen {
             return false;
         }
         self.order.push_back(id);
-        if self.order.len() > SEEN_CACHE {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.order.len() > SEEN_CACHE
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
         true
     }
@@ -355,10 +355,10 @@ fn sc_chain(sc: &Scenario, i: usize, generation: u64) -> HashChain {
 fn data_dir() -> TempDir {
     let shm = Path::new("/dev/shm");
     let builder = tempfile::Builder::new().prefix("memecoin-sim-").to_owned();
-    if shm.is_dir() {
-        if let Ok(d) = builder.tempdir_in(shm) {
-            return d;
-        }
+    if shm.is_dir()
+        && let Ok(d) = builder.tempdir_in(shm)
+    {
+        return d;
     }
     builder.tempdir().expect("a temporary directory for a node's data")
 }
@@ -695,10 +695,10 @@ impl World {
                         node.tick(local);
                     }
                     let proposed = self.after(i);
-                    if let Some(slot) = due {
-                        if !proposed.contains(&slot) {
-                            self.missed_proposal(i, slot);
-                        }
+                    if let Some(slot) = due
+                        && !proposed.contains(&slot)
+                    {
+                        self.missed_proposal(i, slot);
                     }
                 }
             }
@@ -958,15 +958,16 @@ impl World {
                 // A vote the node cannot use (outside its window of the head, a set it does not
                 // know yet, one it holds) may be dropped; an honest one is never refused as bad.
                 // (Before the vote window, a full vote table refused honest votes here.)
-                if let Err(e @ (VoteError::BadSignature | VoteError::Equivocation)) = &r {
-                    if self.sc.is_honest(to) && voter.is_some_and(|k| self.sc.is_honest(k)) {
-                        refused = Some(format!(
-                            "refused honest validator {}'s vote {}->{}: {e}",
-                            voter.unwrap_or(0),
-                            cp(&vote.source),
-                            cp(&vote.target),
-                        ));
-                    }
+                if let Err(e @ (VoteError::BadSignature | VoteError::Equivocation)) = &r
+                    && self.sc.is_honest(to)
+                    && voter.is_some_and(|k| self.sc.is_honest(k))
+                {
+                    refused = Some(format!(
+                        "refused honest validator {}'s vote {}->{}: {e}",
+                        voter.unwrap_or(0),
+                        cp(&vote.source),
+                        cp(&vote.target),
+                    ));
                 }
                 if log {
                     eprintln!(
@@ -1057,11 +1058,11 @@ impl World {
                             cp(&v.vote.target)
                         );
                     }
-                    if v.validator == self.keys[i] {
-                        if let Err(e) = self.checker.honest_vote(i, v.vote) {
-                            self.violate(e);
-                            return proposed;
-                        }
+                    if v.validator == self.keys[i]
+                        && let Err(e) = self.checker.honest_vote(i, v.vote)
+                    {
+                        self.violate(e);
+                        return proposed;
                     }
                     Msg::Vote(v)
                 }
@@ -1273,17 +1274,17 @@ impl World {
             }
             let Some(node) = self.actors[i].node.as_ref() else { continue };
             let head = node.head_state().map_or(0, |s| s.tip.height);
-            if let Some(before) = self.growth[i] {
-                if head < before + GROWTH_BLOCKS {
-                    let state = self.standing();
-                    self.violate(ViolationKind::HeadStalled {
-                        node: i,
-                        from: before,
-                        to: head,
-                        slots: GROWTH_SLOTS,
-                        state,
-                    });
-                }
+            if let Some(before) = self.growth[i]
+                && head < before + GROWTH_BLOCKS
+            {
+                let state = self.standing();
+                self.violate(ViolationKind::HeadStalled {
+                    node: i,
+                    from: before,
+                    to: head,
+                    slots: GROWTH_SLOTS,
+                    state,
+                });
             }
             self.growth[i] = Some(head);
         }
@@ -1346,10 +1347,10 @@ impl World {
         if r.done {
             return;
         }
-        if let Some(i) = r.node {
-            if self.actors[i].node.is_none() || self.sc.stalled(self.now, i) {
-                return;
-            }
+        if let Some(i) = r.node
+            && (self.actors[i].node.is_none() || self.sc.stalled(self.now, i))
+        {
+            return;
         }
         let finalized = match r.node {
             Some(i) => self.actors[i].node.as_ref().map_or(0, |n| n.finalized().height),

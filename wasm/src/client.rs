@@ -1463,10 +1463,10 @@ async fn fetch_account(
         AccountView::verify(&address, &proof, &anchor, finalized)
     };
     let result = checked.await;
-    if let Err(e) = &result {
-        if is_lie(e) {
-            reject(shared, index, "account", e.to_string());
-        }
+    if let Err(e) = &result
+        && is_lie(e)
+    {
+        reject(shared, index, "account", e.to_string());
     }
     result
 }
@@ -1480,10 +1480,10 @@ async fn fetch_registration(
 ) -> Result<bool, Error> {
     let reply = request(shared, index, |id| Message::GetMeta { id }).await?;
     let result = check_registration_reply(shared, index, key, reply);
-    if let Err(e) = &result {
-        if is_lie(e) {
-            reject(shared, index, "meta", e.to_string());
-        }
+    if let Err(e) = &result
+        && is_lie(e)
+    {
+        reject(shared, index, "meta", e.to_string());
     }
     result
 }

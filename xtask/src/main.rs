@@ -1595,7 +1595,9 @@ fn check_rust_version(run: &mut Run) -> Result<(), Failure> {
         step: "rust-version".into(),
         command: "cargo metadata --format-version 1".into(),
         reason,
-        hint: Some("raise `rust-version` in the root Cargo.toml to what the dependencies need".into()),
+        hint: Some(
+            "raise `rust-version` in the root Cargo.toml to what the dependencies need".into(),
+        ),
     };
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1"])
@@ -1612,10 +1614,15 @@ fn check_rust_version(run: &mut Run) -> Result<(), Failure> {
         let text = p["rust_version"].as_str()?;
         Some((text.split('.').map(|x| x.parse().unwrap_or(0)).collect(), text.to_string()))
     };
-    let members: Vec<&str> =
-        meta["workspace_members"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect();
+    let members: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect();
     let packages = meta["packages"].as_array().cloned().unwrap_or_default();
-    let is_member = |p: &serde_json::Value| p["id"].as_str().is_some_and(|id| members.contains(&id));
+    let is_member =
+        |p: &serde_json::Value| p["id"].as_str().is_some_and(|id| members.contains(&id));
     let declared = packages
         .iter()
         .filter(|p| is_member(p))
@@ -1625,7 +1632,18 @@ fn check_rust_version(run: &mut Run) -> Result<(), Failure> {
     let needed = packages
         .iter()
         .filter(|p| !is_member(p))
-        .filter_map(|p| version(p).map(|v| (v, format!("{} {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?")))))
+        .filter_map(|p| {
+            version(p).map(|v| {
+                (
+                    v,
+                    format!(
+                        "{} {}",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["version"].as_str().unwrap_or("?")
+                    ),
+                )
+            })
+        })
         .max_by(|a, b| a.0.0.cmp(&b.0.0));
     match needed {
         Some(((v, text), package)) if v > declared.0.0 => Err(failure(format!(

@@ -199,10 +199,10 @@ async fn fan_out(
         let seen_tx = seen_tx.clone();
         tasks.push(tokio::spawn(async move {
             while let Ok(m) = next(&mut ws).await {
-                if let Message::Head { header } = m {
-                    if let Ok(h) = decode_hex::<SignedHeader>("header", &header) {
-                        let _ = seen_tx.send((h.header.height, Instant::now()));
-                    }
+                if let Message::Head { header } = m
+                    && let Ok(h) = decode_hex::<SignedHeader>("header", &header)
+                {
+                    let _ = seen_tx.send((h.header.height, Instant::now()));
                 }
             }
         }));
