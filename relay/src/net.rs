@@ -508,7 +508,7 @@ impl Conn {
             Message::GetMeta { id } => {
                 let turn = self.shared.big_replies.acquire().await;
                 let meta = self.shared.with_node(|n| n.finalized_meta()).await;
-                let Some((finalized, accounts_root, meta)) = meta else {
+                let Some(made) = meta else {
                     drop(turn);
                     self.charge(1).await;
                     return self.send(&Message::Error {
@@ -517,13 +517,13 @@ impl Conn {
                     });
                 };
                 // Charged by size, like reads: a meta of a full registry is ~100 KB.
-                let reads = 1 + (meta.len() / 16_384) as u64;
+                let reads = 1 + (made.meta_hex.len() / 32_768) as u64;
                 let text = Message::Meta {
                     id,
-                    height: finalized.height,
-                    hash: finalized.hash.to_hex(),
-                    accounts_root: accounts_root.to_hex(),
-                    meta: hex::encode(&meta),
+                    height: made.finalized.height,
+                    hash: made.finalized.hash.to_hex(),
+                    accounts_root: made.accounts_root.to_hex(),
+                    meta: made.meta_hex.clone(),
                 }
                 .to_json();
                 drop(turn);

@@ -247,6 +247,10 @@ pub struct Node {
     /// Shared, so a request copies pointers under the lock, not up to 1,024 proofs with their
     /// validator sets.
     finality_proofs: VecDeque<Arc<FinalityProof>>,
+    /// The `get_meta` reply of the finalized state, made once a finalized block (on the first
+    /// request after finality moved), then shared: a peer asking again and again costs a pointer
+    /// copy under the lock, not an encoding of the meta.
+    finalized_meta: Option<Arc<FinalizedMeta>>,
     validator: Option<ValidatorKey>,
     /// The validator's hash chains, the one it reveals from and the one it renews to, indexed
     /// when the node opens (one walk over each, before anyone waits on the node): each reveal is
@@ -361,6 +365,7 @@ impl Node {
             orphans: Orphans::default(),
             deep: BTreeMap::new(),
             finality_proofs: proofs.into_iter().map(Arc::new).collect(),
+            finalized_meta: None,
             chains: None,
             renewal_sent: None,
             renewal_refused: None,
@@ -1717,18 +1722,28 @@ impl Node {
         })
     }
 
-    /// The finalized state's chain meta, encoded, with the finalized block (height, hash) and
-    /// the state's accounts root, which prove it against that block's state root (`get_meta`):
-    /// a bounded object in memory (the registry and the validator sets, each at most
-    /// `max_validators`), encoded under the lock. `None` while the finalized block is genesis,
-    /// whose state a client builds itself.
-    pub fn finalized_meta(&self) -> Option<(Checkpoint, Hash, Vec<u8>)> {
+    /// The finalized state's chain meta with what proves it against the finalized block's state
+    /// root (`get_meta`): a bounded object (the registry and the validator sets, each at most
+    /// `max_validators`), encoded once a finalized block and shared. `None` while the finalized
+    /// block is genesis, whose state a client builds itself.
+    pub fn finalized_meta(&mut self) -> Option<Arc<FinalizedMeta>> {
         let finalized = self.fork_choice.finalized();
         if finalized.height == 0 {
             return None;
         }
+        if let Some(made) = &self.finalized_meta
+            && made.finalized == finalized
+        {
+            return Some(made.clone());
+        }
         let state = self.states.get(&finalized.hash)?;
-        Some((finalized, state.accounts_root, state.meta.to_bytes()))
+        let made = Arc::new(FinalizedMeta {
+            finalized,
+            accounts_root: state.accounts_root,
+            meta_hex: hex::encode(state.meta.to_bytes()),
+        });
+        self.finalized_meta = Some(made.clone());
+        Some(made)
     }
 
     pub fn tx_status(&self, id: &Hash) -> TxStatus {
@@ -1895,6 +1910,15 @@ impl Orphans {
             self.remove(k);
         }
     }
+}
+
+/// The finalized block, its state's accounts root and its chain meta as hex: a `get_meta` reply
+/// ([`Node::finalized_meta`]).
+#[derive(Debug)]
+pub struct FinalizedMeta {
+    pub finalized: Checkpoint,
+    pub accounts_root: Hash,
+    pub meta_hex: String,
 }
 
 /// Why the node could not start.
@@ -2220,6 +2244,36 @@ mod tests {
             })
             .collect();
         assert_eq!(changed, vec![Address::from_public_key(&v.key.public_key())]);
+    }
+
+    /// `get_meta`'s reply is made once a finalized block and shared after that; it proves the
+    /// finalized state's chain meta against the finalized header's state root.
+    #[test]
+    fn the_finalized_meta_is_made_once_a_finalized_block_and_proves_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = 1_700_000_000_000;
+        let genesis = keys::devnet_genesis(1, start).unwrap();
+        let slot_ms = genesis.params.slot_ms;
+        let v = keys::devnet_validator(0).unwrap();
+        let mut n = Node::open_at(genesis, dir.path(), Some(v), start).unwrap();
+        assert!(n.finalized_meta().is_none(), "genesis has no header to prove against");
+        let mut slot = 0;
+        while n.finalized().height == 0 {
+            slot += 1;
+            n.tick(start + slot * slot_ms + 10);
+        }
+        let first = n.finalized_meta().unwrap();
+        assert!(Arc::ptr_eq(&first, &n.finalized_meta().unwrap()), "made once, then shared");
+        let header = n.header(&first.finalized.hash).unwrap();
+        let meta = hex::decode(&first.meta_hex).unwrap();
+        light::verify_meta(&header.header.state_root, &first.accounts_root, &meta).unwrap();
+        let before = n.finalized();
+        while n.finalized() == before {
+            slot += 1;
+            n.tick(start + slot * slot_ms + 10);
+        }
+        let next = n.finalized_meta().unwrap();
+        assert_eq!(next.finalized, n.finalized(), "made again once finality moved");
     }
 
     /// An account's history is what the head chain holds, newest first; a block of a branch
