@@ -1022,8 +1022,8 @@ fn block_on(
     proposer: &SecretKey,
     signer: &SecretKey,
 ) -> Block {
-    use memecoin_core::block::Header;
     use memecoin_core::finality::Checkpoint;
+    use memecoin_core::header::Header;
     let none = Checkpoint { height: 0, hash: g.chain_id() };
     let header = Header {
         height,

@@ -13,11 +13,11 @@
 use futures_util::{SinkExt, StreamExt};
 use memecoin_core::account::state_key;
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::encode::Encode;
 use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::hash::Hash;
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light;
 use memecoin_core::light::{AccountProof, FinalityProof};
 use memecoin_core::state::{ChainMeta, state_root};

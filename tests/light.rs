@@ -4,8 +4,8 @@
 
 use futures_util::{SinkExt, StreamExt};
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
 use memecoin_core::encode::{Decode, Encode};
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{self, AccountProof, FinalityProof, LightClient, LightError};
 use memecoin_relay::keys;
 use memecoin_tests::{genesis, start, wait_for};

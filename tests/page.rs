@@ -14,13 +14,13 @@
 //! `cargo xtask test` provides all of them before it runs the tests.
 
 use memecoin_core::address::Address;
-use memecoin_core::hd;
-use memecoin_core::units::format_amount;
 use memecoin_relay::Config;
 use memecoin_relay::faucet::FaucetConfig;
 use memecoin_relay::keys;
 use memecoin_tests::liar::{self, Lie};
 use memecoin_tests::{config, genesis, launch, start};
+use memecoin_wallet::hd;
+use memecoin_wallet::units::format_amount;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -111,7 +111,7 @@ impl Decode for PublicKey {
 /// The compressed SEC1 form of a point: `02` (even y) or `03` (odd y), then x. Written out
 /// rather than through k256's `ToSec1Point`, whose generic encoder brings the SEC1/DER error
 /// types and their formatting into the `.wasm`.
-pub(crate) fn compress(point: &k256::AffinePoint) -> [u8; 33] {
+pub fn compress(point: &k256::AffinePoint) -> [u8; 33] {
     use k256::elliptic_curve::point::AffineCoordinates;
     let mut out = [0u8; 33];
     let (prefix, x) = out.split_at_mut(1);

@@ -20,11 +20,11 @@
 
 use crate::account::{Account, state_key};
 use crate::address::Address;
-use crate::block::{Header, SignedHeader};
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::{Certificate, CertificateError, Checkpoint, SignedVote};
 use crate::genesis::{Genesis, GenesisError};
 use crate::hash::{Domain, Hash, tagged_hash};
+use crate::header::{Header, SignedHeader};
 use crate::merkle::{self, InclusionError, InclusionProof};
 use crate::params::Params;
 use crate::pos::ValidatorSet;

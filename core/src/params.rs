@@ -9,26 +9,26 @@ use alloc::vec::Vec;
 #[cfg_attr(feature = "std", serde(deny_unknown_fields))]
 pub struct Params {
     /// Length of a slot in milliseconds. Slot `s` starts at `genesis_time_ms + s * slot_ms`.
-    #[cfg_attr(feature = "std", serde(with = "crate::genesis::json_u64"))]
+    #[cfg_attr(feature = "std", serde(with = "crate::json::integer"))]
     pub slot_ms: u64,
     /// Slots per epoch. Validator sets and seeds change only at epoch boundaries.
-    #[cfg_attr(feature = "std", serde(with = "crate::genesis::json_u64"))]
+    #[cfg_attr(feature = "std", serde(with = "crate::json::integer"))]
     pub slots_per_epoch: u64,
     /// Epochs between an unstake and the payout of its amount.
-    #[cfg_attr(feature = "std", serde(with = "crate::genesis::json_u64"))]
+    #[cfg_attr(feature = "std", serde(with = "crate::json::integer"))]
     pub unbonding_epochs: u64,
     /// Smallest fee a transaction may pay, in base units.
-    #[cfg_attr(feature = "std", serde(with = "crate::genesis::json_u64"))]
+    #[cfg_attr(feature = "std", serde(with = "crate::json::integer"))]
     pub min_fee: u64,
     /// New coins issued to each block's proposer, in base units.
-    #[cfg_attr(feature = "std", serde(with = "crate::genesis::json_u64"))]
+    #[cfg_attr(feature = "std", serde(with = "crate::json::integer"))]
     pub block_reward: u64,
     /// Most transactions in one block.
     pub max_block_txs: u32,
     /// Most validators (registered stakers) at once.
     pub max_validators: u32,
     /// Least bonded stake that makes a validator eligible for the next epoch's set.
-    #[cfg_attr(feature = "std", serde(with = "crate::genesis::json_u64"))]
+    #[cfg_attr(feature = "std", serde(with = "crate::json::integer"))]
     pub min_stake: u64,
     /// Percent of an offender's bonded and unbonding stake burned on proven equivocation (1..=100).
     pub slash_percent: u8,

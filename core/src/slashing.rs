@@ -12,11 +12,11 @@
 //! committed in headers light clients follow, so it is not rewritten; the offender leaves at the
 //! epoch after.
 
-use crate::block::SignedHeader;
 use crate::crypto::PublicKey;
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::SignedVote;
 use crate::hash::Hash;
+use crate::header::SignedHeader;
 use alloc::vec::Vec;
 use core::fmt;
 

@@ -11,11 +11,12 @@
 
 use crate::account::{Account, MAX_UNBONDING, Unbonding, state_key};
 use crate::address::Address;
-use crate::block::{Block, Header, SignedHeader};
+use crate::block::{Block, BodyError};
 use crate::crypto::{PublicKey, SecretKey};
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::{Certificate, CertificateError, Checkpoint};
 use crate::hash::{Domain, Hash, hash_encoded, tagged_hash};
+use crate::header::{Header, SignedHeader};
 use crate::merkle;
 use crate::params::Params;
 use crate::pos::{self, Member, ValidatorSet};
@@ -542,6 +543,27 @@ impl core::error::Error for BlockError {
             Self::Tx { error, .. } => Some(error),
             Self::State(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+/// A body error says the same words as the [`BlockError`] of the same name.
+impl core::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        BlockError::from(self.clone()).fmt(f)
+    }
+}
+
+impl From<BodyError> for BlockError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::WrongCertificateHash { header, computed } => {
+                BlockError::WrongCertificateHash { header, computed }
+            }
+            BodyError::TooManyTxs { count, max } => BlockError::TooManyTxs { count, max },
+            BodyError::WrongTxRoot { header, computed } => {
+                BlockError::WrongTxRoot { header, computed }
+            }
         }
     }
 }

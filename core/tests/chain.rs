@@ -5,10 +5,11 @@ mod support;
 
 use memecoin_core::account::Unbonding;
 use memecoin_core::address::Address;
-use memecoin_core::block::{Block, Header};
+use memecoin_core::block::Block;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::hash::Hash;
+use memecoin_core::header::Header;
 use memecoin_core::light::{self, FinalityProof, LightClient, LightError};
 use memecoin_core::merkle;
 use memecoin_core::params::Params;
@@ -555,7 +556,7 @@ fn block_rules_fire_and_leave_state_untouched() {
     .block;
     let nodes_before = net.store.len();
     let state_before = net.state.clone();
-    let resign = |mut b: Block, f: &dyn Fn(&mut memecoin_core::block::Header)| {
+    let resign = |mut b: Block, f: &dyn Fn(&mut memecoin_core::header::Header)| {
         f(&mut b.header.header);
         b.header = b.header.header.clone().sign(&net.chain.id, &k);
         b

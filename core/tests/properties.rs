@@ -4,12 +4,13 @@
 mod support;
 
 use memecoin_core::address::Address;
-use memecoin_core::block::{Block, SignedHeader};
+use memecoin_core::block::Block;
 use memecoin_core::crypto::PublicKey;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::finality::{Checkpoint, SignedVote, Vote};
 use memecoin_core::forkchoice::{BlockInfo, ForkChoice};
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
+use memecoin_core::header::SignedHeader;
 use memecoin_core::pos::{Member, ValidatorSet};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use proptest::prelude::*;

@@ -116,11 +116,11 @@ fn main() {
                   abandon abandon about";
     c.put("text", "phrase", &text(3, phrase));
     c.put("text", "path", &text(4, "m/44'/7337'/0'/0'/1'"));
-    let seed = memecoin_core::hd::seed_from_phrase(
-        &memecoin_core::hd::parse_phrase(phrase).expect("phrase"),
+    let seed = memecoin_wallet::hd::seed_from_phrase(
+        &memecoin_wallet::hd::parse_phrase(phrase).expect("phrase"),
         "",
     );
-    let xprv = memecoin_core::hd::ExtendedKey::master(&seed).expect("master");
+    let xprv = memecoin_wallet::hd::ExtendedKey::master(&seed).expect("master");
     c.put("text", "xprv", &text(5, &xprv.to_base58()));
     c.put("text", "xpub", &text(6, &xprv.to_public().to_base58()));
     c.put("text", "genesis", &text(7, &net.genesis.to_json()));

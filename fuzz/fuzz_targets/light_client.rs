@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use memecoin_core::block::{Header, SignedHeader};
+use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::encode::{Decode, Reader};
 use memecoin_core::light::{self, FinalityProof, LightClient, Trusted};
 

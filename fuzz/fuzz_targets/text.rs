@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use memecoin_core::address::Address;
 use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::Hash;
-use memecoin_core::hd::{self, DerivationPath, ExtendedKey, ExtendedPublicKey};
-use memecoin_core::units::{format_amount, parse_amount};
+use memecoin_wallet::hd::{self, DerivationPath, ExtendedKey, ExtendedPublicKey};
+use memecoin_wallet::units::{format_amount, parse_amount};
 
 fuzz_target!(|data: &[u8]| {
     let Some((selector, bytes)) = data.split_first() else { return };

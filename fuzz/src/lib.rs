@@ -10,7 +10,8 @@
 #[allow(clippy::all)]
 mod support;
 
-use memecoin_core::block::{Block, Header, SignedHeader};
+use memecoin_core::block::Block;
+use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::finality::{Checkpoint, SignedVote, Vote};
 use memecoin_core::light::{FinalityProof, LightClient};
@@ -253,7 +254,7 @@ where
 /// names types by their index.
 pub const DECODERS: &[(&str, fn(&[u8]))] = {
     use memecoin_core::{
-        account, address, block, crypto, finality, genesis, hash, light, merkle, params, pos,
+        account, address, block, crypto, finality, genesis, hash, header, light, merkle, params, pos,
         slashing, state, tree, tx,
     };
     &[
@@ -264,8 +265,8 @@ pub const DECODERS: &[(&str, fn(&[u8]))] = {
         ("account", round_trip::<account::Account>),
         ("tx", round_trip::<tx::Tx>),
         ("signed_tx", round_trip::<tx::SignedTx>),
-        ("header", round_trip::<block::Header>),
-        ("signed_header", round_trip::<block::SignedHeader>),
+        ("header", round_trip::<header::Header>),
+        ("signed_header", round_trip::<header::SignedHeader>),
         ("block", round_trip::<block::Block>),
         ("checkpoint", round_trip::<finality::Checkpoint>),
         ("vote", round_trip::<finality::Vote>),

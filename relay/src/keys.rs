@@ -8,9 +8,9 @@ use memecoin_core::address::Address;
 use memecoin_core::crypto::{PublicKey, SecretKey};
 use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
-use memecoin_core::hd;
 use memecoin_core::params::Params;
 use memecoin_core::pos::HashChain;
+use memecoin_wallet::hd;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

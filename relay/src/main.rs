@@ -232,7 +232,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     anyhow::bail!("give at least one --validator-key (or --devnet for a devnet)");
                 }
                 let stake = match stake {
-                    Some(text) => memecoin_core::units::parse_amount(&text)
+                    Some(text) => memecoin_wallet::units::parse_amount(&text)
                         .map_err(|e| anyhow::anyhow!("--stake: {e}"))?,
                     None => keys::STANDARD_STAKE,
                 };

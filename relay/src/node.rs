@@ -9,13 +9,14 @@ use crate::mempool::{Mempool, MempoolConfig, Rejection};
 use crate::sigcache::SigCache;
 use crate::store::{Store, StoreError};
 use memecoin_core::address::Address;
-use memecoin_core::block::{Block, SignedHeader};
+use memecoin_core::block::Block;
 use memecoin_core::crypto::{PublicKey, SecretKey};
 use memecoin_core::encode::Encode;
 use memecoin_core::finality::{Certificate, Checkpoint, SignedVote, Vote};
 use memecoin_core::forkchoice::{BlockInfo, ForkChoice, ForkChoiceError};
 use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::Hash;
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{self, AccountProof, FinalityProof};
 use memecoin_core::pos::{self, HashChain};
 use memecoin_core::slashing::Evidence;
@@ -788,7 +789,7 @@ impl Node {
 
     /// Whether a block with header `h` would be the head if valid: a child of the head, or above
     /// it by justified height, then height (fork choice's order).
-    fn could_be_head(&self, h: &memecoin_core::block::Header) -> bool {
+    fn could_be_head(&self, h: &memecoin_core::header::Header) -> bool {
         h.parent == self.head
             || self.states.get(&self.head).is_none_or(|head| {
                 (h.justified.height, h.height) > (head.meta.justified.height, head.tip.height)
@@ -804,7 +805,7 @@ impl Node {
     /// to the head chain and refuses a branch that does not descend from finality).
     fn deep_fork(
         &self,
-        h: &memecoin_core::block::Header,
+        h: &memecoin_core::header::Header,
     ) -> Result<Option<Checkpoint>, StoreError> {
         if let Some(tip) = self.deep.get(&h.parent) {
             return Ok(Some(tip.fork));

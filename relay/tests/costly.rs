@@ -21,12 +21,13 @@
 //! and the relay's peak resident memory stays under 1 GiB. The exact figures are printed.
 
 use futures_util::{SinkExt, StreamExt};
-use memecoin_core::block::{Block, Header};
+use memecoin_core::block::Block;
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::encode::Encode;
 use memecoin_core::finality::Checkpoint;
 use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
+use memecoin_core::header::Header;
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use memecoin_relay::keys;
 use serde_json::{Value, json};

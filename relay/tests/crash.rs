@@ -13,10 +13,10 @@
 //! `cargo xtask crash --kills 100` runs it long. Figures go to stdout (`--nocapture`).
 
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{self, AccountProof};
 use memecoin_core::params::Params;
 use memecoin_core::tx::{Tx, TxKind};

@@ -31,12 +31,12 @@ if (mode === "--web") {
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const vectors = (name) => JSON.parse(readFileSync(path.join(root, "core/tests/vectors", name)));
+const vectors = (name) => JSON.parse(readFileSync(path.join(root, name)));
 const bytes = (hex) => Uint8Array.from(Buffer.from(hex, "hex"));
 const hex = (b) => Buffer.from(b).toString("hex");
 
 // Sign and verify: transaction 0 of the protocol vectors is signed by key 2.
-const protocol = vectors("protocol.json");
+const protocol = vectors("core/tests/vectors/protocol.json");
 const [key, tx] = [protocol.keys[2], protocol.transactions[0]];
 const digest = bytes(tx.signing_digest);
 assert.equal(hex(wasm.sign_digest(bytes(key.secret_key), digest)), tx.signature);
@@ -52,13 +52,13 @@ for (const k of protocol.keys.slice(0, 3)) {
   assert.equal(account.address, k.address, k.path);
   assert.equal(account.public_key, k.public_key, k.path);
 }
-for (const [, phrase] of vectors("bip39.json").english.slice(0, 6)) {
+for (const [, phrase] of vectors("wallet/tests/vectors/bip39.json").english.slice(0, 6)) {
   assert.equal(wasm.validate_phrase(phrase), phrase);
 }
 assert.throws(() => wasm.validate_phrase("abandon zzz"), /phrase of 2 words/);
 
 // NFKD by JavaScript: a phrase and a passphrase that are not NFKD give the native address.
-for (const v of vectors("bip39_nfkd.json").vectors) {
+for (const v of vectors("wallet/tests/vectors/bip39_nfkd.json").vectors) {
   assert.equal(wasm.validate_phrase(v.phrase), v.phrase_nfkd);
   assert.equal(wasm.derive_account(v.phrase, v.passphrase, 0, 0).address, v.address);
   assert.equal(wasm.derive_account(v.phrase_nfkd, v.passphrase_nfkd, 0, 0).address, v.address);

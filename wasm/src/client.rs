@@ -17,9 +17,9 @@
 use crate::error::{Error, decode_hex, to_js};
 use crate::light::{AccountView, AnchorView, LightClient};
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::PublicKey;
 use memecoin_core::hash::Hash;
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{
     self as core_light, AccountProof, Anchor, FinalityProof, LightError, Located, Verdict,
 };

@@ -6,9 +6,9 @@ use core::fmt;
 use memecoin_core::address::AddressError;
 use memecoin_core::encode::DecodeError;
 use memecoin_core::genesis::GenesisError;
-use memecoin_core::hd::HdError;
 use memecoin_core::light::LightError;
-use memecoin_core::units::AmountError;
+use memecoin_wallet::hd::HdError;
+use memecoin_wallet::units::AmountError;
 
 /// Why a wallet or light-client call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

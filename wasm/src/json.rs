@@ -68,8 +68,9 @@ pub(crate) mod js {
     use js_sys::{Array, JSON, Object, Reflect};
     use memecoin_core::address::Address;
     use memecoin_core::crypto::PublicKey;
-    use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator, parse_json_u64};
+    use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
     use memecoin_core::hash::Hash;
+    use memecoin_core::json::parse_json_u64;
     use memecoin_core::params::Params;
     use memecoin_core::wire::{At, Message, Role};
     use wasm_bindgen::{JsCast, JsValue};

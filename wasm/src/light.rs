@@ -9,9 +9,9 @@
 
 use crate::error::{Error, decode_hex, to_js};
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
 use memecoin_core::encode::Encode;
 use memecoin_core::hash::Hash;
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{self as core_light, AccountProof, Anchor, FinalityProof, Trusted};
 use memecoin_core::merkle::InclusionProof;
 use serde::Serialize;

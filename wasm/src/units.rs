@@ -2,7 +2,7 @@
 //! and `BigInt` only, never floating point).
 
 use crate::error::Error;
-use memecoin_core::units;
+use memecoin_wallet::units;
 use wasm_bindgen::prelude::*;
 
 /// The coin's ticker, `"MEME"`.

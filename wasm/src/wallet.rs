@@ -12,7 +12,7 @@
 use crate::error::{Error, decode_hex};
 use memecoin_core::address::{Address, AddressError};
 use memecoin_core::crypto::{PublicKey, SecretKey};
-use memecoin_core::hd;
+use memecoin_wallet::hd;
 use wasm_bindgen::prelude::*;
 
 /// A phrase of `words` words (12 or 24) from fresh randomness.

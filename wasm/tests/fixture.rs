@@ -14,12 +14,12 @@ use memecoin_core::encode::Encode;
 use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
-use memecoin_core::hd;
 use memecoin_core::light::{FinalityProof, LightClient};
 use memecoin_core::pos::HashChain;
 use memecoin_core::state::{self, ChainState};
 use memecoin_core::tree::MemStore;
 use memecoin_core::tx::{Tx, TxKind};
+use memecoin_wallet::hd;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

@@ -4,11 +4,12 @@
 
 use memecoin_core::account::Account;
 use memecoin_core::address::Address;
-use memecoin_core::block::{Block, Header, SignedHeader};
+use memecoin_core::block::Block;
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::finality::{Certificate, SignedVote, Vote};
 use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
+use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::params::Params;
 use memecoin_core::pos::HashChain;
 use memecoin_core::state::{self, Chain, ChainState};

@@ -9,7 +9,6 @@ use memecoin_core::encode::Encode;
 use memecoin_core::finality::{Certificate, Checkpoint, Vote};
 use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use memecoin_core::hash::{Domain, tagged_hash};
-use memecoin_core::hd;
 use memecoin_core::light;
 use memecoin_core::merkle;
 use memecoin_core::params::Params;
@@ -17,6 +16,7 @@ use memecoin_core::pos::HashChain;
 use memecoin_core::state;
 use memecoin_core::tree::MemStore;
 use memecoin_core::tx::{Tx, TxKind};
+use memecoin_wallet::hd;
 use serde_json::{Value, json};
 
 pub const PHRASE: &str =

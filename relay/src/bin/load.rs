@@ -16,14 +16,14 @@
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use memecoin_core::address::Address;
-use memecoin_core::block::SignedHeader;
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::hash::Hash;
-use memecoin_core::hd;
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::AccountProof;
 use memecoin_core::tx::{Tx, TxKind};
 use memecoin_relay::keys;
 use memecoin_relay::wire::{At, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
+use memecoin_wallet::hd;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

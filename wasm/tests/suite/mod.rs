@@ -3,7 +3,7 @@
 //! wasm-bindgen's runner skips, without failing, a suite configured for the other environment,
 //! so each runner must report a non-zero count (`cargo xtask test` checks that).
 //!
-//! Data: `core/tests/vectors/{protocol,bip39,bip39_nfkd}.json` (the shared vectors),
+//! Data: `core/tests/vectors/protocol.json` and `wallet/tests/vectors/{bip39,bip39_nfkd}.json` (the shared vectors),
 //! `tests/data/light_chain.json` (made by `tests/fixture.rs`) and `bench/wasm/catch_up.json`
 //! (100,002 blocks of history, made by `tests/catch_up_fixture.rs`).
 
@@ -15,8 +15,8 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const PROTOCOL: &str = include_str!("../../../core/tests/vectors/protocol.json");
-const BIP39: &str = include_str!("../../../core/tests/vectors/bip39.json");
-const BIP39_NFKD: &str = include_str!("../../../core/tests/vectors/bip39_nfkd.json");
+const BIP39: &str = include_str!("../../../wallet/tests/vectors/bip39.json");
+const BIP39_NFKD: &str = include_str!("../../../wallet/tests/vectors/bip39_nfkd.json");
 const CHAIN: &str = include_str!("../data/light_chain.json");
 const CATCH_UP: &str = include_str!("../../../bench/wasm/catch_up.json");
 

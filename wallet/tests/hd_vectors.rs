@@ -9,7 +9,7 @@
 //!   vector 5 (extended keys that must be rejected, with the BIP's reason).
 
 use memecoin_core::address::Address;
-use memecoin_core::hd::{
+use memecoin_wallet::hd::{
     ChildNumber, DerivationPath, ExtendedKey, ExtendedPublicKey, HdError, nfkd, parse_phrase,
     parse_phrase_normalized, phrase_from_entropy, seed_from_phrase, seed_from_phrase_normalized,
     wallet_key,

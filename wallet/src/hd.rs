@@ -4,7 +4,7 @@
 //!   `bip39_english.txt`; NFKD by `unicode-normalization` behind the `unicode` feature): entropy
 //!   ↔ phrase, and `seed = PBKDF2-HMAC-SHA512(phrase, "mnemonic" || passphrase, 2048 rounds)`,
 //!   64 bytes.
-//!   Core has no randomness: the entropy of a new phrase is an argument.
+//!   No randomness here: the entropy of a new phrase is an argument.
 //! - **BIP-32** (written here on k256): master key from a seed, private and public child
 //!   derivation, derivation paths, and the `xprv`/`xpub` Base58Check text form. Parsing that
 //!   text enforces every rule of BIP-32's test vector 5.
@@ -14,7 +14,6 @@
 //! Nothing here panics, and no length read from untrusted input drives an allocation beyond
 //! the input itself: extended-key text is capped at [`MAX_EXTENDED_KEY_CHARS`] before decoding.
 
-use crate::crypto::{PublicKey as CorePublicKey, SecretKey as CoreSecretKey};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -22,6 +21,7 @@ use core::str::FromStr;
 use hmac::{Hmac, KeyInit, Mac};
 use k256::elliptic_curve::{NonZeroScalar, PrimeField};
 use k256::{ProjectivePoint, PublicKey, Scalar, Secp256k1, SecretKey};
+use memecoin_core::crypto::{PublicKey as CorePublicKey, SecretKey as CoreSecretKey};
 use ripemd::Ripemd160;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -504,7 +504,7 @@ fn hash160(data: &[u8]) -> [u8; 20] {
 }
 
 fn compressed(key: &PublicKey) -> [u8; 33] {
-    crate::crypto::compress(key.as_affine())
+    memecoin_core::crypto::compress(key.as_affine())
 }
 
 fn fingerprint_of(key: &PublicKey) -> [u8; 4] {
