@@ -9,7 +9,7 @@
 //! script's output.
 
 use memecoin_core::address::Address;
-use memecoin_relay::keys;
+use memecoin_node::keys;
 use memecoin_tests::liar::{self, Lie};
 use memecoin_tests::{genesis, node_command, start, try_start_on, wait_for, wasm_pkg_for_node};
 use serde_json::{Value, json};

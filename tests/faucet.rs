@@ -6,9 +6,9 @@
 //! refuses (403).
 
 use memecoin_core::address::Address;
+use memecoin_node::keys;
 use memecoin_relay::Config;
 use memecoin_relay::faucet::FaucetConfig;
-use memecoin_relay::keys;
 use memecoin_tests::{config, genesis, http, launch, start, wait_for};
 use serde_json::Value;
 

@@ -7,7 +7,7 @@ use memecoin_core::address::Address;
 use memecoin_core::encode::{Decode, Encode};
 use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{self, AccountProof, FinalityProof, LightClient, LightError};
-use memecoin_relay::keys;
+use memecoin_node::keys;
 use memecoin_tests::{genesis, start, wait_for};
 use serde_json::{Value, json};
 use std::time::Duration;

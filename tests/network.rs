@@ -5,7 +5,7 @@
 
 use memecoin_core::address::Address;
 use memecoin_core::tx::{Tx, TxKind};
-use memecoin_relay::keys;
+use memecoin_node::keys;
 use memecoin_tests::{genesis, http, start, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,9 +14,9 @@
 //! `cargo xtask test` provides all of them before it runs the tests.
 
 use memecoin_core::address::Address;
+use memecoin_node::keys;
 use memecoin_relay::Config;
 use memecoin_relay::faucet::FaucetConfig;
-use memecoin_relay::keys;
 use memecoin_tests::liar::{self, Lie};
 use memecoin_tests::{config, genesis, launch, start};
 use memecoin_wallet::hd;

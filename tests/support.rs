@@ -4,8 +4,9 @@
 pub mod liar;
 
 use memecoin_core::genesis::Genesis;
-use memecoin_relay::node::ValidatorKey;
-use memecoin_relay::{Config, Handle, TlsConfig, keys};
+use memecoin_node::keys;
+use memecoin_node::node::ValidatorKey;
+use memecoin_relay::{Config, Handle, TlsConfig};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -62,7 +63,7 @@ impl Relay {
 
 /// A devnet genesis with `validators` validators and fast slots, starting now.
 pub fn genesis(validators: u32, slot_ms: u64) -> Genesis {
-    let mut g = keys::devnet_genesis(validators, memecoin_relay::node::now_ms()).unwrap();
+    let mut g = keys::devnet_genesis(validators, memecoin_node::node::now_ms()).unwrap();
     g.params.slot_ms = slot_ms;
     g
 }

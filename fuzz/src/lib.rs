@@ -212,7 +212,7 @@ fn start_relay() -> Relay {
     std::fs::write(www.join("app.js"), b"// app").expect("write");
     let secret_file = b"not for the web: outside www".to_vec();
     std::fs::write(dir.join("secret.json"), &secret_file).expect("write");
-    let mut node = memecoin_relay::node::Node::open(f.net.genesis.clone(), &dir.join("data"), None)
+    let mut node = memecoin_node::node::Node::open(f.net.genesis.clone(), &dir.join("data"), None)
         .expect("the fixture genesis opens");
     for block in &f.net.blocks {
         node.import_block(block.clone()).expect("the fixture chain imports");

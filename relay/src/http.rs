@@ -5,12 +5,12 @@
 
 use crate::faucet::{Faucet, Spending, within_budget};
 use crate::net;
-use crate::node::TxStatus;
 use crate::shared::Shared;
 use crate::wire::{self, decode_hex, encode_hex};
 use memecoin_core::address::Address;
 use memecoin_core::hash::Hash;
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
+use memecoin_node::node::TxStatus;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -438,7 +438,7 @@ async fn submit(
         shared.metrics.reject(&format!("{reason:?}"));
         return error(StatusCode::BAD_REQUEST, reason.to_string());
     }
-    let tx = match crate::node::verify_tx(tx) {
+    let tx = match memecoin_node::node::verify_tx(tx) {
         Ok(tx) => tx,
         Err(bad) => {
             // The one costly refusal (a signature check), and never an honest wallet's mistake:
@@ -609,8 +609,8 @@ mod tests {
 #[cfg(test)]
 mod served {
     use super::routes;
-    use crate::node::Node;
     use crate::shared::Shared;
+    use memecoin_node::node::Node;
     use std::io::{Read, Write};
 
     /// Sends `request` as raw bytes to the routes served on loopback; the raw answer.
@@ -619,7 +619,7 @@ mod served {
         let www = dir.path().join("www");
         std::fs::create_dir(&www).unwrap();
         std::fs::write(www.join("index.html"), "page").unwrap();
-        let genesis = crate::keys::devnet_genesis(1, 0).unwrap();
+        let genesis = memecoin_node::keys::devnet_genesis(1, 0).unwrap();
         let node = Node::open(genesis, &dir.path().join("data"), None).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (_stop, stopping) = tokio::sync::watch::channel(false);

@@ -4,10 +4,9 @@
 //! and logs. Every decision about validity is core's; the relay moves bytes, keeps time, stores
 //! blocks and states, and asks core.
 //!
-//! - [`store`] — the embedded database (redb): blocks, states, tree nodes, indexes.
-//! - [`mempool`] — pending transactions, ordered by fee, bounded.
-//! - [`node`] — the chain: import, fork choice, finality, votes, validator duties.
-//! - [`sigcache`] — signatures already verified (mempool), and parallel verification of the rest.
+//! The chain itself — import, finality, duties, store, mempool, the peer protocol's handlers —
+//! is `memecoin-node`'s (no sockets, no runtime); the relay puts it on the network:
+//!
 //! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
 //! - [`peers`] — the relay addresses known and dialed: bounded per source, scored, aged.
@@ -15,7 +14,6 @@
 //!   deadlines, HTTP/1.1 with upgrades on plain TCP or TLS.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
 //! - [`faucet`] — the devnet faucet (`POST /api/faucet`), rate-limited.
-//! - [`keys`] — validator key files and the devnet's deterministic keys.
 //! - [`tls`] — optional TLS on the listener (`https://`, `wss://`): the same routes through rustls.
 //!
 //! [`run`] starts a relay on a bound listener and stops it when `shutdown` resolves, so tests
@@ -23,22 +21,16 @@
 
 pub mod faucet;
 pub mod http;
-pub mod keys;
 pub mod listen;
-pub mod mempool;
 pub mod net;
-pub mod node;
-pub mod peer;
 pub mod peers;
 pub mod shared;
-pub mod sigcache;
-pub mod store;
 pub mod tls;
 /// The `/ws` messages live in core, shared with the browser wallet.
 pub use memecoin_core::wire;
 
 use memecoin_core::genesis::Genesis;
-use node::{Node, ValidatorKey};
+use memecoin_node::node::{self, Node, ValidatorKey};
 use shared::Shared;
 use std::future::Future;
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use memecoin_core::genesis::Genesis;
-use memecoin_relay::{Config, TlsConfig, keys};
+use memecoin_node::keys;
+use memecoin_relay::{Config, TlsConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -210,7 +211,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Genesis { out, devnet, chain_name, stake, validator_keys, genesis_time_ms } => {
-            let time = genesis_time_ms.unwrap_or_else(memecoin_relay::node::now_ms);
+            let time = genesis_time_ms.unwrap_or_else(memecoin_node::node::now_ms);
             let keys = validator_keys
                 .iter()
                 .map(|p| keys::load(p).map(|v| (v.key.public_key(), v.chain.commitment())))
@@ -321,7 +322,7 @@ async fn devnet(
             Genesis::from_json(&text).map_err(|e| anyhow::anyhow!("{e}"))?
         }
         _ => {
-            let g = keys::devnet_genesis(validators, memecoin_relay::node::now_ms())?;
+            let g = keys::devnet_genesis(validators, memecoin_node::node::now_ms())?;
             let _ = std::fs::remove_dir_all(data_dir.join("node-0"));
             for i in 1..validators.max(1) {
                 let _ = std::fs::remove_dir_all(data_dir.join(format!("node-{i}")));

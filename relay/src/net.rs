@@ -9,9 +9,6 @@
 //! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
 //! accepted them.
 
-use crate::node::{self, Checked, Event, ImportError, Node};
-use crate::peer::{self, Peer, Send, Signed, Strike};
-pub use crate::peer::{Close, MAX_STRIKES, MAX_UNKNOWN_PARENTS};
 use crate::shared::{Metrics, MyReads, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
@@ -22,6 +19,9 @@ use memecoin_core::light;
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::BlockError;
 use memecoin_core::tx::SignedTx;
+use memecoin_node::node::{self, Checked, Event, ImportError, Node};
+use memecoin_node::peer::{self, Peer, Send, Signed, Strike};
+pub use memecoin_node::peer::{Close, MAX_STRIKES, MAX_UNKNOWN_PARENTS};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -569,9 +569,9 @@ impl Conn {
     /// Offers `tx` to the mempool: first the checks that need no signature (so an unfunded
     /// sender's transaction costs no verification), then the signature off the node's lock,
     /// then admission.
-    async fn admit(&self, tx: SignedTx) -> Result<Hash, crate::mempool::Rejection> {
+    async fn admit(&self, tx: SignedTx) -> Result<Hash, memecoin_node::mempool::Rejection> {
         self.shared.with_node(|n| n.precheck_tx(&tx)).await?;
-        let tx = crate::node::verify_tx(tx)?;
+        let tx = memecoin_node::node::verify_tx(tx)?;
         self.shared.with_node(|n| n.submit_verified_tx(tx)).await
     }
 

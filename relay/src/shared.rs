@@ -1,9 +1,9 @@
 //! State shared by every task of a running relay: the node behind a lock, the event fan-out,
 //! the peer book and the metrics.
 
-use crate::node::{Event, Node};
 use crate::peers::PeerBook;
 use crate::wire::{Message, encode_hex};
+use memecoin_node::node::{Event, Node};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -153,9 +153,9 @@ pub struct Shared {
     seen: StdMutex<SeenCache>,
     /// Transaction signatures verified, shared with the node: a connection verifies a block's
     /// before it takes the node's lock.
-    pub sigcache: Arc<crate::sigcache::SigCache>,
+    pub sigcache: Arc<memecoin_node::sigcache::SigCache>,
     /// Stored blocks, read by connections without the node's lock.
-    pub reader: crate::store::StoreReader,
+    pub reader: memecoin_node::store::StoreReader,
     /// Validator duties waiting for the node ([`Shared::with_node_duty`]).
     duties_waiting: AtomicU64,
     /// Wakes the callers that stepped aside for a duty.
@@ -428,7 +428,7 @@ mod tests {
 
     fn shared() -> (Arc<Shared>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let genesis = crate::keys::devnet_genesis(1, 0).unwrap();
+        let genesis = memecoin_node::keys::devnet_genesis(1, 0).unwrap();
         let node = Node::open(genesis, dir.path(), None).unwrap();
         let (_tx, rx) = tokio::sync::watch::channel(false);
         (Shared::new(node, None, true, rx, Default::default()), dir)

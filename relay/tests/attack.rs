@@ -1,5 +1,6 @@
 //! The relay as a process under attack, measured: the real `memecoin-relay` binary (a devnet of
-//! one validator) and, as a second process, `memecoin-load --invalid-rate` flooding it with
+//! one validator) and, on a thread and runtime of its own in this test's process, the load
+//! generator's attacker (`memecoin-load --invalid-rate`, `memecoin_load::flood`) flooding it with
 //! invalid transactions, while this test adds slow-loris sockets, a connection flood and clients
 //! that never read, each from its own loopback address. An honest client on 127.0.0.1, connected
 //! before, times its requests before and during the attack.
@@ -12,8 +13,10 @@
 //! RELIABILITY.md.
 //!
 //! Here rather than in `tests/`: Cargo builds a package's binaries for its own integration tests
-//! (`CARGO_BIN_EXE_*`), and the RSS of a relay is only its own in a process of its own.
+//! (`CARGO_BIN_EXE_*`), and the RSS of a relay is only its own in a process of its own. The
+//! flooder needs no process of its own: the relay's figures are the relay process's.
 
+use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -207,25 +210,32 @@ async fn under_attack_the_relay_drops_the_attackers_and_keeps_serving() {
     let chain_id = hello["chain_id"].as_str().unwrap().to_string();
     let reply = json!({"type": "hello", "version": 1, "chain_id": chain_id, "role": "browser"});
     honest.send(T::text(reply.to_string())).await.unwrap();
-    let dev = memecoin_relay::keys::devnet_dev_key().unwrap();
+    let dev = memecoin_node::keys::devnet_dev_key().unwrap();
     let address = memecoin_core::address::Address::from_public_key(&dev.public_key()).to_text();
     let mut id = 0;
     let _warm_up = sample(&mut honest, &address, 20, &mut id).await;
     let idle = sample(&mut honest, &address, 200, &mut id).await;
     let (_, rss_idle) = memory_kib(pid);
 
-    // The attack. (1) 10,000 invalid transactions a second from 127.0.0.2, another process.
+    // The attack. (1) 10,000 invalid transactions a second from 127.0.0.2, on a thread of its own.
     let flood_seconds = 6;
-    let flooder = tokio::process::Command::new(env!("CARGO_BIN_EXE_memecoin-load"))
-        .arg("--url")
-        .arg(format!("ws://{addr}/ws"))
-        .args(["--invalid-rate", "10000", "--connections", "16", "--bind", "127.0.0.2"])
-        .args(["--seconds", &flood_seconds.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let cli = memecoin_load::Cli::parse_from([
+        "memecoin-load".to_owned(),
+        "--url".to_owned(),
+        format!("ws://{addr}/ws"),
+        "--invalid-rate".to_owned(),
+        "10000".to_owned(),
+        "--connections".to_owned(),
+        "16".to_owned(),
+        "--bind".to_owned(),
+        "127.0.0.2".to_owned(),
+        "--seconds".to_owned(),
+        flood_seconds.to_string(),
+    ]);
+    let flooder = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(memecoin_load::flood(&cli)).map_err(|e| e.to_string())
+    });
     let attack_started = Instant::now();
     // (2) Slow-loris from 127.0.0.3: more sockets than its cap, each sending an upgrade request
     // a byte every 200 ms.
@@ -322,9 +332,10 @@ async fn under_attack_the_relay_drops_the_attackers_and_keeps_serving() {
     for t in non_readers {
         dropped_non_readers += u32::from(t.await.unwrap());
     }
-    let out = flooder.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "memecoin-load failed: {out:?}");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: Value = tokio::task::spawn_blocking(move || flooder.join().unwrap())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the flooder failed: {e}"));
     let (peak_kib, rss_kib) = memory_kib(pid);
     let (_, metrics) = get(addr, "/metrics").await;
     let flooder_refused = ws_from("127.0.0.2", addr).await.err().unwrap_or_default();

@@ -29,7 +29,7 @@ use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::{Domain, Hash, tagged_hash};
 use memecoin_core::header::Header;
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
-use memecoin_relay::keys;
+use memecoin_node::keys;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::Stdio;

@@ -20,7 +20,7 @@ use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{self, AccountProof};
 use memecoin_core::params::Params;
 use memecoin_core::tx::{Tx, TxKind};
-use memecoin_relay::keys;
+use memecoin_node::keys;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,7 +103,7 @@ impl Chain {
         let user = keys::devnet_dev_key().unwrap();
         let mut genesis = Genesis {
             chain_name: "memecoin-crash".into(),
-            genesis_time_ms: memecoin_relay::node::now_ms(),
+            genesis_time_ms: memecoin_node::node::now_ms(),
             params: Params { slot_ms: SLOT_MS, ..Params::devnet() },
             accounts: vec![GenesisAccount {
                 address: Address::from_public_key(&user.public_key()),
@@ -393,7 +393,7 @@ fn a_full_disk_stops_the_relay_cleanly_and_its_store_reopens_intact() {
     relay.wait_ready(30);
     wait_until("first finality", 30, || head(relay.port).is_some_and(|h| h.finalized >= 2));
     relay.kill();
-    let db = chain.path("relay").join(memecoin_relay::store::FILE_NAME);
+    let db = chain.path("relay").join(memecoin_node::store::FILE_NAME);
     let size = std::fs::metadata(&db).unwrap().len();
     relay.limit = Some(format!("ulimit -f {}", (size + (1 << 20)) / 512));
     relay.start();

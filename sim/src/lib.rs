@@ -1,7 +1,7 @@
 //! Deterministic simulation of memecoin's consensus.
 //!
 //! N validators (4 to 20) run in one process on a simulated clock and network. Each honest
-//! validator is a real [`memecoin_relay::node::Node`] — the code a relay runs, over its own
+//! validator is a real [`memecoin_node::node::Node`] — the code a relay runs, over its own
 //! redb store in a temporary data dir — driven the way the relay drives it: `tick(now)` every
 //! 100 ms, `import_block_at` / `on_vote` / `add_evidence` / `submit_tx_at` for what arrives,
 //! and `take_events` for what it gossips. A crash drops the `Node`; a restart opens it again on

@@ -5,7 +5,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use memecoin_core::block::Block;
 use memecoin_core::state::{self, Signatures};
-use memecoin_relay::sigcache::SigCache;
+use memecoin_node::sigcache::SigCache;
 use std::hint::black_box;
 
 #[path = "../../core/tests/support/mod.rs"]

@@ -1,4 +1,5 @@
-//! `memecoin-load`: offers transfers to a relay over `/ws` at fixed rates and reports what it
+//! `memecoin-load`: the load generator of `cargo xtask bench`, apart from the relay it loads. It
+//! offers transfers to a relay over `/ws` at fixed rates and reports what it
 //! accepted, how fast it answered, and how the chain kept up (head and finality).
 //!
 //! For a devnet (`memecoin-relay devnet`): it funds `--senders` accounts from the devnet's dev
@@ -21,8 +22,8 @@ use memecoin_core::hash::Hash;
 use memecoin_core::header::SignedHeader;
 use memecoin_core::light::AccountProof;
 use memecoin_core::tx::{Tx, TxKind};
-use memecoin_relay::keys;
-use memecoin_relay::wire::{At, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
+use memecoin_core::wire::{At, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
+use memecoin_node::keys;
 use memecoin_wallet::hd;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -35,7 +36,7 @@ type Ws =
 
 #[derive(Parser, Debug)]
 #[command(name = "memecoin-load", about = "Offer transfers to a relay at fixed rates and measure")]
-struct Cli {
+pub struct Cli {
     /// The relay's WebSocket endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
@@ -87,9 +88,8 @@ const MAX_CONNECTIONS: u32 = 64;
 const MAX_SUBSCRIBERS: u32 = 4_000;
 const MAX_HEADS: u32 = 1_000;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Runs what `cli` asks for and prints its report, one JSON object a line, to stdout.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
     anyhow::ensure!(cli.rates.iter().all(|&r| r <= MAX_RATE), "rates are 0..={MAX_RATE}");
     // `--rates 0`: no load steps (e.g. only `--propagation`).
     let rates: Vec<u32> = cli.rates.iter().copied().filter(|&r| r > 0).collect();
@@ -268,7 +268,7 @@ struct Flood {
 }
 
 /// `--invalid-rate`: offers invalid transactions for `--seconds` and reports the relay's answers.
-async fn flood(cli: &Cli) -> anyhow::Result<serde_json::Value> {
+pub async fn flood(cli: &Cli) -> anyhow::Result<serde_json::Value> {
     let (ws, chain_id) = connect_from(&cli.url, cli.bind).await?;
     drop(ws);
     // A transfer from the dev account signed by another key (bad signature), and bad hex.

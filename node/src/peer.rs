@@ -10,7 +10,6 @@
 
 use crate::mempool::Rejection;
 use crate::node::{Event, ImportError, Node, TxStatus, VoteError};
-use crate::wire::{MAX_ACCOUNT_SUBSCRIPTIONS, MAX_RANGE, PROTOCOL_VERSION, Role};
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::hash::Hash;
@@ -20,6 +19,7 @@ use memecoin_core::merkle::{self, InclusionProof};
 use memecoin_core::pos;
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::{BlockError, Chain, TxError};
+use memecoin_core::wire::{MAX_ACCOUNT_SUBSCRIPTIONS, MAX_RANGE, PROTOCOL_VERSION, Role};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
@@ -46,12 +46,12 @@ pub enum Close {
     WrongVersion { theirs: u32 },
     /// `hello` named another chain.
     WrongChain { theirs: String, ours: String },
-    /// [`MAX_STRIKES`] invalid messages; the address is refused for [`crate::shared::BAN`].
+    /// [`MAX_STRIKES`] invalid messages; the address is refused for the relay's `shared::BAN`.
     TooManyStrikes,
-    /// The outgoing queue is full ([`crate::net::OUTGOING_QUEUE`] frames or
-    /// [`crate::net::MAX_QUEUED_BYTES`]).
+    /// The outgoing queue is full (the relay's `net::OUTGOING_QUEUE` frames or
+    /// `net::MAX_QUEUED_BYTES`).
     TooSlow,
-    /// A relay peer fell [`crate::shared::EVENT_BUFFER`] events behind.
+    /// A relay peer fell the relay's `shared::EVENT_BUFFER` events behind.
     FellBehind,
     /// The relay is stopping.
     ShuttingDown,

@@ -23,7 +23,7 @@ pub const DEVNET_PHRASE: &str =
 /// Coins of the devnet's funded dev account (account 0, index 0 of the phrase), in base units.
 pub const DEVNET_DEV_BALANCE: u64 = 1_000_000_000_000_000_000;
 /// Stake of each devnet validator: a million coins, so that the faucet (which hands out at
-/// most 1/3 of the set's stake in all, [`crate::faucet::within_budget`]) pays a thousand coins
+/// most 1/3 of the set's stake in all, the relay's `faucet::within_budget`) pays a thousand coins
 /// a few hundred times per validator, and a visitor's faucet coins are a sliver of the stake.
 pub const DEVNET_STAKE: u64 = 1_000_000_000_000_000;
 /// Spendable coins of each devnet validator at genesis: the fees of its renewals and of the
