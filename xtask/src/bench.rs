@@ -303,12 +303,11 @@ fn criterion_mean_ns(criterion: &Path, id: &str) -> Option<f64> {
     parse_mean_ns(&text)
 }
 
-/// `mean.point_estimate` of criterion's `estimates.json`.
+/// `mean.point_estimate` of criterion's `estimates.json`, read as JSON: a search of the text
+/// would take whatever `point_estimate` followed the first `"mean"`, and miss one after a space.
 fn parse_mean_ns(estimates: &str) -> Option<f64> {
-    let mean = &estimates[estimates.find("\"mean\"")?..];
-    let value = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    let end = value.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))?;
-    value[..end].parse().ok()
+    let estimates: serde_json::Value = serde_json::from_str(estimates).ok()?;
+    estimates["mean"]["point_estimate"].as_f64()
 }
 
 /// The native figures as ratios against the anchors measured in the same run (ISSUE: anchors,
@@ -447,5 +446,14 @@ mod tests {
         assert_eq!(parse_mean_ns(text), Some(49283.8));
         assert_eq!(parse_mean_ns(r#"{"mean":{"point_estimate":2.5e4}}"#), Some(25000.0));
         assert_eq!(parse_mean_ns("{}"), None);
+        assert_eq!(parse_mean_ns("not json"), None);
+        // What a search of the text got wrong: spaces and newlines between the tokens, a `mean`
+        // nested in another estimate before the top-level one, a `mean` without an estimate.
+        let pretty = "{\n  \"mean\": {\n    \"point_estimate\": 49283.8\n  }\n}";
+        assert_eq!(parse_mean_ns(pretty), Some(49283.8));
+        let nested = r#"{"slope":{"mean":{"point_estimate":1.0}},"mean":{"point_estimate":2.0}}"#;
+        assert_eq!(parse_mean_ns(nested), Some(2.0));
+        let no_mean = r#"{"mean":null,"median":{"point_estimate":1.0}}"#;
+        assert_eq!(parse_mean_ns(no_mean), None);
     }
 }
