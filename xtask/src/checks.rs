@@ -1,6 +1,9 @@
-//! Checks of the workspace that are not a tool's own: every dependency within the declared
-//! `rust-version`.
+//! Checks of the workspace that no tool makes: every dependency within the declared
+//! `rust-version`, and no cycle between the modules of a crate.
 
+mod cycles;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::run::{Failure, Run};
@@ -77,4 +80,100 @@ pub(crate) fn check_rust_version(run: &mut Run) -> Result<(), Failure> {
         }
         None => Ok(()),
     }
+}
+
+/// No cycle between the top-level modules of any crate of the workspace (each library and each
+/// binary): modules that need each other are one module in two files, understood, tested and
+/// changed only together. Fails listing every cycle, each step of it with a place that takes it.
+pub(crate) fn module_cycles(run: &mut Run) -> Result<(), Failure> {
+    let failure = |reason: String| Failure {
+        step: "module cycles".into(),
+        command: "cargo xtask cycles".into(),
+        reason,
+        hint: Some(
+            "cut each cycle at one of its steps: move what both modules need below them both, \
+             or pass it in"
+                .into(),
+        ),
+    };
+    let mut report = String::new();
+    let mut found = 0;
+    for (name, file) in crate_roots(&run.root).map_err(failure)? {
+        let graph = cycles::crate_graph(&file).map_err(|e| failure(e.to_string()))?;
+        let tangles = cycles::tangles(&graph);
+        let shown = file.strip_prefix(&run.root).unwrap_or(&file).display().to_string();
+        let tangled: usize = tangles.iter().map(Vec::len).sum();
+        let modules = match graph.len() {
+            0 => "no modules".to_owned(),
+            1 => "1 module".to_owned(),
+            n if tangled == 0 => format!("{n} modules, no cycle"),
+            n => format!("{n} modules, {tangled} of them in cycles"),
+        };
+        println!("{name} ({shown}): {modules}");
+        for tangle in &tangles {
+            report.push_str(&format!("{name}: {} reach each other\n", tangle.join(", ")));
+            for cycle in cycles::cycles(&graph, tangle) {
+                found += 1;
+                report.push_str(&format!("  {}\n", cycle.join(" → ")));
+                for step in cycle.windows(2) {
+                    let place = &graph[&step[0]][&step[1]];
+                    let file = place.file.strip_prefix(&run.root).unwrap_or(&place.file);
+                    let more = match place.count {
+                        1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    };
+                    let step = format!("{} → {}", step[0], step[1]);
+                    let at = format!("{}:{}", file.display(), place.line);
+                    report.push_str(&format!("    {step:<24} {at}{more}\n"));
+                }
+            }
+        }
+    }
+    if found == 0 {
+        println!("no cycle between the modules of any crate");
+        return Ok(());
+    }
+    Err(failure(format!("{found} cycles between modules:\n{}", report.trim_end())))
+}
+
+/// The root file of every library and binary of the workspace, named for the report
+/// (`memecoin-relay`, `memecoin-relay bin memecoin-load`), as `cargo metadata` lists them.
+/// Tests, benches, examples and build scripts are crates of their own, not the package's modules.
+fn crate_roots(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err("cargo metadata failed".into());
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let mut roots = Vec::new();
+    for package in meta["packages"].as_array().into_iter().flatten() {
+        let package_name = package["name"].as_str().unwrap_or("?");
+        for target in package["targets"].as_array().into_iter().flatten() {
+            let kinds: Vec<&str> = target["kind"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str())
+                .collect();
+            let (Some(name), Some(file)) = (target["name"].as_str(), target["src_path"].as_str())
+            else {
+                continue;
+            };
+            if kinds.contains(&"bin") {
+                roots.push((format!("{package_name} bin {name}"), file.into()));
+            } else if !kinds
+                .iter()
+                .any(|k| ["test", "bench", "example", "custom-build"].contains(k))
+            {
+                roots.push((package_name.to_owned(), file.into()));
+            }
+        }
+    }
+    roots.sort();
+    Ok(roots)
 }

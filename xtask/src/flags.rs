@@ -15,24 +15,25 @@ Tasks:
                     1. fmt      cargo fmt --all -- --check (and fuzz/, a workspace
                                   of its own)
                     2. clippy   cargo clippy --workspace --all-targets -- -D warnings
-                    3. page     cargo xtask page (below)
-                    4. test     cargo test --workspace (the whole-system tests build the
+                    3. cycles   cargo xtask cycles (below)
+                    4. page     cargo xtask page (below)
+                    5. test     cargo test --workspace (the whole-system tests build the
                                 wasm crate with wasm-pack and run it in Node.js 20+, and
                                 drive the wallet page in Chromium)
-                    5. sim      cargo run -p memecoin-sim -- --seeds 200 (the consensus
+                    6. sim      cargo run -p memecoin-sim -- --seeds 200 (the consensus
                                 simulation, below; the test step's debug build)
-                    6. no_std   cargo build -p memecoin-core --no-default-features
+                    7. no_std   cargo build -p memecoin-core --no-default-features
                                   --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
-                    7. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
-                    8. wasm     wasm-pack test --node wasm
+                    8. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+                    9. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
-                    9. size     the gzipped size of the served .wasm that step 3 built
+                   10. size     the gzipped size of the served .wasm that step 4 built
                                   (www/pkg): fails above the 150,000-byte budget
-                   10. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
+                   11. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
                                   (cargo fuzz --dev): every fuzz target over its
                                   committed corpus, then 5 s of fuzzing
-                   11. sim long cargo run -p memecoin-sim -- --long --slots 6000
+                   12. sim long cargo run -p memecoin-sim -- --long --slots 6000
                                   --start 19 --seeds 2 (long-mode smoke: stalls
                                   beyond 4,096 slots, a 32-reveal chain, churn)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
@@ -41,6 +42,11 @@ Tasks:
   page            Build the wallet page: the served wasm (cargo xtask wasm) into
                   www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
                   tests/e2e/ (playwright-core); prints the first load's gzipped size.
+  cycles          Fail on a cycle between the modules of a crate: for each library and
+                  binary of the workspace, which top-level module names which, by every
+                  `crate::` and `super::` path outside comments and #[cfg(test)] code
+                  (strings in attributes included); prints each cycle, each step of it
+                  with the file and line of one path that makes it.
   bench [--quick] Run the criterion benchmarks of memecoin-core (k256 against libsecp256k1,
                   block validation, state tree, encoding) and of the relay's block import
                   (signature cache, all cores); print the gzipped size of the release .wasm;
@@ -140,6 +146,7 @@ pub(crate) enum Task {
         targets: Vec<String>,
     },
     Page,
+    Cycles,
     Wasm {
         out: Option<PathBuf>,
         target: WebOrNode,
@@ -191,6 +198,7 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Task, UsageError> {
         "test" => no_options("test", Task::Test),
         "vectors" => no_options("vectors", Task::Vectors),
         "page" => no_options("page", Task::Page),
+        "cycles" => no_options("cycles", Task::Cycles),
         "devnet" => {
             let valued = ["--listen", "--data-dir", "--validators"];
             let options = passed_on("devnet", rest, &valued, Value::Text, &[])?;
@@ -390,6 +398,7 @@ mod tests {
         check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
         check_args(&["vectors"], Ok(Task::Vectors));
         check_args(&["page"], Ok(Task::Page));
+        check_args(&["cycles"], Ok(Task::Cycles));
         check_args(
             &["wallet", "--genesis", "g.json", "--relay", "wss://r/ws"],
             Ok(Task::Wallet { options: args(&["--genesis", "g.json", "--relay", "wss://r/ws"]) }),
@@ -482,6 +491,10 @@ mod tests {
                 task: "wasm",
                 option: "--out (needs a value)".to_owned(),
             }),
+        );
+        check_args(
+            &["cycles", "--fix"],
+            Err(UsageError::UnknownOption { task: "cycles", option: "--fix".to_owned() }),
         );
         check_args(
             &["test", "--all"],

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::bench::bench;
-use crate::checks::check_rust_version;
+use crate::checks::{check_rust_version, module_cycles};
 use crate::flags::{Task, USAGE, UsageError, parse_args};
 use crate::fuzz::{FUZZ_SMOKE_SECONDS, FUZZ_TARGETS, FuzzBuild, fuzz};
 use crate::run::{Cmd, Failure, Run, cargo};
@@ -113,6 +113,7 @@ fn main() -> ExitCode {
             fuzz(&mut run, seconds, seeds, merge, &targets, FuzzBuild::Release)
         }
         Task::Page => page(&mut run),
+        Task::Cycles => run.step("module cycles", module_cycles),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
         Task::Wallet { options } => wallet(&mut run, &options),
@@ -160,6 +161,8 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     let fmt_fuzz = cargo(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]);
     run.exec("fmt fuzz", &fmt_fuzz)?;
     run.exec("clippy", &cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // Before the long steps: a cycle is cheap to find and fails the run in any case.
+    run.step("module cycles", module_cycles)?;
     run.step("rust-version", check_rust_version)?;
     page(run)?;
     run.exec("test", &cargo(["test", "--workspace"]))?;
