@@ -436,7 +436,7 @@ async fn each_invalid_message_is_struck_with_its_reason() {
     send(&mut ws, &hello(&chain_id, 1)).await;
     let peers = json!({"type": "peers", "peers": []}).to_string();
     let flood = tokio::spawn(async move {
-        for _ in 0..(memecoin_relay::net::MAX_RATE * (MAX_STRIKES + 1)) {
+        for _ in 0..(memecoin_relay::limits::MAX_RATE * (MAX_STRIKES + 1)) {
             ws.feed(T::text(peers.clone())).await.unwrap();
         }
         ws.flush().await.unwrap();
@@ -535,22 +535,22 @@ async fn each_bad_http_request_is_refused_with_its_status() {
 async fn start_with(
     g: &memecoin_core::genesis::Genesis,
     dir: &std::path::Path,
-    limits: memecoin_relay::listen::Limits,
+    limits: memecoin_relay::limits::Limits,
 ) -> Relay {
     let config = memecoin_tests::config(g, dir, None, vec![]);
     memecoin_tests::launch(memecoin_relay::Config { limits, ..config }).await.unwrap()
 }
 
 /// Limits small enough to reach in a test.
-fn small_limits() -> memecoin_relay::listen::Limits {
-    memecoin_relay::listen::Limits {
+fn small_limits() -> memecoin_relay::limits::Limits {
+    memecoin_relay::limits::Limits {
         max_open: 12,
         max_per_ip: 8,
         header_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(2),
-        max_requests_per_ip: memecoin_relay::listen::MAX_REQUESTS_PER_IP,
+        max_requests_per_ip: memecoin_relay::limits::MAX_REQUESTS_PER_IP,
         max_websockets: 4,
-        event_buffer: memecoin_relay::shared::EVENT_BUFFER,
+        event_buffer: memecoin_relay::limits::EVENT_BUFFER,
     }
 }
 
@@ -559,7 +559,7 @@ async fn a_relay_peer_that_falls_behind_the_events_is_dropped_and_a_browser_kept
     let dir = tempfile::tempdir().unwrap();
     let g = genesis(1, 400);
     let chain_id = g.chain_id().to_hex();
-    let limits = memecoin_relay::listen::Limits { event_buffer: 4, ..Default::default() };
+    let limits = memecoin_relay::limits::Limits { event_buffer: 4, ..Default::default() };
     let r = start_with(&g, dir.path(), limits).await;
     let addr = r.handle.addr;
     let dev = keys::devnet_dev_key().unwrap();
@@ -577,7 +577,7 @@ async fn a_relay_peer_that_falls_behind_the_events_is_dropped_and_a_browser_kept
     send(&mut browser, &json!({"type": "subscribe", "heads": true})).await;
     let ignored = T::text(json!({"type": "error", "id": null, "reason": "x"}).to_string());
     for ws in [&mut peer, &mut browser] {
-        let burst = (0..=memecoin_relay::net::MAX_RATE).map(|_| Ok(ignored.clone()));
+        let burst = (0..=memecoin_relay::limits::MAX_RATE).map(|_| Ok(ignored.clone()));
         ws.send_all(&mut futures_util::stream::iter(burst)).await.unwrap();
     }
     for ws in [&mut peer, &mut browser] {
@@ -684,7 +684,7 @@ async fn pipelined(
 async fn http_floods_are_slowed_and_bad_submissions_banned_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let g = genesis(1, 400);
-    let limits = memecoin_relay::listen::Limits { max_requests_per_ip: 20, ..Default::default() };
+    let limits = memecoin_relay::limits::Limits { max_requests_per_ip: 20, ..Default::default() };
     let r = start_with(&g, dir.path(), limits).await;
     let addr = r.handle.addr;
 
@@ -749,7 +749,7 @@ async fn costly_requests_are_slowed_not_struck() {
     let per_request = height + 1;
     // Three seconds' worth, so a slow machine that takes over a second to handle them still
     // passes the budget in one second (and under `MAX_RATE` messages).
-    let requests = 3 * memecoin_relay::net::MAX_SERVED as u64 / per_request;
+    let requests = 3 * memecoin_relay::limits::MAX_SERVED as u64 / per_request;
     for id in 0..requests {
         send(&mut ws, &json!({"type": "get_headers", "id": id, "from": 1, "count": 256})).await;
     }
@@ -943,7 +943,7 @@ async fn a_client_that_never_reads_is_dropped_and_its_socket_closed() {
     })
     .await;
     assert!(dropped.is_ok(), "the relay still holds a non-reader after {asked} requests");
-    assert!(asked as usize > memecoin_relay::net::OUTGOING_QUEUE / 2, "{asked}");
+    assert!(asked as usize > memecoin_relay::limits::OUTGOING_QUEUE / 2, "{asked}");
     wait_for("the non-reader's socket to be released", 10, || async {
         (r.handle.shared.gate.open() == 1).then_some(())
     })

@@ -228,7 +228,7 @@ fn start_relay() -> Relay {
         Some("ws://127.0.0.1:9/ws".into()),
         true,
         stopping,
-        memecoin_relay::listen::Limits::default(),
+        memecoin_relay::limits::Limits::default(),
     );
     let faucet = Arc::new(memecoin_relay::faucet::Faucet::new(
         memecoin_relay::faucet::FaucetConfig::devnet(f.net.users[0].clone()),

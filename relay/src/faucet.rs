@@ -6,7 +6,7 @@
 //! other, so the faucet decides nothing about validity. Requests are rate-limited per address
 //! and per client IP, in a bounded table.
 
-use crate::listen::client_key;
+use crate::admission::client_key;
 use memecoin_core::address::Address;
 use memecoin_core::crypto::SecretKey;
 use std::collections::HashMap;

@@ -626,7 +626,7 @@ mod served {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let filter = routes(
-            Shared::new(node, None, true, stopping, crate::listen::Limits::default()),
+            Shared::new(node, None, true, stopping, crate::limits::Limits::default()),
             Some(www),
             None,
         );

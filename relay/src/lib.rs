@@ -10,8 +10,10 @@
 //! - [`wire`] — the `/ws` message protocol (core's, re-exported).
 //! - [`net`] — WebSocket connections (inbound and dialed), gossip, sync, limits.
 //! - [`peers`] — the relay addresses known and dialed: bounded per source, scored, aged.
-//! - [`listen`] — the accept loop: admission (bans, connection caps), header and request
-//!   deadlines, HTTP/1.1 with upgrades on plain TCP or TLS.
+//! - [`listen`] — the accept loop: header and request deadlines, HTTP/1.1 with upgrades on plain
+//!   TCP or TLS, each socket admitted first.
+//! - [`admission`] — who may open a socket or send a request: per-client caps, strikes, bans.
+//! - [`limits`] — every bound of the relay: connection caps, deadlines, queues, rates, caches.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
 //! - [`faucet`] — the devnet faucet (`POST /api/faucet`), rate-limited.
 //! - [`tls`] — optional TLS on the listener (`https://`, `wss://`): the same routes through rustls.
@@ -19,8 +21,10 @@
 //! [`run`] starts a relay on a bound listener and stops it when `shutdown` resolves, so tests
 //! run real relays on `127.0.0.1:0`.
 
+pub mod admission;
 pub mod faucet;
 pub mod http;
+pub mod limits;
 pub mod listen;
 pub mod net;
 pub mod peers;
@@ -61,7 +65,7 @@ pub struct Config {
     /// Pay test coins from this key on `POST /api/faucet` (devnets only).
     pub faucet: Option<faucet::FaucetConfig>,
     /// Connection caps and deadlines of the listener.
-    pub limits: listen::Limits,
+    pub limits: limits::Limits,
 }
 
 /// A running relay's handle for tests and tools.

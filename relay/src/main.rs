@@ -155,9 +155,9 @@ struct FileConfig {
 fn limits(
     max_per_ip: Option<usize>,
     requests_per_ip: Option<u32>,
-) -> memecoin_relay::listen::Limits {
-    let defaults = memecoin_relay::listen::Limits::default();
-    memecoin_relay::listen::Limits {
+) -> memecoin_relay::limits::Limits {
+    let defaults = memecoin_relay::limits::Limits::default();
+    memecoin_relay::limits::Limits {
         max_per_ip: max_per_ip.unwrap_or(defaults.max_per_ip),
         max_requests_per_ip: requests_per_ip.unwrap_or(defaults.max_requests_per_ip),
         ..defaults
@@ -308,7 +308,7 @@ async fn devnet(
     data_dir: PathBuf,
     validators: u32,
     www: Option<PathBuf>,
-    limits: memecoin_relay::listen::Limits,
+    limits: memecoin_relay::limits::Limits,
 ) -> anyhow::Result<()> {
     let spec_path = data_dir.join("genesis.json");
     std::fs::create_dir_all(&data_dir)?;

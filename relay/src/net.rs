@@ -9,6 +9,7 @@
 //! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
 //! accepted them.
 
+use crate::limits::{MAX_QUEUED_BYTES, MAX_RATE, MAX_SERVED, OUTGOING_QUEUE, WRITE_TIMEOUT};
 use crate::shared::{Metrics, MyReads, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
@@ -26,21 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
-
-/// Frames queued for one peer before it counts as too slow and is dropped.
-pub const OUTGOING_QUEUE: usize = 1024;
-/// Messages per second one connection may send.
-pub const MAX_RATE: u32 = 2_000;
-/// Reads of stored objects (headers, blocks, finality proofs, account and inclusion proofs)
-/// one connection may cause a second. A request is one message but up to `MAX_RANGE` reads
-/// under the node lock: this bounds what cheap requests make us do (eight full ranges a
-/// second; a syncing relay imports slower than that).
-pub const MAX_SERVED: u32 = 8 * MAX_RANGE as u32;
-/// Bytes queued for one peer before it counts as too slow: room for two of the largest replies.
-pub const MAX_QUEUED_BYTES: usize = 2 * wire::MAX_FRAME;
-/// A frame the peer does not take within this long ends the connection: a peer that stopped
-/// reading is dropped, and its socket closed, at most this long after its queue stops moving.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a connection task asks its writer to do.
 #[derive(Debug)]

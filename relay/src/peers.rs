@@ -6,7 +6,7 @@
 //! the first peer could fill the book with dead addresses, each pinning a dial slot for ever,
 //! and point us at hosts on our own private network.
 
-use crate::listen::client_key;
+use crate::admission::client_key;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

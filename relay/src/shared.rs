@@ -1,6 +1,7 @@
 //! State shared by every task of a running relay: the node behind a lock, the event fan-out,
 //! the peer book and the metrics.
 
+use crate::limits::{BAN, MAX_BANNED, MAX_SERVED_ALL, SEEN_CACHE};
 use crate::peers::PeerBook;
 use crate::wire::{Message, encode_hex};
 use memecoin_node::node::{Event, Node};
@@ -12,16 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, broadcast};
 
-/// Capacity of the event fan-out; a connection that falls this far behind is dropped.
-pub const EVENT_BUFFER: usize = 4096;
 pub use crate::peers::MAX_KNOWN_PEERS;
-pub const MAX_CONNECTIONS: usize = 2048;
-/// How long a peer disconnected for invalid input is refused.
-pub const BAN: Duration = Duration::from_secs(60);
-/// Gossip payloads remembered by the seen-cache.
-pub const SEEN_CACHE: usize = 65_536;
-/// Most banned addresses remembered.
-pub const MAX_BANNED: usize = 4096;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -61,16 +53,11 @@ impl Metrics {
     }
 }
 
-/// Reads of stored objects served to all connections together in a second, shared fairly
-/// ([`ReadBudget`]): as much as one connection may have ([`crate::net::MAX_SERVED`]), so a
-/// lone syncing peer is served at its full rate and many are served at that rate together.
-pub const MAX_SERVED_ALL: u64 = crate::net::MAX_SERVED as u64;
-
 /// The relay-wide budget of reads of stored objects (headers, blocks, finality proofs, account
 /// and inclusion proofs), in one-second windows, shared fairly: once the relay served
 /// [`MAX_SERVED_ALL`] in a window, a connection that read more than its share (the budget over
 /// the connections that read in the window) waits for its next window. Each connection's own
-/// [`crate::net::MAX_SERVED`] bounds one connection; this bounds many (from many addresses),
+/// [`crate::limits::MAX_SERVED`] bounds one connection; this bounds many (from many addresses),
 /// and a connection that reads little, a wallet, never waits behind those that read much.
 #[derive(Debug)]
 pub struct ReadBudget {
@@ -145,7 +132,7 @@ pub struct Shared {
     /// Flips to `true` when the relay shuts down: every connection and dialer ends.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The listener's open sockets, in all and by address ([`crate::listen`]).
-    pub gate: Arc<crate::listen::Gate>,
+    pub gate: Arc<crate::admission::Gate>,
     /// Addresses disconnected for invalid input, and until when they are refused.
     banned: StdMutex<HashMap<IpAddr, Instant>>,
     /// Gossip payloads seen lately, so copies from other peers cost a hash, not a decode and
@@ -182,7 +169,7 @@ impl Shared {
         public_addr: Option<String>,
         peer_exchange: bool,
         stopping: tokio::sync::watch::Receiver<bool>,
-        limits: crate::listen::Limits,
+        limits: crate::limits::Limits,
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(limits.event_buffer.max(1));
         Arc::new(Shared {
@@ -197,7 +184,7 @@ impl Shared {
             public_addr,
             peer_exchange,
             stopping,
-            gate: crate::listen::Gate::new(limits),
+            gate: crate::admission::Gate::new(limits),
             banned: StdMutex::new(HashMap::new()),
             seen: StdMutex::new(SeenCache::default()),
             duties_waiting: AtomicU64::new(0),
@@ -280,11 +267,11 @@ impl Shared {
         true
     }
 
-    /// Refuses new connections from `ip`'s client ([`crate::listen::client_key`]: its IPv4
+    /// Refuses new connections from `ip`'s client ([`crate::admission::client_key`]: its IPv4
     /// address or IPv6 /64) for [`BAN`]. Bounded: at most [`MAX_BANNED`] entries,
     /// expired ones dropped first.
     pub fn ban(&self, ip: IpAddr) {
-        let ip = crate::listen::client_key(ip);
+        let ip = crate::admission::client_key(ip);
         let Ok(mut banned) = self.banned.lock() else { return };
         let now = Instant::now();
         banned.retain(|_, until| *until > now);
@@ -297,7 +284,7 @@ impl Shared {
     /// Seconds left of a ban on `ip`, if any.
     pub fn banned_for(&self, ip: IpAddr) -> Option<u64> {
         let banned = self.banned.lock().ok()?;
-        let until = *banned.get(&crate::listen::client_key(ip))?;
+        let until = *banned.get(&crate::admission::client_key(ip))?;
         let left = until.checked_duration_since(Instant::now())?;
         Some(left.as_secs().max(1))
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::chart::relay_chart;
 use crate::run::{Cmd, Failure, Outcome, Run, cargo, spawn_error};
 use crate::wasm::{WebOrNode, wasm_size, wasm_web_build};
-use crate::{CORE, RELAY, target_dir};
+use crate::{CORE, LOAD, NODE, RELAY, target_dir};
 
 /// The wasm bench: a Node project (package.json, package-lock.json, bench.mjs).
 const WASM_BENCH: &str = "bench/wasm";
@@ -23,11 +23,11 @@ pub(crate) fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
         bench = bench.args(["--bench", "*", "--", "--quick"]);
     }
     run.exec("bench", &bench)?;
-    let mut import = cargo(["bench", "-p", RELAY, "--bench", "import"]);
+    let mut import = cargo(["bench", "-p", NODE, "--bench", "import"]);
     if quick {
         import = import.args(["--", "--quick"]);
     }
-    run.exec("bench relay", &import)?;
+    run.exec("bench node", &import)?;
     let criterion = target_dir(&run.root).join("criterion");
     let ratios = native_ratios(&criterion);
     run.step("wasm size", wasm_size)?;
@@ -45,8 +45,8 @@ pub(crate) fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
 /// rising rates. Returns the load generator's report (one JSON object per rate), which carries
 /// accepted/s against `bound` (cores × k256 verify/s from this run).
 fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, Failure> {
-    let build = cargo(["build", "--release", "-p", RELAY, "--bins"]);
-    run.exec("build relay (release)", &build)?;
+    let build = cargo(["build", "--release", "-p", RELAY, "-p", LOAD, "--bins"]);
+    run.exec("build relay and load generator (release)", &build)?;
     let bin = target_dir(&run.root).join("release");
     let data = target_dir(&run.root).join("bench-devnet");
     let _ = std::fs::remove_dir_all(&data);

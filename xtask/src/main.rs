@@ -41,8 +41,14 @@ use crate::wasm::{WWW, check_wasm_size, page, wasm, wasm_tests};
 /// all, so it proves the no_std claim; wasm32 is the browser wallet's target.
 const NO_STD_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7m-none-eabi"];
 
-/// The crate whose no_std build and docs are checked, and whose benches are run.
+/// The protocol crate, whose benches are run; built without `std` with [`WALLET`].
 const CORE: &str = "memecoin-core";
+/// The wallet's rules (BIP-39/32, amounts), `no_std` like core.
+const WALLET: &str = "memecoin-wallet";
+/// The node without I/O: its import bench is run.
+const NODE: &str = "memecoin-node";
+/// The load generator of `cargo xtask bench`.
+const LOAD: &str = "memecoin-load";
 
 /// The relay, whose block-import bench (signature cache, parallel verification) runs with core's.
 const RELAY: &str = "memecoin-relay";
@@ -170,7 +176,8 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // release build of the relay's dependencies just for this.
     run.exec("sim", &cargo(["run", "-p", SIM, "--", "--seeds", SIM_CI_SEEDS]))?;
     for target in NO_STD_TARGETS {
-        let build = cargo(["build", "-p", CORE, "--no-default-features", "--target", target]);
+        let build =
+            cargo(["build", "-p", CORE, "-p", WALLET, "--no-default-features", "--target", target]);
         run.exec(&format!("no_std {target}"), &build)?;
     }
     let doc = cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings");
