@@ -18,10 +18,9 @@ use memecoin_core::tree::{self, MemStore};
 use memecoin_core::tx::{SignedTx, TxKind};
 use std::hint::black_box;
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use memecoin_core::test_utils;
 
-use support::{Net, key};
+use test_utils::{Net, key};
 
 /// Users funded at genesis: one transfer each, so every sender's nonce is 0.
 const USERS: usize = 1_000;

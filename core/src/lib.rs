@@ -49,6 +49,8 @@ pub mod params;
 pub mod pos;
 pub mod slashing;
 pub mod state;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 pub mod tree;
 pub mod tx;
 pub mod wire;

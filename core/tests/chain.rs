@@ -1,7 +1,7 @@
 //! A whole chain run in memory: blocks, epochs, votes, finality, staking, slashing, with supply
 //! conservation checked after every block, and a light client following it.
 
-mod support;
+use memecoin_core::test_utils;
 
 use memecoin_core::account::Unbonding;
 use memecoin_core::address::Address;
@@ -17,7 +17,7 @@ use memecoin_core::pos::{HashChain, Member, ValidatorSet};
 use memecoin_core::slashing::Evidence;
 use memecoin_core::state::{self, BlockError, Signatures, TxError};
 use memecoin_core::tx::TxKind;
-use support::{Net, key, secret};
+use test_utils::{Net, key, secret};
 
 #[test]
 fn finality_advances_across_epochs_and_blocks_round_trip() {
@@ -72,7 +72,7 @@ fn stake_joins_the_set_after_a_delay_and_unstake_pays_out_later() {
     let mut net = Net::new(3, 2);
     let staker = net.users[0].clone();
     let address = net.user_address(0);
-    let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+    let commitment = HashChain::new(secret(&staker), test_utils::CHAIN_LENGTH).commitment();
     let amount = 50_000_000_000;
     let stake = net.tx(&staker, 0, TxKind::Stake { amount, commitment });
     net.produce(vec![stake]);
@@ -121,7 +121,7 @@ fn a_stake_after_a_full_unstake_follows_the_registry() {
     let key = staker.public_key();
     let address = net.user_address(0);
     let min = net.chain.params.min_stake;
-    let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+    let commitment = HashChain::new(secret(&staker), test_utils::CHAIN_LENGTH).commitment();
     net.produce(vec![net.tx(&staker, 0, TxKind::Stake { amount: min, commitment })]);
     net.produce(vec![net.tx(&staker, 1, TxKind::Unstake { amount: min })]);
     assert_eq!(net.account(&address).stake, 0);
@@ -363,7 +363,7 @@ fn transaction_rules_fire_in_order() {
         Err(TxError::NonceMismatch { expected: 0, found: 1 })
     );
     assert_eq!(check(base(0, min, transfer(0)).sign(&user)), Err(TxError::ZeroAmount));
-    let all = support::USER_BALANCE;
+    let all = test_utils::USER_BALANCE;
     assert_eq!(
         check(base(0, min, transfer(all)).sign(&user)),
         Err(TxError::InsufficientBalance { needed: all + min, available: all })
@@ -1000,7 +1000,7 @@ fn signatures_checked_by_the_caller_give_cores_verdict() {
 fn light_client_follows_a_changing_validator_set() {
     let mut net = Net::new(3, 2);
     let staker = net.users[0].clone();
-    let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+    let commitment = HashChain::new(secret(&staker), test_utils::CHAIN_LENGTH).commitment();
     let stake = net.tx(&staker, 0, TxKind::Stake { amount: 2_000_000_000, commitment });
     net.produce(vec![stake]);
     while net.state.meta.epoch < 6 {
@@ -1133,7 +1133,7 @@ fn light_client_refuses_a_skip_without_enough_trusted_stake() {
     let mut net = Net::new(3, 2);
     for u in 0..2 {
         let staker = net.users[u].clone();
-        let commitment = HashChain::new(secret(&staker), support::CHAIN_LENGTH).commitment();
+        let commitment = HashChain::new(secret(&staker), test_utils::CHAIN_LENGTH).commitment();
         let stake = net.tx(&staker, 0, TxKind::Stake { amount: 40_000_000_000, commitment });
         net.produce(vec![stake]);
         // The new stakers vote too, or the genesis validators alone would fall under 2/3.
@@ -1149,7 +1149,7 @@ fn light_client_refuses_a_skip_without_enough_trusted_stake() {
     assert_eq!(set.members().len(), 5, "genesis validators and the two stakers");
     let genesis = LightClient::from_genesis(&net.genesis).unwrap();
     let trusted_total = genesis.validator_set().total_stake();
-    assert_eq!(trusted_total, 3 * support::VALIDATOR_STAKE);
+    assert_eq!(trusted_total, 3 * test_utils::VALIDATOR_STAKE);
     // The certificate of the same link, signed by the stakers and `old` genesis validators.
     let signed_by = |old: usize| {
         let signers: Vec<_> =
@@ -1163,7 +1163,7 @@ fn light_client_refuses_a_skip_without_enough_trusted_stake() {
     };
     for old in 0..=1 {
         let mut lc = genesis.clone();
-        let signed = old as u64 * support::VALIDATOR_STAKE;
+        let signed = old as u64 * test_utils::VALIDATOR_STAKE;
         assert_eq!(
             lc.accept_finality(
                 &signed_by(old),
@@ -1234,7 +1234,7 @@ fn light_client_refuses_a_forged_skip() {
     let strangers: Vec<_> = (0..4).map(|i| key("stranger", i)).collect();
     let mut members: Vec<Member> = strangers
         .iter()
-        .map(|k| Member { key: k.public_key(), stake: 100 * support::VALIDATOR_STAKE })
+        .map(|k| Member { key: k.public_key(), stake: 100 * test_utils::VALIDATOR_STAKE })
         .collect();
     members.extend(net.validators.iter().map(|k| Member { key: k.public_key(), stake: 1 }));
     let forged_set = ValidatorSet::new(Hash([7; 32]), members).unwrap();
@@ -1411,7 +1411,7 @@ fn payouts_beyond_the_per_block_cap_wait_for_the_next_block() {
     let stakes: Vec<_> = (0..stakers)
         .map(|i| {
             let u = net.users[i].clone();
-            let commitment = HashChain::new(secret(&u), support::CHAIN_LENGTH).commitment();
+            let commitment = HashChain::new(secret(&u), test_utils::CHAIN_LENGTH).commitment();
             net.tx(&u, 0, TxKind::Stake { amount: min, commitment })
         })
         .collect();

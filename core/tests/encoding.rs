@@ -1,7 +1,7 @@
 //! Decoding rejects what it must: oversize input, trailing bytes, lengths the input cannot hold,
 //! unknown tags and non-canonical forms. Genesis specs parse and fail with clear reasons.
 
-mod support;
+use memecoin_core::test_utils;
 
 use memecoin_core::account::Account;
 use memecoin_core::block::Block;
@@ -11,7 +11,7 @@ use memecoin_core::genesis::{Genesis, GenesisError};
 use memecoin_core::pos::{self, ValidatorSet};
 use memecoin_core::state::{ChainMeta, ReleaseQueue, Releases};
 use memecoin_core::tx::{MAX_TX_SIZE, SignedTx};
-use support::Net;
+use test_utils::Net;
 
 fn a_block() -> Block {
     let mut net = Net::new(3, 2);

@@ -1,7 +1,7 @@
 //! Property tests: encoding round trips and canonicality, mutation of signed objects, proposer
 //! frequency, fork choice and finality, supply conservation over random transactions.
 
-mod support;
+use memecoin_core::test_utils;
 
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
@@ -14,7 +14,7 @@ use memecoin_core::header::SignedHeader;
 use memecoin_core::pos::{Member, ValidatorSet};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use proptest::prelude::*;
-use support::{Net, key};
+use test_utils::{Net, key};
 
 fn arb_kind() -> impl Strategy<Value = TxKind> {
     prop_oneof![

@@ -6,9 +6,8 @@
 //! Everything is built once per process and is deterministic: the keys come from labels, so
 //! the corpus written by `seeds` stays valid for the fixture the targets rebuild.
 
-#[path = "../../core/tests/support/mod.rs"]
 #[allow(clippy::all)]
-mod support;
+use memecoin_core::test_utils;
 
 use memecoin_core::block::Block;
 use memecoin_core::header::{Header, SignedHeader};
@@ -20,7 +19,7 @@ use memecoin_core::slashing::Evidence;
 use memecoin_core::tx::{SignedTx, TxKind};
 use std::sync::{Arc, OnceLock};
 
-pub use support::{CHAIN_LENGTH, Net, key, secret};
+pub use memecoin_core::test_utils::{CHAIN_LENGTH, Net, key, secret};
 
 /// Blocks in the fixture chain: three epochs of 8 slots, so that proofs cross epochs.
 pub const BLOCKS: u64 = 26;

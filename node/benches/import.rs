@@ -8,10 +8,9 @@ use memecoin_core::state::{self, Signatures};
 use memecoin_node::sigcache::SigCache;
 use std::hint::black_box;
 
-#[path = "../../core/tests/support/mod.rs"]
-mod support;
+use memecoin_core::test_utils;
 
-use support::Net;
+use test_utils::Net;
 
 const USERS: usize = 1_000;
 

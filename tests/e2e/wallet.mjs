@@ -1,5 +1,5 @@
 // The wallet page end to end in real headless Chromium (Debian's), driven by playwright-core.
-// Started by tests/page.rs, which runs a devnet serving the page and two lying relays, and
+// Started by tests/tests/page.rs, which runs a devnet serving the page and two lying relays, and
 // passes (environment):
 //   BASE_URL        http://127.0.0.1:PORT/ — the relay serving the page (with a faucet)
 //   LIAR_BALANCE    ws://…/ws — a relay that forges account proofs (balance)

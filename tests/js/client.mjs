@@ -1,5 +1,5 @@
 // Drives memecoin-wasm's `Client` (the wallet's relay client, compiled for Node.js) against real
-// relays started by tests/client.rs. Reads its setup as JSON from argv[2]; prints one JSON object
+// relays started by tests/tests/client.rs. Reads its setup as JSON from argv[2]; prints one JSON object
 // per line on stdout ({"ready": ...} when it needs the Rust side to act, {"done": ...} at the
 // end); any failed check throws, and the exit code is non-zero.
 import assert from 'node:assert/strict';

@@ -5,7 +5,7 @@
 //   node bundle.mjs --www <built www/> --genesis <chain spec> --out <dir> [--relay wss://…]…
 //                   [--checkpoint-source wss://…]…
 //
-// Run by `cargo xtask wallet` (after `cargo xtask page`) and by tests/page.rs.
+// Run by `cargo xtask wallet` (after `cargo xtask page`) and by tests/tests/page.rs.
 //
 // - Every file but index.html is named by its content (`app.<sha256/16>.js`), so a name is a
 //   version: hosts may cache them for ever, and no two versions share a name.

@@ -1,5 +1,5 @@
 // The wallet page's record of transactions (www/js/records.js): what is kept, spent, resent,
-// and when an entry is called dropped. Run by `node --test tests/js/wallet/` (tests/page.rs).
+// and when an entry is called dropped. Run by `node --test tests/js/wallet/` (tests/tests/page.rs).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {

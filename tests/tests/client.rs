@@ -4,7 +4,7 @@
 //! lying relay — a forged balance, a certificate signed by a non-validator, and a second validly
 //! signed block at a height (an equivocating proposer) — reporting each instead of believing it.
 //!
-//! The liars are proxies in front of a real relay that rewrite what it sends (`tests/liar.rs`).
+//! The liars are proxies in front of a real relay that rewrite what it sends (`tests/src/liar.rs`).
 //! The checks run in tests/js/client.mjs; this side starts the relays and proxies and reads the
 //! script's output.
 

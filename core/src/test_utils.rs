@@ -1,21 +1,33 @@
-//! A whole chain in memory for tests: validators that propose, vote and certify, users that
-//! send transactions, and a supply check after every block.
-#![allow(dead_code)]
+//! A whole chain in memory for tests and benches: validators that propose, vote and certify,
+//! users that send transactions, and a supply check after every block.
+//!
+//! Behind the `test-utils` feature, for this crate's tests and benches and those of the node and
+//! the fuzz targets; no node or wallet builds it. It asserts and unwraps: a test that goes wrong
+//! should stop there, so the panic-free lints of the crate do not apply here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
-use memecoin_core::account::Account;
-use memecoin_core::address::Address;
-use memecoin_core::block::Block;
-use memecoin_core::crypto::SecretKey;
-use memecoin_core::finality::{Certificate, SignedVote, Vote};
-use memecoin_core::genesis::{Genesis, GenesisAccount, GenesisValidator};
-use memecoin_core::hash::{Domain, Hash, tagged_hash};
-use memecoin_core::header::{Header, SignedHeader};
-use memecoin_core::params::Params;
-use memecoin_core::pos::HashChain;
-use memecoin_core::state::{self, Chain, ChainState};
-use memecoin_core::tree::MemStore;
-use memecoin_core::tx::{SignedTx, Tx, TxKind};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::account::Account;
+use crate::address::Address;
+use crate::block::Block;
+use crate::crypto::SecretKey;
+use crate::finality::{Certificate, SignedVote, Vote};
+use crate::genesis::{Genesis, GenesisAccount, GenesisValidator};
+use crate::hash::{Domain, Hash, tagged_hash};
+use crate::header::{Header, SignedHeader};
+use crate::params::Params;
+use crate::pos::HashChain;
+use crate::state::{self, Chain, ChainState};
+use crate::tree::MemStore;
+use crate::tx::{SignedTx, Tx, TxKind};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec;
+use alloc::vec::Vec;
 
 pub const CHAIN_LENGTH: u64 = 10_000;
 pub const USER_BALANCE: u64 = 1_000_000_000_000;
@@ -30,6 +42,7 @@ pub fn secret(key: &SecretKey) -> Hash {
     tagged_hash(Domain::Reveal, &[b"secret", &key.to_bytes()])
 }
 
+#[derive(Debug)]
 pub struct Net {
     pub genesis: Genesis,
     pub chain: Chain,
@@ -134,7 +147,7 @@ impl Net {
         net
     }
 
-    pub fn validator(&self, key: &memecoin_core::crypto::PublicKey) -> &SecretKey {
+    pub fn validator(&self, key: &crate::crypto::PublicKey) -> &SecretKey {
         self.validators.iter().chain(self.users.iter()).find(|k| &k.public_key() == key).unwrap()
     }
 
@@ -264,7 +277,7 @@ impl Net {
         let vote = Vote {
             epoch: self.chain.params.epoch_of(self.state.tip.slot),
             source: self.state.meta.justified,
-            target: memecoin_core::finality::Checkpoint {
+            target: crate::finality::Checkpoint {
                 height: self.state.tip.height,
                 hash: self.state.tip.hash,
             },
