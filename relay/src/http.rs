@@ -186,22 +186,39 @@ async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
     tokio::fs::read(&gz).await.ok()
 }
 
-/// Sent with every file of the wallet page (and written into the static bundle's
-/// `_headers`, `cargo xtask wallet`): the page runs only its own scripts and wasm, talks only to
-/// its origin and to relays over WebSockets, cannot be framed (clickjacking a "Send"), is never
-/// sniffed into another type, and leaks no URL to other sites.
-pub const PAGE_HEADERS: &[(&str, &str)] = &[
-    (
-        "content-security-policy",
-        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; \
-         frame-ancestors 'none'",
-    ),
-    ("x-frame-options", "DENY"),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-    ("cross-origin-opener-policy", "same-origin"),
-];
+/// Sent with every file of the wallet page: the page runs only its own scripts and wasm, talks
+/// only to its origin and to relays over WebSockets, cannot be framed (clickjacking a "Send"), is
+/// never sniffed into another type, and leaks no URL to other sites. Written once, in
+/// `www/headers.json`, which the static bundle (`tools/wallet/bundle.mjs`, `cargo xtask wallet`)
+/// also reads for its `<meta>` policy and its `_headers`. Names in lower case.
+pub fn page_headers() -> &'static [(String, String)] {
+    static HEADERS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+        parse_page_headers(include_str!("../../www/headers.json"))
+            .expect("www/headers.json is an object of header names to values or directive lists")
+    });
+    &HEADERS
+}
+
+/// `www/headers.json`: each name to a value, or to a list of directives joined with `; `.
+fn parse_page_headers(json: &str) -> Option<Vec<(String, String)>> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
+    map.into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(v) => v,
+                serde_json::Value::Array(parts) => parts
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()?
+                    .join("; "),
+                _ => return None,
+            };
+            let valid = warp::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && warp::http::HeaderValue::from_str(&value).is_ok();
+            valid.then(|| (name.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
 
 async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
     let Some(root) = www else { return error(StatusCode::NOT_FOUND, "no wallet page configured") };
@@ -232,8 +249,13 @@ async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
             let mut reply = warp::reply::with_header(bytes, "content-type", mime).into_response();
             let headers = reply.headers_mut();
             headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
-            for (name, value) in PAGE_HEADERS {
-                headers.insert(*name, warp::http::HeaderValue::from_static(value));
+            for (name, value) in page_headers() {
+                if let (Ok(name), Ok(value)) = (
+                    warp::http::HeaderName::from_bytes(name.as_bytes()),
+                    warp::http::HeaderValue::from_str(value),
+                ) {
+                    headers.insert(name, value);
+                }
             }
             if encoded {
                 headers.insert("content-encoding", warp::http::HeaderValue::from_static("gzip"));
@@ -594,7 +616,26 @@ async fn metrics(shared: Arc<Shared>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::accepts_gzip;
+    use super::{accepts_gzip, page_headers, parse_page_headers};
+
+    #[test]
+    fn the_page_headers_come_from_www_headers_json() {
+        let headers = page_headers();
+        let csp = headers.iter().find(|(n, _)| n == "content-security-policy").map(|(_, v)| v);
+        let csp = csp.expect("a content-security-policy");
+        assert!(csp.starts_with("default-src 'none'; "), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(headers.iter().any(|(n, v)| n == "x-frame-options" && v == "DENY"));
+        // What the file may not hold: a number, a list of non-strings, a value with a newline.
+        assert_eq!(parse_page_headers(r#"{"a": 1}"#), None);
+        assert_eq!(parse_page_headers(r#"{"a": [1]}"#), None);
+        assert_eq!(parse_page_headers(r#"{"a": "x\ny"}"#), None);
+        assert_eq!(parse_page_headers(r#"{"bad name": "x"}"#), None);
+        assert_eq!(
+            parse_page_headers(r#"{"X-A": ["b", "c"]}"#),
+            Some(vec![("x-a".to_owned(), "b; c".to_owned())])
+        );
+    }
 
     #[test]
     fn reads_accept_encoding() {

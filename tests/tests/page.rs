@@ -170,7 +170,7 @@ async fn wallet_page_in_chromium() {
     // and out of frames; the browser run below fails on any CSP violation (a console error).
     for path in ["/", "/app.js", wasm] {
         let (_, _, _, head) = get_with_head(relay.handle.addr, path, None).await;
-        for (name, value) in memecoin_relay::http::PAGE_HEADERS {
+        for (name, value) in memecoin_relay::http::page_headers() {
             let line = format!("{name}: {}", value.to_ascii_lowercase());
             assert!(head.contains(&line), "{path} lacks `{line}`:\n{head}");
         }

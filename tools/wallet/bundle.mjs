@@ -145,15 +145,14 @@ const importmap = JSON.stringify({
   ),
 });
 const importmapHash = `sha256-${createHash("sha256").update(importmap).digest("base64")}`;
-const csp = [
-  "default-src 'none'",
-  `script-src 'self' 'wasm-unsafe-eval' '${importmapHash}'`,
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self' ws: wss:",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join("; ");
+// The page's headers are written once, in www/headers.json (the relay sends the same). The
+// <meta> policy adds the import map's hash to script-src and leaves out frame-ancestors, which a
+// <meta> policy cannot carry; `_headers` has the whole policy with the hash.
+const pageHeaders = JSON.parse(read("headers.json").toString());
+const directives = pageHeaders["content-security-policy"].map((d) =>
+  d.startsWith("script-src ") ? `${d} '${importmapHash}'` : d,
+);
+const csp = directives.filter((d) => !d.startsWith("frame-ancestors ")).join("; ");
 let html = read("index.html").toString();
 html = replaceOnce(
   html,
@@ -173,11 +172,11 @@ put("index.html", html);
 
 const headers = [
   "/*",
-  `  Content-Security-Policy: ${csp}; frame-ancestors 'none'`,
-  "  X-Frame-Options: DENY",
-  "  X-Content-Type-Options: nosniff",
-  "  Referrer-Policy: no-referrer",
-  "  Cross-Origin-Opener-Policy: same-origin",
+  ...Object.entries(pageHeaders).map(([name, value]) =>
+    name === "content-security-policy"
+      ? `  ${name}: ${directives.join("; ")}`
+      : `  ${name}: ${Array.isArray(value) ? value.join("; ") : value}`,
+  ),
   "",
 ].join("\n");
 put("_headers", headers);
