@@ -69,6 +69,9 @@ pub const SEEN_CACHE: usize = 65_536;
 /// Most banned addresses remembered.
 pub const MAX_BANNED: usize = 4096;
 
+/// Frames read from one connection and not yet handled: the reader waits when it is full, so a
+/// fast sender is slowed to the pace its messages are handled at (and its rate cap).
+pub const INCOMING_QUEUE: usize = 64;
 /// Frames queued for one peer before it counts as too slow and is dropped.
 pub const OUTGOING_QUEUE: usize = 1024;
 /// Messages per second one connection may send.

@@ -9,7 +9,9 @@
 //! Nothing invalid is forwarded: objects are gossiped only as events of the node, after it
 //! accepted them.
 
-use crate::limits::{MAX_QUEUED_BYTES, MAX_RATE, MAX_SERVED, OUTGOING_QUEUE, WRITE_TIMEOUT};
+use crate::limits::{
+    INCOMING_QUEUE, MAX_QUEUED_BYTES, MAX_RATE, MAX_SERVED, OUTGOING_QUEUE, WRITE_TIMEOUT,
+};
 use crate::shared::{Metrics, MyReads, Published, Shared};
 use crate::wire::{self, At, MAX_RANGE, Message, PROTOCOL_VERSION, Role, decode_hex, encode_hex};
 use memecoin_core::address::Address;
@@ -737,7 +739,7 @@ pub async fn accept_warp(
 ) {
     use futures_util::StreamExt;
     let (sink, mut stream) = socket.split();
-    let (in_tx, in_rx) = mpsc::channel::<String>(64);
+    let (in_tx, in_rx) = mpsc::channel::<String>(INCOMING_QUEUE);
     let (outbox, out_rx) = Outbox::new();
     // The reader reports whether the peer broke the frame-size cap, so it can be refused too.
     let reader = tokio::spawn(async move {
@@ -809,7 +811,7 @@ pub async fn dial(shared: Arc<Shared>, url: &str) -> Result<bool, String> {
         _ => None,
     };
     let (sink, mut stream) = socket.split();
-    let (in_tx, in_rx) = mpsc::channel::<String>(64);
+    let (in_tx, in_rx) = mpsc::channel::<String>(INCOMING_QUEUE);
     let (outbox, out_rx) = Outbox::new();
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {

@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 
 use crate::run::{Cmd, Failure, Run, cargo};
 use crate::target_dir;
-use crate::tools::{CHROMEDRIVER, WASM_TOOLS, ensure_wasm_bindgen, ensure_wasm_opt, wasm_opt_path};
+use crate::tools::{
+    CHROMEDRIVER, WASM_TOOLS, ensure_targets, ensure_wasm_bindgen, ensure_wasm_opt, wasm_opt_path,
+};
 
 /// The wasm crate's folder, as wasm-pack takes it.
 const WASM_CRATE: &str = "wasm";
@@ -105,6 +107,8 @@ pub(crate) fn wasm_web_build(
     out_dir: &Path,
     target: WebOrNode,
 ) -> Result<PathBuf, Failure> {
+    // `cargo xtask page` and `wallet` on a machine that never ran `cargo xtask test`.
+    run.step("wasm32 target", |run| ensure_targets(run, &["wasm32-unknown-unknown"]))?;
     run.step("wasm-bindgen-cli", ensure_wasm_bindgen)?;
     run.step("wasm-opt", ensure_wasm_opt)?;
     let build = cargo(["rustc", "-p", "memecoin-wasm", "--lib", "--crate-type", "cdylib"])
