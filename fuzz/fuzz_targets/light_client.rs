@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::encode::{Decode, Reader};
+use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::light::{self, FinalityProof, LightClient, Trusted};
 
 fuzz_target!(|data: &[u8]| {

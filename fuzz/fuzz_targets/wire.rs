@@ -6,9 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
-use memecoin_core::header::SignedHeader;
 use memecoin_core::finality::SignedVote;
 use memecoin_core::hash::Hash;
+use memecoin_core::header::SignedHeader;
 use memecoin_core::light::{AccountProof, FinalityProof};
 use memecoin_core::merkle::InclusionProof;
 use memecoin_core::slashing::Evidence;

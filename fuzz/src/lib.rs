@@ -6,13 +6,10 @@
 //! Everything is built once per process and is deterministic: the keys come from labels, so
 //! the corpus written by `seeds` stays valid for the fixture the targets rebuild.
 
-#[allow(clippy::all)]
-use memecoin_core::test_utils;
-
 use memecoin_core::block::Block;
-use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::crypto::SecretKey;
 use memecoin_core::finality::{Checkpoint, SignedVote, Vote};
+use memecoin_core::header::{Header, SignedHeader};
 use memecoin_core::light::{FinalityProof, LightClient};
 use memecoin_core::pos::HashChain;
 use memecoin_core::slashing::Evidence;
@@ -253,8 +250,8 @@ where
 /// names types by their index.
 pub const DECODERS: &[(&str, fn(&[u8]))] = {
     use memecoin_core::{
-        account, address, block, crypto, finality, genesis, hash, header, light, merkle, params, pos,
-        slashing, state, tree, tx,
+        account, address, block, crypto, finality, genesis, hash, header, light, merkle, params,
+        pos, slashing, state, tree, tx,
     };
     &[
         ("hash", round_trip::<hash::Hash>),
