@@ -74,6 +74,11 @@ use std::path::{Path, PathBuf};
 /// File name of the database inside the data directory.
 pub const FILE_NAME: &str = "chain.redb";
 
+/// Memory redb may use to cache the file's pages. Its default is 1 GiB a database, so a node's
+/// resident memory grew with its file up to that (about 6.5 KB a block); a node reads mostly
+/// recent blocks and states, and what it reads again the OS keeps in its page cache.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const STATES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("states");
@@ -91,6 +96,33 @@ const KEY_LAST_VOTE: &str = "last_vote";
 const KEY_LAST_PROPOSAL: &str = "last_proposal";
 const KEY_CHAIN_GENERATION: &str = "chain_generation";
 const KEY_ANCHOR: &str = "anchor";
+
+/// What a database holds ([`Store::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub path: String,
+    pub chain_id: Hash,
+    /// The file's size on disk, free pages included.
+    pub file_bytes: u64,
+    pub finalized: Option<Checkpoint>,
+    /// The lowest and highest heights of a stored block (`None`: no block yet).
+    pub blocks_from: Option<u64>,
+    pub blocks_to: Option<u64>,
+    pub tables: Vec<TableStats>,
+}
+
+/// One table's figures, from redb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    pub name: &'static str,
+    pub entries: u64,
+    /// Bytes of keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of the table's index (branch pages) and other metadata.
+    pub metadata_bytes: u64,
+    /// Bytes lost to fragmentation.
+    pub fragmented_bytes: u64,
+}
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +149,10 @@ pub enum StoreError {
     /// An earlier write failed (disk full, I/O error): the store takes no more writes, so the
     /// node stops instead of running ahead of what it has stored. The text is the first failure.
     Failed(String),
+    /// Another process has the database open (a running relay): it is not opened a second time.
+    InUse { path: String },
+    /// There is no database in the data directory (`path` is where it would be).
+    Missing { path: String },
 }
 
 impl fmt::Display for StoreError {
@@ -146,11 +182,26 @@ impl fmt::Display for StoreError {
             Self::Failed(first) => {
                 write!(f, "store: writes stopped after a failed write ({first})")
             }
+            Self::InUse { path } => write!(
+                f,
+                "the database {path} is open in another process (a running relay?): stop it first"
+            ),
+            Self::Missing { path } => write!(f, "there is no database at {path}"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// Why the database at `path` did not open: in use by another process, or redb's own reason.
+fn open_err(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => {
+            StoreError::InUse { path: path.display().to_string() }
+        }
+        e => StoreError::Db(format!("opening the database {}: {e}", path.display())),
+    }
+}
 
 /// Maps a redb error to [`StoreError::Db`], saying what we were doing.
 fn db_err<E: fmt::Display>(context: &'static str) -> impl FnOnce(E) -> StoreError {
@@ -271,7 +322,10 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("creating data dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(db_err("opening the database"))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| open_err(&path, e))?;
         let db = std::sync::Arc::new(db);
         let store = Store { db, chain_id, path, failure: std::sync::OnceLock::new() };
         store.write(|txn| {
@@ -303,6 +357,88 @@ impl Store {
             Ok(())
         })?;
         Ok(store)
+    }
+
+    /// Opens the database of an existing data dir, whatever its chain (the operator's tools:
+    /// `memecoin-relay db …`). Refuses a missing database ([`StoreError::Missing`]) rather than
+    /// creating one, and one another process has open ([`StoreError::InUse`]).
+    pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: path.display().to_string() });
+        }
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .open(&path)
+            .map_err(|e| open_err(&path, e))?;
+        let txn = db.begin_read().map_err(db_err("starting a read transaction"))?;
+        let meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let chain_id: Hash = meta
+            .get(KEY_CHAIN_ID)
+            .map_err(db_err("reading the chain id"))?
+            .map(|v| decode(v.value(), "chain id"))
+            .transpose()?
+            .ok_or(StoreError::Corrupt { what: "chain id" })?;
+        drop((meta, txn));
+        let db = std::sync::Arc::new(db);
+        Ok(Store { db, chain_id, path, failure: std::sync::OnceLock::new() })
+    }
+
+    /// What the database holds, table by table, and the file's size: `memecoin-relay db stats`.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let txn = self.read()?;
+        let mut tables = Vec::new();
+        fn figures<T: ReadableTableMetadata>(
+            name: &'static str,
+            table: &T,
+        ) -> Result<TableStats, StoreError> {
+            let stats = table.stats().map_err(db_err("reading a table's figures"))?;
+            Ok(TableStats {
+                name,
+                entries: table.len().map_err(db_err("counting a table"))?,
+                stored_bytes: stats.stored_bytes(),
+                metadata_bytes: stats.metadata_bytes(),
+                fragmented_bytes: stats.fragmented_bytes(),
+            })
+        }
+        macro_rules! table {
+            ($def:expr, $name:literal) => {
+                tables.push(figures(
+                    $name,
+                    &txn.open_table($def).map_err(db_err(concat!("opening table ", $name)))?,
+                )?)
+            };
+        }
+        table!(META, "meta");
+        table!(BLOCKS, "blocks");
+        table!(STATES, "states");
+        table!(NODES, "nodes");
+        table!(TXS, "txs");
+        table!(HEIGHTS, "heights");
+        table!(CANONICAL, "canonical");
+        table!(ACCOUNT_TXS, "account_txs");
+        table!(FINALITY, "finality");
+        let heights = txn.open_table(HEIGHTS).map_err(db_err("opening table heights"))?;
+        let height_of =
+            |entry: Option<(redb::AccessGuard<'_, &[u8; 40]>, redb::AccessGuard<'_, ()>)>| {
+                entry
+                    .and_then(|(k, _)| k.value().first_chunk::<8>().map(|h| u64::from_be_bytes(*h)))
+            };
+        let lowest = height_of(heights.first().map_err(db_err("reading the lowest height"))?);
+        let highest = height_of(heights.last().map_err(db_err("reading the highest height"))?);
+        drop((heights, txn));
+        let file_bytes = std::fs::metadata(&self.path)
+            .map_err(|e| StoreError::Io(format!("reading {}: {e}", self.path.display())))?
+            .len();
+        Ok(Stats {
+            path: self.path.display().to_string(),
+            chain_id: self.chain_id,
+            file_bytes,
+            finalized: self.finalized()?,
+            blocks_from: lowest,
+            blocks_to: highest,
+            tables,
+        })
     }
 
     /// The chain this store belongs to.

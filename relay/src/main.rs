@@ -85,6 +85,20 @@ enum Command {
         #[arg(long)]
         max_requests_per_ip: Option<u32>,
     },
+    /// Look into a data dir's database. Refuses a data dir a running relay has open.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// What the database holds: its file's size, the blocks it has, and each table's entries
+    /// and bytes.
+    Stats {
+        /// The data dir (a devnet's validators each have one: <devnet dir>/node-<i>).
+        #[arg(long, default_value = "memecoin-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -245,6 +259,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run(args).await,
+        Command::Db(DbCommand::Stats { data_dir }) => {
+            let store = memecoin_node::store::Store::open_existing(&data_dir)?;
+            print!("{}", stats_text(&store.stats()?));
+            Ok(())
+        }
         Command::Devnet {
             listen,
             data_dir,
@@ -257,6 +276,40 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             devnet(listen, data_dir, validators, www, limits).await
         }
     }
+}
+
+/// `db stats` as an operator reads it: sizes in kB, MB or GB, one table a line.
+fn stats_text(stats: &memecoin_node::store::Stats) -> String {
+    let mb = |bytes: u64| match bytes as f64 {
+        b if b < 1e6 => format!("{:.1} kB", b / 1e3),
+        b if b < 1e9 => format!("{:.1} MB", b / 1e6),
+        b => format!("{:.2} GB", b / 1e9),
+    };
+    let mut out = format!("database   {} ({} on disk)\n", stats.path, mb(stats.file_bytes));
+    out += &format!("chain      {}\n", stats.chain_id);
+    out += &match stats.finalized {
+        Some(c) => format!("finalized  height {} ({})\n", c.height, c.hash),
+        None => "finalized  genesis\n".to_owned(),
+    };
+    out += &match (stats.blocks_from, stats.blocks_to) {
+        (Some(from), Some(to)) => format!("heights    {from} to {to} (stored blocks)\n"),
+        _ => "heights    none (no block stored)\n".to_owned(),
+    };
+    out += &format!(
+        "{:<12} {:>10} {:>12} {:>12} {:>12}\n",
+        "table", "entries", "stored", "index", "fragmented"
+    );
+    for t in &stats.tables {
+        out += &format!(
+            "{:<12} {:>10} {:>12} {:>12} {:>12}\n",
+            t.name,
+            t.entries,
+            mb(t.stored_bytes),
+            mb(t.metadata_bytes),
+            mb(t.fragmented_bytes)
+        );
+    }
+    out
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
