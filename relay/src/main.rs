@@ -84,6 +84,10 @@ enum Command {
         /// Most HTTP requests a second from one IP address (see `run`); 0 for no limit.
         #[arg(long)]
         max_requests_per_ip: Option<u32>,
+        /// Slot length in milliseconds (at least 50): short slots make months of blocks in
+        /// hours (`cargo xtask soak`).
+        #[arg(long, default_value_t = 1_000)]
+        slot_ms: u64,
     },
     /// Look into a data dir's database. Refuses a data dir a running relay has open.
     #[command(subcommand)]
@@ -271,9 +275,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             www,
             max_connections_per_ip,
             max_requests_per_ip,
+            slot_ms,
         } => {
+            anyhow::ensure!(slot_ms >= 50, "--slot-ms is at least 50");
             let limits = limits(max_connections_per_ip, max_requests_per_ip);
-            devnet(listen, data_dir, validators, www, limits).await
+            devnet(listen, data_dir, validators, slot_ms, www, limits).await
         }
     }
 }
@@ -360,6 +366,7 @@ async fn devnet(
     listen: String,
     data_dir: PathBuf,
     validators: u32,
+    slot_ms: u64,
     www: Option<PathBuf>,
     limits: memecoin_relay::limits::Limits,
 ) -> anyhow::Result<()> {
@@ -369,13 +376,17 @@ async fn devnet(
     let genesis = match std::fs::read_to_string(&spec_path) {
         Ok(text)
             if Genesis::from_json(&text)
-                .map(|g| g.validators.len() as u32 == validators.max(1))
+                .map(|g| {
+                    g.validators.len() as u32 == validators.max(1) && g.params.slot_ms == slot_ms
+                })
                 .unwrap_or(false) =>
         {
             Genesis::from_json(&text).map_err(|e| anyhow::anyhow!("{e}"))?
         }
         _ => {
-            let g = keys::devnet_genesis(validators, memecoin_node::node::now_ms())?;
+            let mut g = keys::devnet_genesis(validators, memecoin_node::node::now_ms())?;
+            g.params.slot_ms = slot_ms;
+            g.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             let _ = std::fs::remove_dir_all(data_dir.join("node-0"));
             for i in 1..validators.max(1) {
                 let _ = std::fs::remove_dir_all(data_dir.join(format!("node-{i}")));

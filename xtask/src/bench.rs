@@ -195,8 +195,7 @@ fn relay_load(run: &mut Run, quick: bool, bound: Option<f64>) -> Result<String, 
 fn wait_synced(devnet: &str, urls: &[String]) -> Result<Duration, String> {
     fn height(addr: &str) -> Option<u64> {
         let body = http_get(addr, "/api/head").ok()?;
-        let (_, rest) = body.split_once("\"height\":")?;
-        rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+        serde_json::from_str::<serde_json::Value>(&body).ok()?["height"].as_u64()
     }
     let target = height(devnet).ok_or("the devnet has no head")?;
     let started = Instant::now();
@@ -278,12 +277,12 @@ fn spawn_relays(
 }
 
 /// A loopback port nobody listens on now.
-fn free_port() -> io::Result<u16> {
+pub(crate) fn free_port() -> io::Result<u16> {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port())
 }
 
 /// A minimal HTTP/1.1 GET on loopback; the body.
-fn http_get(addr: &str, path: &str) -> io::Result<String> {
+pub(crate) fn http_get(addr: &str, path: &str) -> io::Result<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;

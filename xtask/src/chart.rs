@@ -1,8 +1,8 @@
-//! The bench's charts: the relay's load report drawn by a pinned matplotlib, so that a run can
-//! be read at a glance and compared with the last.
+//! The charts of the bench and the soak, drawn by a pinned matplotlib, so that a run can be read
+//! at a glance and compared with the last.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::run::{Cmd, Failure, Run};
@@ -20,6 +20,21 @@ pub(crate) fn relay_chart(run: &mut Run, report: &str, quick: bool) -> Result<Pa
     std::fs::create_dir_all(&out).map_err(failure)?;
     let data = out.join("relay-load.jsonl");
     std::fs::write(&data, report).map_err(failure)?;
+    let png = out.join("relay-load.png");
+    let title = if quick { "relay under load (--quick)" } else { "relay under load" };
+    draw(run, "bench/chart/chart.py", &data, &png, title)?;
+    Ok(png)
+}
+
+/// Runs the chart `script` on `data` into `png`, with the matplotlib pinned in
+/// `bench/chart/requirements.txt`, installed into `target/bench-venv` on first use.
+pub(crate) fn draw(
+    run: &mut Run,
+    script: &str,
+    data: &Path,
+    png: &Path,
+    title: &str,
+) -> Result<(), Failure> {
     let venv = target_dir(&run.root).join("bench-venv");
     let python = venv.join("bin/python");
     let has_matplotlib = Cmd::new(&python.display().to_string()).args(["-c", "import matplotlib"]);
@@ -42,14 +57,11 @@ pub(crate) fn relay_chart(run: &mut Run, report: &str, quick: bool) -> Result<Pa
         ]);
         run.exec_with_hint("chart matplotlib", &install, "pip needs to reach PyPI")?;
     }
-    let png = out.join("relay-load.png");
-    let title = if quick { "relay under load (--quick)" } else { "relay under load" };
     let draw = Cmd::new(&python.display().to_string()).args([
-        "bench/chart/chart.py".to_string(),
+        script.to_string(),
         data.display().to_string(),
         png.display().to_string(),
         title.to_string(),
     ]);
-    run.exec("chart", &draw)?;
-    Ok(png)
+    run.exec("chart", &draw)
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::fuzz::{FUZZ_DEFAULT_SECONDS, FUZZ_TARGETS};
+use crate::soak::Soak;
 use crate::wasm::WebOrNode;
 
 pub(crate) const USAGE: &str = "\
@@ -22,18 +23,20 @@ Tasks:
                                 drive the wallet page in Chromium)
                     6. sim      cargo run -p memecoin-sim -- --seeds 200 (the consensus
                                 simulation, below; the test step's debug build)
-                    7. no_std   cargo build -p memecoin-core -p memecoin-wallet
-                                  --no-default-features --target <t>   (wasm32-unknown-unknown, thumbv7m-none-eabi)
-                    8. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
-                    9. wasm     wasm-pack test --node wasm
+                    7. soak     cargo xtask soak --quick --blocks 150 --every 2 (below)
+                    8. no_std   cargo build -p memecoin-core -p memecoin-wallet
+                                  --no-default-features --target <t>
+                                  (wasm32-unknown-unknown, thumbv7m-none-eabi)
+                    9. doc      RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+                   10. wasm     wasm-pack test --node wasm
                                 wasm-pack test --headless --chrome wasm
                                   (each must report at least one passed test)
-                   10. size     the gzipped size of the served .wasm that step 4 built
+                   11. size     the gzipped size of the served .wasm that step 4 built
                                   (www/pkg): fails above the 156,000-byte budget
-                   11. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
+                   12. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
                                   (cargo fuzz --dev): every fuzz target over its
                                   committed corpus, then 5 s of fuzzing
-                   12. sim long cargo run -p memecoin-sim -- --long --slots 6000
+                   13. sim long cargo run -p memecoin-sim -- --long --slots 6000
                                   --start 19 --seeds 2 (long-mode smoke: stalls
                                   beyond 4,096 slots, a 32-reveal chain, churn)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
@@ -77,6 +80,14 @@ Tasks:
                   honest transfers accepted and included, empty slots, the honest round
                   trip against idle and the relay's peak memory. `cargo xtask test` runs
                   the same file on a debug build, 8 s per attack.
+  soak [--blocks N] [--validators V] [--slot-ms MS] [--rate TPS] [--every S] [--quick]
+                  A devnet of V validators (default 4) on MS-millisecond slots (default
+                  100) under a steady TPS transfers a second (default 20, memecoin-load
+                  --repeat), release build, until the head reaches N (default 100,000):
+                  samples database size, resident memory, CPU and finality lag every S
+                  seconds (default 10) into target/soak/soak.jsonl, draws
+                  target/soak/soak.png, and prints the end against a tenth of the way.
+                  --quick: the debug build and no chart (`cargo xtask test` runs 150 blocks).
   liveness [--down-slots N]
                   Liveness for days on release relays, each its own process
                   (relay/tests/liveness.rs, `memecoin-relay genesis --devnet` specs, short slots):
@@ -139,6 +150,7 @@ pub(crate) enum Task {
     Attack {
         seconds: u64,
     },
+    Soak(Soak),
     Fuzz {
         seconds: u64,
         seeds: bool,
@@ -297,6 +309,7 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Task, UsageError> {
                 Err(UsageError::UnknownOption { task: "liveness", option: option.clone() })
             }
         },
+        "soak" => parse_soak(rest),
         "bench" => {
             let mut quick = false;
             for option in rest {
@@ -314,6 +327,36 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Task, UsageError> {
         }
         other => Err(UsageError::UnknownTask(other.to_owned())),
     }
+}
+
+fn parse_soak(rest: &[String]) -> Result<Task, UsageError> {
+    let bad = |option: String| UsageError::UnknownOption { task: "soak", option };
+    let mut soak = Soak::default();
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        let mut number = |name: &str| {
+            words
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| bad(format!("{name} (needs a number)")))
+        };
+        match word.as_str() {
+            "--blocks" => soak.blocks = number("--blocks")?,
+            "--validators" => {
+                soak.validators = u32::try_from(number("--validators")?)
+                    .map_err(|_| bad("--validators (too many)".into()))?
+            }
+            "--slot-ms" => soak.slot_ms = number("--slot-ms")?,
+            "--rate" => {
+                soak.rate =
+                    u32::try_from(number("--rate")?).map_err(|_| bad("--rate (too high)".into()))?
+            }
+            "--every" => soak.every = number("--every")?.max(1),
+            "--quick" => soak.quick = true,
+            _ => return Err(bad(word.clone())),
+        }
+    }
+    Ok(Task::Soak(soak))
 }
 
 fn parse_fuzz(rest: &[String]) -> Result<Task, UsageError> {
@@ -421,6 +464,29 @@ mod tests {
         );
         check_args(&["crash"], Ok(Task::Crash { kills: 100, seed: 1 }));
         check_args(&["liveness"], Ok(Task::Liveness { down_slots: 4_600 }));
+        check_args(&["soak"], Ok(Task::Soak(Soak::default())));
+        check_args(
+            &[
+                "soak",
+                "--blocks",
+                "300",
+                "--slot-ms",
+                "50",
+                "--rate",
+                "5",
+                "--every",
+                "2",
+                "--quick",
+            ],
+            Ok(Task::Soak(Soak {
+                blocks: 300,
+                slot_ms: 50,
+                rate: 5,
+                every: 2,
+                quick: true,
+                ..Soak::default()
+            })),
+        );
         check_args(&["attack"], Ok(Task::Attack { seconds: 30 }));
         check_args(&["attack", "--seconds", "60"], Ok(Task::Attack { seconds: 60 }));
         check_args(&["liveness", "--down-slots", "9000"], Ok(Task::Liveness { down_slots: 9_000 }));

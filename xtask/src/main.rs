@@ -20,6 +20,7 @@ mod checks;
 mod flags;
 mod fuzz;
 mod run;
+mod soak;
 mod tools;
 mod wasm;
 
@@ -39,6 +40,10 @@ use crate::wasm::{WWW, check_wasm_size, page, wasm, wasm_tests};
 
 /// Targets without `std` that `memecoin-core` must build for. `thumbv7m-none-eabi` has no `std` at
 /// all, so it proves the no_std claim; wasm32 is the browser wallet's target.
+/// `cargo xtask test`'s soak: 150 blocks of 100 ms, sampled every 2 s, no chart.
+const SOAK_CI: soak::Soak =
+    soak::Soak { blocks: 150, validators: 4, slot_ms: 100, rate: 20, every: 2, quick: true };
+
 const NO_STD_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7m-none-eabi"];
 
 /// The protocol crate, whose benches are run; built without `std` with [`WALLET`].
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         Task::Bench { quick } => bench(&mut run, quick),
         Task::Vectors => vectors(&mut run),
         Task::Crash { kills, seed } => crash(&mut run, kills, seed),
+        Task::Soak(options) => soak::soak(&mut run, &options),
         Task::Attack { seconds } => {
             let test =
                 cargo(["test", "--release", "-p", RELAY, "--test", "costly", "--", "--nocapture"])
@@ -175,6 +181,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // The test step's debug build (dependencies optimized, see the root Cargo.toml): no
     // release build of the relay's dependencies just for this.
     run.exec("sim", &cargo(["run", "-p", SIM, "--", "--seeds", SIM_CI_SEEDS]))?;
+    // A short soak on the test step's debug build: the soak's own machinery, and a devnet of
+    // short slots that keeps making and finalizing blocks under load.
+    run.step("soak", |run| soak::soak(run, &SOAK_CI))?;
     for target in NO_STD_TARGETS {
         let build =
             cargo(["build", "-p", CORE, "-p", WALLET, "--no-default-features", "--target", target]);

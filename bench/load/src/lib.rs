@@ -78,6 +78,10 @@ pub struct Cli {
     /// loopback, so a relay can tell this client from others on the same host).
     #[arg(long)]
     bind: Option<std::net::IpAddr>,
+    /// Offer the rates again and again until stopped: a steady load for a soak (`cargo xtask
+    /// soak`), one report line a step.
+    #[arg(long)]
+    repeat: bool,
 }
 
 /// Upper bounds on what one run may do, whatever the arguments.
@@ -119,7 +123,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         fund(&mut control, chain_id, &dev, &senders, cli.fee).await?
     };
 
-    for &rate in &rates {
+    let steps: Box<dyn Iterator<Item = &u32>> =
+        if cli.repeat { Box::new(rates.iter().cycle()) } else { Box::new(rates.iter()) };
+    for &rate in steps {
         let count = rate as usize * cli.seconds as usize;
         eprintln!("memecoin-load: signing {count} transfers for {rate} tx/s");
         // A relay strikes (and then bans) a connection over 2,000 messages a second: stay at or
