@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use warp::Filter;
-use warp::http::StatusCode;
+use warp::http::{HeaderName, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
 fn error(status: StatusCode, reason: impl Into<String>) -> Response {
@@ -190,17 +190,20 @@ async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
 /// only to its origin and to relays over WebSockets, cannot be framed (clickjacking a "Send"), is
 /// never sniffed into another type, and leaks no URL to other sites. Written once, in
 /// `www/headers.json`, which the static bundle (`tools/wallet/bundle.mjs`, `cargo xtask wallet`)
-/// also reads for its `<meta>` policy and its `_headers`. Names in lower case.
-pub fn page_headers() -> &'static [(String, String)] {
-    static HEADERS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
-        parse_page_headers(include_str!("../../www/headers.json"))
-            .expect("www/headers.json is an object of header names to values or directive lists")
-    });
+/// also reads for its `<meta>` policy and its `_headers`. Parsed once, into what a response
+/// carries.
+pub fn page_headers() -> &'static [(HeaderName, HeaderValue)] {
+    static HEADERS: std::sync::LazyLock<Vec<(HeaderName, HeaderValue)>> =
+        std::sync::LazyLock::new(|| {
+            parse_page_headers(include_str!("../../www/headers.json")).expect(
+                "www/headers.json is an object of header names to values or directive lists",
+            )
+        });
     &HEADERS
 }
 
 /// `www/headers.json`: each name to a value, or to a list of directives joined with `; `.
-fn parse_page_headers(json: &str) -> Option<Vec<(String, String)>> {
+fn parse_page_headers(json: &str) -> Option<Vec<(HeaderName, HeaderValue)>> {
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
     map.into_iter()
         .map(|(name, value)| {
@@ -213,9 +216,8 @@ fn parse_page_headers(json: &str) -> Option<Vec<(String, String)>> {
                     .join("; "),
                 _ => return None,
             };
-            let valid = warp::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
-                && warp::http::HeaderValue::from_str(&value).is_ok();
-            valid.then(|| (name.to_ascii_lowercase(), value))
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            Some((name, HeaderValue::from_str(&value).ok()?))
         })
         .collect()
 }
@@ -250,12 +252,7 @@ async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
             let headers = reply.headers_mut();
             headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
             for (name, value) in page_headers() {
-                if let (Ok(name), Ok(value)) = (
-                    warp::http::HeaderName::from_bytes(name.as_bytes()),
-                    warp::http::HeaderValue::from_str(value),
-                ) {
-                    headers.insert(name, value);
-                }
+                headers.insert(name.clone(), value.clone());
             }
             if encoded {
                 headers.insert("content-encoding", warp::http::HeaderValue::from_static("gzip"));
@@ -622,19 +619,17 @@ mod tests {
     fn the_page_headers_come_from_www_headers_json() {
         let headers = page_headers();
         let csp = headers.iter().find(|(n, _)| n == "content-security-policy").map(|(_, v)| v);
-        let csp = csp.expect("a content-security-policy");
+        let csp = csp.expect("a content-security-policy").to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'; "), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(headers.iter().any(|(n, v)| n == "x-frame-options" && v == "DENY"));
         // What the file may not hold: a number, a list of non-strings, a value with a newline.
-        assert_eq!(parse_page_headers(r#"{"a": 1}"#), None);
-        assert_eq!(parse_page_headers(r#"{"a": [1]}"#), None);
-        assert_eq!(parse_page_headers(r#"{"a": "x\ny"}"#), None);
-        assert_eq!(parse_page_headers(r#"{"bad name": "x"}"#), None);
-        assert_eq!(
-            parse_page_headers(r#"{"X-A": ["b", "c"]}"#),
-            Some(vec![("x-a".to_owned(), "b; c".to_owned())])
-        );
+        for bad in [r#"{"a": 1}"#, r#"{"a": [1]}"#, r#"{"a": "x\ny"}"#, r#"{"bad name": "x"}"#] {
+            assert!(parse_page_headers(bad).is_none(), "{bad}");
+        }
+        let parsed = parse_page_headers(r#"{"X-A": ["b", "c"]}"#).unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!((parsed[0].0.as_str(), parsed[0].1.to_str().unwrap()), ("x-a", "b; c"));
     }
 
     #[test]

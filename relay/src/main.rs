@@ -286,12 +286,12 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
 
 /// `db stats` as an operator reads it: sizes in kB, MB or GB, one table a line.
 fn stats_text(stats: &memecoin_node::store::Stats) -> String {
-    let mb = |bytes: u64| match bytes as f64 {
+    let size = |bytes: u64| match bytes as f64 {
         b if b < 1e6 => format!("{:.1} kB", b / 1e3),
         b if b < 1e9 => format!("{:.1} MB", b / 1e6),
         b => format!("{:.2} GB", b / 1e9),
     };
-    let mut out = format!("database   {} ({} on disk)\n", stats.path, mb(stats.file_bytes));
+    let mut out = format!("database   {} ({} on disk)\n", stats.path, size(stats.file_bytes));
     out += &format!("chain      {}\n", stats.chain_id);
     out += &match stats.finalized {
         Some(c) => format!("finalized  height {} ({})\n", c.height, c.hash),
@@ -310,9 +310,9 @@ fn stats_text(stats: &memecoin_node::store::Stats) -> String {
             "{:<12} {:>10} {:>12} {:>12} {:>12}\n",
             t.name,
             t.entries,
-            mb(t.stored_bytes),
-            mb(t.metadata_bytes),
-            mb(t.fragmented_bytes)
+            size(t.stored_bytes),
+            size(t.metadata_bytes),
+            size(t.fragmented_bytes)
         );
     }
     out

@@ -171,7 +171,7 @@ async fn wallet_page_in_chromium() {
     for path in ["/", "/app.js", wasm] {
         let (_, _, _, head) = get_with_head(relay.handle.addr, path, None).await;
         for (name, value) in memecoin_relay::http::page_headers() {
-            let line = format!("{name}: {}", value.to_ascii_lowercase());
+            let line = format!("{name}: {}", value.to_str().unwrap().to_ascii_lowercase());
             assert!(head.contains(&line), "{path} lacks `{line}`:\n{head}");
         }
     }

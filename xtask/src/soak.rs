@@ -8,7 +8,7 @@
 //! the figures issue-style targets compare (database and memory at the end against a tenth of
 //! the way).
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -146,8 +146,9 @@ pub(crate) fn soak(run: &mut Run, soak: &Soak) -> Result<(), Failure> {
     let _load = if soak.rate > 0 { Some(spawn(&load, Stdio::from(load_log))?) } else { None };
 
     let samples_path = out.join("soak.jsonl");
+    // Appended a line a sample, so a soak stopped early still leaves what it measured.
+    let mut jsonl = std::fs::File::create(&samples_path).map_err(|e| io_failure("create", e))?;
     let mut samples: Vec<Sample> = Vec::new();
-    let mut jsonl = String::new();
     let pid = relay.0.id();
     let mut cpu_before = (cpu_seconds(pid), Instant::now());
     let mut last_growth = (0u64, Instant::now());
@@ -160,8 +161,19 @@ pub(crate) fn soak(run: &mut Run, soak: &Soak) -> Result<(), Failure> {
         if let Ok(Some(status)) = relay.0.try_wait() {
             return Err(Failure::new("soak", &devnet, format!("exited: {status}"), "run it alone"));
         }
-        let Some((height, finalized)) = head(&listen) else { continue };
         let now = Instant::now();
+        let Some((height, finalized)) = head(&listen) else {
+            // A devnet that no longer answers has stopped as surely as one that makes no block.
+            if now.duration_since(last_growth.1) > Duration::from_secs(60) {
+                return Err(Failure::new(
+                    "soak",
+                    &devnet,
+                    "no answer for 60 s".into(),
+                    "run it alone",
+                ));
+            }
+            continue;
+        };
         let cpu_now = cpu_seconds(pid);
         let cpu = (cpu_now - cpu_before.0) / now.duration_since(cpu_before.1).as_secs_f64();
         cpu_before = (cpu_now, now);
@@ -183,8 +195,7 @@ pub(crate) fn soak(run: &mut Run, soak: &Soak) -> Result<(), Failure> {
             sample.rss_bytes as f64 / 1e6,
             sample.cpu
         );
-        let _ = writeln!(jsonl, "{}", sample.json());
-        std::fs::write(&samples_path, &jsonl).map_err(|e| io_failure("write", e))?;
+        writeln!(jsonl, "{}", sample.json()).map_err(|e| io_failure("write", e))?;
         samples.push(sample);
         if height > last_growth.0 {
             last_growth = (height, now);
