@@ -241,6 +241,13 @@ impl ChainState {
         state_root(&self.accounts_root, &self.meta.hash())
     }
 
+    /// The roots of the trees this state reads (§6.3, §6.5): the accounts tree and the releases
+    /// tree. A node store keeps every node these reach while it keeps the state; a node no kept
+    /// state reaches may be deleted (pruning).
+    pub fn tree_roots(&self) -> [Hash; 2] {
+        [self.accounts_root, self.meta.releases.root]
+    }
+
     /// Reads one account (default if absent).
     pub fn account<S: NodeStore + ?Sized>(
         &self,

@@ -84,6 +84,16 @@ impl Node {
             Node::Inner { left, right } => inner_hash(left, right),
         }
     }
+
+    /// The nodes this one references, by hash: none for a leaf, the non-empty children of an
+    /// inner node (an empty subtree is `Hash::ZERO`, which is no node).
+    pub fn children(&self) -> impl Iterator<Item = Hash> {
+        let pair = match self {
+            Node::Leaf { .. } => [None, None],
+            Node::Inner { left, right } => [Some(*left), Some(*right)],
+        };
+        pair.into_iter().flatten().filter(|h| *h != Hash::ZERO)
+    }
 }
 
 impl Encode for Node {
@@ -696,6 +706,17 @@ mod tests {
     use alloc::vec;
     use core::cell::Cell;
     use proptest::prelude::*;
+
+    #[test]
+    fn children_are_the_non_empty_subtrees() {
+        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
+        let leaf = Node::Leaf { key: a, value: vec![1] };
+        assert_eq!(leaf.children().count(), 0);
+        let both = Node::Inner { left: a, right: b };
+        assert_eq!(both.children().collect::<Vec<_>>(), vec![a, b]);
+        let right = Node::Inner { left: Hash::ZERO, right: b };
+        assert_eq!(right.children().collect::<Vec<_>>(), vec![b]);
+    }
 
     fn key(n: u64) -> Hash {
         tagged_hash(Domain::StateKey, &[&n.to_be_bytes()])

@@ -7,7 +7,7 @@
 
 use crate::mempool::{Mempool, MempoolConfig, Rejection};
 use crate::sigcache::SigCache;
-use crate::store::{Store, StoreError};
+use crate::store::{Pruning, PruningError, Store, StoreError};
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::crypto::{PublicKey, SecretKey};
@@ -206,7 +206,10 @@ pub struct AccountView {
 pub struct Node {
     genesis: Genesis,
     chain: Chain,
-    store: Store,
+    /// Shared with a prune running off the node's lock ([`Node::prune_due`]).
+    store: Arc<Store>,
+    /// What the store keeps behind finality.
+    pruning: Pruning,
     fork_choice: ForkChoice,
     /// Fork choice's window in blocks: `WINDOW`, smaller in tests.
     window: u64,
@@ -325,8 +328,9 @@ impl Node {
     ) -> Result<Node, NodeError> {
         let (chain, genesis_state, nodes) =
             genesis.build().map_err(|e| NodeError::Genesis(e.to_string()))?;
-        let store = Store::open(dir, chain.id)?;
-        if store.state(&chain.id)?.is_none() {
+        let store = Arc::new(Store::open(dir, chain.id)?);
+        // A store that finalized a block may have pruned the genesis state since.
+        if store.finalized()?.is_none() && store.state(&chain.id)?.is_none() {
             store.put_genesis(&genesis_state, &nodes)?;
         }
         let finalized = store.finalized()?.unwrap_or(Checkpoint { height: 0, hash: chain.id });
@@ -341,10 +345,12 @@ impl Node {
         // Light clients' finality proofs outlive a restart (the blocks re-imported below add
         // none twice).
         let proofs = store.newest_finality_proofs(MAX_FINALITY_PROOFS)?;
+        let pruning = Pruning::default_for(&chain.params);
         let mut node = Node {
             genesis,
             chain,
             store,
+            pruning,
             fork_choice: ForkChoice::with_anchor(finalized, anchor),
             window: WINDOW,
             states: HashMap::from([(finalized.hash, finalized_state), (anchor.hash, anchor_state)]),
@@ -422,6 +428,27 @@ impl Node {
     /// A reader of stored blocks, for serving them off the node's lock.
     pub fn reader(&self) -> crate::store::StoreReader {
         self.store.reader()
+    }
+
+    /// Sets what the store keeps behind finality (the default is
+    /// [`Pruning::default_for`] the chain); refuses a window below the chain's minimum.
+    pub fn set_pruning(&mut self, pruning: Pruning) -> Result<(), PruningError> {
+        self.pruning = pruning.check(&self.chain.params)?;
+        Ok(())
+    }
+
+    pub fn pruning(&self) -> Pruning {
+        self.pruning
+    }
+
+    /// The store and the height to prune it below, if a prune is due ([`Pruning::due`]): the
+    /// caller runs [`Store::prune`] off the node's lock (it takes the store's write lock for
+    /// the deletion only, after marking in a snapshot), and one at a time.
+    pub fn prune_due(&self) -> Option<(Arc<Store>, u64)> {
+        let finalized = self.fork_choice.finalized().height;
+        let pruned_below = self.store.pruned_below().ok()?;
+        let below = self.pruning.due(finalized, pruned_below)?;
+        Some((self.store.clone(), below))
     }
 
     /// The signature cache, for verifying a block's signatures off the node's lock.
@@ -720,7 +747,7 @@ impl Node {
         let applied = self
             .sigcache
             .apply_overlapped(&block.txs, |signatures| {
-                state::apply_block(&self.store, &self.chain, parent_state, &block, signatures)
+                state::apply_block(&*self.store, &self.chain, parent_state, &block, signatures)
             })
             .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
@@ -761,12 +788,12 @@ impl Node {
             let orphaned = self.orphaned_txs(old_head);
             if let Some(state) = self.states.get(&self.head) {
                 let now = now_ms;
-                self.mempool.on_new_state(&self.store, &self.chain, state, now);
+                self.mempool.on_new_state(&*self.store, &self.chain, state, now);
                 // Transactions of a branch that lost the head go back to the pool (those the new
                 // branch also holds, or that are now invalid, are refused by the pool's checks).
                 for tx in orphaned {
                     let _ = self.mempool.insert(
-                        &self.store,
+                        &*self.store,
                         &self.chain,
                         state,
                         tx,
@@ -866,7 +893,7 @@ impl Node {
         let applied = self
             .sigcache
             .apply_overlapped(&block.txs, |signatures| {
-                state::apply_block(&self.store, &self.chain, &parent_state, &block, signatures)
+                state::apply_block(&*self.store, &self.chain, &parent_state, &block, signatures)
             })
             .map_err(ImportError::Invalid)?;
         self.store.put_block(&block, &applied.state, &applied.nodes)?;
@@ -1002,10 +1029,10 @@ impl Node {
         }
         self.store.set_head(&self.head)?;
         if let Some(state) = self.states.get(&self.head) {
-            self.mempool.on_new_state(&self.store, &self.chain, state, now_ms);
+            self.mempool.on_new_state(&*self.store, &self.chain, state, now_ms);
             for tx in orphaned {
                 let _ = self.mempool.insert(
-                    &self.store,
+                    &*self.store,
                     &self.chain,
                     state,
                     tx,
@@ -1160,7 +1187,7 @@ impl Node {
         self.seen_votes.retain(|(_, height), _| *height > new.height);
         // Evidence whose offender is slashed in the finalized state has done its work.
         if let Some(state) = self.states.get(&new.hash) {
-            let store = &self.store;
+            let store = &*self.store;
             self.evidence.retain(|e| {
                 !state
                     .account(store, &Address::from_public_key(e.offender()))
@@ -1197,7 +1224,7 @@ impl Node {
     /// transactions cost no verification (PROTOCOL.md §16.3, *Mempool admission*).
     pub fn precheck_tx(&self, tx: &SignedTx) -> Result<(), Rejection> {
         let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
-        self.mempool.precheck(&self.store, state, tx)
+        self.mempool.precheck(&*self.store, state, tx)
     }
 
     /// As [`Node::submit_tx`], for a transaction whose signature the caller verified (see
@@ -1215,7 +1242,7 @@ impl Node {
     ) -> Result<Hash, Rejection> {
         let state = self.states.get(&self.head).ok_or(Rejection::AlreadyKnown)?;
         let id =
-            self.mempool.insert(&self.store, &self.chain, state, tx.clone(), now, signatures)?;
+            self.mempool.insert(&*self.store, &self.chain, state, tx.clone(), now, signatures)?;
         // Admitted means its signature verified (the mempool checks it through core).
         self.sigcache.insert(&tx);
         self.announce_ready();
@@ -1242,7 +1269,7 @@ impl Node {
     /// its ready transactions in the mempool. `None` before the node has a head state.
     pub fn next_nonce(&self, address: &Address) -> Option<u64> {
         let state = self.states.get(&self.head)?;
-        let account = state.account(&self.store, address).ok()?;
+        let account = state.account(&*self.store, address).ok()?;
         Some(self.mempool.next_nonce(address, account.nonce))
     }
 
@@ -1338,7 +1365,7 @@ impl Node {
         let offender = Address::from_public_key(evidence.offender());
         let slashable = self
             .head_state()
-            .and_then(|s| s.account(&self.store, &offender).ok())
+            .and_then(|s| s.account(&*self.store, &offender).ok())
             .is_some_and(|a| a.is_slashable());
         if !slashable
             || self.evidence.iter().any(|e| e.offender() == evidence.offender())
@@ -1424,14 +1451,14 @@ impl Node {
             return false;
         };
         let mut candidates = self.mempool.select(
-            |a| state.account(&self.store, a).map(|acc| acc.nonce).unwrap_or(0),
+            |a| state.account(&*self.store, a).map(|acc| acc.nonce).unwrap_or(0),
             self.chain.params.max_block_txs as usize,
         );
         // One piece of evidence per block keeps our own nonce simple: the first whose offender
         // this state can still slash. Evidence against an offender already slashed on this
         // branch would be refused (`AlreadySlashed`) and, if taken first, would hold every other
         // piece back; it stays queued for other branches until finality settles it.
-        let store = &self.store;
+        let store = &*self.store;
         let slashable = |e: &&Evidence| {
             state
                 .account(store, &Address::from_public_key(e.offender()))
@@ -1439,7 +1466,7 @@ impl Node {
         };
         if let Some(e) = self.evidence.iter().find(slashable) {
             let nonce = state
-                .account(&self.store, &Address::from_public_key(&me))
+                .account(&*self.store, &Address::from_public_key(&me))
                 .map(|a| a.nonce)
                 .unwrap_or(0);
             let tx = Tx {
@@ -1457,7 +1484,7 @@ impl Node {
         let verified = vec![true; candidates.len()];
         let build = |cert| {
             state::build_block(
-                &self.store,
+                &*self.store,
                 &self.chain,
                 &state,
                 &validator.key,
@@ -1705,7 +1732,7 @@ impl Node {
     ) -> Option<(SignedHeader, AccountProof)> {
         let view = self.account_view(head)?;
         let proof =
-            light::prove_account_at(&self.store, view.accounts_root, view.meta_hash, address);
+            light::prove_account_at(&*self.store, view.accounts_root, view.meta_hash, address);
         Some((view.header, proof.ok()?))
     }
 

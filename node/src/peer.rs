@@ -416,6 +416,22 @@ impl Peer {
         }
     }
 
+    /// An `error` reply the peer sent to request `id`: if it refuses our sync's blocks as pruned
+    /// (§16.3), says so once per sync. The sync is left outstanding, so it is asked again only
+    /// after the usual wait (10 s), not on every gossiped block: a peer that pruned what we lack
+    /// cannot help us, and asking it costs us both. `true` if it was our sync's.
+    pub fn sync_refused(&mut self, id: u64, reason: &str) -> bool {
+        let Some(sync) = self.syncing.filter(|s| s.id == id) else { return false };
+        if reason.starts_with("NotAvailable: pruned") {
+            tracing::warn!(
+                from = sync.from,
+                "the peer keeps no blocks this old ({reason}): this relay cannot sync from it \
+                 block by block"
+            );
+        }
+        true
+    }
+
     /// `reply` is done: after a non-empty reply to the sync, the next range from the same peer
     /// (a reply may be cut short by its byte bound, so only an empty one means we caught up).
     /// The height is the peer's to choose: at `u64::MAX` there is nothing above to ask for.
@@ -527,6 +543,14 @@ impl Peer {
         let start = from.max(1);
         Ok((start, from.saturating_add(count).saturating_sub(start)))
     }
+}
+
+/// The refusal of a `get_headers` or `get_blocks` range (after [`Peer::range`]) that starts
+/// below `pruned_below`, the lowest height a pruned relay still holds (§16.3): `NotAvailable`, not
+/// a strike — the asker learns where to start, or to sync from a checkpoint.
+pub fn pruned_range(from: u64, count: u64, pruned_below: u64) -> Option<String> {
+    (count > 0 && from < pruned_below)
+        .then(|| format!("NotAvailable: pruned below height {pruned_below}"))
 }
 
 /// The proofs a `get_finality { since, latest }` answers with (§16.3): those whose source is
@@ -651,6 +675,11 @@ mod tests {
             vec![Send::GetBlocks { id: 1, from: 1 }]
         );
         assert_eq!(gossip(&mut b, &mut p, &chain[3], now), vec![], "a sync is under way");
+        // A peer that pruned what we ask for: the sync stays outstanding (asked again only
+        // after the wait); an error to another request is not the sync's.
+        assert!(!p.sync_refused(9, "NotAvailable: pruned below height 3"));
+        assert!(p.sync_refused(1, "NotAvailable: pruned below height 3"));
+        assert_eq!(gossip(&mut b, &mut p, &chain[3], now), vec![], "not asked again at once");
         let later = now + SYNC_REPLY_WAIT_MS + 1;
         assert_eq!(
             gossip(&mut b, &mut p, &chain[2], later),
@@ -747,5 +776,15 @@ mod tests {
         assert_eq!(Peer::range(0, 256, true), Ok((1, 255)), "blocks begin at height 1");
         assert_eq!(Peer::range(0, 256, false), Ok((0, 256)));
         assert_eq!(Peer::range(u64::MAX, 256, true), Ok((u64::MAX, 0)));
+    }
+
+    #[test]
+    fn a_range_below_what_is_kept_is_refused() {
+        let refusal = Some("NotAvailable: pruned below height 100".to_owned());
+        assert_eq!(pruned_range(1, 256, 100), refusal);
+        assert_eq!(pruned_range(99, 1, 100), refusal);
+        assert_eq!(pruned_range(100, 256, 100), None);
+        assert_eq!(pruned_range(5, 256, 0), None, "nothing pruned");
+        assert_eq!(pruned_range(5, 0, 100), None, "an empty range asks for nothing");
     }
 }

@@ -16,6 +16,8 @@
 //! |             | `"last_proposal"`          | the last slot it signed a block for (`u64` BE) |
 //! |             | `"chain_generation"`       | the generation of its hash chain it reveals from (`u64` BE) |
 //! |             | `"anchor"`                 | the node's anchor [`Checkpoint`] (the deepest block it keeps in memory) |
+//! |             | `"pruned_below"`           | the lowest height blocks may still be stored at (`u64` BE; absent: nothing pruned) |
+//! |             | `"pruning"`                | the node's window (`u64` BE, 0 for an archive node) ‖ the chain's minimum window (`u64` BE) |
 //! | `blocks`    | block hash                 | [`Block`]                                 |
 //! | `states`    | block hash (chain id for genesis) | [`ChainState`] after that block    |
 //! | `nodes`     | node hash                  | state-tree [`Node`]                       |
@@ -37,13 +39,20 @@
 //! survives a crash or power loss. Readers see the last committed transaction (MVCC), never a
 //! half-written block.
 //!
+//! # Pruning
+//!
+//! [`Store::prune`] (module `prune`) deletes blocks, states, their index entries and the tree
+//! nodes no remaining state reaches, below a height at or under the finalized one; everything
+//! else is only ever added to (the finality proofs for light clients are a bounded window of
+//! their own). A root the node hands out — its finalized block's or a block above — stays
+//! readable as long as the node's window is not zero.
+//!
 //! # Not here
 //!
-//! Pruning is out of scope (but for the finality proofs kept for light clients, a bounded
-//! window): nodes, states and blocks are never deleted, so every stored root
-//! stays readable. Decisions about validity are core's; the store keeps what it is given, and
-//! only refuses what would make the database inconsistent (a state filed under the wrong block, a
-//! finalized block replaced by another, finality moving backwards).
+//! Decisions about validity are core's; the store keeps what it is given, and only refuses what
+//! would make the database inconsistent (a state filed under the wrong block, a finalized block
+//! replaced by another, finality moving backwards, pruning above finality). When to prune is the
+//! node's ([`Pruning`]).
 #![cfg_attr(
     not(test),
     deny(
@@ -96,6 +105,12 @@ const KEY_LAST_VOTE: &str = "last_vote";
 const KEY_LAST_PROPOSAL: &str = "last_proposal";
 const KEY_CHAIN_GENERATION: &str = "chain_generation";
 const KEY_ANCHOR: &str = "anchor";
+const KEY_PRUNED_BELOW: &str = "pruned_below";
+const KEY_PRUNING: &str = "pruning";
+
+mod prune;
+
+pub use prune::{DEFAULT_WINDOW, Pruned, Pruning, PruningError};
 
 /// What a database holds ([`Store::stats`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +168,8 @@ pub enum StoreError {
     InUse { path: String },
     /// There is no database in the data directory (`path` is where it would be).
     Missing { path: String },
+    /// `prune` was asked to delete blocks at or above the finalized height.
+    PruneAboveFinalized { below: u64, finalized: u64 },
 }
 
 impl fmt::Display for StoreError {
@@ -187,6 +204,10 @@ impl fmt::Display for StoreError {
                 "the database {path} is open in another process (a running relay?): stop it first"
             ),
             Self::Missing { path } => write!(f, "there is no database at {path}"),
+            Self::PruneAboveFinalized { below, finalized } => write!(
+                f,
+                "store: refusing to prune below height {below}, above the finalized height {finalized}"
+            ),
         }
     }
 }
@@ -285,8 +306,9 @@ pub struct Store {
 }
 
 /// Reads stored blocks, as they were written, and state-tree nodes, concurrently with the node
-/// ([`Store::reader`]): what a connection reads off the node's lock. Nothing it reads is ever
-/// deleted or rewritten (no pruning), so a root the node handed out stays readable.
+/// ([`Store::reader`]): what a connection reads off the node's lock. Nothing it reads is
+/// rewritten; pruning deletes only what lies below the finalized block by the node's window, so
+/// a root the node handed out stays readable.
 #[derive(Clone)]
 pub struct StoreReader {
     db: std::sync::Arc<Database>,
@@ -305,6 +327,22 @@ impl StoreReader {
         let table = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
         let value = table.get(hash.as_bytes()).map_err(db_err("reading a block"))?;
         Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// The lowest height blocks may still be stored at ([`Store::pruned_below`]): what a
+    /// connection refuses a range below of.
+    pub fn pruned_below(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("starting a read transaction"))?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_PRUNED_BELOW).map_err(db_err("reading the pruned height"))?;
+        value
+            .map(|v| {
+                <[u8; 8]>::try_from(v.value())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt { what: "pruned height" })
+            })
+            .transpose()
+            .map(|h| h.unwrap_or(0))
     }
 }
 
@@ -382,6 +420,18 @@ impl Store {
         drop((meta, txn));
         let db = std::sync::Arc::new(db);
         Ok(Store { db, chain_id, path, failure: std::sync::OnceLock::new() })
+    }
+
+    /// Gives the file's free pages back to the file system (redb's compaction: a series of
+    /// committed transactions, so a crash in the middle leaves a database that opens, repaired
+    /// by redb, with everything it held). Needs the only handle on the database: a store opened
+    /// with [`Store::open_existing`] that lent out no [`StoreReader`].
+    pub fn compact(self) -> Result<(), StoreError> {
+        let Store { mut db, path, .. } = self;
+        let db = std::sync::Arc::get_mut(&mut db)
+            .ok_or_else(|| StoreError::InUse { path: path.display().to_string() })?;
+        db.compact().map_err(db_err("compacting"))?;
+        Ok(())
     }
 
     /// What the database holds, table by table, and the file's size: `memecoin-relay db stats`.
@@ -1477,5 +1527,126 @@ mod tests {
             t.store.blocks_above(0, 10),
             Err(StoreError::Corrupt { what: "height index (block missing)" })
         );
+    }
+
+    /// Every node reachable from `root` that the store lacks.
+    fn missing_nodes(store: &Store, root: Hash) -> usize {
+        let mut stack = vec![root];
+        let mut missing = 0;
+        while let Some(hash) = stack.pop() {
+            if hash == Hash::ZERO {
+                continue;
+            }
+            match store.get_node(&hash).unwrap() {
+                Some(node) => stack.extend(node.children()),
+                None => missing += 1,
+            }
+        }
+        missing
+    }
+
+    /// Finalizes the test chain's block at `height` (index `height - 1`), with the canonical
+    /// entries from 1.
+    fn finalize(t: &TestChain, height: u64) {
+        let canonical: Vec<(u64, Hash)> = t.blocks[..height as usize]
+            .iter()
+            .map(|b| (b.header.header.height, b.hash()))
+            .collect();
+        let last = *canonical.last().unwrap();
+        t.store.set_finalized(Checkpoint { height: last.0, hash: last.1 }, &canonical).unwrap();
+    }
+
+    #[test]
+    fn prune_deletes_below_and_keeps_every_node_kept_states_reach() {
+        let mut t = TestChain::new();
+        let mut sent = Vec::new();
+        for _ in 0..40 {
+            let tx = t.transfer(1);
+            sent.push(tx.id());
+            t.extend(&[tx]);
+        }
+        // A side branch off block 4: pruned with its height like the rest.
+        let side = t.build(&t.store.state(&t.blocks[3].hash()).unwrap().unwrap(), 100, &[]);
+        t.store.put_block(&side.block, &side.applied.state, &side.applied.nodes).unwrap();
+        finalize(&t, 30);
+        let nodes_before = t.store.stats().unwrap().tables[3].entries;
+
+        assert_eq!(
+            t.store.prune(31),
+            Err(StoreError::PruneAboveFinalized { below: 31, finalized: 30 })
+        );
+        assert_eq!(t.store.pruned_below().unwrap(), 0);
+
+        let pruned = t.store.prune(20).unwrap();
+        // Blocks 1 to 19 and the side block; their states and genesis's.
+        assert_eq!((pruned.blocks, pruned.states), (20, 21));
+        assert!(pruned.nodes > 0);
+        assert_eq!(t.store.stats().unwrap().tables[3].entries, nodes_before - pruned.nodes);
+        assert_eq!(t.store.pruned_below().unwrap(), 20);
+        assert_eq!(t.store.reader().pruned_below().unwrap(), 20);
+        assert!(!t.store.has_block(&side.block.hash()).unwrap());
+        assert_eq!(t.store.state(&t.chain.id).unwrap(), None);
+        for (i, block) in t.blocks.iter().enumerate() {
+            let (height, hash) = (block.header.header.height, block.hash());
+            let kept = height >= 20;
+            assert_eq!(t.store.has_block(&hash).unwrap(), kept, "block {height}");
+            assert_eq!(t.store.state(&hash).unwrap().is_some(), kept, "state {height}");
+            assert_eq!(t.store.tx_location(&sent[i]).unwrap().is_some(), kept, "tx {height}");
+            assert_eq!(t.store.hash_at(height).unwrap().is_some(), kept && height <= 30);
+            if kept {
+                let state = t.store.state(&hash).unwrap().unwrap();
+                for root in state.tree_roots() {
+                    assert_eq!(missing_nodes(&t.store, root), 0, "state {height}");
+                }
+            }
+        }
+        let user = Address::from_public_key(&key("user").public_key());
+        let history = t.store.account_txs(&user, 100).unwrap();
+        assert_eq!(history.len(), 21);
+        assert!(history.iter().all(|(height, _, _)| *height >= 20));
+        assert_eq!(t.store.hashes_above(0).unwrap().first().map(|(h, _)| *h), Some(20));
+
+        // Nothing more to do at the same height; a reopened store remembers it and builds on.
+        assert_eq!(t.store.prune(20).unwrap(), Pruned::default());
+        let mut t = t.reopen();
+        assert_eq!(t.store.pruned_below().unwrap(), 20);
+        let tx = t.transfer(1);
+        let next = t.extend(&[tx]);
+        assert_eq!(next.header.header.height, 41);
+        finalize(&t, 41);
+        let again = t.store.prune(41).unwrap();
+        assert_eq!((again.blocks, again.states), (21, 21));
+        let tip = t.store.state(&next.hash()).unwrap().unwrap();
+        for root in tip.tree_roots() {
+            assert_eq!(missing_nodes(&t.store, root), 0);
+        }
+    }
+
+    #[test]
+    fn pruning_policy() {
+        let params = Params::devnet();
+        // Devnet: 16 slots of weak subjectivity, so the light clients' links decide.
+        assert_eq!(Pruning::min_window(&params), 1024);
+        assert_eq!(Pruning::default_for(&params), Pruning::Window(DEFAULT_WINDOW));
+        let standard = Params::standard();
+        assert_eq!(Pruning::min_window(&standard), 9_450 * 32);
+        assert_eq!(Pruning::default_for(&standard), Pruning::Window(9_450 * 32));
+        assert_eq!("archive".parse(), Ok(Pruning::Archive));
+        assert_eq!("2048".parse(), Ok(Pruning::Window(2048)));
+        assert_eq!("".parse::<Pruning>(), Err(PruningError::Unreadable(String::new())));
+        assert_eq!("-1".parse::<Pruning>(), Err(PruningError::Unreadable("-1".into())));
+        assert_eq!(
+            Pruning::Window(100).check(&params),
+            Err(PruningError::WindowTooSmall { window: 100, min: 1024 })
+        );
+        assert_eq!(Pruning::Archive.check(&params), Ok(Pruning::Archive));
+        // Due every window / 8 blocks of finality past the last prune, never for an archive.
+        let p = Pruning::Window(1024);
+        assert_eq!(p.due(1024 + 127, 0), None);
+        assert_eq!(p.due(1024 + 128, 0), Some(128));
+        assert_eq!(p.due(1024 + 255, 128), None);
+        assert_eq!(p.due(1024 + 300, 128), Some(300));
+        assert_eq!(p.due(100, 0), None);
+        assert_eq!(Pruning::Archive.due(u64::MAX, 0), None);
     }
 }

@@ -286,11 +286,18 @@ async fn head(shared: Arc<Shared>) -> Response {
 }
 
 async fn block(id: String, shared: Arc<Shared>) -> Response {
+    let pruned_below = shared.reader.pruned_below().unwrap_or(0);
     shared
         .with_node(|n| {
             let hash = match id.parse::<u64>() {
                 Ok(height) => match n.hash_at(height) {
                     Some(h) => h,
+                    None if height > 0 && height < pruned_below => {
+                        return error(
+                            StatusCode::GONE,
+                            format!("pruned: this relay keeps blocks from height {pruned_below}"),
+                        );
+                    }
                     None => {
                         return error(
                             StatusCode::NOT_FOUND,
@@ -570,6 +577,11 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     gauge("memecoin_head_height", "Height of the head block.", height);
     gauge("memecoin_finalized_height", "Height of the last finalized block.", finalized);
     gauge("memecoin_mempool_size", "Transactions in the mempool.", mempool as u64);
+    gauge(
+        "memecoin_pruned_below",
+        "Lowest height this relay may still hold blocks at (0: nothing pruned).",
+        shared.reader.pruned_below().unwrap_or(0),
+    );
     gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));
     gauge("memecoin_relay_peers", "Connected relays.", m.relay_peers.load(Relaxed));
     gauge("memecoin_sockets_open", "Open sockets, HTTP and WebSocket.", shared.gate.open());

@@ -35,6 +35,7 @@ pub use memecoin_core::wire;
 
 use memecoin_core::genesis::Genesis;
 use memecoin_node::node::{self, Node, ValidatorKey};
+use memecoin_node::store::Pruning;
 use shared::Shared;
 use std::future::Future;
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ pub struct Config {
     pub faucet: Option<faucet::FaucetConfig>,
     /// Connection caps and deadlines of the listener.
     pub limits: limits::Limits,
+    /// What the store keeps behind finality; `None`: the chain's default
+    /// ([`Pruning::default_for`]: pruned, at least the weak-subjectivity window).
+    pub pruning: Option<Pruning>,
 }
 
 /// A running relay's handle for tests and tools.
@@ -100,7 +104,19 @@ pub fn start(
     let addr = listener.local_addr()?;
     // Before anything else: a bad certificate or key stops the start, naming the file.
     let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
-    let node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
+    let mut node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
+    if let Some(pruning) = config.pruning {
+        node.set_pruning(pruning)?;
+    }
+    node.store().record_pruning(node.pruning(), Pruning::min_window(&node.chain().params))?;
+    match node.pruning() {
+        Pruning::Archive => tracing::info!("archive node: keeps every block and state"),
+        Pruning::Window(window) => tracing::info!(
+            window,
+            pruned_below = node.store().pruned_below()?,
+            "pruned node: keeps {window} blocks behind finality"
+        ),
+    }
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let public = config.public_addr.clone().or_else(|| Some(format!("{scheme}://{addr}/ws")));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -157,6 +173,9 @@ fn background(
         let slot_ms = shared.with_node(|n| n.chain().params.slot_ms).await;
         let mut tick = tokio::time::interval(Duration::from_millis(tick_ms(slot_ms)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // One prune at a time, on a blocking thread: it walks the live tree nodes, which must
+        // never hold up the node's lock or a tick.
+        let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -168,6 +187,11 @@ fn background(
                 tracing::error!("storage failed, stopping the relay: {e}");
                 failed.notify_one();
                 break;
+            }
+            if pruning.as_ref().is_none_or(|task| task.is_finished())
+                && let Some((store, below)) = shared.with_node(|n| n.prune_due()).await
+            {
+                pruning = Some(tokio::task::spawn_blocking(move || prune(&store, below)));
             }
             // A dialer ends once its address is forgotten (it failed too often): its slot is free.
             dialing.retain(|_, task| !task.is_finished());
@@ -184,5 +208,26 @@ fn background(
         for (_, task) in dialing {
             task.abort();
         }
+        // A prune under way finishes (or, killed, commits nothing): the store is left whole.
+        if let Some(task) = pruning {
+            let _ = task.await;
+        }
     })
+}
+
+/// Prunes `store` below `below` and says what went. A failure of the disk is latched by the
+/// store, and the next tick stops the relay.
+fn prune(store: &memecoin_node::store::Store, below: u64) {
+    let started = std::time::Instant::now();
+    match store.prune(below) {
+        Ok(p) => tracing::info!(
+            below,
+            blocks = p.blocks,
+            states = p.states,
+            nodes = p.nodes,
+            ms = started.elapsed().as_millis() as u64,
+            "pruned below height {below}"
+        ),
+        Err(e) => tracing::error!("pruning below height {below} failed: {e}"),
+    }
 }

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use memecoin_core::genesis::Genesis;
 use memecoin_node::keys;
+use memecoin_node::store::{Pruning, Store};
 use memecoin_relay::{Config, TlsConfig};
 use std::path::PathBuf;
 
@@ -88,6 +89,9 @@ enum Command {
         /// hours (`cargo xtask soak`).
         #[arg(long, default_value_t = 1_000)]
         slot_ms: u64,
+        /// What each validator keeps behind finality (see `run`).
+        #[arg(long)]
+        pruning: Option<Pruning>,
     },
     /// Look into a data dir's database. Refuses a data dir a running relay has open.
     #[command(subcommand)]
@@ -100,6 +104,23 @@ enum DbCommand {
     /// and bytes.
     Stats {
         /// The data dir (a devnet's validators each have one: <devnet dir>/node-<i>).
+        #[arg(long, default_value = "memecoin-data")]
+        data_dir: PathBuf,
+    },
+    /// Delete blocks, states and tree nodes more than a window behind finality, as a pruned
+    /// relay does on its own; one transaction, so a crash leaves the database as it was. The
+    /// file keeps its size (the space is reused): `db compact` gives it back.
+    Prune {
+        #[arg(long, default_value = "memecoin-data")]
+        data_dir: PathBuf,
+        /// Blocks to keep behind finality; default: the window the relay last ran with. At
+        /// least the chain's minimum (its weak-subjectivity window), which the relay recorded.
+        #[arg(long)]
+        window: Option<u64>,
+    },
+    /// Give the database file's free space back to the file system. A crash in the middle
+    /// leaves a database that opens (redb repairs it) with everything it held.
+    Compact {
         #[arg(long, default_value = "memecoin-data")]
         data_dir: PathBuf,
     },
@@ -148,6 +169,11 @@ struct RunArgs {
     /// reverse proxy, raise this, or 0 for no limit. Default 200.
     #[arg(long)]
     max_requests_per_ip: Option<u32>,
+    /// What to keep behind finality: `archive` (everything), or a window in blocks (at least
+    /// the chain's weak-subjectivity window and 1,024). Default: pruned, with the larger of
+    /// 8,192 blocks and that minimum.
+    #[arg(long)]
+    pruning: Option<Pruning>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -167,6 +193,8 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     max_connections_per_ip: Option<usize>,
     max_requests_per_ip: Option<u32>,
+    /// `"archive"` or a window in blocks, as `--pruning`.
+    pruning: Option<String>,
 }
 
 /// The listener's limits: defaults, with the per-address caps if given.
@@ -264,8 +292,17 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run(args) => run(args).await,
         Command::Db(DbCommand::Stats { data_dir }) => {
-            let store = memecoin_node::store::Store::open_existing(&data_dir)?;
+            let store = Store::open_existing(&data_dir)?;
             print!("{}", stats_text(&store.stats()?));
+            Ok(())
+        }
+        Command::Db(DbCommand::Prune { data_dir, window }) => db_prune(&data_dir, window),
+        Command::Db(DbCommand::Compact { data_dir }) => {
+            let store = Store::open_existing(&data_dir)?;
+            let before = store.stats()?.file_bytes;
+            store.compact()?;
+            let after = Store::open_existing(&data_dir)?.stats()?.file_bytes;
+            println!("compacted {}: {before} bytes before, {after} after", data_dir.display());
             Ok(())
         }
         Command::Devnet {
@@ -276,12 +313,47 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             max_connections_per_ip,
             max_requests_per_ip,
             slot_ms,
+            pruning,
         } => {
             anyhow::ensure!(slot_ms >= 50, "--slot-ms is at least 50");
             let limits = limits(max_connections_per_ip, max_requests_per_ip);
-            devnet(listen, data_dir, validators, slot_ms, www, limits).await
+            devnet(listen, data_dir, validators, slot_ms, www, limits, pruning).await
         }
     }
+}
+
+/// `db prune`: below the finalized height by the window given or recorded.
+fn db_prune(data_dir: &std::path::Path, window: Option<u64>) -> anyhow::Result<()> {
+    let store = Store::open_existing(data_dir)?;
+    let recorded = store.recorded_pruning()?;
+    let min = recorded.map_or(memecoin_core::light::MAX_LINKS, |(_, min)| min);
+    let window = match (window, recorded) {
+        (Some(window), _) => window,
+        (None, Some((Pruning::Window(window), _))) => window,
+        (None, Some((Pruning::Archive, _))) => {
+            anyhow::bail!("the relay last ran as an archive node: give --window to prune anyway")
+        }
+        (None, None) => anyhow::bail!("no pruning window recorded in this database: give --window"),
+    };
+    anyhow::ensure!(
+        window >= min,
+        "a window of {window} blocks is below this chain's minimum of {min}"
+    );
+    let finalized = store.finalized()?.map_or(0, |f| f.height);
+    let below = finalized.saturating_sub(window);
+    if below <= store.pruned_below()? {
+        println!(
+            "nothing to prune: finalized height {finalized}, blocks kept from height {}",
+            store.pruned_below()?
+        );
+        return Ok(());
+    }
+    let pruned = store.prune(below)?;
+    println!(
+        "pruned below height {below}: {} blocks, {} states, {} tree nodes (db compact returns the space)",
+        pruned.blocks, pruned.states, pruned.nodes
+    );
+    Ok(())
 }
 
 /// `db stats` as an operator reads it: sizes in kB, MB or GB, one table a line.
@@ -355,6 +427,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.max_connections_per_ip.or(file.max_connections_per_ip),
             args.max_requests_per_ip.or(file.max_requests_per_ip),
         ),
+        pruning: match (args.pruning, file.pruning) {
+            (Some(p), _) => Some(p),
+            (None, Some(text)) => Some(text.parse().map_err(|e| anyhow::anyhow!("pruning: {e}"))?),
+            (None, None) => None,
+        },
     };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -369,6 +446,7 @@ async fn devnet(
     slot_ms: u64,
     www: Option<PathBuf>,
     limits: memecoin_relay::limits::Limits,
+    pruning: Option<Pruning>,
 ) -> anyhow::Result<()> {
     let spec_path = data_dir.join("genesis.json");
     std::fs::create_dir_all(&data_dir)?;
@@ -434,6 +512,7 @@ async fn devnet(
             tls: None,
             faucet: (i == 0).then(|| memecoin_relay::faucet::FaucetConfig::devnet(dev.clone())),
             limits: limits.clone(),
+            pruning,
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }

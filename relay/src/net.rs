@@ -193,6 +193,15 @@ impl Conn {
     /// second, or over its share of the relay's ([`crate::shared::ReadBudget`]), the rest of
     /// the second is waited out before the reply goes (like the message cap: slowed, not
     /// struck; meanwhile TCP pushes back on the sender).
+    /// The refusal of a range that starts below what this relay still holds
+    /// ([`peer::pruned_range`]), charged as one read.
+    async fn pruned(&mut self, from: u64, count: u64) -> Option<String> {
+        let pruned_below = self.shared.reader.pruned_below().unwrap_or(0);
+        let refusal = peer::pruned_range(from, count, pruned_below)?;
+        self.charge(1).await;
+        Some(refusal)
+    }
+
     async fn charge(&mut self, reads: u64) {
         let over_share = self.shared.reads.charge(&mut self.reads, reads.max(1), Instant::now());
         let reads = u32::try_from(reads).unwrap_or(u32::MAX).max(1);
@@ -405,6 +414,9 @@ impl Conn {
                     Ok(range) => range,
                     Err(s) => return self.strike(Some(id), s),
                 };
+                if let Some(reason) = self.pruned(from, count).await {
+                    return self.send(&Message::Error { id: Some(id), reason });
+                }
                 let turn = self.shared.big_replies.acquire().await;
                 // Under the lock only which blocks; read and encoded after it.
                 let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
@@ -425,6 +437,9 @@ impl Conn {
                     Ok(range) => range,
                     Err(s) => return self.strike(Some(id), s),
                 };
+                if let Some(reason) = self.pruned(from, count).await {
+                    return self.send(&Message::Error { id: Some(id), reason });
+                }
                 let turn = self.shared.big_replies.acquire().await;
                 // Under the lock only which blocks; read (as stored) and encoded after it.
                 let hashes = self.shared.with_node(|n| n.hashes_from(from, count)).await;
@@ -543,8 +558,13 @@ impl Conn {
             | Message::Inclusion { .. }
             | Message::Head { .. }
             | Message::Finalized { .. }
-            | Message::AccountChanged { .. }
-            | Message::Error { .. } => Ok(()),
+            | Message::AccountChanged { .. } => Ok(()),
+            Message::Error { id, reason } => {
+                if let Some(id) = id {
+                    self.peer.sync_refused(id, &reason);
+                }
+                Ok(())
+            }
         }
     }
 

@@ -121,6 +121,7 @@ pub fn config(
         tls: None,
         faucet: None,
         limits: Default::default(),
+        pruning: None,
     }
 }
 

@@ -1,0 +1,326 @@
+//! Pruning: what a node keeps behind finality, and the deletion of the rest.
+//!
+//! A pruned node ([`Pruning::Window`], the default) keeps the blocks, the states after them and
+//! the tree nodes those states reach for `window` blocks below its finalized block; an archive
+//! node ([`Pruning::Archive`]) keeps everything. [`Store::prune`] deletes, in one write
+//! transaction, every block below a height (on every branch) with its state and index entries,
+//! then every tree node no remaining state reaches (mark and sweep). A crash in the middle
+//! commits nothing; the freed pages are reused by later writes (`db compact` gives them back to
+//! the file system).
+//!
+//! Why mark and sweep rather than reference counts: tree nodes are content-addressed, so a block
+//! may write a node that already exists (an account back at an earlier value, an inner node over
+//! two such); counting references correctly would mean reading before every write of a block.
+//! Marking walks each kept root only until it meets a node already marked, so its cost is the
+//! number of live nodes plus the roots, paid once per prune, and a node prunes every `window / 8`
+//! blocks of finality, not every block.
+
+use super::{
+    ACCOUNT_TXS, BLOCKS, CANONICAL, HEIGHTS, KEY_PRUNED_BELOW, KEY_PRUNING, META, NODES, STATES,
+    Store, StoreError, TXS, account_tx_key, db_err, decode, height_hash_key, split_height_hash_key,
+};
+use memecoin_core::block::Block;
+use memecoin_core::hash::Hash;
+use memecoin_core::light::{MAX_LINKS, trust_deadline_slot};
+use memecoin_core::params::Params;
+use memecoin_core::state::ChainState;
+use memecoin_core::tree::Node;
+use memecoin_core::tx::TxKind;
+use redb::{ReadableTable, ReadableTableMetadata};
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// What a node keeps behind finality (`memecoin-relay run --pruning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pruning {
+    /// Keeps every block, state and tree node.
+    Archive,
+    /// Keeps blocks, states and tree nodes for this many blocks below the finalized block.
+    Window(u64),
+}
+
+/// Blocks kept behind finality by default, if the chain's weak-subjectivity window is shorter:
+/// about 2 hours 16 minutes of 1-second slots, enough for a peer that was away that long to
+/// catch up block by block.
+pub const DEFAULT_WINDOW: u64 = 8_192;
+
+impl Pruning {
+    /// The smallest window a pruned node may keep on a chain with `params`: the
+    /// weak-subjectivity window in blocks (a light client may start from a checkpoint that old,
+    /// PROTOCOL.md §13.2) and the headers a light client links a finality proof to its own
+    /// finalized block with ([`MAX_LINKS`]).
+    pub fn min_window(params: &Params) -> u64 {
+        trust_deadline_slot(1, params).max(MAX_LINKS)
+    }
+
+    /// The default: pruned, with [`DEFAULT_WINDOW`] or the minimum if larger.
+    pub fn default_for(params: &Params) -> Pruning {
+        Pruning::Window(Self::min_window(params).max(DEFAULT_WINDOW))
+    }
+
+    /// Refuses a window smaller than [`Pruning::min_window`].
+    pub fn check(self, params: &Params) -> Result<Pruning, PruningError> {
+        let min = Self::min_window(params);
+        match self {
+            Pruning::Window(window) if window < min => {
+                Err(PruningError::WindowTooSmall { window, min })
+            }
+            _ => Ok(self),
+        }
+    }
+
+    /// The height to prune below now, if a prune is due: the node has finalized `finalized` and
+    /// the store keeps blocks from `pruned_below`. Due once finality has moved `window / 8`
+    /// blocks (at least one) past the last prune, so the work comes in batches.
+    pub fn due(self, finalized: u64, pruned_below: u64) -> Option<u64> {
+        let Pruning::Window(window) = self else { return None };
+        let below = finalized.checked_sub(window)?;
+        let step = (window / 8).max(1);
+        (below >= pruned_below.saturating_add(step)).then_some(below)
+    }
+}
+
+impl fmt::Display for Pruning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pruning::Archive => f.write_str("archive"),
+            Pruning::Window(window) => write!(f, "{window}"),
+        }
+    }
+}
+
+/// `archive`, or a window in blocks.
+impl FromStr for Pruning {
+    type Err = PruningError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "archive" => Ok(Pruning::Archive),
+            _ => s.parse().map(Pruning::Window).map_err(|_| PruningError::Unreadable(s.into())),
+        }
+    }
+}
+
+/// Why a pruning setting is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PruningError {
+    /// Neither `archive` nor a number of blocks.
+    Unreadable(String),
+    /// A window the chain's light clients and syncing peers could not live with.
+    WindowTooSmall { window: u64, min: u64 },
+}
+
+impl fmt::Display for PruningError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreadable(s) => {
+                write!(f, "pruning {s:?} is neither \"archive\" nor a number of blocks")
+            }
+            Self::WindowTooSmall { window, min } => write!(
+                f,
+                "a pruning window of {window} blocks is below this chain's minimum of {min} \
+                 (its weak-subjectivity window, and the headers light clients link with)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PruningError {}
+
+/// What [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub blocks: u64,
+    pub states: u64,
+    pub nodes: u64,
+}
+
+impl Store {
+    /// Records the node's pruning setting and the chain's minimum window
+    /// ([`Pruning::min_window`]), for `memecoin-relay db prune`, which has no chain spec.
+    pub fn record_pruning(&self, pruning: Pruning, min_window: u64) -> Result<(), StoreError> {
+        let window = match pruning {
+            Pruning::Archive => 0,
+            Pruning::Window(window) => window,
+        };
+        let mut value = [0u8; 16];
+        let (w, m) = value.split_at_mut(8);
+        w.copy_from_slice(&window.to_be_bytes());
+        m.copy_from_slice(&min_window.to_be_bytes());
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_PRUNING, value.as_slice()).map_err(db_err("recording the pruning"))?;
+            Ok(())
+        })
+    }
+
+    /// What [`Store::record_pruning`] recorded last: the setting and the minimum window.
+    pub fn recorded_pruning(&self) -> Result<Option<(Pruning, u64)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(META).map_err(db_err("opening table meta"))?;
+        let value = table.get(KEY_PRUNING).map_err(db_err("reading the pruning"))?;
+        let Some(value) = value else { return Ok(None) };
+        let corrupt = StoreError::Corrupt { what: "pruning" };
+        let (window, min) = value.value().split_first_chunk::<8>().ok_or(corrupt.clone())?;
+        let min = <[u8; 8]>::try_from(min).map_err(|_| corrupt)?;
+        let pruning = match u64::from_be_bytes(*window) {
+            0 => Pruning::Archive,
+            window => Pruning::Window(window),
+        };
+        Ok(Some((pruning, u64::from_be_bytes(min))))
+    }
+
+    /// The lowest height the store may still hold blocks at: the `below` of the last
+    /// [`Store::prune`], 0 if it never pruned.
+    pub fn pruned_below(&self) -> Result<u64, StoreError> {
+        self.reader().pruned_below()
+    }
+
+    /// Deletes every stored block with a height below `below`, on every branch, with the state
+    /// after it (the genesis state too, once `below` is above 0), its transaction and account
+    /// index entries and the canonical entries below `below`; then every tree node that no
+    /// remaining state reaches; and records `below` ([`Store::pruned_below`]). One write
+    /// transaction: a crash or an error leaves the store as it was.
+    ///
+    /// Refuses, changing nothing, a `below` above the finalized height
+    /// ([`StoreError::PruneAboveFinalized`]): blocks a node may still reorganise onto stay. A
+    /// `below` at or under the last one does nothing.
+    pub fn prune(&self, below: u64) -> Result<Pruned, StoreError> {
+        let finalized = self.finalized()?.map_or(0, |f| f.height);
+        if below > finalized {
+            return Err(StoreError::PruneAboveFinalized { below, finalized });
+        }
+        if below <= self.pruned_below()? {
+            return Ok(Pruned::default());
+        }
+        // Mark in a snapshot, off the write lock, so block imports go on meanwhile: every node a
+        // kept state reaches. States stored after the snapshot are marked again in the write
+        // transaction below (few: the blocks imported during the walk).
+        let mut live = HashSet::new();
+        let mut marked_states = HashSet::new();
+        {
+            let txn = self.read()?;
+            let states = txn.open_table(STATES).map_err(db_err("opening table states"))?;
+            let nodes = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+            for entry in states.iter().map_err(db_err("scanning states"))? {
+                let (key, value) = entry.map_err(db_err("scanning states"))?;
+                let state: ChainState = decode(value.value(), "state")?;
+                if state.tip.height >= below {
+                    mark(&nodes, &state, &mut live)?;
+                    marked_states.insert(*key.value());
+                }
+            }
+        }
+        self.write(|txn| {
+            let mut pruned = Pruned::default();
+            {
+                let mut heights =
+                    txn.open_table(HEIGHTS).map_err(db_err("opening table heights"))?;
+                let mut blocks = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+                let mut states = txn.open_table(STATES).map_err(db_err("opening table states"))?;
+                let mut txs = txn.open_table(TXS).map_err(db_err("opening table txs"))?;
+                let mut index =
+                    txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
+                let to = height_hash_key(below, &Hash::ZERO);
+                let doomed = heights
+                    .range::<&[u8; 40]>(..&to)
+                    .map_err(db_err("scanning the height index"))?
+                    .map(|e| e.map(|(k, _)| split_height_hash_key(k.value())))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err("scanning the height index"))?;
+                for (height, hash) in doomed {
+                    let block: Option<Block> = blocks
+                        .remove(hash.as_bytes())
+                        .map_err(db_err("deleting a block"))?
+                        .map(|v| decode(v.value(), "block"))
+                        .transpose()?;
+                    for (position, tx) in (0u32..).zip(block.iter().flat_map(|b| &b.txs)) {
+                        let id = tx.id();
+                        // The index keeps one location per id: only if it is this block's.
+                        let here = txs
+                            .get(id.as_bytes())
+                            .map_err(db_err("reading the tx index"))?
+                            .is_some_and(|v| v.value().starts_with(hash.as_bytes()));
+                        if here {
+                            txs.remove(id.as_bytes()).map_err(db_err("deleting a tx location"))?;
+                        }
+                        let sender = tx.tx.sender_address();
+                        let recipient = match &tx.tx.kind {
+                            TxKind::Transfer { to, .. } if *to != sender => Some(*to),
+                            _ => None,
+                        };
+                        for address in core::iter::once(sender).chain(recipient) {
+                            index
+                                .remove(&account_tx_key(&address, height, &hash, position))
+                                .map_err(db_err("deleting an account index entry"))?;
+                        }
+                    }
+                    pruned.blocks = pruned.blocks.saturating_add(u64::from(block.is_some()));
+                    if states.remove(hash.as_bytes()).map_err(db_err("deleting a state"))?.is_some()
+                    {
+                        pruned.states = pruned.states.saturating_add(1);
+                    }
+                    heights
+                        .remove(&height_hash_key(height, &hash))
+                        .map_err(db_err("deleting a height index entry"))?;
+                }
+                // Genesis has no block: its state goes with height 0.
+                if states
+                    .remove(self.chain_id.as_bytes())
+                    .map_err(db_err("deleting a state"))?
+                    .is_some()
+                {
+                    pruned.states = pruned.states.saturating_add(1);
+                }
+                let mut canonical =
+                    txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
+                canonical
+                    .retain_in::<&[u8; 8], _>(..&below.to_be_bytes(), |_, _| false)
+                    .map_err(db_err("pruning the canonical index"))?;
+                // States stored since the snapshot.
+                let nodes = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+                for entry in states.iter().map_err(db_err("scanning states"))? {
+                    let (key, value) = entry.map_err(db_err("scanning states"))?;
+                    if !marked_states.contains(key.value()) {
+                        mark(&nodes, &decode(value.value(), "state")?, &mut live)?;
+                    }
+                }
+            }
+            let mut nodes = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+            let before = nodes.len().map_err(db_err("counting nodes"))?;
+            nodes
+                .retain(|hash, _| live.contains(hash))
+                .map_err(db_err("sweeping unreachable nodes"))?;
+            let after = nodes.len().map_err(db_err("counting nodes"))?;
+            pruned.nodes = before.saturating_sub(after);
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            meta.insert(KEY_PRUNED_BELOW, below.to_be_bytes().as_slice())
+                .map_err(db_err("recording the pruned height"))?;
+            Ok(pruned)
+        })
+    }
+}
+
+/// Adds to `live` every node `state`'s trees reach, walking down from each root until a node
+/// already marked (everything below it is too). A node missing from the table is left out: the
+/// walk marks what is there.
+fn mark<T: ReadableTable<&'static [u8; 32], &'static [u8]>>(
+    nodes: &T,
+    state: &ChainState,
+    live: &mut HashSet<[u8; 32]>,
+) -> Result<(), StoreError> {
+    let mut stack: Vec<Hash> =
+        state.tree_roots().into_iter().filter(|h| *h != Hash::ZERO).collect();
+    while let Some(hash) = stack.pop() {
+        if !live.insert(hash.0) {
+            continue;
+        }
+        let Some(value) = nodes.get(hash.as_bytes()).map_err(db_err("reading a node"))? else {
+            continue;
+        };
+        let node: Node = decode(value.value(), "state node")?;
+        stack.extend(node.children().filter(|h| !live.contains(&h.0)));
+    }
+    Ok(())
+}
