@@ -80,13 +80,15 @@ Tasks:
                   honest transfers accepted and included, empty slots, the honest round
                   trip against idle and the relay's peak memory. `cargo xtask test` runs
                   the same file on a debug build, 8 s per attack.
-  soak [--blocks N] [--validators V] [--slot-ms MS] [--rate TPS] [--every S] [--quick]
+  soak [--blocks N] [--validators V] [--slot-ms MS] [--rate TPS] [--every S]
+       [--pruning archive|W] [--quick]
                   A devnet of V validators (default 4) on MS-millisecond slots (default
                   100) under a steady TPS transfers a second (default 20, memecoin-load
                   --repeat), release build, until the head reaches N (default 100,000):
                   samples database size, resident memory, CPU and finality lag every S
                   seconds (default 10) into target/soak/soak.jsonl, draws
                   target/soak/soak.png, and prints the end against a tenth of the way.
+                  --pruning: what each validator keeps (the relay's default: pruned).
                   --quick: the debug build and no chart (`cargo xtask test` runs 150 blocks).
   liveness [--down-slots N]
                   Liveness for days on release relays, each its own process
@@ -352,6 +354,10 @@ fn parse_soak(rest: &[String]) -> Result<Task, UsageError> {
                     u32::try_from(number("--rate")?).map_err(|_| bad("--rate (too high)".into()))?
             }
             "--every" => soak.every = number("--every")?.max(1),
+            "--pruning" => {
+                let value = words.next().ok_or_else(|| bad("--pruning (needs a value)".into()))?;
+                soak.pruning = Some(value.clone());
+            }
             "--quick" => soak.quick = true,
             _ => return Err(bad(word.clone())),
         }
@@ -476,6 +482,8 @@ mod tests {
                 "5",
                 "--every",
                 "2",
+                "--pruning",
+                "archive",
                 "--quick",
             ],
             Ok(Task::Soak(Soak {
@@ -483,6 +491,7 @@ mod tests {
                 slot_ms: 50,
                 rate: 5,
                 every: 2,
+                pruning: Some("archive".into()),
                 quick: true,
                 ..Soak::default()
             })),

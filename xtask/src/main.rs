@@ -41,8 +41,15 @@ use crate::wasm::{WWW, check_wasm_size, page, wasm, wasm_tests};
 /// Targets without `std` that `memecoin-core` must build for. `thumbv7m-none-eabi` has no `std` at
 /// all, so it proves the no_std claim; wasm32 is the browser wallet's target.
 /// `cargo xtask test`'s soak: 150 blocks of 100 ms, sampled every 2 s, no chart.
-const SOAK_CI: soak::Soak =
-    soak::Soak { blocks: 150, validators: 4, slot_ms: 100, rate: 20, every: 2, quick: true };
+const SOAK_CI: soak::Soak = soak::Soak {
+    blocks: 150,
+    validators: 4,
+    slot_ms: 100,
+    rate: 20,
+    every: 2,
+    pruning: None,
+    quick: true,
+};
 
 const NO_STD_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7m-none-eabi"];
 

@@ -29,13 +29,23 @@ pub(crate) struct Soak {
     pub rate: u32,
     /// Seconds between samples.
     pub every: u64,
+    /// The devnet's `--pruning`; `None`: the relay's default.
+    pub pruning: Option<String>,
     /// The debug build `cargo xtask test` already made, no chart: the CI's short run.
     pub quick: bool,
 }
 
 impl Default for Soak {
     fn default() -> Self {
-        Soak { blocks: 100_000, validators: 4, slot_ms: 100, rate: 20, every: 10, quick: false }
+        Soak {
+            blocks: 100_000,
+            validators: 4,
+            slot_ms: 100,
+            rate: 20,
+            every: 10,
+            pruning: None,
+            quick: false,
+        }
     }
 }
 
@@ -110,6 +120,10 @@ pub(crate) fn soak(run: &mut Run, soak: &Soak) -> Result<(), Failure> {
         "--max-requests-per-ip".into(),
         "0".into(),
     ]);
+    let devnet = match &soak.pruning {
+        Some(pruning) => devnet.args(["--pruning", pruning.as_str()]),
+        None => devnet,
+    };
     println!("\n$ {devnet} &");
     let spawn = |cmd: &Cmd, stdout: Stdio| {
         cmd.command(&run.root)
