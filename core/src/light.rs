@@ -20,6 +20,7 @@
 
 use crate::account::{Account, state_key};
 use crate::address::Address;
+use crate::block::Block;
 use crate::encode::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::finality::{Certificate, CertificateError, Checkpoint, SignedVote};
 use crate::genesis::{Genesis, GenesisError};
@@ -131,6 +132,11 @@ pub enum LightError {
     },
     /// The client has seen conflicting finality and accepts nothing more.
     Halted,
+    /// A checkpoint's block or state is not the trusted block's ([`verify_checkpoint`]):
+    /// `what` says which part.
+    WrongCheckpoint {
+        what: &'static str,
+    },
 }
 
 impl LightError {
@@ -198,6 +204,9 @@ impl fmt::Display for LightError {
                 "header {height} is too far above the finalized height {finalized} to link"
             ),
             Self::OffFinalized => f.write_str("header is on a branch without the finalized block"),
+            Self::WrongCheckpoint { what } => {
+                write!(f, "checkpoint {what} does not match the trusted block")
+            }
             Self::ConflictingFinality { height } => write!(
                 f,
                 "conflicting finality: a valid certificate finalizes a block at height {height} \
@@ -971,6 +980,25 @@ pub fn verify_meta(
 ) -> Result<(), LightError> {
     if state_root(accounts_root, &tagged_hash(Domain::ChainMeta, &[meta])) != *state_root_ {
         return Err(LightError::StateRootMismatch);
+    }
+    Ok(())
+}
+
+/// Verifies a checkpoint a node starts from (PROTOCOL.md §16.11): `block` is the trusted block
+/// `hash`, and `state` is the state its header commits to — its tip that block, its accounts
+/// root and meta making the header's state root. The trees under the state's roots are then
+/// downloaded node by node, each checked against the hash that names it.
+pub fn verify_checkpoint(hash: &Hash, block: &Block, state: &ChainState) -> Result<(), LightError> {
+    let header = &block.header.header;
+    if block.hash() != *hash {
+        return Err(LightError::WrongCheckpoint { what: "block" });
+    }
+    let tip = &state.tip;
+    if (tip.hash, tip.height, tip.slot) != (*hash, header.height, header.slot) {
+        return Err(LightError::WrongCheckpoint { what: "state's tip" });
+    }
+    if state.state_root() != header.state_root {
+        return Err(LightError::WrongCheckpoint { what: "state root" });
     }
     Ok(())
 }

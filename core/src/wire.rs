@@ -25,6 +25,10 @@ pub const MAX_RANGE: u64 = 256;
 pub const MAX_ACCOUNT_SUBSCRIPTIONS: usize = 64;
 /// Most peer addresses in one `peers` message.
 pub const MAX_PEERS_PER_MESSAGE: usize = 32;
+/// Most node hashes one `get_nodes` may name.
+pub const MAX_NODE_HASHES: usize = 64;
+/// Most state-tree nodes in one `nodes` reply.
+pub const MAX_NODES_REPLY: usize = 1024;
 
 /// What a connection says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +145,30 @@ pub enum Message {
         accounts_root: String,
         /// Hex of the encoded `ChainMeta`.
         meta: String,
+    },
+    /// Request a stored block and the state after it, by the block's hash (hex): where a
+    /// checkpoint sync starts (PROTOCOL.md §16.11).
+    GetCheckpoint {
+        id: u64,
+        hash: String,
+    },
+    Checkpoint {
+        id: u64,
+        /// Hex of the `Block`.
+        block: String,
+        /// Hex of the `ChainState` after it.
+        state: String,
+    },
+    /// Request state-tree nodes by hash (hex, at most `MAX_NODE_HASHES`), each followed by the
+    /// nodes below it, breadth first: subtrees, each checked against the hash that names it.
+    GetNodes {
+        id: u64,
+        hashes: Vec<String>,
+    },
+    Nodes {
+        id: u64,
+        /// Hex of each `Node`, at most `MAX_NODES_REPLY`.
+        nodes: Vec<String>,
     },
     /// Request an inclusion proof of a transaction.
     GetInclusion {

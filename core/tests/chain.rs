@@ -1747,3 +1747,35 @@ fn a_client_locates_a_relays_block_and_tells_lies_from_not_yet() {
             .is_err()
     );
 }
+
+/// §16.11: a checkpoint is a block and the state its header commits to; anything else is named.
+#[test]
+fn a_checkpoint_is_the_trusted_block_and_its_own_state() {
+    let mut net = Net::new(4, 2);
+    let tx = net.transfer(0, net.user_address(1), 5, 0);
+    net.produce(vec![tx]);
+    net.produce(vec![]);
+    // `states[0]` is genesis: the state after `blocks[i]` is `states[i + 1]`.
+    let (block, state) = (net.blocks[1].clone(), net.states[2].clone());
+    let hash = block.hash();
+    assert_eq!(light::verify_checkpoint(&hash, &block, &state), Ok(()));
+    let other = &net.blocks[0];
+    assert_eq!(
+        light::verify_checkpoint(&other.hash(), &block, &state),
+        Err(LightError::WrongCheckpoint { what: "block" })
+    );
+    assert_eq!(
+        light::verify_checkpoint(&hash, &block, &net.states[1]),
+        Err(LightError::WrongCheckpoint { what: "state's tip" })
+    );
+    let mut forged = state.clone();
+    forged.accounts_root = Hash([7; 32]);
+    assert_eq!(
+        light::verify_checkpoint(&hash, &block, &forged),
+        Err(LightError::WrongCheckpoint { what: "state root" })
+    );
+    assert_eq!(
+        LightError::WrongCheckpoint { what: "state root" }.to_string(),
+        "checkpoint state root does not match the trusted block"
+    );
+}

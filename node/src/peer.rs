@@ -120,6 +120,8 @@ pub enum Strike {
     BadAddress(String),
     BadHash(String),
     RangeTooLarge(u64),
+    /// A `get_nodes` naming more than `wire::MAX_NODE_HASHES` hashes.
+    TooManyHashes(usize),
 }
 
 impl Strike {
@@ -139,7 +141,7 @@ impl Strike {
             Strike::TooManySubscriptions => "TooManySubscriptions",
             Strike::BadAddress(_) => "BadAddress",
             Strike::BadHash(_) => "BadHash",
-            Strike::RangeTooLarge(_) => "RangeTooLarge",
+            Strike::RangeTooLarge(_) | Strike::TooManyHashes(_) => "RangeTooLarge",
         }
     }
 }
@@ -156,6 +158,9 @@ impl fmt::Display for Strike {
             Strike::InvalidTx(e) => write!(f, "{label}: {e}"),
             Strike::InvalidBlock(e) => write!(f, "{label}: {e}"),
             Strike::RangeTooLarge(count) => write!(f, "{label}: {count} > {MAX_RANGE}"),
+            Strike::TooManyHashes(count) => {
+                write!(f, "{label}: {count} > {} hashes", memecoin_core::wire::MAX_NODE_HASHES)
+            }
             Strike::BadMessage(why)
             | Strike::BadTx(why)
             | Strike::BadBlock(why)
@@ -767,11 +772,13 @@ mod tests {
             Strike::BadAddress("x".into()),
             Strike::BadHash("x".into()),
             Strike::RangeTooLarge(257),
+            Strike::TooManyHashes(65),
         ];
         for s in all {
             assert!(s.to_string().starts_with(s.label()), "{s}");
         }
         assert_eq!(Strike::RangeTooLarge(257).to_string(), "RangeTooLarge: 257 > 256");
+        assert_eq!(Strike::TooManyHashes(65).to_string(), "RangeTooLarge: 65 > 64 hashes");
         assert_eq!(Strike::HelloTwice.to_string(), "Protocol: hello sent twice");
         assert_eq!(Peer::range(0, 256, true), Ok((1, 255)), "blocks begin at height 1");
         assert_eq!(Peer::range(0, 256, false), Ok((0, 256)));

@@ -112,6 +112,13 @@ mod prune;
 
 pub use prune::{DEFAULT_WINDOW, Pruned, Pruning, PruningError};
 
+/// A stored block and the state after it, as stored ([`StoreReader::checkpoint_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointBytes {
+    pub block: Vec<u8>,
+    pub state: Vec<u8>,
+}
+
 /// What a database holds ([`Store::stats`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -170,6 +177,8 @@ pub enum StoreError {
     Missing { path: String },
     /// `prune` was asked to delete blocks at or above the finalized height.
     PruneAboveFinalized { below: u64, finalized: u64 },
+    /// `put_checkpoint` on a store that has a finalized block already.
+    NotFresh { finalized: u64 },
 }
 
 impl fmt::Display for StoreError {
@@ -204,6 +213,11 @@ impl fmt::Display for StoreError {
                 "the database {path} is open in another process (a running relay?): stop it first"
             ),
             Self::Missing { path } => write!(f, "there is no database at {path}"),
+            Self::NotFresh { finalized } => write!(
+                f,
+                "store: the data dir has a chain already (finalized height {finalized}): a \
+                 checkpoint starts only an empty one"
+            ),
             Self::PruneAboveFinalized { below, finalized } => write!(
                 f,
                 "store: refusing to prune below height {below}, above the finalized height {finalized}"
@@ -329,6 +343,53 @@ impl StoreReader {
         Ok(value.map(|v| v.value().to_vec()))
     }
 
+    /// The stored block `hash` and the state after it, as stored: a `checkpoint` reply
+    /// (PROTOCOL.md §16.11). `None` unless both are kept.
+    pub fn checkpoint_bytes(&self, hash: &Hash) -> Result<Option<CheckpointBytes>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("starting a read transaction"))?;
+        let blocks = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+        let states = txn.open_table(STATES).map_err(db_err("opening table states"))?;
+        let block = blocks.get(hash.as_bytes()).map_err(db_err("reading a block"))?;
+        let state = states.get(hash.as_bytes()).map_err(db_err("reading a state"))?;
+        Ok(block
+            .zip(state)
+            .map(|(b, s)| CheckpointBytes { block: b.value().to_vec(), state: s.value().to_vec() }))
+    }
+
+    /// The stored tree nodes `hashes` name, each followed by the stored nodes below it, breadth
+    /// first, as stored: a `nodes` reply (PROTOCOL.md §16.11). Stops before `max_nodes` nodes or
+    /// `max_bytes` bytes of them; a hash not stored (pruned, or never a node) is skipped.
+    pub fn subtrees(
+        &self,
+        hashes: &[Hash],
+        max_nodes: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err("starting a read transaction"))?;
+        let table = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0usize;
+        let mut queue = std::collections::VecDeque::new();
+        for root in hashes {
+            queue.push_back(*root);
+            while let Some(hash) = queue.pop_front() {
+                let Some(value) = table.get(hash.as_bytes()).map_err(db_err("reading a node"))?
+                else {
+                    continue;
+                };
+                let raw = value.value();
+                bytes = bytes.saturating_add(raw.len());
+                if out.len() >= max_nodes || bytes > max_bytes {
+                    return Ok(out);
+                }
+                let node: Node = decode(raw, "state node")?;
+                queue.extend(node.children());
+                out.push(raw.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
     /// The lowest height blocks may still be stored at ([`Store::pruned_below`]): what a
     /// connection refuses a range below of.
     pub fn pruned_below(&self) -> Result<u64, StoreError> {
@@ -420,6 +481,74 @@ impl Store {
         drop((meta, txn));
         let db = std::sync::Arc::new(db);
         Ok(Store { db, chain_id, path, failure: std::sync::OnceLock::new() })
+    }
+
+    /// Stores tree nodes (a checkpoint sync's download), in one transaction.
+    pub fn put_nodes<'a>(
+        &self,
+        nodes: impl IntoIterator<Item = &'a Node>,
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+            for node in nodes {
+                table
+                    .insert(node.hash().as_bytes(), node.to_bytes().as_slice())
+                    .map_err(db_err("writing a node"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether tree node `hash` is stored.
+    pub fn has_node(&self, hash: &Hash) -> Result<bool, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
+        Ok(table.get(hash.as_bytes()).map_err(db_err("reading a node"))?.is_some())
+    }
+
+    /// Makes a checkpoint the store's start, in one transaction: `block` and the state after it
+    /// (whose tree nodes must be stored already, [`Store::put_nodes`]) become the finalized
+    /// block, the anchor and the head, the canonical index starts at it, and nothing below it is
+    /// kept ([`Store::pruned_below`] is its height). With `proof`, light clients are served it.
+    /// Refuses, changing nothing, a store that has a finalized block already
+    /// ([`StoreError::NotFresh`]) and a state that is not the block's.
+    pub fn put_checkpoint(
+        &self,
+        block: &Block,
+        state: &ChainState,
+        proof: Option<&FinalityProof>,
+    ) -> Result<Checkpoint, StoreError> {
+        let hash = block.hash();
+        let checkpoint = Checkpoint { height: block.header.header.height, hash };
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
+            if let Some(finalized) = meta
+                .get(KEY_FINALIZED)
+                .map_err(db_err("reading the finalized checkpoint"))?
+                .map(|v| decode::<Checkpoint>(v.value(), "finalized checkpoint"))
+                .transpose()?
+            {
+                return Err(StoreError::NotFresh { finalized: finalized.height });
+            }
+            write_block(txn, block, state, &NodeBatch::new())?;
+            write_canonical(txn, &[(checkpoint.height, hash)])?;
+            let bytes = checkpoint.to_bytes();
+            meta.insert(KEY_FINALIZED, bytes.as_slice())
+                .map_err(db_err("writing the checkpoint"))?;
+            meta.insert(KEY_ANCHOR, bytes.as_slice()).map_err(db_err("writing the anchor"))?;
+            meta.insert(KEY_HEAD, hash.as_bytes().as_slice())
+                .map_err(db_err("writing the head"))?;
+            meta.insert(KEY_PRUNED_BELOW, checkpoint.height.to_be_bytes().as_slice())
+                .map_err(db_err("writing the pruned height"))?;
+            if let Some(proof) = proof {
+                let mut table =
+                    txn.open_table(FINALITY).map_err(db_err("opening table finality"))?;
+                table
+                    .insert(&proof.source.height.to_be_bytes(), proof.to_bytes().as_slice())
+                    .map_err(db_err("writing a proof"))?;
+            }
+            Ok(checkpoint)
+        })
     }
 
     /// Gives the file's free pages back to the file system (redb's compaction: a series of

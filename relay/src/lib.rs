@@ -12,6 +12,8 @@
 //! - [`peers`] — the relay addresses known and dialed: bounded per source, scored, aged.
 //! - [`listen`] — the accept loop: header and request deadlines, HTTP/1.1 with upgrades on plain
 //!   TCP or TLS, each socket admitted first.
+//! - [`checkpoint`] — checkpoint sync: an empty data dir starts from a trusted finalized block's
+//!   state, downloaded from other relays and checked, instead of replaying from genesis.
 //! - [`admission`] — who may open a socket or send a request: per-client caps, strikes, bans.
 //! - [`limits`] — every bound of the relay: connection caps, deadlines, queues, rates, caches.
 //! - [`http`] — warp routes: JSON API, `/metrics`, `/ws`, the wallet page.
@@ -22,6 +24,7 @@
 //! run real relays on `127.0.0.1:0`.
 
 pub mod admission;
+pub mod checkpoint;
 pub mod faucet;
 pub mod http;
 pub mod limits;
@@ -70,6 +73,8 @@ pub struct Config {
     /// What the store keeps behind finality; `None`: the chain's default
     /// ([`Pruning::default_for`]: pruned, at least the weak-subjectivity window).
     pub pruning: Option<Pruning>,
+    /// Start an empty data dir from a finalized checkpoint instead of genesis ([`run`] only).
+    pub checkpoint_sync: Option<checkpoint::CheckpointSync>,
 }
 
 /// A running relay's handle for tests and tools.
@@ -86,6 +91,16 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let mut config = config;
+    if let Some(cs) = &config.checkpoint_sync {
+        checkpoint::sync(&config.genesis, &config.data_dir, cs).await?;
+        // The checkpoint relays are peers too: they hold the blocks after the checkpoint.
+        for url in &cs.urls {
+            if !config.peers.contains(url) {
+                config.peers.push(url.clone());
+            }
+        }
+    }
     let (handle, server) = start(config, listener, shutdown)?;
     tracing::info!(addr = %handle.addr, "relay listening");
     server.await;

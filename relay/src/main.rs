@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a relay (and a validator, with --validator-key).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Make a validator key file (signing key + commit-reveal hash chain).
     Keygen {
         /// Where to write the key file.
@@ -174,6 +174,17 @@ struct RunArgs {
     /// 8,192 blocks and that minimum.
     #[arg(long)]
     pruning: Option<Pruning>,
+    /// Start an empty data dir from a recent finalized block, downloading its state from this
+    /// relay (ws://host:port/ws; repeatable; also dialed as a peer) instead of replaying every
+    /// block from genesis. Which block: --checkpoint, or the relays' newest finality proof (two
+    /// must agree once genesis is past its weak-subjectivity bound). A data dir with a chain
+    /// resumes from it.
+    #[arg(long = "checkpoint-sync-url")]
+    checkpoint_sync_urls: Vec<String>,
+    /// With --checkpoint-sync-url: the hash of a finalized block to start from, trusted as given
+    /// (take it from a source you trust: your own node, a block explorer, a friend).
+    #[arg(long)]
+    checkpoint: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -195,6 +206,9 @@ struct FileConfig {
     max_requests_per_ip: Option<u32>,
     /// `"archive"` or a window in blocks, as `--pruning`.
     pruning: Option<String>,
+    #[serde(default)]
+    checkpoint_sync_urls: Vec<String>,
+    checkpoint: Option<String>,
 }
 
 /// The listener's limits: defaults, with the per-address caps if given.
@@ -290,7 +304,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {} (chain id {})", out.display(), g.chain_id());
             Ok(())
         }
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
         Command::Db(DbCommand::Stats { data_dir }) => {
             let store = Store::open_existing(&data_dir)?;
             print!("{}", stats_text(&store.stats()?));
@@ -319,6 +333,26 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let limits = limits(max_connections_per_ip, max_requests_per_ip);
             devnet(listen, data_dir, validators, slot_ms, www, limits, pruning).await
         }
+    }
+}
+
+/// `--checkpoint-sync-url` and `--checkpoint`: both, the URLs alone, or neither.
+fn checkpoint_sync(
+    urls: Vec<String>,
+    checkpoint: Option<String>,
+) -> anyhow::Result<Option<memecoin_relay::checkpoint::CheckpointSync>> {
+    let trusted = checkpoint
+        .map(|hex| {
+            memecoin_core::hash::Hash::from_hex(&hex)
+                .map_err(|e| anyhow::anyhow!("--checkpoint (a block hash, 64 hex digits): {e}"))
+        })
+        .transpose()?;
+    match (urls.is_empty(), trusted) {
+        (true, Some(_)) => {
+            anyhow::bail!("--checkpoint needs a --checkpoint-sync-url to download from")
+        }
+        (true, None) => Ok(None),
+        (false, trusted) => Ok(Some(memecoin_relay::checkpoint::CheckpointSync { urls, trusted })),
     }
 }
 
@@ -427,6 +461,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.max_connections_per_ip.or(file.max_connections_per_ip),
             args.max_requests_per_ip.or(file.max_requests_per_ip),
         ),
+        checkpoint_sync: checkpoint_sync(
+            [file.checkpoint_sync_urls, args.checkpoint_sync_urls].concat(),
+            args.checkpoint.or(file.checkpoint),
+        )?,
         pruning: match (args.pruning, file.pruning) {
             (Some(p), _) => Some(p),
             (None, Some(text)) => Some(text.parse().map_err(|e| anyhow::anyhow!("pruning: {e}"))?),
@@ -513,6 +551,7 @@ async fn devnet(
             faucet: (i == 0).then(|| memecoin_relay::faucet::FaucetConfig::devnet(dev.clone())),
             limits: limits.clone(),
             pruning,
+            checkpoint_sync: None,
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }

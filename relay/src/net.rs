@@ -460,6 +460,52 @@ impl Conn {
                 self.charge(reads).await;
                 self.send_text(text)
             }
+            Message::GetCheckpoint { id, hash } => {
+                let hash = match Hash::from_hex(&hash) {
+                    Ok(h) => h,
+                    Err(e) => return self.strike(Some(id), Strike::BadHash(e.to_string())),
+                };
+                let turn = self.shared.big_replies.acquire().await;
+                let found = self.shared.reader.checkpoint_bytes(&hash).ok().flatten();
+                drop(turn);
+                self.charge(2).await;
+                match found {
+                    Some(found) => self.send(&Message::Checkpoint {
+                        id,
+                        block: hex::encode(found.block),
+                        state: hex::encode(found.state),
+                    }),
+                    None => self.send(&Message::Error {
+                        id: Some(id),
+                        reason: "NotAvailable: no such block and state".into(),
+                    }),
+                }
+            }
+            Message::GetNodes { id, hashes } => {
+                if hashes.len() > wire::MAX_NODE_HASHES {
+                    return self.strike(Some(id), Strike::TooManyHashes(hashes.len()));
+                }
+                let mut wanted = Vec::with_capacity(hashes.len());
+                for text in &hashes {
+                    match Hash::from_hex(text) {
+                        Ok(h) => wanted.push(h),
+                        Err(e) => return self.strike(Some(id), Strike::BadHash(e.to_string())),
+                    }
+                }
+                let turn = self.shared.big_replies.acquire().await;
+                let nodes = self
+                    .shared
+                    .reader
+                    .subtrees(&wanted, wire::MAX_NODES_REPLY, wire::MAX_FRAME / 4)
+                    .unwrap_or_default();
+                // A node is about a tenth of a block: charged as one read per 16.
+                let reads = 1 + nodes.len() as u64 / 16;
+                let text =
+                    Message::Nodes { id, nodes: nodes.iter().map(hex::encode).collect() }.to_json();
+                drop(turn);
+                self.charge(reads).await;
+                self.send_text(text)
+            }
             Message::GetFinality { id, since, latest } => {
                 let turn = self.shared.big_replies.acquire().await;
                 let proofs = self.shared.with_node(|n| peer::finality(n, since, latest)).await;
@@ -556,6 +602,8 @@ impl Conn {
             | Message::Account { .. }
             | Message::Meta { .. }
             | Message::Inclusion { .. }
+            | Message::Checkpoint { .. }
+            | Message::Nodes { .. }
             | Message::Head { .. }
             | Message::Finalized { .. }
             | Message::AccountChanged { .. } => Ok(()),

@@ -13,10 +13,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite;
 
 #[path = "support/http.rs"]
 mod support;
+#[path = "support/ws.rs"]
+mod ws;
 
 const BIN: &str = env!("CARGO_BIN_EXE_memecoin-relay");
 /// The smallest window a devnet allows (`Pruning::min_window`: the light clients' 1,024 links).
@@ -96,23 +97,6 @@ fn kill_loop(args: &[&str], data_dir: &Path, check: impl Fn()) -> usize {
     unreachable!()
 }
 
-/// One request over `/ws` as a browser; the reply's JSON.
-fn ask(port: u16, chain_id: &str, request: Value) -> Value {
-    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).unwrap();
-    let hello = serde_json::json!({
-        "type": "hello", "version": 1, "chain_id": chain_id, "role": "browser", "head_height": 0
-    });
-    ws.send(tungstenite::Message::text(hello.to_string())).unwrap();
-    ws.send(tungstenite::Message::text(request.to_string())).unwrap();
-    loop {
-        let tungstenite::Message::Text(text) = ws.read().unwrap() else { continue };
-        let reply: Value = serde_json::from_str(&text).unwrap();
-        if reply["id"] == request["id"] {
-            return reply;
-        }
-    }
-}
-
 #[test]
 fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_has() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,7 +162,7 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
         gauge(port, "memecoin_pruned_below").is_some_and(|p| p > below)
     });
     let kept_from = gauge(port, "memecoin_pruned_below").unwrap();
-    let refused = ask(
+    let refused = ws::ask(
         port,
         &chain_id,
         serde_json::json!({
@@ -190,7 +174,7 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
     assert!(reason.starts_with("NotAvailable: pruned below height "), "{reason}");
     let said: u64 = reason.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(said >= kept_from, "{reason}");
-    let served = ask(
+    let served = ws::ask(
         port,
         &chain_id,
         serde_json::json!({
@@ -203,7 +187,7 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
     assert_eq!(status, 410, "{body}");
     assert!(body.contains("pruned: this relay keeps blocks from height"), "{body}");
     // A light client's requests: the newest finality proof, an account proof.
-    let finality = ask(
+    let finality = ws::ask(
         port,
         &chain_id,
         serde_json::json!({
@@ -213,7 +197,7 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
     assert_eq!(finality["proofs"].as_array().map(Vec::len), Some(1), "{finality}");
     let dev = memecoin_node::keys::devnet_dev_key().unwrap();
     let address = memecoin_core::address::Address::from_public_key(&dev.public_key());
-    let account = ask(
+    let account = ws::ask(
         port,
         &chain_id,
         serde_json::json!({

@@ -122,6 +122,7 @@ pub fn config(
         faucet: None,
         limits: Default::default(),
         pruning: None,
+        checkpoint_sync: None,
     }
 }
 

@@ -1,0 +1,291 @@
+//! Checkpoint sync, sans I/O: a new node starts from a finalized block it trusts instead of
+//! replaying every block from genesis (PROTOCOL.md §16.11).
+//!
+//! The caller fetches the trusted block and the state after it (`get_checkpoint`), which
+//! [`StateSync::new`] checks with core ([`light::verify_checkpoint`]); then the state's trees,
+//! node by node: [`StateSync::wanted`] names the hashes to ask for (`get_nodes`), and
+//! [`StateSync::receive`] keeps only nodes that hash to a wanted hash — every node kept is
+//! reachable from the trusted roots, so a peer can slow the download but never change it — and
+//! stores them. When nothing is wanted, [`StateSync::finish`] makes the checkpoint the store's
+//! finalized block, and the node opens from it and follows the chain block by block.
+//!
+//! Crash safety: nodes are stored as they come (one transaction a reply) and the checkpoint is
+//! recorded last, in one transaction. A sync killed in the middle leaves a store with some nodes
+//! and no finalized block; a new [`StateSync`] walks what is stored and asks only for the rest.
+
+use crate::store::{Store, StoreError};
+use memecoin_core::block::Block;
+use memecoin_core::encode::Decode;
+use memecoin_core::finality::Checkpoint;
+use memecoin_core::hash::Hash;
+use memecoin_core::light::{self, FinalityProof, LightError};
+use memecoin_core::state::ChainState;
+use memecoin_core::tree::Node;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A state being downloaded.
+#[derive(Debug)]
+pub struct StateSync {
+    block: Block,
+    state: ChainState,
+    /// Hashes of nodes reachable from the state's roots that the store lacks and no reply has
+    /// brought yet.
+    wanted: BTreeSet<Hash>,
+    /// Nodes stored by this sync.
+    stored: u64,
+}
+
+/// Why a checkpoint sync stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncError {
+    /// The block or state is not the trusted block's (a peer lied, or has another chain).
+    Checkpoint(LightError),
+    /// Bytes a peer sent do not decode.
+    Decode {
+        what: &'static str,
+    },
+    Store(StoreError),
+    /// `finish` before every node was stored.
+    Incomplete {
+        wanted: usize,
+    },
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Checkpoint(e) => write!(f, "checkpoint refused: {e}"),
+            Self::Decode { what } => write!(f, "checkpoint sync: a {what} does not decode"),
+            Self::Store(e) => write!(f, "checkpoint sync: {e}"),
+            Self::Incomplete { wanted } => {
+                write!(f, "checkpoint sync: {wanted} nodes still missing")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        SyncError::Store(e)
+    }
+}
+
+impl StateSync {
+    /// Starts (or resumes) downloading the state after `block`, which must be the trusted block
+    /// `trusted`, with `state` the state its header commits to (both as a peer sent them, in
+    /// canonical bytes). Nodes already in `store` are not asked for again.
+    pub fn new(
+        store: &Store,
+        trusted: &Hash,
+        block: &[u8],
+        state: &[u8],
+    ) -> Result<StateSync, SyncError> {
+        let block = Block::from_bytes(block).map_err(|_| SyncError::Decode { what: "block" })?;
+        let state =
+            ChainState::from_bytes(state).map_err(|_| SyncError::Decode { what: "state" })?;
+        light::verify_checkpoint(trusted, &block, &state).map_err(SyncError::Checkpoint)?;
+        let mut sync = StateSync { block, state, wanted: BTreeSet::new(), stored: 0 };
+        // Walk what a killed sync stored: descend through stored nodes, want the missing ones.
+        let mut stack: Vec<Hash> = sync.state.tree_roots().to_vec();
+        while let Some(hash) = stack.pop() {
+            if hash == Hash::ZERO || sync.wanted.contains(&hash) {
+                continue;
+            }
+            match memecoin_core::tree::NodeStore::get_node(store, &hash)
+                .map_err(|e| SyncError::Store(StoreError::Db(e.to_string())))?
+            {
+                Some(node) => stack.extend(node.children()),
+                None => {
+                    sync.wanted.insert(hash);
+                }
+            }
+        }
+        Ok(sync)
+    }
+
+    /// The checkpoint being synced.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { height: self.block.header.header.height, hash: self.block.hash() }
+    }
+
+    /// Up to `max` hashes to ask for next.
+    pub fn wanted(&self, max: usize) -> Vec<Hash> {
+        self.wanted.iter().take(max).copied().collect()
+    }
+
+    /// Nodes still wanted (each may stand for a whole subtree).
+    pub fn wanted_len(&self) -> usize {
+        self.wanted.len()
+    }
+
+    /// Nodes this sync has stored.
+    pub fn stored(&self) -> u64 {
+        self.stored
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.wanted.is_empty()
+    }
+
+    /// Takes a `nodes` reply, in the order sent (a node before the nodes below it): keeps and
+    /// stores each that hashes to a wanted hash, and wants its children the store lacks.
+    /// Anything else (a node not asked for, one already stored) is dropped. Returns how many
+    /// were kept: 0 means the reply brought nothing, which the caller counts against the peer.
+    pub fn receive(&mut self, store: &Store, nodes: &[Vec<u8>]) -> Result<usize, SyncError> {
+        let mut kept = Vec::new();
+        let mut kept_hashes = std::collections::HashSet::new();
+        for bytes in nodes {
+            let node = Node::from_bytes(bytes).map_err(|_| SyncError::Decode { what: "node" })?;
+            let hash = node.hash();
+            if !self.wanted.remove(&hash) {
+                continue;
+            }
+            for child in node.children() {
+                if !kept_hashes.contains(&child) && !store.has_node(&child)? {
+                    self.wanted.insert(child);
+                }
+            }
+            kept_hashes.insert(hash);
+            kept.push(node);
+        }
+        store.put_nodes(&kept)?;
+        self.stored = self.stored.saturating_add(kept.len() as u64);
+        Ok(kept.len())
+    }
+
+    /// Records the checkpoint as the store's finalized block (with `proof`, the finality proof
+    /// it was trusted by, if any), once every node is stored: the node then opens from it.
+    pub fn finish(
+        self,
+        store: &Store,
+        proof: Option<&FinalityProof>,
+    ) -> Result<Checkpoint, SyncError> {
+        if !self.is_done() {
+            return Err(SyncError::Incomplete { wanted: self.wanted.len() });
+        }
+        Ok(store.put_checkpoint(&self.block, &self.state, proof)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+    use crate::node::{Event, Node};
+    use memecoin_core::address::Address;
+    use std::path::Path;
+
+    const START: u64 = 1_700_000_000_000;
+
+    fn node(dir: &Path, validator: bool) -> Node {
+        let genesis = keys::devnet_genesis(1, START).unwrap();
+        let key = validator.then(|| keys::devnet_validator(0).unwrap());
+        Node::open_at(genesis, dir, key, START).unwrap()
+    }
+
+    fn at(n: &Node, slot: u64) -> u64 {
+        START + slot * n.chain().params.slot_ms + 10
+    }
+
+    /// Runs the validator through `slots`, returning its blocks.
+    fn run(n: &mut Node, slots: std::ops::RangeInclusive<u64>) -> Vec<Block> {
+        let mut out = Vec::new();
+        for slot in slots {
+            n.tick(at(n, slot));
+            out.extend(n.take_events().into_iter().filter_map(|e| match e {
+                Event::Block(b) => Some(b),
+                _ => None,
+            }));
+        }
+        out
+    }
+
+    /// A checkpoint synced from a live node's store, through the bytes a peer would send, with
+    /// a lying peer and a killed sync on the way: the new node opens at the checkpoint, reads
+    /// the same accounts, and imports the blocks after it.
+    #[test]
+    fn a_new_node_starts_from_a_checkpoint_and_follows_the_chain() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut source = node(da.path(), true);
+        run(&mut source, 1..=40);
+        let checkpoint = source.finalized();
+        assert!(checkpoint.height > 20, "finalized {}", checkpoint.height);
+        let reader = source.reader();
+        let stored = reader.checkpoint_bytes(&checkpoint.hash).unwrap().unwrap();
+        let (block, state) = (stored.block, stored.state);
+
+        let store = Store::open(db.path(), source.chain().id).unwrap();
+        // The wrong block for the trusted hash, or a state that is not its own, is refused.
+        let other = reader.checkpoint_bytes(&source.hash_at(3).unwrap()).unwrap().unwrap();
+        assert_eq!(
+            StateSync::new(&store, &checkpoint.hash, &other.block, &other.state).unwrap_err(),
+            SyncError::Checkpoint(LightError::WrongCheckpoint { what: "block" })
+        );
+        assert_eq!(
+            StateSync::new(&store, &checkpoint.hash, &block, &other.state).unwrap_err(),
+            SyncError::Checkpoint(LightError::WrongCheckpoint { what: "state's tip" })
+        );
+
+        let mut sync = StateSync::new(&store, &checkpoint.hash, &block, &state).unwrap();
+        assert_eq!(sync.checkpoint(), checkpoint);
+        // A peer sending nodes nobody asked for gets nothing stored.
+        let stray = reader.subtrees(&[other_root(&other.state)], 16, usize::MAX).unwrap();
+        assert_eq!(sync.receive(&store, &stray).unwrap(), 0);
+        // Half the download, then the sync is "killed" (dropped) and started again.
+        let first = reader.subtrees(&sync.wanted(64), 3, usize::MAX).unwrap();
+        assert_eq!(sync.receive(&store, &first).unwrap(), first.len());
+        let before = sync.wanted_len();
+        drop(sync);
+        let mut sync = StateSync::new(&store, &checkpoint.hash, &block, &state).unwrap();
+        assert_eq!(sync.wanted_len(), before, "resumed where it stopped");
+        let mut rounds = 0;
+        while !sync.is_done() {
+            let reply = reader.subtrees(&sync.wanted(64), 2, usize::MAX).unwrap();
+            assert!(sync.receive(&store, &reply).unwrap() > 0);
+            rounds += 1;
+        }
+        assert!(rounds >= 1);
+        // Every node under the roots, each once.
+        let roots = ChainState::from_bytes(&state).unwrap().tree_roots();
+        let all = reader.subtrees(&roots, usize::MAX, usize::MAX).unwrap();
+        assert_eq!(sync.stored() + first.len() as u64, all.len() as u64);
+        sync.finish(&store, None).unwrap();
+        assert_eq!(store.finalized().unwrap(), Some(checkpoint));
+        assert_eq!(store.pruned_below().unwrap(), checkpoint.height);
+        drop(store);
+
+        // The new node opens at the checkpoint and follows the chain from there.
+        let mut joined = node(db.path(), false);
+        assert_eq!(joined.finalized(), checkpoint);
+        let dev = Address::from_public_key(&keys::devnet_dev_key().unwrap().public_key());
+        let read = |n: &Node, h: &Hash| {
+            n.store().state(h).unwrap().unwrap().account(n.store(), &dev).unwrap()
+        };
+        assert_eq!(read(&joined, &checkpoint.hash), read(&source, &checkpoint.hash));
+        let after: Vec<Block> = (checkpoint.height + 1..=source.head_state().unwrap().tip.height)
+            .map(|h| source.block(&source.hash_at(h).unwrap()).unwrap())
+            .collect();
+        let now = at(&source, 40);
+        for b in after {
+            joined.import_block_at(b, now).unwrap();
+        }
+        assert_eq!(joined.head_state().unwrap().tip, source.head_state().unwrap().tip);
+        // A second checkpoint into a store with a chain is refused.
+        let store = joined.store();
+        assert_eq!(
+            store.put_checkpoint(
+                &Block::from_bytes(&block).unwrap(),
+                &ChainState::from_bytes(&state).unwrap(),
+                None
+            ),
+            Err(StoreError::NotFresh { finalized: checkpoint.height })
+        );
+    }
+
+    fn other_root(state: &[u8]) -> Hash {
+        ChainState::from_bytes(state).unwrap().accounts_root
+    }
+}
