@@ -233,3 +233,119 @@ fn a_new_relay_starts_from_a_checkpoint_survives_kill_9_and_follows_the_chain() 
         stop(child);
     }
 }
+
+/// Joining a chain whose state holds many accounts (`MEMECOIN_JOIN_ACCOUNTS`, default 2,000;
+/// the benchmark of BENCHMARKS.md runs 10,000 on a release build): the time from the joiner's
+/// start to its state checked and stored, and to its head within a slot of the validator's, on
+/// stdout. A checkpoint sync's cost is the state's, not the chain's length: it fetches one state
+/// and the blocks since the checkpoint.
+#[test]
+fn joining_a_state_of_many_accounts() {
+    use memecoin_core::address::Address;
+    use memecoin_core::genesis::{Genesis, GenesisAccount};
+    let accounts: u64 =
+        std::env::var("MEMECOIN_JOIN_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["keygen", "--out", &path("v.json"), "--chain-length", "20000"]);
+    run(&["genesis", "--devnet", "--validator-key", &path("v.json"), "--out", &path("g.json")]);
+    let mut genesis =
+        Genesis::from_json(&std::fs::read_to_string(path("g.json")).unwrap()).unwrap();
+    genesis.params.slot_ms = 200;
+    for i in 0..accounts {
+        let seed = memecoin_core::hash::tagged_hash(
+            memecoin_core::hash::Domain::Reveal,
+            &[&i.to_be_bytes()],
+        );
+        let mut address = [0u8; 20];
+        address.copy_from_slice(&seed.0[..20]);
+        genesis.accounts.push(GenesisAccount { address: Address(address), balance: 1 + i });
+    }
+    genesis.canonicalize();
+    std::fs::write(path("g.json"), genesis.to_json()).unwrap();
+
+    let (pa, pb, pc) = (support::free_port(), support::free_port(), support::free_port());
+    let a = spawn(
+        &[
+            "run",
+            "--genesis",
+            &path("g.json"),
+            "--validator-key",
+            &path("v.json"),
+            "--data-dir",
+            &path("a"),
+            "--listen",
+            &format!("127.0.0.1:{pa}"),
+        ],
+        &dir.path().join("a.log"),
+    );
+    wait_until("the validator finalizing", 120, || finalized(pa) > 20);
+    let url_a = format!("ws://127.0.0.1:{pa}/ws");
+    let b = spawn(
+        &[
+            "run",
+            "--genesis",
+            &path("g.json"),
+            "--data-dir",
+            &path("b"),
+            "--listen",
+            &format!("127.0.0.1:{pb}"),
+            "--peer",
+            &url_a,
+        ],
+        &dir.path().join("b.log"),
+    );
+    wait_until("the second relay caught up", 120, || finalized(pb) + 4 > finalized(pa));
+    let started = Instant::now();
+    let c = spawn(
+        &[
+            "run",
+            "--genesis",
+            &path("g.json"),
+            "--data-dir",
+            &path("c"),
+            "--listen",
+            &format!("127.0.0.1:{pc}"),
+            "--checkpoint-sync-url",
+            &url_a,
+            "--checkpoint-sync-url",
+            &format!("ws://127.0.0.1:{pb}/ws"),
+        ],
+        &dir.path().join("c.log"),
+    );
+    let height = |port: u16| head(port).and_then(|h| h["height"].as_u64());
+    wait_until(
+        "the joiner at the validator's head",
+        120,
+        || matches!((height(pc), height(pa)), (Some(c), Some(a)) if c + 1 >= a),
+    );
+    let joined = started.elapsed();
+    let log = std::fs::read_to_string(dir.path().join("c.log")).unwrap();
+    let done = log
+        .lines()
+        .find(|l| l.contains("checkpoint sync: done"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let field = |name: &str| -> u64 {
+        done.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    println!(
+        "checkpoint sync of {accounts} accounts: {} tree nodes checked and stored in {} ms; \
+         following the chain {} ms after start (at height {})",
+        field("nodes"),
+        field("ms"),
+        joined.as_millis(),
+        height(pc).unwrap()
+    );
+    assert!(field("nodes") > accounts, "every account's leaf and the inner nodes");
+    for child in [c, b, a] {
+        stop(child);
+    }
+}
