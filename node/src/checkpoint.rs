@@ -170,6 +170,103 @@ impl StateSync {
     }
 }
 
+/// The first bytes of a snapshot file (`db export`): the format's name and version.
+pub const SNAPSHOT_MAGIC: &[u8; 18] = b"memecoin-snapshot1";
+
+/// Writes the store's finalized block, the state after it, every tree node under it and its
+/// finality proof (if stored) to `out`: a file another node starts from (`db import`). Written
+/// to `out` + `.part` and renamed, so `out` is never half-written.
+///
+/// Layout: [`SNAPSHOT_MAGIC`], the chain id (32 bytes), then length-prefixed items (`u32` BE
+/// length, then the bytes): the block, the state, the proof (empty if none), then a `u32` BE
+/// count of nodes and each node, length-prefixed.
+pub fn export(store: &Store, out: &std::path::Path) -> Result<Checkpoint, SyncError> {
+    let finalized = store.finalized()?.ok_or(SyncError::Incomplete { wanted: 0 })?;
+    let reader = store.reader();
+    let stored =
+        reader.checkpoint_bytes(&finalized.hash)?.ok_or(SyncError::Incomplete { wanted: 0 })?;
+    let state =
+        ChainState::from_bytes(&stored.state).map_err(|_| SyncError::Decode { what: "state" })?;
+    let nodes = reader.subtrees(&state.tree_roots(), usize::MAX, usize::MAX)?;
+    let proof = store
+        .finality_proofs(finalized.height.saturating_sub(1), 1)?
+        .into_iter()
+        .find(|p| p.source.hash() == finalized.hash)
+        .map(|p| memecoin_core::encode::Encode::to_bytes(&p))
+        .unwrap_or_default();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(SNAPSHOT_MAGIC);
+    bytes.extend_from_slice(store.chain_id().as_bytes());
+    for item in [&stored.block, &stored.state, &proof] {
+        put_item(&mut bytes, item)?;
+    }
+    let count = u32::try_from(nodes.len()).map_err(|_| SyncError::Decode { what: "node count" })?;
+    bytes.extend_from_slice(&count.to_be_bytes());
+    for node in &nodes {
+        put_item(&mut bytes, node)?;
+    }
+    let part = out.with_extension("part");
+    let io =
+        |e: std::io::Error| SyncError::Store(StoreError::Io(format!("{}: {e}", out.display())));
+    std::fs::write(&part, &bytes).map_err(io)?;
+    std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::rename(&part, out).map_err(io)?;
+    Ok(finalized)
+}
+
+/// Starts the data dir `data_dir` (created if needed, with the snapshot's chain) from a snapshot
+/// file written by [`export`], checking it as a checkpoint sync checks what a relay sends (the
+/// block against the state, every node against the hash that names it); returns the
+/// checkpoint, which the operator compares with a source they trust. A data dir with a chain
+/// is refused ([`StoreError::NotFresh`]), one of another chain too
+/// ([`StoreError::ChainMismatch`]), one in use by a relay too ([`StoreError::InUse`]); an import
+/// killed in the middle is resumed by running it again.
+pub fn import(data_dir: &std::path::Path, from: &std::path::Path) -> Result<Checkpoint, SyncError> {
+    let bytes = std::fs::read(from)
+        .map_err(|e| SyncError::Store(StoreError::Io(format!("{}: {e}", from.display()))))?;
+    let bad = SyncError::Decode { what: "snapshot" };
+    let rest = bytes.strip_prefix(SNAPSHOT_MAGIC.as_slice()).ok_or(bad.clone())?;
+    let (chain_id, mut rest) = rest.split_first_chunk::<32>().ok_or(bad.clone())?;
+    let store = Store::open(data_dir, Hash(*chain_id))?;
+    let store = &store;
+    if let Some(finalized) = store.finalized()? {
+        return Err(SyncError::Store(StoreError::NotFresh { finalized: finalized.height }));
+    }
+    let block = take_item(&mut rest).ok_or(bad.clone())?;
+    let state = take_item(&mut rest).ok_or(bad.clone())?;
+    let proof = take_item(&mut rest).ok_or(bad.clone())?;
+    let (count, mut rest) = rest.split_first_chunk::<4>().ok_or(bad.clone())?;
+    let mut nodes = Vec::new();
+    for _ in 0..u32::from_be_bytes(*count) {
+        nodes.push(take_item(&mut rest).ok_or(bad.clone())?.to_vec());
+    }
+    let hash = Block::from_bytes(block).map_err(|_| SyncError::Decode { what: "block" })?.hash();
+    let proof = match proof {
+        [] => None,
+        p => Some(FinalityProof::from_bytes(p).map_err(|_| SyncError::Decode { what: "proof" })?),
+    };
+    let mut sync = StateSync::new(store, &hash, block, state)?;
+    for chunk in nodes.chunks(4096) {
+        sync.receive(store, chunk)?;
+    }
+    sync.finish(store, proof.as_ref())
+}
+
+fn put_item(out: &mut Vec<u8>, item: &[u8]) -> Result<(), SyncError> {
+    let len = u32::try_from(item.len()).map_err(|_| SyncError::Decode { what: "item length" })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(item);
+    Ok(())
+}
+
+fn take_item<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, tail) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    let (item, tail) = tail.split_at_checked(len)?;
+    *rest = tail;
+    Some(item)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -421,6 +421,18 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("creating data dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            // Made aside and renamed into place: a process killed while redb writes a new
+            // file's header would otherwise leave a file that is not a database, and every
+            // later start would fail on it.
+            let fresh = dir.join(format!("{FILE_NAME}.new"));
+            let _ = std::fs::remove_file(&fresh);
+            drop(redb::Builder::new().create(&fresh).map_err(|e| open_err(&fresh, e))?);
+            let io =
+                |e: std::io::Error| StoreError::Io(format!("creating {}: {e}", path.display()));
+            std::fs::rename(&fresh, &path).map_err(io)?;
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create(&path)

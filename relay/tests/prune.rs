@@ -143,6 +143,28 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
     println!("db compact: {killed} runs killed, then file {before_prune} -> {after_compact} bytes");
     assert!(after_compact < before_prune, "compaction did not shrink the file");
 
+    // Export the finalized snapshot; import it into an empty data dir, killed part way again
+    // and again: after each kill the data dir has no chain or the whole snapshot.
+    let snapshot = dir.path().join("snapshot.bin");
+    let out = db(&["export", "--out", snapshot.to_str().unwrap()], &data_dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let imported = dir.path().join("imported");
+    let killed = kill_loop(&["import", "--from", snapshot.to_str().unwrap()], &imported, || {
+        let out = db(&["stats"], &imported);
+        let (text, err) =
+            (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            err.contains("there is no database")
+                || text.contains("finalized  genesis")
+                || text.contains(&format!("finalized  height {finalized} ")),
+            "a killed import left: {text}{err}"
+        );
+    });
+    assert_eq!(stats(&imported), (finalized, finalized, 1));
+    println!("db import: {killed} runs killed, then a data dir at height {finalized}");
+    let again = db(&["import", "--from", snapshot.to_str().unwrap()], &imported);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("has a chain already"));
+
     // 3. The same data dir as a pruned relay: resumes, prunes as finality moves, says so.
     let port = support::free_port();
     let relay = devnet(dir.path(), port, "1024");
@@ -205,6 +227,24 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
         }),
     );
     assert_eq!(account["type"], "account", "{account}");
+    // The imported data dir, as a relay of its own, follows the devnet from its snapshot.
+    let port2 = support::free_port();
+    let follower = Command::new(BIN)
+        .args(["run", "--genesis"])
+        .arg(dir.path().join("genesis.json"))
+        .arg("--data-dir")
+        .arg(&imported)
+        .args(["--listen", &format!("127.0.0.1:{port2}")])
+        .args(["--peer", &format!("ws://127.0.0.1:{port}/ws")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the imported relay following", 120, || {
+        gauge(port2, "memecoin_finalized_height").is_some_and(|f| f > finalized + 200)
+    });
+    stop(follower);
     stop(relay);
     let (_, low, n) = stats(&data_dir);
     assert!(low > below, "blocks from {low}");
