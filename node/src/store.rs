@@ -422,12 +422,21 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("creating data dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
         if !path.exists() {
-            // Made aside and renamed into place: a process killed while redb writes a new
-            // file's header would otherwise leave a file that is not a database, and every
-            // later start would fail on it.
+            // Made whole aside (tables and chain id) and renamed into place: a process killed
+            // while redb writes a new file's header, or before the tables are made, would
+            // otherwise leave a file that is not a database, or one without a chain, and later
+            // starts and tools would fail on it.
             let fresh = dir.join(format!("{FILE_NAME}.new"));
             let _ = std::fs::remove_file(&fresh);
-            drop(redb::Builder::new().create(&fresh).map_err(|e| open_err(&fresh, e))?);
+            let db = redb::Builder::new().create(&fresh).map_err(|e| open_err(&fresh, e))?;
+            let made = Store {
+                db: std::sync::Arc::new(db),
+                chain_id,
+                path: fresh.clone(),
+                failure: std::sync::OnceLock::new(),
+            };
+            made.init()?;
+            drop(made);
             let io =
                 |e: std::io::Error| StoreError::Io(format!("creating {}: {e}", path.display()));
             std::fs::rename(&fresh, &path).map_err(io)?;
@@ -439,8 +448,15 @@ impl Store {
             .map_err(|e| open_err(&path, e))?;
         let db = std::sync::Arc::new(db);
         let store = Store { db, chain_id, path, failure: std::sync::OnceLock::new() };
-        store.write(|txn| {
-            // Create every table, so readers never meet a missing one.
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Makes every table (so readers never meet a missing one) and records the chain id, or
+    /// refuses a database of another chain.
+    fn init(&self) -> Result<(), StoreError> {
+        let chain_id = self.chain_id;
+        self.write(|txn| {
             txn.open_table(BLOCKS).map_err(db_err("creating table blocks"))?;
             txn.open_table(STATES).map_err(db_err("creating table states"))?;
             txn.open_table(NODES).map_err(db_err("creating table nodes"))?;
@@ -466,8 +482,7 @@ impl Store {
                 }
             }
             Ok(())
-        })?;
-        Ok(store)
+        })
     }
 
     /// Opens the database of an existing data dir, whatever its chain (the operator's tools:

@@ -184,6 +184,17 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
         gauge(port, "memecoin_pruned_below").is_some_and(|p| p > below)
     });
     let kept_from = gauge(port, "memecoin_pruned_below").unwrap();
+    // Every tool refuses the data dir of a running relay, changing nothing.
+    for args in
+        [&["prune", "--window", "1024"][..], &["compact"], &["export", "--out", "/dev/null"]]
+    {
+        let out = db(args, &data_dir);
+        assert!(!out.status.success(), "db {args:?} ran on a data dir in use");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is open in another process"), "db {args:?}: {err}");
+    }
+    let out = db(&["import", "--from", snapshot.to_str().unwrap()], &data_dir);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is open in another process"));
     let refused = ws::ask(
         port,
         &chain_id,
