@@ -92,6 +92,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut config = config;
+    if config.checkpoint_sync.is_some() && config.pruning == Some(Pruning::Archive) {
+        anyhow::bail!(
+            "an archive node keeps the whole history, which it gets only by replaying from \
+             genesis: drop --checkpoint-sync-url, or --pruning archive"
+        );
+    }
     if let Some(cs) = &config.checkpoint_sync {
         checkpoint::sync(&config.genesis, &config.data_dir, cs).await?;
         // The checkpoint relays are peers too: they hold the blocks after the checkpoint.

@@ -134,6 +134,16 @@ fn a_new_relay_starts_from_a_checkpoint_survives_kill_9_and_follows_the_chain() 
     );
     assert!(!nodes["nodes"].as_array().unwrap().is_empty(), "{nodes}");
 
+    // An archive node replays from genesis: checkpoint sync is refused, saying why.
+    let out = Command::new(BIN)
+        .args(["run", "--genesis", &genesis, "--data-dir", &path("y"), "--listen", "127.0.0.1:0"])
+        .args(["--checkpoint-sync-url", &url_a, "--pruning", "archive"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("an archive node keeps the whole history"), "{err}");
+
     // A trusted block nobody has: a clear error, and the data dir stays without a chain.
     let out = Command::new(BIN)
         .args(["run", "--genesis", &genesis, "--data-dir", &path("x"), "--listen", "127.0.0.1:0"])
