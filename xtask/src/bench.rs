@@ -35,6 +35,21 @@ pub(crate) fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let bound = criterion_mean_ns(&criterion, "crypto/verify").map(|t| cores * 1e9 / t);
     let load = relay_load(run, quick, bound)?;
+    // Checkpoint sync of a state of 10,000 accounts by a relay process (release): the time it
+    // prints, against the 10 s.
+    let join = cargo([
+        "test",
+        "--release",
+        "-p",
+        RELAY,
+        "--test",
+        "checkpoint",
+        "joining",
+        "--",
+        "--nocapture",
+    ])
+    .env("MEMECOIN_JOIN_ACCOUNTS", "10000");
+    run.exec("checkpoint sync of 10,000 accounts", &join)?;
     print!("{ratios}");
     print!("{load}");
     Ok(())

@@ -56,7 +56,8 @@ Tasks:
                   time ECDSA sign/verify in Node: our wasm against @noble/curves and
                   tiny-secp256k1 (bench/wasm, `npm ci` on first run), a finality certificate
                   and a light client's catch-up over 100,000 blocks; run a 4-validator
-                  devnet under memecoin-load (transfers over /ws at rising rates). Ends with
+                  devnet under memecoin-load (transfers over /ws at rising rates); time a
+                  relay's checkpoint sync of 10,000 accounts (relay/tests/checkpoint.rs). Ends with
                   every figure as a ratio against its anchor from the same run
                   (--quick: short, noisier runs).
   wasm [--out DIR] [--node]
