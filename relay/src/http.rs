@@ -582,6 +582,11 @@ async fn metrics(shared: Arc<Shared>) -> Response {
         "Lowest height this relay may still hold blocks at (0: nothing pruned).",
         shared.reader.pruned_below().unwrap_or(0),
     );
+    gauge(
+        "memecoin_prune_duration_ms",
+        "How long the last prune took, in milliseconds (it holds the store's writes that long).",
+        m.prune_ms.load(Relaxed),
+    );
     gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));
     gauge("memecoin_relay_peers", "Connected relays.", m.relay_peers.load(Relaxed));
     gauge("memecoin_sockets_open", "Open sockets, HTTP and WebSocket.", shared.gate.open());

@@ -212,7 +212,10 @@ fn background(
             if pruning.as_ref().is_none_or(|task| task.is_finished())
                 && let Some((store, below)) = shared.with_node(|n| n.prune_due()).await
             {
-                pruning = Some(tokio::task::spawn_blocking(move || prune(&store, below)));
+                let metrics = shared.clone();
+                pruning = Some(tokio::task::spawn_blocking(move || {
+                    prune(&store, below, &metrics.metrics)
+                }));
             }
             // A dialer ends once its address is forgotten (it failed too often): its slot is free.
             dialing.retain(|_, task| !task.is_finished());
@@ -238,9 +241,13 @@ fn background(
 
 /// Prunes `store` below `below` and says what went. A failure of the disk is latched by the
 /// store, and the next tick stops the relay.
-fn prune(store: &memecoin_node::store::Store, below: u64) {
+fn prune(store: &memecoin_node::store::Store, below: u64, metrics: &shared::Metrics) {
+    use std::sync::atomic::Ordering::Relaxed;
     let started = std::time::Instant::now();
-    match store.prune(below) {
+    let result = store.prune(below);
+    metrics.prune_ms.store(started.elapsed().as_millis() as u64, Relaxed);
+    metrics.prunes.fetch_add(1, Relaxed);
+    match result {
         Ok(p) => tracing::info!(
             below,
             blocks = p.blocks,

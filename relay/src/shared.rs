@@ -26,6 +26,9 @@ pub struct Metrics {
     pub refused: AtomicU64,
     /// Times a browser connection fell behind the event stream and was sent the head instead.
     pub lagged: AtomicU64,
+    /// How long the last prune took (ms), and how many prunes ran.
+    pub prune_ms: AtomicU64,
+    pub prunes: AtomicU64,
     rejects: StdMutex<BTreeMap<String, u64>>,
 }
 

@@ -184,6 +184,8 @@ fn prune_and_compact_survive_kill_9_and_a_pruned_relay_says_what_it_no_longer_ha
         gauge(port, "memecoin_pruned_below").is_some_and(|p| p > below)
     });
     let kept_from = gauge(port, "memecoin_pruned_below").unwrap();
+    let took = gauge(port, "memecoin_prune_duration_ms").expect("the prune's duration");
+    println!("the relay pruned below height {kept_from} in {took} ms");
     // Every tool refuses the data dir of a running relay, changing nothing.
     for args in
         [&["prune", "--window", "1024"][..], &["compact"], &["export", "--out", "/dev/null"]]
