@@ -88,21 +88,9 @@ impl StateSync {
             ChainState::from_bytes(state).map_err(|_| SyncError::Decode { what: "state" })?;
         light::verify_checkpoint(trusted, &block, &state).map_err(SyncError::Checkpoint)?;
         let mut sync = StateSync { block, state, wanted: BTreeSet::new(), stored: 0 };
-        // Walk what a killed sync stored: descend through stored nodes, want the missing ones.
-        let mut stack: Vec<Hash> = sync.state.tree_roots().to_vec();
-        while let Some(hash) = stack.pop() {
-            if hash == Hash::ZERO || sync.wanted.contains(&hash) {
-                continue;
-            }
-            match memecoin_core::tree::NodeStore::get_node(store, &hash)
-                .map_err(|e| SyncError::Store(StoreError::Db(e.to_string())))?
-            {
-                Some(node) => stack.extend(node.children()),
-                None => {
-                    sync.wanted.insert(hash);
-                }
-            }
-        }
+        // What a killed sync (of this checkpoint or another) stored is walked, not trusted.
+        let roots = sync.state.tree_roots();
+        sync.wanted = missing(store, &roots, &BTreeSet::new())?;
         Ok(sync)
     }
 
@@ -131,27 +119,36 @@ impl StateSync {
     }
 
     /// Takes a `nodes` reply, in the order sent (a node before the nodes below it): keeps and
-    /// stores each that hashes to a wanted hash, and wants its children the store lacks.
-    /// Anything else (a node not asked for, one already stored) is dropped. Returns how many
-    /// were kept: 0 means the reply brought nothing, which the caller counts against the peer.
+    /// stores each that hashes to a wanted hash, and wants what lies below it that the store
+    /// lacks (below a node already stored too: it may be the top of a subtree a killed sync of
+    /// another checkpoint left half done). Anything else (a node not asked for, one already
+    /// stored) is dropped. A reply with bytes that do not decode, or one the store fails to
+    /// take, changes nothing. Returns how many were kept: 0 means the reply brought nothing,
+    /// which the caller counts against the peer.
     pub fn receive(&mut self, store: &Store, nodes: &[Vec<u8>]) -> Result<usize, SyncError> {
+        let nodes = nodes
+            .iter()
+            .map(|bytes| Node::from_bytes(bytes))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| SyncError::Decode { what: "node" })?;
         let mut kept = Vec::new();
-        let mut kept_hashes = std::collections::HashSet::new();
-        for bytes in nodes {
-            let node = Node::from_bytes(bytes).map_err(|_| SyncError::Decode { what: "node" })?;
+        let mut taken = BTreeSet::new();
+        let mut added = BTreeSet::new();
+        for node in nodes {
             let hash = node.hash();
-            if !self.wanted.remove(&hash) {
+            let wanted = self.wanted.contains(&hash) || added.contains(&hash);
+            if !wanted || !taken.insert(hash) {
                 continue;
             }
-            for child in node.children() {
-                if !kept_hashes.contains(&child) && !store.has_node(&child)? {
-                    self.wanted.insert(child);
-                }
-            }
-            kept_hashes.insert(hash);
+            added.remove(&hash);
+            let children: Vec<Hash> = node.children().filter(|c| !taken.contains(c)).collect();
+            added.extend(missing(store, &children, &self.wanted)?);
             kept.push(node);
         }
         store.put_nodes(&kept)?;
+        // Only once stored: a failed write leaves the wanted set as it was.
+        self.wanted.retain(|h| !taken.contains(h));
+        self.wanted.extend(added.into_iter().filter(|h| !taken.contains(h)));
         self.stored = self.stored.saturating_add(kept.len() as u64);
         Ok(kept.len())
     }
@@ -163,11 +160,38 @@ impl StateSync {
         store: &Store,
         proof: Option<&FinalityProof>,
     ) -> Result<Checkpoint, SyncError> {
-        if !self.is_done() {
-            return Err(SyncError::Incomplete { wanted: self.wanted.len() });
+        // Checked, not assumed: every node under the roots is in the store.
+        let left = missing(store, &self.state.tree_roots(), &BTreeSet::new())?;
+        if !self.is_done() || !left.is_empty() {
+            return Err(SyncError::Incomplete { wanted: self.wanted.len().max(left.len()) });
         }
         Ok(store.put_checkpoint(&self.block, &self.state, proof)?)
     }
+}
+
+/// The nodes under `tops` (themselves included) that the store lacks, walking down through the
+/// stored ones; hashes in `known` (already wanted) are neither walked nor returned.
+fn missing(
+    store: &Store,
+    tops: &[Hash],
+    known: &BTreeSet<Hash>,
+) -> Result<BTreeSet<Hash>, SyncError> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<Hash> = tops.to_vec();
+    while let Some(hash) = stack.pop() {
+        if hash == Hash::ZERO || known.contains(&hash) || out.contains(&hash) {
+            continue;
+        }
+        match memecoin_core::tree::NodeStore::get_node(store, &hash)
+            .map_err(|e| SyncError::Store(StoreError::Db(e.to_string())))?
+        {
+            Some(node) => stack.extend(node.children()),
+            None => {
+                out.insert(hash);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The first bytes of a snapshot file (`db export`): the format's name and version.
@@ -205,12 +229,17 @@ pub fn export(store: &Store, out: &std::path::Path) -> Result<Checkpoint, SyncEr
     for node in &nodes {
         put_item(&mut bytes, node)?;
     }
-    let part = out.with_extension("part");
+    let mut part = out.as_os_str().to_owned();
+    part.push(".part");
+    let part = std::path::PathBuf::from(part);
     let io =
         |e: std::io::Error| SyncError::Store(StoreError::Io(format!("{}: {e}", out.display())));
     std::fs::write(&part, &bytes).map_err(io)?;
     std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io)?;
     std::fs::rename(&part, out).map_err(io)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
     Ok(finalized)
 }
 
@@ -380,6 +409,44 @@ mod tests {
             ),
             Err(StoreError::NotFresh { finalized: checkpoint.height })
         );
+    }
+
+    /// A reply whose last node does not decode changes nothing; a sync killed half way through
+    /// one checkpoint, resumed onto a later one (the newest proof moved on meanwhile), still
+    /// ends with every node of the later state, not with the earlier one's half-stored subtrees.
+    #[test]
+    fn a_bad_reply_changes_nothing_and_a_resume_onto_another_checkpoint_is_complete() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut source = node(da.path(), true);
+        run(&mut source, 1..=30);
+        let first = source.finalized();
+        run(&mut source, 31..=60);
+        let second = source.finalized();
+        assert!(second.height > first.height);
+        let reader = source.reader();
+        let store = Store::open(db.path(), source.chain().id).unwrap();
+
+        let one = reader.checkpoint_bytes(&first.hash).unwrap().unwrap();
+        let mut sync = StateSync::new(&store, &first.hash, &one.block, &one.state).unwrap();
+        let mut reply = reader.subtrees(&sync.wanted(64), 2, usize::MAX).unwrap();
+        reply.push(vec![0xff, 0x00]);
+        let before = sync.wanted(usize::MAX);
+        assert_eq!(sync.receive(&store, &reply), Err(SyncError::Decode { what: "node" }));
+        assert_eq!(sync.wanted(usize::MAX), before, "a bad reply changed what is wanted");
+        assert_eq!(sync.stored(), 0);
+        reply.pop();
+        assert_eq!(sync.receive(&store, &reply).unwrap(), reply.len());
+        assert!(matches!(sync.finish(&store, None), Err(SyncError::Incomplete { .. })));
+
+        let two = reader.checkpoint_bytes(&second.hash).unwrap().unwrap();
+        let mut sync = StateSync::new(&store, &second.hash, &two.block, &two.state).unwrap();
+        while !sync.is_done() {
+            let reply = reader.subtrees(&sync.wanted(64), 1, usize::MAX).unwrap();
+            assert!(sync.receive(&store, &reply).unwrap() > 0);
+        }
+        sync.finish(&store, None).unwrap();
+        let state = ChainState::from_bytes(&two.state).unwrap();
+        assert!(missing(&store, &state.tree_roots(), &BTreeSet::new()).unwrap().is_empty());
     }
 
     fn other_root(state: &[u8]) -> Hash {

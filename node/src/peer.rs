@@ -422,7 +422,7 @@ impl Peer {
     }
 
     /// An `error` reply the peer sent to request `id`: if it refuses our sync's blocks as pruned
-    /// (§16.3), says so once per sync. The sync is left outstanding, so it is asked again only
+    /// (§16.3), says so (a warning each time, at most one per 10 s wait). The sync is left outstanding, so it is asked again only
     /// after the usual wait (10 s), not on every gossiped block: a peer that pruned what we lack
     /// cannot help us, and asking it costs us both. `true` if it was our sync's.
     pub fn sync_refused(&mut self, id: u64, reason: &str) -> bool {

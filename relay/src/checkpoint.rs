@@ -16,7 +16,7 @@ use memecoin_core::encode::Decode;
 use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::Hash;
 use memecoin_core::header::SignedHeader;
-use memecoin_core::light::{FinalityProof, LightClient};
+use memecoin_core::light::{FinalityProof, LightClient, Resync, Verdict};
 use memecoin_core::pos;
 use memecoin_node::checkpoint::StateSync;
 use memecoin_node::store::Store;
@@ -157,7 +157,8 @@ pub async fn sync(genesis: &Genesis, data_dir: &Path, cs: &CheckpointSync) -> an
     };
     // The block and its state, from the first relay that keeps them and tells the truth.
     let mut state_sync = None;
-    for conn in &mut conns {
+    let mut liars = Vec::new();
+    for (i, conn) in conns.iter_mut().enumerate() {
         let reply = conn.ask(|id| Message::GetCheckpoint { id, hash: trusted.to_hex() }).await;
         let (block, state) = match reply {
             Ok(Message::Checkpoint { block, state, .. }) => (block, state),
@@ -167,14 +168,26 @@ pub async fn sync(genesis: &Genesis, data_dir: &Path, cs: &CheckpointSync) -> an
                 continue;
             }
         };
-        let (Ok(block), Ok(state)) = (hex::decode(block), hex::decode(state)) else { continue };
-        match StateSync::new(&store, &trusted, &block, &state) {
+        let bytes = hex::decode(block).ok().zip(hex::decode(state).ok());
+        let checked = match bytes {
+            Some((block, state)) => StateSync::new(&store, &trusted, &block, &state),
+            None => Err(memecoin_node::checkpoint::SyncError::Decode { what: "checkpoint" }),
+        };
+        match checked {
             Ok(s) => {
                 state_sync = Some(s);
                 break;
             }
-            Err(e) => tracing::warn!(url = %conn.url, "checkpoint sync: {e}"),
+            Err(memecoin_node::checkpoint::SyncError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                // A relay that sends another block or state for the trusted hash is asked no more.
+                tracing::warn!(url = %conn.url, "checkpoint sync: {e}");
+                liars.push(i);
+            }
         }
+    }
+    for i in liars.into_iter().rev() {
+        conns.remove(i);
     }
     let mut state_sync = state_sync.ok_or_else(|| {
         anyhow::anyhow!("checkpoint sync: no checkpoint relay serves block {trusted} and its state")
@@ -228,7 +241,6 @@ pub async fn sync(genesis: &Genesis, data_dir: &Path, cs: &CheckpointSync) -> an
 /// doc). Tries for 30 s: relays a moment apart may be an epoch apart.
 async fn trusted_proof(genesis: &Genesis, conns: &mut [Conn]) -> anyhow::Result<FinalityProof> {
     let chain = genesis.chain();
-    let needed = conns.len().min(2);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let now_slot = pos::slot_at(
@@ -237,8 +249,10 @@ async fn trusted_proof(genesis: &Genesis, conns: &mut [Conn]) -> anyhow::Result<
             memecoin_node::node::now_ms(),
         )
         .unwrap_or(0);
-        let mut valid: Vec<FinalityProof> = Vec::new();
-        for conn in conns.iter_mut() {
+        // Past genesis's bound: core's resync rule (§13.5, as the wallet's), two relays or every
+        // one given if fewer must have the lowest valid proof's block on their chain.
+        let mut resync = Resync::new(conns.len());
+        for (i, conn) in conns.iter_mut().enumerate() {
             let proof = match conn.latest_proof().await {
                 Ok(Some(p)) => p,
                 Ok(None) => continue,
@@ -254,34 +268,36 @@ async fn trusted_proof(genesis: &Genesis, conns: &mut [Conn]) -> anyhow::Result<
                 return Ok(proof);
             }
             match LightClient::from_finality_proof(chain.id, chain.params.clone(), &proof) {
-                Ok(_) => valid.push(proof),
+                Ok(_) => resync.proof(i, proof),
                 Err(e) => {
                     tracing::warn!(url = %conn.url, "checkpoint sync: a false finality proof: {e}")
                 }
             }
         }
-        // Relays a moment apart may be an epoch apart: the lowest valid proof's block, if
-        // enough relays have it on their chain at its height.
-        valid.sort_by_key(|p| p.source.height);
-        if let Some(p) = valid.first() {
-            let (height, hash) = (p.source.height, p.source.hash());
-            let mut agree = 0;
-            for conn in conns.iter_mut() {
+        if let Some((height, sources)) = resync.ask() {
+            let mut headers = Vec::new();
+            for i in sources {
+                let Some(conn) = conns.get_mut(i) else { continue };
                 match conn.hash_at(height).await {
-                    Ok(Some(h)) if h == hash => agree += 1,
-                    Ok(_) => {}
+                    Ok(hash) => headers.push((i, hash)),
                     Err(e) => tracing::warn!("checkpoint sync: {e}"),
                 }
             }
-            if agree >= needed {
-                return Ok(p.clone());
+            match resync.decide(&headers) {
+                Verdict::Start { proof, .. } => return Ok(*proof),
+                Verdict::Conflict { source, height, .. } => anyhow::bail!(
+                    "checkpoint sync: the checkpoint relays disagree on the finalized block at \
+                     height {height} ({} differs): conflicting finality, not starting",
+                    conns.get(source).map_or("?", |c| c.url.as_str())
+                ),
+                Verdict::Wait => {}
             }
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "checkpoint sync: {needed} checkpoint relays must agree on a finalized block past the \
-             chain's weak-subjectivity bound, and they did not within 30 s; give --checkpoint HASH \
-             (a block you know to be finalized) or more relays"
+            "checkpoint sync: past the chain's weak-subjectivity bound, two checkpoint relays (or \
+             every one given, if fewer) must have the same finalized block, and they did not \
+             within 30 s; give --checkpoint HASH (a block you know to be finalized) or more relays"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

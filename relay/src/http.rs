@@ -584,7 +584,8 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     );
     gauge(
         "memecoin_prune_duration_ms",
-        "How long the last prune took, in milliseconds (it holds the store's writes that long).",
+        "How long the last prune took, in milliseconds (marking runs beside the node; the \
+         deletion holds the store's writes).",
         m.prune_ms.load(Relaxed),
     );
     gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));

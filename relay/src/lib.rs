@@ -98,6 +98,10 @@ pub async fn run(
              genesis: drop --checkpoint-sync-url, or --pruning archive"
         );
     }
+    if let Some(pruning) = config.pruning {
+        // Before any download: a window the chain does not allow is refused at once.
+        pruning.check(&config.genesis.params)?;
+    }
     if let Some(cs) = &config.checkpoint_sync {
         checkpoint::sync(&config.genesis, &config.data_dir, cs).await?;
         // The checkpoint relays are peers too: they hold the blocks after the checkpoint.
@@ -131,7 +135,13 @@ pub fn start(
     }
     node.store().record_pruning(node.pruning(), Pruning::min_window(&node.chain().params))?;
     match node.pruning() {
-        Pruning::Archive => tracing::info!("archive node: keeps every block and state"),
+        Pruning::Archive => match node.store().pruned_below()? {
+            0 => tracing::info!("archive node: keeps every block and state"),
+            from => tracing::warn!(
+                "archive node from height {from} on: the blocks below were pruned (or the data \
+                 dir began at a checkpoint); only a data dir synced from genesis holds them"
+            ),
+        },
         Pruning::Window(window) => tracing::info!(
             window,
             pruned_below = node.store().pruned_below()?,

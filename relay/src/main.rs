@@ -394,14 +394,18 @@ fn checkpoint_sync(
 fn db_prune(data_dir: &std::path::Path, window: Option<u64>) -> anyhow::Result<()> {
     let store = Store::open_existing(data_dir)?;
     let recorded = store.recorded_pruning()?;
-    let min = recorded.map_or(memecoin_core::light::MAX_LINKS, |(_, min)| min);
-    let window = match (window, recorded) {
+    let Some((last, min)) = recorded else {
+        anyhow::bail!(
+            "this database records no pruning setting (a relay older than pruning wrote it): \
+             run the relay on it once, which records the chain's minimum window, then prune"
+        )
+    };
+    let window = match (window, last) {
         (Some(window), _) => window,
-        (None, Some((Pruning::Window(window), _))) => window,
-        (None, Some((Pruning::Archive, _))) => {
+        (None, Pruning::Window(window)) => window,
+        (None, Pruning::Archive) => {
             anyhow::bail!("the relay last ran as an archive node: give --window to prune anyway")
         }
-        (None, None) => anyhow::bail!("no pruning window recorded in this database: give --window"),
     };
     anyhow::ensure!(
         window >= min,
