@@ -7,7 +7,7 @@
 
 use crate::mempool::{Mempool, MempoolConfig, Rejection};
 use crate::sigcache::SigCache;
-use crate::store::{Pruning, PruningError, Store, StoreError};
+use crate::store::{Below, Pruning, PruningError, Store, StoreError};
 use memecoin_core::address::Address;
 use memecoin_core::block::Block;
 use memecoin_core::crypto::{PublicKey, SecretKey};
@@ -444,10 +444,10 @@ impl Node {
     /// The store and the height to prune it below, if a prune is due ([`Pruning::due`]): the
     /// caller runs [`Store::prune`] off the node's lock (it takes the store's write lock for
     /// the deletion only, after marking in a snapshot), and one at a time.
-    pub fn prune_due(&self) -> Option<(Arc<Store>, u64)> {
+    pub fn prune_due(&self) -> Option<(Arc<Store>, Below)> {
         let finalized = self.fork_choice.finalized().height;
-        let pruned_below = self.store.pruned_below().ok()?;
-        let below = self.pruning.due(finalized, pruned_below)?;
+        let states_pruned_below = self.store.states_pruned_below().ok()?;
+        let below = self.pruning.due(finalized, states_pruned_below)?;
         Some((self.store.clone(), below))
     }
 

@@ -17,6 +17,7 @@
 //! |             | `"chain_generation"`       | the generation of its hash chain it reveals from (`u64` BE) |
 //! |             | `"anchor"`                 | the node's anchor [`Checkpoint`] (the deepest block it keeps in memory) |
 //! |             | `"pruned_below"`           | the lowest height blocks may still be stored at (`u64` BE; absent: nothing pruned) |
+//! |             | `"states_pruned_below"`    | the lowest height the state after a block may still be stored at (`u64` BE) |
 //! |             | `"pruning"`                | the node's window (`u64` BE, 0 for an archive node) ‖ the chain's minimum window (`u64` BE) |
 //! | `blocks`    | block hash                 | [`Block`]                                 |
 //! | `states`    | block hash (chain id for genesis) | [`ChainState`] after that block    |
@@ -107,10 +108,11 @@ const KEY_CHAIN_GENERATION: &str = "chain_generation";
 const KEY_ANCHOR: &str = "anchor";
 const KEY_PRUNED_BELOW: &str = "pruned_below";
 const KEY_PRUNING: &str = "pruning";
+const KEY_STATES_PRUNED_BELOW: &str = "states_pruned_below";
 
 mod prune;
 
-pub use prune::{DEFAULT_WINDOW, Pruned, Pruning, PruningError};
+pub use prune::{Below, DEFAULT_WINDOW, Pruned, Pruning, PruningError, STATE_WINDOW};
 
 /// A stored block and the state after it, as stored ([`StoreReader::checkpoint_bytes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -567,6 +569,8 @@ impl Store {
                 .map_err(db_err("writing the head"))?;
             meta.insert(KEY_PRUNED_BELOW, checkpoint.height.to_be_bytes().as_slice())
                 .map_err(db_err("writing the pruned height"))?;
+            meta.insert(KEY_STATES_PRUNED_BELOW, checkpoint.height.to_be_bytes().as_slice())
+                .map_err(db_err("writing the states' pruned height"))?;
             if let Some(proof) = proof {
                 let mut table =
                     txn.open_table(FINALITY).map_err(db_err("opening table finality"))?;
@@ -1727,13 +1731,14 @@ mod tests {
         finalize(&t, 30);
         let nodes_before = t.store.stats().unwrap().tables[3].entries;
 
+        let at = |h: u64| Below { blocks: h, states: h };
         assert_eq!(
-            t.store.prune(31),
+            t.store.prune(at(31)),
             Err(StoreError::PruneAboveFinalized { below: 31, finalized: 30 })
         );
         assert_eq!(t.store.pruned_below().unwrap(), 0);
 
-        let pruned = t.store.prune(20).unwrap();
+        let pruned = t.store.prune(at(20)).unwrap();
         // Blocks 1 to 19 and the side block; their states and genesis's.
         assert_eq!((pruned.blocks, pruned.states), (20, 21));
         assert!(pruned.nodes > 0);
@@ -1763,15 +1768,30 @@ mod tests {
         assert_eq!(t.store.hashes_above(0).unwrap().first().map(|(h, _)| *h), Some(20));
 
         // Nothing more to do at the same height; a reopened store remembers it and builds on.
-        assert_eq!(t.store.prune(20).unwrap(), Pruned::default());
+        assert_eq!(t.store.prune(at(20)).unwrap(), Pruned::default());
         let mut t = t.reopen();
         assert_eq!(t.store.pruned_below().unwrap(), 20);
         let tx = t.transfer(1);
         let next = t.extend(&[tx]);
         assert_eq!(next.header.header.height, 41);
         finalize(&t, 41);
-        let again = t.store.prune(41).unwrap();
-        assert_eq!((again.blocks, again.states), (21, 21));
+        // States go before their blocks: a short state window, a long block window.
+        let states_only = t.store.prune(Below { blocks: 20, states: 35 }).unwrap();
+        assert_eq!((states_only.blocks, states_only.states), (0, 15));
+        assert_eq!(t.store.states_pruned_below().unwrap(), 35);
+        for block in &t.blocks[19..41] {
+            let height = block.header.header.height;
+            assert!(t.store.has_block(&block.hash()).unwrap(), "block {height}");
+            let state = t.store.state(&block.hash()).unwrap();
+            assert_eq!(state.is_some(), height >= 35, "state {height}");
+            if let Some(state) = state {
+                for root in state.tree_roots() {
+                    assert_eq!(missing_nodes(&t.store, root), 0, "state {height}");
+                }
+            }
+        }
+        let again = t.store.prune(at(41)).unwrap();
+        assert_eq!((again.blocks, again.states), (21, 6));
         let tip = t.store.state(&next.hash()).unwrap().unwrap();
         for root in tip.tree_roots() {
             assert_eq!(missing_nodes(&t.store, root), 0);
@@ -1796,13 +1816,14 @@ mod tests {
             Err(PruningError::WindowTooSmall { window: 100, min: 1024 })
         );
         assert_eq!(Pruning::Archive.check(&params), Ok(Pruning::Archive));
-        // Due every window / 8 blocks of finality past the last prune, never for an archive.
+        // States a short window behind finality, blocks the whole window; due every quarter of
+        // the state window, never for an archive.
         let p = Pruning::Window(1024);
-        assert_eq!(p.due(1024 + 127, 0), None);
-        assert_eq!(p.due(1024 + 128, 0), Some(128));
-        assert_eq!(p.due(1024 + 255, 128), None);
-        assert_eq!(p.due(1024 + 300, 128), Some(300));
-        assert_eq!(p.due(100, 0), None);
+        assert_eq!(p.due(255, 0), None);
+        assert_eq!(p.due(256 + 63, 0), None);
+        assert_eq!(p.due(256 + 64, 0), Some(Below { blocks: 0, states: 64 }));
+        assert_eq!(p.due(1024 + 300, 1000), Some(Below { blocks: 300, states: 1068 }));
+        assert_eq!(p.due(1024 + 300, 1020), None);
         assert_eq!(Pruning::Archive.due(u64::MAX, 0), None);
     }
 }

@@ -38,7 +38,7 @@ pub use memecoin_core::wire;
 
 use memecoin_core::genesis::Genesis;
 use memecoin_node::node::{self, Node, ValidatorKey};
-use memecoin_node::store::Pruning;
+use memecoin_node::store::{Below, Pruning};
 use shared::Shared;
 use std::future::Future;
 use std::path::PathBuf;
@@ -251,7 +251,7 @@ fn background(
 
 /// Prunes `store` below `below` and says what went. A failure of the disk is latched by the
 /// store, and the next tick stops the relay.
-fn prune(store: &memecoin_node::store::Store, below: u64, metrics: &shared::Metrics) {
+fn prune(store: &memecoin_node::store::Store, below: Below, metrics: &shared::Metrics) {
     use std::sync::atomic::Ordering::Relaxed;
     let started = std::time::Instant::now();
     let result = store.prune(below);
@@ -259,13 +259,14 @@ fn prune(store: &memecoin_node::store::Store, below: u64, metrics: &shared::Metr
     metrics.prunes.fetch_add(1, Relaxed);
     match result {
         Ok(p) => tracing::info!(
-            below,
+            states_below = below.states,
             blocks = p.blocks,
             states = p.states,
             nodes = p.nodes,
             ms = started.elapsed().as_millis() as u64,
-            "pruned below height {below}"
+            "pruned blocks below height {}",
+            below.blocks
         ),
-        Err(e) => tracing::error!("pruning below height {below} failed: {e}"),
+        Err(e) => tracing::error!("pruning below height {} failed: {e}", below.blocks),
     }
 }

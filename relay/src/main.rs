@@ -412,8 +412,11 @@ fn db_prune(data_dir: &std::path::Path, window: Option<u64>) -> anyhow::Result<(
         "a window of {window} blocks is below this chain's minimum of {min}"
     );
     let finalized = store.finalized()?.map_or(0, |f| f.height);
-    let below = finalized.saturating_sub(window);
-    if below <= store.pruned_below()? {
+    let below = memecoin_node::store::Below {
+        blocks: finalized.saturating_sub(window),
+        states: finalized.saturating_sub(memecoin_node::store::STATE_WINDOW.min(window)),
+    };
+    if below.blocks <= store.pruned_below()? && below.states <= store.states_pruned_below()? {
         println!(
             "nothing to prune: finalized height {finalized}, blocks kept from height {}",
             store.pruned_below()?
@@ -422,8 +425,9 @@ fn db_prune(data_dir: &std::path::Path, window: Option<u64>) -> anyhow::Result<(
     }
     let pruned = store.prune(below)?;
     println!(
-        "pruned below height {below}: {} blocks, {} states, {} tree nodes (db compact returns the space)",
-        pruned.blocks, pruned.states, pruned.nodes
+        "pruned blocks below height {}, states below {}: {} blocks, {} states, {} tree nodes \
+         (db compact returns the space)",
+        below.blocks, below.states, pruned.blocks, pruned.states, pruned.nodes
     );
     Ok(())
 }

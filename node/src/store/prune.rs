@@ -16,8 +16,9 @@
 //! blocks of finality, not every block.
 
 use super::{
-    ACCOUNT_TXS, BLOCKS, CANONICAL, HEIGHTS, KEY_PRUNED_BELOW, KEY_PRUNING, META, NODES, STATES,
-    Store, StoreError, TXS, account_tx_key, db_err, decode, height_hash_key, split_height_hash_key,
+    ACCOUNT_TXS, BLOCKS, CANONICAL, HEIGHTS, KEY_PRUNED_BELOW, KEY_PRUNING,
+    KEY_STATES_PRUNED_BELOW, META, NODES, STATES, Store, StoreError, TXS, account_tx_key, db_err,
+    decode, height_hash_key, split_height_hash_key,
 };
 use memecoin_core::block::Block;
 use memecoin_core::hash::Hash;
@@ -39,6 +40,13 @@ pub enum Pruning {
     /// Keeps blocks, states and tree nodes for this many blocks below the finalized block.
     Window(u64),
 }
+
+/// States (and the tree nodes they reach) a pruned node keeps behind finality, whatever its
+/// window for blocks: nothing reads a state far below finality (no branch is taken below it,
+/// account proofs are of the finalized state or above), and a joining relay asks for the state
+/// of a recent finality proof's block (`get_checkpoint`). Keeping them a short window is what
+/// keeps a prune's marking and the database small on a chain whose window is weeks of blocks.
+pub const STATE_WINDOW: u64 = 256;
 
 /// Blocks kept behind finality by default, if the chain's weak-subjectivity window is shorter:
 /// about 2 hours 16 minutes of 1-second slots, enough for a peer that was away that long to
@@ -70,14 +78,18 @@ impl Pruning {
         }
     }
 
-    /// The height to prune below now, if a prune is due: the node has finalized `finalized` and
-    /// the store keeps blocks from `pruned_below`. Due once finality has moved `window / 8`
-    /// blocks (at least one) past the last prune, so the work comes in batches.
-    pub fn due(self, finalized: u64, pruned_below: u64) -> Option<u64> {
+    /// What to prune now, if a prune is due: blocks below `finalized − window` and states below
+    /// `finalized − STATE_WINDOW` (or the window, if smaller), the node having finalized
+    /// `finalized` and the store keeping states from `states_pruned_below`. Due once finality
+    /// has moved a quarter of the state window past the last prune, so the work comes in small
+    /// batches.
+    pub fn due(self, finalized: u64, states_pruned_below: u64) -> Option<Below> {
         let Pruning::Window(window) = self else { return None };
-        let below = finalized.checked_sub(window)?;
-        let step = (window / 8).max(1);
-        (below >= pruned_below.saturating_add(step)).then_some(below)
+        let state_window = window.min(STATE_WINDOW);
+        let states = finalized.checked_sub(state_window)?;
+        let step = (state_window / 4).max(1);
+        let blocks = finalized.saturating_sub(window);
+        (states >= states_pruned_below.saturating_add(step)).then_some(Below { blocks, states })
     }
 }
 
@@ -128,6 +140,13 @@ impl fmt::Display for PruningError {
 
 impl std::error::Error for PruningError {}
 
+/// Where a prune cuts ([`Store::prune`]): blocks below `blocks`, states below `states`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Below {
+    pub blocks: u64,
+    pub states: u64,
+}
+
 /// What [`Store::prune`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -171,29 +190,40 @@ impl Store {
         Ok(Some((pruning, u64::from_be_bytes(min))))
     }
 
-    /// The lowest height the store may still hold blocks at: the `below` of the last
+    /// The lowest height the store may still hold blocks at: the `blocks` of the last
     /// [`Store::prune`], 0 if it never pruned.
     pub fn pruned_below(&self) -> Result<u64, StoreError> {
         self.reader().pruned_below()
     }
 
-    /// Deletes every stored block with a height below `below`, on every branch, with the state
-    /// after it (the genesis state too, once `below` is above 0), its transaction and account
-    /// index entries and the canonical entries below `below`; then every tree node that no
-    /// remaining state reaches; and records `below` ([`Store::pruned_below`]). One write
-    /// transaction: a crash or an error leaves the store as it was.
+    /// The lowest height the store may still hold the state after a block at.
+    pub fn states_pruned_below(&self) -> Result<u64, StoreError> {
+        Ok(self.meta_u64(KEY_STATES_PRUNED_BELOW, "states pruned height")?.unwrap_or(0))
+    }
+
+    /// Deletes every stored block with a height below `below.blocks`, on every branch, with its
+    /// transaction and account index entries and the canonical entries below it; every state
+    /// after a block below `below.states` (the genesis state too, once that is above 0); then
+    /// every tree node that no remaining state reaches; and records both heights
+    /// ([`Store::pruned_below`], [`Store::states_pruned_below`]). One write transaction: a
+    /// crash or an error leaves the store as it was.
     ///
-    /// Refuses, changing nothing, a `below` above the finalized height
-    /// ([`StoreError::PruneAboveFinalized`]): blocks a node may still reorganise onto stay. A
-    /// `below` at or under the last one does nothing.
-    pub fn prune(&self, below: u64) -> Result<Pruned, StoreError> {
+    /// Refuses, changing nothing, heights above the finalized one
+    /// ([`StoreError::PruneAboveFinalized`]): what a node may still reorganise onto stays.
+    /// A state is never kept without its block: `below.states` is raised to `below.blocks` if
+    /// under it. Heights at or under the last ones do nothing.
+    pub fn prune(&self, below: Below) -> Result<Pruned, StoreError> {
         let finalized = self.finalized()?.map_or(0, |f| f.height);
-        if below > finalized {
-            return Err(StoreError::PruneAboveFinalized { below, finalized });
+        let Below { blocks: blocks_below, states } = below;
+        let states_below = states.max(blocks_below);
+        if states_below > finalized {
+            return Err(StoreError::PruneAboveFinalized { below: states_below, finalized });
         }
-        if below <= self.pruned_below()? {
+        let (old_blocks, old_states) = (self.pruned_below()?, self.states_pruned_below()?);
+        if blocks_below <= old_blocks && states_below <= old_states {
             return Ok(Pruned::default());
         }
+        let below = states_below;
         // Mark in a snapshot, off the write lock, so block imports go on meanwhile: every node a
         // kept state reaches. States stored after the snapshot are marked again in the write
         // transaction below (few: the blocks imported during the walk).
@@ -222,7 +252,7 @@ impl Store {
                 let mut txs = txn.open_table(TXS).map_err(db_err("opening table txs"))?;
                 let mut index =
                     txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
-                let to = height_hash_key(below, &Hash::ZERO);
+                let to = height_hash_key(blocks_below, &Hash::ZERO);
                 let doomed = heights
                     .range::<&[u8; 40]>(..&to)
                     .map_err(db_err("scanning the height index"))?
@@ -265,6 +295,21 @@ impl Store {
                         .remove(&height_hash_key(height, &hash))
                         .map_err(db_err("deleting a height index entry"))?;
                 }
+                // States of the blocks kept, below the state window.
+                let from = height_hash_key(blocks_below.max(old_states), &Hash::ZERO);
+                let to = height_hash_key(states_below, &Hash::ZERO);
+                let stateless = heights
+                    .range::<&[u8; 40]>(&from..&to)
+                    .map_err(db_err("scanning the height index"))?
+                    .map(|e| e.map(|(k, _)| split_height_hash_key(k.value()).1))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err("scanning the height index"))?;
+                for hash in stateless {
+                    if states.remove(hash.as_bytes()).map_err(db_err("deleting a state"))?.is_some()
+                    {
+                        pruned.states = pruned.states.saturating_add(1);
+                    }
+                }
                 // Genesis has no block: its state goes with height 0.
                 if states
                     .remove(self.chain_id.as_bytes())
@@ -276,7 +321,7 @@ impl Store {
                 let mut canonical =
                     txn.open_table(CANONICAL).map_err(db_err("opening table canonical"))?;
                 canonical
-                    .retain_in::<&[u8; 8], _>(..&below.to_be_bytes(), |_, _| false)
+                    .retain_in::<&[u8; 8], _>(..&blocks_below.to_be_bytes(), |_, _| false)
                     .map_err(db_err("pruning the canonical index"))?;
                 // States stored since the snapshot.
                 let nodes = txn.open_table(NODES).map_err(db_err("opening table nodes"))?;
@@ -295,8 +340,13 @@ impl Store {
             let after = nodes.len().map_err(db_err("counting nodes"))?;
             pruned.nodes = before.saturating_sub(after);
             let mut meta = txn.open_table(META).map_err(db_err("opening table meta"))?;
-            meta.insert(KEY_PRUNED_BELOW, below.to_be_bytes().as_slice())
+            meta.insert(KEY_PRUNED_BELOW, blocks_below.max(old_blocks).to_be_bytes().as_slice())
                 .map_err(db_err("recording the pruned height"))?;
+            meta.insert(
+                KEY_STATES_PRUNED_BELOW,
+                states_below.max(old_states).to_be_bytes().as_slice(),
+            )
+            .map_err(db_err("recording the states' pruned height"))?;
             Ok(pruned)
         })
     }
