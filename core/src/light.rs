@@ -276,6 +276,14 @@ pub fn trust_deadline_slot(epoch: u64, params: &Params) -> u64 {
     epoch.saturating_add(wait).saturating_mul(params.slots_per_epoch)
 }
 
+/// The fewest blocks behind finality a relay may keep (PROTOCOL.md §16.6, *What a relay keeps*):
+/// the weak-subjectivity window in blocks (a light client may start from a checkpoint that old)
+/// and the headers a light client links a finality proof to its finalized block with
+/// ([`MAX_LINKS`]).
+pub fn min_kept_blocks(params: &Params) -> u64 {
+    trust_deadline_slot(1, params).max(MAX_LINKS)
+}
+
 /// The slashable pairs in two finality proofs' certificates (each against its `target_set`):
 /// what a client that saw both, from sources that disagree, sends to relays. Both certificates
 /// must have been verified (`from_finality_proof`, `accept_finality`): the pairs are not checked

@@ -22,7 +22,7 @@ use super::{
 };
 use memecoin_core::block::Block;
 use memecoin_core::hash::Hash;
-use memecoin_core::light::{MAX_LINKS, trust_deadline_slot};
+use memecoin_core::light;
 use memecoin_core::params::Params;
 use memecoin_core::state::ChainState;
 use memecoin_core::tree::Node;
@@ -57,9 +57,9 @@ impl Pruning {
     /// The smallest window a pruned node may keep on a chain with `params`: the
     /// weak-subjectivity window in blocks (a light client may start from a checkpoint that old,
     /// PROTOCOL.md §13.2) and the headers a light client links a finality proof to its own
-    /// finalized block with ([`MAX_LINKS`]).
+    /// finalized block with ([`light::MAX_LINKS`]).
     pub fn min_window(params: &Params) -> u64 {
-        trust_deadline_slot(1, params).max(MAX_LINKS)
+        light::min_kept_blocks(params)
     }
 
     /// The default: pruned, with [`DEFAULT_WINDOW`] or the minimum if larger.
