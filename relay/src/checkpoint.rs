@@ -198,8 +198,10 @@ pub async fn sync(genesis: &Genesis, data_dir: &Path, cs: &CheckpointSync) -> an
     let mut turn = 0usize;
     while !state_sync.is_done() {
         anyhow::ensure!(!conns.is_empty(), "checkpoint sync: every checkpoint relay failed");
-        turn = (turn + 1) % conns.len();
-        let conn = &mut conns[turn];
+        turn %= conns.len();
+        let this = turn;
+        turn += 1;
+        let conn = &mut conns[this];
         let wanted: Vec<String> = state_sync.wanted(ASK).iter().map(Hash::to_hex).collect();
         let kept = match conn.ask(|id| Message::GetNodes { id, hashes: wanted }).await {
             Ok(Message::Nodes { nodes, .. }) => {
@@ -221,7 +223,8 @@ pub async fn sync(genesis: &Genesis, data_dir: &Path, cs: &CheckpointSync) -> an
             conn.useless += 1;
             if conn.useless >= USELESS_REPLIES {
                 tracing::warn!(url = %conn.url, "checkpoint sync: dropping a relay that sends nothing useful");
-                conns.remove(turn);
+                conns.remove(this);
+                turn = this;
             }
         }
     }

@@ -20,7 +20,7 @@ use memecoin_core::hash::Hash;
 use memecoin_core::header::SignedHeader;
 use memecoin_core::light;
 use memecoin_core::light::{AccountProof, FinalityProof};
-use memecoin_core::state::{ChainMeta, state_root};
+use memecoin_core::state::{ChainMeta, ChainState, state_root};
 use memecoin_core::tree::{self, MemStore};
 use memecoin_core::tx::SignedTx;
 use memecoin_core::wire::{decode_hex, encode_hex};
@@ -56,6 +56,12 @@ pub enum Lie {
     /// Finality withheld: no `finalized` notification passes, and `finality` replies are empty.
     /// What a relay shows when finality has stalled (or one that hides that it moved).
     Stale,
+    /// Every `checkpoint` reply's state forged (another accounts root): what a joining relay
+    /// must refuse against the block's state root (PROTOCOL.md §16.11).
+    Checkpoint,
+    /// Every `nodes` reply's nodes forged (each leaf's value changed, each inner node's
+    /// children swapped): none hashes to what was asked, so a joining relay keeps none.
+    Nodes,
 }
 
 /// The height a `tall` forged head claims.
@@ -235,6 +241,34 @@ pub fn tamper(text: &str, lie: &Lie) -> String {
                 account.balance = account.balance.saturating_add(FORGED_EXTRA);
                 proof.account = Some(account);
                 v["proof"] = Value::String(encode_hex(&proof));
+            }
+        }
+        (Lie::Checkpoint, Some("checkpoint")) => {
+            let state = v["state"].as_str().map(|hex| decode_hex::<ChainState>("state", hex));
+            if let Some(Ok(mut state)) = state {
+                state.accounts_root = Hash([0x5a; 32]);
+                v["state"] = Value::String(encode_hex(&state));
+            }
+        }
+        (Lie::Nodes, Some("nodes")) => {
+            if let Some(nodes) = v["nodes"].as_array_mut() {
+                for n in nodes {
+                    let forged = n
+                        .as_str()
+                        .and_then(|hex| decode_hex::<tree::Node>("node", hex).ok())
+                        .map(|node| match node {
+                            tree::Node::Leaf { key, mut value } => {
+                                value.push(1);
+                                tree::Node::Leaf { key, value }
+                            }
+                            tree::Node::Inner { left, right } => {
+                                tree::Node::Inner { left: right, right: left }
+                            }
+                        });
+                    if let Some(forged) = forged {
+                        *n = Value::String(encode_hex(&forged));
+                    }
+                }
             }
         }
         (Lie::Balance, Some("meta")) => {
