@@ -300,34 +300,9 @@ fn take_item<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
 mod tests {
     use super::*;
     use crate::keys;
-    use crate::node::{Event, Node};
+    use crate::node::Node;
+    use crate::testing::{at, node, produce};
     use memecoin_core::address::Address;
-    use std::path::Path;
-
-    const START: u64 = 1_700_000_000_000;
-
-    fn node(dir: &Path, validator: bool) -> Node {
-        let genesis = keys::devnet_genesis(1, START).unwrap();
-        let key = validator.then(|| keys::devnet_validator(0).unwrap());
-        Node::open_at(genesis, dir, key, START).unwrap()
-    }
-
-    fn at(n: &Node, slot: u64) -> u64 {
-        START + slot * n.chain().params.slot_ms + 10
-    }
-
-    /// Runs the validator through `slots`, returning its blocks.
-    fn run(n: &mut Node, slots: std::ops::RangeInclusive<u64>) -> Vec<Block> {
-        let mut out = Vec::new();
-        for slot in slots {
-            n.tick(at(n, slot));
-            out.extend(n.take_events().into_iter().filter_map(|e| match e {
-                Event::Block(b) => Some(b),
-                _ => None,
-            }));
-        }
-        out
-    }
 
     /// A checkpoint synced from a live node's store, through the bytes a peer would send, with
     /// a lying peer and a killed sync on the way: the new node opens at the checkpoint, reads
@@ -336,7 +311,7 @@ mod tests {
     fn a_new_node_starts_from_a_checkpoint_and_follows_the_chain() {
         let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut source = node(da.path(), true);
-        run(&mut source, 1..=40);
+        produce(&mut source, 1..=40);
         let checkpoint = source.finalized();
         assert!(checkpoint.height > 20, "finalized {}", checkpoint.height);
         let reader = source.reader();
@@ -418,9 +393,9 @@ mod tests {
     fn a_bad_reply_changes_nothing_and_a_resume_onto_another_checkpoint_is_complete() {
         let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut source = node(da.path(), true);
-        run(&mut source, 1..=30);
+        produce(&mut source, 1..=30);
         let first = source.finalized();
-        run(&mut source, 31..=60);
+        produce(&mut source, 31..=60);
         let second = source.finalized();
         assert!(second.height > first.height);
         let reader = source.reader();

@@ -22,3 +22,5 @@ pub mod node;
 pub mod peer;
 pub mod sigcache;
 pub mod store;
+#[cfg(test)]
+mod testing;

@@ -602,34 +602,7 @@ pub fn head_chain(node: &Node, from: u64, count: u64) -> Vec<Block> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys;
-    use std::path::Path;
-
-    const START: u64 = 1_700_000_000_000;
-
-    /// A node of a one-validator devnet, with its key or without.
-    fn node(dir: &Path, validator: bool) -> Node {
-        let genesis = keys::devnet_genesis(1, START).unwrap();
-        let key = validator.then(|| keys::devnet_validator(0).unwrap());
-        Node::open_at(genesis, dir, key, START).unwrap()
-    }
-
-    fn at(n: &Node, slot: u64) -> u64 {
-        START + slot * n.chain().params.slot_ms + 10
-    }
-
-    /// The blocks the validator proposes in slots `1..=slots`.
-    fn blocks(n: &mut Node, slots: u64) -> Vec<Block> {
-        let mut out = Vec::new();
-        for slot in 1..=slots {
-            n.tick(at(n, slot));
-            out.extend(n.take_events().into_iter().filter_map(|e| match e {
-                Event::Block(b) => Some(b),
-                _ => None,
-            }));
-        }
-        out
-    }
+    use crate::testing::{at, node, produce};
 
     fn relay_peer(n: &Node, head: u64) -> Peer {
         let mut p = Peer::new(n.chain().clone());
@@ -667,7 +640,7 @@ mod tests {
         let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut a = node(da.path(), true);
         let mut b = node(db.path(), false);
-        let chain = blocks(&mut a, 5);
+        let chain = produce(&mut a, 1..=5);
         assert_eq!(chain.len(), 5);
         let now = at(&a, 5);
         let mut p = relay_peer(&b, 0);

@@ -73,7 +73,7 @@ use memecoin_core::hash::Hash;
 use memecoin_core::light::FinalityProof;
 use memecoin_core::state::ChainState;
 use memecoin_core::tree::{self, Node, NodeBatch, NodeStore};
-use memecoin_core::tx::TxKind;
+use memecoin_core::tx::{SignedTx, TxKind};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
@@ -1169,12 +1169,7 @@ fn write_block(
             txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
         let height = block.header.header.height;
         for (index, tx) in (0u32..).zip(&block.txs) {
-            let sender = tx.tx.sender_address();
-            let recipient = match &tx.tx.kind {
-                TxKind::Transfer { to, .. } if *to != sender => Some(*to),
-                _ => None,
-            };
-            for address in core::iter::once(sender).chain(recipient) {
+            for address in indexed_addresses(tx) {
                 index_table
                     .insert(&account_tx_key(&address, height, &hash, index), ())
                     .map_err(db_err("writing the account index"))?;
@@ -1183,6 +1178,18 @@ fn write_block(
     }
     write_state(txn, &hash, state)?;
     write_nodes(txn, nodes)
+}
+
+/// The addresses the account index files a transaction under: its sender, and a transfer's
+/// recipient if another. Writing a block and pruning it both ask here, so a prune deletes exactly
+/// the entries the write made.
+fn indexed_addresses(tx: &SignedTx) -> impl Iterator<Item = Address> {
+    let sender = tx.tx.sender_address();
+    let recipient = match &tx.tx.kind {
+        TxKind::Transfer { to, .. } if *to != sender => Some(*to),
+        _ => None,
+    };
+    core::iter::once(sender).chain(recipient)
 }
 
 fn write_state(txn: &WriteTransaction, key: &Hash, state: &ChainState) -> Result<(), StoreError> {

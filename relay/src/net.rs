@@ -498,8 +498,9 @@ impl Conn {
                     .reader
                     .subtrees(&wanted, wire::MAX_NODES_REPLY, wire::MAX_FRAME / 4)
                     .unwrap_or_default();
-                // A node is about a tenth of a block: charged as one read per 16.
-                let reads = 1 + nodes.len() as u64 / 16;
+                // A node is about a tenth of a block: charged as one read per 16 sent, and per
+                // 16 hashes looked up (a request for hashes we lack costs lookups too).
+                let reads = 1 + (nodes.len() + wanted.len()) as u64 / 16;
                 let text =
                     Message::Nodes { id, nodes: nodes.iter().map(hex::encode).collect() }.to_json();
                 drop(turn);

@@ -18,7 +18,7 @@
 use super::{
     ACCOUNT_TXS, BLOCKS, CANONICAL, HEIGHTS, KEY_PRUNED_BELOW, KEY_PRUNING,
     KEY_STATES_PRUNED_BELOW, META, NODES, STATES, Store, StoreError, TXS, account_tx_key, db_err,
-    decode, height_hash_key, split_height_hash_key,
+    decode, height_hash_key, indexed_addresses, split_height_hash_key,
 };
 use memecoin_core::block::Block;
 use memecoin_core::hash::Hash;
@@ -26,7 +26,6 @@ use memecoin_core::light;
 use memecoin_core::params::Params;
 use memecoin_core::state::ChainState;
 use memecoin_core::tree::Node;
-use memecoin_core::tx::TxKind;
 use redb::{ReadableTable, ReadableTableMetadata};
 use std::collections::HashSet;
 use std::fmt;
@@ -275,12 +274,7 @@ impl Store {
                         if here {
                             txs.remove(id.as_bytes()).map_err(db_err("deleting a tx location"))?;
                         }
-                        let sender = tx.tx.sender_address();
-                        let recipient = match &tx.tx.kind {
-                            TxKind::Transfer { to, .. } if *to != sender => Some(*to),
-                            _ => None,
-                        };
-                        for address in core::iter::once(sender).chain(recipient) {
+                        for address in indexed_addresses(tx) {
                             index
                                 .remove(&account_tx_key(&address, height, &hash, position))
                                 .map_err(db_err("deleting an account index entry"))?;
