@@ -203,6 +203,10 @@ struct RunArgs {
     /// (take it from a source you trust: your own node, a block explorer, a friend).
     #[arg(long)]
     checkpoint: Option<String>,
+    /// Run this relay's clock N ms ahead of the system's (negative: behind): a host whose clock
+    /// is wrong, for `cargo xtask testnet`. Not for real use.
+    #[arg(long, hide = true, allow_negative_numbers = true)]
+    clock_offset_ms: Option<i64>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -467,6 +471,10 @@ fn stats_text(stats: &memecoin_node::store::Stats) -> String {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(offset) = args.clock_offset_ms {
+        memecoin_node::node::set_clock_offset_ms(offset);
+        tracing::warn!("this relay's clock runs {offset} ms off the system's (--clock-offset-ms)");
+    }
     let file: FileConfig = match &args.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,

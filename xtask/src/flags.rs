@@ -98,6 +98,18 @@ Tasks:
                   and of two equal validators one is down N slots (default 4,600, 50 ms
                   each); finality comes back without it and again with it. `cargo xtask
                   test` runs the same file on debug binaries.
+  testnet [MANIFEST...]
+                  Relays and validators as separate hosts on this machine (root; iproute2,
+                  installed if missing): each a network namespace with its own address on
+                  one bridge, its own process (the release relay) and data dir, every link
+                  through a proxy of the testnet's (delay, loss, partitions); the scenario
+                  of each TOML manifest (default: every testnet/*.toml but ci.toml): hosts,
+                  stakes, slot length, a host's clock, timed faults (partition, kill -9 and
+                  restart, SIGSTOP, delay and loss). Checks no conflicting finalized blocks,
+                  finality back within the manifest's bound after every fault and never
+                  stalled outside one, one chain on every host at the end, no ERROR or
+                  panic in a log; report in target/testnet/<name>/report.json. `cargo xtask
+                  test` runs testnet/ci.toml.
   sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--log]
       [--long] [--slots L] [--plan]
                   Run the deterministic consensus simulation (memecoin-sim, release build):
@@ -154,6 +166,9 @@ pub(crate) enum Task {
         seconds: u64,
     },
     Soak(Soak),
+    Testnet {
+        manifests: Vec<PathBuf>,
+    },
     Fuzz {
         seconds: u64,
         seeds: bool,
@@ -313,6 +328,12 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Task, UsageError> {
             }
         },
         "soak" => parse_soak(rest),
+        "testnet" => match rest.iter().find(|a| a.starts_with('-')) {
+            Some(option) => {
+                Err(UsageError::UnknownOption { task: "testnet", option: option.clone() })
+            }
+            None => Ok(Task::Testnet { manifests: rest.iter().map(PathBuf::from).collect() }),
+        },
         "bench" => {
             let mut quick = false;
             for option in rest {

@@ -21,6 +21,7 @@ mod flags;
 mod fuzz;
 mod run;
 mod soak;
+mod testnet;
 mod tools;
 mod wasm;
 
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
         Task::Vectors => vectors(&mut run),
         Task::Crash { kills, seed } => crash(&mut run, kills, seed),
         Task::Soak(options) => soak::soak(&mut run, &options),
+        Task::Testnet { manifests } => testnets(&mut run, &manifests),
         Task::Attack { seconds } => {
             let test =
                 cargo(["test", "--release", "-p", RELAY, "--test", "costly", "--", "--nocapture"])
@@ -207,6 +209,39 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // Last, so that every other check has run: the long-mode smoke, which reports the
     // node's halts beyond its bounds until the node survives them.
     run.exec("sim long", &cargo(["run", "-p", SIM, "--"]).args(SIM_CI_LONG))
+}
+
+/// The manifests `cargo xtask test` does not run by default: the short one it runs instead.
+const TESTNET_CI: &str = "testnet/ci.toml";
+
+/// `cargo xtask testnet`: each manifest (default: every `testnet/*.toml` but the CI one) on
+/// the release relay, every scenario run even when one fails.
+fn testnets(run: &mut Run, manifests: &[PathBuf]) -> Result<(), Failure> {
+    let manifests = if manifests.is_empty() {
+        let mut all: Vec<PathBuf> = std::fs::read_dir(run.root.join("testnet"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        all.retain(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with(TESTNET_CI));
+        all.sort();
+        all
+    } else {
+        manifests.iter().map(|m| run.root.join(m)).collect()
+    };
+    run.step("root and iproute2", testnet::ensure_netns)?;
+    let relay = testnet_relay(run)?;
+    let mut first_failure = None;
+    for manifest in manifests {
+        if let Err(failure) = testnet::testnet(run, &manifest, &relay) {
+            first_failure.get_or_insert(failure);
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
+}
+
+/// Builds the relay the testnet runs (release) and says where it is.
+fn testnet_relay(run: &mut Run) -> Result<PathBuf, Failure> {
+    run.exec("build", &cargo(["build", "--release", "-p", RELAY]))?;
+    Ok(target_dir(&run.root).join("release/memecoin-relay"))
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, or `target/` at the root.
