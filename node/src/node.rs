@@ -269,6 +269,13 @@ pub struct Node {
     /// This node's own last vote and the slot it last proposed in.
     last_vote: Option<Vote>,
     last_proposed_slot: Option<u64>,
+    /// Doppelganger protection ([`Node::watch_for_doppelganger`]): the slots in which the
+    /// validator signs nothing and watches for blocks and votes of its key.
+    watch: Option<std::ops::Range<u64>>,
+    /// What showed another node signing with our key: the validator never signs again.
+    doppelganger: Option<String>,
+    /// Whether the last tick held back for want of sync (logged on change only).
+    syncing: bool,
     events: Vec<Event>,
 }
 
@@ -380,6 +387,9 @@ impl Node {
             // What this validator signed before a restart binds it still.
             last_vote,
             last_proposed_slot,
+            watch: None,
+            doppelganger: None,
+            syncing: false,
             events: Vec::new(),
         };
         if let Some(v) = &node.validator {
@@ -674,6 +684,7 @@ impl Node {
     /// Two headers signed by one proposer for one slot are evidence (PROTOCOL.md §11): `header`
     /// against the first one recorded for its slot and proposer, or a kept orphan's.
     fn check_double_proposal(&mut self, header: &SignedHeader) {
+        self.watch_key(&header.header.proposer.clone(), header.header.slot, "block");
         let h = &header.header;
         let hash = header.hash();
         let earlier = self
@@ -1332,6 +1343,8 @@ impl Node {
             return Err(VoteError::AlreadyKnown);
         }
         vote.verify_signature(&self.chain.id).map_err(|_| VoteError::BadSignature)?;
+        let first_slot = vote.vote.epoch.saturating_mul(self.chain.params.slots_per_epoch);
+        self.watch_key(&vote.validator.clone(), first_slot, "vote");
         // Any earlier vote of this validator that this one conflicts with: same target height
         // (double vote) or a span surrounding or surrounded by it (surround vote), among its
         // votes kept: at most VOTES_PER_VALIDATOR.
@@ -1409,13 +1422,109 @@ impl Node {
             .or_else(|| links.clone().find_map(certify))
     }
 
+    /// Doppelganger protection, as a validator starts: for `epochs` epochs from `now_ms` it
+    /// signs nothing and watches the blocks and votes it receives; one signed with its key for a
+    /// slot in that time was made by another node with the same key (two nodes signing with one
+    /// key are slashed for the first pair of different blocks or votes they make), and the
+    /// validator then never signs until restarted. A restart costs `epochs` epochs of duties.
+    pub fn watch_for_doppelganger(&mut self, epochs: u64, now_ms: u64) {
+        if self.validator.is_none() || epochs == 0 {
+            return;
+        }
+        let params = &self.chain.params;
+        let now = pos::slot_at(self.chain.genesis_time_ms, params.slot_ms, now_ms).unwrap_or(0);
+        let until = now.saturating_add(epochs.saturating_mul(params.slots_per_epoch));
+        tracing::info!(
+            "doppelganger protection: watching for blocks and votes of this validator's key \
+             until slot {until} ({epochs} epochs) before signing anything"
+        );
+        self.watch = Some(now..until);
+    }
+
+    /// What showed that another node signs with this validator's key, if anything did.
+    pub fn doppelganger(&self) -> Option<&str> {
+        self.doppelganger.as_deref()
+    }
+
+    /// Whether the validator is holding back: watching for a doppelganger, stopped by one, or
+    /// behind the network (not synced). `None` without a validator key.
+    pub fn signing(&self) -> Option<Signing> {
+        self.validator.as_ref()?;
+        Some(if self.doppelganger.is_some() {
+            Signing::Doppelganger
+        } else if self.watch.is_some() {
+            Signing::Watching
+        } else if self.syncing {
+            Signing::Syncing
+        } else {
+            Signing::Signing
+        })
+    }
+
+    /// A block or vote of `key` for `slot` was received: during the watch, if the key is ours,
+    /// another node signed it.
+    fn watch_key(&mut self, key: &PublicKey, slot: u64, what: &str) {
+        let Some(watch) = &self.watch else { return };
+        // Strictly after the start: a block or vote this node made in its slot before a
+        // restart is its own.
+        if slot <= watch.start
+            || self.validator.as_ref().is_none_or(|v| v.key.public_key() != *key)
+            || self.doppelganger.is_some()
+        {
+            return;
+        }
+        let seen = format!("a {what} for slot {slot} signed with this validator's key");
+        tracing::error!(
+            "doppelganger: {seen} reached us while this node has signed nothing since it started \
+             (slot {}): another node runs with the same key. This node will not sign; stop \
+             the other one, then restart this one",
+            watch.start
+        );
+        self.doppelganger = Some(seen);
+    }
+
+    /// Whether the node is behind the network: its head more than two epochs old by the clock
+    /// while it holds signed blocks above it (a node whose peers are all as stale — a stall —
+    /// is not behind: someone must propose).
+    fn behind(&self, slot: u64) -> bool {
+        let Some(state) = self.states.get(&self.head) else { return true };
+        let old = slot
+            > state.tip.slot.saturating_add(self.chain.params.slots_per_epoch.saturating_mul(2));
+        let height = state.tip.height;
+        old && self.orphans.headers().any(|o| o.header.height > height.saturating_add(1))
+    }
+
     /// Validator duties at `now_ms`: propose if elected for the current slot, then vote for the
-    /// head. Returns whether anything was done.
+    /// head. Returns whether anything was done. Nothing is signed during the doppelganger
+    /// watch, after a doppelganger was seen, or while the node is behind the network.
     pub fn tick(&mut self, now_ms: u64) -> bool {
         let Some(validator) = self.validator.clone() else { return false };
+        let params = &self.chain.params;
+        let now = pos::slot_at(self.chain.genesis_time_ms, params.slot_ms, now_ms);
+        if self.doppelganger.is_some() {
+            return false;
+        }
+        if let Some(watch) = &self.watch {
+            if now.is_some_and(|s| s < watch.end) {
+                return false;
+            }
+            tracing::info!("doppelganger protection: no other node signed with this key; signing");
+            self.watch = None;
+        }
+        let behind = self.behind(now.unwrap_or(0));
+        if behind != self.syncing {
+            self.syncing = behind;
+            if behind {
+                tracing::warn!("behind the network: not signing until synced");
+            } else {
+                tracing::info!("synced: signing");
+            }
+        }
+        if behind {
+            return false;
+        }
         let mut acted = false;
-        if let Some(slot) =
-            pos::slot_at(self.chain.genesis_time_ms, self.chain.params.slot_ms, now_ms)
+        if let Some(slot) = now
             && self.last_proposed_slot.is_none_or(|s| s < slot)
         {
             acted |= self.propose(&validator, slot, now_ms);
@@ -2020,6 +2129,19 @@ pub fn check_block(block: Block, chain: &Chain) -> Result<Checked, BlockError> {
     block.header.verify_signature(&chain.id).map_err(|_| BlockError::BadProposerSignature)?;
     block.check_body(chain.params.max_block_txs)?;
     Ok(Checked(block))
+}
+
+/// What a validator does with its duties ([`Node::signing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// Proposing and voting.
+    Signing,
+    /// In the doppelganger watch after start: signing nothing yet.
+    Watching,
+    /// Behind the network: signing nothing until synced.
+    Syncing,
+    /// Another node signs with this key: signing nothing until restarted.
+    Doppelganger,
 }
 
 /// A transaction whose signature verified; only [`verify_tx`] makes one.

@@ -23,6 +23,10 @@ fn error(status: StatusCode, reason: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// The HTTP API's version, in `/api/head` (PROTOCOL.md §16.10). 2: amounts are decimal strings
+/// (a JSON number above 2^53 loses its last digits in JavaScript); 1 had them as numbers.
+pub const API_VERSION: u32 = 2;
+
 fn ok(value: Value) -> Response {
     warp::reply::json(&value).into_response()
 }
@@ -66,7 +70,7 @@ pub fn routes(
         |f: Option<Arc<Faucet>>| match f {
             Some(f) => ok(json!({
                 "address": f.from().to_text(),
-                "amount": f.config.amount,
+                "amount": f.config.amount.to_string(),
                 "per_address_s": f.config.per_address.as_secs(),
             })),
             None => error(StatusCode::NOT_FOUND, "no faucet on this relay"),
@@ -271,6 +275,7 @@ async fn head(shared: Arc<Shared>) -> Response {
             };
             let fin = n.finalized();
             ok(json!({
+                "api_version": API_VERSION,
                 "chain_id": n.chain().id.to_hex(),
                 "height": state.tip.height,
                 "hash": state.tip.hash.to_hex(),
@@ -373,10 +378,10 @@ async fn account(
             let acc = proof.account.clone().unwrap_or_default();
             ok(json!({
                 "address": addr.to_text(),
-                "balance": acc.balance,
+                "balance": acc.balance.to_string(),
                 "nonce": acc.nonce,
-                "stake": acc.stake,
-                "unbonding": acc.unbonding.iter().map(|u| json!({"amount": u.amount, "release_epoch": u.release_epoch})).collect::<Vec<_>>(),
+                "stake": acc.stake.to_string(),
+                "unbonding": acc.unbonding.iter().map(|u| json!({"amount": u.amount.to_string(), "release_epoch": u.release_epoch})).collect::<Vec<_>>(),
                 "slashed": acc.slashed,
                 "at": if head { "head" } else { "finalized" },
                 "height": header.header.height,
@@ -423,12 +428,12 @@ async fn validators(shared: Arc<Shared>) -> Response {
             let list = |set: &memecoin_core::pos::ValidatorSet| {
                 set.members()
                     .iter()
-                    .map(|m| json!({ "address": Address::from_public_key(&m.key).to_text(), "public_key": m.key.to_hex(), "stake": m.stake }))
+                    .map(|m| json!({ "address": Address::from_public_key(&m.key).to_text(), "public_key": m.key.to_hex(), "stake": m.stake.to_string() }))
                     .collect::<Vec<_>>()
             };
             ok(json!({
                 "epoch": state.meta.epoch,
-                "total_stake": state.meta.current.total_stake(),
+                "total_stake": state.meta.current.total_stake().to_string(),
                 "current": list(&state.meta.current),
                 "next": list(&state.meta.next),
             }))
@@ -548,9 +553,9 @@ async fn pay_faucet(
         })
         .await;
     match result {
-        Ok((id, tx)) => {
-            ok(json!({ "tx_id": id.to_hex(), "amount": faucet.config.amount, "tx": tx }))
-        }
+        Ok((id, tx)) => ok(
+            json!({ "tx_id": id.to_hex(), "amount": faucet.config.amount.to_string(), "tx": tx }),
+        ),
         Err((status, reason)) => {
             if status == StatusCode::FORBIDDEN {
                 shared.metrics.reject("FaucetBudget");
@@ -563,10 +568,10 @@ async fn pay_faucet(
 async fn metrics(shared: Arc<Shared>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
-    let (height, finalized, mempool, reveals) = shared
+    let (height, finalized, mempool, reveals, signing) = shared
         .with_node(|n| {
             let height = n.head_state().map_or(0, |s| s.tip.height);
-            (height, n.finalized().height, n.mempool_len(), n.reveals_left())
+            (height, n.finalized().height, n.mempool_len(), n.reveals_left(), n.signing())
         })
         .await;
     let m = &shared.metrics;
@@ -597,6 +602,21 @@ async fn metrics(shared: Arc<Shared>) -> Response {
             "Blocks this validator can still propose from its hash chain, a renewal announced \
              included (it renews on its own; near 0 it cannot propose).",
             left,
+        );
+    }
+    if let Some(signing) = signing {
+        use memecoin_node::node::Signing;
+        gauge(
+            "memecoin_validator_signing",
+            "1 if the validator proposes and votes; 0 while it holds back (doppelganger watch, \
+             a doppelganger seen, or behind the network).",
+            u64::from(signing == Signing::Signing),
+        );
+        gauge(
+            "memecoin_validator_doppelganger",
+            "1 once another node was seen signing with this validator's key: it signs nothing \
+             until restarted.",
+            u64::from(signing == Signing::Doppelganger),
         );
     }
     let _ = write!(

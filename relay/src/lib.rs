@@ -43,7 +43,7 @@ use shared::Shared;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 pub use tls::TlsConfig;
 
 /// How a relay runs.
@@ -55,6 +55,9 @@ pub struct Config {
     /// kept connected with backoff.
     pub peers: Vec<String>,
     pub validator: Option<ValidatorKey>,
+    /// Doppelganger protection: epochs the validator watches for its key's blocks and votes
+    /// after start before signing anything ([`Node::watch_for_doppelganger`]); 0: none.
+    pub doppelganger_epochs: u64,
     /// The wallet page to serve at `/`.
     pub www: Option<PathBuf>,
     /// Our own `ws://` (or `wss://`) address as others can dial it (advertised in peer exchange).
@@ -130,9 +133,27 @@ pub fn start(
     // Before anything else: a bad certificate or key stops the start, naming the file.
     let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
     let mut node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
+    let validator = config.validator.as_ref().map_or("none".into(), |v| {
+        memecoin_core::address::Address::from_public_key(&v.key.public_key()).to_text()
+    });
+    tracing::info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        chain = %config.genesis.chain_name,
+        chain_id = %node.chain().id,
+        validator = %validator,
+        data_dir = %config.data_dir.display(),
+        "memecoin-relay starting"
+    );
+    match node.head_state().map(|s| s.tip.height) {
+        Some(height) if height > 0 => {
+            tracing::info!("resumed at height {height} (finalized {})", node.finalized().height);
+        }
+        _ => tracing::info!("starting from genesis"),
+    }
     if let Some(pruning) = config.pruning {
         node.set_pruning(pruning)?;
     }
+    node.watch_for_doppelganger(config.doppelganger_epochs, node::now_ms());
     node.store().record_pruning(node.pruning(), Pruning::min_window(&node.chain().params))?;
     match node.pruning() {
         Pruning::Archive => match node.store().pruned_below()? {
@@ -207,6 +228,7 @@ fn background(
         // One prune at a time, on a blocking thread: it walks the live tree nodes, which must
         // never hold up the node's lock or a tick.
         let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
+        let mut progress = Progress::new(Instant::now());
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -226,6 +248,16 @@ fn background(
                 pruning = Some(tokio::task::spawn_blocking(move || {
                     prune(&store, below, &metrics.metrics)
                 }));
+            }
+            if progress.due(Instant::now()) {
+                let (head, finalized, chain) = shared
+                    .with_node(|n| {
+                        let head = n.head_state().map_or(0, |s| s.tip.height);
+                        (head, n.finalized().height, n.chain().clone())
+                    })
+                    .await;
+                let best = shared.metrics.best_peer_head.load(std::sync::atomic::Ordering::Relaxed);
+                progress.report(Instant::now(), head, finalized, best, &chain);
             }
             // A dialer ends once its address is forgotten (it failed too often): its slot is free.
             dialing.retain(|_, task| !task.is_finished());
@@ -247,6 +279,90 @@ fn background(
             let _ = task.await;
         }
     })
+}
+
+/// What the relay says in its log about sync and finality, every [`Progress::EVERY`]: sync
+/// progress while the best head a peer showed is ahead of ours (height, percent, blocks/s,
+/// time left), "synced" when it is caught up, and a warning when finality has not advanced for
+/// [`Progress::STALL_EPOCHS`] epochs (again at twice as many, and so on).
+struct Progress {
+    last: Instant,
+    height: u64,
+    syncing: bool,
+    finalized: u64,
+    finalized_at: Instant,
+    warned_epochs: u64,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(10);
+    /// Blocks behind the best peer's head that count as syncing.
+    const BEHIND: u64 = 8;
+    const STALL_EPOCHS: u64 = 4;
+
+    fn new(now: Instant) -> Self {
+        Progress {
+            last: now,
+            height: 0,
+            syncing: false,
+            finalized: 0,
+            finalized_at: now,
+            warned_epochs: 0,
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        now.duration_since(self.last) >= Self::EVERY
+    }
+
+    fn report(
+        &mut self,
+        now: Instant,
+        head: u64,
+        finalized: u64,
+        best: u64,
+        chain: &memecoin_core::state::Chain,
+    ) {
+        let secs = now.duration_since(self.last).as_secs_f64().max(0.001);
+        let rate = head.saturating_sub(self.height) as f64 / secs;
+        if best > head.saturating_add(Self::BEHIND) {
+            let percent = head as f64 * 100.0 / best as f64;
+            let left = if rate > 0.0 {
+                format!("about {:.0} s left", best.saturating_sub(head) as f64 / rate)
+            } else {
+                "waiting for blocks".into()
+            };
+            tracing::info!(
+                "syncing: height {head} of {best} ({percent:.1} %), {rate:.0} blocks/s, {left}"
+            );
+            self.syncing = true;
+        } else if self.syncing || self.height == 0 && head > 0 && best > 0 {
+            tracing::info!("synced at height {head}");
+            self.syncing = false;
+        }
+        if finalized != self.finalized {
+            self.finalized = finalized;
+            self.finalized_at = now;
+            if self.warned_epochs > 0 {
+                tracing::info!("finality advanced again: finalized height {finalized}");
+            }
+            self.warned_epochs = 0;
+        } else {
+            let epoch_ms = chain.params.slot_ms.saturating_mul(chain.params.slots_per_epoch).max(1);
+            let stalled_ms = u64::try_from(now.duration_since(self.finalized_at).as_millis())
+                .unwrap_or(u64::MAX);
+            let epochs = stalled_ms / epoch_ms;
+            if epochs >= Self::STALL_EPOCHS.max(self.warned_epochs.saturating_mul(2)) {
+                tracing::warn!(
+                    "finality has not advanced for {epochs} epochs (finalized height {finalized}, \
+                     head {head}): less than 2/3 of the stake votes on one chain"
+                );
+                self.warned_epochs = epochs;
+            }
+        }
+        self.height = head;
+        self.last = now;
+    }
 }
 
 /// Prunes `store` below `below` and says what went. A failure of the disk is latched by the

@@ -144,16 +144,21 @@ enum DbCommand {
     },
 }
 
+/// `run`'s default for `--doppelganger-epochs` (Lighthouse watches two or three).
+const DOPPELGANGER_EPOCHS: u64 = 2;
+
 #[derive(Args)]
 struct RunArgs {
     /// A TOML file with any of the flags below (flags given on the command line win).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The chain spec (JSON).
-    #[arg(long)]
+    /// The chain spec (JSON). Required (here or in --config).
+    #[arg(long, required_unless_present = "config")]
     genesis: Option<PathBuf>,
+    /// Where the database lives [default: memecoin-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The address to serve HTTP and /ws on [default: 127.0.0.1:8080]
     #[arg(long)]
     listen: Option<String>,
     /// Relays to connect to (ws://host:port/ws); repeatable.
@@ -203,6 +208,12 @@ struct RunArgs {
     /// (take it from a source you trust: your own node, a block explorer, a friend).
     #[arg(long)]
     checkpoint: Option<String>,
+    /// Doppelganger protection: after start, watch the network this many epochs for blocks and
+    /// votes of --validator-key before signing anything; one seen means another node runs the
+    /// same key (both would be slashed), and this one then never signs. 0 turns it off.
+    /// [default: 2]
+    #[arg(long)]
+    doppelganger_epochs: Option<u64>,
     /// Run this relay's clock N ms ahead of the system's (negative: behind): a host whose clock
     /// is wrong, for `cargo xtask testnet`. Not for real use.
     #[arg(long, hide = true, allow_negative_numbers = true)]
@@ -228,6 +239,7 @@ struct FileConfig {
     max_requests_per_ip: Option<u32>,
     /// `"archive"` or a window in blocks, as `--pruning`.
     pruning: Option<String>,
+    doppelganger_epochs: Option<u64>,
     #[serde(default)]
     checkpoint_sync_urls: Vec<String>,
     checkpoint: Option<String>,
@@ -511,6 +523,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.max_connections_per_ip.or(file.max_connections_per_ip),
             args.max_requests_per_ip.or(file.max_requests_per_ip),
         ),
+        doppelganger_epochs: args
+            .doppelganger_epochs
+            .or(file.doppelganger_epochs)
+            .unwrap_or(DOPPELGANGER_EPOCHS),
         checkpoint_sync: checkpoint_sync(
             [file.checkpoint_sync_urls, args.checkpoint_sync_urls].concat(),
             args.checkpoint.or(file.checkpoint),
@@ -602,6 +618,8 @@ async fn devnet(
             limits: limits.clone(),
             pruning,
             checkpoint_sync: None,
+            // One process starts every validator of the devnet at once: no one to watch for.
+            doppelganger_epochs: 0,
         };
         tasks.spawn(memecoin_relay::run(config, listener, shutdown_signal()));
     }

@@ -29,6 +29,9 @@ pub struct Metrics {
     /// How long the last prune took (ms), and how many prunes ran.
     pub prune_ms: AtomicU64,
     pub prunes: AtomicU64,
+    /// The highest head a relay peer announced (its `hello`) or sent a block at: what the node
+    /// syncs towards. Only for logs and metrics: nothing is decided on it.
+    pub best_peer_head: AtomicU64,
     rejects: StdMutex<BTreeMap<String, u64>>,
 }
 

@@ -123,6 +123,8 @@ pub fn config(
         limits: Default::default(),
         pruning: None,
         checkpoint_sync: None,
+        // In-process test networks start their validators together, from genesis.
+        doppelganger_epochs: 0,
     }
 }
 

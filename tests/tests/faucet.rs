@@ -34,7 +34,7 @@ async fn faucet_pays_once_per_address_and_is_finalized() {
     let (status, body) = http(addr, "GET", "/api/faucet", None).await;
     assert_eq!(status, 200, "{body}");
     let info = json(&body);
-    assert_eq!(info["amount"], amount);
+    assert_eq!(info["amount"], amount.to_string(), "amounts are decimal strings");
     assert_eq!(info["address"], Address::from_public_key(&dev.public_key()).to_text());
 
     // Wait for a head: before it, the faucet cannot pick a nonce.
@@ -49,7 +49,7 @@ async fn faucet_pays_once_per_address_and_is_finalized() {
             http(addr, "POST", "/api/faucet", Some(&format!(r#"{{"address":"{to}"}}"#))).await;
         assert_eq!(status, 200, "{body}");
         let reply = json(&body);
-        assert_eq!(reply["amount"], amount);
+        assert_eq!(reply["amount"], amount.to_string());
         // The transaction itself, for a wallet to read the amount from what its proof covers.
         let tx: memecoin_core::tx::SignedTx =
             memecoin_core::wire::decode_hex("tx", reply["tx"].as_str().unwrap()).unwrap();
@@ -68,7 +68,7 @@ async fn faucet_pays_once_per_address_and_is_finalized() {
     for to in [&a, &b] {
         let (status, body) = http(addr, "GET", &format!("/api/accounts/{to}"), None).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(json(&body)["balance"], amount, "{to}");
+        assert_eq!(json(&body)["balance"], amount.to_string(), "{to}");
     }
 
     // The account listing names each payment, with the transaction's bytes.

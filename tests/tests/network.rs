@@ -82,7 +82,7 @@ async fn validators_and_relays_finalize_one_chain_and_carry_transactions() {
         http(r5_addr, "GET", &format!("/api/accounts/{}", to.to_text()), None).await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["balance"], 12_345);
+    assert_eq!(v["balance"], "12345", "amounts are decimal strings");
 
     // The same transaction again is refused with core's reason, as JSON.
     let (status, reply) = http(all[4].handle.addr, "POST", "/api/tx", Some(&body_of(&tx))).await;
