@@ -11,7 +11,7 @@
 //!
 //! Code map: `flags` reads the command line; `run` spawns commands and keeps the log of
 //! steps; `tools` installs what the tasks need; `checks` holds the checks that no tool does;
-//! `wasm`, `fuzz`, `bench` and `chart` are the larger tasks. The `test` sequence and the
+//! `wasm`, `fuzz`, `bench`, `chart` and `image` (the container image) are the larger tasks. The `test` sequence and the
 //! small tasks, which mostly run one command, stay here.
 
 mod bench;
@@ -19,6 +19,7 @@ mod chart;
 mod checks;
 mod flags;
 mod fuzz;
+mod image;
 mod run;
 mod soak;
 mod tools;
@@ -132,6 +133,7 @@ fn main() -> ExitCode {
             fuzz(&mut run, seconds, seeds, merge, &targets, FuzzBuild::Release)
         }
         Task::Page => page(&mut run),
+        Task::Image => image::image(&mut run),
         Task::Cycles => run.step("module cycles", module_cycles),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
@@ -202,6 +204,9 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // The page step built the served wasm already: measure that file, do not build it again.
     let served = run.root.join(WWW).join("pkg/memecoin_wasm_bg.wasm");
     run.step("wasm size", |_| check_wasm_size(&served))?;
+    // The container image around the page built above: the cost is the relay's musl release
+    // build.
+    image::build(run)?;
     // The corpus as a regression suite, then a few seconds of new inputs per target.
     fuzz(run, FUZZ_SMOKE_SECONDS, false, false, &FUZZ_TARGETS, FuzzBuild::Dev)?;
     // Last, so that every other check has run: the long-mode smoke, which reports the

@@ -725,7 +725,8 @@ mod tests {
         let graph = crate_graph(&crate::workspace_root().join("xtask/src/main.rs"))
             .expect("xtask's sources are readable");
         let modules: Vec<&str> = graph.keys().map(String::as_str).collect();
-        let all = ["bench", "chart", "checks", "flags", "fuzz", "run", "soak", "tools", "wasm"];
+        let all =
+            ["bench", "chart", "checks", "flags", "fuzz", "image", "run", "soak", "tools", "wasm"];
         assert_eq!(modules, all);
         assert!(graph["checks"].contains_key("run"));
         assert!(graph["run"].is_empty(), "the runner needs no other module");
