@@ -419,6 +419,11 @@ impl Mempool {
         self.txs.is_empty()
     }
 
+    /// The most transactions the pool holds, ready and held together.
+    pub fn capacity(&self) -> usize {
+        self.config.max_txs.saturating_add(self.config.max_held)
+    }
+
     /// How many of the transactions are held (behind a nonce gap).
     pub fn held(&self) -> usize {
         self.held_fees.len()

@@ -529,6 +529,11 @@ impl Node {
         self.mempool.len()
     }
 
+    /// The most transactions the mempool holds ([`Mempool::capacity`]).
+    pub fn mempool_capacity(&self) -> usize {
+        self.mempool.capacity()
+    }
+
     /// The hash of the head chain's block at `height`, if any: from fork choice above the
     /// anchor, from the store's canonical index at or below it.
     pub fn hash_at(&self, height: u64) -> Option<Hash> {

@@ -328,6 +328,8 @@ pub struct Store {
 #[derive(Clone)]
 pub struct StoreReader {
     db: std::sync::Arc<Database>,
+    /// The database file, for its size.
+    path: std::sync::Arc<Path>,
 }
 
 impl fmt::Debug for StoreReader {
@@ -337,6 +339,14 @@ impl fmt::Debug for StoreReader {
 }
 
 impl StoreReader {
+    /// The database file's size on disk, free pages included (`db stats`' first line): what
+    /// the disk holds for this relay, grown by blocks and states, shrunk only by `db compact`.
+    pub fn file_bytes(&self) -> Result<u64, StoreError> {
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Io(format!("reading {}: {e}", self.path.display())))
+    }
+
     /// The canonical encoding of block `hash`, as stored.
     pub fn block_bytes(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err("starting a read transaction"))?;
@@ -742,7 +752,7 @@ impl Store {
     /// A reader of stored blocks that needs neither the store nor the node: what a connection
     /// serving `get_blocks` and `get_headers` reads with, off the node's lock.
     pub fn reader(&self) -> StoreReader {
-        StoreReader { db: self.db.clone() }
+        StoreReader { db: self.db.clone(), path: self.path.as_path().into() }
     }
 
     /// The state after block `hash` (after genesis for the chain id).

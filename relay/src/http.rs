@@ -568,20 +568,46 @@ async fn pay_faucet(
 async fn metrics(shared: Arc<Shared>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
-    let (height, finalized, mempool, reveals, signing) = shared
+    let now_ms = memecoin_node::node::now_ms();
+    let (height, head_slot, slot, finalized, mempool, capacity, reveals, signing) = shared
         .with_node(|n| {
-            let height = n.head_state().map_or(0, |s| s.tip.height);
-            (height, n.finalized().height, n.mempool_len(), n.reveals_left(), n.signing())
+            let tip = n.head_state().map(|s| (s.tip.height, s.tip.slot));
+            let c = n.chain();
+            let slot = memecoin_core::pos::slot_at(c.genesis_time_ms, c.params.slot_ms, now_ms);
+            let (height, head_slot) = tip.unwrap_or((0, 0));
+            let (finalized, reveals) = (n.finalized().height, n.reveals_left());
+            let (mempool, capacity) = (n.mempool_len(), n.mempool_capacity());
+            (height, head_slot, slot, finalized, mempool, capacity, reveals, n.signing())
         })
         .await;
+    // Off the node's lock: a file system call.
+    let database = shared.reader.file_bytes().unwrap_or(0);
     let m = &shared.metrics;
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: u64| {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
     };
     gauge("memecoin_head_height", "Height of the head block.", height);
+    gauge("memecoin_head_slot", "Slot of the head block.", head_slot);
+    gauge(
+        "memecoin_slot",
+        "The slot in progress by this relay's clock (0 before genesis); minus memecoin_head_slot, \
+         the slots since the head was made.",
+        slot.unwrap_or(0),
+    );
     gauge("memecoin_finalized_height", "Height of the last finalized block.", finalized);
     gauge("memecoin_mempool_size", "Transactions in the mempool.", mempool as u64);
+    gauge(
+        "memecoin_mempool_capacity",
+        "The most transactions the mempool holds (ready and held); beyond it the lowest fees \
+         are evicted or refused.",
+        capacity as u64,
+    );
+    gauge(
+        "memecoin_database_bytes",
+        "Size of the database file (chain.redb) on disk, free pages included.",
+        database,
+    );
     gauge(
         "memecoin_pruned_below",
         "Lowest height this relay may still hold blocks at (0: nothing pruned).",
@@ -623,6 +649,11 @@ async fn metrics(shared: Arc<Shared>) -> Response {
         out,
         "# HELP memecoin_refused_total Sockets refused at accept (banned, over a cap).\n# TYPE memecoin_refused_total counter\nmemecoin_refused_total {}\n",
         m.refused.load(Relaxed)
+    );
+    let _ = write!(
+        out,
+        "# HELP memecoin_bans_total Clients banned for invalid input (their sockets are then refused for a while).\n# TYPE memecoin_bans_total counter\nmemecoin_bans_total {}\n",
+        m.bans.load(Relaxed)
     );
     let _ = write!(
         out,

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub refused: AtomicU64,
     /// Times a browser connection fell behind the event stream and was sent the head instead.
     pub lagged: AtomicU64,
+    /// Clients banned for invalid input (each ban lasts [`BAN`]).
+    pub bans: AtomicU64,
     /// How long the last prune took (ms), and how many prunes ran.
     pub prune_ms: AtomicU64,
     pub prunes: AtomicU64,
@@ -283,6 +285,7 @@ impl Shared {
         banned.retain(|_, until| *until > now);
         if banned.len() < MAX_BANNED {
             banned.insert(ip, now + BAN);
+            Metrics::inc(&self.metrics.bans);
             tracing::info!(%ip, "peer refused for {} s", BAN.as_secs());
         }
     }

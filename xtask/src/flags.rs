@@ -33,18 +33,31 @@ Tasks:
                                   (each must report at least one passed test)
                    11. size     the gzipped size of the served .wasm that step 4 built
                                   (www/pkg): fails above the 156,000-byte budget
-                   12. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
+                   12. image    cargo xtask image without its page step (below): the
+                                  relay's musl release build and podman build
+                   13. testnet  cargo xtask testnet testnet/ci.toml (below) on the
+                                  image's relay: 5 hosts, a partition, a kill -9, a
+                                  pause, a slow and lossy link (root)
+                   14. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
                                   (cargo fuzz --dev): every fuzz target over its
                                   committed corpus, then 5 s of fuzzing
-                   13. sim long cargo run -p memecoin-sim -- --long --slots 6000
+                   15. sim long cargo run -p memecoin-sim -- --long --slots 6000
                                   --start 19 --seeds 2 (long-mode smoke: stalls
                                   beyond 4,096 slots, a 32-reveal chain, churn)
                   Installs missing rustfmt/clippy components and no_std targets with rustup,
                   wasm-bindgen-cli (the version in Cargo.lock), wasm-pack and cargo-fuzz
-                  (pinned) with cargo, chromium and chromium-driver with apt-get.
+                  (pinned) with cargo, chromium, chromium-driver, musl-tools and podman
+                  and iproute2 with apt-get.
   page            Build the wallet page: the served wasm (cargo xtask wasm) into
                   www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
                   tests/e2e/ (playwright-core); prints the first load's gzipped size.
+  image           Build the container image localhost/memecoin-relay (the root
+                  Containerfile, FROM scratch): the page (cargo xtask page), the relay in
+                  release for x86_64-unknown-linux-musl (checked static), staged with the
+                  page's files in target/image/context (the binary there,
+                  target/image/context/memecoin-relay, is the one the image holds), then
+                  podman build --pull=never, tagged with the version and latest. Installs
+                  the musl target with rustup, musl-tools and podman with apt-get.
   cycles          Fail on a cycle between the modules of a crate: for each library and
                   binary of the workspace, which top-level module names which, by every
                   `crate::` and `super::` path outside comments and #[cfg(test)] code
@@ -101,7 +114,8 @@ Tasks:
   testnet [MANIFEST...]
                   Relays and validators as separate hosts on this machine (root; iproute2,
                   installed if missing): each a network namespace with its own address on
-                  one bridge, its own process (the release relay) and data dir, every link
+                  one bridge, its own process (the image's static relay, built as
+                  `cargo xtask image` builds it) and data dir, every link
                   through a proxy of the testnet's (delay, loss, partitions); the scenario
                   of each TOML manifest (default: every testnet/*.toml but ci.toml): hosts,
                   stakes, slot length, a host's clock, timed faults (partition, kill -9 and
@@ -176,6 +190,7 @@ pub(crate) enum Task {
         targets: Vec<String>,
     },
     Page,
+    Image,
     Cycles,
     Wasm {
         out: Option<PathBuf>,
@@ -228,6 +243,7 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Task, UsageError> {
         "test" => no_options("test", Task::Test),
         "vectors" => no_options("vectors", Task::Vectors),
         "page" => no_options("page", Task::Page),
+        "image" => no_options("image", Task::Image),
         "cycles" => no_options("cycles", Task::Cycles),
         "devnet" => {
             let valued = ["--listen", "--data-dir", "--validators"];
@@ -469,6 +485,7 @@ mod tests {
         check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
         check_args(&["vectors"], Ok(Task::Vectors));
         check_args(&["page"], Ok(Task::Page));
+        check_args(&["image"], Ok(Task::Image));
         check_args(&["cycles"], Ok(Task::Cycles));
         check_args(
             &["wallet", "--genesis", "g.json", "--relay", "wss://r/ws"],

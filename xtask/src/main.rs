@@ -11,7 +11,7 @@
 //!
 //! Code map: `flags` reads the command line; `run` spawns commands and keeps the log of
 //! steps; `tools` installs what the tasks need; `checks` holds the checks that no tool does;
-//! `wasm`, `fuzz`, `bench` and `chart` are the larger tasks. The `test` sequence and the
+//! `wasm`, `fuzz`, `bench`, `chart` and `image` (the container image) are the larger tasks. The `test` sequence and the
 //! small tasks, which mostly run one command, stay here.
 
 mod bench;
@@ -19,6 +19,7 @@ mod chart;
 mod checks;
 mod flags;
 mod fuzz;
+mod image;
 mod run;
 mod soak;
 mod testnet;
@@ -134,6 +135,7 @@ fn main() -> ExitCode {
             fuzz(&mut run, seconds, seeds, merge, &targets, FuzzBuild::Release)
         }
         Task::Page => page(&mut run),
+        Task::Image => image::image(&mut run),
         Task::Cycles => run.step("module cycles", module_cycles),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),
         Task::Devnet { options } => devnet(&mut run, &options),
@@ -204,6 +206,15 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // The page step built the served wasm already: measure that file, do not build it again.
     let served = run.root.join(WWW).join("pkg/memecoin_wasm_bg.wasm");
     run.step("wasm size", |_| check_wasm_size(&served))?;
+    // The container image around the page built above: the cost is the relay's musl release
+    // build.
+    image::build(run)?;
+    // The short testnet scenario on the image's very binary: hosts in network namespaces,
+    // a partition, a kill -9, a pause, a slow and lossy link. After the browser tests: the
+    // bridge and veths it makes are a network change Chromium reacts to.
+    run.step("root and iproute2", testnet::ensure_netns)?;
+    let relay = image::relay_binary_path(&run.root);
+    testnet::testnet(run, &run.root.join(TESTNET_CI), &relay)?;
     // The corpus as a regression suite, then a few seconds of new inputs per target.
     fuzz(run, FUZZ_SMOKE_SECONDS, false, false, &FUZZ_TARGETS, FuzzBuild::Dev)?;
     // Last, so that every other check has run: the long-mode smoke, which reports the
@@ -215,7 +226,8 @@ fn test(run: &mut Run) -> Result<(), Failure> {
 const TESTNET_CI: &str = "testnet/ci.toml";
 
 /// `cargo xtask testnet`: each manifest (default: every `testnet/*.toml` but the CI one) on
-/// the release relay, every scenario run even when one fails.
+/// the image's relay (the static musl build, [`image::relay_binary`]), every scenario run even
+/// when one fails.
 fn testnets(run: &mut Run, manifests: &[PathBuf]) -> Result<(), Failure> {
     let manifests = if manifests.is_empty() {
         let mut all: Vec<PathBuf> = std::fs::read_dir(run.root.join("testnet"))
@@ -228,7 +240,7 @@ fn testnets(run: &mut Run, manifests: &[PathBuf]) -> Result<(), Failure> {
         manifests.iter().map(|m| run.root.join(m)).collect()
     };
     run.step("root and iproute2", testnet::ensure_netns)?;
-    let relay = testnet_relay(run)?;
+    let relay = image::relay_binary(run)?;
     let mut first_failure = None;
     for manifest in manifests {
         if let Err(failure) = testnet::testnet(run, &manifest, &relay) {
@@ -236,12 +248,6 @@ fn testnets(run: &mut Run, manifests: &[PathBuf]) -> Result<(), Failure> {
         }
     }
     first_failure.map_or(Ok(()), Err)
-}
-
-/// Builds the relay the testnet runs (release) and says where it is.
-fn testnet_relay(run: &mut Run) -> Result<PathBuf, Failure> {
-    run.exec("build", &cargo(["build", "--release", "-p", RELAY]))?;
-    Ok(target_dir(&run.root).join("release/memecoin-relay"))
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, or `target/` at the root.

@@ -1,6 +1,6 @@
 //! The tool installers: each `ensure_*` finds a tool a task needs (a rustup component or target,
-//! wasm-bindgen, wasm-pack, wasm-opt, cargo-fuzz, Chromium) at the version it needs, or installs
-//! it, or fails saying how to.
+//! wasm-bindgen, wasm-pack, wasm-opt, cargo-fuzz, Chromium, musl-gcc, podman) at the version it
+//! needs, or installs it, or fails saying how to.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -84,6 +84,37 @@ pub(crate) fn ensure_chromium(run: &mut Run) -> Result<(), Failure> {
     run.exec_with_hint("apt-get update", &Cmd::new("apt-get").args(["update"]), hint)?;
     let install = Cmd::new("apt-get").args(["install", "-y", "chromium", "chromium-driver"]);
     run.exec_with_hint("install chromium", &install, hint)
+}
+
+/// Installs Debian's `musl-tools` (as root) if `musl-gcc` is missing: ring, under rustls, has C
+/// code that the musl build of the relay (`cargo xtask image`) compiles with it.
+pub(crate) fn ensure_musl_gcc(run: &mut Run) -> Result<(), Failure> {
+    if succeeds_quietly(&Cmd::new("musl-gcc").args(["--version"])) {
+        return Ok(());
+    }
+    println!("musl-gcc is missing: installing musl-tools");
+    apt_install(run, "musl-tools", &["musl-tools"])
+}
+
+/// Installs Debian's `podman` (as root) if it is missing: `cargo xtask image` builds with it.
+pub(crate) fn ensure_podman(run: &mut Run) -> Result<(), Failure> {
+    if succeeds_quietly(&Cmd::new("podman").args(["--version"])) {
+        return Ok(());
+    }
+    println!("podman is missing: installing it");
+    apt_install(run, "podman", &["podman"])
+}
+
+/// `apt-get update`, then `apt-get install -y packages`, failing with how to do it by hand.
+fn apt_install(run: &mut Run, name: &str, packages: &[&str]) -> Result<(), Failure> {
+    let hint = format!(
+        "install {name} as root: `apt-get update && apt-get install -y {}` (Debian/Ubuntu \
+         package names)",
+        packages.join(" ")
+    );
+    run.exec_with_hint("apt-get update", &Cmd::new("apt-get").args(["update"]), &hint)?;
+    let install = Cmd::new("apt-get").args(["install", "-y"]).args(packages.iter().copied());
+    run.exec_with_hint(&format!("install {name}"), &install, &hint)
 }
 
 /// The `version` of package `name` in Cargo.lock (the first one, if several).

@@ -230,7 +230,7 @@ pub(crate) fn page(run: &mut Run) -> Result<(), Failure> {
     })?;
     // Served gzipped to browsers that accept it: the relay serves `f.gz` for `f` only while it is
     // at least as new, so editing a page file by hand never serves a stale copy.
-    for file in first_load(&run.root.join(WWW)).iter().filter(|f| *f != "genesis.json") {
+    for file in page_files(&run.root.join(WWW)) {
         let gzip = Cmd::new("gzip").args(["-9", "-k", "-f", "-n", &format!("{WWW}/{file}")]);
         run.exec("page gzip", &gzip)?;
     }
@@ -239,6 +239,12 @@ pub(crate) fn page(run: &mut Run) -> Result<(), Failure> {
         report_first_load(&run.root.join(WWW));
         Ok(())
     })
+}
+
+/// The files of the page a relay serves from `www` (`--www`), relative to it: the first load
+/// without `genesis.json`, which belongs to a network, not to the page.
+pub(crate) fn page_files(www: &Path) -> Vec<String> {
+    first_load(www).into_iter().filter(|f| f != "genesis.json").collect()
 }
 
 /// `FIRST_LOAD` and every module in `www/js/` (app.js imports them all).

@@ -726,7 +726,8 @@ mod tests {
             .expect("xtask's sources are readable");
         let modules: Vec<&str> = graph.keys().map(String::as_str).collect();
         let all = [
-            "bench", "chart", "checks", "flags", "fuzz", "run", "soak", "testnet", "tools", "wasm",
+            "bench", "chart", "checks", "flags", "fuzz", "image", "run", "soak", "testnet",
+            "tools", "wasm",
         ];
         assert_eq!(modules, all);
         assert!(graph["checks"].contains_key("run"));
