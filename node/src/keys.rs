@@ -208,6 +208,166 @@ pub fn standard_genesis(
     Ok(genesis)
 }
 
+/// What `memecoin-relay genesis` makes a chain spec from: its flags, and its `--spec` TOML.
+/// Amounts are coins (text, as a wallet writes them: `"1000000"`, `"0.5"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    pub chain_name: Option<String>,
+    pub genesis_time_ms: Option<u64>,
+    /// Coins each validator stakes unless it names its own.
+    pub stake: Option<String>,
+    /// Parameters by name (`Params`' fields); the rest standard (or devnet's).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub validator: Vec<SpecValidator>,
+    #[serde(default)]
+    pub account: Vec<SpecAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecValidator {
+    /// SEC1 compressed, hex.
+    pub public_key: String,
+    /// The hash chain's commitment, hex.
+    pub commitment: String,
+    pub stake: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecAccount {
+    pub address: String,
+    pub coins: String,
+}
+
+fn coins(what: &str, text: &str) -> anyhow::Result<u64> {
+    memecoin_wallet::units::parse_amount(text).map_err(|e| anyhow::anyhow!("{what} {text:?}: {e}"))
+}
+
+/// `base` with the parameters `spec` names; an unknown name is refused.
+fn params_from(base: Params, spec: &NetworkSpec) -> anyhow::Result<Params> {
+    let mut json = serde_json::to_value(&base)?;
+    for (name, value) in &spec.params {
+        let Some(field) = json.get_mut(name) else {
+            anyhow::bail!("params: no parameter named {name:?}");
+        };
+        *field = serde_json::Value::from(*value);
+    }
+    Ok(serde_json::from_value(json)?)
+}
+
+/// The validators and accounts of `spec`, each validator with `default_stake` unless it names
+/// its own and `balance` for its renewal fees; refuses a malformed key, commitment, address or
+/// amount, and any key or address given twice.
+fn members(
+    spec: &NetworkSpec,
+    default_stake: u64,
+    balance: u64,
+) -> anyhow::Result<(Vec<GenesisValidator>, Vec<GenesisAccount>)> {
+    let mut validators = Vec::new();
+    let mut accounts: Vec<GenesisAccount> = Vec::new();
+    for v in &spec.validator {
+        let bytes = hex::decode(&v.public_key)
+            .map_err(|e| anyhow::anyhow!("validator public key {:?}: {e}", v.public_key))?;
+        let key = PublicKey::from_sec1(&bytes)
+            .map_err(|e| anyhow::anyhow!("validator public key {:?}: {e}", v.public_key))?;
+        let commitment = Hash::from_hex(&v.commitment)
+            .map_err(|e| anyhow::anyhow!("validator commitment {:?}: {e}", v.commitment))?;
+        if validators.iter().any(|g: &GenesisValidator| g.key == key) {
+            anyhow::bail!("validator {} is given twice", v.public_key);
+        }
+        let stake = match &v.stake {
+            Some(text) => coins("stake", text)?,
+            None => default_stake,
+        };
+        validators.push(GenesisValidator { key: key.clone(), stake, commitment });
+        accounts.push(GenesisAccount { address: Address::from_public_key(&key), balance });
+    }
+    for a in &spec.account {
+        let address = Address::parse(&a.address)
+            .map_err(|e| anyhow::anyhow!("account address {:?}: {e}", a.address))?;
+        let balance = coins("account coins", &a.coins)?;
+        match accounts.iter_mut().find(|g| g.address == address) {
+            // A validator's own account: its renewal fees and what it is given.
+            Some(g) if validators.iter().any(|v| Address::from_public_key(&v.key) == address) => {
+                g.balance = g.balance.checked_add(balance).ok_or_else(|| {
+                    anyhow::anyhow!("account {}: the balance overflows", a.address)
+                })?;
+            }
+            Some(_) => anyhow::bail!("account {} is given twice", a.address),
+            None => accounts.push(GenesisAccount { address, balance }),
+        }
+    }
+    Ok((validators, accounts))
+}
+
+/// A chain spec for a real network from `spec` (`memecoin-relay genesis` without `--devnet`):
+/// the standard parameters but those it names, its validators (public keys and commitments:
+/// nobody's secret key file is needed) with their stakes and [`DEVNET_VALIDATOR_BALANCE`] for
+/// renewal fees, its accounts. Refuses what core's [`Genesis::build`] refuses (no validator, a
+/// stake under the minimum, …) and what [`check_not_devnet`] does.
+pub fn network_genesis(spec: &NetworkSpec, genesis_time_ms: u64) -> anyhow::Result<Genesis> {
+    let Some(name) = spec.chain_name.clone().filter(|n| !n.trim().is_empty()) else {
+        anyhow::bail!("a chain name is required (--chain-name, or --devnet for a devnet)");
+    };
+    if spec.validator.is_empty() {
+        anyhow::bail!(
+            "a chain needs at least one validator (--validator PUBLIC_KEY:COMMITMENT, \
+             --validator-key FILE, or [[validator]] in --spec)"
+        );
+    }
+    let stake = match &spec.stake {
+        Some(text) => coins("stake", text)?,
+        None => STANDARD_STAKE,
+    };
+    let (validators, accounts) = members(spec, stake, DEVNET_VALIDATOR_BALANCE)?;
+    let mut genesis = Genesis {
+        chain_name: name,
+        genesis_time_ms,
+        params: params_from(Params::standard(), spec)?,
+        accounts,
+        validators,
+    };
+    genesis.canonicalize();
+    // Core's rules first (a parameter out of range is named as such), then a devnet's look.
+    genesis.build().map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_not_devnet(&genesis)?;
+    Ok(genesis)
+}
+
+/// A devnet spec from `spec` (`genesis --devnet`): devnet parameters but those it names, the
+/// public test phrase's account funded, named `memecoin-devnet` unless it says otherwise, and
+/// devnet validator 0 if it names no validator.
+pub fn devnet_genesis_from(spec: &NetworkSpec, genesis_time_ms: u64) -> anyhow::Result<Genesis> {
+    let stake = match &spec.stake {
+        Some(text) => coins("stake", text)?,
+        None => DEVNET_STAKE,
+    };
+    let (mut validators, mut accounts) = members(spec, stake, DEVNET_VALIDATOR_BALANCE)?;
+    if validators.is_empty() {
+        let v = devnet_validator(0)?;
+        let key = v.key.public_key();
+        accounts.push(GenesisAccount {
+            address: Address::from_public_key(&key),
+            balance: DEVNET_VALIDATOR_BALANCE,
+        });
+        validators.push(GenesisValidator { key, stake, commitment: v.chain.commitment() });
+    }
+    let mut genesis = devnet_genesis_with(&[], genesis_time_ms)?;
+    genesis.validators = validators;
+    genesis.accounts.extend(accounts);
+    if let Some(name) = &spec.chain_name {
+        genesis.chain_name = name.clone();
+    }
+    genesis.params = params_from(Params::devnet(), spec)?;
+    genesis.canonicalize();
+    genesis.build().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(genesis)
+}
+
 /// Refuses a spec that is not for a devnet but looks like one: a name with "devnet" in it, the
 /// devnet's parameters, unbonding shorter than a week (a light client could not skip from a
 /// position a few days old, §13.2), or coins for the public test phrase's account (anyone can

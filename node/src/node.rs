@@ -276,7 +276,22 @@ pub struct Node {
     doppelganger: Option<String>,
     /// Whether the last tick held back for want of sync (logged on change only).
     syncing: bool,
+    /// What the validator did since the node opened ([`Node::duties`]).
+    duties: Duties,
     events: Vec<Event>,
+}
+
+/// A validator's work since its node opened, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Duties {
+    /// Blocks it proposed.
+    pub proposed: u64,
+    /// Slots it was elected for (by its head state at the time) that ended without its block.
+    pub missed: u64,
+    /// Votes it signed.
+    pub votes: u64,
+    /// The last slot whose proposer was checked.
+    checked_slot: u64,
 }
 
 impl fmt::Debug for Node {
@@ -390,6 +405,7 @@ impl Node {
             watch: None,
             doppelganger: None,
             syncing: false,
+            duties: Duties::default(),
             events: Vec::new(),
         };
         if let Some(v) = &node.validator {
@@ -1488,6 +1504,33 @@ impl Node {
         self.doppelganger = Some(seen);
     }
 
+    /// Counts the slots before `now` that elected us and passed without our proposal (once
+    /// each; only slots in which the validator was signing, so a watch or a sync is not
+    /// counted as missed).
+    fn count_missed(&mut self, validator: &ValidatorKey, now: u64) {
+        let previous = now.saturating_sub(1);
+        if self.duties.checked_slot == 0 {
+            self.duties.checked_slot = previous;
+            return;
+        }
+        if previous <= self.duties.checked_slot {
+            return;
+        }
+        self.duties.checked_slot = previous;
+        let Some(state) = self.states.get(&self.head) else { return };
+        let elected = state.tip.slot < previous
+            && state::proposer_for(&self.chain, state, previous).as_ref()
+                == Some(&validator.key.public_key());
+        if elected && self.last_proposed_slot != Some(previous) {
+            self.duties.missed = self.duties.missed.saturating_add(1);
+        }
+    }
+
+    /// What the validator did since the node opened.
+    pub fn duties(&self) -> Duties {
+        self.duties
+    }
+
     /// Whether the node is behind the network: its head more than two epochs old by the clock
     /// while it holds signed blocks above it (a node whose peers are all as stale — a stall —
     /// is not behind: someone must propose).
@@ -1527,6 +1570,9 @@ impl Node {
         }
         if behind {
             return false;
+        }
+        if let Some(slot) = now {
+            self.count_missed(&validator, slot);
         }
         let mut acted = false;
         if let Some(slot) = now
@@ -1624,6 +1670,7 @@ impl Node {
                 match self.import_block_at(built.block, now_ms) {
                     Ok(()) => {
                         tracing::info!(slot, height, txs = count, "proposed block");
+                        self.duties.proposed = self.duties.proposed.saturating_add(1);
                         // Below two epochs of slots with no renewal announced (a renewal is sent
                         // long before, at `renew_below`): it may run out before one takes effect.
                         let urgent = self.chain.params.slots_per_epoch.saturating_mul(2);
@@ -1836,6 +1883,7 @@ impl Node {
         self.last_vote = Some(vote);
         let signed = vote.sign(&self.chain.id, &validator.key);
         let _ = self.on_vote(signed);
+        self.duties.votes = self.duties.votes.saturating_add(1);
         true
     }
 

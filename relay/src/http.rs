@@ -569,17 +569,31 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
     let now_ms = memecoin_node::node::now_ms();
-    let (height, head_slot, slot, finalized, mempool, capacity, reveals, signing) = shared
-        .with_node(|n| {
-            let tip = n.head_state().map(|s| (s.tip.height, s.tip.slot));
-            let c = n.chain();
-            let slot = memecoin_core::pos::slot_at(c.genesis_time_ms, c.params.slot_ms, now_ms);
-            let (height, head_slot) = tip.unwrap_or((0, 0));
-            let (finalized, reveals) = (n.finalized().height, n.reveals_left());
-            let (mempool, capacity) = (n.mempool_len(), n.mempool_capacity());
-            (height, head_slot, slot, finalized, mempool, capacity, reveals, n.signing())
-        })
-        .await;
+    let (height, head_slot, slot, finalized, mempool, capacity, reveals, signing, epoch, duties) =
+        shared
+            .with_node(|n| {
+                let epoch = n.head_state().map_or(0, |s| s.meta.epoch);
+                let duties = n.signing().map(|_| n.duties());
+                let tip = n.head_state().map(|s| (s.tip.height, s.tip.slot));
+                let c = n.chain();
+                let slot = memecoin_core::pos::slot_at(c.genesis_time_ms, c.params.slot_ms, now_ms);
+                let (height, head_slot) = tip.unwrap_or((0, 0));
+                let (finalized, reveals) = (n.finalized().height, n.reveals_left());
+                let (mempool, capacity) = (n.mempool_len(), n.mempool_capacity());
+                (
+                    height,
+                    head_slot,
+                    slot,
+                    finalized,
+                    mempool,
+                    capacity,
+                    reveals,
+                    n.signing(),
+                    epoch,
+                    duties,
+                )
+            })
+            .await;
     // Off the node's lock: a file system call.
     let database = shared.reader.file_bytes().unwrap_or(0);
     let m = &shared.metrics;
@@ -620,7 +634,41 @@ async fn metrics(shared: Arc<Shared>) -> Response {
         m.prune_ms.load(Relaxed),
     );
     gauge("memecoin_connections", "Open WebSocket connections.", m.connections.load(Relaxed));
-    gauge("memecoin_relay_peers", "Connected relays.", m.relay_peers.load(Relaxed));
+    gauge(
+        "memecoin_relay_peers",
+        "Connected relays, each counted once (two that dialed each other are one peer).",
+        m.relay_peers(),
+    );
+    gauge(
+        "memecoin_relay_connections",
+        "Open WebSocket connections whose hello said relay.",
+        m.relay_peers.load(Relaxed),
+    );
+    gauge(
+        "memecoin_browsers",
+        "Open WebSocket connections whose hello said browser.",
+        m.browsers.load(Relaxed),
+    );
+    gauge("memecoin_epoch", "Epoch of the head state.", epoch);
+    let best = m.best_peer_head.load(Relaxed);
+    gauge(
+        "memecoin_syncing",
+        "1 while a relay peer showed a head more than 8 blocks above ours (catching up).",
+        u64::from(best > height.saturating_add(crate::shared::SYNC_BEHIND)),
+    );
+    gauge("memecoin_best_peer_height", "The highest head a relay peer showed.", best);
+    let process = process_stats();
+    gauge(
+        "memecoin_uptime_seconds",
+        "Seconds since the relay started.",
+        m.started.get().map_or(0, |t| t.elapsed().as_secs()),
+    );
+    gauge(
+        "process_resident_memory_bytes",
+        "Resident memory of the relay process.",
+        process.rss_bytes,
+    );
+    gauge("process_open_fds", "Open file descriptors of the relay process.", process.open_fds);
     gauge("memecoin_sockets_open", "Open sockets, HTTP and WebSocket.", shared.gate.open());
     if let Some(left) = reveals {
         gauge(
@@ -644,6 +692,22 @@ async fn metrics(shared: Arc<Shared>) -> Response {
              until restarted.",
             u64::from(signing == Signing::Doppelganger),
         );
+    }
+    if let Some(d) = duties {
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+        };
+        counter(
+            "memecoin_blocks_proposed_total",
+            "Blocks this validator proposed since it started.",
+            d.proposed,
+        );
+        counter(
+            "memecoin_slots_missed_total",
+            "Slots that elected this validator and passed without its block, since it started.",
+            d.missed,
+        );
+        counter("memecoin_votes_total", "Votes this validator signed since it started.", d.votes);
     }
     let _ = write!(
         out,
@@ -669,6 +733,18 @@ async fn metrics(shared: Arc<Shared>) -> Response {
         out,
         "# HELP memecoin_messages_out_total Messages sent.\n# TYPE memecoin_messages_out_total counter\nmemecoin_messages_out_total {}\n",
         m.messages_out.load(Relaxed)
+    );
+    let _ = write!(
+        out,
+        "# HELP process_cpu_seconds_total CPU time of the relay process, user and system.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {:.2}\n",
+        process.cpu_seconds
+    );
+    let _ = write!(
+        out,
+        "# HELP memecoin_build_info The relay's version, wire protocol version and HTTP API version.\n# TYPE memecoin_build_info gauge\nmemecoin_build_info{{version=\"{}\",protocol=\"{}\",api=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        memecoin_core::wire::PROTOCOL_VERSION,
+        API_VERSION
     );
     let _ = writeln!(
         out,
@@ -784,4 +860,34 @@ mod served {
             _ => "Not Found",
         }
     }
+}
+
+/// The relay process's own figures, from `/proc/self` (zeros where it is not Linux).
+#[derive(Default)]
+struct ProcessStats {
+    rss_bytes: u64,
+    open_fds: u64,
+    cpu_seconds: f64,
+}
+
+fn process_stats() -> ProcessStats {
+    let mut stats = ProcessStats::default();
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        stats.rss_bytes = kb.unwrap_or(0).saturating_mul(1024);
+    }
+    stats.open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+    // Fields 14 and 15 of /proc/self/stat (utime, stime), in clock ticks, after the command
+    // name's closing parenthesis; Linux's USER_HZ is 100.
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+        && let Some((_, rest)) = stat.rsplit_once(')')
+    {
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        stats.cpu_seconds = (ticks(11) + ticks(12)) as f64 / 100.0;
+    }
+    stats
 }

@@ -174,6 +174,7 @@ pub fn start(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shared =
         Shared::new(node, public, config.peer_exchange, stop_rx.clone(), config.limits.clone());
+    let _ = shared.metrics.started.set(Instant::now());
     for p in &config.peers {
         shared.learn_peer(p);
     }
@@ -296,8 +297,6 @@ struct Progress {
 
 impl Progress {
     const EVERY: Duration = Duration::from_secs(10);
-    /// Blocks behind the best peer's head that count as syncing.
-    const BEHIND: u64 = 8;
     const STALL_EPOCHS: u64 = 4;
 
     fn new(now: Instant) -> Self {
@@ -325,7 +324,7 @@ impl Progress {
     ) {
         let secs = now.duration_since(self.last).as_secs_f64().max(0.001);
         let rate = head.saturating_sub(self.height) as f64 / secs;
-        if best > head.saturating_add(Self::BEHIND) {
+        if best > head.saturating_add(shared::SYNC_BEHIND) {
             let percent = head as f64 * 100.0 / best as f64;
             let left = if rate > 0.0 {
                 format!("about {:.0} s left", best.saturating_sub(head) as f64 / rate)

@@ -42,26 +42,46 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         index: u32,
     },
-    /// Write a chain spec for the given validator key files. Without --devnet: the standard
-    /// parameters (4 s slots, 14 days of unbonding), named --chain-name, with no coins for the
-    /// public test phrase; with --devnet: devnet parameters (1 s slots, fast unbonding) and the
-    /// public test phrase's account funded with 10^9 coins — anyone can spend those.
+    /// Write a chain spec. Validators by public key and commitment (--validator, as `keygen`
+    /// prints them, or --validator-key FILE), accounts, parameters and names by flags or a TOML
+    /// (--spec). Without --devnet: the standard parameters (4 s slots, 14 days of unbonding),
+    /// named --chain-name, no coins for the public test phrase, at least one validator; with
+    /// --devnet: devnet parameters (1 s slots, fast unbonding) and the public test phrase's
+    /// account funded with 10^9 coins — anyone can spend those.
     Genesis {
+        /// Where to write the chain spec (JSON).
         #[arg(long)]
         out: PathBuf,
         /// A devnet: devnet parameters and the public test phrase funded.
         #[arg(long)]
         devnet: bool,
-        /// The chain's name (required without --devnet; must not contain "devnet").
+        /// The chain's name (required without --devnet; must not contain "devnet"; a devnet's is
+        /// memecoin-devnet unless given).
         #[arg(long)]
         chain_name: Option<String>,
-        /// Coins each validator stakes (without --devnet; default 1,000,000).
+        /// Coins each validator stakes unless the --spec names its own (default 1,000,000).
         #[arg(long)]
         stake: Option<String>,
         /// Validator key files; each gets the stake, and coins for the fees of its hash chain
-        /// renewals. Required without --devnet (with it, none means devnet validator 0).
+        /// renewals. Only the public key and commitment are read; --validator needs no file.
         #[arg(long = "validator-key")]
         validator_keys: Vec<PathBuf>,
+        /// A validator as PUBLIC_KEY:COMMITMENT (hex, as `keygen` prints them), from an
+        /// operator who keeps the key file; repeatable. With --devnet, no validator at all
+        /// means devnet validator 0.
+        #[arg(long = "validator")]
+        validators: Vec<String>,
+        /// An account funded at genesis, as ADDRESS:COINS; repeatable.
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// A TOML file with any of: chain_name, genesis_time_ms, stake, [params] (each
+        /// parameter; the rest standard), [[validator]] public_key, commitment, stake,
+        /// [[account]] address, coins. Flags add to and override it.
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// The slot length in milliseconds (a parameter; default 4,000, devnet 1,000).
+        #[arg(long)]
+        slot_ms: Option<u64>,
         /// Slot 0 start (Unix ms); default: now.
         #[arg(long)]
         genesis_time_ms: Option<u64>,
@@ -304,34 +324,64 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("commitment: {}", key.chain.commitment());
             Ok(())
         }
-        Command::Genesis { out, devnet, chain_name, stake, validator_keys, genesis_time_ms } => {
-            let time = genesis_time_ms.unwrap_or_else(memecoin_node::node::now_ms);
-            let keys = validator_keys
-                .iter()
-                .map(|p| keys::load(p).map(|v| (v.key.public_key(), v.chain.commitment())))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+        Command::Genesis {
+            out,
+            devnet,
+            chain_name,
+            stake,
+            validator_keys,
+            validators,
+            accounts,
+            spec,
+            slot_ms,
+            genesis_time_ms,
+        } => {
+            let mut input = match &spec {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    toml::from_str::<keys::NetworkSpec>(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None => keys::NetworkSpec::default(),
+            };
+            input.chain_name = chain_name.or(input.chain_name);
+            input.stake = stake.or(input.stake);
+            input.genesis_time_ms = genesis_time_ms.or(input.genesis_time_ms);
+            if let Some(ms) = slot_ms {
+                input.params.insert("slot_ms".into(), ms);
+            }
+            for path in &validator_keys {
+                let v = keys::load(path)?;
+                input.validator.push(keys::SpecValidator {
+                    public_key: v.key.public_key().to_hex(),
+                    commitment: v.chain.commitment().to_hex(),
+                    stake: None,
+                });
+            }
+            for text in &validators {
+                let Some((public_key, commitment)) = text.split_once(':') else {
+                    anyhow::bail!("--validator {text}: expected PUBLIC_KEY:COMMITMENT");
+                };
+                input.validator.push(keys::SpecValidator {
+                    public_key: public_key.into(),
+                    commitment: commitment.into(),
+                    stake: None,
+                });
+            }
+            for text in &accounts {
+                let Some((address, coins)) = text.split_once(':') else {
+                    anyhow::bail!("--account {text}: expected ADDRESS:COINS");
+                };
+                input
+                    .account
+                    .push(keys::SpecAccount { address: address.into(), coins: coins.into() });
+            }
+            let time = input.genesis_time_ms.unwrap_or_else(memecoin_node::node::now_ms);
             let g = if devnet {
-                if chain_name.is_some() || stake.is_some() {
-                    anyhow::bail!("--chain-name and --stake are for specs that are not devnets");
-                }
-                if keys.is_empty() {
-                    keys::devnet_genesis(1, time)?
-                } else {
-                    keys::devnet_genesis_with(&keys, time)?
-                }
+                keys::devnet_genesis_from(&input, time)?
             } else {
-                let Some(name) = chain_name else {
-                    anyhow::bail!("--chain-name is required (or --devnet for a devnet)")
-                };
-                if keys.is_empty() {
-                    anyhow::bail!("give at least one --validator-key (or --devnet for a devnet)");
-                }
-                let stake = match stake {
-                    Some(text) => memecoin_wallet::units::parse_amount(&text)
-                        .map_err(|e| anyhow::anyhow!("--stake: {e}"))?,
-                    None => keys::STANDARD_STAKE,
-                };
-                keys::standard_genesis(&name, &keys, stake, time)?
+                keys::network_genesis(&input, time)?
             };
             g.build().map_err(|e| anyhow::anyhow!("{e}"))?;
             std::fs::write(&out, g.to_json())?;

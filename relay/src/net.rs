@@ -91,6 +91,10 @@ struct Conn {
     reads: MyReads,
     /// The peer's IP address: the source of the relay addresses it tells us of.
     peer_ip: Option<std::net::IpAddr>,
+    /// The peer's socket address, if known.
+    remote: Option<std::net::SocketAddr>,
+    /// Who the relay peer is, once its hello said so ([`Metrics::relay_peer_up`]).
+    peer_key: Option<String>,
 }
 
 /// Why a connection ends.
@@ -243,8 +247,15 @@ impl Conn {
                 return Err(End::Refused(Close::ExpectedHello));
             };
             self.peer.hello(version, &chain_id, role, head_height).map_err(End::Refused)?;
+            if role == Role::Browser {
+                Metrics::inc(&self.shared.metrics.browsers);
+            }
             if role == Role::Relay {
                 Metrics::inc(&self.shared.metrics.relay_peers);
+                let key = listen.clone().or_else(|| self.remote.map(|r| r.to_string()));
+                let key = key.unwrap_or_else(|| "?".into());
+                self.shared.metrics.relay_peer_up(&key);
+                self.peer_key = Some(key);
                 self.shared.metrics.best_peer_head.fetch_max(head_height, Ordering::Relaxed);
                 tracing::info!(
                     peer = %self.peer_ip.map_or("?".into(), |ip| ip.to_string()),
@@ -720,6 +731,8 @@ pub async fn serve_connection(
         served_in_window: 0,
         reads: MyReads::default(),
         peer_ip,
+        remote,
+        peer_key: None,
     };
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,
@@ -747,6 +760,12 @@ pub async fn serve_connection(
     }
     .await;
     shared.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if conn.peer.role() == Some(Role::Browser) {
+        shared.metrics.browsers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if let Some(key) = &conn.peer_key {
+        shared.metrics.relay_peer_down(key);
+    }
     if conn.peer.role() == Some(Role::Relay) {
         shared.metrics.relay_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let why = match &end {

@@ -34,10 +34,45 @@ pub struct Metrics {
     /// The highest head a relay peer announced (its `hello`) or sent a block at: what the node
     /// syncs towards. Only for logs and metrics: nothing is decided on it.
     pub best_peer_head: AtomicU64,
+    /// Open connections whose `hello` said `browser`.
+    pub browsers: AtomicU64,
+    /// Relay peers by who they are (the address they listen on, else their socket's), with
+    /// their open connections: two relays that dialed each other are one peer.
+    relay_peers_by_key: StdMutex<BTreeMap<String, u32>>,
+    /// When the relay started, for `memecoin_uptime_seconds`.
+    pub started: std::sync::OnceLock<Instant>,
     rejects: StdMutex<BTreeMap<String, u64>>,
 }
 
+/// Blocks behind the best head a peer showed that count as syncing (the log's progress lines,
+/// `memecoin_syncing`).
+pub const SYNC_BEHIND: u64 = 8;
+
 impl Metrics {
+    /// A relay peer's connection said hello; `key` names the peer.
+    pub fn relay_peer_up(&self, key: &str) {
+        if let Ok(mut peers) = self.relay_peers_by_key.lock() {
+            *peers.entry(key.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// A relay peer's connection ended.
+    pub fn relay_peer_down(&self, key: &str) {
+        if let Ok(mut peers) = self.relay_peers_by_key.lock()
+            && let Some(open) = peers.get_mut(key)
+        {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                peers.remove(key);
+            }
+        }
+    }
+
+    /// Distinct relay peers connected.
+    pub fn relay_peers(&self) -> u64 {
+        self.relay_peers_by_key.lock().map_or(0, |p| p.len() as u64)
+    }
+
     pub fn reject(&self, reason: &str) {
         // The reason's kind only (up to the first space or brace), so labels stay few.
         let kind: String =
