@@ -35,6 +35,19 @@ pub(crate) fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let bound = criterion_mean_ns(&criterion, "crypto/verify").map(|t| cores * 1e9 / t);
     let load = relay_load(run, quick, bound)?;
+    // The same load across hosts: the testnet of testnet/bench.toml (10 hosts in network
+    // namespaces, 50 ms links, blocks of 20,000 transfers), on the image's relay. Root only.
+    if crate::testnet::ensure_netns(run).is_ok() {
+        let relay = crate::image::relay_binary(run)?;
+        let tools = crate::testnet::LoadTools {
+            load: target_dir(&run.root).join("release/memecoin-load"),
+            bound,
+        };
+        let manifest = run.root.join("testnet/bench.toml");
+        crate::testnet::testnet_with(run, &manifest, &relay, Some(&tools))?;
+    } else {
+        println!("testnet bench skipped: it needs root (network namespaces)");
+    }
     // Checkpoint sync of a state of 10,000 accounts by a relay process (release): the time it
     // prints, against the 10 s.
     let join = cargo([

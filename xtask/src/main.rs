@@ -241,9 +241,16 @@ fn testnets(run: &mut Run, manifests: &[PathBuf]) -> Result<(), Failure> {
     };
     run.step("root and iproute2", testnet::ensure_netns)?;
     let relay = image::relay_binary(run)?;
+    // For a manifest's [bench]: the load generator (without `cargo xtask bench`'s signature
+    // bound, which needs its criterion run).
+    run.exec("build load generator", &cargo(["build", "--release", "-p", LOAD]))?;
+    let tools = testnet::LoadTools {
+        load: target_dir(&run.root).join("release/memecoin-load"),
+        bound: None,
+    };
     let mut first_failure = None;
     for manifest in manifests {
-        if let Err(failure) = testnet::testnet(run, &manifest, &relay) {
+        if let Err(failure) = testnet::testnet_with(run, &manifest, &relay, Some(&tools)) {
             first_failure.get_or_insert(failure);
         }
     }

@@ -37,6 +37,31 @@ pub(crate) struct Manifest {
     pub seed: u64,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Fault>,
+    /// Chain parameters set in the spec (e.g. `max_block_txs`, so that blocks are not the
+    /// limit of a load), by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, u64>,
+    /// A measurement on the running hosts with `memecoin-load` (`cargo xtask bench`).
+    pub bench: Option<Bench>,
+}
+
+/// Load on one host, then block propagation to every host, timed from the root namespace
+/// (the hosts' own sockets, not the links).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bench {
+    /// When the load starts (seconds after the first slot).
+    pub at_s: u64,
+    /// The host the load generator sends transfers to.
+    pub host: String,
+    /// Transfers a second offered, one step each (`memecoin-load --rates`).
+    pub rates: String,
+    /// Seconds per rate.
+    pub seconds: u64,
+    /// Sending accounts.
+    pub senders: u64,
+    /// New blocks timed from the first host to every host after the load.
+    pub heads: u64,
 }
 
 /// One timed fault: from `at_s` (seconds after the first slot) for `for_s` seconds.
@@ -101,6 +126,12 @@ impl Manifest {
             return Err("slot_ms below 50".into());
         }
         let known = |h: &String| self.index(h).ok_or_else(|| format!("no host named {h:?}"));
+        if let Some(bench) = &self.bench {
+            known(&bench.host)?;
+            if bench.at_s >= self.duration_s || bench.seconds == 0 || bench.heads == 0 {
+                return Err("bench: at_s within the run, and seconds and heads above 0".into());
+            }
+        }
         for host in self.clock_ms.keys() {
             known(host)?;
         }
@@ -180,7 +211,7 @@ mod tests {
                 read += 1;
             }
         }
-        assert!(read >= 5, "{read} manifests in {}", dir.display());
+        assert!(read >= 6, "{read} manifests in {}", dir.display());
     }
 
     #[test]

@@ -43,8 +43,25 @@ const PORT: u16 = 8080;
 /// How often the hosts are asked for their head.
 const SAMPLE: Duration = Duration::from_millis(500);
 
+/// What a manifest's `[bench]` runs with: the load generator, and the machine's signature
+/// bound to report accepted transfers against (`cargo xtask bench` measures it).
+pub(crate) struct LoadTools {
+    pub load: PathBuf,
+    pub bound: Option<f64>,
+}
+
 /// Runs the scenario of `manifest_path` with the relay binary `relay`.
 pub(crate) fn testnet(run: &mut Run, manifest_path: &Path, relay: &Path) -> Result<(), Failure> {
+    testnet_with(run, manifest_path, relay, None)
+}
+
+/// [`testnet`], with the tools a `[bench]` needs (without them a `[bench]` is skipped).
+pub(crate) fn testnet_with(
+    run: &mut Run,
+    manifest_path: &Path,
+    relay: &Path,
+    tools: Option<&LoadTools>,
+) -> Result<(), Failure> {
     let fail = |reason: String| {
         Failure::new("testnet", &Cmd::new("cargo xtask testnet"), reason, "see the report above")
     };
@@ -52,7 +69,7 @@ pub(crate) fn testnet(run: &mut Run, manifest_path: &Path, relay: &Path) -> Resu
     let name = manifest_path.file_stem().map_or("testnet".into(), |s| s.to_string_lossy());
     let dir = target_dir(&run.root).join("testnet").join(&*name);
     run.step(&format!("testnet {name}"), |_| {
-        let report = scenario(&manifest, relay, &dir).map_err(fail)?;
+        let report = scenario(&manifest, relay, &dir, tools).map_err(fail)?;
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(dir.join("report.json"), &text).map_err(|e| fail(e.to_string()))?;
         print_report(&report);
@@ -109,7 +126,12 @@ struct Sample {
     finalized_hash: String,
 }
 
-fn scenario(manifest: &Manifest, relay: &Path, dir: &Path) -> Result<Value, String> {
+fn scenario(
+    manifest: &Manifest,
+    relay: &Path,
+    dir: &Path,
+    tools: Option<&LoadTools>,
+) -> Result<Value, String> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir.join("keys")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let names = manifest.hosts();
@@ -144,6 +166,11 @@ fn scenario(manifest: &Manifest, relay: &Path, dir: &Path) -> Result<Value, Stri
             if i < manifest.validators {
                 args.extend(["--validator-key".into(), key_path(dir, name).display().to_string()]);
             }
+            if manifest.bench.is_some() {
+                // The load generator is many clients on one address (the root namespace's).
+                args.extend(["--max-connections-per-ip".into(), "0".into()]);
+                args.extend(["--max-requests-per-ip".into(), "0".into()]);
+            }
             if let Some(offset) = manifest.clock_ms.get(name) {
                 args.push(format!("--clock-offset-ms={offset}"));
             }
@@ -160,7 +187,7 @@ fn scenario(manifest: &Manifest, relay: &Path, dir: &Path) -> Result<Value, Stri
     for i in 0..names.len() {
         running.start(i)?;
     }
-    let result = watch(manifest, &mut running, &links, dir);
+    let result = watch(manifest, &mut running, &links, dir, tools);
     running.stop_all();
     drop(links);
     result
@@ -203,6 +230,12 @@ fn write_genesis(manifest: &Manifest, relay: &Path, dir: &Path, out: &Path) -> R
     let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
     let mut spec: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     spec["params"]["slot_ms"] = json!(manifest.slot_ms);
+    for (name, value) in &manifest.params {
+        if spec["params"].get(name).is_none() {
+            return Err(format!("params: the chain spec has no parameter {name:?}"));
+        }
+        spec["params"][name] = json!(value);
+    }
     if !manifest.stakes.is_empty() {
         // The spec's unit is the base unit: 10^9 to the coin.
         for validator in spec["validators"].as_array_mut().into_iter().flatten() {
@@ -345,6 +378,7 @@ fn watch(
     running: &mut Running<'_>,
     links: &BTreeMap<(usize, usize), Link>,
     dir: &Path,
+    tools: Option<&LoadTools>,
 ) -> Result<Value, String> {
     let genesis_ms = {
         let text = std::fs::read_to_string(dir.join("genesis.json")).map_err(|e| e.to_string())?;
@@ -359,8 +393,24 @@ fn watch(
     let mut started = vec![false; manifest.faults.len()];
     let mut ended = vec![false; manifest.faults.len()];
     let mut events: Vec<String> = Vec::new();
+    let bench = manifest.bench.as_ref().zip(tools);
+    let mut measuring: Option<std::thread::JoinHandle<Value>> = None;
     while t0.elapsed().as_secs() < manifest.duration_s {
         let t = t0.elapsed().as_secs_f64();
+        if let Some((bench, tools)) = bench
+            && measuring.is_none()
+            && t >= bench.at_s as f64
+        {
+            events.push(format!("{t:7.1} s  bench: load on {}, then propagation", bench.host));
+            let urls: Vec<String> = (0..running.hosts.len())
+                .map(|i| format!("ws://{}:{PORT}/ws", running.net.host(i)))
+                .collect();
+            let target = manifest.index(&bench.host).unwrap_or(0);
+            let (bench, load, bound) = (bench.clone(), tools.load.clone(), tools.bound);
+            let target_url = urls[target].clone();
+            measuring =
+                Some(std::thread::spawn(move || measure(&load, bound, &bench, &target_url, &urls)));
+        }
         let mut changed = false;
         for (k, fault) in manifest.faults.iter().enumerate() {
             let hosts: Vec<usize> = fault.hosts.iter().filter_map(|h| manifest.index(h)).collect();
@@ -410,7 +460,66 @@ fn watch(
         }
         std::thread::sleep(SAMPLE);
     }
-    Ok(check(manifest, running, &samples, events, dir))
+    let bench = measuring.map(|m| m.join().unwrap_or(Value::Null));
+    let mut report = check(manifest, running, &samples, events, dir);
+    if let Some(bench) = bench {
+        report["bench"] = bench;
+    }
+    Ok(report)
+}
+
+/// `memecoin-load` from this namespace: transfers to `target` at each rate, then new blocks
+/// timed from the first host to all. Its JSON lines, gathered.
+fn measure(
+    load: &Path,
+    bound: Option<f64>,
+    bench: &manifest::Bench,
+    target: &str,
+    urls: &[String],
+) -> Value {
+    let run = |args: Vec<String>| -> Vec<Value> {
+        println!("$ {} {}", load.display(), args.join(" "));
+        Command::new(load)
+            .args(&args)
+            .stderr(Stdio::inherit())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut args: Vec<String> = vec!["--url".into(), target.into()];
+    args.extend([
+        "--rates".into(),
+        bench.rates.clone(),
+        "--seconds".into(),
+        bench.seconds.to_string(),
+    ]);
+    args.extend([
+        "--senders".into(),
+        bench.senders.to_string(),
+        "--subscribers".into(),
+        "0".into(),
+    ]);
+    args.extend(["--heads".into(), "3".into()]);
+    if let Some(bound) = bound {
+        args.extend(["--bound".into(), format!("{bound:.0}")]);
+    }
+    let load_report = run(args);
+    let propagation = run(vec![
+        "--url".into(),
+        urls[0].clone(),
+        "--rates".into(),
+        "0".into(),
+        "--heads".into(),
+        bench.heads.to_string(),
+        "--propagation".into(),
+        urls.join(","),
+    ]);
+    json!({ "load": load_report, "propagation": propagation })
 }
 
 fn describe(fault: &Fault) -> String {
@@ -634,6 +743,14 @@ fn print_report(report: &Value) {
             host["height"],
             host["finalized"]
         );
+    }
+    if !report["bench"].is_null() {
+        for line in report["bench"]["load"].as_array().into_iter().flatten() {
+            println!("  load: {line}");
+        }
+        for line in report["bench"]["propagation"].as_array().into_iter().flatten() {
+            println!("  propagation: {line}");
+        }
     }
     for failure in report["failures"].as_array().into_iter().flatten() {
         println!("  FAILED: {}", failure.as_str().unwrap_or_default());
