@@ -36,7 +36,7 @@ pub(crate) fn bench(run: &mut Run, quick: bool) -> Result<(), Failure> {
     let bound = criterion_mean_ns(&criterion, "crypto/verify").map(|t| cores * 1e9 / t);
     let load = relay_load(run, quick, bound)?;
     // The same load across hosts: the testnet of testnet/bench.toml (10 hosts in network
-    // namespaces, 50 ms links, blocks of 20,000 transfers), on the image's relay. Root only.
+    // namespaces, 50 ms links, blocks of 10,000 transfers), on the image's relay. Root only.
     if crate::testnet::ensure_netns(run).is_ok() {
         let relay = crate::image::relay_binary(run)?;
         let tools = crate::testnet::LoadTools {

@@ -187,6 +187,18 @@ fn scenario(
     for i in 0..names.len() {
         running.start(i)?;
     }
+    // A host that cannot start (a bad spec, a port taken) says so in its log at once.
+    std::thread::sleep(Duration::from_secs(1));
+    let exited = running.hosts.iter_mut().find_map(|host| {
+        let status = host.child.as_mut().map(Child::try_wait)?.ok()??;
+        let log = std::fs::read_to_string(&host.log).unwrap_or_default();
+        let last = log.lines().last().unwrap_or("").to_owned();
+        Some(format!("{} exited at start ({status}): {last}", host.name))
+    });
+    if let Some(why) = exited {
+        running.stop_all();
+        return Err(why);
+    }
     let result = watch(manifest, &mut running, &links, dir, tools);
     running.stop_all();
     drop(links);
