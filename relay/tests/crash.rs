@@ -260,7 +260,9 @@ fn check_state(relay: u16, validator: u16, address: &Address) {
         AccountProof::from_bytes(&hex::decode(v["proof"].as_str().unwrap()).unwrap()).unwrap();
     let account = light::verify_account(&header.header.state_root, address, &proof)
         .expect("the restored state's proof checks against the header's state root");
-    assert_eq!(account.map(|a| a.balance), v["balance"].as_u64().filter(|b| *b > 0));
+    // Amounts are decimal strings (HTTP API version 2).
+    let balance = v["balance"].as_str().and_then(|b| b.parse::<u64>().ok());
+    assert_eq!(account.map(|a| a.balance), balance.filter(|b| *b > 0));
     assert_eq!(
         hash_at(validator, header.header.height),
         Some(header.hash().to_hex()),
