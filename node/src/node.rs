@@ -274,8 +274,8 @@ pub struct Node {
     watch: Option<std::ops::Range<u64>>,
     /// What showed another node signing with our key: the validator never signs again.
     doppelganger: Option<String>,
-    /// Whether the last tick held back for want of sync (logged on change only).
-    syncing: bool,
+    /// The slot since which the validator has been behind the network, if it is.
+    behind_since: Option<u64>,
     /// What the validator did since the node opened ([`Node::duties`]).
     duties: Duties,
     events: Vec<Event>,
@@ -404,7 +404,7 @@ impl Node {
             last_proposed_slot,
             watch: None,
             doppelganger: None,
-            syncing: false,
+            behind_since: None,
             duties: Duties::default(),
             events: Vec::new(),
         };
@@ -1475,7 +1475,7 @@ impl Node {
             Signing::Doppelganger
         } else if self.watch.is_some() {
             Signing::Watching
-        } else if self.syncing {
+        } else if self.behind_since.is_some() {
             Signing::Syncing
         } else {
             Signing::Signing
@@ -1553,22 +1553,40 @@ impl Node {
             return false;
         }
         if let Some(watch) = &self.watch {
-            if now.is_some_and(|s| s < watch.end) {
-                return false;
+            match now {
+                Some(slot) if slot < watch.end => return false,
+                Some(_) => tracing::info!(
+                    "doppelganger protection: no other node signed with this key; signing"
+                ),
+                // Started before genesis: nobody can have signed yet, and waiting would only
+                // delay the chain's start (two nodes started with one key before genesis are
+                // not told apart).
+                None => tracing::info!(
+                    "doppelganger protection: started before genesis, nothing to watch for; \
+                     signing from genesis"
+                ),
             }
-            tracing::info!("doppelganger protection: no other node signed with this key; signing");
             self.watch = None;
         }
-        let behind = self.behind(now.unwrap_or(0));
-        if behind != self.syncing {
-            self.syncing = behind;
-            if behind {
+        let slot_now = now.unwrap_or(0);
+        let behind = self.behind(slot_now);
+        let grace = params.slots_per_epoch.saturating_mul(SYNC_GRACE_EPOCHS);
+        match (behind, self.behind_since) {
+            (true, None) => {
                 tracing::warn!("behind the network: not signing until synced");
-            } else {
-                tracing::info!("synced: signing");
+                self.behind_since = Some(slot_now);
             }
+            (false, Some(_)) => {
+                tracing::info!("synced: signing");
+                self.behind_since = None;
+            }
+            _ => {}
         }
-        if behind {
+        // Held back at most `grace` slots in a row: blocks above the head that never connect
+        // (a validator can sign one on a made-up parent) must not silence us for good.
+        if let Some(since) = self.behind_since
+            && slot_now < since.saturating_add(grace)
+        {
             return false;
         }
         if let Some(slot) = now {
@@ -2183,6 +2201,10 @@ pub fn check_block(block: Block, chain: &Chain) -> Result<Checked, BlockError> {
     block.check_body(chain.params.max_block_txs)?;
     Ok(Checked(block))
 }
+
+/// Epochs in a row a validator holds back while behind the network before it signs on its own
+/// head anyway ([`Node::tick`]).
+pub const SYNC_GRACE_EPOCHS: u64 = 2;
 
 /// What a validator does with its duties ([`Node::signing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -2861,6 +2883,30 @@ mod tests {
     /// A block of `v` for `slot` on `parent` (a block `b` knows, or genesis), imported by `b`.
     fn build_on(b: &mut Node, v: &ValidatorKey, parent: Hash, slot: u64) -> Block {
         build_on_as(b, v, parent, slot)
+    }
+
+    /// A validator whose head is old while it holds a signed block above it does not sign
+    /// (behind the network) — but only for `SYNC_GRACE_EPOCHS`: a block that never connects
+    /// (one a validator signed on a made-up parent) would otherwise silence it for good.
+    #[test]
+    fn a_validator_behind_holds_back_for_the_grace_only() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (mut b, mut n, v) = builder_and_node(&dirs);
+        let a = build_on(&mut b, &v, n.chain().id, 1);
+        let child = build_on(&mut b, &v, a.hash(), 2);
+        // Only the child arrives: its parent never does.
+        assert!(matches!(n.import_block(child), Err(ImportError::UnknownParent { .. })));
+        let now = now_ms();
+        assert!(!n.tick(now), "signed while behind");
+        assert_eq!(n.signing(), Some(Signing::Syncing));
+        let params = n.chain().params.clone();
+        let grace_ms = SYNC_GRACE_EPOCHS * params.slots_per_epoch * params.slot_ms;
+        assert!(!n.tick(now + grace_ms / 2), "signed within the grace");
+        assert!(n.tick(now + grace_ms + params.slot_ms), "still silent after the grace");
+        // Once it has the parent, it is not behind any more.
+        n.import_block(a).unwrap();
+        n.tick(now + grace_ms + 2 * params.slot_ms);
+        assert_eq!(n.signing(), Some(Signing::Signing));
     }
 
     #[test]

@@ -91,8 +91,6 @@ struct Conn {
     reads: MyReads,
     /// The peer's IP address: the source of the relay addresses it tells us of.
     peer_ip: Option<std::net::IpAddr>,
-    /// The peer's socket address, if known.
-    remote: Option<std::net::SocketAddr>,
     /// Who the relay peer is, once its hello said so ([`Metrics::relay_peer_up`]).
     peer_key: Option<String>,
 }
@@ -252,8 +250,11 @@ impl Conn {
             }
             if role == Role::Relay {
                 Metrics::inc(&self.shared.metrics.relay_peers);
-                let key = listen.clone().or_else(|| self.remote.map(|r| r.to_string()));
-                let key = key.unwrap_or_else(|| "?".into());
+                // Who it is: the address it says it listens on, at the IP its socket comes
+                // from (accepted or dialed alike), so the two connections of relays that dialed
+                // each other are one peer, and a claimed address counts once per IP.
+                let ip = self.peer_ip.map_or_else(|| "?".into(), |ip| ip.to_string());
+                let key = format!("{} {ip}", listen.as_deref().unwrap_or("-"));
                 self.shared.metrics.relay_peer_up(&key);
                 self.peer_key = Some(key);
                 self.shared.metrics.best_peer_head.fetch_max(head_height, Ordering::Relaxed);
@@ -731,7 +732,6 @@ pub async fn serve_connection(
         served_in_window: 0,
         reads: MyReads::default(),
         peer_ip,
-        remote,
         peer_key: None,
     };
     let hello = Message::Hello {

@@ -4,6 +4,8 @@
 //! field left out, none unknown; amounts decimal strings).
 
 use memecoin_core::address::Address;
+use memecoin_core::encode::Encode;
+use memecoin_core::tx::{Tx, TxKind};
 use memecoin_node::keys;
 use memecoin_relay::Config;
 use memecoin_relay::faucet::FaucetConfig;
@@ -147,6 +149,25 @@ async fn the_real_answers_match_the_description() {
     let (_, head) = http(addr, "GET", "/api/head", None).await;
     let head: Value = serde_json::from_str(&head).unwrap();
     let block_hash = head["finalized_hash"].as_str().unwrap().to_string();
+    // The successes of the two POSTs: the faucet's payment above, and a transfer of our own.
+    let payment = &spec["components"]["schemas"]["FaucetPayment"];
+    check(&spec, payment, &paid, "POST /api/faucet").unwrap_or_else(|e| panic!("{e}"));
+    let (_, account) = http(addr, "GET", &format!("/api/accounts/{dev_addr}?at=head"), None).await;
+    let nonce = serde_json::from_str::<Value>(&account).unwrap()["nonce"].as_u64().unwrap();
+    let transfer = Tx {
+        chain_id: g.chain_id(),
+        sender: dev.public_key(),
+        nonce,
+        fee: g.params.min_fee,
+        kind: TxKind::Transfer { to: Address([8; 20]), amount: 5 },
+    }
+    .sign(&dev);
+    let body = format!(r#"{{"tx":"{}"}}"#, hex::encode(transfer.to_bytes()));
+    let (status, submitted) = http(addr, "POST", "/api/tx", Some(&body)).await;
+    assert_eq!(status, 200, "{submitted}");
+    let submitted: Value = serde_json::from_str(&submitted).unwrap();
+    let schema = &spec["components"]["schemas"]["Submitted"];
+    check(&spec, schema, &submitted, "POST /api/tx").unwrap_or_else(|e| panic!("{e}"));
 
     // (method, path as asked, the path's entry in the file, body, expected status)
     let asks: Vec<(&str, String, &str, Option<String>, u16)> = vec![

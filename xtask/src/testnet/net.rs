@@ -41,16 +41,21 @@ fn orphaned(name: &str) -> bool {
     !digits.is_empty() && !std::path::Path::new(&format!("/proc/{digits}")).exists()
 }
 
-/// Deletes namespaces and bridges that earlier runs, killed before their cleanup, left.
+/// Deletes what earlier runs, killed before their cleanup, left: their relays (still running
+/// in their namespaces), the namespaces, the bridges and any veth left outside.
 fn sweep() {
     for line in ip_output(&["netns", "list"]).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
         if orphaned(name) {
+            for pid in ip_output(&["netns", "pids", name]).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
             let _ = ip(&["netns", "del", name]);
         }
     }
-    for line in ip_output(&["-o", "link", "show", "type", "bridge"]).lines() {
+    for line in ip_output(&["-o", "link", "show"]).lines() {
         let name = line.split(':').nth(1).unwrap_or("").trim();
+        let name = name.split('@').next().unwrap_or("");
         if orphaned(name) {
             let _ = ip(&["link", "del", name]);
         }
