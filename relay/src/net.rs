@@ -961,7 +961,7 @@ async fn resolves_public(url: &str) -> bool {
 /// failed TCP connect.
 const MAX_REDIAL: Duration = Duration::from_secs(8);
 
-/// Keeps a connection to `url` up: redial with exponential backoff (1 s to [`MAX_REDIAL`]).
+/// Keeps a connection to `url` up: redial with exponential backoff (1 s, doubling, to `MAX_REDIAL`).
 pub async fn keep_dialing(shared: Arc<Shared>, url: String) {
     let mut backoff = Duration::from_secs(1);
     let mut stopping = shared.stopping.clone();
