@@ -18,14 +18,14 @@ import { checkStall, refreshAccount } from './js/account.js';
 import { connect } from './js/client.js';
 import { errorMessage } from './js/format.js';
 import { record, refreshHistory } from './js/history.js';
-import { amountField, confirmAction } from './js/review.js';
+import { amountField, confirmAction, feeField } from './js/review.js';
 import { checkRecipient, openSend, reviewSend, sendMax } from './js/send.js';
 import { openStake, reviewStake, stakeMax } from './js/stake.js';
 import { AUTOLOCK, BUNDLE, VAULT, app, store } from './js/state.js';
 import { $, fmt, renderNet, setText, show } from './js/ui.js';
 import {
-  askPassword, checkConfirm, checkImport, forget, lock, lockedScreen, savePassword, startConfirm,
-  startCreate, unlock,
+  askPassword, checkConfirm, checkImport, copyPhrase, forget, lock, lockedScreen, revealPhrase,
+  savePassword, startConfirm, startCreate, unlock,
 } from './js/vault.js';
 
 async function start() {
@@ -79,6 +79,7 @@ async function detectFaucet() {
 
 async function askFaucet() {
   $('faucet').disabled = true;
+  clearTimeout(app.faucetCountdown);
   setText('faucet-status', 'Asking the devnet faucet…', 'hint');
   try {
     const res = await fetch('api/faucet', {
@@ -102,16 +103,41 @@ async function askFaucet() {
     record({ id: t.id, kind: 'faucet', to: null, from: t.sender, amount: t.amount, fee: 0n, nonce: null });
     setText('faucet-status', `${fmt(t.amount)} on the way; the balance updates once the transfer is finalized.`, 'hint ok');
   } catch (e) {
-    setText('faucet-status', `The faucet refused: ${errorMessage(e)}`, 'hint bad');
+    faucetRefused(errorMessage(e));
   } finally {
     $('faucet').disabled = false;
   }
 }
 
+/// A refusal that says when to try again counts down to it, live, and goes away at zero (it was
+/// left frozen at "try again in 57 s").
+function faucetRefused(reason) {
+  clearTimeout(app.faucetCountdown);
+  const m = reason.match(/^(.*try again in )(\d+)( s)$/);
+  if (!m) {
+    setText('faucet-status', `The faucet refused: ${reason}`, 'hint bad');
+    return;
+  }
+  const until = Date.now() + Number(m[2]) * 1000;
+  const render = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0) {
+      setText('faucet-status', '', 'hint');
+      return;
+    }
+    setText('faucet-status', `The faucet refused: ${m[1]}${left}${m[3]}`, 'hint bad');
+    app.faucetCountdown = setTimeout(render, 1000);
+  };
+  render();
+}
+
 async function copyAddress() {
+  clearTimeout(app.copyTimer);
   try {
     await navigator.clipboard.writeText(app.address);
     setText('copy-status', 'Address copied.', 'hint ok');
+    // An answer to the click, not news: gone after a few seconds.
+    app.copyTimer = setTimeout(() => setText('copy-status', '', 'hint'), 4000);
   } catch {
     const range = document.createRange();
     range.selectNodeContents($('address'));
@@ -151,6 +177,8 @@ function wire() {
     setText('import-check', '', 'hint');
     show('import');
   });
+  $('reveal-phrase').addEventListener('click', revealPhrase);
+  $('copy-phrase').addEventListener('click', copyPhrase);
   $('create-written').addEventListener('click', startConfirm);
   $('confirm-back').addEventListener('click', () => show('create'));
   $('confirm-form').addEventListener('submit', checkConfirm);
@@ -174,9 +202,9 @@ function wire() {
   }
   $('go-send').addEventListener('click', openSend);
   $('go-stake').addEventListener('click', openStake);
-  $('to').addEventListener('input', checkRecipient);
+  $('to').addEventListener('input', () => checkRecipient(true));
   $('amount').addEventListener('input', () => amountField('amount', 'amount-check'));
-  $('fee').addEventListener('input', () => amountField('fee', 'fee-check', { allowZero: true }));
+  $('fee').addEventListener('input', () => feeField('fee', 'fee-check'));
   $('max').addEventListener('click', sendMax);
   $('send-form').addEventListener('submit', reviewSend);
   $('stake-amount').addEventListener('input', () => amountField('stake-amount', 'stake-check'));

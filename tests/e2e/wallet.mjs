@@ -78,6 +78,7 @@ const servers = [];
 
 async function open(browser, name, url, { clock = false, clockAt = null, onResponse = null, errorsTo = errors } = {}) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
   const page = await context.newPage();
   if (onResponse) {
     page.on('requestfinished', async (r) => {
@@ -90,7 +91,9 @@ async function open(browser, name, url, { clock = false, clockAt = null, onRespo
   // A clock that starts at `clockAt` (Unix ms) and runs at real speed from there.
   if (clockAt !== null) await page.clock.install({ time: clockAt });
   page.on('console', (m) => {
-    if (m.type() === 'error') errorsTo.push(`${name}: console error: ${m.text()}`);
+    // The faucet's refusal is an HTTP 429, which Chromium logs: expected in that step only.
+    const expected = step === 'faucet refusal' && /status of 429/.test(m.text());
+    if (m.type() === 'error' && !expected) errorsTo.push(`${name}: console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => errorsTo.push(`${name}: uncaught: ${e.message}`));
   pages.push([name, page]);
@@ -130,11 +133,45 @@ async function importWallet(page, phrase) {
   await page.getByRole('button', { name: 'Import a recovery phrase' }).click();
   await page.fill('#import-phrase', 'abandon abandon abandon');
   check(!(await text(page, '#import-check')).startsWith('✓'), 'a bad phrase is flagged');
+  const label = await text(page, 'label[for="import-phrase"]');
+  check(label.includes('12, 15, 18, 21 or 24 words'), `the label states every length the check accepts (${label})`);
+  const words = phrase.split(' ');
+  await page.fill('#import-phrase', [...words.slice(0, -1), 'zzzz'].join(' '));
+  const last = await text(page, '#import-check');
+  check(last === `word ${words.length} is not a BIP-39 word`, `the last word is named by its number, counted from 1 (${last})`);
   await page.fill('#import-phrase', phrase);
   check((await text(page, '#import-check')).startsWith('✓'), 'a good phrase is accepted');
   await page.getByRole('button', { name: 'Continue' }).click();
   await setPassword(page);
 }
+
+/// The widths of the lines `sel`'s text is laid out on, widest first.
+async function lineWidths(page, sel) {
+  return page.locator(sel).evaluate((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const lines = new Map();
+    for (const r of range.getClientRects()) {
+      if (r.width < 1) continue;
+      const top = Math.round(r.top);
+      lines.set(top, (lines.get(top) || 0) + r.width);
+    }
+    return [...lines.values()].sort((x, y) => y - x);
+  });
+}
+
+/// An address laid out on one line, or on lines of about equal length: no few characters left
+/// alone on the last line.
+async function checkNoOrphan(page, sel) {
+  const widths = await lineWidths(page, sel);
+  check(widths.length >= 1, `${sel} is laid out`);
+  const ratio = widths[widths.length - 1] / widths[0];
+  check(widths.length === 1 || ratio > 0.6, `${sel}'s lines are even (${widths.map(Math.round).join(', ')} px)`);
+}
+
+/// The heights in "Latest blocks", newest first.
+const blockHeights = (page) => page.locator('#blocks li[data-height]')
+  .evaluateAll((lis) => lis.map((li) => Number(li.dataset.height)));
 
 const verifiedBadge = (t) => /^verified, finalized at height \d+$/.test(t);
 
@@ -148,6 +185,7 @@ async function waitBalance(page, balance, stake) {
 async function confirmAndFinalize(page, shotName) {
   await page.locator('#screen-review').waitFor();
   if (shotName) await shot(page, `${shotName}-review`);
+  if (await page.locator('#review dd[data-row="To"]').count()) await checkNoOrphan(page, '#review dd[data-row="To"]');
   await page.click('#confirm');
   await page.locator('#screen-status').waitFor({ timeout: LONG });
   const seen = [];
@@ -161,6 +199,8 @@ async function confirmAndFinalize(page, shotName) {
     await page.waitForTimeout(150);
   }
   check(seen[0] === 'pending' || seen[0] === 'included', `status starts pending (${seen})`);
+  const first = await text(page, '#steps li[data-step="pending"]');
+  check(!first.includes('waiting'), `once in a block, the first step no longer reads as waiting (${first})`);
   const fin = await text(page, '#steps li[data-step="finalized"]');
   check(/block \d+, verified by proof/.test(fin), `finalized names its block (${fin})`);
   if (shotName) await shot(page, `${shotName}-finalized`);
@@ -194,10 +234,33 @@ async function main() {
     await a.locator('#screen-create').waitFor();
     const words = await a.locator('#phrase-words li').allTextContents();
     check(words.length === 12, `12 words (${words.length})`);
+    // The phrase is hidden until asked for, and cannot be confirmed before it was shown.
+    check(await a.locator('#phrase-words').evaluate((el) => el.classList.contains('concealed')), 'the phrase starts hidden');
+    check(await a.locator('#create-written').isDisabled(), '"I wrote it down" waits for the phrase to be shown');
+    check(await a.locator('#copy-phrase').isHidden(), 'nothing to copy before it is shown');
+    await shot(a, '02a-recovery-phrase-hidden');
+    await a.click('#reveal-phrase');
+    check(!(await a.locator('#phrase-words').evaluate((el) => el.classList.contains('concealed'))), 'the phrase is shown');
+    // Each word's number is drawn inside the box (a list marker hung outside it).
+    const inside = await a.locator('#phrase-words').evaluate((ol) => {
+      const box = ol.getBoundingClientRect();
+      return getComputedStyle(ol).listStyleType === 'none'
+        && [...ol.children].every((li) => {
+          const r = li.getBoundingClientRect();
+          return r.left >= box.left && r.right <= box.right && /counter/.test(getComputedStyle(li, '::before').content);
+        });
+    });
+    check(inside, 'the words\' numbers are inside the box');
+    await a.click('#copy-phrase');
+    await waitText(a, '#phrase-status', (t) => t.startsWith('Copied'), 'the phrase to be copied', 10_000);
+    check(await a.evaluate(() => navigator.clipboard.readText()) === words.join(' '), 'the clipboard holds the phrase');
     await shot(a, '02-recovery-phrase');
     await a.click('#create-written');
     const inputs = a.locator('#confirm-fields input');
     check(await inputs.count() === 3, 'three words are asked');
+    await a.getByRole('button', { name: 'Continue' }).click();
+    const empty = await text(a, '#confirm-error');
+    check(/^Type words #\d+, #\d+, and #\d+ from your phrase\.$/.test(empty), `empty words are asked for, not called wrong (${empty})`);
     for (let i = 0; i < 3; i += 1) await inputs.nth(i).fill('wrong');
     await a.getByRole('button', { name: 'Continue' }).click();
     check((await text(a, '#confirm-error')).includes('do not match'), 'wrong words are refused');
@@ -230,6 +293,58 @@ async function main() {
     await waitBalance(a, funded, '0 MEME');
     await waitText(a, '#history li', (t) => t.includes('finalized in block'), 'the faucet transfer finalized in history');
     await a.locator('#blocks li[data-height]').first().waitFor();
+    // The header speaks plainly.
+    const net = await text(a, '#net');
+    check(/^Online · block \d+$/.test(net), `the header says online and the newest block (${net})`);
+    // The address wraps into even halves on a phone; Balance and Staked stay side by side,
+    // whatever the amount's length.
+    await checkNoOrphan(a, '#address');
+    const sideBySide = () => a.evaluate(() => {
+      const [x, y] = ['balance', 'stake'].map((id) => document.getElementById(id).parentElement.getBoundingClientRect());
+      return Math.abs(x.top - y.top) < 1 && x.right <= y.left;
+    });
+    check(await sideBySide(), 'Balance and Staked side by side');
+    const shown = await text(a, '#balance');
+    await a.evaluate(() => { document.getElementById('balance').textContent = '123,456,789,012.123456789 MEME'; });
+    check(await sideBySide(), 'Balance and Staked side by side with a long amount');
+    await a.evaluate((t) => { document.getElementById('balance').textContent = t; }, shown);
+    // "Waiting for blocks…" is one line, not a word a line.
+    const hintLines = await a.evaluate(() => {
+      const li = document.createElement('li');
+      li.className = 'hint';
+      li.textContent = 'Waiting for blocks…';
+      document.getElementById('blocks').prepend(li);
+      const range = document.createRange();
+      range.selectNodeContents(li);
+      const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+      li.remove();
+      return lines;
+    });
+    check(hintLines === 1, `"Waiting for blocks…" on one line (${hintLines} lines)`);
+    // "Latest blocks" skips no height: the first block of each epoch (every 8th here) included.
+    let heights = [];
+    const contiguous = (hs) => hs.length === 8 && hs.every((h, i) => i === 0 || hs[i - 1] - h === 1);
+    for (let i = 0; i < 100 && !contiguous(heights); i += 1) {
+      await a.waitForTimeout(200);
+      heights = await blockHeights(a);
+    }
+    check(contiguous(heights), `"Latest blocks" lists consecutive heights (${heights.join(', ')})`);
+    // "Address copied." answers the click and goes; a faucet message goes with the screen.
+    await a.click('#copy');
+    await waitText(a, '#copy-status', (t) => t === 'Address copied.', 'the copy to be confirmed', 5000);
+    await waitText(a, '#copy-status', (t) => t === '', 'the copy message to go', 10_000);
+    // A second ask within the minute is refused with a countdown that counts, live.
+    step = 'faucet refusal';
+    await a.click('#faucet');
+    const refusal = await waitText(a, '#faucet-status', (t) => /try again in \d+ s$/.test(t), 'the faucet\'s refusal');
+    const secondsLeft = (t) => Number(t.match(/in (\d+) s$/)[1]);
+    await waitText(a, '#faucet-status', (t) => /in \d+ s$/.test(t) && secondsLeft(t) < secondsLeft(refusal),
+      'the countdown to move', 5000);
+    step = 'faucet';
+    await a.click('#go-send');
+    await a.click('#screen-send button.back');
+    await a.locator('#screen-home').waitFor();
+    check(await text(a, '#faucet-status') === '', 'an old faucet message does not greet the user back');
     await a.click('#show-qr');
     await shot(a, '04-home-funded');
     await a.click('#show-qr');
@@ -239,6 +354,12 @@ async function main() {
     await a.click('#go-send');
     await a.locator('#screen-send').waitFor();
     check(await a.inputValue('#fee') === env('TRANSFER_FEE'), 'the fee defaults to the minimum');
+    check(await text(a, '#send-available') === `Available: ${funded}`, `the available balance is shown (${await text(a, '#send-available')})`);
+    await a.fill('#to', ADDRESS_B.slice(0, 20));
+    const half = await text(a, '#to-check');
+    check(half === `20 of ${ADDRESS_B.length} characters`, `a half-typed address is not called wrong (${half})`);
+    await a.fill('#to', addrA);
+    check((await text(a, '#to-check')).includes('your own address'), 'sending to yourself is pointed out');
     const typo = ADDRESS_B.slice(0, -1) + (ADDRESS_B.endsWith('q') ? 'p' : 'q');
     await a.fill('#to', typo);
     check((await text(a, '#to-check')).startsWith('Not a valid address'), 'a typo is caught live');
@@ -249,6 +370,7 @@ async function main() {
     await a.fill('#amount', '5000');
     await a.getByRole('button', { name: 'Review' }).click();
     check((await text(a, '#send-error')).startsWith('Insufficient funds'), 'insufficient funds is an error');
+    check((await text(a, '#fee-check')).startsWith('Minimum fee:'), 'the minimum fee stays in view after Review');
     await shot(a, '05-send-errors');
     await a.fill('#amount', '12.5');
     await a.getByRole('button', { name: 'Review' }).click();
@@ -282,8 +404,17 @@ async function main() {
     check((await text(a, '#review')).includes('after'), 'the review says when it is paid back');
     await confirmAndFinalize(a, null);
     await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
-    await waitText(a, '#unbonding', (t) => /^0\.5 MEME unbonding, paid back from epoch \d+$/.test(t),
-      'the unbonding entry');
+    await waitText(a, '#unbonding', (t) => /^0\.5 MEME unbonding, paid back from epoch \d+ \(this is epoch \d+/.test(t),
+      'the unbonding entry, with the current epoch');
+    const rows = await a.locator('#history li[data-tx]').evaluateAll((lis) => lis.map((li) => ({
+      text: li.textContent,
+      amount: li.querySelector('.amount-col').textContent,
+      right: Math.round(li.querySelector('.amount-col').getBoundingClientRect().right),
+    })));
+    const signOf = (kind) => rows.find((r) => r.text.startsWith(kind)).amount[0];
+    check(signOf('Staked') === '−' && signOf('Unstaked') === '+' && signOf('Sent') === '−' && signOf('Test coins') === '+',
+      `every amount in Activity has its sign (${rows.map((r) => r.amount).join(', ')})`);
+    check(new Set(rows.map((r) => r.right)).size === 1, `Activity's amounts are aligned (${rows.map((r) => r.right).join(', ')})`);
 
     // --- reload, wrong password, unlock ---------------------------------------------------------
     step = 'reload';

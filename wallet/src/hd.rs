@@ -94,7 +94,10 @@ impl fmt::Display for HdError {
             Self::WordCount { count } => {
                 write!(f, "phrase of {count} words; 12, 15, 18, 21 or 24 expected")
             }
-            Self::UnknownWord { index } => write!(f, "word {index} is not a BIP-39 word"),
+            // Counted from 1, as a person counts the words they wrote down.
+            Self::UnknownWord { index } => {
+                write!(f, "word {} is not a BIP-39 word", index.saturating_add(1))
+            }
             Self::PhraseChecksum => f.write_str("phrase checksum does not match"),
             Self::SeedLength { len } => write!(f, "seed of {len} bytes; 16 to 64 expected"),
             Self::InvalidMasterKey => f.write_str("seed gives an invalid master key"),
@@ -903,6 +906,10 @@ mod tests {
         assert_eq!(parse_phrase(&thirteen), Err(HdError::WordCount { count: 13 }));
         let unknown = ABANDON.replacen("abandon", "abandun", 1).replacen("abandon", "x", 1);
         assert_eq!(parse_phrase(&unknown), Err(HdError::UnknownWord { index: 0 }));
+        // People count words from 1: the 12th word of a 12-word phrase is "word 12".
+        let last = ABANDON.replace("about", "abuot");
+        assert_eq!(parse_phrase(&last), Err(HdError::UnknownWord { index: 11 }));
+        assert_eq!(HdError::UnknownWord { index: 11 }.to_string(), "word 12 is not a BIP-39 word");
         let bad_sum = ABANDON.replace("about", "abandon");
         assert_eq!(parse_phrase(&bad_sum), Err(HdError::PhraseChecksum));
     }

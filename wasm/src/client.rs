@@ -47,6 +47,8 @@ const MAX_PENDING: usize = 256;
 const MAX_RELAYS: usize = 8;
 /// Verified head hashes kept per height, to notice relays on different branches.
 const RECENT_HEIGHTS: usize = 64;
+/// Heads kept until finality crosses into their epoch (see `State::deferred`).
+const MAX_DEFERRED: usize = 4;
 /// Attempts of `account` over all relays when none could be checked yet, and the pause between.
 const ACCOUNT_ROUNDS: u32 = 4;
 const ROUND_PAUSE_MS: i32 = 750;
@@ -308,6 +310,11 @@ struct State {
     next_id: u64,
     /// Verified header hash per height, with the relay that sent it first.
     heads: Vec<(u64, Hash, usize)>,
+    /// Heads that could not be checked when they came (the first blocks of an epoch the
+    /// client has not crossed: its validator set arrives with finality), with the relay that
+    /// sent each: checked again each time finality moves, so that every height is reported
+    /// once it can be verified (the page's list of blocks skipped each epoch's first block).
+    deferred: Vec<(usize, SignedHeader)>,
     closed: bool,
     /// Set while the trusted position is past the weak-subjectivity bound (PROTOCOL.md §13.2):
     /// nothing is followed from it until sources agree on a recent checkpoint.
@@ -718,6 +725,7 @@ impl Client {
             pending: Vec::new(),
             next_id: 1,
             heads: Vec::new(),
+            deferred: Vec::new(),
             closed: false,
             resync: None,
         };
@@ -1190,6 +1198,7 @@ async fn finality(shared: &Rc<Shared>, index: usize, proofs: &[String]) -> bool 
     }
     let Some(anchor) = moved else { return gap };
     shared.emit(vec![Event::Finalized { anchor: (&anchor).into(), relay: url }]);
+    retry_deferred(shared);
     let watched: Vec<Address> = shared.state.borrow().watched.to_vec();
     {
         let shared = shared.clone();
@@ -1366,7 +1375,8 @@ async fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
             // A header of an epoch the client has not crossed, or too far above finality to
             // link: fetch finality, then go on.
             Err(LightError::EpochNotKnown { .. } | LightError::TooFarAhead { .. }) => {
-                gap = Some(state.light.core().finalized().height)
+                gap = Some(state.light.core().finalized().height);
+                defer(&mut state, index, header);
             }
             Err(e) => {
                 events.push(Event::Rejected { what: "header", reason: e.to_string(), relay: url })
@@ -1377,6 +1387,55 @@ async fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
     if let Some(since) = gap {
         catch_up(shared, index, since).await;
     }
+}
+
+/// Keeps a head to check again once finality moves: at most [`MAX_DEFERRED`], the highest.
+fn defer(state: &mut State, index: usize, header: SignedHeader) {
+    let hash = header.hash();
+    if state.deferred.iter().any(|(_, h)| h.hash() == hash) {
+        return;
+    }
+    state.deferred.push((index, header));
+    if state.deferred.len() > MAX_DEFERRED {
+        state.deferred.sort_by_key(|(_, h)| core::cmp::Reverse(h.header.height));
+        state.deferred.truncate(MAX_DEFERRED);
+    }
+}
+
+/// Finality moved: the deferred heads, lowest first, each reported as a head if it now
+/// verifies (or is the block just finalized); those still of an epoch not crossed wait on.
+fn retry_deferred(shared: &Rc<Shared>) {
+    let mut deferred = core::mem::take(&mut shared.state.borrow_mut().deferred);
+    deferred.sort_by_key(|(_, h)| h.header.height);
+    let mut events = Vec::new();
+    {
+        let mut state = shared.state.borrow_mut();
+        let now = state.light.now_slot(crate::light::now_ms());
+        for (index, header) in deferred {
+            let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
+            let proposer = Address::from_public_key(&header.header.proposer).to_text();
+            match state.light.core_mut().accept_header(&header, &[], now) {
+                // Reported even when it is the head already: the proof that crossed into its
+                // epoch made it so (a proof's target is remembered) without a `head` event.
+                // The page lists a block once by hash.
+                Ok(anchor) => {
+                    events.push(Event::Head { anchor: (&anchor).into(), proposer, relay: url })
+                }
+                Err(LightError::NotNewer { .. }) => {
+                    let finalized = state.light.core().finalized();
+                    if finalized.hash == header.hash() {
+                        events.push(Event::Head { anchor: finalized.into(), proposer, relay: url });
+                    }
+                }
+                Err(LightError::EpochNotKnown { .. } | LightError::TooFarAhead { .. }) => {
+                    defer(&mut state, index, header)
+                }
+                // Anything else was not a lie when it came and is old news now.
+                Err(_) => {}
+            }
+        }
+    }
+    shared.emit(events);
 }
 
 /// Sends a request to relay `index` and waits for its reply (or its `error`, or the timeout).

@@ -92,7 +92,7 @@ pub fn generate_phrase(words: u32) -> Result<String, JsError> {
 /// Checks a recovery phrase: word count (12, 15, 18, 21 or 24), each word in the English BIP-39
 /// list, then the checksum. Returns the phrase normalized (words joined by single spaces).
 ///
-/// Throws with the first rule it breaks, e.g. `word 3 is not a BIP-39 word` (0-based) or
+/// Throws with the first rule it breaks, e.g. `word 3 is not a BIP-39 word` (counted from 1) or
 /// `phrase checksum does not match`.
 #[wasm_bindgen]
 pub fn validate_phrase(phrase: &str) -> Result<String, JsError> {

@@ -3,7 +3,7 @@
 
 import { duration, errorMessage } from './format.js';
 import { alarmKey, app, store } from './state.js';
-import { $, fmt, warn } from './ui.js';
+import { $, currentEpoch, fmt, warn } from './ui.js';
 import { badge, placeAccount, shownHead } from './verified.js';
 
 export async function refreshAccount() {
@@ -107,7 +107,16 @@ function renderFinalAccount() {
   stake.textContent = acc && !hidden ? fmt(acc.stake) : '—';
   $('unbonding').replaceChildren(...(acc && !hidden ? acc.unbonding : []).map((u) => {
     const li = document.createElement('li');
-    li.textContent = `${fmt(u.amount)} unbonding, paid back from epoch ${u.release_epoch}`;
+    const now = currentEpoch();
+    const left = now === null ? '' : ` (this is epoch ${now}${Number(u.release_epoch) > now ? `: about ${duration(epochsLeft(u.release_epoch, now))}` : ''})`;
+    li.textContent = `${fmt(u.amount)} unbonding, paid back from epoch ${u.release_epoch}${left}`;
     return li;
   }));
+}
+
+/// Seconds until epoch `release` starts, from the start of epoch `now` (rounded up to whole
+/// epochs: what is shown is "about").
+function epochsLeft(release, now) {
+  const p = app.params;
+  return (Number(release) - now) * Number(p.slots_per_epoch) * (Number(p.slot_ms) / 1000);
 }

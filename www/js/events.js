@@ -17,7 +17,9 @@ export function onEvent(e) {
       renderNet();
       break;
     case 'head':
-      app.head = e.anchor;
+      // A block reported late (the first of an epoch, verified once finality crossed into
+      // it) goes into the list; the newest stays the head.
+      if (!app.head || Number(e.anchor.height) > Number(app.head.height)) app.head = e.anchor;
       addBlock(e.anchor, e.proposer);
       renderNet();
       break;

@@ -49,13 +49,14 @@ export function renderHistory() {
     li.dataset.tx = h.id;
     li.dataset.status = h.status;
     li.innerHTML = '<span></span><span class="mono"></span><span></span>';
-    const sign = h.kind === 'faucet' || h.kind === 'received' ? '+' : h.kind === 'transfer' ? '−' : '';
+    const sign = amountSign(h.kind);
     const other = h.kind === 'faucet' ? null : h.to || h.from;
     const peer = other ? ` ${h.to ? 'to' : 'from'} ${groupAddress(other)}` : '';
     const fresh = other && h.kind === 'received' && !known.has(other) ? ' (new sender)' : '';
     li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}${fresh}`;
     if (fresh) li.children[0].classList.add('new-peer');
     li.children[1].textContent = `${sign}${fmt(h.amount)}`;
+    li.children[1].className = 'mono amount-col';
     li.children[2].textContent = statusText(h);
     li.children[2].className = h.verified ? 'ok-mark' : 'muted';
     li.title = `transaction ${h.id}`;
@@ -75,6 +76,14 @@ export function renderHistory() {
     items.push(li);
   }
   list.replaceChildren(...items);
+}
+
+/// The sign of an entry's amount, as it moves the spendable balance: a stake takes coins out of
+/// it, an unstake brings them back (once unbonded), a payment received or asked for adds.
+function amountSign(kind) {
+  if (kind === 'faucet' || kind === 'received' || kind === 'unstake') return '+';
+  if (kind === 'transfer' || kind === 'stake') return '−';
+  return '';
 }
 
 /// Merges the serving relay's listing of this account's transactions into the history, as far
@@ -142,7 +151,11 @@ function renderStatus(h) {
   for (const li of document.querySelectorAll('#steps li')) {
     const i = order.indexOf(li.dataset.step);
     li.className = i < at || (i === at && h.status === 'finalized') ? 'done' : i === at ? 'current' : '';
-    const note = li.querySelector('span');
+    const note = li.querySelector('span:not(.step-text)');
+    // Past the pool, the first step reads as done, not as still waiting.
+    if (li.dataset.step === 'pending') {
+      li.querySelector('.step-text').textContent = at > 0 ? 'Sent' : 'Sent: waiting for a block';
+    }
     if (li.dataset.step === 'included' && i <= at && h.height !== null) note.textContent = `(block ${h.height}, verified by proof)`;
     else if (li.dataset.step === 'finalized' && i === at) note.textContent = `(block ${h.height}, verified by proof)`;
     else note.textContent = '';

@@ -16,22 +16,27 @@ export function isRefusal(reason) {
   return Boolean(reason) && /^closed by the relay|another chain|protocol version/.test(reason);
 }
 
-/// The network line: "connected to 2 relays · head 40 · final 38", or how soon it reconnects.
-/// `relays` is a Map of url → { state, retry_ms, reason }.
-export function netText(relays, head, finalized) {
+/// The network line, in words a new user reads without a glossary: "Online · block 40", or
+/// "Offline · reconnecting in 3 s…". Which relays, and what is final, are in its tooltip
+/// (`netDetail`) and on the badge. `relays` is a Map of url → { state, retry_ms, reason }.
+export function netText(relays, head) {
   const all = [...relays.values()];
   const open = all.filter((r) => r.state === 'open').length;
-  let text;
-  if (open > 0) {
-    text = `connected to ${open} relay${open > 1 ? 's' : ''}`;
-  } else {
-    const retry = all.map((r) => r.retry_ms).filter((x) => x !== undefined && x !== null);
-    const state = all.some((r) => r.state === 'reconnecting') ? 'reconnecting' : 'connecting';
-    text = retry.length ? `${state} in ${Math.ceil(Math.min(...retry) / 1000)} s…` : `${state}…`;
-  }
-  if (head) text += ` · head ${head.height}`;
-  if (finalized) text += ` · final ${finalized.height}`;
-  return { text, ok: open > 0 };
+  if (open > 0) return { text: head ? `Online · block ${head.height}` : 'Online', ok: true };
+  const retry = all.map((r) => r.retry_ms).filter((x) => x !== undefined && x !== null);
+  const again = all.some((r) => r.state === 'reconnecting');
+  if (!retry.length) return { text: again ? 'Offline · reconnecting…' : 'Connecting…', ok: false };
+  const s = Math.ceil(Math.min(...retry) / 1000);
+  return { text: `Offline · ${again ? 'reconnecting' : 'connecting'} in ${s} s…`, ok: false };
+}
+
+/// The network line's tooltip: each relay and its state, the newest verified and the newest
+/// finalized block.
+export function netDetail(relays, head, finalized) {
+  const lines = [...relays].map(([u, r]) => `${u}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`);
+  if (head) lines.push(`newest verified block: ${head.height}`);
+  if (finalized) lines.push(`newest finalized block: ${finalized.height}`);
+  return lines.join('\n');
 }
 
 /// Relays that are down with a reason ("closed by the relay: wrong chain: …"): shown on the page.

@@ -6,10 +6,11 @@ import { errorMessage } from './format.js';
 import { record, trackStatus } from './history.js';
 import * as records from './records.js';
 import { app } from './state.js';
-import { $, fmt, setText, show } from './ui.js';
+import { $, fmt, setAddress, setText, show } from './ui.js';
 
-/// Parses an amount field: a BigInt, or sets the field's message and returns null.
-export function amountField(inputId, checkId, { allowZero = false } = {}) {
+/// Parses an amount field: a BigInt, or sets the field's message and returns null. A valid
+/// amount leaves `okText` (a standing hint, such as the minimum fee) as the message.
+export function amountField(inputId, checkId, { allowZero = false, okText = '' } = {}) {
   const input = $(inputId);
   const text = input.value.trim();
   let units = null;
@@ -28,8 +29,14 @@ export function amountField(inputId, checkId, { allowZero = false } = {}) {
     }
   }
   input.setAttribute('aria-invalid', String(units === null));
-  if (checkId) setText(checkId, msg, msg ? 'hint bad' : 'hint');
+  if (checkId) setText(checkId, msg || okText, msg ? 'hint bad' : 'hint');
   return units;
+}
+
+/// The fee field: an amount that may be 0 here (the minimum is checked at Review), with the
+/// minimum fee kept in view below it.
+export function feeField(inputId, checkId) {
+  return amountField(inputId, checkId, { allowZero: true, okText: `Minimum fee: ${fmt(app.params.min_fee)}` });
 }
 
 /// What the verified account can spend now, or null before it is verified.
@@ -66,11 +73,16 @@ export function review(action) {
   rows.push(['Fee', fmt(action.fee)]);
   if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
   rows.push(['From', app.address], ['Network', app.chainName]);
+  if (action.kind === 'transfer' && action.to === app.address) {
+    rows.push(['Note', 'This is your own address: only the fee leaves your balance.']);
+  }
   $('review').replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement('dt');
     const dd = document.createElement('dd');
     dt.textContent = k;
-    dd.textContent = v;
+    dd.dataset.row = k;
+    if (k === 'To' || k === 'From') setAddress(dd, v);
+    else dd.textContent = v;
     return [dt, dd];
   }));
   setText('review-error', '');

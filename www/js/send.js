@@ -3,21 +3,44 @@
 import * as w from '../pkg/memecoin_wasm.js';
 import { errorMessage, groupAddress } from './format.js';
 import { isLookalike, knownAddresses } from './records.js';
-import { affordable, amountField, available, minFeeText, review } from './review.js';
+import { affordable, amountField, available, feeField, minFeeText, review } from './review.js';
 import { app } from './state.js';
 import { $, fmt, setText, show } from './ui.js';
 
-export function checkRecipient() {
+/// Bech32's characters after the `1`: what a half-typed address may hold so far.
+const BECH32 = /^[02-9ac-hj-np-z]*$/;
+
+/// Whether `text` can still become an address by typing on: a start of `meme1`, or `meme1`
+/// and fewer characters than an address has, all of them allowed. The checksum cannot be known
+/// until the last character, so it is not called wrong before.
+export function unfinished(text, length) {
+  const prefix = 'meme1';
+  const t = text.toLowerCase();
+  if (t.length < prefix.length) return prefix.startsWith(t);
+  return t.startsWith(prefix) && t.length < length && BECH32.test(t.slice(prefix.length));
+}
+
+/// Checks the recipient field. While typing (`live`), an address not finished yet is counted,
+/// not refused; Review refuses it.
+export function checkRecipient(live = false) {
   const text = $('to').value.trim();
   if (!text) {
     setText('to-check', '', 'hint');
+    return null;
+  }
+  const length = app.address ? app.address.length : 43;
+  if (live === true && unfinished(text, length)) {
+    setText('to-check', `${text.length} of ${length} characters`, 'hint');
+    $('to').setAttribute('aria-invalid', 'false');
     return null;
   }
   try {
     w.parse_address(text);
     const address = text.toLowerCase();
     const known = knownAddresses(app.history);
-    if (isLookalike(known, address)) {
+    if (address === app.address) {
+      setText('to-check', '⚠ This is your own address: the coins would come back to you, less the fee.', 'hint warn');
+    } else if (isLookalike(known, address)) {
       setText('to-check', `⚠ This address looks like one you paid before but is not the same: ${groupAddress(address)}. Compare every group.`, 'hint bad');
     } else if (!known.has(address)) {
       setText('to-check', `✓ valid address (checksum correct) — you have not paid it before: ${groupAddress(address)}`, 'hint ok');
@@ -38,11 +61,18 @@ export function openSend() {
   for (const id of ['to-check', 'amount-check', 'send-error']) setText(id, '');
   $('fee').value = minFeeText();
   setText('fee-check', `Minimum fee: ${fmt(app.params.min_fee)}`, 'hint');
+  showAvailable('send-available');
   show('send');
 }
 
+/// What the verified account can spend, above the amount field.
+export function showAvailable(id) {
+  const avail = available();
+  setText(id, avail === null ? 'Available: not verified yet' : `Available: ${fmt(avail)}`, 'hint');
+}
+
 export function sendMax() {
-  const fee = amountField('fee', 'fee-check', { allowZero: true });
+  const fee = feeField('fee', 'fee-check');
   const avail = available();
   if (fee === null || avail === null) return;
   const max = avail - fee;
@@ -58,7 +88,7 @@ export function reviewSend(ev) {
     setText('to-check', $('to').value.trim() ? $('to-check').textContent : 'Enter the recipient\'s address.', 'hint bad');
   }
   const amount = amountField('amount', 'amount-check');
-  const fee = amountField('fee', 'fee-check', { allowZero: true });
+  const fee = feeField('fee', 'fee-check');
   if (to === null || amount === null || fee === null) return;
   if (fee < app.params.min_fee) return setText('fee-check', `The fee must be at least ${fmt(app.params.min_fee)}.`, 'hint bad');
   if (!app.account || app.accountProblem) return setText('send-error', 'Your balance is not verified yet: wait for the badge to say "verified".');

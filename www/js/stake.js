@@ -4,7 +4,7 @@ import * as w from '../pkg/memecoin_wasm.js';
 import { duration, errorMessage } from './format.js';
 import { affordable, amountField, available, minFeeText, review } from './review.js';
 import { app } from './state.js';
-import { $, fmt, setText, show } from './ui.js';
+import { $, currentEpoch, fmt, setText, show } from './ui.js';
 
 export function openStake() {
   $('stake-form').reset();
@@ -13,7 +13,11 @@ export function openStake() {
   const p = app.params;
   const slotS = Number(p.slot_ms) / 1000;
   const epochS = slotS * Number(p.slots_per_epoch);
-  setText('unbonding-delay', `${p.unbonding_epochs} epochs (about ${duration(Number(p.unbonding_epochs) * epochS)}; an epoch is ${p.slots_per_epoch} slots of ${slotS} s)`);
+  const now = currentEpoch();
+  setText('unbonding-delay', `${p.unbonding_epochs} epochs (about ${duration(Number(p.unbonding_epochs) * epochS)}; an epoch is ${p.slots_per_epoch} slots of ${slotS} s${now === null ? '' : `; this is epoch ${now}`})`);
+  const avail = available();
+  setText('stake-available', avail === null ? 'Available: not verified yet'
+    : `Available: ${fmt(avail)} · staked: ${fmt(app.account.stake)}`, 'hint');
   show('stake');
 }
 

@@ -44,6 +44,8 @@ export const app = {
   lastActivity: Date.now(),
   faucet: null,
   warnings: new Warnings(),
+  faucetCountdown: null, // the timer counting down a faucet refusal's "try again in N s"
+  copyTimer: null, // the timer that clears "Address copied."
   hideDust: true, // small payments from senders never seen before are hidden
   screen: null,
 };

@@ -3,19 +3,47 @@
 
 import * as w from '../pkg/memecoin_wasm.js';
 import { groupThousands } from './format.js';
-import { downRelays, netText } from './relays.js';
+import { downRelays, netDetail, netText } from './relays.js';
 import { app } from './state.js';
 
 export const $ = (id) => document.getElementById(id);
 
 const BLOCKS_LEN = 8;
 
+/// Messages that answer one action ("Address copied.", a faucet refusal): cleared when the user
+/// leaves the screen, so that none greets them later as if new.
+const TRANSIENT = ['copy-status', 'faucet-status', 'phrase-status'];
+
 export function show(name) {
+  if (name !== app.screen) {
+    for (const id of TRANSIENT) setText(id, '', 'hint');
+    clearTimeout(app.faucetCountdown);
+  }
   for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== `screen-${name}`;
   $('lock').hidden = !app.phrase;
   const h = document.querySelector(`#screen-${name} h1`);
   if (h) h.focus();
   app.screen = name;
+}
+
+/// `address` in two halves that wrap as units: on a narrow screen it breaks into two lines of
+/// equal length, never a long line and a few orphaned characters.
+export function setAddress(el, address) {
+  const cut = Math.ceil(address.length / 2);
+  el.replaceChildren(...[address.slice(0, cut), address.slice(cut)].map((part) => {
+    const span = document.createElement('span');
+    span.className = 'addr-part';
+    span.textContent = part;
+    return span;
+  }));
+}
+
+/// The epoch of the newest verified block (what "paid back from epoch N" is counted against),
+/// or null before one is verified.
+export function currentEpoch() {
+  const at = app.head || app.finalized;
+  if (!at || !app.params) return null;
+  return Math.floor(Number(at.slot) / Number(app.params.slots_per_epoch));
 }
 
 export function setText(id, text, cls) {
@@ -57,11 +85,11 @@ export function warn(key, title, detail) {
 }
 
 export function renderNet() {
-  const { text, ok } = netText(app.relays, app.head, app.finalized);
+  const { text, ok } = netText(app.relays, app.head);
   const el = $('net');
   el.textContent = text;
   el.className = `net ${ok ? 'ok' : 'down'}`;
-  el.title = [...app.relays].map(([u, r]) => `${u}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`).join('\n');
+  el.title = netDetail(app.relays, app.head, app.finalized);
   // Each relay that is down, with its reason, on the page rather than only in the tooltip.
   const down = downRelays(app.relays);
   const list = $('relay-problems');

@@ -9,11 +9,11 @@ import { errorMessage } from './format.js';
 import { connect } from './client.js';
 import { loadHistory, refreshHistory, renderHistory, syncListedHistory } from './history.js';
 import { ADDRESS, VAULT, app, store } from './state.js';
-import { $, setText, show } from './ui.js';
+import { $, setAddress, setText, show } from './ui.js';
 
 export function lockedScreen() {
   app.phrase = null;
-  setText('unlock-address', store.getItem(ADDRESS) || '');
+  setAddress($('unlock-address'), store.getItem(ADDRESS) || '');
   $('unlock-pw').value = '';
   setText('unlock-error', '');
   show('unlock');
@@ -33,7 +33,33 @@ export function startCreate() {
     li.textContent = word;
     return li;
   }));
+  concealPhrase(true);
   show('create');
+}
+
+/// The new phrase starts hidden: it is shown when the user asks (nobody looking over their
+/// shoulder), and only then can it be copied or confirmed as written down.
+function concealPhrase(hidden) {
+  const list = $('phrase-words');
+  list.classList.toggle('concealed', hidden);
+  list.setAttribute('aria-hidden', String(hidden));
+  $('reveal-phrase').hidden = !hidden;
+  $('copy-phrase').hidden = hidden;
+  $('create-written').disabled = hidden;
+}
+
+export function revealPhrase() {
+  concealPhrase(false);
+  $('create-written').focus();
+}
+
+export async function copyPhrase() {
+  try {
+    await navigator.clipboard.writeText(app.draft);
+    setText('phrase-status', 'Copied. Paste it only somewhere offline, then copy something else over it.', 'hint ok');
+  } catch {
+    setText('phrase-status', 'The browser did not allow copying: write the words down.', 'hint bad');
+  }
 }
 
 export function startConfirm() {
@@ -62,8 +88,19 @@ export function startConfirm() {
 export function checkConfirm(ev) {
   ev.preventDefault();
   const words = app.draft.split(' ');
+  const inputs = [...document.querySelectorAll('#confirm-fields input')];
+  // A word not typed yet is asked for, not called wrong.
+  const empty = inputs.filter((input) => !input.value.trim());
+  for (const input of inputs) input.setAttribute('aria-invalid', String(empty.includes(input)));
+  if (empty.length) {
+    const numbers = empty.map((input) => `#${Number(input.dataset.index) + 1}`);
+    const list = new Intl.ListFormat('en', { type: 'conjunction' }).format(numbers);
+    setText('confirm-error', `Type word${numbers.length > 1 ? 's' : ''} ${list} from your phrase.`);
+    empty[0].focus();
+    return;
+  }
   let ok = true;
-  for (const input of document.querySelectorAll('#confirm-fields input')) {
+  for (const input of inputs) {
     const right = input.value.trim().toLowerCase() === words[Number(input.dataset.index)];
     input.setAttribute('aria-invalid', String(!right));
     ok = ok && right;
@@ -163,7 +200,7 @@ async function unlocked(phrase) {
     app.client.watch(app.address);
     $('qr').innerHTML = renderSVG(app.address.toUpperCase(), { ecc: 'M', border: 2 });
   }
-  setText('address', app.address);
+  setAddress($('address'), app.address);
   renderAccount();
   renderHistory();
   show('home');

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { duration, groupAddress, groupThousands, shortHash } from '../../../www/js/format.js';
-import { downRelays, isRefusal, netText, relayUrls } from '../../../www/js/relays.js';
+import { downRelays, isRefusal, netDetail, netText, relayUrls } from '../../../www/js/relays.js';
 import { badge, placeAccount, shownHead } from '../../../www/js/verified.js';
 import { Warnings } from '../../../www/js/warnings.js';
 
@@ -60,10 +60,14 @@ test('relays: asked for, pinned in a bundle, or the serving host', () => {
     ['ws://a', { state: 'reconnecting', retry_ms: 2500, reason: 'closed by the relay: wrong chain' }],
     ['ws://b', { state: 'connecting' }],
   ]);
-  assert.deepEqual(netText(relays, null, null), { text: 'reconnecting in 3 s…', ok: false });
+  assert.deepEqual(netText(relays, null), { text: 'Offline · reconnecting in 3 s…', ok: false });
   assert.deepEqual(downRelays(relays).map(([u]) => u), ['ws://a']);
   relays.set('ws://b', { state: 'open' });
-  assert.equal(netText(relays, { height: 40 }, { height: 38 }).text, 'connected to 1 relay · head 40 · final 38');
+  // The header speaks plainly: no "relay", "head" or "final"; those are in the tooltip.
+  const line = netText(relays, { height: 40 }).text;
+  assert.equal(line, 'Online · block 40');
+  assert.doesNotMatch(line, /relay|head|final/);
+  assert.match(netDetail(relays, { height: 40 }, { height: 38 }), /ws:\/\/b: open[\s\S]*newest verified block: 40\nnewest finalized block: 38/);
   assert.equal(isRefusal('closed by the relay: wrong chain'), true);
   assert.equal(isRefusal('connection refused'), false);
   assert.equal(isRefusal(undefined), false);
