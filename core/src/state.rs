@@ -781,11 +781,31 @@ fn check_envelope(chain: &Chain, t: &Tx) -> Result<(), TxError> {
     Ok(())
 }
 
-/// Checks `tx` against `account` (its sender) and returns the sender's account after the
-/// transaction. Rules in order: chain, fee, nonce, the kind's own rules. The signature is
-/// checked by the caller, after these cheap checks.
-fn check_sender(chain: &Chain, tx: &SignedTx, account: &Account) -> Result<Account, TxError> {
-    let t = &tx.tx;
+/// The account of `t`'s sender (`sender`, holding `account`) after `t`, by the rules a block
+/// applies to it: chain, fee, nonce, the kind's own rules (§7.2, §7.3), and what it costs; a
+/// transfer to oneself pays only the fee. Neither the signature nor a stake's registration
+/// ([`check_registration`]) is checked here. What a wallet shows at review, before it signs:
+/// the balance and stake after, or the reason the chain would refuse it.
+pub fn sender_after(
+    chain: &Chain,
+    t: &Tx,
+    sender: &Address,
+    account: &Account,
+) -> Result<Account, TxError> {
+    let mut after = check_sender(chain, t, account)?;
+    if let TxKind::Transfer { to, amount } = &t.kind
+        && to == sender
+    {
+        after.balance = after.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+    }
+    Ok(after)
+}
+
+/// Checks `t` against `account` (its sender) and returns the sender's account after the
+/// transaction, before a transfer to itself is credited ([`sender_after`]). Rules in order:
+/// chain, fee, nonce, the kind's own rules. The signature is checked by the caller, after
+/// these cheap checks.
+fn check_sender(chain: &Chain, t: &Tx, account: &Account) -> Result<Account, TxError> {
     check_envelope(chain, t)?;
     if t.nonce != account.nonce {
         return Err(TxError::NonceMismatch { expected: account.nonce, found: t.nonce });
@@ -851,7 +871,7 @@ fn apply_tx<S: NodeStore + ?Sized>(
 ) -> Result<u64, TxError> {
     let sender = tx.tx.sender_address();
     let account = overlay.get(&sender).map_err(TxError::State)?;
-    let mut after = check_sender(chain, tx, &account)?;
+    let mut after = sender_after(chain, &tx.tx, &sender, &account)?;
     // Asked only now, after the state reads: a caller verifying concurrently gets that long.
     let valid = match signature_checked() {
         Some(valid) => valid,
@@ -864,8 +884,7 @@ fn apply_tx<S: NodeStore + ?Sized>(
     match &tx.tx.kind {
         TxKind::Transfer { to, amount } => {
             if *to == sender {
-                // A transfer to oneself only pays the fee.
-                after.balance = after.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+                // A transfer to oneself only pays the fee (`sender_after` credited it back).
                 overlay.put(sender, after);
             } else {
                 let mut recipient = overlay.get(to).map_err(TxError::State)?;

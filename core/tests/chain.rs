@@ -1779,3 +1779,49 @@ fn a_checkpoint_is_the_trusted_block_and_its_own_state() {
         "checkpoint state root does not match the trusted block"
     );
 }
+
+/// What a wallet shows at review, before it signs (`sender_after`): the sender's account after
+/// the transaction is exactly what the chain makes of it, for every kind (a transfer to
+/// oneself pays only the fee), and a transaction the chain would refuse is refused with the
+/// chain's reason.
+#[test]
+fn a_wallet_previews_the_senders_account_as_the_chain_applies_it() {
+    let mut net = Net::new(4, 2);
+    let key = net.users[0].clone();
+    let me = net.user_address(0);
+    let other = net.user_address(1);
+    let kinds = [
+        TxKind::Transfer { to: other, amount: 7 },
+        TxKind::Transfer { to: me, amount: 5 },
+        // Its first stake registers the key: a commitment and the minimum stake.
+        TxKind::Stake { amount: net.chain.params.min_stake, commitment: Hash([7; 32]) },
+        TxKind::Unstake { amount: 2 },
+    ];
+    for kind in kinds {
+        let before = net.account(&me);
+        let tx = net.tx(&key, before.nonce, kind);
+        let preview = state::sender_after(&net.chain, &tx.tx, &me, &before).unwrap();
+        net.produce(vec![tx]);
+        let after = net.account(&me);
+        assert_eq!(
+            (preview.balance, preview.stake, preview.nonce),
+            (after.balance, after.stake, after.nonce)
+        );
+    }
+    let now = net.account(&me);
+    let too_much = net.tx(&key, now.nonce, TxKind::Transfer { to: other, amount: now.balance });
+    assert!(matches!(
+        state::sender_after(&net.chain, &too_much.tx, &me, &now),
+        Err(TxError::InsufficientBalance { .. })
+    ));
+    let stale = net.tx(&key, now.nonce - 1, TxKind::Transfer { to: other, amount: 1 });
+    assert!(matches!(
+        state::sender_after(&net.chain, &stale.tx, &me, &now),
+        Err(TxError::NonceMismatch { .. })
+    ));
+    let unstake = net.tx(&key, now.nonce, TxKind::Unstake { amount: now.stake + 1 });
+    assert!(matches!(
+        state::sender_after(&net.chain, &unstake.tx, &me, &now),
+        Err(TxError::InsufficientStake { .. })
+    ));
+}

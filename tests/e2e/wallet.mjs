@@ -181,6 +181,14 @@ async function waitBalance(page, balance, stake) {
   check(verifiedBadge(await text(page, '#badge')), 'the balance is verified');
 }
 
+/// The review's outcome rows (core's preview against the proven account).
+async function checkOutcome(page, balance, stake) {
+  await page.locator('#screen-review').waitFor();
+  const row = (name) => text(page, `#review dd[data-row="${name}"]`);
+  const got = [await row('Balance after'), stake === undefined ? undefined : await row('Staked after')];
+  check(got[0] === balance && got[1] === stake, `the review shows the outcome (${got.join(', ')})`);
+}
+
 /// Review → confirm → status until finalized; returns the statuses seen.
 async function confirmAndFinalize(page, shotName) {
   await page.locator('#screen-review').waitFor();
@@ -374,6 +382,7 @@ async function main() {
     await shot(a, '05-send-errors');
     await a.fill('#amount', '12.5');
     await a.getByRole('button', { name: 'Review' }).click();
+    await checkOutcome(a, `${env('AFTER_SEND')} MEME`);
     const seen = await confirmAndFinalize(a, '06-send');
     console.log(`send statuses: ${seen.join(' → ')}`);
     await waitBalance(a, `${env('AFTER_SEND')} MEME`);
@@ -391,6 +400,7 @@ async function main() {
     await shot(a, '08-stake');
     await a.fill('#stake-amount', '2');
     await a.getByRole('button', { name: 'Review' }).click();
+    await checkOutcome(a, `${env('AFTER_STAKE')} MEME`, '2 MEME');
     await confirmAndFinalize(a, null);
     await waitBalance(a, `${env('AFTER_STAKE')} MEME`, '2 MEME');
     await shot(a, '09-home-staked');
@@ -402,6 +412,7 @@ async function main() {
     await a.fill('#stake-amount', '0.5');
     await a.getByRole('button', { name: 'Review' }).click();
     check((await text(a, '#review')).includes('after'), 'the review says when it is paid back');
+    await checkOutcome(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
     await confirmAndFinalize(a, null);
     await waitBalance(a, `${env('AFTER_UNSTAKE')} MEME`, '1.5 MEME');
     await waitText(a, '#unbonding', (t) => /^0\.5 MEME unbonding, paid back from epoch \d+ \(this is epoch \d+/.test(t),

@@ -242,3 +242,79 @@ pub fn check_stake(
         Err(_) => Err(JsError::new("this stake cannot register")),
     }
 }
+
+/// What a transaction would leave its sender with: core's `sender_after` (the rules a block
+/// applies to the sender), for the review screen before signing. The sender is the account of
+/// public key `sender_key` (hex) with
+/// the proven `balance` (less this device's pending transactions), `stake`, `unbonding`
+/// entries and `slashed` flag, and `nonce` is the one the transaction will carry. Returns
+/// `{ balance, stake }` after it; throws the reason the chain would refuse it.
+#[wasm_bindgen(unchecked_return_type = "{ balance: bigint, stake: bigint }")]
+#[allow(clippy::too_many_arguments)]
+pub fn preview_tx(
+    genesis_json: &str,
+    kind: &str,
+    sender_key: &str,
+    to: &str,
+    amount: u64,
+    fee: u64,
+    nonce: u64,
+    balance: u64,
+    stake: u64,
+    unbonding: u32,
+    slashed: bool,
+) -> Result<JsValue, JsError> {
+    use memecoin_core::account::{Account, MAX_UNBONDING, Unbonding};
+    use memecoin_core::state::{TxError, sender_after};
+    let genesis = crate::json::genesis_from_json(genesis_json)
+        .map_err(|e| JsError::new(&format!("chain spec: {e}")))?;
+    let chain = genesis.chain();
+    let key: memecoin_core::crypto::PublicKey = decode_hex("public key", sender_key)?;
+    let sender = Address::from_public_key(&key);
+    let kind = match kind {
+        "transfer" => {
+            let to = Address::parse(to).map_err(|e| JsError::new(&format!("recipient: {e}")))?;
+            TxKind::Transfer { to, amount }
+        }
+        // Any commitment: registration is `check_stake`'s question, not this one.
+        "stake" => TxKind::Stake { amount, commitment: Hash([1; 32]) },
+        "unstake" => TxKind::Unstake { amount },
+        other => return Err(JsError::new(&format!("unknown transaction kind `{other}`"))),
+    };
+    // Only how many entries there are matters here (the cap on unbonding entries).
+    let entries = unbonding.min(MAX_UNBONDING);
+    let unbonding = (0..entries).map(|_| Unbonding { amount: 0, release_epoch: 0 }).collect();
+    let account = Account { balance, nonce, stake, unbonding, slashed };
+    let t = Tx { chain_id: chain.id, sender: key, nonce, fee, kind };
+    match sender_after(&chain, &t, &sender, &account) {
+        Ok(after) => {
+            let view = Preview { balance: after.balance, stake: after.stake };
+            Ok(crate::error::to_js(&view)?)
+        }
+        // Worded here, as in `check_spend`: all of `TxError`'s texts would cost the .wasm.
+        Err(e) => Err(JsError::new(&match e {
+            TxError::InsufficientBalance { needed, available } => {
+                format!("needs {needed}, balance is {available}")
+            }
+            TxError::InsufficientStake { requested, bonded } => {
+                format!("unstakes {requested}, bonded stake is {bonded}")
+            }
+            TxError::FeeTooLow { min, .. } => format!("the fee is below the minimum, {min}"),
+            TxError::SenderSlashed => "this account was slashed and may not stake".into(),
+            TxError::ZeroAmount => "the amount is 0".into(),
+            TxError::TooManyUnbondings { max } => {
+                format!("{max} unstakes are already unbonding")
+            }
+            TxError::NonceMismatch { expected, found } => {
+                format!("nonce {found}, the account's next is {expected}")
+            }
+            _ => "the chain would refuse it".into(),
+        })),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Preview {
+    balance: u64,
+    stake: u64,
+}

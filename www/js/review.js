@@ -73,6 +73,15 @@ export function review(action) {
   rows.push(['Fee', fmt(action.fee)]);
   if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
   rows.push(['From', app.address], ['Network', app.chainName]);
+  // The outcome, computed by core against the proven account (less this device's pending
+  // transactions): what is left, or why the chain would refuse it.
+  const outcome = preview(action);
+  if (outcome.after) {
+    rows.push(['Balance after', fmt(outcome.after.balance)]);
+    if (action.kind !== 'transfer') rows.push(['Staked after', fmt(outcome.after.stake)]);
+  } else {
+    rows.push(['Outcome', `will be refused: ${outcome.refused}`]);
+  }
   if (action.kind === 'transfer' && action.to === app.address) {
     rows.push(['Note', 'This is your own address: only the fee leaves your balance.']);
   }
@@ -86,7 +95,21 @@ export function review(action) {
     return [dt, dd];
   }));
   setText('review-error', '');
+  $('confirm').disabled = Boolean(outcome.refused);
   show('review');
+}
+
+/// Core's `sender_after` on the action: `{ after: { balance, stake } }` or `{ refused }`.
+function preview(action) {
+  const acc = app.account;
+  try {
+    const after = w.preview_tx(app.genesisJson, action.kind, app.publicKey, action.to || '',
+      action.amount, action.fee, records.nextNonce(app.history, acc), available(), acc.stake,
+      acc.unbonding.length, acc.slashed);
+    return { after };
+  } catch (e) {
+    return { refused: errorMessage(e) };
+  }
 }
 
 /// Signs the reviewed transaction (in wasm, with the unlocked phrase) and sends it to every

@@ -293,6 +293,52 @@ fn signed_transactions_equal_protocol_vectors() {
     assert_eq!(message(e), "address has no '1' separator");
 }
 
+/// The review's preview is core's `sender_after`: the balance and stake after, or the chain's
+/// reason for refusing it, worded.
+#[wasm_bindgen_test]
+fn a_preview_is_what_the_chain_leaves_the_sender() {
+    use memecoin_wasm::sign::preview_tx;
+    let v = json(PROTOCOL);
+    let genesis = s(&v, &["genesis", "json"]);
+    let key = s(&v["keys"][0], &["public_key"]);
+    let me = s(&v["keys"][0], &["address"]);
+    let to = s(&v["keys"][1], &["address"]);
+    let preview = |kind, to, amount, fee, balance, stake| {
+        preview_tx(genesis, kind, key, to, amount, fee, 3, balance, stake, 0, false)
+    };
+    let after = preview("transfer", to, 250, 1000, 10_000, 0).unwrap();
+    assert_eq!(
+        (get(&after, "balance"), get(&after, "stake")),
+        (JsValue::from(8_750u64), JsValue::from(0u64))
+    );
+    // To oneself, only the fee leaves the balance.
+    let own = preview("transfer", me, 250, 1000, 10_000, 0).unwrap();
+    assert_eq!(get(&own, "balance"), JsValue::from(9_000u64));
+    let staked = preview("stake", "", 5_000, 1000, 10_000, 7).unwrap();
+    assert_eq!(
+        (get(&staked, "balance"), get(&staked, "stake")),
+        (JsValue::from(4_000u64), JsValue::from(5_007u64))
+    );
+    let unstaked = preview("unstake", "", 5, 1000, 10_000, 7).unwrap();
+    assert_eq!(
+        (get(&unstaked, "balance"), get(&unstaked, "stake")),
+        (JsValue::from(9_000u64), JsValue::from(2u64))
+    );
+    let refused = |r: Result<JsValue, wasm_bindgen::JsError>| message(r.unwrap_err());
+    assert_eq!(
+        refused(preview("transfer", to, 9_001, 1000, 10_000, 0)),
+        "needs 10001, balance is 10000"
+    );
+    assert_eq!(
+        refused(preview("unstake", "", 8, 1000, 10_000, 7)),
+        "unstakes 8, bonded stake is 7"
+    );
+    assert_eq!(
+        refused(preview("transfer", to, 1, 999, 10_000, 0)),
+        "the fee is below the minimum, 1000"
+    );
+}
+
 #[wasm_bindgen_test]
 fn bare_signatures_match_protocol_vectors() {
     use memecoin_wasm::crypto::{sign_digest, verify_signature};
