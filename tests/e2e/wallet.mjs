@@ -387,6 +387,27 @@ async function main() {
     console.log(`send statuses: ${seen.join(' → ')}`);
     await waitBalance(a, `${env('AFTER_SEND')} MEME`);
     await waitBalance(b, '12.5 MEME', '0 MEME');
+    // A nonce set by hand (Advanced): not a number is refused at Review; one already used is
+    // previewed by core as refused, and Confirm is off.
+    step = 'nonce by hand';
+    await a.click('#go-send');
+    await a.fill('#to', ADDRESS_B);
+    await a.fill('#amount', '1');
+    await a.click('#send-advanced summary');
+    check((await a.getAttribute('#nonce', 'placeholder')) === 'next: 1', 'the next nonce is shown');
+    await a.fill('#nonce', 'x');
+    await a.getByRole('button', { name: 'Review' }).click();
+    check((await text(a, '#nonce-check')).startsWith('A nonce is a whole number'), 'a nonce that is not a number is refused');
+    await a.fill('#nonce', '0');
+    await a.getByRole('button', { name: 'Review' }).click();
+    await a.locator('#screen-review').waitFor();
+    const outcome = await text(a, '#review dd[data-row="Outcome"]');
+    check(outcome === 'will be refused: nonce 0, the account\'s next is 1', `a used nonce is refused by core at review (${outcome})`);
+    check(await a.locator('#confirm').isDisabled(), 'what would be refused cannot be sent');
+    await shot(a, '06b-review-refused');
+    await a.click('#review-edit');
+    await a.click('#screen-send button.back');
+    await a.locator('#screen-home').waitFor();
     // B never sent anything: its history comes from the relay's listing, each entry proved.
     await waitText(b, '#history li', (t) => t.startsWith('Received from') && t.includes('+12.5 MEME')
       && t.includes('finalized in block'), 'B\'s history to show the proved transfer');

@@ -247,7 +247,8 @@ pub fn check_stake(
 /// applies to the sender), for the review screen before signing. The sender is the account of
 /// public key `sender_key` (hex) with
 /// the proven `balance` (less this device's pending transactions), `stake`, `unbonding`
-/// entries and `slashed` flag, and `nonce` is the one the transaction will carry. Returns
+/// entries, `slashed` flag and next nonce `next`, and `nonce` is the one the transaction will
+/// carry (a wallet's own, set by hand in its advanced section, or `next`). Returns
 /// `{ balance, stake }` after it; throws the reason the chain would refuse it.
 #[wasm_bindgen(unchecked_return_type = "{ balance: bigint, stake: bigint }")]
 #[allow(clippy::too_many_arguments)]
@@ -259,6 +260,7 @@ pub fn preview_tx(
     amount: u64,
     fee: u64,
     nonce: u64,
+    next: u64,
     balance: u64,
     stake: u64,
     unbonding: u32,
@@ -284,7 +286,7 @@ pub fn preview_tx(
     // Only how many entries there are matters here (the cap on unbonding entries).
     let entries = unbonding.min(MAX_UNBONDING);
     let unbonding = (0..entries).map(|_| Unbonding { amount: 0, release_epoch: 0 }).collect();
-    let account = Account { balance, nonce, stake, unbonding, slashed };
+    let account = Account { balance, nonce: next, stake, unbonding, slashed };
     let t = Tx { chain_id: chain.id, sender: key, nonce, fee, kind };
     match sender_after(&chain, &t, &sender, &account) {
         Ok(after) => {

@@ -71,6 +71,8 @@ export function review(action) {
     rows.push(['Unstake', fmt(action.amount)], ['Paid back', `after ${p.unbonding_epochs} epochs`]);
   }
   rows.push(['Fee', fmt(action.fee)]);
+  const next = records.nextNonce(app.history, app.account);
+  if (action.nonce !== null && action.nonce !== undefined) rows.push(['Nonce', `${action.nonce} (set by hand; next is ${next})`]);
   if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
   rows.push(['From', app.address], ['Network', app.chainName]);
   // The outcome, computed by core against the proven account (less this device's pending
@@ -99,13 +101,17 @@ export function review(action) {
   show('review');
 }
 
-/// Core's `sender_after` on the action: `{ after: { balance, stake } }` or `{ refused }`.
+/// Core's `sender_after` on the action: `{ after: { balance, stake } }` or `{ refused }`. A
+/// nonce set by hand above the next one is previewed as it will apply, once those before it
+/// are in.
 function preview(action) {
   const acc = app.account;
+  const next = records.nextNonce(app.history, acc);
+  const nonce = action.nonce !== null && action.nonce !== undefined && action.nonce < next ? action.nonce : next;
   try {
     const after = w.preview_tx(app.genesisJson, action.kind, app.publicKey, action.to || '',
-      action.amount, action.fee, records.nextNonce(app.history, acc), available(), acc.stake,
-      acc.unbonding.length, acc.slashed);
+      action.amount, action.fee, nonce, next, available(), acc.stake, acc.unbonding.length,
+      acc.slashed);
     return { after };
   } catch (e) {
     return { refused: errorMessage(e) };
@@ -124,7 +130,7 @@ export async function confirmAction() {
   }
   setText('review-error', 'Signing and sending…', 'hint');
   try {
-    const nonce = records.nextNonce(app.history, app.account);
+    const nonce = a.nonce ?? records.nextNonce(app.history, app.account);
     let signed;
     if (a.kind === 'transfer') {
       signed = w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);

@@ -4,6 +4,7 @@ import * as w from '../pkg/memecoin_wasm.js';
 import { errorMessage, groupAddress } from './format.js';
 import { isLookalike, knownAddresses } from './records.js';
 import { affordable, amountField, available, feeField, minFeeText, review } from './review.js';
+import * as records from './records.js';
 import { app } from './state.js';
 import { $, fmt, setText, show } from './ui.js';
 
@@ -62,6 +63,10 @@ export function openSend() {
   $('fee').value = minFeeText();
   setText('fee-check', `Minimum fee: ${fmt(app.params.min_fee)}`, 'hint');
   showAvailable('send-available');
+  $('send-advanced').open = false;
+  const next = app.account ? records.nextNonce(app.history, app.account) : null;
+  $('nonce').placeholder = next === null ? '' : `next: ${next}`;
+  setText('nonce-check', next === null ? '' : `Empty: the next nonce, ${next}. The same nonce as a pending transaction replaces it if the fee is higher; a used one is refused; a higher one waits for those before it.`, 'hint');
   show('send');
 }
 
@@ -89,6 +94,13 @@ export function reviewSend(ev) {
   }
   const amount = amountField('amount', 'amount-check');
   const fee = feeField('fee', 'fee-check');
+  const nonceText = $('nonce').value.trim();
+  if (nonceText && !/^\d{1,19}$/.test(nonceText)) {
+    $('send-advanced').open = true;
+    $('nonce').setAttribute('aria-invalid', 'true');
+    return setText('nonce-check', 'A nonce is a whole number (or empty, for the next one).', 'hint bad');
+  }
+  $('nonce').setAttribute('aria-invalid', 'false');
   if (to === null || amount === null || fee === null) return;
   if (fee < app.params.min_fee) return setText('fee-check', `The fee must be at least ${fmt(app.params.min_fee)}.`, 'hint bad');
   if (!app.account || app.accountProblem) return setText('send-error', 'Your balance is not verified yet: wait for the badge to say "verified".');
@@ -96,5 +108,5 @@ export function reviewSend(ev) {
   if (!affordable('transfer', amount, fee, avail)) {
     return setText('send-error', `Insufficient funds: ${fmt(amount + fee)} needed (amount + fee), ${fmt(avail)} available.`);
   }
-  review({ kind: 'transfer', to, amount, fee });
+  review({ kind: 'transfer', to, amount, fee, nonce: nonceText ? BigInt(nonceText) : null });
 }

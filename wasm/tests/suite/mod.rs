@@ -304,7 +304,7 @@ fn a_preview_is_what_the_chain_leaves_the_sender() {
     let me = s(&v["keys"][0], &["address"]);
     let to = s(&v["keys"][1], &["address"]);
     let preview = |kind, to, amount, fee, balance, stake| {
-        preview_tx(genesis, kind, key, to, amount, fee, 3, balance, stake, 0, false)
+        preview_tx(genesis, kind, key, to, amount, fee, 3, 3, balance, stake, 0, false)
     };
     let after = preview("transfer", to, 250, 1000, 10_000, 0).unwrap();
     assert_eq!(
@@ -337,6 +337,9 @@ fn a_preview_is_what_the_chain_leaves_the_sender() {
         refused(preview("transfer", to, 1, 999, 10_000, 0)),
         "the fee is below the minimum, 1000"
     );
+    // A nonce set by hand that was used already.
+    let stale = preview_tx(genesis, "transfer", key, to, 1, 1000, 2, 3, 10_000, 0, 0, false);
+    assert_eq!(refused(stale), "nonce 2, the account's next is 3");
 }
 
 #[wasm_bindgen_test]
