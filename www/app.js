@@ -18,7 +18,7 @@ import { checkStall, refreshAccount } from './js/account.js';
 import { connect } from './js/client.js';
 import { errorMessage } from './js/format.js';
 import { record, refreshHistory } from './js/history.js';
-import { amountField, confirmAction, feeField } from './js/review.js';
+import { amountField, confirmAction, feeField, replacePending } from './js/review.js';
 import { checkRecipient, openSend, reviewSend, sendMax } from './js/send.js';
 import { openStake, reviewStake, stakeMax } from './js/stake.js';
 import { AUTOLOCK, BUNDLE, VAULT, app, store } from './js/state.js';
@@ -212,6 +212,8 @@ function wire() {
   $('stake-form').addEventListener('submit', reviewStake);
   $('confirm').addEventListener('click', confirmAction);
   $('review-edit').addEventListener('click', () => show(app.action && app.action.kind === 'transfer' ? 'send' : 'stake'));
+  $('speed-up').addEventListener('click', () => replacePending('speed-up'));
+  $('cancel-tx').addEventListener('click', () => replacePending('cancel'));
   $('status-done').addEventListener('click', () => {
     app.tracking = null;
     show('home');

@@ -619,6 +619,50 @@ async function main() {
     check(await fk.locator('#go-stake').isDisabled(), 'staking is blocked after the alarm');
     await shot(fk, '18-conflicting-finality');
 
+    // --- B speeds up and cancels a pending transfer --------------------------------------------
+    // Sent at the nonce after the next (by hand), it waits in the pool behind the gap, where it
+    // can be replaced: sped up (same, higher fee), then cancelled (the smallest amount to
+    // itself, higher fee again). The gap filled, the cancel is what a block includes.
+    step = 'speed up and cancel';
+    await b.click('#go-send');
+    await b.fill('#to', addrA);
+    await b.fill('#amount', '1');
+    await b.click('#send-advanced summary');
+    const next = BigInt((await b.getAttribute('#nonce', 'placeholder')).replace('next: ', ''));
+    await b.fill('#nonce', String(next + 1n));
+    await b.getByRole('button', { name: 'Review' }).click();
+    await b.locator('#screen-review').waitFor();
+    await b.click('#confirm');
+    await b.locator('#screen-status').waitFor({ timeout: LONG });
+    await b.locator('#status-actions').waitFor({ state: 'visible', timeout: LONG });
+    const idOf = async () => (await text(b, '#status-detail')).replace('transaction ', '');
+    const original = await idOf();
+    await b.click('#speed-up');
+    await waitText(b, '#status-detail', (t) => !t.endsWith(original), 'the sped-up transaction to be tracked', 30_000);
+    const faster = await idOf();
+    await b.locator('#status-actions').waitFor({ state: 'visible', timeout: LONG });
+    await b.click('#cancel-tx');
+    await waitText(b, '#status-detail', (t) => !t.endsWith(faster), 'the cancel to be tracked', 30_000);
+    const cancel = await idOf();
+    check((await text(b, '#status-summary')).startsWith('Cancelled (to yourself)'), 'the status screen follows the cancel');
+    await shot(b, '21-cancel-pending');
+    await b.click('#status-done');
+    await b.locator('#screen-home').waitFor();
+    for (const id of [original, faster]) {
+      check((await text(b, `#history li[data-tx="${id}"]`)).includes('replaced by a higher fee'), `${id} shows as replaced`);
+    }
+    await b.click('#go-send');
+    await b.fill('#to', addrA);
+    await b.fill('#amount', '1');
+    await b.click('#send-advanced summary');
+    await b.fill('#nonce', String(next));
+    await b.getByRole('button', { name: 'Review' }).click();
+    await confirmAndFinalize(b, null);
+    await waitText(b, `#history li[data-tx="${cancel}"]`, (t) => t.includes('finalized in block'), 'the cancel to be finalized');
+    for (const id of [original, faster]) {
+      check((await b.locator(`#history li[data-tx="${id}"]`).getAttribute('data-status')) === 'replaced', `${id} was not included`);
+    }
+
     // --- auto-lock: B has been idle; six minutes later (default 5) it is locked ----------------
     step = 'auto-lock';
     check(await b.locator('#screen-home').isVisible(), 'B is unlocked before the idle time');

@@ -5,7 +5,7 @@ import * as w from '../pkg/memecoin_wasm.js';
 import { groupAddress } from './format.js';
 import {
   KIND, applyStatus, displayOrder, expireListed, fromStored, isDust, isOpen, knownAddresses,
-  listedEntries, sentEntry, statusText, toStored,
+  listedEntries, replaceEntry, replacementFee, sentEntry, statusText, toStored,
 } from './records.js';
 import { BUNDLE, app, historyKey, store } from './state.js';
 import { $, fmt, setText, show } from './ui.js';
@@ -33,6 +33,13 @@ export function record(entry) {
   renderHistory();
 }
 
+/// Records that the pending entry `id` was replaced by `entry` (same nonce, higher fee).
+export function replaced(id, entry) {
+  app.history = replaceEntry(app.history, id, entry, Date.now());
+  saveHistory();
+  renderHistory();
+}
+
 export function renderHistory() {
   const list = $('history');
   if (!app.history.length) {
@@ -50,7 +57,7 @@ export function renderHistory() {
     li.dataset.status = h.status;
     li.innerHTML = '<span></span><span class="mono"></span><span></span>';
     const sign = amountSign(h.kind);
-    const other = h.kind === 'faucet' ? null : h.to || h.from;
+    const other = h.kind === 'faucet' || h.kind === 'cancel' ? null : h.to || h.from;
     const peer = other ? ` ${h.to ? 'to' : 'from'} ${groupAddress(other)}` : '';
     const fresh = other && h.kind === 'received' && !known.has(other) ? ' (new sender)' : '';
     li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}${fresh}`;
@@ -139,7 +146,7 @@ export async function refreshHistory() {
 export function trackStatus(id) {
   app.tracking = id;
   const h = app.history.find((x) => x.id === id);
-  setText('status-summary', `${KIND[h.kind]} ${fmt(h.amount)}${h.to ? ` to ${h.to}` : ''} (fee ${fmt(h.fee)})`);
+  setText('status-summary', `${KIND[h.kind]} ${fmt(h.amount)}${h.to && h.kind !== 'cancel' ? ` to ${h.to}` : ''} (fee ${fmt(h.fee)})`);
   setText('status-detail', `transaction ${id}`);
   renderStatus(h);
   show('status');
@@ -161,6 +168,14 @@ function renderStatus(h) {
     else note.textContent = '';
   }
   $('steps').dataset.status = h.status;
+  // While only in the pool, it can be sped up or cancelled (replaced at its nonce).
+  const replaceable = h.status === 'pending' && Boolean(h.tx) && h.nonce !== null;
+  $('status-actions').hidden = !replaceable;
+  if (!replaceable) setText('status-actions-hint', '', 'hint');
+  else if ($('status-actions-hint').className !== 'hint bad') {
+    const fee = fmt(replacementFee(h.fee, app.params.min_fee));
+    setText('status-actions-hint', `Speed up: the same, with a fee of ${fee}. Cancel: ${fmt(1n)} to yourself in its place, with a fee of ${fee}. A block may still include this one first.`, 'hint');
+  }
   if (h.status === 'dropped') setText('status-summary', 'The relays dropped this transaction. It was not sent; you can try again.');
   else if (h.status !== 'finalized' && app.stalled) setText('status-summary', 'Finality has stalled: this transaction is final only once the validators finalize blocks again.');
 }

@@ -13,6 +13,7 @@ export const RESEND_MS = 30 * 1000;
 
 export const KIND = {
   transfer: 'Sent', received: 'Received', faucet: 'Test coins', stake: 'Staked', unstake: 'Unstaked', evidence: 'Evidence',
+  cancel: 'Cancelled (to yourself)',
 };
 
 export function statusText(h) {
@@ -20,6 +21,7 @@ export function statusText(h) {
     case 'finalized': return `✓ finalized in block ${h.height}`;
     case 'included': return `✓ included in block ${h.height}`;
     case 'dropped': return 'dropped by the relays';
+    case 'replaced': return 'replaced by a higher fee';
     case 'listed': return 'checking its proof…';
     default: return 'pending (not yet in a block)';
   }
@@ -74,6 +76,22 @@ export function sentEntry(entry, now) {
   return { status: 'pending', verified: false, height: null, time: now, ...entry };
 }
 
+/// `history` with the pending entry `id` replaced by `entry`, a transaction at the same nonce
+/// with a higher fee (sped up, or cancelled by a payment to oneself): the old one is kept as
+/// "replaced", not spent, and still asked about, since a block may include it after all.
+export function replaceEntry(history, id, entry, now) {
+  const old = history.find((h) => h.id === id && h.status === 'pending');
+  if (!old) throw new Error(`no pending transaction ${id}`);
+  old.status = 'replaced';
+  return [sentEntry(entry, now), ...history];
+}
+
+/// The fee that replaces a pending transaction's: twice it, and at least `minFee` more (a relay
+/// replaces a pending transaction only by a higher fee).
+export function replacementFee(fee, minFee) {
+  return fee * 2n > fee + minFee ? fee * 2n : fee + minFee;
+}
+
 /// Entries of the relay's listing (`/api/accounts/{a}/txs`) that are new to `history`, checked
 /// as far as the bytes go: `describe(tx)` (the wasm `describe_tx`) computes each id from the
 /// transaction's bytes, so an entry whose id or parties do not match is left out. What remains
@@ -117,7 +135,8 @@ export function isOpen(h) {
 export function applyStatus(h, st, now) {
   const proved = st.status === 'included' || st.status === 'finalized';
   if (proved && !st.verified) return false;
-  if (h.status === 'listed' && !proved) return false;
+  // The relay's word neither makes a listed entry a record nor revives a replaced one.
+  if ((h.status === 'listed' || h.status === 'replaced') && !proved) return false;
   let resend = false;
   if ((st.status === 'pending' || st.status === 'unknown') && st.unknown_at.length && h.tx
     && !(h.resent > now - RESEND_MS)) {
@@ -138,7 +157,7 @@ export function applyStatus(h, st, now) {
 export function pendingSpend(history, account) {
   let sum = 0n;
   for (const h of history) {
-    if (h.nonce === null || h.nonce < account.nonce || h.status === 'dropped') continue;
+    if (h.nonce === null || h.nonce < account.nonce || h.status === 'dropped' || h.status === 'replaced') continue;
     sum += h.fee + (h.kind === 'unstake' ? 0n : h.amount);
   }
   return sum;

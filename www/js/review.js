@@ -3,7 +3,7 @@
 
 import * as w from '../pkg/memecoin_wasm.js';
 import { errorMessage } from './format.js';
-import { record, trackStatus } from './history.js';
+import { record, replaced, trackStatus } from './history.js';
 import * as records from './records.js';
 import { app } from './state.js';
 import { $, fmt, setAddress, setText, show } from './ui.js';
@@ -101,13 +101,15 @@ export function review(action) {
   show('review');
 }
 
-/// Core's `sender_after` on the action: `{ after: { balance, stake } }` or `{ refused }`. A
-/// nonce set by hand above the next one is previewed as it will apply, once those before it
-/// are in.
+/// Core's `sender_after` on the action: `{ after: { balance, stake } }` or `{ refused }`, with
+/// what is available after this device's pending transactions. A nonce set by hand below the
+/// proven account's is used (core refuses it); at or above it, it is previewed as it will
+/// apply once the nonces before it are in (it may fill a gap, or replace a pending one).
 function preview(action) {
   const acc = app.account;
-  const next = records.nextNonce(app.history, acc);
-  const nonce = action.nonce !== null && action.nonce !== undefined && action.nonce < next ? action.nonce : next;
+  const byHand = action.nonce !== null && action.nonce !== undefined;
+  const nonce = byHand ? action.nonce : records.nextNonce(app.history, acc);
+  const next = byHand && nonce < acc.nonce ? acc.nonce : nonce;
   try {
     const after = w.preview_tx(app.genesisJson, action.kind, app.publicKey, action.to || '',
       action.amount, action.fee, nonce, next, available(), acc.stake, acc.unbonding.length,
@@ -131,17 +133,7 @@ export async function confirmAction() {
   setText('review-error', 'Signing and sending…', 'hint');
   try {
     const nonce = a.nonce ?? records.nextNonce(app.history, app.account);
-    let signed;
-    if (a.kind === 'transfer') {
-      signed = w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);
-    } else if (a.kind === 'stake') {
-      // A stake that registers the key carries its first commitment (decided at review by
-      // core's `check_stake` on the proven registry); one that adds to a registration, none.
-      const commitment = a.register ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
-      signed = w.sign_stake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount, commitment);
-    } else {
-      signed = w.sign_unstake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount);
-    }
+    const signed = sign(a, nonce);
     const result = await app.client.submit(signed.tx);
     if (!result.accepted) {
       setText('review-error', `The relay refused the transaction: ${result.reason}`, 'error');
@@ -149,12 +141,54 @@ export async function confirmAction() {
     }
     // The signed transaction is kept (it is public once sent) to send again to relays that do
     // not have it while none has included it.
-    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce, tx: signed.tx });
+    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce, tx: signed.tx, register: Boolean(a.register) });
     app.action = null;
     trackStatus(signed.id);
   } catch (e) {
     setText('review-error', `Could not send: ${errorMessage(e)}`, 'error');
   } finally {
     $('confirm').disabled = false;
+  }
+}
+
+/// Signs action `a` at `nonce` with the unlocked phrase (in wasm).
+function sign(a, nonce) {
+  if (a.kind === 'transfer' || a.kind === 'cancel') {
+    return w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);
+  }
+  if (a.kind === 'stake') {
+    // A stake that registers the key carries its first commitment (decided at review by
+    // core's `check_stake` on the proven registry); one that adds to a registration, none.
+    const commitment = a.register ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
+    return w.sign_stake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount, commitment);
+  }
+  return w.sign_unstake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount);
+}
+
+/// Replaces the pending transaction on the status screen, at its nonce and with a higher fee:
+/// `speed-up` sends the same again, `cancel` sends the smallest amount to this address instead
+/// (core refuses a transfer of 0). A block may still include the first: both are followed.
+export async function replacePending(mode) {
+  const h = app.history.find((x) => x.id === app.tracking);
+  if (!h || h.status !== 'pending' || !app.phrase || app.alarm) return;
+  const fee = records.replacementFee(h.fee, app.params.min_fee);
+  const a = mode === 'cancel'
+    ? { kind: 'cancel', to: app.address, amount: 1n, fee }
+    : { kind: h.kind, to: h.to, amount: h.amount, fee, register: h.register };
+  for (const b of ['speed-up', 'cancel-tx']) $(b).disabled = true;
+  setText('status-actions-hint', 'Signing and sending…', 'hint');
+  try {
+    const signed = sign(a, h.nonce);
+    const result = await app.client.submit(signed.tx);
+    if (!result.accepted) {
+      setText('status-actions-hint', `The relay refused the replacement: ${result.reason}`, 'hint bad');
+      return;
+    }
+    replaced(h.id, { id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee, nonce: h.nonce, tx: signed.tx, register: Boolean(a.register) });
+    trackStatus(signed.id);
+  } catch (e) {
+    setText('status-actions-hint', `Could not send: ${errorMessage(e)}`, 'hint bad');
+  } finally {
+    for (const b of ['speed-up', 'cancel-tx']) $(b).disabled = false;
   }
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import {
   DROPPED_AFTER_MS, HISTORY_LEN, LISTED_TTL_MS, RESEND_MS, applyStatus, available, displayOrder,
   expireListed, fromStored, isDust, isLookalike, knownAddresses, listedEntries, nextNonce,
-  pendingSpend, sentEntry, statusText, toStored,
+  pendingSpend, replaceEntry, replacementFee, sentEntry, statusText, toStored,
 } from '../../../www/js/records.js';
 
 const ME = 'meme1me';
@@ -108,4 +108,26 @@ test('activity order: not yet in a block first, then by height', () => {
     sent({ id: 'h1', height: 1n }), sent({ id: 'p', height: null, time: 5 }), sent({ id: 'h9', height: 9n }),
   ]).map((h) => h.id);
   assert.deepEqual(order, ['p', 'h9', 'h1']);
+});
+
+test('a pending transaction replaced (sped up or cancelled) is spent once, and only a proof revives it', () => {
+  const account = { balance: 1000n, nonce: 0n, stake: 0n };
+  const first = sent();
+  let history = [first];
+  assert.equal(available(history, account), 899n);
+  const faster = { id: 'b', kind: 'transfer', to: 'meme1bob', amount: 100n, fee: 2n, nonce: 0n, tx: 'bb' };
+  history = replaceEntry(history, 'a', faster, 5);
+  assert.deepEqual(history.map((h) => [h.id, h.status]), [['b', 'pending'], ['a', 'replaced']]);
+  assert.equal(available(history, account), 898n, 'the replaced one is not spent as well');
+  assert.equal(nextNonce(history, account), 1n, 'the replacement takes the same nonce');
+  assert.equal(statusText(first), 'replaced by a higher fee');
+  // Still asked about: a block may include it after all. Its pool's word does not revive it,
+  // and it is not sent again; a proof of inclusion does.
+  assert.equal(applyStatus(first, { status: 'pending', verified: false, unknown_at: ['ws://x'] }, 6), false);
+  assert.equal(first.status, 'replaced');
+  applyStatus(first, { status: 'included', verified: true, height: 9n, unknown_at: [] }, 7);
+  assert.equal(first.status, 'included');
+  assert.throws(() => replaceEntry(history, 'nope', faster, 8), /no pending transaction/);
+  assert.equal(replacementFee(10n, 1n), 20n);
+  assert.equal(replacementFee(1n, 5n), 6n, 'at least the minimum fee more');
 });
