@@ -1397,8 +1397,11 @@ fn defer(state: &mut State, index: usize, header: SignedHeader) {
     }
     state.deferred.push((index, header));
     if state.deferred.len() > MAX_DEFERRED {
-        state.deferred.sort_by_key(|(_, h)| core::cmp::Reverse(h.header.height));
-        state.deferred.truncate(MAX_DEFERRED);
+        // Forget the lowest (no sort: each monomorphized sort costs the .wasm kilobytes).
+        let lowest = state.deferred.iter().enumerate().min_by_key(|(_, (_, h))| h.header.height);
+        if let Some((i, _)) = lowest {
+            state.deferred.swap_remove(i);
+        }
     }
 }
 
@@ -1406,12 +1409,15 @@ fn defer(state: &mut State, index: usize, header: SignedHeader) {
 /// verifies (or is the block just finalized); those still of an epoch not crossed wait on.
 fn retry_deferred(shared: &Rc<Shared>) {
     let mut deferred = core::mem::take(&mut shared.state.borrow_mut().deferred);
-    deferred.sort_by_key(|(_, h)| h.header.height);
     let mut events = Vec::new();
     {
         let mut state = shared.state.borrow_mut();
         let now = state.light.now_slot(crate::light::now_ms());
-        for (index, header) in deferred {
+        // Lowest first (taken one by one: at most `MAX_DEFERRED`, and no sort in the .wasm).
+        while let Some(i) =
+            deferred.iter().enumerate().min_by_key(|(_, (_, h))| h.header.height).map(|(i, _)| i)
+        {
+            let (index, header) = deferred.swap_remove(i);
             let url = state.relays.get(index).map(|r| r.url.clone()).unwrap_or_default();
             let proposer = Address::from_public_key(&header.header.proposer).to_text();
             match state.light.core_mut().accept_header(&header, &[], now) {

@@ -46,7 +46,10 @@ const WASM_PROFILE: &str = "wasm-release";
 /// "Size"); to 156,000 for the proven registry read (+2.8 KB, of which 1.4 KB were paid
 /// for by a JSON decoder and encoder for only what a browser receives and sends). Measured as
 /// this file measures it (flate2 level 9), which reads ~500–1,100 bytes more than `gzip -9`.
-const WASM_BUDGET_GZIP: usize = 156_000;
+/// To 158,000 for issue 20 (+2,229 bytes: the review's outcome by core, `preview_tx` over
+/// `sender_after`, about 1.6 KB; the heads kept until finality crosses into their epoch, about
+/// 0.6 KB, once two `sort_by_key` calls that cost 2.2 KB more were taken out).
+const WASM_BUDGET_GZIP: usize = 158_000;
 
 /// The wasm crate's tests under Node.js and headless Chromium (the tools were installed at the
 /// start of `test`: the `wasm-bindgen` CLI at the version in Cargo.lock, `wasm-pack`, and
