@@ -1389,7 +1389,8 @@ async fn head(shared: &Rc<Shared>, index: usize, hex: &str) {
     }
 }
 
-/// Keeps a head to check again once finality moves: at most [`MAX_DEFERRED`], the highest.
+/// Keeps a head to check again once finality moves: at most [`MAX_DEFERRED`], the lowest (an
+/// epoch's first blocks, which no later `head` message brings again).
 fn defer(state: &mut State, index: usize, header: SignedHeader) {
     let hash = header.hash();
     if state.deferred.iter().any(|(_, h)| h.hash() == hash) {
@@ -1397,9 +1398,9 @@ fn defer(state: &mut State, index: usize, header: SignedHeader) {
     }
     state.deferred.push((index, header));
     if state.deferred.len() > MAX_DEFERRED {
-        // Forget the lowest (no sort: each monomorphized sort costs the .wasm kilobytes).
-        let lowest = state.deferred.iter().enumerate().min_by_key(|(_, (_, h))| h.header.height);
-        if let Some((i, _)) = lowest {
+        // Forget the highest (no sort: each monomorphized sort costs the .wasm kilobytes).
+        let highest = state.deferred.iter().enumerate().max_by_key(|(_, (_, h))| h.header.height);
+        if let Some((i, _)) = highest {
             state.deferred.swap_remove(i);
         }
     }

@@ -3,6 +3,7 @@
 
 import { duration, errorMessage } from './format.js';
 import { alarmKey, app, store } from './state.js';
+import { showAvailable } from './send.js';
 import { $, currentEpoch, fmt, warn } from './ui.js';
 import { badge, placeAccount, shownHead } from './verified.js';
 
@@ -79,6 +80,8 @@ export function checkStall() {
 export function renderAccount() {
   renderFinalAccount();
   renderHeadState();
+  // What the open form offers follows the account (it may be verified after the form opened).
+  if (app.screen === 'send') showAvailable('send-available');
 }
 
 /// The account in a verified block above finality, labelled as such: never the main number.

@@ -5,7 +5,7 @@ import * as w from '../pkg/memecoin_wasm.js';
 import { groupAddress } from './format.js';
 import {
   KIND, applyStatus, displayOrder, expireListed, fromStored, isDust, isOpen, knownAddresses,
-  listedEntries, replaceEntry, replacementFee, sentEntry, statusText, toStored,
+  listedEntries, replaceEntry, replacementFee, sentEntry, statusText, supersede, toStored,
 } from './records.js';
 import { BUNDLE, app, historyKey, store } from './state.js';
 import { $, fmt, setText, show } from './ui.js';
@@ -135,6 +135,9 @@ export async function refreshHistory() {
       if (h.id === app.tracking) renderStatus(h);
       if (h.kind === 'faucet' && h.status === 'finalized') setText('faucet-status', '', 'hint');
     }
+    supersede(app.history);
+    const tracked = app.history.find((x) => x.id === app.tracking);
+    if (tracked) renderStatus(tracked);
     saveHistory();
     renderHistory();
   } finally {
@@ -145,6 +148,7 @@ export async function refreshHistory() {
 /// The status screen of a transaction this device sent.
 export function trackStatus(id) {
   app.tracking = id;
+  setText('status-actions-hint', '', 'hint');
   const h = app.history.find((x) => x.id === id);
   setText('status-summary', `${KIND[h.kind]} ${fmt(h.amount)}${h.to && h.kind !== 'cancel' ? ` to ${h.to}` : ''} (fee ${fmt(h.fee)})`);
   setText('status-detail', `transaction ${id}`);
@@ -161,7 +165,8 @@ function renderStatus(h) {
     const note = li.querySelector('span:not(.step-text)');
     // Past the pool, the first step reads as done, not as still waiting.
     if (li.dataset.step === 'pending') {
-      li.querySelector('.step-text').textContent = at > 0 ? 'Sent' : 'Sent: waiting for a block';
+      const waiting = h.status === 'pending' || h.status === 'replaced';
+      li.querySelector('.step-text').textContent = waiting ? 'Sent: waiting for a block' : 'Sent';
     }
     if (li.dataset.step === 'included' && i <= at && h.height !== null) note.textContent = `(block ${h.height}, verified by proof)`;
     else if (li.dataset.step === 'finalized' && i === at) note.textContent = `(block ${h.height}, verified by proof)`;
@@ -177,5 +182,6 @@ function renderStatus(h) {
     setText('status-actions-hint', `Speed up: the same, with a fee of ${fee}. Cancel: ${fmt(1n)} to yourself in its place, with a fee of ${fee}. A block may still include this one first.`, 'hint');
   }
   if (h.status === 'dropped') setText('status-summary', 'The relays dropped this transaction. It was not sent; you can try again.');
+  else if (h.status === 'superseded') setText('status-summary', 'Not included: another transaction of yours at its nonce was finalized first (see Activity). Nothing more will be spent on this one.');
   else if (h.status !== 'finalized' && app.stalled) setText('status-summary', 'Finality has stalled: this transaction is final only once the validators finalize blocks again.');
 }

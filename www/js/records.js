@@ -22,6 +22,7 @@ export function statusText(h) {
     case 'included': return `✓ included in block ${h.height}`;
     case 'dropped': return 'dropped by the relays';
     case 'replaced': return 'replaced by a higher fee';
+    case 'superseded': return 'not included: another transaction at its nonce was';
     case 'listed': return 'checking its proof…';
     default: return 'pending (not yet in a block)';
   }
@@ -76,14 +77,31 @@ export function sentEntry(entry, now) {
   return { status: 'pending', verified: false, height: null, time: now, ...entry };
 }
 
-/// `history` with the pending entry `id` replaced by `entry`, a transaction at the same nonce
-/// with a higher fee (sped up, or cancelled by a payment to oneself): the old one is kept as
-/// "replaced", not spent, and still asked about, since a block may include it after all.
+/// `history` with the entry `id` replaced by `entry`, a transaction at the same nonce with a
+/// higher fee (sped up, or cancelled by a payment to oneself): the old one, if still pending,
+/// is kept as "replaced", not spent, and still asked about, since a block may include it after
+/// all. The replacement is recorded whatever the old one did meanwhile: a relay took it.
 export function replaceEntry(history, id, entry, now) {
-  const old = history.find((h) => h.id === id && h.status === 'pending');
-  if (!old) throw new Error(`no pending transaction ${id}`);
-  old.status = 'replaced';
+  const old = history.find((h) => h.id === id);
+  if (!old) throw new Error(`no transaction ${id}`);
+  if (old.status === 'pending') old.status = 'replaced';
   return [sentEntry(entry, now), ...history];
+}
+
+/// Once a transaction at a nonce is finalized, every other one of this device at that nonce
+/// (the one it replaced, or the replacement that lost the race) can never be included: it is
+/// "superseded" — closed, not spent, and never shown as dropped ("you can try again" would make
+/// a user pay twice).
+export function supersede(history) {
+  const won = new Map();
+  for (const h of history) if (h.status === 'finalized' && h.nonce !== null) won.set(h.nonce, h.id);
+  for (const h of history) {
+    const winner = h.nonce === null ? undefined : won.get(h.nonce);
+    if (winner !== undefined && winner !== h.id && (h.status === 'pending' || h.status === 'replaced')) {
+      h.status = 'superseded';
+    }
+  }
+  return history;
 }
 
 /// The fee that replaces a pending transaction's: twice it, and at least `minFee` more (a relay
@@ -124,7 +142,7 @@ export function expireListed(history, now) {
 
 /// Whether an entry's status may still change (it is asked about again).
 export function isOpen(h) {
-  return h.status !== 'finalized' && h.status !== 'dropped';
+  return h.status !== 'finalized' && h.status !== 'dropped' && h.status !== 'superseded';
 }
 
 /// Moves `h` on by a status the client reported (`tx_status`: status, verified, height,
@@ -157,10 +175,17 @@ export function applyStatus(h, st, now) {
 export function pendingSpend(history, account) {
   let sum = 0n;
   for (const h of history) {
-    if (h.nonce === null || h.nonce < account.nonce || h.status === 'dropped' || h.status === 'replaced') continue;
-    sum += h.fee + (h.kind === 'unstake' ? 0n : h.amount);
+    if (h.nonce === null || h.nonce < account.nonce || !spends(h)) continue;
+    // An unstake spends only its fee, and so does a payment to oneself (core credits it back).
+    const toSelf = h.kind === 'cancel' || (h.to !== null && h.to === account.address);
+    sum += h.fee + (h.kind === 'unstake' || toSelf ? 0n : h.amount);
   }
   return sum;
+}
+
+/// Whether an entry still spends: not dropped, replaced or superseded.
+function spends(h) {
+  return h.status !== 'dropped' && h.status !== 'replaced' && h.status !== 'superseded';
 }
 
 /// What the account can spend: its finalized balance less what is on the way.

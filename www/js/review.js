@@ -72,7 +72,12 @@ export function review(action) {
   }
   rows.push(['Fee', fmt(action.fee)]);
   const next = records.nextNonce(app.history, app.account);
-  if (action.nonce !== null && action.nonce !== undefined) rows.push(['Nonce', `${action.nonce} (set by hand; next is ${next})`]);
+  if (action.nonce !== null && action.nonce !== undefined) {
+    rows.push(['Nonce', `${action.nonce} (set by hand; next is ${next})`]);
+    if (action.nonce > next) rows.push(['Note', `It waits until nonces ${next} to ${action.nonce - 1n} are included; later sends wait behind it.`]);
+    const pending = app.history.find((h) => h.nonce === action.nonce && h.status === 'pending');
+    if (pending) rows.push(['Note', `It replaces your pending transaction at this nonce if its fee is higher (${fmt(pending.fee)} now).`]);
+  }
   if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
   rows.push(['From', app.address], ['Network', app.chainName]);
   // The outcome, computed by core against the proven account (less this device's pending
@@ -141,7 +146,11 @@ export async function confirmAction() {
     }
     // The signed transaction is kept (it is public once sent) to send again to relays that do
     // not have it while none has included it.
-    record({ id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce, tx: signed.tx, register: Boolean(a.register) });
+    const entry = { id: signed.id, kind: a.kind, to: a.to || null, amount: a.amount, fee: a.fee, nonce, tx: signed.tx, register: Boolean(a.register) };
+    // At the nonce of a pending one (set by hand), a relay took it as that one's replacement.
+    const pending = app.history.find((h) => h.nonce === nonce && h.status === 'pending');
+    if (pending) replaced(pending.id, entry);
+    else record(entry);
     app.action = null;
     trackStatus(signed.id);
   } catch (e) {

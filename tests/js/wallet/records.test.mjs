@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   DROPPED_AFTER_MS, HISTORY_LEN, LISTED_TTL_MS, RESEND_MS, applyStatus, available, displayOrder,
-  expireListed, fromStored, isDust, isLookalike, knownAddresses, listedEntries, nextNonce,
-  pendingSpend, replaceEntry, replacementFee, sentEntry, statusText, toStored,
+  expireListed, fromStored, isDust, isLookalike, isOpen, knownAddresses, listedEntries, nextNonce,
+  pendingSpend, replaceEntry, replacementFee, sentEntry, supersede, statusText, toStored,
 } from '../../../www/js/records.js';
 
 const ME = 'meme1me';
@@ -127,7 +127,41 @@ test('a pending transaction replaced (sped up or cancelled) is spent once, and o
   assert.equal(first.status, 'replaced');
   applyStatus(first, { status: 'included', verified: true, height: 9n, unknown_at: [] }, 7);
   assert.equal(first.status, 'included');
-  assert.throws(() => replaceEntry(history, 'nope', faster, 8), /no pending transaction/);
+  assert.throws(() => replaceEntry(history, 'nope', faster, 8), /no transaction/);
   assert.equal(replacementFee(10n, 1n), 20n);
   assert.equal(replacementFee(1n, 5n), 6n, 'at least the minimum fee more');
+});
+
+test('once one transaction at a nonce is finalized, the others at it are superseded: closed, not spent, never "try again"', () => {
+  const account = { address: ME, balance: 1000n, nonce: 0n, stake: 0n };
+  const first = sent();
+  let history = replaceEntry([first], 'a', { id: 'c', kind: 'cancel', to: ME, amount: 1n, fee: 2n, nonce: 0n, tx: 'cc' }, 5);
+  const cancel = history[0];
+  // The original wins the race: a block includes it and finality proves it.
+  applyStatus(first, { status: 'finalized', verified: true, height: 9n, unknown_at: [] }, 6);
+  history = supersede(history);
+  assert.equal(cancel.status, 'superseded');
+  assert.equal(isOpen(cancel), false, 'no longer asked about, so never called dropped');
+  assert.match(statusText(cancel), /another transaction at its nonce/);
+  assert.equal(pendingSpend(history, { ...account, nonce: 1n }), 0n);
+  // A replaced entry the winner leaves behind is closed too.
+  const a2 = sent({ id: 'x', nonce: 3n });
+  let h2 = replaceEntry([a2], 'x', { id: 'y', kind: 'transfer', to: 'meme1bob', amount: 100n, fee: 2n, nonce: 3n, tx: 'yy' }, 1);
+  applyStatus(h2[0], { status: 'finalized', verified: true, height: 12n, unknown_at: [] }, 2);
+  h2 = supersede(h2);
+  assert.equal(a2.status, 'superseded');
+});
+
+test('a replacement is recorded even if the old entry moved on while it was sent', () => {
+  const old = sent();
+  old.status = 'included';
+  const history = replaceEntry([old], 'a', { id: 'b', kind: 'transfer', to: 'meme1bob', amount: 100n, fee: 2n, nonce: 0n, tx: 'bb' }, 5);
+  assert.deepEqual(history.map((h) => [h.id, h.status]), [['b', 'pending'], ['a', 'included']]);
+});
+
+test('a payment to oneself spends only its fee', () => {
+  const account = { address: ME, balance: 1000n, nonce: 0n, stake: 0n };
+  const self = sent({ to: ME, amount: 500n, fee: 3n });
+  const cancel = sent({ id: 'c', kind: 'cancel', to: ME, amount: 1n, fee: 4n, nonce: 1n });
+  assert.equal(pendingSpend([self, cancel], account), 7n);
 });
