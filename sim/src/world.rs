@@ -23,7 +23,9 @@ use memecoin_core::state::{self, Chain, ChainState};
 use memecoin_core::tx::{SignedTx, Tx, TxKind};
 use memecoin_core::wire::MAX_RANGE;
 use memecoin_core::wire::{PROTOCOL_VERSION, Role};
-use memecoin_node::node::{Event, ImportError, Node, Signing, ValidatorKey, VoteError};
+use memecoin_node::node::{
+    Event, ImportError, Node, SYNC_GRACE_EPOCHS, Signing, ValidatorKey, VoteError,
+};
 use memecoin_node::peer::{self, Peer, Send, Strike};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -298,6 +300,9 @@ struct World {
     violation_kinds: BTreeSet<String>,
     /// Each node's hash chain, indexed, when a missed proposal asks whether it is used up.
     reveals: BTreeMap<(usize, u64), pos::Reveals>,
+    /// The slot since which each honest node has been holding back as behind the network: it
+    /// is excused from its proposals for `SYNC_GRACE_EPOCHS` from there, no longer.
+    held_since: BTreeMap<usize, u64>,
     recoveries: Vec<Recovery>,
     recovery: BTreeMap<&'static str, u64>,
     joiners: Vec<Joiner>,
@@ -515,6 +520,7 @@ impl World {
             violations: Vec::new(),
             violation_kinds: BTreeSet::new(),
             reveals: BTreeMap::new(),
+            held_since: BTreeMap::new(),
             recoveries: Vec::new(),
             recovery: BTreeMap::new(),
             joiners: (0..nodes - n)
@@ -694,16 +700,18 @@ impl World {
                     if let Some(node) = self.actors[i].node.as_mut() {
                         node.tick(local);
                     }
-                    // A validator behind the network holds back on purpose (for at most
-                    // `SYNC_GRACE_EPOCHS` in a row, the node's rule): a slot it was elected
-                    // for on its old head is not a missed duty. One back from a long stall
-                    // is the case (seeds 19 and 20 of the long smoke run).
+                    // A validator behind the network holds back on purpose, for at most
+                    // `SYNC_GRACE_EPOCHS` in a row (the node's rule): a slot it was elected
+                    // for on its old head within that grace is not a missed duty (one back
+                    // from a long stall: seeds 19 and 20 of the long smoke run); past it, it
+                    // is.
                     let holding_back = self.actors[i].node.as_ref().and_then(|n| n.signing())
                         == Some(Signing::Syncing);
+                    let excused = self.excused(i, holding_back, local);
                     let proposed = self.after(i);
                     if let Some(slot) = due
                         && !proposed.contains(&slot)
-                        && !holding_back
+                        && !excused
                     {
                         self.missed_proposal(i, slot);
                     }
@@ -1218,6 +1226,19 @@ impl World {
             && !self.checker.proposed(i, slot)
             && state::proposer_for(&self.chain, head, slot).as_ref() == Some(&self.keys[i]))
         .then_some(slot)
+    }
+
+    /// Whether node `i`, holding back as behind the network (`holding_back`) at its clock
+    /// `local`, is still within the node's grace (`SYNC_GRACE_EPOCHS` from when it began).
+    fn excused(&mut self, i: usize, holding_back: bool, local: u64) -> bool {
+        let Some(slot) = pos::slot_at(GENESIS_MS, SLOT_MS, local) else { return false };
+        if !holding_back {
+            self.held_since.remove(&i);
+            return false;
+        }
+        let since = *self.held_since.entry(i).or_insert(slot);
+        let grace = self.chain.params.slots_per_epoch.saturating_mul(SYNC_GRACE_EPOCHS);
+        slot < since.saturating_add(grace)
     }
 
     /// Honest node `i` was elected for `slot` on its head and did not propose: say why, as far
