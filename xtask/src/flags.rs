@@ -51,6 +51,11 @@ Tasks:
   page            Build the wallet page: the served wasm (cargo xtask wasm) into
                   www/pkg, npm ci in www/ (QR module, copied to www/vendor) and in
                   tests/e2e/ (playwright-core); prints the first load's gzipped size.
+                  Puts the same wasm in the npm package client/ (@memecoin/client) and
+                  packs it (npm pack) into target/npm/.
+  client          Build the npm package @memecoin/client alone: the served wasm into
+                  client/pkg, then npm pack into target/npm/ (a tarball that
+                  `npm install` takes; examples/pay uses it).
   image           Build the container image localhost/memecoin-relay (the root
                   Containerfile, FROM scratch): the page (cargo xtask page), the relay in
                   release for x86_64-unknown-linux-musl (checked static), staged with the
@@ -190,6 +195,7 @@ pub(crate) enum Task {
         targets: Vec<String>,
     },
     Page,
+    Client,
     Image,
     Cycles,
     Wasm {
@@ -243,6 +249,7 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Task, UsageError> {
         "test" => no_options("test", Task::Test),
         "vectors" => no_options("vectors", Task::Vectors),
         "page" => no_options("page", Task::Page),
+        "client" => no_options("client", Task::Client),
         "image" => no_options("image", Task::Image),
         "cycles" => no_options("cycles", Task::Cycles),
         "devnet" => {
@@ -485,6 +492,7 @@ mod tests {
         check_args(&["bench", "--quick"], Ok(Task::Bench { quick: true }));
         check_args(&["vectors"], Ok(Task::Vectors));
         check_args(&["page"], Ok(Task::Page));
+        check_args(&["client"], Ok(Task::Client));
         check_args(&["image"], Ok(Task::Image));
         check_args(&["cycles"], Ok(Task::Cycles));
         check_args(

@@ -38,7 +38,7 @@ use crate::run::{Cmd, Failure, Run, cargo};
 use crate::tools::{
     ensure_chromium, ensure_components, ensure_targets, ensure_wasm_bindgen, ensure_wasm_pack,
 };
-use crate::wasm::{WWW, check_wasm_size, page, wasm, wasm_tests};
+use crate::wasm::{WWW, check_wasm_size, client, page, wasm, wasm_tests};
 
 /// Targets without `std` that `memecoin-core` must build for. `thumbv7m-none-eabi` has no `std` at
 /// all, so it proves the no_std claim; wasm32 is the browser wallet's target.
@@ -135,6 +135,7 @@ fn main() -> ExitCode {
             fuzz(&mut run, seconds, seeds, merge, &targets, FuzzBuild::Release)
         }
         Task::Page => page(&mut run),
+        Task::Client => client(&mut run),
         Task::Image => image::image(&mut run),
         Task::Cycles => run.step("module cycles", module_cycles),
         Task::Wasm { out, target } => wasm(&mut run, out.as_deref(), target),

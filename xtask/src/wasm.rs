@@ -20,6 +20,12 @@ const WASM_CRATE: &str = "wasm";
 pub(crate) const WWW: &str = "www";
 const E2E: &str = "tests/e2e";
 
+/// The npm package `@memecoin/client` (the wasm client behind a provider) and the files of the
+/// served build it ships in its `pkg/`.
+const CLIENT: &str = "client";
+const CLIENT_WASM_FILES: [&str; 3] =
+    ["memecoin_wasm.js", "memecoin_wasm.d.ts", "memecoin_wasm_bg.wasm"];
+
 /// What a browser loads on a first visit, relative to `www/`, for the size report: these and
 /// the page's modules (`first_load`).
 const FIRST_LOAD: [&str; 7] = [
@@ -215,6 +221,8 @@ pub(crate) fn page(run: &mut Run) -> Result<(), Failure> {
     // The served build (`cargo xtask wasm`): the same bytes that the size figures describe.
     let pkg = run.root.join(WWW).join("pkg");
     wasm_web_build(run, &pkg, WebOrNode::Web)?;
+    // The npm package ships these very bytes.
+    client_package(run, &pkg)?;
     let hint = "install Node.js and npm (Debian: `apt-get install -y nodejs npm`)";
     let npm_ci =
         |dir: &str| Cmd::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", dir]);
@@ -242,6 +250,51 @@ pub(crate) fn page(run: &mut Run) -> Result<(), Failure> {
         report_first_load(&run.root.join(WWW));
         Ok(())
     })
+}
+
+/// `cargo xtask client`: the served wasm built into the package's `pkg/`, then
+/// [`client_package`].
+pub(crate) fn client(run: &mut Run) -> Result<(), Failure> {
+    let pkg = run.root.join(CLIENT).join("pkg");
+    wasm_web_build(run, &pkg, WebOrNode::Web)?;
+    client_package(run, &pkg)
+}
+
+/// Puts the served build from `built` (a `pkg/` of `wasm-bindgen --target web`) into the npm
+/// package `client/` and packs it with `npm pack` into `target/npm/` (the tarball `npm publish`
+/// would upload; tests/tests/package.rs installs its own from `client/`).
+fn client_package(run: &mut Run, built: &Path) -> Result<(), Failure> {
+    let pkg = run.root.join(CLIENT).join("pkg");
+    if built != pkg {
+        run.step("client pkg", |_| {
+            let copy = || -> io::Result<()> {
+                std::fs::create_dir_all(&pkg)?;
+                for file in CLIENT_WASM_FILES {
+                    std::fs::copy(built.join(file), pkg.join(file))?;
+                }
+                Ok(())
+            };
+            copy().map_err(|e| Failure {
+                step: "client pkg".into(),
+                command: format!("copy {} to {}", built.display(), pkg.display()),
+                reason: e.to_string(),
+                hint: None,
+            })
+        })?;
+    }
+    let out = target_dir(&run.root).join("npm");
+    let _ = std::fs::create_dir_all(&out);
+    let pack = Cmd::new("npm").args([
+        "pack".to_string(),
+        "--pack-destination".into(),
+        out.display().to_string(),
+        run.root.join(CLIENT).display().to_string(),
+    ]);
+    run.exec_with_hint(
+        "client npm pack",
+        &pack,
+        "install Node.js and npm (Debian: `apt-get install -y nodejs npm`)",
+    )
 }
 
 /// The files of the page a relay serves from `www` (`--www`), relative to it: the first load
