@@ -30,11 +30,12 @@ import {
 
 async function start() {
   try {
-    if (BUNDLE) {
-      await init({ module_or_path: fetch(BUNDLE.wasm[0], { integrity: BUNDLE.wasm[1] }) });
-    } else {
-      await init();
-    }
+    // Compiled once here: the client's worker instantiates the same module (js/remote.js)
+    // instead of fetching and compiling the .wasm again.
+    const wasm = BUNDLE ? fetch(BUNDLE.wasm[0], { integrity: BUNDLE.wasm[1] })
+      : fetch(new URL('./pkg/memecoin_wasm_bg.wasm', import.meta.url));
+    app.wasmModule = await WebAssembly.compileStreaming(wasm);
+    await init({ module_or_path: app.wasmModule });
     const res = BUNDLE
       ? await fetch(BUNDLE.genesis[0], { integrity: BUNDLE.genesis[1] })
       : await fetch('genesis.json', { cache: 'no-store' });

@@ -125,11 +125,17 @@ pub fn routes(
     let page = warp::get()
         .and(page_path())
         .and(warp::header::optional::<String>("accept-encoding"))
+        .and(warp::header::optional::<String>("if-none-match"))
         .and(warp::any().map(move || www.clone()))
-        .then(|path: String, encoding: Option<String>, www: Option<PathBuf>| async move {
-            let gzip = encoding.is_some_and(|e| accepts_gzip(&e));
-            static_file(www, &path, gzip).await
-        });
+        .then(
+            |path: String,
+             encoding: Option<String>,
+             cached: Option<String>,
+             www: Option<PathBuf>| async move {
+                let gzip = encoding.is_some_and(|e| accepts_gzip(&e));
+                static_file(www, &path, gzip, cached.as_deref()).await
+            },
+        );
     api.or(page)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
@@ -226,7 +232,31 @@ fn parse_page_headers(json: &str) -> Option<Vec<(HeaderName, HeaderValue)>> {
         .collect()
 }
 
-async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
+/// A page file's validator: its length and modification time, and whether it goes gzipped (a
+/// representation of its own). Sent with `cache-control: no-cache`, so that a browser asks
+/// again each time (a new page is used at once) and gets a 304 without a body while the file
+/// is the same: the page's second load, and the wallet's worker importing the wasm glue the
+/// page has just loaded, cost no bytes.
+fn etag(meta: &std::fs::Metadata, gzip: bool) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{:x}-{modified:x}{}\"", meta.len(), if gzip { "-gz" } else { "" })
+}
+
+/// Whether `if_none_match` (a list of tags, or `*`) names `tag`; weak tags compare by value.
+fn names_tag(if_none_match: &str, tag: &str) -> bool {
+    if_none_match.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag)
+}
+
+async fn static_file(
+    www: Option<PathBuf>,
+    path: &str,
+    gzip: bool,
+    if_none_match: Option<&str>,
+) -> Response {
     let Some(root) = www else { return error(StatusCode::NOT_FOUND, "no wallet page configured") };
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "index.html" } else { rel };
@@ -236,6 +266,25 @@ async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
     let file = root.join(rel);
     let packed = if gzip { fresh_gzip(&file).await } else { None };
     let encoded = packed.is_some();
+    let tag = tokio::fs::metadata(&file).await.ok().map(|meta| etag(&meta, encoded));
+    let with_headers = |mut reply: Response| {
+        let headers = reply.headers_mut();
+        headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
+        headers.insert("cache-control", warp::http::HeaderValue::from_static("no-cache"));
+        if let Some(value) = tag.as_deref().and_then(|t| warp::http::HeaderValue::from_str(t).ok())
+        {
+            headers.insert("etag", value);
+        }
+        for (name, value) in page_headers() {
+            headers.insert(name.clone(), value.clone());
+        }
+        reply
+    };
+    if let (Some(tag), Some(asked)) = (&tag, if_none_match)
+        && names_tag(asked, tag)
+    {
+        return with_headers(StatusCode::NOT_MODIFIED.into_response());
+    }
     let bytes = match packed {
         Some(bytes) => Ok(bytes),
         None => tokio::fs::read(&file).await,
@@ -252,12 +301,9 @@ async fn static_file(www: Option<PathBuf>, path: &str, gzip: bool) -> Response {
                 Some("svg") => "image/svg+xml",
                 _ => "application/octet-stream",
             };
-            let mut reply = warp::reply::with_header(bytes, "content-type", mime).into_response();
+            let mut reply =
+                with_headers(warp::reply::with_header(bytes, "content-type", mime).into_response());
             let headers = reply.headers_mut();
-            headers.insert("vary", warp::http::HeaderValue::from_static("accept-encoding"));
-            for (name, value) in page_headers() {
-                headers.insert(name.clone(), value.clone());
-            }
             if encoded {
                 headers.insert("content-encoding", warp::http::HeaderValue::from_static("gzip"));
             }
@@ -794,8 +840,15 @@ mod served {
     use memecoin_node::node::Node;
     use std::io::{Read, Write};
 
-    /// Sends `request` as raw bytes to the routes served on loopback; the raw answer.
-    fn ask(request: &[u8]) -> String {
+    /// The routes served on loopback, with a page folder holding `index.html`.
+    struct Served {
+        dir: tempfile::TempDir,
+        addr: std::net::SocketAddr,
+        _runtime: tokio::runtime::Runtime,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    fn serve() -> Served {
         let dir = tempfile::tempdir().unwrap();
         let www = dir.path().join("www");
         std::fs::create_dir(&www).unwrap();
@@ -803,7 +856,7 @@ mod served {
         let genesis = memecoin_node::keys::devnet_genesis(1, 0).unwrap();
         let node = Node::open(genesis, &dir.path().join("data"), None).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let filter = routes(
@@ -812,12 +865,72 @@ mod served {
             None,
         );
         runtime.spawn(warp::serve(filter).incoming(listener).run());
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-        stream.write_all(request).unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        answer
+        Served { dir, addr, _runtime: runtime, _stop: stop }
+    }
+
+    impl Served {
+        /// Sends `request` as raw bytes; the raw answer.
+        fn ask(&self, request: &[u8]) -> String {
+            let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            stream.write_all(request).unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer
+        }
+    }
+
+    /// Sends `request` to a fresh server; the raw answer.
+    fn ask(request: &[u8]) -> String {
+        serve().ask(request)
+    }
+
+    /// A header's value in a raw answer (names compared without case).
+    fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+        let head = answer.split("\r\n\r\n").next()?;
+        head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// A page file comes with a validator (`etag`) and `cache-control: no-cache`: asked again
+    /// with it, the answer is 304 without a body — the wallet's worker imports the wasm glue
+    /// the page has just loaded, and a returning visitor loads nothing that did not change —
+    /// while a changed file is sent again under a new tag.
+    #[test]
+    fn a_page_file_asked_again_with_its_etag_is_not_sent_again() {
+        let served = serve();
+        let get = |extra: &str| {
+            let request =
+                format!("GET /index.html HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
+            served.ask(request.as_bytes())
+        };
+        let first = get("");
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert_eq!(header(&first, "cache-control"), Some("no-cache"), "{first}");
+        let tag = header(&first, "etag").expect("an etag").to_owned();
+        let again = get(&format!("If-None-Match: {tag}\r\n"));
+        assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+        assert_eq!(again.split("\r\n\r\n").nth(1), Some(""), "no body: {again}");
+        assert_eq!(header(&again, "etag"), Some(tag.as_str()));
+        // The page's policy comes with a 304 as with a 200.
+        assert!(header(&again, "content-security-policy").is_some(), "{again}");
+        // The gzipped copy (as `cargo xtask page` writes it beside the file) is another
+        // representation: another tag.
+        std::fs::write(served.dir.path().join("www/index.html.gz"), "gzipped page").unwrap();
+        let gz = get("Accept-Encoding: gzip\r\n");
+        assert_eq!(header(&gz, "content-encoding"), Some("gzip"), "{gz}");
+        let gz_tag = header(&gz, "etag").expect("an etag").to_owned();
+        assert_ne!(gz_tag, tag);
+        // A changed file is sent again, under a new tag; the old one no longer matches.
+        std::fs::write(served.dir.path().join("www/index.html"), "a new page").unwrap();
+        let changed = get(&format!("If-None-Match: {tag}\r\n"));
+        assert!(
+            changed.starts_with("HTTP/1.1 200") && changed.ends_with("a new page"),
+            "{changed}"
+        );
+        assert_ne!(header(&changed, "etag"), Some(tag.as_str()));
     }
 
     /// Found by the `relay_http` fuzz target: input `b"temtics"` (method byte `t`: GET, target

@@ -80,6 +80,23 @@ async function open(browser, name, url, { clock = false, clockAt = null, onRespo
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
   const page = await context.newPage();
+  // Counts the WebSockets the page's own thread opens: the client's are its worker's.
+  await page.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.mainThreadSockets = 0;
+    // Tasks of 50 ms or more on the page's thread (the browser's "long tasks"), for the figure
+    // printed at the end: how much the page stutters while its client works.
+    window.longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.longTasks.push(Math.round(e.duration));
+    }).observe({ type: 'longtask', buffered: true });
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.mainThreadSockets += 1;
+      }
+    };
+  });
   if (onResponse) {
     page.on('requestfinished', async (r) => {
       const sizes = await r.sizes().catch(() => null);
@@ -229,6 +246,14 @@ async function main() {
     await a.waitForTimeout(500);
     console.log(`first load: ${(transferred / 1024).toFixed(1)} KB over the network (bodies as sent)`);
     await shot(a, '01-welcome');
+    // Proofs and relay connections run in a Web Worker: the page is connected (the header
+    // says so), yet its own thread opened no WebSocket.
+    step = 'worker';
+    await a.waitForFunction(() => document.getElementById('net').classList.contains('ok'), null, { timeout: 30_000 });
+    const workers = a.workers().map((w) => w.url());
+    check(workers.some((u) => /\/js\/worker\.js$/.test(u)), `the client's worker runs (workers: ${workers.join(', ')})`);
+    check(await a.evaluate(() => window.mainThreadSockets) === 0, 'no WebSocket on the page\'s thread');
+    step = 'create';
     // Keyboard: the screen's heading has focus; Tab reaches the first action, Enter takes it.
     check(await a.evaluate(() => document.activeElement.tagName === 'H1'), 'the heading has focus');
     await a.keyboard.press('Tab');
@@ -532,8 +557,7 @@ async function main() {
     const lt = await open(browser, 'liar-tall', `${BASE}?relay=${encodeURIComponent(env('LIAR_HEAD_TALL'))}`);
     await lt.locator('#screen-welcome').waitFor({ timeout: LONG });
     await importWallet(lt, PHRASE_B);
-    await lt.locator('#warnings .warning').first().waitFor({ timeout: LONG });
-    check((await text(lt, '#warnings')).includes('above its slot'), 'the implausible height is named');
+    await waitText(lt, '#warnings', (t) => t.includes('above its slot'), 'the implausible height to be named');
     const tallBody = await text(lt, 'body');
     check(!tallBody.includes('1,000,012.5') && !tallBody.includes('1000012.5'), 'the forged balance is never shown');
     check(!(await text(lt, '#badge')).startsWith('verified, finalized at height 1000000000000000'),
@@ -566,6 +590,22 @@ async function main() {
     await importWallet(bundled, PHRASE_B);
     await waitText(bundled, '#badge', (t) => t.startsWith('verified, finalized'), 'the bundle to verify B');
     await shot(bundled, '19-static-bundle');
+    // Its client runs in a worker started from the pinned bytes (a `blob:` URL).
+    check(bundled.workers().some((w) => w.url().startsWith('blob:')), 'the bundle\'s client runs in a worker');
+    check(await bundled.evaluate(() => window.mainThreadSockets) === 0, 'no WebSocket on the bundle page\'s thread');
+    // One byte of the worker changed: its pinned hash stops the client before it starts.
+    const badWorkerDir = join(OUT, 'tampered-worker');
+    rmSync(badWorkerDir, { recursive: true, force: true });
+    cpSync(bundleDir, badWorkerDir, { recursive: true });
+    for (const file of readdirSync(join(badWorkerDir, 'js')).filter((f) => f.startsWith('worker.'))) {
+      const path = join(badWorkerDir, 'js', file);
+      writeFileSync(path, readFileSync(path, 'utf8').replace('let client', 'let  client'));
+    }
+    const workerErrors = [];
+    const badWorker = await open(browser, 'tampered-worker', await serveStatic(badWorkerDir), { errorsTo: workerErrors });
+    await waitText(badWorker, '#loading-error', (t) => /could not start/.test(t), 'a tampered worker stops the wallet');
+    check(badWorker.workers().length === 0, 'no worker runs from tampered bytes');
+    check(workerErrors.some((e) => /integrity/i.test(e)), `the browser names the integrity check (${workerErrors.join('; ')})`);
     // One byte of the wasm glue changed: the import map's integrity stops the page.
     const tamperedDir = join(OUT, 'tampered-bundle');
     rmSync(tamperedDir, { recursive: true, force: true }); // no glue of an earlier run
@@ -676,6 +716,11 @@ async function main() {
     await b.locator('#screen-unlock').waitFor({ timeout: 10_000 });
     check(await b.locator('#lock').isHidden(), 'B is locked after being idle');
 
+    // A figure, not a check (BENCHMARKS.md "Wallet page"): the page's long tasks over the
+    // life of A since its last reload (unlock, catch-up from its sealed checkpoint, reads) with
+    // the client in a worker.
+    const long = await a.evaluate(() => window.longTasks);
+    console.log(`page A long tasks: ${long.length}, longest ${Math.max(0, ...long)} ms, total ${long.reduce((x, y) => x + y, 0)} ms`);
     step = 'console';
     if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
     console.log('e2e: 1 passed, 0 failed');

@@ -128,6 +128,17 @@ const emit = (file) => {
   put(name, bytes);
   return name;
 };
+// The client's Web Worker (www/js/worker.js) is not imported by any module: a worker cannot be
+// loaded with integrity, so the page fetches it and the wasm glue it imports with their pinned
+// hashes and starts it from `blob:` URLs (www/js/remote.js, `bundledWorker`). The worker keeps
+// its import of the glue as written: the page links it.
+const glueName = emit("pkg/memecoin_wasm.js");
+const worker = read("js/worker.js");
+const workerName = named("js/worker.js", worker);
+put(workerName, worker);
+pinned.worker = [workerName, sri(worker)];
+pinned.glue = [glueName, sri(modules.get("pkg/memecoin_wasm.js").bytes)];
+
 const appName = emit("app.js");
 for (const [file] of Object.entries(edits)) {
   if (!modules.has(file)) throw new Error(`${file}: expected among the page's modules`);
@@ -149,9 +160,14 @@ const importmapHash = `sha256-${createHash("sha256").update(importmap).digest("b
 // <meta> policy adds the import map's hash to script-src and leaves out frame-ancestors, which a
 // <meta> policy cannot carry; `_headers` has the whole policy with the hash.
 const pageHeaders = JSON.parse(read("headers.json").toString());
-const directives = pageHeaders["content-security-policy"].map((d) =>
-  d.startsWith("script-src ") ? `${d} '${importmapHash}'` : d,
-);
+// `blob:` for scripts and workers: the client's worker and its glue, checked against their
+// pinned hashes by the page before it starts them (see the worker above).
+const directives = [
+  ...pageHeaders["content-security-policy"].map((d) =>
+    d.startsWith("script-src ") ? `${d} blob: '${importmapHash}'` : d,
+  ),
+  "worker-src blob:",
+];
 const csp = directives.filter((d) => !d.startsWith("frame-ancestors ")).join("; ");
 let html = read("index.html").toString();
 html = replaceOnce(

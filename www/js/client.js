@@ -1,12 +1,13 @@
 // The verifying client's life: connect (from the chain spec, or from the saved checkpoint once
-// the vault's key proves it), keep the checkpoint sealed as finality moves.
+// the vault's key proves it), keep the checkpoint sealed as finality moves. The client runs in
+// a Web Worker (js/remote.js, js/worker.js).
 
-import * as w from '../pkg/memecoin_wasm.js';
 import { raiseAlarm } from './account.js';
 import { macKey, seal, specDigest, unseal } from './checkpoint.js';
 import { onEvent } from './events.js';
 import { shortHash } from './format.js';
 import { relayUrls } from './relays.js';
+import { RemoteClient } from './remote.js';
 import { BUNDLE, alarmKey, app, store } from './state.js';
 import { renderNet, setText, warn } from './ui.js';
 
@@ -15,6 +16,16 @@ import { renderNet, setText, warn } from './ui.js';
 /// Either way the key for sealing later checkpoints is derived once the phrase is known, and
 /// each new finality saves the position sealed.
 export async function connect(phrase) {
+  // One client: a second call while the first is starting waits for it.
+  starting ??= start(phrase).finally(() => {
+    starting = null;
+  });
+  return starting;
+}
+
+let starting = null;
+
+async function start(phrase) {
   if (!app.specDigest) app.specDigest = await specDigest(app.genesisJson);
   app.checkpointKey = `memecoin.checkpoint.${app.specDigest}`;
   if (phrase && !app.checkpointMac) app.checkpointMac = await macKey(phrase, app.specDigest);
@@ -22,15 +33,12 @@ export async function connect(phrase) {
   const urls = relayUrls(location.search, BUNDLE, location);
   for (const u of urls) app.relays.set(u, { state: 'connecting' });
   const checkpoint = phrase ? await savedCheckpoint() : null;
-  let client = null;
-  if (checkpoint) {
-    try {
-      client = w.Client.resume(app.genesisJson, checkpoint, urls, handle);
-    } catch {
-      store.removeItem(app.checkpointKey);
-    }
-  }
-  if (!client) client = new w.Client(app.genesisJson, urls, handle);
+  // Served by a relay, the worker is this folder's worker.js; a static bundle pins its bytes.
+  const load = BUNDLE
+    ? { worker: BUNDLE.worker, glue: BUNDLE.glue }
+    : { url: new URL('./worker.js', import.meta.url) };
+  const client = await RemoteClient.start(load, app.wasmModule, app.genesisJson, checkpoint, urls, handle);
+  if (checkpoint && !client.resumed) store.removeItem(app.checkpointKey);
   app.client = client;
   app.chainId = client.chain_id();
   app.params = client.params();

@@ -15,6 +15,7 @@ export const AUTOLOCK = 'memecoin.autolock';
 
 export const app = {
   genesisJson: null,
+  wasmModule: null, // the compiled .wasm, shared with the client's worker
   chainName: '',
   chainId: '',
   client: null,
