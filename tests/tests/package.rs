@@ -10,8 +10,11 @@
 //! 3. the example's Node.js program (`examples/pay/pay.mjs`) paying, its output checked and the
 //!    payment read back from a relay's own API.
 //!
+//! Its TypeScript declarations are checked first: `tests/js/package/types.ts` compiled with
+//! `tsc --strict` against the installed package.
+//!
 //! Needs the package's wasm (`cargo xtask client`, which `cargo xtask test` runs), npm,
-//! Node.js 20 or newer, playwright-core in `tests/e2e/node_modules` and Chromium.
+//! Node.js 20 or newer, playwright-core and typescript in `tests/e2e/node_modules` and Chromium.
 
 use memecoin_core::address::Address;
 use memecoin_node::keys;
@@ -93,6 +96,21 @@ async fn the_client_package_installs_from_its_tarball_and_works_in_node_and_chro
             .current_dir(&app)
             .args(["install", "--offline", "--no-audit", "--no-fund"])
             .arg(&tarball),
+        120,
+    )
+    .await;
+
+    // The types a TypeScript program gets from the installed package check what the README
+    // shows and refuse what the provider refuses (`@ts-expect-error` lines fail if accepted).
+    std::fs::copy(root.join("tests/js/package/types.ts"), app.join("types.ts")).unwrap();
+    run(
+        "tsc --strict on the installed package's types",
+        Command::new("node")
+            .current_dir(&app)
+            .arg(root.join("tests/e2e/node_modules/typescript/bin/tsc"))
+            .args(["--strict", "--noEmit", "--target", "es2022", "--lib", "esnext,dom"])
+            .args(["--module", "nodenext"])
+            .args(["--moduleResolution", "nodenext", "--skipLibCheck", "false", "types.ts"]),
         120,
     )
     .await;
