@@ -148,7 +148,7 @@ export async function savePassword(ev) {
   setText('pw-error', 'Encrypting…', 'hint');
   try {
     // The KDF runs in WebCrypto, off the main thread's script: the message paints meanwhile.
-    const vault = await w.encrypt_phrase(app.pendingPhrase, p1);
+    const vault = await w.encrypt_wallet(app.pendingPhrase, '', p1);
     const account = w.derive_account(app.pendingPhrase, '', 0, 0);
     store.setItem(VAULT, vault);
     store.setItem(ADDRESS, account.address);
@@ -171,7 +171,7 @@ export async function unlock(ev) {
   $('unlock-submit').disabled = true;
   setText('unlock-error', 'Unlocking…', 'hint');
   try {
-    const phrase = await w.decrypt_phrase(store.getItem(VAULT), pw);
+    const [phrase] = await w.decrypt_wallet(store.getItem(VAULT), pw);
     $('unlock-pw').value = '';
     setText('unlock-error', '', 'error');
     await unlocked(phrase);
