@@ -10,7 +10,8 @@
 // js/history.js    activity and a transaction's status js/review.js   review, sign, submit
 // js/send.js       the send screen                     js/stake.js    the stake screen
 // js/vault.js      create, import, unlock, lock     js/client.js   connect, the sealed checkpoint
-// Pure, tested in Node (tests/js/wallet/): js/format.js, js/records.js, js/verified.js,
+// js/wallets.js    accounts, contacts, receive QR       js/accounts.js their lists (pure)
+// Pure, tested in Node (tests/js/wallet/): js/accounts.js, js/format.js, js/records.js, js/verified.js,
 // js/warnings.js, js/relays.js, js/checkpoint.js (WebCrypto only).
 
 import init, * as w from './pkg/memecoin_wasm.js';
@@ -19,14 +20,18 @@ import { connect } from './js/client.js';
 import { errorMessage } from './js/format.js';
 import { record, refreshHistory } from './js/history.js';
 import { amountField, confirmAction, feeField, replacePending } from './js/review.js';
-import { checkRecipient, openSend, reviewSend, sendMax } from './js/send.js';
+import { addressCheck, checkRecipient, openSend, pickRecipient, reviewSend, sendMax } from './js/send.js';
 import { openStake, reviewStake, stakeMax } from './js/stake.js';
 import { AUTOLOCK, BUNDLE, VAULT, app, store } from './js/state.js';
 import { $, fmt, renderNet, setText, show } from './js/ui.js';
 import {
   askPassword, checkConfirm, checkImport, copyPhrase, forget, lock, lockedScreen, revealPhrase,
-  savePassword, startConfirm, startCreate, unlock,
+  savePassword, showFirstAddress, startConfirm, startCreate, unlock,
 } from './js/vault.js';
+import {
+  addAccount, closeContacts, openContacts, openWatch, renderRequest, saveContact, saveRename,
+  saveWatch, selectAccount, startRename,
+} from './js/wallets.js';
 
 async function start() {
   try {
@@ -150,7 +155,7 @@ async function copyAddress() {
 }
 
 function toggleQr() {
-  const qr = $('qr');
+  const qr = $('receive');
   qr.hidden = !qr.hidden;
   $('show-qr').setAttribute('aria-expanded', String(!qr.hidden));
 }
@@ -222,6 +227,25 @@ function wire() {
   $('faucet').addEventListener('click', askFaucet);
   $('copy').addEventListener('click', copyAddress);
   $('show-qr').addEventListener('click', toggleQr);
+  $('passphrase').addEventListener('input', showFirstAddress);
+  $('account-select').addEventListener('change', () => selectAccount(Number($('account-select').value)));
+  $('add-account').addEventListener('click', addAccount);
+  $('rename-account').addEventListener('click', startRename);
+  $('rename-form').addEventListener('submit', saveRename);
+  $('go-watch').addEventListener('click', openWatch);
+  $('watch-address').addEventListener('input', () => addressCheck('watch-address', 'watch-check', true));
+  $('watch-form').addEventListener('submit', saveWatch);
+  $('go-contacts').addEventListener('click', () => openContacts());
+  $('contact-address').addEventListener('input', () => addressCheck('contact-address', 'contact-check', true));
+  $('contact-form').addEventListener('submit', saveContact);
+  $('contacts-done').addEventListener('click', closeContacts);
+  $('to-contact').addEventListener('change', pickRecipient);
+  $('to-save').addEventListener('click', () => openContacts(checkRecipient() || '', 'send'));
+  $('history').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button.save-contact');
+    if (b) openContacts(b.dataset.address, 'home');
+  });
+  for (const id of ['request-amount', 'request-memo']) $(id).addEventListener('input', renderRequest);
 }
 
 start();

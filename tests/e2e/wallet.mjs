@@ -13,6 +13,8 @@
 //   BUNDLE_DIR      the static wallet bundle (tools/wallet/bundle.mjs) pinned to this chain and relay
 //   PHRASE_B        the recovery phrase imported as the second wallet
 //   ADDRESS_B       its address, as core derives it
+//   ADDRESS_B_1     its second account's (account index 1)
+//   ADDRESS_B_TREZOR  its first account's under the BIP-39 passphrase "TREZOR"
 //   FAUCET_AMOUNT, TRANSFER_FEE   the faucet's payment and the chain's minimum fee, as MEME text
 //   OUT_DIR         where screenshots go
 //   CHROMIUM        the browser binary (default /usr/bin/chromium)
@@ -32,6 +34,12 @@ const BASE = env('BASE_URL');
 const OUT = env('OUT_DIR');
 const PHRASE_B = env('PHRASE_B');
 const ADDRESS_B = env('ADDRESS_B');
+const ADDRESS_B_1 = env('ADDRESS_B_1');
+const ADDRESS_B_TREZOR = env('ADDRESS_B_TREZOR');
+/// A vault of version 1 (the phrase alone, written before passphrases; wasm/tests/suite): the
+/// phrase `abandon … about`, password `hunter2`.
+const VAULT_V1 = '{"version":1,"kdf":"pbkdf2-sha256","iterations":600000,"salt":"07070707070707070707070707070707","nonce":"090909090909090909090909","ciphertext":"0f1f20025483ae459615169486ab99e9d45e05892dbcdb9ec7690d8facf1effbe0c587620447af0abbf171543e3984d94742248f9edef98996f902b809c0ed58b5b7c5ea91503e021777110bddcd7eac94bd2eeec75a47b61b20c4964f089f7076fa4cc2ced5a17d7c487759bc"}';
+const ADDRESS_V1 = 'meme1vywuqspjczfy0d7tzdmsd9jcn0zn30gp2lw4t2';
 const PASSWORD = 'correct horse battery';
 const LONG = 120_000;
 
@@ -312,6 +320,51 @@ async function main() {
     await b.locator('#screen-welcome').waitFor({ timeout: LONG });
     await importWallet(b, PHRASE_B);
     check(await text(b, '#address') === ADDRESS_B, 'B imports to the expected address');
+
+    // --- P: the same phrase with a BIP-39 passphrase is another wallet ------------------------
+    step = 'passphrase';
+    const p = await open(browser, 'P', BASE);
+    await p.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await p.getByRole('button', { name: 'Import a recovery phrase' }).click();
+    await p.fill('#import-phrase', PHRASE_B);
+    await p.getByRole('button', { name: 'Continue' }).click();
+    await p.locator('#screen-password').waitFor();
+    check(await text(p, '#pw-address') === ADDRESS_B, 'without a passphrase, the first account is B\'s');
+    await p.click('#pw-advanced summary');
+    await p.fill('#passphrase', 'TREZOR');
+    await waitText(p, '#pw-address', (t) => t === ADDRESS_B_TREZOR, 'the address with the passphrase', 10_000);
+    check(ADDRESS_B_TREZOR !== ADDRESS_B, 'a passphrase gives another address');
+    check((await text(p, '#pw-address-note')).includes('different passphrase'), 'the note says a wrong passphrase is not an error');
+    await p.fill('#pw1', PASSWORD);
+    await p.fill('#pw2', PASSWORD);
+    await shot(p, '22-import-with-passphrase');
+    await p.click('#pw-submit');
+    await p.locator('#screen-home').waitFor({ timeout: LONG });
+    check(await text(p, '#address') === ADDRESS_B_TREZOR, 'the wallet opens on the passphrase\'s address');
+    // The passphrase is in the vault: unlocking gives the same wallet.
+    await p.reload();
+    await p.locator('#screen-unlock').waitFor({ timeout: LONG });
+    await p.fill('#unlock-pw', PASSWORD);
+    await p.click('#unlock-submit');
+    await p.locator('#screen-home').waitFor({ timeout: LONG });
+    check(await text(p, '#address') === ADDRESS_B_TREZOR, 'the passphrase is kept in the vault');
+
+    // --- an old vault (version 1, the phrase alone) still unlocks -----------------------------
+    step = 'old vault';
+    const ov = await open(browser, 'old-vault', BASE);
+    await ov.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await ov.evaluate(([v, a]) => {
+      localStorage.setItem('memecoin.vault', v);
+      localStorage.setItem('memecoin.address', a);
+    }, [VAULT_V1, ADDRESS_V1]);
+    await ov.reload();
+    await ov.locator('#screen-unlock').waitFor({ timeout: LONG });
+    await ov.fill('#unlock-pw', 'hunter2');
+    await ov.click('#unlock-submit');
+    await ov.locator('#screen-home').waitFor({ timeout: LONG });
+    check(await text(ov, '#address') === ADDRESS_V1, 'a version-1 vault opens on its address');
+    check((await text(ov, '#account-select')).startsWith('Account 1 · meme1vywu'), 'as its first account');
+    await shot(ov, '23-old-vault-unlocked');
 
     // --- A: faucet ------------------------------------------------------------------------------
     step = 'faucet';
@@ -650,6 +703,89 @@ async function main() {
     await waitText(oc, '#relay-problems', (t) => t.includes('another chain'), 'the relay\'s refusal reason');
     await waitText(oc, '#warnings', (t) => t.includes('A relay refused this wallet'), 'a warning naming the relay');
     await shot(oc, '17-relay-of-another-chain');
+
+    // (After the liars and the swallowed payment, whose checks know B's balance; before the
+    // conflicting finality, after which the devnet's one validator is slashed.)
+    // --- B: accounts, a payment request, contacts, watch-only ----------------------------------
+    step = 'accounts';
+    await b.click('#add-account');
+    await waitText(b, '#address', (t) => t === ADDRESS_B_1, 'the second account (index 1)', 10_000);
+    check(await b.locator('#account-select option').count() === 2, 'two accounts');
+    await b.click('#rename-account');
+    await b.fill('#rename-name', 'Savings');
+    await b.click('#rename-save');
+    const selected = () => b.locator('#account-select option:checked').textContent();
+    check((await selected()).startsWith('Savings · meme1'), `the account is renamed (${await selected()})`);
+    await shot(b, '24-accounts');
+    // Receive to it: the QR code holds a meme: request with an amount and a note.
+    await b.click('#show-qr');
+    await b.fill('#request-amount', '2');
+    await b.fill('#request-memo', 'Rent for May');
+    const request = await text(b, '#request-uri');
+    check(request === `meme:${ADDRESS_B_1}?amount=2&memo=Rent%20for%20May`, `the QR's payment request (${request})`);
+    check(await b.locator('#qr svg').count() === 1, 'the request is drawn as a QR code');
+    await shot(b, '25-receive-request');
+    await b.click('#show-qr');
+    // Account 1 pays it: the request pasted into the send form fills address and amount.
+    await b.selectOption('#account-select', '0');
+    await waitText(b, '#address', (t) => t === ADDRESS_B, 'account 1 again', 10_000);
+    await waitText(b, '#badge', verifiedBadge, 'account 1 verified');
+    await b.click('#go-send');
+    await b.fill('#to', request);
+    check(await b.inputValue('#to') === ADDRESS_B_1, 'the request fills the address');
+    check(await b.inputValue('#amount') === '2', 'the request fills the amount');
+    check((await text(b, '#send-memo')).includes('Rent for May'), 'the payee\'s note is shown');
+    check((await text(b, '#to-check')).includes('your account "Savings"'), 'the recipient is named');
+    await shot(b, '26-send-from-request');
+    await b.getByRole('button', { name: 'Review' }).click();
+    check((await text(b, '#review dd[data-row="Payee\'s note"]')).startsWith('Rent for May'), 'the review shows the note, not sent');
+    await confirmAndFinalize(b, null);
+    await b.selectOption('#account-select', '1');
+    await waitBalance(b, '2 MEME', '0 MEME');
+    await waitText(b, '#history', (t) => t.includes('Received from Account 1'), 'Activity names the paying account');
+    // Account 2 pays a new address, saved as a contact from the send form.
+    await b.click('#go-send');
+    await b.fill('#to', ADDRESS_B_TREZOR);
+    await b.locator('#to-save').waitFor();
+    await b.click('#to-save');
+    await b.locator('#screen-contacts').waitFor();
+    check(await b.inputValue('#contact-address') === ADDRESS_B_TREZOR, 'the contact form has the address');
+    await b.fill('#contact-name', 'Trezor friend');
+    await b.click('#contact-save');
+    await b.locator('#screen-send').waitFor();
+    check((await text(b, '#to-check')).includes('contact "Trezor friend"'), 'the send form names the contact');
+    await b.fill('#amount', '1');
+    await b.getByRole('button', { name: 'Review' }).click();
+    check(await text(b, '#review dd[data-row="Recipient"]') === 'contact "Trezor friend"', 'the review names the contact');
+    check(await text(b, '#review dd[data-row="Account"]') === 'Savings', 'the review names the paying account');
+    await confirmAndFinalize(b, '27-send-from-account-2');
+    // Signed with account index 1: the relay counts the transaction on that account's nonce.
+    const relayAccount = async (addr) => (await fetch(`${BASE}api/accounts/${addr}`)).json();
+    check(String((await relayAccount(ADDRESS_B_1)).nonce) === '1', 'the relay reports the transfer from account 2');
+    await waitText(b, '#history', (t) => t.includes('Sent to Trezor friend'), 'Activity names the contact');
+    await b.click('#go-send');
+    check(await b.locator('#to-contact option', { hasText: 'Trezor friend' }).count() === 1, 'the picker offers the contact');
+    await b.selectOption('#to-contact', { label: 'Trezor friend' });
+    check(await b.inputValue('#to') === ADDRESS_B_TREZOR, 'picking a contact fills the address');
+    await b.click('#screen-send button.back');
+    await shot(b, '28-activity-names');
+    // A watch-only address: verified balance, no Send or Stake.
+    step = 'watch-only';
+    await b.click('#go-watch');
+    await b.fill('#watch-name', 'Friend (watched)');
+    await b.fill('#watch-address', ADDRESS_B_TREZOR.slice(0, 20));
+    check(await text(b, '#watch-check') === `20 of ${ADDRESS_B_TREZOR.length} characters`, 'a half-typed address is counted');
+    await b.fill('#watch-address', ADDRESS_B_TREZOR);
+    await b.getByRole('button', { name: 'Watch', exact: true }).click();
+    await b.locator('#screen-home').waitFor();
+    await waitBalance(b, '1 MEME', '0 MEME');
+    check(await b.locator('#go-send').isDisabled() && await b.locator('#go-stake').isDisabled(), 'Send and Stake are off');
+    check((await text(b, '#watch-note')).startsWith('Watch-only: this wallet has no key for it'), 'and why');
+    await shot(b, '29-watch-only');
+    await b.selectOption('#account-select', '0');
+    await waitText(b, '#address', (t) => t === ADDRESS_B, 'account 1 again', 10_000);
+    check(await b.locator('#go-send').isEnabled(), 'Send is back for a keyed account');
+    step = 'accounts';
 
     // Conflicting finality from a second relay: the wallet stops, says so, and sends nothing.
     // (Last: the evidence it sends gets the devnet's one validator slashed.)

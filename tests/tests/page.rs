@@ -5,7 +5,11 @@
 //! transfer is finalized and both verified balances moved by the right amounts, stakes and
 //! unstakes part (shown unbonding), reloads
 //! and unlocks (a wrong password refused), and sees the page refuse a forged balance and a
-//! forged certificate. Any console error fails it. Screenshots go to `test-output/e2e/`.
+//! forged certificate; imports with a BIP-39 passphrase (another address, kept in the vault),
+//! unlocks a version-1 vault, adds and renames a second account, pays its `meme:` request from
+//! the first, sends from it (the relay counts it on account index 1's nonce) to a contact named
+//! in the send form and Activity, and watches an address (verified balance, Send off). Any
+//! console error fails it. Screenshots go to `test-output/e2e/`.
 //! The page's modules that touch neither the DOM nor the wasm are unit-tested in Node first
 //! (`tests/js/wallet/`).
 //!
@@ -195,6 +199,12 @@ async fn wallet_page_in_chromium() {
     let phrase = hd::parse_phrase(PHRASE_B).unwrap();
     let key_b = hd::wallet_key(&hd::seed_from_phrase(&phrase, ""), 0, 0).unwrap();
     let address_b = Address::from_public_key(&key_b.public_key()).to_text();
+    // B's second account (index 1), and B's first account under the passphrase "TREZOR": each
+    // another address, as core derives it.
+    let key_b1 = hd::wallet_key(&hd::seed_from_phrase(&phrase, ""), 1, 0).unwrap();
+    let address_b1 = Address::from_public_key(&key_b1.public_key()).to_text();
+    let key_bp = hd::wallet_key(&hd::seed_from_phrase(&phrase, "TREZOR"), 0, 0).unwrap();
+    let address_bp = Address::from_public_key(&key_bp.public_key()).to_text();
     let fee = g.params.min_fee;
     let after_send = amount - 12_500_000_000 - fee;
     let after_stake = after_send - 2_000_000_000 - fee;
@@ -230,6 +240,8 @@ async fn wallet_page_in_chromium() {
         .env("BUNDLE_DIR", &bundle)
         .env("PHRASE_B", PHRASE_B)
         .env("ADDRESS_B", &address_b)
+        .env("ADDRESS_B_1", &address_b1)
+        .env("ADDRESS_B_TREZOR", &address_bp)
         .env("FAUCET_AMOUNT", grouped(amount))
         .env("TRANSFER_FEE", format_amount(fee))
         .env("AFTER_SEND", grouped(after_send))

@@ -2,6 +2,7 @@
 //!
 //! - [`hd`]: recovery phrases (BIP-39) and the key tree (BIP-32) on memecoin's path.
 //! - [`units`]: amounts as people read and type them (coins with decimals ↔ base units).
+//! - [`uri`]: payment requests as text (`meme:<address>?amount=…&memo=…`), for QR codes.
 //!
 //! Consensus lives in `memecoin-core`; nothing here is read by a rule of the chain, so a change
 //! here never splits the network. Like core it is sans-I/O and builds without `std`: the entropy
@@ -22,3 +23,4 @@ extern crate alloc;
 
 pub mod hd;
 pub mod units;
+pub mod uri;

@@ -9,6 +9,7 @@ use memecoin_core::genesis::GenesisError;
 use memecoin_core::light::LightError;
 use memecoin_wallet::hd::HdError;
 use memecoin_wallet::units::AmountError;
+use memecoin_wallet::uri::UriError;
 
 /// Why a wallet or light-client call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub enum Error {
     Random,
     /// The vault blob is not a vault this version can open; `what` says why.
     VaultFormat { what: String },
+    /// A passphrase longer than the vault holds (`vault::MAX_PASSPHRASE` bytes).
+    PassphraseTooLong { bytes: usize },
+    /// A payment request (`meme:…`) was refused.
+    Uri(UriError),
     /// The password does not open the vault (or the vault was altered: AES-GCM cannot tell).
     WrongPassword,
     /// `crypto.subtle` is missing: outside a secure context (HTTPS or localhost), browsers do
@@ -68,6 +73,10 @@ impl fmt::Display for Error {
             }
             Self::Random => f.write_str("the platform's random number generator failed"),
             Self::VaultFormat { what } => write!(f, "not a memecoin vault: {what}"),
+            Self::PassphraseTooLong { bytes } => {
+                write!(f, "passphrase is {bytes} bytes long, at most 512")
+            }
+            Self::Uri(e) => write!(f, "{e}"),
             Self::WrongPassword => f.write_str("wrong password"),
             Self::NoWebCrypto => f.write_str(
                 "WebCrypto is unavailable: serve the wallet over HTTPS or from localhost",
@@ -105,6 +114,12 @@ impl From<GenesisError> for Error {
 impl From<AmountError> for Error {
     fn from(e: AmountError) -> Self {
         Error::Amount(e)
+    }
+}
+
+impl From<UriError> for Error {
+    fn from(e: UriError) -> Self {
+        Self::Uri(e)
     }
 }
 

@@ -12,7 +12,7 @@
 use crate::error::{Error, decode_hex};
 use memecoin_core::address::{Address, AddressError};
 use memecoin_core::crypto::{PublicKey, SecretKey};
-use memecoin_wallet::hd;
+use memecoin_wallet::{hd, uri};
 use wasm_bindgen::prelude::*;
 
 /// A phrase of `words` words (12 or 24) from fresh randomness.
@@ -136,4 +136,37 @@ pub fn format_address(address_hex: &str) -> Result<String, JsError> {
 pub fn address_of_public_key(public_key_hex: &str) -> Result<String, JsError> {
     let key: PublicKey = decode_hex("public key", public_key_hex)?;
     Ok(Address::from_public_key(&key).to_text())
+}
+
+/// Reads a payment request, `meme:<address>[?amount=<MEME>][&memo=<percent-encoded UTF-8>]`
+/// (PROTOCOL.md §5.6), into `{ address, amount, memo }`: the address in lower case, the amount
+/// in base units as a `BigInt` (`undefined` when the payer chooses), the memo (`""` for none), a
+/// note for the payer that is shown, never sent (transactions carry no memo).
+///
+/// Throws with the reason, e.g. `address checksum is wrong (typo?)`, `payment request amount:
+/// too many decimals: MEME has 9` or `payment request requires req-x, which this wallet does not
+/// support`.
+#[wasm_bindgen]
+pub fn parse_payment_uri(text: &str) -> Result<js_sys::Object, JsError> {
+    let r = uri::parse_payment_uri(text).map_err(Error::from)?;
+    // A plain object set field by field: an exported class with getters costs the served
+    // `.wasm` more (its size budget, BENCHMARKS.md "WebAssembly").
+    let o = js_sys::Object::new();
+    let amount = r.amount.map_or(JsValue::UNDEFINED, |a| js_sys::BigInt::from(a).into());
+    for (key, value) in
+        [("address", r.address.to_text().into()), ("amount", amount), ("memo", r.memo.into())]
+    {
+        let _ = js_sys::Reflect::set(&o, &key.into(), &value);
+    }
+    Ok(o)
+}
+
+/// The `meme:` URI asking for `amount` base units (`undefined`: the payer chooses) to `address`,
+/// with `memo` (`""`: none). Throws if the address does not parse, the amount is 0, or the memo
+/// breaks a rule (at most 120 bytes, no control or text-direction characters).
+#[wasm_bindgen]
+pub fn payment_uri(address: &str, amount: Option<u64>, memo: &str) -> Result<String, JsError> {
+    let address = Address::parse(address).map_err(Error::from)?;
+    let request = uri::PaymentRequest { address, amount, memo: memo.into() };
+    Ok(uri::format_payment_uri(&request).map_err(Error::from)?)
 }

@@ -2,6 +2,7 @@
 // verified by proof, stored per chain and address, and the status screen of one transaction.
 
 import * as w from '../pkg/memecoin_wasm.js';
+import { nameOf } from './accounts.js';
 import { groupAddress } from './format.js';
 import {
   KIND, applyStatus, displayOrder, expireListed, fromStored, isDust, isOpen, knownAddresses,
@@ -58,15 +59,26 @@ export function renderHistory() {
     li.innerHTML = '<span></span><span class="mono"></span><span></span>';
     const sign = amountSign(h.kind);
     const other = h.kind === 'faucet' || h.kind === 'cancel' ? null : h.to || h.from;
-    const peer = other ? ` ${h.to ? 'to' : 'from'} ${groupAddress(other)}` : '';
-    const fresh = other && h.kind === 'received' && !known.has(other) ? ' (new sender)' : '';
+    // A counterparty this wallet knows goes by its name (an account of this wallet, or a
+    // contact); any other by its whole address, grouped, with a button to name it.
+    const named = other ? nameOf(other, app.accounts, app.contacts) : null;
+    const peer = other ? ` ${h.to ? 'to' : 'from'} ${named ? named.name : groupAddress(other)}` : '';
+    const fresh = other && !named && h.kind === 'received' && !known.has(other) ? ' (new sender)' : '';
     li.children[0].textContent = `${KIND[h.kind] || h.kind}${peer}${fresh}`;
     if (fresh) li.children[0].classList.add('new-peer');
     li.children[1].textContent = `${sign}${fmt(h.amount)}`;
     li.children[1].className = 'mono amount-col';
     li.children[2].textContent = statusText(h);
     li.children[2].className = h.verified ? 'ok-mark' : 'muted';
-    li.title = `transaction ${h.id}`;
+    li.title = `transaction ${h.id}${other ? `, ${h.to ? 'to' : 'from'} ${other}` : ''}`;
+    if (other && !named) {
+      const save = document.createElement('button');
+      save.type = 'button';
+      save.className = 'link save-contact';
+      save.dataset.address = other;
+      save.textContent = 'Save as contact';
+      li.append(save);
+    }
     return li;
   });
   if (dust.length) {

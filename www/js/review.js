@@ -2,6 +2,7 @@
 // signing and submitting the reviewed transaction.
 
 import * as w from '../pkg/memecoin_wasm.js';
+import { nameOf } from './accounts.js';
 import { errorMessage } from './format.js';
 import { record, replaced, trackStatus } from './history.js';
 import * as records from './records.js';
@@ -64,6 +65,9 @@ export function review(action) {
   const rows = [];
   if (action.kind === 'transfer') {
     rows.push(['Send', fmt(action.amount)], ['To', action.to]);
+    const named = nameOf(action.to, app.accounts, app.contacts);
+    if (named) rows.push(['Recipient', named.own ? `your account "${named.name}"` : `contact "${named.name}"`]);
+    if (app.requestMemo) rows.push(['Payee\'s note', `${app.requestMemo} (shown to you, not sent)`]);
   } else if (action.kind === 'stake') {
     rows.push(['Stake', fmt(action.amount)]);
   } else {
@@ -79,7 +83,7 @@ export function review(action) {
     if (pending) rows.push(['Note', `It replaces your pending transaction at this nonce if its fee is higher (${fmt(pending.fee)} now).`]);
   }
   if (action.kind !== 'unstake') rows.push(['Total', fmt(action.amount + action.fee)]);
-  rows.push(['From', app.address], ['Network', app.chainName]);
+  rows.push(['From', app.address], ['Account', app.accounts.list[app.accounts.selected].name], ['Network', app.chainName]);
   // The outcome, computed by core against the proven account (less this device's pending
   // transactions): what is left, or why the chain would refuse it.
   const outcome = preview(action);
@@ -129,7 +133,7 @@ function preview(action) {
 /// connected relay.
 export async function confirmAction() {
   const a = app.action;
-  if (!a || !app.phrase) return;
+  if (!a || !app.phrase || app.watchOnly) return;
   $('confirm').disabled = true;
   if (app.alarm) {
     setText('review-error', 'This wallet has stopped after conflicting finality: nothing is signed.', 'error');
@@ -160,18 +164,20 @@ export async function confirmAction() {
   }
 }
 
-/// Signs action `a` at `nonce` with the unlocked phrase (in wasm).
+/// Signs action `a` at `nonce` with the unlocked phrase and passphrase, with the selected
+/// account's key (m/44'/7337'/account'/0'/0', in wasm).
 function sign(a, nonce) {
+  const k = [app.phrase, app.passphrase, app.accountIndex, 0];
   if (a.kind === 'transfer' || a.kind === 'cancel') {
-    return w.sign_transfer(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.to, a.amount);
+    return w.sign_transfer(...k, app.chainId, nonce, a.fee, a.to, a.amount);
   }
   if (a.kind === 'stake') {
     // A stake that registers the key carries its first commitment (decided at review by
     // core's `check_stake` on the proven registry); one that adds to a registration, none.
-    const commitment = a.register ? w.stake_commitment(app.phrase, '', 0, 0) : '0'.repeat(64);
-    return w.sign_stake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount, commitment);
+    const commitment = a.register ? w.stake_commitment(...k) : '0'.repeat(64);
+    return w.sign_stake(...k, app.chainId, nonce, a.fee, a.amount, commitment);
   }
-  return w.sign_unstake(app.phrase, '', 0, 0, app.chainId, nonce, a.fee, a.amount);
+  return w.sign_unstake(...k, app.chainId, nonce, a.fee, a.amount);
 }
 
 /// Replaces the pending transaction on the status screen, at its nonce and with a higher fee:
@@ -179,7 +185,7 @@ function sign(a, nonce) {
 /// (core refuses a transfer of 0). A block may still include the first: both are followed.
 export async function replacePending(mode) {
   const h = app.history.find((x) => x.id === app.tracking);
-  if (!h || h.status !== 'pending' || !app.phrase || app.alarm) return;
+  if (!h || h.status !== 'pending' || !app.phrase || app.alarm || app.watchOnly) return;
   const fee = records.replacementFee(h.fee, app.params.min_fee);
   const a = mode === 'cancel'
     ? { kind: 'cancel', to: app.address, amount: 1n, fee }

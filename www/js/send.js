@@ -2,6 +2,7 @@
 
 import * as w from '../pkg/memecoin_wasm.js';
 import { errorMessage, groupAddress } from './format.js';
+import { nameOf } from './accounts.js';
 import { isLookalike, knownAddresses } from './records.js';
 import { affordable, amountField, available, feeField, minFeeText, review } from './review.js';
 import * as records from './records.js';
@@ -21,45 +22,110 @@ export function unfinished(text, length) {
   return t.startsWith(prefix) && t.length < length && BECH32.test(t.slice(prefix.length));
 }
 
-/// Checks the recipient field. While typing (`live`), an address not finished yet is counted,
-/// not refused; Review refuses it.
-export function checkRecipient(live = false) {
-  const text = $('to').value.trim();
+/// Checks an address field (`inputId`, its message in `checkId`): while typing (`live`), an
+/// address not finished yet is counted, not refused. Returns the address (lower case) or null.
+export function addressCheck(inputId, checkId, live) {
+  const input = $(inputId);
+  const text = input.value.trim();
   if (!text) {
-    setText('to-check', '', 'hint');
+    setText(checkId, '', 'hint');
     return null;
   }
-  const length = app.address ? app.address.length : 43;
+  const length = 43;
   if (live === true && unfinished(text, length)) {
-    setText('to-check', `${text.length} of ${length} characters`, 'hint');
-    $('to').setAttribute('aria-invalid', 'false');
+    setText(checkId, `${text.length} of ${length} characters`, 'hint');
+    input.setAttribute('aria-invalid', 'false');
     return null;
   }
   try {
     w.parse_address(text);
-    const address = text.toLowerCase();
-    const known = knownAddresses(app.history);
-    if (address === app.address) {
-      setText('to-check', '⚠ This is your own address: the coins would come back to you, less the fee.', 'hint warn');
-    } else if (isLookalike(known, address)) {
-      setText('to-check', `⚠ This address looks like one you paid before but is not the same: ${groupAddress(address)}. Compare every group.`, 'hint bad');
-    } else if (!known.has(address)) {
-      setText('to-check', `✓ valid address (checksum correct) — you have not paid it before: ${groupAddress(address)}`, 'hint ok');
-    } else {
-      setText('to-check', '✓ valid address (checksum correct), paid before', 'hint ok');
-    }
-    $('to').setAttribute('aria-invalid', 'false');
-    return address;
+    setText(checkId, '✓ valid address (checksum correct)', 'hint ok');
+    input.setAttribute('aria-invalid', 'false');
+    return text.toLowerCase();
   } catch (e) {
-    setText('to-check', `Not a valid address: ${errorMessage(e)}`, 'hint bad');
-    $('to').setAttribute('aria-invalid', 'true');
+    setText(checkId, `Not a valid address: ${errorMessage(e)}`, 'hint bad');
+    input.setAttribute('aria-invalid', 'true');
     return null;
   }
 }
 
+/// A `meme:` payment request pasted into the recipient field (PROTOCOL.md §5.6): the address
+/// and amount fill their fields, the memo is shown as the payee's note (it is not sent: a
+/// transaction has no memo). Returns whether the text was a request it could read.
+function fillFromRequest(text) {
+  let r;
+  try {
+    r = w.parse_payment_uri(text);
+  } catch (e) {
+    const msg = errorMessage(e);
+    setText('to-check', msg.startsWith('payment request') ? `Not valid: ${msg}` : `Not a valid payment request: ${msg}`, 'hint bad');
+    $('to').setAttribute('aria-invalid', 'true');
+    return false;
+  }
+  $('to').value = r.address;
+  if (r.amount !== undefined) {
+    $('amount').value = w.format_amount(r.amount);
+    amountField('amount', 'amount-check');
+  }
+  app.requestMemo = r.memo;
+  setText('send-memo', r.memo ? `Note from the payee (not sent with the payment): ${r.memo}` : '', 'hint');
+  return true;
+}
+
+/// Checks the recipient field. While typing (`live`), an address not finished yet is counted,
+/// not refused; Review refuses it. A known address is named (one of this wallet's accounts, or
+/// a contact); an unknown valid one can be saved as a contact.
+export function checkRecipient(live = false) {
+  const text = $('to').value.trim();
+  $('to-save').hidden = true;
+  if (/^meme:/i.test(text) && !fillFromRequest(text)) return null;
+  const address = addressCheck('to', 'to-check', live);
+  if (address === null) return null;
+  const known = knownAddresses(app.history);
+  const named = nameOf(address, app.accounts, app.contacts);
+  const paid = known.has(address) ? ', paid before' : '';
+  if (address === app.address) {
+    setText('to-check', '⚠ This is your own address: the coins would come back to you, less the fee.', 'hint warn');
+  } else if (named) {
+    setText('to-check', `✓ ${named.own ? 'your account' : 'contact'} "${named.name}" (checksum correct${paid})`, 'hint ok');
+  } else if (isLookalike(known, address)) {
+    setText('to-check', `⚠ This address looks like one you paid before but is not the same: ${groupAddress(address)}. Compare every group.`, 'hint bad');
+  } else if (!known.has(address)) {
+    setText('to-check', `✓ valid address (checksum correct) — you have not paid it before: ${groupAddress(address)}`, 'hint ok');
+  } else {
+    setText('to-check', '✓ valid address (checksum correct), paid before', 'hint ok');
+  }
+  $('to-save').hidden = Boolean(named) || address === app.address;
+  return address;
+}
+
+/// The contact picker: the address book, then this wallet's other accounts.
+function renderPicker() {
+  const option = (value, label) => {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = label;
+    return o;
+  };
+  const others = app.accounts.list.filter((a) => a.address !== app.address);
+  $('to-contact').replaceChildren(option('', 'Pick a contact or account…'),
+    ...app.contacts.map((c) => option(c.address, c.name)),
+    ...others.map((a) => option(a.address, `${a.name} (your account${a.watch ? ', watch-only' : ''})`)));
+}
+
+export function pickRecipient() {
+  const address = $('to-contact').value;
+  if (!address) return;
+  $('to').value = address;
+  checkRecipient();
+}
+
 export function openSend() {
   $('send-form').reset();
-  for (const id of ['to-check', 'amount-check', 'send-error']) setText(id, '');
+  for (const id of ['to-check', 'amount-check', 'send-error', 'send-memo']) setText(id, '');
+  app.requestMemo = '';
+  $('to-save').hidden = true;
+  renderPicker();
   $('fee').value = minFeeText();
   setText('fee-check', `Minimum fee: ${fmt(app.params.min_fee)}`, 'hint');
   showAvailable('send-available');

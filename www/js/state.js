@@ -12,6 +12,8 @@ export const store = globalThis.localStorage;
 export const VAULT = 'memecoin.vault';
 export const ADDRESS = 'memecoin.address';
 export const AUTOLOCK = 'memecoin.autolock';
+export const ACCOUNTS = 'memecoin.accounts'; // accounts.js: names, indexes, watched addresses
+export const CONTACTS = 'memecoin.contacts'; // accounts.js: the address book
 
 export const app = {
   genesisJson: null,
@@ -24,7 +26,14 @@ export const app = {
   checkpointKey: null, // storage key of the saved checkpoint (per chain spec)
   checkpointMac: null, // the key sealing it, derived from the phrase at the first unlock
   phrase: null, // only while unlocked
-  address: null,
+  passphrase: null, // the BIP-39 passphrase ('' for none), only while unlocked
+  accounts: { selected: 0, list: [] }, // accounts.js: the switcher's list
+  contacts: [], // accounts.js: the address book
+  accountIndex: 0, // the selected account's index (its key signs), null if watch-only
+  watchOnly: false, // the selected account is an address without a key
+  requestMemo: '', // the payee's note of a `meme:` request pasted into the send form (not sent)
+  contactsBack: null, // the screen the address book returns to
+  address: null, // the selected account's address
   publicKey: null, // the address's key (hex): what the registry is keyed by
   account: null, // the account at the highest verified finalized block read
   headAccount: null, // the account in a verified block above it: not final, never in its place

@@ -3,16 +3,15 @@
 // while unlocked.
 
 import * as w from '../pkg/memecoin_wasm.js';
-import { renderSVG } from '../vendor/uqr.js';
-import { refreshAccount, renderAccount } from './account.js';
 import { errorMessage } from './format.js';
 import { connect } from './client.js';
-import { loadHistory, refreshHistory, renderHistory, syncListedHistory } from './history.js';
-import { ADDRESS, VAULT, app, store } from './state.js';
+import { ACCOUNTS, ADDRESS, CONTACTS, VAULT, app, store } from './state.js';
 import { $, setAddress, setText, show } from './ui.js';
+import { loadWallets, selectAccount } from './wallets.js';
 
 export function lockedScreen() {
   app.phrase = null;
+  app.passphrase = null;
   setAddress($('unlock-address'), store.getItem(ADDRESS) || '');
   $('unlock-pw').value = '';
   setText('unlock-error', '');
@@ -21,6 +20,7 @@ export function lockedScreen() {
 
 export function lock() {
   app.phrase = null;
+  app.passphrase = null;
   app.action = null;
   lockedScreen();
 }
@@ -116,8 +116,24 @@ export function askPassword(phrase) {
   app.pendingPhrase = phrase;
   $('pw1').value = '';
   $('pw2').value = '';
+  $('passphrase').value = '';
+  $('pw-advanced').open = false;
   setText('pw-error', '');
+  showFirstAddress();
   show('password');
+}
+
+/// The first account's address of the phrase with the passphrase typed so far, before anything
+/// is saved. BIP-39 cannot tell a wrong passphrase from a right one (every passphrase gives a
+/// valid wallet): the address is how a user recognises theirs.
+export function showFirstAddress() {
+  if (!app.pendingPhrase) return;
+  const passphrase = $('passphrase').value;
+  const { address } = w.derive_account(app.pendingPhrase, passphrase, 0, 0);
+  setAddress($('pw-address'), address);
+  setText('pw-address-note', passphrase
+    ? 'With this passphrase. A different passphrase gives a different wallet, with no error: check that this is the address you expect.'
+    : 'Without a passphrase.', 'hint');
 }
 
 export function checkImport() {
@@ -148,15 +164,19 @@ export async function savePassword(ev) {
   setText('pw-error', 'Encrypting…', 'hint');
   try {
     // The KDF runs in WebCrypto, off the main thread's script: the message paints meanwhile.
-    const vault = await w.encrypt_phrase(app.pendingPhrase, p1);
-    const account = w.derive_account(app.pendingPhrase, '', 0, 0);
+    const passphrase = $('passphrase').value;
+    const vault = await w.encrypt_wallet(app.pendingPhrase, passphrase, p1);
+    const account = w.derive_account(app.pendingPhrase, passphrase, 0, 0);
     store.setItem(VAULT, vault);
     store.setItem(ADDRESS, account.address);
+    // A new wallet starts with its first account; another wallet's list does not carry over.
+    store.removeItem(ACCOUNTS);
     const phrase = app.pendingPhrase;
     app.pendingPhrase = null;
     app.draft = null;
+    $('passphrase').value = '';
     setText('pw-error', '', 'error');
-    await unlocked(phrase);
+    await unlocked(phrase, passphrase);
   } catch (e) {
     setText('pw-error', errorMessage(e), 'error');
   } finally {
@@ -171,10 +191,10 @@ export async function unlock(ev) {
   $('unlock-submit').disabled = true;
   setText('unlock-error', 'Unlocking…', 'hint');
   try {
-    const phrase = await w.decrypt_phrase(store.getItem(VAULT), pw);
+    const [phrase, passphrase] = await w.decrypt_wallet(store.getItem(VAULT), pw);
     $('unlock-pw').value = '';
     setText('unlock-error', '', 'error');
-    await unlocked(phrase);
+    await unlocked(phrase, passphrase);
   } catch (e) {
     const msg = errorMessage(e);
     setText('unlock-error', msg === 'wrong password' ? 'Wrong password.' : msg, 'error');
@@ -185,28 +205,16 @@ export async function unlock(ev) {
 }
 
 /// The phrase is known: the client starts (from the saved checkpoint if the phrase's key sealed
-/// it) or, already running, gets the key to seal checkpoints from now on.
-async function unlocked(phrase) {
+/// it) or, already running, gets the key to seal checkpoints from now on; the selected account
+/// is shown and watched.
+async function unlocked(phrase, passphrase) {
   await connect(phrase);
   app.phrase = phrase;
+  app.passphrase = passphrase;
   app.lastActivity = Date.now();
-  const account = w.derive_account(phrase, '', 0, 0);
-  if (app.address !== account.address) {
-    app.address = account.address;
-    app.publicKey = account.public_key;
-    app.account = null;
-    app.accountProblem = null;
-    app.history = loadHistory();
-    app.client.watch(app.address);
-    $('qr').innerHTML = renderSVG(app.address.toUpperCase(), { ecc: 'M', border: 2 });
-  }
-  setAddress($('address'), app.address);
-  renderAccount();
-  renderHistory();
+  loadWallets();
+  selectAccount(app.accounts.selected);
   show('home');
-  refreshAccount();
-  refreshHistory();
-  syncListedHistory();
 }
 
 export function forget() {
@@ -214,6 +222,8 @@ export function forget() {
   if (!window.confirm('Remove the encrypted wallet from this browser? Without your recovery phrase the coins are lost.')) return;
   store.removeItem(VAULT);
   store.removeItem(ADDRESS);
+  store.removeItem(ACCOUNTS);
+  store.removeItem(CONTACTS);
   app.address = null;
   show('welcome');
 }

@@ -3,7 +3,7 @@
 //! wasm-bindgen's runner skips, without failing, a suite configured for the other environment,
 //! so each runner must report a non-zero count (`cargo xtask test` checks that).
 //!
-//! Data: `core/tests/vectors/protocol.json` and `wallet/tests/vectors/{bip39,bip39_nfkd}.json` (the shared vectors),
+//! Data: `core/tests/vectors/protocol.json` and `wallet/tests/vectors/{bip39,bip39_nfkd,payment_uri}.json` (the shared vectors),
 //! `tests/data/light_chain.json` (made by `tests/fixture.rs`) and `bench/wasm/catch_up.json`
 //! (100,002 blocks of history, made by `tests/catch_up_fixture.rs`).
 
@@ -17,6 +17,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 const PROTOCOL: &str = include_str!("../../../core/tests/vectors/protocol.json");
 const BIP39: &str = include_str!("../../../wallet/tests/vectors/bip39.json");
 const BIP39_NFKD: &str = include_str!("../../../wallet/tests/vectors/bip39_nfkd.json");
+const PAYMENT_URI: &str = include_str!("../../../wallet/tests/vectors/payment_uri.json");
 const CHAIN: &str = include_str!("../data/light_chain.json");
 const CATCH_UP: &str = include_str!("../../../bench/wasm/catch_up.json");
 
@@ -165,45 +166,91 @@ const VAULT_V1_PHRASE: &str = "abandon abandon abandon abandon abandon abandon a
 #[wasm_bindgen_test]
 async fn vault_round_trip_and_wrong_password() {
     let phrase = wallet::generate_phrase(24).unwrap();
-    let blob = vault::encrypt_phrase(phrase.clone(), "correct horse".into()).await.unwrap();
+    let blob =
+        vault::encrypt_wallet(phrase.clone(), "".into(), "correct horse".into()).await.unwrap();
     let parsed = json(&blob);
-    assert_eq!(parsed["version"], 1);
+    assert_eq!(parsed["version"], 2);
     assert_eq!(parsed["kdf"], "pbkdf2-sha256");
     assert_eq!(parsed["iterations"], 600_000);
     assert_eq!(s(&parsed, &["salt"]).len(), 32);
     assert_eq!(s(&parsed, &["nonce"]).len(), 24);
-    let open = |blob: &str, password: &str| vault::decrypt_phrase(blob.into(), password.into());
-    assert_eq!(open(&blob, "correct horse").await.unwrap(), phrase);
-    assert_eq!(message(open(&blob, "battery staple").await.unwrap_err()), "wrong password");
-    let again = vault::encrypt_phrase(phrase.clone(), "correct horse".into()).await.unwrap();
+    let open = |blob: &str, password: &str| vault::decrypt_wallet(blob.into(), password.into());
+    let secret = open(&blob, "correct horse").await.unwrap();
+    assert_eq!(secret.get(0).as_string(), Some(phrase.clone()));
+    assert_eq!(secret.get(1).as_string(), Some(String::new()));
+    assert_eq!(message(open(&blob, "battery staple").await.err().unwrap()), "wrong password");
+    let again =
+        vault::encrypt_wallet(phrase.clone(), "".into(), "correct horse".into()).await.unwrap();
     assert_ne!(json(&again)["salt"], parsed["salt"], "fresh salt every time");
-    assert!(message(open("{}", "x").await.unwrap_err()).starts_with("not a memecoin vault"));
+    assert!(message(open("{}", "x").await.err().unwrap()).starts_with("not a memecoin vault"));
     let altered = blob.replacen("\"ciphertext\":\"", "\"ciphertext\":\"00", 1);
-    assert_eq!(message(open(&altered, "correct horse").await.unwrap_err()), "wrong password");
+    assert_eq!(message(open(&altered, "correct horse").await.err().unwrap()), "wrong password");
 }
 
 #[wasm_bindgen_test]
-async fn vault_opens_and_writes_version_1_bytes() {
-    assert_eq!(vault::open(VAULT_V1, "hunter2").await.unwrap(), VAULT_V1_PHRASE);
-    let sealed = vault::seal_with(VAULT_V1_PHRASE, "hunter2", &[7; 16], &[9; 12]).await.unwrap();
-    assert_eq!(sealed, VAULT_V1);
+async fn vault_opens_version_1_and_keeps_a_passphrase() {
+    // Written before passphrases: it still opens, with none.
+    let v1 = vault::open(VAULT_V1, "hunter2").await.unwrap();
+    assert_eq!(v1, (VAULT_V1_PHRASE.to_owned(), String::new()));
     assert_eq!(vault::open(VAULT_V1, "hunter3").await, Err(Error::WrongPassword));
     let weak = VAULT_V1.replace("600000", "1");
     assert!(matches!(vault::open(&weak, "hunter2").await, Err(Error::VaultFormat { .. })));
-    let v2 = VAULT_V1.replace(r#""version":1"#, r#""version":2"#);
+    // The version is bound by the associated data: a version-1 blob relabelled 2 does not open.
+    let relabelled = VAULT_V1.replace(r#""version":1"#, r#""version":2"#);
+    assert_eq!(vault::open(&relabelled, "hunter2").await, Err(Error::WrongPassword));
+    let v3 = VAULT_V1.replace(r#""version":1"#, r#""version":3"#);
     assert_eq!(
-        vault::open(&v2, "hunter2").await,
-        Err(Error::VaultFormat { what: "version 2".into() })
+        vault::open(&v3, "hunter2").await,
+        Err(Error::VaultFormat { what: "version 3".into() })
     );
     let extra = VAULT_V1.replace(r#"{"version":1"#, r#"{"extra":0,"version":1"#);
     assert_eq!(
         vault::open(&extra, "hunter2").await,
         Err(Error::VaultFormat { what: "unknown field `extra`".into() })
     );
+    // A passphrase with a line feed and non-ASCII text comes back as it went in.
+    let passphrase = "TREZOR\nsecond line é";
+    let sealed =
+        vault::seal_with(VAULT_V1_PHRASE, passphrase, "hunter2", &[7; 16], &[9; 12]).await.unwrap();
+    assert!(sealed.starts_with(r#"{"version":2,"#));
+    let opened = vault::open(&sealed, "hunter2").await.unwrap();
+    assert_eq!(opened, (VAULT_V1_PHRASE.to_owned(), passphrase.to_owned()));
+    let long = "x".repeat(vault::MAX_PASSPHRASE + 1);
+    assert_eq!(
+        vault::seal_with(VAULT_V1_PHRASE, &long, "pw", &[1; 16], &[2; 12]).await,
+        Err(Error::PassphraseTooLong { bytes: 513 })
+    );
     assert!(matches!(
-        vault::seal_with("not a phrase", "pw", &[1; 16], &[2; 12]).await,
+        vault::seal_with("not a phrase", "", "pw", &[1; 16], &[2; 12]).await,
         Err(Error::Hd(_))
     ));
+}
+
+// --- payment requests -------------------------------------------------------------------------
+
+/// The shared vectors through the bindings (`wallet/tests/vectors/payment_uri.json`).
+#[wasm_bindgen_test]
+fn payment_uri_vectors() {
+    let doc = json(PAYMENT_URI);
+    for v in doc["valid"].as_array().unwrap() {
+        let r: JsValue = wallet::parse_payment_uri(s(v, &["uri"])).unwrap().into();
+        let address = get(&r, "address").as_string().unwrap();
+        assert_eq!(address, s(v, &["address"]));
+        let amount = v["amount"].as_str().map(|a| a.parse::<u64>().unwrap());
+        assert_eq!(get(&r, "amount").try_into().ok(), amount);
+        let memo = get(&r, "memo").as_string().unwrap();
+        assert_eq!(memo, s(v, &["memo"]));
+        assert_eq!(wallet::payment_uri(&address, amount, &memo).unwrap(), s(v, &["format"]));
+    }
+    for v in doc["invalid"].as_array().unwrap() {
+        let e = wallet::parse_payment_uri(s(v, &["uri"])).unwrap_err();
+        assert_eq!(message(e), s(v, &["error"]));
+    }
+    let addr = s(&doc["valid"][0], &["address"]);
+    assert_eq!(
+        message(wallet::payment_uri(addr, Some(0), "").unwrap_err()),
+        "payment request amount must be more than 0"
+    );
 }
 
 // --- genesis ----------------------------------------------------------------------------------
