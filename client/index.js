@@ -99,7 +99,8 @@ export class Provider {
   #client;
   #listeners = new Map();
   #signer = null;
-  #nextNonce = new Map(); // address → the nonce after this provider's last send
+  #pending = new Map(); // nonce → { id, spend } of the signer's sends a relay took, not yet used
+  #queue = Promise.resolve(); // the signer's sends, one at a time (each takes the next nonce)
   #heads = new Map(); // address → the newest verified account seen in an `account` event
   #open = new Set(); // relay URLs whose connection is open
   #connected = false;
@@ -166,6 +167,8 @@ export class Provider {
    * after conflicting finality (the client has stopped).
    */
   waitSynced({ timeoutMs = 60_000 } = {}) {
+    // setTimeout fires at once above 2^31 - 1 ms (about 24.8 days): that is the longest wait.
+    timeoutMs = Math.min(Math.max(0, Number(timeoutMs) || 0), 2 ** 31 - 1);
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.#alarm) return done(new ProviderRpcError(ErrorCode.RESOURCE_UNAVAILABLE, `the client stopped: ${this.#alarm}`));
@@ -278,18 +281,23 @@ export class Provider {
         return null;
       },
       async meme_signTransaction(tx) {
-        return this.#sign(tx);
+        const { tx: signed, id, nonce } = await this.#serial(() => this.#sign(tx));
+        return { tx: signed, id, nonce };
       },
       async meme_sendTransaction(tx) {
-        const signed = await this.#sign(tx);
-        const id = await this.#submit(signed.tx);
-        this.#nextNonce.set(this.#signer.address, signed.nonce + 1n);
-        return id;
+        // Signed and sent one at a time: two calls at once would otherwise take one nonce.
+        return this.#serial(async () => {
+          const signed = await this.#sign(tx);
+          return this.#submit(signed.tx, { nonce: signed.nonce, spend: signed.spend });
+        });
       },
       async meme_sendRawTransaction(txHex) {
         if (typeof txHex !== 'string') throw new ProviderRpcError(ErrorCode.INVALID_PARAMS, 'meme_sendRawTransaction: give the signed transaction as hex');
-        call(() => this.#w.describe_tx(txHex));
-        return this.#submit(txHex);
+        const summary = call(() => this.#w.describe_tx(txHex));
+        // The signer's own (signed earlier with meme_signTransaction): its nonce is taken.
+        const own = this.#signer && summary.sender === this.#signer.address;
+        const mine = own ? { nonce: summary.nonce, spend: summary.amount + summary.fee } : null;
+        return this.#serial(() => this.#submit(txHex, mine));
       },
       async meme_getTransaction(txId) {
         return this.#txStatus(txId);
@@ -341,7 +349,16 @@ export class Provider {
     }
   }
 
-  async #submit(txHex) {
+  /// Runs `f` after every send queued before it (a failure does not stop the queue).
+  #serial(f) {
+    const run = this.#queue.then(f, f);
+    this.#queue = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /// Sends; once a relay accepted it, a transaction of the signer's (`own`: its nonce and what
+  /// it spends) holds its nonce until the chain has used it.
+  async #submit(txHex, own) {
     this.#live();
     let result;
     try {
@@ -352,6 +369,7 @@ export class Provider {
     if (!result.accepted) {
       throw new ProviderRpcError(ErrorCode.TRANSACTION_REJECTED, `refused by ${result.relay}: ${result.reason}`, result);
     }
+    if (own) this.#pending.set(own.nonce, { id: result.tx_id, spend: own.spend });
     return result.tx_id;
   }
 
@@ -368,22 +386,48 @@ export class Provider {
     call(() => w.parse_address(to), 'to');
     const amount = units(w, tx.amount, 'amount');
     const fee = tx.fee === undefined ? params.min_fee : units(w, tx.fee, 'fee');
-    const account = await this.#account(s.address);
-    // The nonce: the proven account's, unless a newer verified head or this provider's own
-    // sends are ahead of it.
-    let next = account.nonce;
+    // The account as the chain has it: proven at the finalized block, or at a newer verified
+    // head the client reported.
+    const proven = await this.#account(s.address);
     const head = this.#heads.get(s.address);
-    if (head && head.nonce > next) next = head.nonce;
-    const sent = this.#nextNonce.get(s.address);
-    if (sent !== undefined && sent > next) next = sent;
+    const account = head && head.nonce > proven.nonce ? head : proven;
+    const chain = account.nonce;
+    const next = await this.#nextNonce(chain);
+    // A nonce set by hand may replace a pending one (the relays' replace-by-fee) or take the
+    // next; below the chain's it is spent, above the next it would wait for a gap: core's
+    // refusal, before anything is signed.
     const nonce = tx.nonce === undefined ? next : units(w, tx.nonce, 'nonce', true);
-    // What the chain would leave the sender, by core's rules; the balance is the proven one
-    // (this provider's own pending sends are the relays' to order).
+    const expected = nonce >= chain && nonce <= next ? nonce : chain;
+    // What the chain would leave the sender, by core's rules, from the proven balance less what
+    // this provider's pending sends spend.
+    let balance = account.balance;
+    for (const { spend } of this.#pending.values()) balance = balance > spend ? balance - spend : 0n;
     call(() => w.preview_tx(this.#spec, 'transfer', s.publicKey, to, amount, fee, nonce,
-      nonce, account.balance, account.stake, account.unbonding.length, account.slashed));
+      expected, balance, account.stake, account.unbonding.length, account.slashed));
     const signed = call(() => w.sign_transfer(s.phrase, s.passphrase, s.account, 0,
       this.#client.chain_id(), nonce, fee, to, amount));
-    return { tx: signed.tx, id: signed.id, nonce };
+    return { tx: signed.tx, id: signed.id, nonce, spend: amount + fee };
+  }
+
+  /// The signer's next nonce after `chain` (the chain's): past its pending sends, which are
+  /// dropped once the chain has used their nonces — or all at once when no relay has the one
+  /// the chain waits for (dropped from every pool: the rest could never be included).
+  async #nextNonce(chain) {
+    for (const n of [...this.#pending.keys()]) if (n < chain) this.#pending.delete(n);
+    if (this.#pending.size === 0) return chain;
+    const waiting = this.#pending.get(chain);
+    let gap = waiting === undefined;
+    if (!gap) {
+      const status = await this.#client.tx_status(waiting.id).catch(() => null);
+      gap = status !== null && status.status === 'unknown';
+    }
+    if (gap) {
+      this.#pending.clear();
+      return chain;
+    }
+    let next = chain;
+    while (this.#pending.has(next)) next += 1n;
+    return next;
   }
 
   #live() {

@@ -26,11 +26,11 @@ import { AUTOLOCK, BUNDLE, VAULT, app, store } from './js/state.js';
 import { $, fmt, renderNet, setText, show } from './js/ui.js';
 import {
   askPassword, checkConfirm, checkImport, copyPhrase, forget, lock, lockedScreen, revealPhrase,
-  savePassword, showFirstAddress, startConfirm, startCreate, unlock,
+  savePassword, showFirstAddress, showPassphrase, startConfirm, startCreate, unlock,
 } from './js/vault.js';
 import {
-  addAccount, closeContacts, openContacts, openWatch, renderRequest, saveContact, saveRename,
-  saveWatch, selectAccount, startRename,
+  addAccount, closeContacts, openContacts, openWatch, removeAccount, renderRequest, saveContact,
+  saveRename, saveWatch, selectAccount, startRename,
 } from './js/wallets.js';
 
 async function start() {
@@ -39,7 +39,14 @@ async function start() {
     // instead of fetching and compiling the .wasm again.
     const wasm = BUNDLE ? fetch(BUNDLE.wasm[0], { integrity: BUNDLE.wasm[1] })
       : fetch(new URL('./pkg/memecoin_wasm_bg.wasm', import.meta.url));
-    app.wasmModule = await WebAssembly.compileStreaming(wasm);
+    // compileStreaming needs `application/wasm`; a host that sends another type still works.
+    app.wasmModule = await WebAssembly.compileStreaming(wasm).catch(async (e) => {
+      if (!(e instanceof TypeError)) throw e;
+      const res = await (BUNDLE ? fetch(BUNDLE.wasm[0], { integrity: BUNDLE.wasm[1] })
+        : fetch(new URL('./pkg/memecoin_wasm_bg.wasm', import.meta.url)));
+      if (!res.ok) throw new Error(`the wallet's code (.wasm): HTTP ${res.status}`);
+      return WebAssembly.compile(await res.arrayBuffer());
+    });
     await init({ module_or_path: app.wasmModule });
     const res = BUNDLE
       ? await fetch(BUNDLE.genesis[0], { integrity: BUNDLE.genesis[1] })
@@ -228,9 +235,11 @@ function wire() {
   $('copy').addEventListener('click', copyAddress);
   $('show-qr').addEventListener('click', toggleQr);
   $('passphrase').addEventListener('input', showFirstAddress);
+  $('passphrase-show').addEventListener('change', showPassphrase);
   $('account-select').addEventListener('change', () => selectAccount(Number($('account-select').value)));
   $('add-account').addEventListener('click', addAccount);
   $('rename-account').addEventListener('click', startRename);
+  $('remove-account').addEventListener('click', removeAccount);
   $('rename-form').addEventListener('submit', saveRename);
   $('go-watch').addEventListener('click', openWatch);
   $('watch-address').addEventListener('input', () => addressCheck('watch-address', 'watch-check', true));

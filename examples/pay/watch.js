@@ -29,7 +29,8 @@ function show(account) {
 }
 
 $('address').addEventListener('input', async (ev) => {
-  const text = ev.target.value.trim();
+  // Addresses may be written in upper case (QR codes); the client reports them in lower case.
+  const text = ev.target.value.trim().toLowerCase();
   $('error').textContent = '';
   $('balance').textContent = '';
   address = null;
@@ -40,7 +41,9 @@ $('address').addEventListener('input', async (ev) => {
     address = text;
     await provider.request({ method: 'meme_watch', params: [address] });
     await provider.waitSynced();
-    show(await provider.request({ method: 'meme_getAccount', params: [address] }));
+    const account = await provider.request({ method: 'meme_getAccount', params: [text] });
+    // A slow answer for an address typed before this one is not shown under it.
+    if (address === text) show(account);
   } catch (e) {
     $('error').textContent = e.message;
   }

@@ -184,7 +184,7 @@ fn accepts_gzip(header: &str) -> bool {
 }
 
 /// `file.gz` when it exists and is at least as new as `file` (a stale one is never served).
-async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
+async fn fresh_gzip(file: &std::path::Path) -> Option<PathBuf> {
     let mut name = file.as_os_str().to_owned();
     name.push(".gz");
     let gz = PathBuf::from(name);
@@ -193,7 +193,7 @@ async fn fresh_gzip(file: &std::path::Path) -> Option<Vec<u8>> {
     if packed.modified().ok()? < plain.modified().ok()? {
         return None;
     }
-    tokio::fs::read(&gz).await.ok()
+    Some(gz)
 }
 
 /// Sent with every file of the wallet page: the page runs only its own scripts and wasm, talks
@@ -266,6 +266,7 @@ async fn static_file(
     let file = root.join(rel);
     let packed = if gzip { fresh_gzip(&file).await } else { None };
     let encoded = packed.is_some();
+    // The validator is decided before anything is read: a 304 reads no file.
     let tag = tokio::fs::metadata(&file).await.ok().map(|meta| etag(&meta, encoded));
     let with_headers = |mut reply: Response| {
         let headers = reply.headers_mut();
@@ -285,10 +286,7 @@ async fn static_file(
     {
         return with_headers(StatusCode::NOT_MODIFIED.into_response());
     }
-    let bytes = match packed {
-        Some(bytes) => Ok(bytes),
-        None => tokio::fs::read(&file).await,
-    };
+    let bytes = tokio::fs::read(packed.as_deref().unwrap_or(&file)).await;
     match bytes {
         Ok(bytes) => {
             let mime = match file.extension().and_then(|e| e.to_str()) {

@@ -337,6 +337,14 @@ async function main() {
     check((await text(p, '#pw-address-note')).includes('different passphrase'), 'the note says a wrong passphrase is not an error');
     await p.fill('#pw1', PASSWORD);
     await p.fill('#pw2', PASSWORD);
+    // The passphrase is typed twice, hidden unless asked: a typo is another wallet, no error.
+    check(await p.getAttribute('#passphrase', 'type') === 'password', 'the passphrase is hidden');
+    await p.fill('#passphrase2', 'TREZ0R');
+    await p.click('#pw-submit');
+    await waitText(p, '#pw-error', (t) => t === 'The two passphrases differ.', 'a mistyped passphrase refused', 10_000);
+    await p.fill('#passphrase2', 'TREZOR');
+    await p.check('#passphrase-show');
+    check(await p.getAttribute('#passphrase', 'type') === 'text', 'shown when asked');
     await shot(p, '22-import-with-passphrase');
     await p.click('#pw-submit');
     await p.locator('#screen-home').waitFor({ timeout: LONG });
@@ -785,6 +793,40 @@ async function main() {
     await b.selectOption('#account-select', '0');
     await waitText(b, '#address', (t) => t === ADDRESS_B, 'account 1 again', 10_000);
     check(await b.locator('#go-send').isEnabled(), 'Send is back for a keyed account');
+    // A watched address is not "your account": no key for it here.
+    await b.click('#go-send');
+    await b.fill('#to', ADDRESS_B_TREZOR);
+    await waitText(b, '#to-check', (t) => t.includes('watched address (no key here) "Friend (watched)"'), 'a watched address named as watched', 10_000);
+    await b.click('#screen-send button.back');
+    // Storage edited behind the page's back: Savings pointed at another address, and a watched
+    // entry that is no address. At unlock the keyed address is derived again, the bad entry is
+    // dropped, and the wallet opens.
+    step = 'accounts: edited storage';
+    await b.evaluate(([other]) => {
+      const stored = JSON.parse(localStorage.getItem('memecoin.accounts'));
+      stored.list.find((a) => a.name === 'Savings').address = other;
+      stored.list.push({ name: 'Junk', address: 'meme1notanaddress', watch: true });
+      localStorage.setItem('memecoin.accounts', JSON.stringify(stored));
+    }, [ADDRESS_B_TREZOR]);
+    await b.reload();
+    await b.locator('#screen-unlock').waitFor({ timeout: LONG });
+    await b.fill('#unlock-pw', PASSWORD);
+    await b.click('#unlock-submit');
+    await b.locator('#screen-home').waitFor({ timeout: LONG });
+    const options = await b.locator('#account-select option').allTextContents();
+    check(options.length === 3 && !options.some((o) => o.startsWith('Junk')), `the bad entry is dropped (${options.join(' | ')})`);
+    await b.selectOption('#account-select', { index: options.findIndex((o) => o.startsWith('Savings')) });
+    await waitText(b, '#address', (t) => t === ADDRESS_B_1, 'Savings derived again from the phrase', 10_000);
+    // Remove: the watched address goes; the first account cannot.
+    step = 'accounts: remove';
+    await b.selectOption('#account-select', { index: options.findIndex((o) => o.startsWith('Friend (watched)')) });
+    b.once('dialog', (d) => d.accept());
+    await b.click('#remove-account');
+    await waitText(b, '#address', (t) => t === ADDRESS_B, 'back on the first account', 10_000);
+    check(await b.locator('#account-select option').count() === 2, 'the watched address is removed');
+    b.once('dialog', (d) => d.accept());
+    await b.click('#remove-account');
+    await waitText(b, '#accounts-status', (t) => t === 'The first account cannot be removed.', 'the first account stays');
     step = 'accounts';
 
     // Conflicting finality from a second relay: the wallet stops, says so, and sends nothing.

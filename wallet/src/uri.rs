@@ -185,12 +185,15 @@ fn decode_memo(value: &str) -> Result<String, UriError> {
 }
 
 /// A memo's rules: at most [`MAX_MEMO_LEN`] bytes, no control characters (Unicode `Cc`), no
-/// bidirectional formatting characters (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069).
+/// bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069:
+/// Unicode's `Bidi_Control`, which can show an address or amount in the note reordered).
 pub fn check_memo(memo: &str) -> Result<(), UriError> {
     if memo.len() > MAX_MEMO_LEN {
         return Err(UriError::MemoTooLong { bytes: memo.len() });
     }
-    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let bidi = |c: char| {
+        matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
     if memo.chars().any(|c| c.is_control() || bidi(c)) {
         return Err(UriError::MemoCharacter);
     }

@@ -74,6 +74,35 @@ export function addWatch(accounts, name, address) {
   return { selected: list.length - 1, list };
 }
 
+/// The accounts without entry `i`, the first keyed account (index 0) excepted: it is the
+/// wallet's, shown at unlock. The selection moves to the first account.
+export function remove(accounts, i) {
+  const a = accounts.list[i];
+  if (!a) return accounts;
+  if (!a.watch && a.account === 0) throw new Error('The first account cannot be removed.');
+  return { selected: 0, list: accounts.list.filter((_, j) => j !== i) };
+}
+
+/// The accounts with each entry checked by `check` (`(entry) => entry or null`: a keyed
+/// account's address derived again from the phrase, a watched address parsed), the ones it
+/// refuses dropped and the selection kept on the same entry when it survives.
+export function verified(accounts, check) {
+  const kept = [];
+  let selected = 0;
+  accounts.list.forEach((a, i) => {
+    let ok = null;
+    try {
+      ok = check(a);
+    } catch {
+      ok = null;
+    }
+    if (!ok) return;
+    if (i === accounts.selected) selected = kept.length;
+    kept.push(ok);
+  });
+  return { selected, list: kept };
+}
+
 export function rename(accounts, i, name) {
   const n = cleanName(name);
   return { ...accounts, list: accounts.list.map((a, j) => (j === i ? { ...a, name: n } : a)) };
@@ -104,11 +133,12 @@ export function removeContact(contacts, address) {
   return contacts.filter((c) => c.address !== address);
 }
 
-/// What an address is called here: one of this wallet's accounts (`{ name, own: true }`), a
+/// What an address is called here: one of this wallet's keyed accounts (`{ name, own: true }`),
+/// a watched address (`{ name, own: false, watched: true }`: no key here, it is not "yours"), a
 /// contact (`{ name, own: false }`), or null.
 export function nameOf(address, accounts, contacts) {
   const a = accounts.list.find((x) => x.address === address);
-  if (a) return { name: a.name, own: true };
+  if (a) return a.watch ? { name: a.name, own: false, watched: true } : { name: a.name, own: true };
   const c = contacts.find((x) => x.address === address);
   return c ? { name: c.name, own: false } : null;
 }

@@ -16,14 +16,14 @@ import { renderNet, setText, warn } from './ui.js';
 /// Either way the key for sealing later checkpoints is derived once the phrase is known, and
 /// each new finality saves the position sealed.
 export async function connect(phrase) {
-  // One client: a second call while the first is starting waits for it.
-  starting ??= start(phrase).finally(() => {
-    starting = null;
-  });
-  return starting;
+  // One client, started once; calls run one after another, so that one with the phrase after
+  // one without still derives the key that seals checkpoints.
+  const run = queue.then(() => start(phrase));
+  queue = run.catch(() => {});
+  return run;
 }
 
-let starting = null;
+let queue = Promise.resolve();
 
 async function start(phrase) {
   if (!app.specDigest) app.specDigest = await specDigest(app.genesisJson);

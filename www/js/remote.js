@@ -19,9 +19,21 @@ export class RemoteClient {
   /// URL), or `{ worker, glue }` as [url, integrity] pairs (the static bundle, which pins every
   /// byte: see `bundledWorker`).
   static async start(load, module, genesisJson, checkpoint, urls, onEvent) {
-    const worker = load.url ? new Worker(load.url, { type: 'module' }) : await bundledWorker(load);
+    const { worker, urls: blobs } = load.url
+      ? { worker: new Worker(load.url, { type: 'module' }), urls: [] }
+      : await bundledWorker(load);
     const client = new RemoteClient(worker, onEvent);
-    const ready = await client.#ask('start', { module, genesis: genesisJson, checkpoint, urls });
+    let ready;
+    try {
+      ready = await client.#ask('start', { module, genesis: genesisJson, checkpoint, urls });
+    } catch (e) {
+      // No worker is left running behind a failed start (a retry starts another).
+      worker.terminate();
+      throw e;
+    } finally {
+      // The worker has loaded its code (or failed to): the blob: URLs are not needed again.
+      for (const url of blobs) URL.revokeObjectURL(url);
+    }
     client.#chainId = ready.chainId;
     client.#params = ready.params;
     client.resumed = ready.resumed;
@@ -38,15 +50,24 @@ export class RemoteClient {
   #status = null;
   #statusAt = 0;
   #checkpoint = null;
+  #dead = null; // why the worker stopped (an uncaught error in it): every call fails with it
 
   constructor(worker, onEvent) {
     this.#worker = worker;
     this.#onEvent = onEvent;
     worker.onmessage = (m) => this.#receive(m.data);
+    // An error that reaches here was not caught in the worker (its calls and events catch
+    // theirs): the client's state is unknown, so it is not used again. A submit in flight may
+    // still have reached the relays: its transaction is followed in Activity all the same.
     worker.onerror = (e) => {
-      const error = new Error(`the client's worker failed: ${e.message ?? 'no reason given'}`);
-      for (const call of this.#calls.values()) call.reject(error);
+      this.#dead = new Error(`the client's worker failed: ${e.message ?? 'no reason given'}`);
+      console.error(this.#dead.message);
+      for (const call of this.#calls.values()) {
+        clearTimeout(call.timer);
+        call.reject(this.#dead);
+      }
       this.#calls.clear();
+      worker.terminate();
     };
   }
 
@@ -97,6 +118,7 @@ export class RemoteClient {
   }
 
   #ask(method, body = {}) {
+    if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -135,7 +157,7 @@ export class RemoteClient {
   }
 }
 
-/// The static bundle's worker: a worker cannot be loaded with subresource integrity, so its
+/// The static bundle's worker, and the `blob:` URLs to revoke once it has started: a worker cannot be loaded with subresource integrity, so its
 /// code and the wasm glue it imports are fetched with their pinned SHA-384 here and started
 /// from `blob:` URLs (the bundle's policy allows `blob:` scripts and workers for that; a
 /// `blob:` URL can only be made by code already running in the page). The wasm is the page's,
@@ -147,12 +169,12 @@ async function bundledWorker({ worker, glue }) {
     return res.text();
   };
   const [code, glueCode] = await Promise.all([text(worker), text(glue)]);
-  const blob = (source) => URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
-  const glueUrl = blob(glueCode);
   const from = code.indexOf(GLUE_SPECIFIER);
   if (from < 0) throw new Error('the worker does not import the wasm glue as expected');
-  const linked = code.slice(0, from) + glueUrl + code.slice(from + GLUE_SPECIFIER.length);
-  return new Worker(blob(linked), { type: 'module' });
+  const blob = (source) => URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const glueUrl = blob(glueCode);
+  const workerUrl = blob(code.slice(0, from) + glueUrl + code.slice(from + GLUE_SPECIFIER.length));
+  return { worker: new Worker(workerUrl, { type: 'module' }), urls: [glueUrl, workerUrl] };
 }
 
 /// How js/worker.js names the wasm glue; the bundle leaves it as it is (tools/wallet/bundle.mjs).

@@ -66,7 +66,10 @@ export function review(action) {
   if (action.kind === 'transfer') {
     rows.push(['Send', fmt(action.amount)], ['To', action.to]);
     const named = nameOf(action.to, app.accounts, app.contacts);
-    if (named) rows.push(['Recipient', named.own ? `your account "${named.name}"` : `contact "${named.name}"`]);
+    if (named) {
+      const what = named.own ? 'your account' : named.watched ? 'watched address (no key here)' : 'contact';
+      rows.push(['Recipient', `${what} "${named.name}"`]);
+    }
     if (app.requestMemo) rows.push(['Payee\'s note', `${app.requestMemo} (shown to you, not sent)`]);
   } else if (action.kind === 'stake') {
     rows.push(['Stake', fmt(action.amount)]);

@@ -66,8 +66,13 @@ function fillFromRequest(text) {
   if (r.amount !== undefined) {
     $('amount').value = w.format_amount(r.amount);
     amountField('amount', 'amount-check');
+  } else if (app.requestAddress !== null) {
+    // The amount came with the previous request, not from this one.
+    $('amount').value = '';
+    setText('amount-check', '');
   }
   app.requestMemo = r.memo;
+  app.requestAddress = r.address;
   setText('send-memo', r.memo ? `Note from the payee (not sent with the payment): ${r.memo}` : '', 'hint');
   return true;
 }
@@ -78,6 +83,12 @@ function fillFromRequest(text) {
 export function checkRecipient(live = false) {
   const text = $('to').value.trim();
   $('to-save').hidden = true;
+  // A request's note belongs to its payee: another recipient typed or picked drops it.
+  if (app.requestMemo && !/^meme:/i.test(text) && text.toLowerCase() !== app.requestAddress) {
+    app.requestMemo = '';
+    app.requestAddress = null;
+    setText('send-memo', '', 'hint');
+  }
   if (/^meme:/i.test(text) && !fillFromRequest(text)) return null;
   const address = addressCheck('to', 'to-check', live);
   if (address === null) return null;
@@ -87,7 +98,8 @@ export function checkRecipient(live = false) {
   if (address === app.address) {
     setText('to-check', '⚠ This is your own address: the coins would come back to you, less the fee.', 'hint warn');
   } else if (named) {
-    setText('to-check', `✓ ${named.own ? 'your account' : 'contact'} "${named.name}" (checksum correct${paid})`, 'hint ok');
+    const what = named.own ? 'your account' : named.watched ? 'watched address (no key here)' : 'contact';
+    setText('to-check', `✓ ${what} "${named.name}" (checksum correct${paid})`, 'hint ok');
   } else if (isLookalike(known, address)) {
     setText('to-check', `⚠ This address looks like one you paid before but is not the same: ${groupAddress(address)}. Compare every group.`, 'hint bad');
   } else if (!known.has(address)) {
@@ -124,6 +136,7 @@ export function openSend() {
   $('send-form').reset();
   for (const id of ['to-check', 'amount-check', 'send-error', 'send-memo']) setText(id, '');
   app.requestMemo = '';
+  app.requestAddress = null;
   $('to-save').hidden = true;
   renderPicker();
   $('fee').value = minFeeText();

@@ -32,6 +32,7 @@ export const app = {
   accountIndex: 0, // the selected account's index (its key signs), null if watch-only
   watchOnly: false, // the selected account is an address without a key
   requestMemo: '', // the payee's note of a `meme:` request pasted into the send form (not sent)
+  requestAddress: null, // that request's address (the note goes when another recipient is typed)
   contactsBack: null, // the screen the address book returns to
   address: null, // the selected account's address
   publicKey: null, // the address's key (hex): what the registry is keyed by

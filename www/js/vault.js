@@ -112,11 +112,20 @@ export function checkConfirm(ev) {
   askPassword(app.draft);
 }
 
+/// The passphrase fields in clear while "Show the passphrase" is ticked.
+export function showPassphrase() {
+  const type = $('passphrase-show').checked ? 'text' : 'password';
+  for (const id of ['passphrase', 'passphrase2']) $(id).type = type;
+}
+
 export function askPassword(phrase) {
   app.pendingPhrase = phrase;
   $('pw1').value = '';
   $('pw2').value = '';
   $('passphrase').value = '';
+  $('passphrase2').value = '';
+  $('passphrase-show').checked = false;
+  showPassphrase();
   $('pw-advanced').open = false;
   setText('pw-error', '');
   showFirstAddress();
@@ -160,6 +169,8 @@ export async function savePassword(ev) {
   const p2 = $('pw2').value;
   if (p1.length < 8) return setText('pw-error', 'Use at least 8 characters.');
   if (p1 !== p2) return setText('pw-error', 'The two passwords differ.');
+  // A mistyped passphrase is another wallet, with no error: it is typed twice.
+  if ($('passphrase').value !== $('passphrase2').value) return setText('pw-error', 'The two passphrases differ.');
   $('pw-submit').disabled = true;
   setText('pw-error', 'Encrypting…', 'hint');
   try {
@@ -175,6 +186,7 @@ export async function savePassword(ev) {
     app.pendingPhrase = null;
     app.draft = null;
     $('passphrase').value = '';
+    $('passphrase2').value = '';
     setText('pw-error', '', 'error');
     await unlocked(phrase, passphrase);
   } catch (e) {
@@ -212,8 +224,15 @@ async function unlocked(phrase, passphrase) {
   app.phrase = phrase;
   app.passphrase = passphrase;
   app.lastActivity = Date.now();
-  loadWallets();
-  selectAccount(app.accounts.selected);
+  try {
+    loadWallets();
+    selectAccount(app.accounts.selected);
+  } catch (e) {
+    // Never unlocked halfway: the phrase goes with the failure.
+    app.phrase = null;
+    app.passphrase = null;
+    throw e;
+  }
   show('home');
 }
 

@@ -20,9 +20,24 @@ function save(key, text) {
   }
 }
 
+/// The lists from storage, every entry checked: a keyed account's address derived again from
+/// the phrase (storage is not trusted to say which addresses are this wallet's), a watched
+/// address or a contact parsed by the wasm; what fails is dropped.
 export function loadWallets() {
-  app.accounts = A.loadAccounts(store.getItem(ACCOUNTS), store.getItem(ADDRESS));
-  app.contacts = A.loadContacts(store.getItem(CONTACTS));
+  const accounts = A.loadAccounts(store.getItem(ACCOUNTS), store.getItem(ADDRESS));
+  app.accounts = A.verified(accounts, (a) => {
+    if (a.watch) return { ...a, address: w.format_address(w.parse_address(a.address)) };
+    if (!app.phrase || a.account < 0 || a.account >= 2 ** 31) return null;
+    return { ...a, address: w.derive_account(app.phrase, app.passphrase, a.account, 0).address };
+  });
+  app.contacts = A.loadContacts(store.getItem(CONTACTS)).filter((c) => {
+    try {
+      w.parse_address(c.address);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const saveAccounts = () => save(ACCOUNTS, A.storedAccounts(app.accounts));
@@ -82,6 +97,19 @@ export function addAccount() {
     const index = A.nextAccountIndex(app.accounts.list);
     const key = w.derive_account(app.phrase, app.passphrase, index, 0);
     app.accounts = A.addKeyed(app.accounts, index, key.address);
+    setText('accounts-status', '', 'hint');
+    selectAccount(app.accounts.selected);
+  } catch (e) {
+    setText('accounts-status', errorMessage(e), 'hint bad');
+  }
+}
+
+export function removeAccount() {
+  const a = app.accounts.list[app.accounts.selected];
+  // eslint-disable-next-line no-alert
+  if (!a || !window.confirm(`Remove "${a.name}" from this wallet's list? ${a.watch ? 'It is only watched: nothing is lost.' : 'Its coins stay on the chain, under this recovery phrase.'}`)) return;
+  try {
+    app.accounts = A.remove(app.accounts, app.accounts.selected);
     setText('accounts-status', '', 'hint');
     selectAccount(app.accounts.selected);
   } catch (e) {

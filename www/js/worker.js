@@ -22,7 +22,10 @@ console.error = (...args) => {
 addEventListener('unhandledrejection', (e) => report(`unhandled: ${e.reason}`));
 
 // The page's clock (every message carries its `Date.now()`): the client judges staleness and
-// expiry at the time the page shows, even where the page's clock is not this thread's.
+// expiry at the time the page shows, even where the page's clock is not this thread's (a test's
+// clock moved on). Only ever forward: a message's `now` is as old as the time it waited in this
+// thread's queue, and a clock held back by that would take honest heads for ones from the
+// future. With one system clock on both sides the offset stays 0.
 const realNow = Date.now;
 let offset = 0;
 Date.now = () => realNow() + offset;
@@ -63,12 +66,13 @@ const METHODS = {
 };
 
 onmessage = async ({ data: m }) => {
-  if (typeof m.now === 'number') offset = m.now - realNow();
+  if (typeof m.now === 'number') offset = Math.max(offset, m.now - realNow());
   if (m.type === 'watch') {
     try {
       client?.watch(m.address);
-    } catch {
-      // Checked on the page before it was sent.
+    } catch (e) {
+      // The address was checked on the page; what is left is a bound (64 watched addresses).
+      report(`cannot watch ${m.address}: ${e instanceof Error ? e.message : e}`);
     }
     return;
   }

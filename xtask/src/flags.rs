@@ -20,9 +20,7 @@ Tasks:
                     4. page     cargo xtask page (below)
                     5. test     cargo test --workspace (the whole-system tests build the
                                 wasm crate with wasm-pack and run it in Node.js 20+, and
-                                drive the wallet page and the npm package in Chromium);
-                                relay/tests/liveness.rs, which waits on real time, runs
-                                at the same time (output in target/liveness.log)
+                                drive the wallet page and the npm package in Chromium)
                     6. sim      cargo run -p memecoin-sim -- --seeds 120 (the consensus
                                 simulation, below; the test step's debug build)
                     7. soak     cargo xtask soak --quick --blocks 150 --every 2 (below)

@@ -189,7 +189,10 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     run.step("module cycles", module_cycles)?;
     run.step("rust-version", check_rust_version)?;
     page(run)?;
-    workspace_tests(run)?;
+    // relay/tests/liveness.rs (about 290 s, mostly waiting on 50 ms slots) stays in this step:
+    // run beside the other tests, on 2 cores, its debug relays fell behind their slots and one
+    // lost finality (2026-12-04), so it is not run concurrently.
+    run.exec("test", &cargo(["test", "--workspace"]))?;
     // The test step's debug build (dependencies optimized, see the root Cargo.toml): no
     // release build of the relay's dependencies just for this.
     run.exec("sim", &cargo(["run", "-p", SIM, "--", "--seeds", SIM_CI_SEEDS]))?;
@@ -221,90 +224,6 @@ fn test(run: &mut Run) -> Result<(), Failure> {
     // Last, so that every other check has run: the long-mode smoke, which reports the
     // node's halts beyond its bounds until the node survives them.
     run.exec("sim long", &cargo(["run", "-p", SIM, "--"]).args(SIM_CI_LONG))
-}
-
-/// The tests of relay/tests/liveness.rs: they wait on real time (a validator down for 4,600
-/// slots of 50 ms, about 290 s) and use little CPU, so `cargo xtask test` runs their binary
-/// beside the rest of the workspace's tests, which skip them by name.
-const LIVENESS_TESTS: [&str; 3] = [
-    "a_validator_with_a_32_reveal_chain_keeps_proposing",
-    "two_equal_validators_recover_finality_after_one_was_down_for_4096_slots",
-    "two_sides_of_a_partition_longer_than_the_window_meet_on_one_chain",
-];
-
-/// `cargo test --workspace`, with the liveness binary run at the same time (its output in
-/// `target/liveness.log`, printed if it fails): one cargo holds the build directory's lock
-/// while its tests run, so the binary is built by cargo and run directly.
-fn workspace_tests(run: &mut Run) -> Result<(), Failure> {
-    run.exec("test build", &cargo(["test", "--workspace", "--no-run"]))?;
-    let log = target_dir(&run.root).join("liveness.log");
-    let mut liveness = None;
-    run.step("liveness start", |run| {
-        let fail = |reason: String| Failure {
-            step: "liveness start".into(),
-            command: "cargo test -p memecoin-relay --test liveness --no-run".into(),
-            reason,
-            hint: None,
-        };
-        let built = cargo(["test", "-p", RELAY, "--test", "liveness", "--no-run"])
-            .args(["--message-format=json"])
-            .command(&run.root)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|e| fail(e.to_string()))?;
-        let binary = String::from_utf8_lossy(&built.stdout)
-            .lines()
-            .filter(|l| l.contains("\"executable\"") && l.contains("\"liveness\""))
-            .find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                v["executable"].as_str().map(PathBuf::from)
-            })
-            .ok_or_else(|| fail("cargo named no liveness test binary".into()))?;
-        let out = std::fs::File::create(&log).map_err(|e| fail(e.to_string()))?;
-        let err = out.try_clone().map_err(|e| fail(e.to_string()))?;
-        println!("\n$ {} (beside the other tests; output in {})", binary.display(), log.display());
-        // Its own process group: stopped with the relays it started if the other tests fail.
-        use std::os::unix::process::CommandExt;
-        let child = std::process::Command::new(&binary)
-            .current_dir(run.root.join("relay"))
-            .stdout(out)
-            .stderr(err)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        liveness = Some(child);
-        Ok(())
-    })?;
-    let Some(mut liveness) = liveness else { return Ok(()) };
-    let skips = LIVENESS_TESTS.iter().flat_map(|t| ["--skip", t]);
-    let tests = run.exec("test", &cargo(["test", "--workspace", "--"]).args(skips));
-    if tests.is_err() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", liveness.id())])
-            .status();
-        let _ = liveness.wait();
-        return tests;
-    }
-    run.step("liveness", |_| {
-        let status = liveness.wait().map_err(|e| Failure {
-            step: "liveness".into(),
-            command: "relay/tests/liveness.rs".into(),
-            reason: e.to_string(),
-            hint: None,
-        })?;
-        let output = std::fs::read_to_string(&log).unwrap_or_default();
-        let passed = output.contains(&format!("test result: ok. {} passed", LIVENESS_TESTS.len()));
-        if status.success() && passed {
-            return Ok(());
-        }
-        println!("{output}");
-        Err(Failure {
-            step: "liveness".into(),
-            command: "relay/tests/liveness.rs".into(),
-            reason: format!("{status}; output above and in {}", log.display()),
-            hint: None,
-        })
-    })
 }
 
 /// The manifests `cargo xtask test` does not run by default: the short one it runs instead.

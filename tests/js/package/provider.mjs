@@ -121,13 +121,24 @@ export async function run({ connect, ErrorCode }, setup) {
   same(devAfter.balance, devBefore.balance - 1_250_000_000n - params.min_fee, 'the sender paid the amount and the fee');
   // The same signed bytes again: the relays refuse it (its nonce is spent), with their reason.
   await refused(wallet.request({ method: 'meme_sendRawTransaction', params: [signed.tx] }), ErrorCode.TRANSACTION_REJECTED, /refused by ws:.*nonce/, 'a replayed transaction');
-  // Two sends in a row take consecutive nonces without waiting.
-  const first = await wallet.request({ method: 'meme_sendTransaction', params: [{ to: setup.to, amount: 250_000_000n }] });
-  const second = await wallet.request({ method: 'meme_sendTransaction', params: [{ to: setup.to, amount: '0.5' }] });
+  // A nonce the chain has used is refused before signing, with core's reason.
+  await refused(wallet.request({ method: 'meme_sendTransaction', params: [{ to: setup.to, amount: '1', nonce: devBefore.nonce }] }),
+    ErrorCode.INVALID_PARAMS, /nonce \d+, the account's next is \d+/, 'a used nonce');
+  // Two sends made at once take consecutive nonces, and both are included: none replaces the
+  // other.
+  const [first, second] = await Promise.all([
+    wallet.request({ method: 'meme_sendTransaction', params: [{ to: setup.to, amount: 250_000_000n }] }),
+    wallet.request({ method: 'meme_sendTransaction', params: [{ to: setup.to, amount: '0.5' }] }),
+  ]);
   check(first !== second, 'two transactions');
+  // One past the next is a gap the chain would wait on: refused too.
+  const pendingNext = devAfter.nonce + 2n;
+  await refused(wallet.request({ method: 'meme_signTransaction', params: [{ to: setup.to, amount: '1', nonce: pendingNext + 1n }] }),
+    ErrorCode.INVALID_PARAMS, /nonce \d+, the account's next is \d+/, 'a nonce past the next');
   await wallet.request({ method: 'meme_waitForTransaction', params: [first] });
   await wallet.request({ method: 'meme_waitForTransaction', params: [second] });
   same(await wallet.request({ method: 'meme_getBalance', params: [setup.to] }), 2_000_000_000n, 'the recipient after three transfers');
+  same((await wallet.request({ method: 'meme_getAccount', params: [setup.dev] })).nonce, devAfter.nonce + 2n, 'two nonces used');
 
   // A relay that forges balances is caught: nothing unproven is answered.
   const fooled = await connect({ genesis: setup.genesis, relays: [setup.liar] });

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   MAX_ACCOUNTS, MAX_CONTACTS, MAX_NAME, addContact, addKeyed, addWatch, cleanName, loadAccounts,
-  loadContacts, nameOf, nextAccountIndex, removeContact, rename, shortAddress, storedAccounts,
+  loadContacts, nameOf, nextAccountIndex, remove, removeContact, rename, shortAddress, storedAccounts,
+  verified,
 } from '../../../www/js/accounts.js';
 
 test('a wallet from before accounts gets its first account from the saved address', () => {
@@ -68,4 +69,34 @@ test('contacts: one per address, sorted, bounded; names for Activity', () => {
   assert.deepEqual(nameOf('meme1b', accounts, book), { name: 'Bobby', own: false });
   assert.equal(nameOf('meme1q', accounts, book), null);
   assert.equal(shortAddress('meme1vywuqspjczfy0d7tzdmsd9jcn0zn30gp2lw4t2'), 'meme1vywu…4t2'.replace('…4t2', '…w4t2'));
+});
+
+test('remove takes any entry but the first account off the list', () => {
+  let acc = addKeyed(addWatch(loadAccounts(null, 'meme1a'), 'Cold', 'meme1w'), 1, 'meme1b');
+  assert.throws(() => remove(acc, 0), /The first account cannot be removed/);
+  acc = remove(acc, 1);
+  assert.deepEqual(acc.list.map((a) => a.address), ['meme1a', 'meme1b']);
+  assert.equal(acc.selected, 0, 'the selection goes back to the first account');
+  assert.deepEqual(remove(acc, 9), acc, 'no such entry: nothing changes');
+});
+
+test('verified keeps what the check returns, drops what it refuses, and follows the selection', () => {
+  const acc = { selected: 2, list: [
+    { name: 'Main', account: 0, address: 'meme1stale' },
+    { name: 'Bad', address: 'meme1bad', watch: true },
+    { name: 'Cold', address: 'meme1w', watch: true },
+  ] };
+  const checked = verified(acc, (a) => {
+    if (a.address === 'meme1bad') throw new Error('not an address');
+    return a.watch ? a : { ...a, address: 'meme1derived' };
+  });
+  assert.deepEqual(checked.list.map((a) => a.address), ['meme1derived', 'meme1w']);
+  assert.equal(checked.selected, 1, 'still on Cold');
+  assert.equal(verified(acc, () => null).list.length, 0);
+});
+
+test('a watched address is named, but not as one of this wallet\'s accounts', () => {
+  const acc = addWatch(loadAccounts(null, 'meme1a'), 'Cold', 'meme1w');
+  assert.deepEqual(nameOf('meme1w', acc, []), { name: 'Cold', own: false, watched: true });
+  assert.deepEqual(nameOf('meme1a', acc, []), { name: 'Account 1', own: true });
 });
