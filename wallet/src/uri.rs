@@ -191,9 +191,7 @@ pub fn check_memo(memo: &str) -> Result<(), UriError> {
     if memo.len() > MAX_MEMO_LEN {
         return Err(UriError::MemoTooLong { bytes: memo.len() });
     }
-    let bidi = |c: char| {
-        matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let bidi = |c: char| matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if memo.chars().any(|c| c.is_control() || bidi(c)) {
         return Err(UriError::MemoCharacter);
     }
