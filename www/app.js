@@ -165,6 +165,7 @@ function toggleQr() {
   const qr = $('receive');
   qr.hidden = !qr.hidden;
   $('show-qr').setAttribute('aria-expanded', String(!qr.hidden));
+  renderRequest();
 }
 
 let ticks = 0;

@@ -3,7 +3,6 @@
 // themselves are accounts.js (pure); what an account is and why is said there.
 
 import * as w from '../pkg/memecoin_wasm.js';
-import { renderSVG } from '../vendor/uqr.js';
 import { refreshAccount, renderAccount } from './account.js';
 import * as A from './accounts.js';
 import { errorMessage, groupAddress } from './format.js';
@@ -214,8 +213,10 @@ export function closeContacts() {
 /// the user may add (the wasm `payment_uri`, PROTOCOL.md §5.6). A bare request is drawn in upper
 /// case, which a QR code holds in its denser alphanumeric mode (parsing ignores the case of the
 /// scheme and the address); one with parameters is drawn as written, since names are lower case.
-export function renderRequest() {
-  if (!app.address) return;
+export async function renderRequest() {
+  // Drawn when shown: the QR module (7.6 KB gzipped) is loaded the first time Receive opens,
+  // not with the page.
+  if (!app.address || $('receive').hidden) return;
   const amountText = $('request-amount').value.trim();
   let uri;
   try {
@@ -227,6 +228,16 @@ export function renderRequest() {
     uri = w.payment_uri(app.address, undefined, '');
   }
   const bare = !uri.includes('?');
-  $('qr').innerHTML = renderSVG(bare ? uri.toUpperCase() : uri, { ecc: 'M', border: 2 });
   $('request-uri').textContent = uri;
+  let qr;
+  try {
+    qr = await import('../vendor/uqr.js');
+  } catch (e) {
+    setText('request-check', `The QR code could not be drawn: ${errorMessage(e)}`, 'hint bad');
+    return;
+  }
+  // The request may have changed while the module loaded: draw the one shown.
+  if ($('request-uri').textContent === uri) {
+    $('qr').innerHTML = qr.renderSVG(bare ? uri.toUpperCase() : uri, { ecc: 'M', border: 2 });
+  }
 }

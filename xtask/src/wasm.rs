@@ -28,11 +28,10 @@ const CLIENT_WASM_FILES: [&str; 3] =
 
 /// What a browser loads on a first visit, relative to `www/`, for the size report: these and
 /// the page's modules (`first_load`).
-const FIRST_LOAD: [&str; 7] = [
+const FIRST_LOAD: [&str; 6] = [
     "index.html",
     "style.css",
     "app.js",
-    "vendor/uqr.js",
     "pkg/memecoin_wasm.js",
     "pkg/memecoin_wasm_bg.wasm",
     "genesis.json",
@@ -303,8 +302,12 @@ fn client_package(run: &mut Run, built: &Path) -> Result<(), Failure> {
 /// The files of the page a relay serves from `www` (`--www`), relative to it: the first load
 /// without `genesis.json`, which belongs to a network, not to the page.
 pub(crate) fn page_files(www: &Path) -> Vec<String> {
-    first_load(www).into_iter().filter(|f| f != "genesis.json").collect()
+    first_load(www).into_iter().filter(|f| f != "genesis.json").chain(LATER.map(String::from)).collect()
 }
+
+/// Files of the page loaded after the first visit's load: the QR module, imported when Receive
+/// first opens.
+const LATER: [&str; 1] = ["vendor/uqr.js"];
 
 /// `FIRST_LOAD` and every module in `www/js/` (app.js imports them all).
 fn first_load(www: &Path) -> Vec<String> {
