@@ -399,9 +399,11 @@ export class Provider {
     const nonce = tx.nonce === undefined ? next : units(w, tx.nonce, 'nonce', true);
     const expected = nonce >= chain && nonce <= next ? nonce : chain;
     // What the chain would leave the sender, by core's rules, from the proven balance less what
-    // this provider's pending sends spend.
+    // this provider's other pending sends spend (one this replaces spends nothing once replaced).
     let balance = account.balance;
-    for (const { spend } of this.#pending.values()) balance = balance > spend ? balance - spend : 0n;
+    for (const [n, { spend }] of this.#pending) {
+      if (n !== nonce) balance = balance > spend ? balance - spend : 0n;
+    }
     call(() => w.preview_tx(this.#spec, 'transfer', s.publicKey, to, amount, fee, nonce,
       expected, balance, account.stake, account.unbonding.length, account.slashed));
     const signed = call(() => w.sign_transfer(s.phrase, s.passphrase, s.account, 0,
