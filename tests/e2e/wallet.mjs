@@ -566,14 +566,16 @@ async function main() {
     // Storage rewritten behind the wallet's back (another position under the old seal): the
     // wallet does not resume from it, says so, and verifies from the chain spec instead.
     step = 'forged checkpoint';
+    // Changed once the page is locked and its client stopped (after a reload: a running client
+    // seals and saves each new finality, which could write over the change).
+    await a.reload();
+    await a.locator('#screen-unlock').waitFor({ timeout: LONG });
+    check((await text(a, '#net')).includes('connects once unlocked'), 'nothing is followed before the seal is checked');
     await a.evaluate(([k, v]) => {
       const { checkpoint, mac } = JSON.parse(v);
       const last = checkpoint.slice(-1) === '0' ? '1' : '0';
       localStorage.setItem(k, JSON.stringify({ checkpoint: checkpoint.slice(0, -1) + last, mac }));
     }, saved[0]);
-    await a.reload();
-    await a.locator('#screen-unlock').waitFor({ timeout: LONG });
-    check((await text(a, '#net')).includes('connects once unlocked'), 'nothing is followed before the seal is checked');
     await a.fill('#unlock-pw', PASSWORD);
     await a.click('#unlock-submit');
     await a.locator('#screen-home').waitFor({ timeout: LONG });
