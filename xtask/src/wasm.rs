@@ -302,7 +302,11 @@ fn client_package(run: &mut Run, built: &Path) -> Result<(), Failure> {
 /// The files of the page a relay serves from `www` (`--www`), relative to it: the first load
 /// without `genesis.json`, which belongs to a network, not to the page.
 pub(crate) fn page_files(www: &Path) -> Vec<String> {
-    first_load(www).into_iter().filter(|f| f != "genesis.json").chain(LATER.map(String::from)).collect()
+    first_load(www)
+        .into_iter()
+        .filter(|f| f != "genesis.json")
+        .chain(LATER.map(String::from))
+        .collect()
 }
 
 /// Files of the page loaded after the first visit's load: the QR module, imported when Receive
