@@ -124,6 +124,8 @@ fn main() {
     c.put("text", "xprv", &text(5, &xprv.to_base58()));
     c.put("text", "xpub", &text(6, &xprv.to_public().to_base58()));
     c.put("text", "genesis", &text(7, &net.genesis.to_json()));
+    let request = format!("meme:{}?amount=2.5&memo=Rent%20for%20May&label=x", user.to_text());
+    c.put("text", "payment-request", &text(8, &request));
 
     // check_tx: the tip transactions, with and without the verified-signature flag.
     for (i, tx) in f.tip_txs.iter().enumerate() {

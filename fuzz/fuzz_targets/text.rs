@@ -1,4 +1,4 @@
-//! Core's text parsers: `input[0]` picks one, the rest is the text (UTF-8, else skipped).
+//! Core's and the wallet's text parsers: `input[0]` picks one, the rest is the text (UTF-8, else skipped).
 //! Each must not panic, and what parses must print back to text that parses to the same value
 //! (and for addresses and hashes, to the input itself up to case).
 #![no_main]
@@ -9,11 +9,12 @@ use memecoin_core::genesis::Genesis;
 use memecoin_core::hash::Hash;
 use memecoin_wallet::hd::{self, DerivationPath, ExtendedKey, ExtendedPublicKey};
 use memecoin_wallet::units::{format_amount, parse_amount};
+use memecoin_wallet::uri::{format_payment_uri, parse_payment_uri};
 
 fuzz_target!(|data: &[u8]| {
     let Some((selector, bytes)) = data.split_first() else { return };
     let Ok(text) = std::str::from_utf8(bytes) else { return };
-    match selector % 8 {
+    match selector % 9 {
         0 => {
             if let Ok(address) = Address::parse(text) {
                 let printed = address.to_text();
@@ -52,6 +53,14 @@ fuzz_target!(|data: &[u8]| {
         6 => {
             if let Ok(key) = ExtendedPublicKey::from_base58(text) {
                 assert_eq!(key.to_base58(), text);
+            }
+        }
+        // A payment request (a QR code's text): what parses prints back to one form, which
+        // parses to the same request.
+        8 => {
+            if let Ok(request) = parse_payment_uri(text) {
+                let printed = format_payment_uri(&request).expect("a parsed request prints");
+                assert_eq!(parse_payment_uri(&printed), Ok(request));
             }
         }
         _ => {
