@@ -249,10 +249,17 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
+/// The workspace's root folder (this crate is `tests/` in it): where the page, the npm package
+/// and the scripts the tests run are.
+pub fn workspace_root() -> std::path::PathBuf {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().unwrap_or(tests).to_path_buf()
+}
+
 /// Builds memecoin-wasm for Node.js (`wasm-pack build --dev --target nodejs`) into `out` and
 /// returns the package folder. wasm-pack is installed by `cargo xtask test`.
 pub fn wasm_pkg_for_node(out: &std::path::Path) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = workspace_root();
     let pkg = out.join("pkg");
     let status = std::process::Command::new("wasm-pack")
         .current_dir(&root)

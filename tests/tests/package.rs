@@ -19,16 +19,11 @@
 use memecoin_core::address::Address;
 use memecoin_node::keys;
 use memecoin_tests::liar::{self, Lie};
-use memecoin_tests::{genesis, http, node_command, start, wait_for};
+use memecoin_tests::{genesis, http, node_command, start, wait_for, workspace_root};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").into()
-}
 
 /// Runs `cmd` to the end within `secs`, failing the test with its output if it fails.
 async fn run(what: &str, cmd: &mut Command, secs: u64) -> String {
@@ -50,7 +45,7 @@ fn fresh(byte: u8) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_package_installs_from_its_tarball_and_works_in_node_and_chromium() {
-    let root = root();
+    let root = workspace_root();
     for needed in [
         root.join("client/pkg/memecoin_wasm_bg.wasm"),
         root.join("tests/e2e/node_modules/playwright-core"),

@@ -22,10 +22,10 @@ use memecoin_node::keys;
 use memecoin_relay::Config;
 use memecoin_relay::faucet::FaucetConfig;
 use memecoin_tests::liar::{self, Lie};
-use memecoin_tests::{config, genesis, launch, start};
+use memecoin_tests::{config, genesis, launch, start, workspace_root};
 use memecoin_wallet::hd;
 use memecoin_wallet::units::format_amount;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// A BIP-39 test phrase (valid checksum) for the imported wallet.
@@ -44,10 +44,6 @@ fn grouped(units: u64) -> String {
         out.push(c);
     }
     frac.map_or(out.clone(), |f| format!("{out}.{f}"))
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").into()
 }
 
 /// Copies the built page (without its npm folder and manifests) into `to`, keeping modification
@@ -113,7 +109,7 @@ async fn get_with_head(
 #[test]
 fn page_modules_in_node() {
     // Files named one by one: Node versions differ on what a directory argument means.
-    let dir = root().join("tests/js/wallet");
+    let dir = workspace_root().join("tests/js/wallet");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -124,7 +120,7 @@ fn page_modules_in_node() {
     let status = std::process::Command::new("node")
         .arg("--test")
         .args(&files)
-        .current_dir(root())
+        .current_dir(workspace_root())
         .status()
         .expect("node runs (Node.js is installed)");
     assert!(status.success(), "tests/js/wallet/ failed ({status})");
@@ -132,7 +128,7 @@ fn page_modules_in_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wallet_page_in_chromium() {
-    let root = root();
+    let root = workspace_root();
     let www = root.join("www");
     for needed in [
         www.join("pkg/memecoin_wasm_bg.wasm"),

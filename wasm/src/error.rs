@@ -36,7 +36,7 @@ pub enum Error {
     /// The vault blob is not a vault this version can open; `what` says why.
     VaultFormat { what: String },
     /// A passphrase longer than the vault holds (`vault::MAX_PASSPHRASE` bytes).
-    PassphraseTooLong { bytes: usize },
+    PassphraseTooLong { bytes: usize, max: usize },
     /// A payment request (`meme:…`) was refused.
     Uri(UriError),
     /// The password does not open the vault (or the vault was altered: AES-GCM cannot tell).
@@ -73,8 +73,8 @@ impl fmt::Display for Error {
             }
             Self::Random => f.write_str("the platform's random number generator failed"),
             Self::VaultFormat { what } => write!(f, "not a memecoin vault: {what}"),
-            Self::PassphraseTooLong { bytes } => {
-                write!(f, "passphrase is {bytes} bytes long, at most 512")
+            Self::PassphraseTooLong { bytes, max } => {
+                write!(f, "passphrase is {bytes} bytes long, at most {max}")
             }
             Self::Uri(e) => write!(f, "{e}"),
             Self::WrongPassword => f.write_str("wrong password"),

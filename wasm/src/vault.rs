@@ -131,7 +131,7 @@ pub async fn seal_with(
     nonce: &[u8; NONCE_LEN],
 ) -> Result<String, Error> {
     if passphrase.len() > MAX_PASSPHRASE {
-        return Err(Error::PassphraseTooLong { bytes: passphrase.len() });
+        return Err(Error::PassphraseTooLong { bytes: passphrase.len(), max: MAX_PASSPHRASE });
     }
     let plain = format!("{}\n{passphrase}", crate::wallet::parse_phrase(phrase)?);
     let subtle = subtle()?;

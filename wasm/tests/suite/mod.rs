@@ -218,7 +218,7 @@ async fn vault_opens_version_1_and_keeps_a_passphrase() {
     let long = "x".repeat(vault::MAX_PASSPHRASE + 1);
     assert_eq!(
         vault::seal_with(VAULT_V1_PHRASE, &long, "pw", &[1; 16], &[2; 12]).await,
-        Err(Error::PassphraseTooLong { bytes: 513 })
+        Err(Error::PassphraseTooLong { bytes: 513, max: 512 })
     );
     assert!(matches!(
         vault::seal_with("not a phrase", "", "pw", &[1; 16], &[2; 12]).await,
