@@ -143,6 +143,13 @@ export function nameOf(address, accounts, contacts) {
   return c ? { name: c.name, own: false } : null;
 }
 
+/// How a named address reads beside it (send form, review): `your account "Savings"`,
+/// `watched address (no key here) "Cold"`, `contact "Ann"`.
+export function nameLabel(named) {
+  const what = named.own ? 'your account' : named.watched ? 'watched address (no key here)' : 'contact';
+  return `${what} "${named.name}"`;
+}
+
 /// `meme1abcd…wxyz`: an address short enough for a switcher, with its start and end.
 export function shortAddress(address) {
   return `${address.slice(0, 9)}…${address.slice(-4)}`;

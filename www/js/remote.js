@@ -25,7 +25,7 @@ export class RemoteClient {
     const client = new RemoteClient(worker, onEvent);
     let ready;
     try {
-      ready = await client.#ask('start', { module, genesis: genesisJson, checkpoint, urls });
+      ready = await client.#ask('start', { args: [{ module, genesis: genesisJson, checkpoint, urls }] });
     } catch (e) {
       // No worker is left running behind a failed start (a retry starts another).
       worker.terminate();

@@ -2,7 +2,7 @@
 // signing and submitting the reviewed transaction.
 
 import * as w from '../pkg/memecoin_wasm.js';
-import { nameOf } from './accounts.js';
+import { nameLabel, nameOf } from './accounts.js';
 import { errorMessage } from './format.js';
 import { record, replaced, trackStatus } from './history.js';
 import * as records from './records.js';
@@ -66,10 +66,7 @@ export function review(action) {
   if (action.kind === 'transfer') {
     rows.push(['Send', fmt(action.amount)], ['To', action.to]);
     const named = nameOf(action.to, app.accounts, app.contacts);
-    if (named) {
-      const what = named.own ? 'your account' : named.watched ? 'watched address (no key here)' : 'contact';
-      rows.push(['Recipient', `${what} "${named.name}"`]);
-    }
+    if (named) rows.push(['Recipient', nameLabel(named)]);
     if (app.requestMemo) rows.push(['Payee\'s note', `${app.requestMemo} (shown to you, not sent)`]);
   } else if (action.kind === 'stake') {
     rows.push(['Stake', fmt(action.amount)]);

@@ -2,7 +2,7 @@
 
 import * as w from '../pkg/memecoin_wasm.js';
 import { errorMessage, groupAddress } from './format.js';
-import { nameOf } from './accounts.js';
+import { nameLabel, nameOf } from './accounts.js';
 import { isLookalike, knownAddresses } from './records.js';
 import { affordable, amountField, available, feeField, minFeeText, review } from './review.js';
 import * as records from './records.js';
@@ -98,8 +98,7 @@ export function checkRecipient(live = false) {
   if (address === app.address) {
     setText('to-check', '⚠ This is your own address: the coins would come back to you, less the fee.', 'hint warn');
   } else if (named) {
-    const what = named.own ? 'your account' : named.watched ? 'watched address (no key here)' : 'contact';
-    setText('to-check', `✓ ${what} "${named.name}" (checksum correct${paid})`, 'hint ok');
+    setText('to-check', `✓ ${nameLabel(named)} (checksum correct${paid})`, 'hint ok');
   } else if (isLookalike(known, address)) {
     setText('to-check', `⚠ This address looks like one you paid before but is not the same: ${groupAddress(address)}. Compare every group.`, 'hint bad');
   } else if (!known.has(address)) {

@@ -3,8 +3,8 @@
 // stays free while the client catches up. It imports nothing but the wasm glue (the static
 // bundle links that one import itself: js/remote.js, `bundledWorker`).
 //
-// Messages in: { type: 'call', id, method, …} ('start' first, then the client's methods and
-// 'status'), { type: 'watch', address }, { type: 'close' }. Out: { type: 'event', event,
+// Messages in: { type: 'call', id, method, args, now } ('start' first, then the client's methods and
+// 'status'), { type: 'watch', address, now }, { type: 'close' }. Out: { type: 'event', event,
 // status, checkpoint? } for every client event, and { id, value } or { id, error } per call.
 
 import init, * as w from '../pkg/memecoin_wasm.js';
@@ -81,7 +81,7 @@ onmessage = async ({ data: m }) => {
     return;
   }
   try {
-    const value = m.method === 'start' ? await start(m) : await METHODS[m.method](...(m.args ?? []));
+    const value = await METHODS[m.method](...(m.args ?? []));
     postMessage({ id: m.id, value });
   } catch (e) {
     postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) });

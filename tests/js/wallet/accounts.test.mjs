@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   MAX_ACCOUNTS, MAX_CONTACTS, MAX_NAME, addContact, addKeyed, addWatch, cleanName, loadAccounts,
-  loadContacts, nameOf, nextAccountIndex, remove, removeContact, rename, shortAddress, storedAccounts,
+  loadContacts, nameLabel, nameOf, nextAccountIndex, remove, removeContact, rename, shortAddress, storedAccounts,
   verified,
 } from '../../../www/js/accounts.js';
 
@@ -99,4 +99,7 @@ test('a watched address is named, but not as one of this wallet\'s accounts', ()
   const acc = addWatch(loadAccounts(null, 'meme1a'), 'Cold', 'meme1w');
   assert.deepEqual(nameOf('meme1w', acc, []), { name: 'Cold', own: false, watched: true });
   assert.deepEqual(nameOf('meme1a', acc, []), { name: 'Account 1', own: true });
+  assert.equal(nameLabel(nameOf('meme1w', acc, [])), 'watched address (no key here) "Cold"');
+  assert.equal(nameLabel(nameOf('meme1a', acc, [])), 'your account "Account 1"');
+  assert.equal(nameLabel(nameOf('meme1c', acc, [{ name: 'Ann', address: 'meme1c' }])), 'contact "Ann"');
 });
