@@ -836,17 +836,6 @@ async function main() {
     await waitText(b, '#accounts-status', (t) => t === 'The first account cannot be removed.', 'the first account stays');
     step = 'accounts';
 
-    // Conflicting finality from a second relay: the wallet stops, says so, and sends nothing.
-    // (Last: the evidence it sends gets the devnet's one validator slashed.)
-    step = 'conflicting finality';
-    const fk = await open(browser, 'fork', `${BASE}?relay=${encodeURIComponent(honest)}&relay=${encodeURIComponent(env('LIAR_FORK'))}`);
-    await fk.locator('#screen-welcome').waitFor({ timeout: LONG });
-    await importWallet(fk, PHRASE_B);
-    await waitText(fk, '#warnings', (t) => t.includes('Conflicting finality: this wallet has stopped'), 'the alarm');
-    check(await fk.locator('#go-send').isDisabled(), 'sending is blocked after the alarm');
-    check(await fk.locator('#go-stake').isDisabled(), 'staking is blocked after the alarm');
-    await shot(fk, '18-conflicting-finality');
-
     // --- B speeds up and cancels a pending transfer --------------------------------------------
     // Sent at the nonce after the next (by hand), it waits in the pool behind the gap, where it
     // can be replaced: sped up (same, higher fee), then cancelled (the smallest amount to
@@ -893,6 +882,18 @@ async function main() {
       await waitText(b, `#history li[data-tx="${id}"]`, (t) => t.includes('not included: another transaction at its nonce was'),
         `${id} to be superseded`, 30_000);
     }
+
+    // Conflicting finality from a second relay: the wallet stops, says so, and sends nothing.
+    // (Last of the steps that need blocks: the evidence it sends gets the devnet's one validator
+    // slashed, and the chain stops. It used to come before the speed-up, which then raced it.)
+    step = 'conflicting finality';
+    const fk = await open(browser, 'fork', `${BASE}?relay=${encodeURIComponent(honest)}&relay=${encodeURIComponent(env('LIAR_FORK'))}`);
+    await fk.locator('#screen-welcome').waitFor({ timeout: LONG });
+    await importWallet(fk, PHRASE_B);
+    await waitText(fk, '#warnings', (t) => t.includes('Conflicting finality: this wallet has stopped'), 'the alarm');
+    check(await fk.locator('#go-send').isDisabled(), 'sending is blocked after the alarm');
+    check(await fk.locator('#go-stake').isDisabled(), 'staking is blocked after the alarm');
+    await shot(fk, '18-conflicting-finality');
 
     // --- auto-lock: B has been idle; six minutes later (default 5) it is locked ----------------
     step = 'auto-lock';
