@@ -21,6 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a relay (and a validator, with --validator-key).
+    #[command(override_usage = "memecoin-relay run --genesis <FILE> [OPTIONS]\n       \
+                                memecoin-relay run --config <FILE> [OPTIONS]")]
     Run(Box<RunArgs>),
     /// Make a validator key file (signing key + commit-reveal hash chain).
     Keygen {
@@ -170,10 +172,10 @@ const DOPPELGANGER_EPOCHS: u64 = 2;
 #[derive(Args)]
 struct RunArgs {
     /// A TOML file with any of the flags below (flags given on the command line win).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The chain spec (JSON). Required (here or in --config).
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, value_name = "FILE", required_unless_present = "config")]
     genesis: Option<PathBuf>,
     /// Where the database lives [default: memecoin-data]
     #[arg(long)]
@@ -238,6 +240,11 @@ struct RunArgs {
     /// is wrong, for `cargo xtask testnet`. Not for real use.
     #[arg(long, hide = true, allow_negative_numbers = true)]
     clock_offset_ms: Option<i64>,
+    /// A file holding this relay's clock offset in ms, read again every 250 ms: a host whose
+    /// clock is stepped while it runs, for `cargo xtask testnet`'s `clock` fault. Not for real
+    /// use.
+    #[arg(long, hide = true, value_name = "FILE")]
+    clock_offset_file: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -532,10 +539,31 @@ fn stats_text(stats: &memecoin_node::store::Stats) -> String {
     out
 }
 
+/// Keeps this relay's clock offset at what `path` says (`--clock-offset-file`), starting from
+/// `offset`: a missing or unreadable file leaves the clock where it is.
+async fn follow_clock_offset(path: PathBuf, mut offset: i64) {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        every.tick().await;
+        let Ok(text) = tokio::fs::read_to_string(&path).await else { continue };
+        let Ok(now) = text.trim().parse::<i64>() else { continue };
+        if now != offset {
+            offset = now;
+            memecoin_node::node::set_clock_offset_ms(offset);
+            tracing::warn!(
+                "this relay's clock now runs {offset} ms off the system's (--clock-offset-file)"
+            );
+        }
+    }
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(offset) = args.clock_offset_ms {
         memecoin_node::node::set_clock_offset_ms(offset);
         tracing::warn!("this relay's clock runs {offset} ms off the system's (--clock-offset-ms)");
+    }
+    if let Some(path) = args.clock_offset_file.clone() {
+        tokio::spawn(follow_clock_offset(path, args.clock_offset_ms.unwrap_or(0)));
     }
     let file: FileConfig = match &args.config {
         Some(p) => toml::from_str(

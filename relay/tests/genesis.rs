@@ -169,3 +169,22 @@ fn nonsense_is_refused_and_writes_nothing() {
         assert!(!out.exists(), "{args:?} wrote a spec");
     }
 }
+
+/// An operator reads how to start a node from `run --help`: the spec is required (the usage
+/// line says so, not only the text further down), and every setting with a default shows it.
+#[test]
+fn run_help_says_the_spec_is_required_and_shows_every_default() {
+    let out = relay(&["run", "--help"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let usage = text.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    assert!(usage.contains("--genesis <FILE>"), "usage line without --genesis: {usage}");
+    assert!(text.contains("--config <FILE>"), "{text}");
+    for default in ["[default: memecoin-data]", "[default: 127.0.0.1:8080]", "[default: 2]"] {
+        assert!(text.contains(default), "run --help does not show {default}: {text}");
+    }
+    // What it says is what it does: no spec and no config is refused, naming the flag.
+    let refused = relay(&["run"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--genesis"));
+}

@@ -69,11 +69,12 @@ pub(crate) struct Bench {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Fault {
     /// `partition`, `kill` (SIGKILL, restarted on the same data dir when it ends), `pause`
-    /// (SIGSTOP, then SIGCONT) or `delay` (delay and loss on links).
+    /// (SIGSTOP, then SIGCONT), `delay` (delay and loss on links) or `clock` (the hosts' clocks
+    /// stepped by `offset_ms` while they run, and back when it ends).
     pub kind: String,
     pub at_s: u64,
     pub for_s: u64,
-    /// `kill`, `pause`: the hosts. `delay`: every link of these hosts.
+    /// `kill`, `pause`, `clock`: the hosts. `delay`: every link of these hosts.
     #[serde(default)]
     pub hosts: Vec<String>,
     /// `partition`: groups that cannot reach each other (every host in one). `delay`: two
@@ -84,6 +85,9 @@ pub(crate) struct Fault {
     pub delay_ms: u64,
     #[serde(default)]
     pub loss_percent: f64,
+    /// `clock`: how far the hosts' clocks step, in ms (positive: ahead), on top of `clock_ms`.
+    #[serde(default)]
+    pub offset_ms: i64,
 }
 
 fn default_slot_ms() -> u64 {
@@ -154,6 +158,11 @@ impl Manifest {
             }
             match fault.kind.as_str() {
                 "kill" | "pause" if !fault.hosts.is_empty() && fault.groups.is_empty() => {}
+                "clock" if !fault.hosts.is_empty() && fault.groups.is_empty() => {
+                    if fault.offset_ms == 0 {
+                        return Err(format!("{at}: offset_ms is 0"));
+                    }
+                }
                 "partition" => {
                     let mut listed: Vec<&String> = fault.groups.iter().flatten().collect();
                     listed.sort();
@@ -178,10 +187,12 @@ impl Manifest {
                         return Err(format!("{at}: neither delay_ms nor loss_percent"));
                     }
                 }
-                "kill" | "pause" => return Err(format!("{at}: give hosts (and no groups)")),
+                "kill" | "pause" | "clock" => {
+                    return Err(format!("{at}: give hosts (and no groups)"));
+                }
                 other => {
                     return Err(format!(
-                        "fault {}: unknown kind {other:?} (partition, kill, pause, delay)",
+                        "fault {}: unknown kind {other:?} (partition, kill, pause, delay, clock)",
                         n + 1
                     ));
                 }
@@ -228,6 +239,14 @@ mod tests {
             ),
             ("[[fault]]\nkind = \"jam\"\nat_s = 1\nfor_s = 1\nhosts = [\"v1\"]\n", "unknown kind"),
             ("[[fault]]\nkind = \"delay\"\nat_s = 1\nfor_s = 1\nhosts = [\"v1\"]\n", "neither"),
+            (
+                "[[fault]]\nkind = \"clock\"\nat_s = 1\nfor_s = 1\nhosts = [\"v1\"]\n",
+                "offset_ms is 0",
+            ),
+            (
+                "[[fault]]\nkind = \"clock\"\nat_s = 1\nfor_s = 1\noffset_ms = 5\ngroups = [[\"v0\"]]\n",
+                "give hosts",
+            ),
             ("colour = 1\n", "unknown field"),
         ];
         for (extra, why) in refused {

@@ -4,7 +4,8 @@
 //!
 //! Every pair of hosts has one link, through a proxy in this process ([`proxy`]): partitions,
 //! delay and loss are the proxies' doing (the kernel here has no `netem`); kill and pause are
-//! signals to the host's process; a wrong clock is the relay's `--clock-offset-ms`. The relays
+//! signals to the host's process; a wrong clock is the relay's `--clock-offset-ms`, and a clock
+//! stepped while it runs (a `clock` fault) a file the relay reads again (`--clock-offset-file`). The relays
 //! run with `--no-peer-exchange`, so the links are the whole topology.
 //!
 //! The checks, after the run: (1) no two hosts, at any time, reported different finalized
@@ -173,6 +174,11 @@ fn scenario(
             }
             if let Some(offset) = manifest.clock_ms.get(name) {
                 args.push(format!("--clock-offset-ms={offset}"));
+            }
+            if manifest.faults.iter().any(|f| f.kind == "clock" && f.hosts.contains(name)) {
+                let file = clock_file(dir, name);
+                let _ = std::fs::remove_file(&file);
+                args.extend(["--clock-offset-file".into(), file.display().to_string()]);
             }
             Host {
                 name: name.clone(),
@@ -442,6 +448,7 @@ fn watch(
                     match fault.kind.as_str() {
                         "kill" => running.kill(i),
                         "pause" => running.signal(i, "-STOP"),
+                        "clock" => set_clock(manifest, dir, i, fault.offset_ms)?,
                         _ => {}
                     }
                 }
@@ -454,6 +461,7 @@ fn watch(
                     match fault.kind.as_str() {
                         "kill" => running.start(i)?,
                         "pause" => running.signal(i, "-CONT"),
+                        "clock" => set_clock(manifest, dir, i, 0)?,
                         _ => {}
                     }
                 }
@@ -542,6 +550,23 @@ fn measure(
     json!({ "load": load_report, "propagation": propagation })
 }
 
+/// The file host `name`'s relay reads its clock offset from (`--clock-offset-file`).
+fn clock_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.clock"))
+}
+
+/// Steps host `i`'s clock to its manifest offset plus `step` ms, written whole (a rename) so the
+/// relay never reads half a number.
+fn set_clock(manifest: &Manifest, dir: &Path, i: usize, step: i64) -> Result<(), String> {
+    let name = &manifest.hosts()[i];
+    let offset = manifest.clock_ms.get(name).copied().unwrap_or(0) + step;
+    let file = clock_file(dir, name);
+    let fresh = file.with_extension("clock.new");
+    std::fs::write(&fresh, offset.to_string())
+        .and_then(|()| std::fs::rename(&fresh, &file))
+        .map_err(|e| format!("{}: {e}", file.display()))
+}
+
 fn describe(fault: &Fault) -> String {
     let mut text = if fault.groups.is_empty() {
         fault.hosts.join(",")
@@ -550,6 +575,9 @@ fn describe(fault: &Fault) -> String {
     };
     if fault.kind == "delay" {
         text.push_str(&format!(" ({} ms, {}% loss)", fault.delay_ms, fault.loss_percent));
+    }
+    if fault.kind == "clock" {
+        text.push_str(&format!(" ({:+} ms)", fault.offset_ms));
     }
     text
 }
