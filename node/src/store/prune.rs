@@ -16,7 +16,7 @@
 //! blocks of finality, not every block.
 
 use super::{
-    ACCOUNT_TXS, BLOCKS, CANONICAL, HEIGHTS, KEY_PRUNED_BELOW, KEY_PRUNING,
+    ACCOUNT_TXS, BLOCK_HEIGHTS, BLOCKS, CANONICAL, KEY_PRUNED_BELOW, KEY_PRUNING,
     KEY_STATES_PRUNED_BELOW, META, NODES, STATES, Store, StoreError, TXS, account_tx_key, db_err,
     decode, height_hash_key, indexed_addresses, split_height_hash_key,
 };
@@ -245,26 +245,26 @@ impl Store {
             let mut pruned = Pruned::default();
             {
                 let mut heights =
-                    txn.open_table(HEIGHTS).map_err(db_err("opening table heights"))?;
-                let mut blocks = txn.open_table(BLOCKS).map_err(db_err("opening table blocks"))?;
+                    txn.open_table(BLOCK_HEIGHTS).map_err(db_err("opening table block_heights"))?;
+                let mut blocks =
+                    txn.open_table(BLOCKS).map_err(db_err("opening table blocks_by_height"))?;
                 let mut states = txn.open_table(STATES).map_err(db_err("opening table states"))?;
                 let mut txs = txn.open_table(TXS).map_err(db_err("opening table txs"))?;
                 let mut index =
                     txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
                 let to = height_hash_key(blocks_below, &Hash::ZERO);
-                let doomed = heights
-                    .range::<&[u8; 40]>(..&to)
-                    .map_err(db_err("scanning the height index"))?
-                    .map(|e| e.map(|(k, _)| split_height_hash_key(k.value())))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err("scanning the height index"))?;
-                for (height, hash) in doomed {
-                    let block: Option<Block> = blocks
-                        .remove(hash.as_bytes())
-                        .map_err(db_err("deleting a block"))?
-                        .map(|v| decode(v.value(), "block"))
-                        .transpose()?;
-                    for (position, tx) in (0u32..).zip(block.iter().flat_map(|b| &b.txs)) {
+                // The blocks below, oldest first: the start of the table.
+                let mut doomed = Vec::new();
+                for entry in blocks
+                    .extract_from_if::<&[u8; 40], _>(..&to, |_, _| true)
+                    .map_err(db_err("deleting blocks"))?
+                {
+                    let (key, value) = entry.map_err(db_err("deleting blocks"))?;
+                    let block: Block = decode(value.value(), "block")?;
+                    doomed.push((split_height_hash_key(key.value()), block));
+                }
+                for ((height, hash), block) in doomed {
+                    for (position, tx) in (0u32..).zip(&block.txs) {
                         let id = tx.id();
                         // The index keeps one location per id: only if it is this block's.
                         let here = txs
@@ -280,24 +280,24 @@ impl Store {
                                 .map_err(db_err("deleting an account index entry"))?;
                         }
                     }
-                    pruned.blocks = pruned.blocks.saturating_add(u64::from(block.is_some()));
+                    pruned.blocks = pruned.blocks.saturating_add(1);
                     if states.remove(hash.as_bytes()).map_err(db_err("deleting a state"))?.is_some()
                     {
                         pruned.states = pruned.states.saturating_add(1);
                     }
                     heights
-                        .remove(&height_hash_key(height, &hash))
-                        .map_err(db_err("deleting a height index entry"))?;
+                        .remove(hash.as_bytes())
+                        .map_err(db_err("deleting a block index entry"))?;
                 }
                 // States of the blocks kept, below the state window.
                 let from = height_hash_key(blocks_below.max(old_states), &Hash::ZERO);
                 let to = height_hash_key(states_below, &Hash::ZERO);
-                let stateless = heights
+                let stateless = blocks
                     .range::<&[u8; 40]>(&from..&to)
-                    .map_err(db_err("scanning the height index"))?
+                    .map_err(db_err("scanning blocks"))?
                     .map(|e| e.map(|(k, _)| split_height_hash_key(k.value()).1))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err("scanning the height index"))?;
+                    .map_err(db_err("scanning blocks"))?;
                 for hash in stateless {
                     if states.remove(hash.as_bytes()).map_err(db_err("deleting a state"))?.is_some()
                     {
