@@ -245,16 +245,22 @@ fn a_new_relay_starts_from_a_checkpoint_survives_kill_9_and_follows_the_chain() 
 }
 
 /// Joining a chain whose state holds many accounts (`MEMECOIN_JOIN_ACCOUNTS`, default 2,000;
-/// the benchmark of BENCHMARKS.md runs 10,000 on a release build): the time from the joiner's
-/// start to its state checked and stored, and to its head within a slot of the validator's, on
-/// stdout. A checkpoint sync's cost is the state's, not the chain's length: it fetches one state
-/// and the blocks since the checkpoint.
+/// the benchmark of BENCHMARKS.md runs 10,000 on a release build) once it is
+/// `MEMECOIN_JOIN_BLOCKS` long (default 20; the benchmark's 100,000 at
+/// `MEMECOIN_JOIN_SLOT_MS=50` takes about 85 minutes): the time from the joiner's start to its
+/// state checked and stored, and to its head within a slot of the validator's, on stdout. A
+/// checkpoint sync's cost is the state's, not the chain's length: it fetches one state and the
+/// blocks since the checkpoint.
 #[test]
 fn joining_a_state_of_many_accounts() {
     use memecoin_core::address::Address;
     use memecoin_core::genesis::{Genesis, GenesisAccount};
-    let accounts: u64 =
-        std::env::var("MEMECOIN_JOIN_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let setting = |name: &str, default: u64| -> u64 {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let accounts = setting("MEMECOIN_JOIN_ACCOUNTS", 2_000);
+    let blocks = setting("MEMECOIN_JOIN_BLOCKS", 20);
+    let slot_ms = setting("MEMECOIN_JOIN_SLOT_MS", 200);
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
     let run = |args: &[&str]| {
@@ -265,7 +271,7 @@ fn joining_a_state_of_many_accounts() {
     run(&["genesis", "--devnet", "--validator-key", &path("v.json"), "--out", &path("g.json")]);
     let mut genesis =
         Genesis::from_json(&std::fs::read_to_string(path("g.json")).unwrap()).unwrap();
-    genesis.params.slot_ms = 200;
+    genesis.params.slot_ms = slot_ms;
     for i in 0..accounts {
         let seed = memecoin_core::hash::tagged_hash(
             memecoin_core::hash::Domain::Reveal,
@@ -295,6 +301,7 @@ fn joining_a_state_of_many_accounts() {
     );
     wait_until("the validator finalizing", 120, || finalized(pa) > 20);
     let url_a = format!("ws://127.0.0.1:{pa}/ws");
+    // The second relay follows from the start, block by block, as a long-running peer would.
     let b = spawn(
         &[
             "run",
@@ -309,6 +316,9 @@ fn joining_a_state_of_many_accounts() {
         ],
         &dir.path().join("b.log"),
     );
+    // Twice the chain's time, and two minutes.
+    let long = blocks.saturating_mul(slot_ms).saturating_mul(2) / 1000 + 120;
+    wait_until("the chain long enough", long, || finalized(pa) >= blocks);
     wait_until("the second relay caught up", 120, || finalized(pb) + 4 > finalized(pa));
     let started = Instant::now();
     let c = spawn(
@@ -348,7 +358,7 @@ fn joining_a_state_of_many_accounts() {
     };
     println!(
         "checkpoint sync of {accounts} accounts: {} tree nodes checked and stored in {} ms; \
-         following the chain {} ms after start (at height {})",
+         following the chain {} ms after start (at height {}, {slot_ms} ms slots)",
         field("nodes"),
         field("ms"),
         joined.as_millis(),
