@@ -36,11 +36,13 @@
 //! blocks left their pages about 40 % empty (3.7 MB of slack for 6.3 MB of blocks, `db stats`
 //! after 9,600 blocks under load), which moved the file across one of redb's doublings. A file
 //! of the earlier layout (`blocks` by hash, `heights`) is moved to this one when it is opened
-//! ([`Store::open`]), in batches that each commit whole.
+//! ([`Store::open`], [`Store::open_existing`]), in batches that each commit whole; there is no
+//! way back (a relay from before the move sees no blocks in a moved file).
 //!
 //! # Atomicity and durability
 //!
-//! Every mutating method is one redb write transaction: a block, the state after it, its new
+//! Every mutating method is one redb write transaction (the one exception is the move of a file
+//! of the earlier layout at open, a batch a transaction, over before the open returns): a block, the state after it, its new
 //! tree nodes and its transaction index commit together or not at all, and a method that fails
 //! part way commits nothing. Commits use redb's default durability
 //! ([`redb::Durability::Immediate`]): when a method returns `Ok`, the data has been fsynced and
@@ -96,8 +98,10 @@ pub const FILE_NAME: &str = "chain.redb";
 /// recent blocks and states, and what it reads again the OS keeps in its page cache.
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Blocks moved a write transaction when a file of the earlier layout is opened.
-const UPGRADE_BATCH: usize = 4_096;
+/// Blocks, and bytes of them, moved a write transaction when a file of the earlier layout is
+/// opened: a transaction's pages are freed for reuse only once it commits, so the batches
+/// bound how far the move grows the file.
+const UPGRADE_BATCH: (usize, usize) = (4_096, 64 << 20);
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("blocks_by_height");
@@ -471,7 +475,7 @@ impl Store {
         let db = std::sync::Arc::new(db);
         let store = Store { db, chain_id, path, failure: std::sync::OnceLock::new() };
         store.init()?;
-        store.upgrade_layout()?;
+        store.upgrade_layout(UPGRADE_BATCH.0, UPGRADE_BATCH.1)?;
         Ok(store)
     }
 
@@ -508,61 +512,70 @@ impl Store {
         })
     }
 
-    /// Moves the blocks of a file of the earlier layout (`blocks` by hash, and `heights`) into
-    /// `blocks_by_height` and `block_heights`, [`UPGRADE_BATCH`] blocks a write transaction,
-    /// then deletes the old tables. A crash between batches leaves each block in one layout or
-    /// the other, and the next open goes on from there. Nothing to do on a file of this layout.
-    fn upgrade_layout(&self) -> Result<(), StoreError> {
+    /// Whether the database in `dir` is of the earlier layout (`blocks` by hash, and
+    /// `heights`), which the next open moves to this one ([`Store::open`]): the relay says so
+    /// before it starts the move, which takes a while on a long archive. Opens and closes the
+    /// file; `false` if there is none.
+    pub fn needs_upgrade(dir: &Path) -> Result<bool, StoreError> {
+        let path = dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Ok(false);
+        }
+        let db = redb::Builder::new().open(&path).map_err(|e| open_err(&path, e))?;
+        let txn = db.begin_read().map_err(db_err("starting a read transaction"))?;
+        Ok(has_old_tables(txn.list_tables().map_err(db_err("listing tables"))?))
+    }
+
+    /// Moves the blocks of a file of the earlier layout into `blocks_by_height` and
+    /// `block_heights`, then deletes the old tables. Each block goes by its own header's height
+    /// (so a block the old height index lacked moves too; an index entry without its block is
+    /// dropped with the index). Batches of at most `max_blocks` blocks and `max_bytes` of them,
+    /// each a write transaction: a crash between batches leaves each block in one layout or the
+    /// other, and the next open goes on from there. Returns how many blocks it moved.
+    fn upgrade_layout(&self, max_blocks: usize, max_bytes: usize) -> Result<u64, StoreError> {
         let txn = self.read()?;
-        let tables = txn.list_tables().map_err(db_err("listing tables"))?;
-        let old = tables.map(|t| t.name().to_owned()).any(|name| name == OLD_HEIGHTS.name());
+        let old = has_old_tables(txn.list_tables().map_err(db_err("listing tables"))?);
         drop(txn);
         if !old {
-            return Ok(());
+            return Ok(0);
         }
+        let mut moved = 0u64;
         loop {
             let done = self.write(|txn| {
-                let tables = txn.list_tables().map_err(db_err("listing tables"))?;
-                if !tables.map(|t| t.name().to_owned()).any(|name| name == OLD_HEIGHTS.name()) {
-                    return Ok(true);
-                }
-                let mut old_heights =
-                    txn.open_table(OLD_HEIGHTS).map_err(db_err("opening table heights"))?;
                 let mut old_blocks =
                     txn.open_table(OLD_BLOCKS).map_err(db_err("opening table blocks"))?;
                 let mut blocks =
                     txn.open_table(BLOCKS).map_err(db_err("opening table blocks_by_height"))?;
                 let mut heights =
                     txn.open_table(BLOCK_HEIGHTS).map_err(db_err("opening table block_heights"))?;
-                let batch = old_heights
-                    .iter()
-                    .map_err(db_err("scanning the height index"))?
-                    .take(UPGRADE_BATCH)
-                    .map(|e| e.map(|(k, _)| *k.value()))
-                    .collect::<Result<Vec<[u8; 40]>, _>>()
-                    .map_err(db_err("scanning the height index"))?;
-                if batch.is_empty() {
-                    drop((old_heights, old_blocks));
-                    txn.delete_table(OLD_HEIGHTS).map_err(db_err("deleting table heights"))?;
-                    txn.delete_table(OLD_BLOCKS).map_err(db_err("deleting table blocks"))?;
-                    return Ok(true);
+                let (mut count, mut bytes) = (0usize, 0usize);
+                while count < max_blocks && bytes < max_bytes {
+                    let Some((hash, value)) =
+                        old_blocks.pop_first().map_err(db_err("moving a block"))?
+                    else {
+                        moved = moved.saturating_add(count as u64);
+                        drop(old_blocks);
+                        txn.delete_table(OLD_BLOCKS).map_err(db_err("deleting table blocks"))?;
+                        txn.delete_table(OLD_HEIGHTS).map_err(db_err("deleting table heights"))?;
+                        return Ok(true);
+                    };
+                    let hash = Hash(*hash.value());
+                    let block: Block = decode(value.value(), "block")?;
+                    let height = block.header.header.height;
+                    blocks
+                        .insert(&height_hash_key(height, &hash), value.value())
+                        .map_err(db_err("moving a block"))?;
+                    heights
+                        .insert(hash.as_bytes(), &height.to_be_bytes())
+                        .map_err(db_err("moving a block"))?;
+                    count = count.saturating_add(1);
+                    bytes = bytes.saturating_add(value.value().len());
                 }
-                for key in batch {
-                    let (height, hash) = split_height_hash_key(&key);
-                    if let Some(block) =
-                        old_blocks.remove(hash.as_bytes()).map_err(db_err("moving a block"))?
-                    {
-                        blocks.insert(&key, block.value()).map_err(db_err("moving a block"))?;
-                        heights
-                            .insert(hash.as_bytes(), &height.to_be_bytes())
-                            .map_err(db_err("moving a block"))?;
-                    }
-                    old_heights.remove(&key).map_err(db_err("moving a block"))?;
-                }
+                moved = moved.saturating_add(count as u64);
                 Ok(false)
             })?;
             if done {
-                return Ok(());
+                return Ok(moved);
             }
         }
     }
@@ -590,7 +603,7 @@ impl Store {
         drop((meta, txn));
         let db = std::sync::Arc::new(db);
         let store = Store { db, chain_id, path, failure: std::sync::OnceLock::new() };
-        store.upgrade_layout()?;
+        store.upgrade_layout(UPGRADE_BATCH.0, UPGRADE_BATCH.1)?;
         Ok(store)
     }
 
@@ -1203,6 +1216,11 @@ fn write_canonical(txn: &WriteTransaction, canonical: &[(u64, Hash)]) -> Result<
     Ok(())
 }
 
+/// Whether `tables` (a file's) include either table of the earlier layout.
+fn has_old_tables(mut tables: impl Iterator<Item = redb::UntypedTableHandle>) -> bool {
+    tables.any(|t| [OLD_BLOCKS.name(), OLD_HEIGHTS.name()].contains(&t.name()))
+}
+
 fn read_block(txn: &ReadTransaction, hash: &Hash) -> Result<Option<Block>, StoreError> {
     read_block_bytes(txn, hash)?.map(|bytes| decode(&bytes, "block")).transpose()
 }
@@ -1793,7 +1811,7 @@ mod tests {
 
     /// Writes the blocks at heights `from..` back in the earlier layout (`blocks` by hash and
     /// `heights`), as a relay before the change left them, or one killed part way through the
-    /// move left the ones not moved yet.
+    /// move left the ones not moved yet. From 1, the new tables go too, as in a real old file.
     fn to_old_layout(store: &Store, from: u64) {
         let txn = store.db.begin_write().unwrap();
         {
@@ -1814,40 +1832,79 @@ mod tests {
                 old_heights.insert(&key, ()).unwrap();
             }
         }
+        if from <= 1 {
+            assert!(txn.delete_table(BLOCKS).unwrap());
+            assert!(txn.delete_table(BLOCK_HEIGHTS).unwrap());
+        }
         txn.commit().unwrap();
+    }
+
+    fn table_names(store: &Store) -> Vec<String> {
+        let txn = store.db.begin_read().unwrap();
+        txn.list_tables().unwrap().map(|t| t.name().to_owned()).collect()
     }
 
     #[test]
     fn a_file_of_the_earlier_layout_is_moved_whole_at_open_even_after_a_crash_part_way() {
-        for from in [1, 4] {
-            let mut t = TestChain::new();
-            let blocks: Vec<Block> = (0..6).map(|_| t.extend(&[])).collect();
-            let expected = t.store.blocks_above(0, 100).unwrap();
-            assert_eq!(expected, blocks);
-            // From 1: a file of the earlier layout. From 4: one whose move was cut short (a
-            // batch commits whole, so the blocks below 4 are moved and the rest are not).
-            to_old_layout(&t.store, from);
-            let TestChain { dir, store, chain, .. } = t;
-            drop(store);
-            let store = Store::open(dir.path(), chain.id).unwrap();
-            assert_eq!(store.blocks_above(0, 100).unwrap(), expected, "from {from}");
+        let mut t = TestChain::new();
+        let blocks: Vec<Block> = (0..7).map(|_| t.extend(&[])).collect();
+        let expected = t.store.blocks_above(0, 100).unwrap();
+        assert_eq!(expected, blocks);
+        let TestChain { dir, store, chain, .. } = t;
+        let check = |store: &Store| {
+            assert_eq!(store.blocks_above(0, 100).unwrap(), expected);
             for block in &blocks {
                 assert_eq!(store.block(&block.hash()).unwrap().as_ref(), Some(block));
                 assert!(store.has_block(&block.hash()).unwrap());
             }
-            let txn = store.db.begin_read().unwrap();
-            let names: Vec<String> =
-                txn.list_tables().unwrap().map(|t| t.name().to_owned()).collect();
+            let names = table_names(store);
             assert!(!names.iter().any(|n| n == "blocks" || n == "heights"), "{names:?}");
-            drop(txn);
-            // And the tools' open moves it too.
-            drop(store);
+        };
+        // A real old file: the relay's open moves it, and says first that it will.
+        to_old_layout(&store, 1);
+        drop(store);
+        assert!(Store::needs_upgrade(dir.path()).unwrap());
+        let store = Store::open(dir.path(), chain.id).unwrap();
+        check(&store);
+        drop(store);
+        assert!(!Store::needs_upgrade(dir.path()).unwrap());
+        // One whose move was cut short: the blocks below 4 moved, the rest not.
+        let store = Store::open(dir.path(), chain.id).unwrap();
+        to_old_layout(&store, 4);
+        drop(store);
+        check(&Store::open(dir.path(), chain.id).unwrap());
+        // The tools' open moves it too (it does not make the tables first).
+        let store = Store::open(dir.path(), chain.id).unwrap();
+        to_old_layout(&store, 1);
+        drop(store);
+        check(&Store::open_existing(dir.path()).unwrap());
+        // In many batches, by count and by bytes: the same blocks, and how many moved.
+        for (max_blocks, max_bytes) in [(2, usize::MAX), (usize::MAX, 1)] {
             let store = Store::open(dir.path(), chain.id).unwrap();
             to_old_layout(&store, 1);
-            drop(store);
-            let store = Store::open_existing(dir.path()).unwrap();
-            assert_eq!(store.blocks_above(0, 100).unwrap(), expected);
+            assert_eq!(store.upgrade_layout(max_blocks, max_bytes).unwrap(), 7);
+            check(&store);
+            assert_eq!(store.upgrade_layout(max_blocks, max_bytes).unwrap(), 0);
         }
+    }
+
+    #[test]
+    fn the_move_takes_a_block_the_old_index_lacked_and_drops_an_index_entry_without_a_block() {
+        let mut t = TestChain::new();
+        let blocks: Vec<Block> = (0..3).map(|_| t.extend(&[])).collect();
+        to_old_layout(&t.store, 1);
+        let txn = t.store.db.begin_write().unwrap();
+        {
+            let mut old_heights = txn.open_table(OLD_HEIGHTS).unwrap();
+            let lone = &blocks[1];
+            old_heights.remove(&height_hash_key(2, &lone.hash())).unwrap();
+            old_heights.insert(&height_hash_key(9, &Hash([7; 32])), ()).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(t.store.upgrade_layout(2, usize::MAX).unwrap(), 3);
+        assert_eq!(t.store.blocks_above(0, 100).unwrap(), blocks);
+        assert_eq!(t.store.hashes_above(0).unwrap().len(), 3);
+        assert!(!t.store.has_block(&Hash([7; 32])).unwrap());
     }
 
     /// Every node reachable from `root` that the store lacks.
@@ -1879,7 +1936,8 @@ mod tests {
 
     /// A pruned node's blocks come in at the top and leave at the bottom: the table that holds
     /// them must keep its pages full, or the file grows by the slack (blocks filed by hash left
-    /// about 40 % of their pages empty, and a 100,000-block soak's file doubled for it).
+    /// about 40 % of their pages empty: 3.7 MB of slack for 6.3 MB of blocks after a 9,600-block
+    /// soak under load).
     #[test]
     fn blocks_coming_in_and_pruned_out_keep_their_pages_full() {
         let mut t = TestChain::new();

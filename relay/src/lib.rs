@@ -132,6 +132,12 @@ pub fn start(
     let addr = listener.local_addr()?;
     // Before anything else: a bad certificate or key stops the start, naming the file.
     let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
+    if memecoin_node::store::Store::needs_upgrade(&config.data_dir).unwrap_or(false) {
+        tracing::info!(
+            data_dir = %config.data_dir.display(),
+            "moving the database's blocks to the by-height layout (once; a long archive takes a while)"
+        );
+    }
     let mut node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
     let validator = config.validator.as_ref().map_or("none".into(), |v| {
         memecoin_core::address::Address::from_public_key(&v.key.public_key()).to_text()

@@ -115,7 +115,9 @@ enum Command {
         #[arg(long)]
         pruning: Option<Pruning>,
     },
-    /// Look into a data dir's database. Refuses a data dir a running relay has open.
+    /// Look into a data dir's database. Refuses a data dir a running relay has open. A
+    /// database of the earlier block layout is moved to the current one first (once, said on
+    /// stderr; a relay of before the move cannot read it after).
     #[command(subcommand)]
     Db(DbCommand),
 }
@@ -397,13 +399,13 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run(args) => run(*args).await,
         Command::Db(DbCommand::Stats { data_dir }) => {
-            let store = Store::open_existing(&data_dir)?;
+            let store = open_store(&data_dir)?;
             print!("{}", stats_text(&store.stats()?));
             Ok(())
         }
         Command::Db(DbCommand::Prune { data_dir, window }) => db_prune(&data_dir, window),
         Command::Db(DbCommand::Export { data_dir, out }) => {
-            let store = Store::open_existing(&data_dir)?;
+            let store = open_store(&data_dir)?;
             let at = memecoin_node::checkpoint::export(&store, &out)?;
             println!("exported height {} ({}) to {}", at.height, at.hash, out.display());
             Ok(())
@@ -419,7 +421,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Db(DbCommand::Compact { data_dir }) => {
-            let store = Store::open_existing(&data_dir)?;
+            let store = open_store(&data_dir)?;
             let before = store.stats()?.file_bytes;
             store.compact()?;
             let after = Store::open_existing(&data_dir)?.stats()?.file_bytes;
@@ -463,9 +465,21 @@ fn checkpoint_sync(
     }
 }
 
+/// The database of `data_dir` for the `db` tools, saying first when opening it moves it to
+/// the current layout (a write, once, that takes a while on a long archive).
+fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
+    if Store::needs_upgrade(data_dir).unwrap_or(false) {
+        eprintln!(
+            "{}: moving the database's blocks to the by-height layout first (once)",
+            data_dir.display()
+        );
+    }
+    Ok(Store::open_existing(data_dir)?)
+}
+
 /// `db prune`: below the finalized height by the window given or recorded.
 fn db_prune(data_dir: &std::path::Path, window: Option<u64>) -> anyhow::Result<()> {
-    let store = Store::open_existing(data_dir)?;
+    let store = open_store(data_dir)?;
     let recorded = store.recorded_pruning()?;
     let Some((last, min)) = recorded else {
         anyhow::bail!(
@@ -523,12 +537,12 @@ fn stats_text(stats: &memecoin_node::store::Stats) -> String {
         _ => "heights    none (no block stored)\n".to_owned(),
     };
     out += &format!(
-        "{:<12} {:>10} {:>12} {:>12} {:>12}\n",
+        "{:<14} {:>10} {:>12} {:>12} {:>12}\n",
         "table", "entries", "stored", "index", "fragmented"
     );
     for t in &stats.tables {
         out += &format!(
-            "{:<12} {:>10} {:>12} {:>12} {:>12}\n",
+            "{:<14} {:>10} {:>12} {:>12} {:>12}\n",
             t.name,
             t.entries,
             size(t.stored_bytes),
@@ -539,14 +553,18 @@ fn stats_text(stats: &memecoin_node::store::Stats) -> String {
     out
 }
 
+/// The clock offset `path` says (`--clock-offset-file`), if it is there and a number.
+fn read_clock_offset(path: &std::path::Path) -> Option<i64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
 /// Keeps this relay's clock offset at what `path` says (`--clock-offset-file`), starting from
 /// `offset`: a missing or unreadable file leaves the clock where it is.
 async fn follow_clock_offset(path: PathBuf, mut offset: i64) {
     let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
         every.tick().await;
-        let Ok(text) = tokio::fs::read_to_string(&path).await else { continue };
-        let Ok(now) = text.trim().parse::<i64>() else { continue };
+        let Some(now) = read_clock_offset(&path) else { continue };
         if now != offset {
             offset = now;
             memecoin_node::node::set_clock_offset_ms(offset);
@@ -563,7 +581,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::warn!("this relay's clock runs {offset} ms off the system's (--clock-offset-ms)");
     }
     if let Some(path) = args.clock_offset_file.clone() {
-        tokio::spawn(follow_clock_offset(path, args.clock_offset_ms.unwrap_or(0)));
+        // Read once before the node opens, so a host restarted while its clock is stepped
+        // starts on the stepped clock.
+        let mut offset = args.clock_offset_ms.unwrap_or(0);
+        if let Some(now) = read_clock_offset(&path) {
+            offset = now;
+            memecoin_node::node::set_clock_offset_ms(offset);
+            tracing::warn!(
+                "this relay's clock runs {offset} ms off the system's (--clock-offset-file)"
+            );
+        }
+        tokio::spawn(follow_clock_offset(path, offset));
     }
     let file: FileConfig = match &args.config {
         Some(p) => toml::from_str(

@@ -468,7 +468,13 @@ impl Conn {
                 let mut size = 0usize;
                 let blocks = hashes
                     .iter()
-                    .map_while(|hash| self.shared.reader.block_bytes(hash).ok().flatten())
+                    .map_while(|hash| match self.shared.reader.block_bytes(hash) {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            tracing::warn!(%hash, "serving blocks: {e}");
+                            None
+                        }
+                    })
                     .map(hex::encode)
                     .take_while(|hex| {
                         size += hex.len();
@@ -487,7 +493,10 @@ impl Conn {
                     Err(e) => return self.strike(Some(id), Strike::BadHash(e.to_string())),
                 };
                 let turn = self.shared.big_replies.acquire().await;
-                let found = self.shared.reader.checkpoint_bytes(&hash).ok().flatten();
+                let found = self.shared.reader.checkpoint_bytes(&hash).unwrap_or_else(|e| {
+                    tracing::warn!(%hash, "serving a checkpoint: {e}");
+                    None
+                });
                 drop(turn);
                 self.charge(2).await;
                 match found {

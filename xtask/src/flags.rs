@@ -37,7 +37,7 @@ Tasks:
                                   relay's musl release build and podman build
                    13. testnet  cargo xtask testnet testnet/ci.toml (below) on the
                                   image's relay: 5 hosts, a partition, a kill -9, a
-                                  pause, a slow and lossy link (root)
+                                  pause, a slow and lossy link, a clock stepped (root)
                    14. fuzz     cargo xtask fuzz --seconds 5 (below), built unoptimized
                                   (cargo fuzz --dev): every fuzz target over its
                                   committed corpus, then 5 s of fuzzing
@@ -124,7 +124,7 @@ Tasks:
                   through a proxy of the testnet's (delay, loss, partitions); the scenario
                   of each TOML manifest (default: every testnet/*.toml but ci.toml): hosts,
                   stakes, slot length, a host's clock, timed faults (partition, kill -9 and
-                  restart, SIGSTOP, delay and loss). Checks no conflicting finalized blocks,
+                  restart, SIGSTOP, delay and loss, a clock stepped while it runs). Checks no conflicting finalized blocks,
                   finality back within the manifest's bound after every fault and never
                   stalled outside one, one chain on every host at the end, no ERROR or
                   panic in a log; report in target/testnet/<name>/report.json. `cargo xtask

@@ -225,8 +225,36 @@ pub(crate) fn soak(run: &mut Run, soak: &Soak) -> Result<(), Failure> {
             break;
         }
     }
+    // Stopped as an operator would (SIGTERM), so `db stats` below reads a file closed cleanly
+    // rather than one redb must first repair; killed if it takes more than 10 s.
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(relay.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(relay);
-    let summary = summary(&samples, soak);
+    let mut summary = summary(&samples, soak);
+    // What the file holds, table by table, beside its size: the live data apart from the
+    // free pages redb grew the file by (it doubles a file that runs out of pages).
+    for node in node_dirs(&data) {
+        let stats = Cmd::new(&bin.join("memecoin-relay").display().to_string()).args([
+            "db".to_string(),
+            "stats".into(),
+            "--data-dir".into(),
+            node.display().to_string(),
+        ]);
+        match stats.command(&run.root).output() {
+            Ok(out) if out.status.success() => {
+                summary.push_str(&format!("\n$ {stats}\n{}", String::from_utf8_lossy(&out.stdout)))
+            }
+            Ok(out) => summary.push_str(&format!(
+                "\n$ {stats}\nfailed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )),
+            Err(e) => summary.push_str(&format!("\n$ {stats}\nfailed: {e}\n")),
+        }
+    }
     print!("{summary}");
     std::fs::write(out.join("summary.txt"), &summary).map_err(|e| io_failure("write", e))?;
     if !soak.quick {
@@ -283,12 +311,23 @@ fn head(addr: &str) -> Option<(u64, u64)> {
     Some((v["height"].as_u64()?, v["finalized_height"].as_u64()?))
 }
 
+/// Every data dir under `data` (one a validator), in name order.
+fn node_dirs(data: &Path) -> Vec<PathBuf> {
+    let Ok(dirs) = std::fs::read_dir(data) else { return Vec::new() };
+    let mut dirs: Vec<PathBuf> = dirs
+        .filter_map(Result::ok)
+        .map(|d| d.path())
+        .filter(|p| p.join("chain.redb").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// The size of every `chain.redb` under `data` (one a validator).
 fn db_bytes(data: &Path) -> u64 {
-    let Ok(dirs) = std::fs::read_dir(data) else { return 0 };
-    dirs.filter_map(Result::ok)
-        .map(|d| d.path().join("chain.redb"))
-        .filter_map(|p: PathBuf| std::fs::metadata(p).ok())
+    node_dirs(data)
+        .iter()
+        .filter_map(|d| std::fs::metadata(d.join("chain.redb")).ok())
         .map(|m| m.len())
         .sum()
 }

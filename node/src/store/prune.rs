@@ -253,21 +253,17 @@ impl Store {
                 let mut index =
                     txn.open_table(ACCOUNT_TXS).map_err(db_err("opening table account_txs"))?;
                 let to = height_hash_key(blocks_below, &Hash::ZERO);
-                // The blocks below, oldest first: the start of the table. Their keys only, so
-                // a first prune of a long archive holds one block in memory at a time.
-                let doomed = blocks
-                    .range::<&[u8; 40]>(..&to)
-                    .map_err(db_err("scanning blocks"))?
-                    .map(|e| e.map(|(k, _)| split_height_hash_key(k.value())))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err("scanning blocks"))?;
-                for (height, hash) in doomed {
-                    let block: Option<Block> = blocks
-                        .remove(&height_hash_key(height, &hash))
-                        .map_err(db_err("deleting a block"))?
-                        .map(|v| decode(v.value(), "block"))
-                        .transpose()?;
-                    for (position, tx) in (0u32..).zip(block.iter().flat_map(|b| &b.txs)) {
+                // The blocks below, oldest first, taken off the start of the table one at a
+                // time (the iterator removes each as it yields it): a first prune of a long
+                // archive holds one block in memory, whatever it deletes.
+                for entry in blocks
+                    .extract_from_if::<&[u8; 40], _>(..&to, |_, _| true)
+                    .map_err(db_err("deleting blocks"))?
+                {
+                    let (key, value) = entry.map_err(db_err("deleting a block"))?;
+                    let (height, hash) = split_height_hash_key(key.value());
+                    let block: Block = decode(value.value(), "block")?;
+                    for (position, tx) in (0u32..).zip(&block.txs) {
                         let id = tx.id();
                         // The index keeps one location per id: only if it is this block's.
                         let here = txs
@@ -283,7 +279,7 @@ impl Store {
                                 .map_err(db_err("deleting an account index entry"))?;
                         }
                     }
-                    pruned.blocks = pruned.blocks.saturating_add(u64::from(block.is_some()));
+                    pruned.blocks = pruned.blocks.saturating_add(1);
                     if states.remove(hash.as_bytes()).map_err(db_err("deleting a state"))?.is_some()
                     {
                         pruned.states = pruned.states.saturating_add(1);

@@ -162,6 +162,16 @@ impl Manifest {
                     if fault.offset_ms == 0 {
                         return Err(format!("{at}: offset_ms is 0"));
                     }
+                    // One step at a time a host: a heal sets the clock back to the manifest's.
+                    let overlaps = self.faults.iter().take(n).any(|other| {
+                        other.kind == "clock"
+                            && other.hosts.iter().any(|h| fault.hosts.contains(h))
+                            && other.at_s < fault.at_s + fault.for_s
+                            && fault.at_s < other.at_s + other.for_s
+                    });
+                    if overlaps {
+                        return Err(format!("{at}: overlaps another clock fault on a host"));
+                    }
                 }
                 "partition" => {
                     let mut listed: Vec<&String> = fault.groups.iter().flatten().collect();
@@ -246,6 +256,11 @@ mod tests {
             (
                 "[[fault]]\nkind = \"clock\"\nat_s = 1\nfor_s = 1\noffset_ms = 5\ngroups = [[\"v0\"]]\n",
                 "give hosts",
+            ),
+            (
+                "[[fault]]\nkind = \"clock\"\nat_s = 1\nfor_s = 5\noffset_ms = 5\nhosts = [\"v1\"]\n\
+                 [[fault]]\nkind = \"clock\"\nat_s = 3\nfor_s = 5\noffset_ms = 9\nhosts = [\"v1\", \"v2\"]\n",
+                "overlaps another clock fault",
             ),
             ("colour = 1\n", "unknown field"),
         ];

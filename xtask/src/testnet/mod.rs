@@ -5,8 +5,9 @@
 //! Every pair of hosts has one link, through a proxy in this process ([`proxy`]): partitions,
 //! delay and loss are the proxies' doing (the kernel here has no `netem`); kill and pause are
 //! signals to the host's process; a wrong clock is the relay's `--clock-offset-ms`, and a clock
-//! stepped while it runs (a `clock` fault) a file the relay reads again (`--clock-offset-file`). The relays
-//! run with `--no-peer-exchange`, so the links are the whole topology.
+//! stepped while it runs (a `clock` fault) a file the relay reads again
+//! (`--clock-offset-file`). The relays run with `--no-peer-exchange`, so the links are the whole
+//! topology.
 //!
 //! The checks, after the run: (1) no two hosts, at any time, reported different finalized
 //! blocks at one height, and every host's chain holds each finalized block seen; (2) after
