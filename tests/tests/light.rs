@@ -84,7 +84,9 @@ async fn a_light_client_follows_a_relay_across_epochs_and_catches_a_lie() {
         let links = links_for(&mut ws, &client, p).await;
         client.accept_finality(p, &links).unwrap();
     }
-    assert!(client.finalized().height >= 20);
+    // As far as the proofs go: the last of each epoch that is over (a relay serves the stored
+    // ones to a client from genesis), so its height depends on how many slots had blocks.
+    assert_eq!(client.finalized().height, proofs.last().unwrap().source.height);
     assert!(client.epoch() >= 2);
 
     // The newest proof alone (`latest`): a client at genesis takes it by skipping the epochs
