@@ -1,6 +1,6 @@
-//! Core's and the wallet's text parsers: `input[0]` picks one, the rest is the text (UTF-8, else skipped).
-//! Each must not panic, and what parses must print back to text that parses to the same value
-//! (and for addresses and hashes, to the input itself up to case).
+//! Core's and the wallet's text parsers: `input[0]` picks one, the rest is the text (UTF-8, else
+//! skipped). Each must not panic, and what parses must print back to text that parses to the
+//! same value (and for addresses and hashes, to the input itself up to case).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

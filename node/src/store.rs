@@ -42,9 +42,9 @@
 //! # Atomicity and durability
 //!
 //! Every mutating method is one redb write transaction (the one exception is the move of a file
-//! of the earlier layout at open, a batch a transaction, over before the open returns): a block, the state after it, its new
-//! tree nodes and its transaction index commit together or not at all, and a method that fails
-//! part way commits nothing. Commits use redb's default durability
+//! of the earlier layout at open, a batch a transaction, over before the open returns): a block,
+//! the state after it, its new tree nodes and its transaction index commit together or not at
+//! all, and a method that fails part way commits nothing. Commits use redb's default durability
 //! ([`redb::Durability::Immediate`]): when a method returns `Ok`, the data has been fsynced and
 //! survives a crash or power loss. Readers see the last committed transaction (MVCC), never a
 //! half-written block.
@@ -102,6 +102,11 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// opened: a transaction's pages are freed for reuse only once it commits, so the batches
 /// bound how far the move grows the file.
 const UPGRADE_BATCH: (usize, usize) = (4_096, 64 << 20);
+
+/// What the relay and the `db` tools say before they open a file [`Store::needs_upgrade`] finds
+/// of the earlier layout.
+pub const UPGRADE_NOTICE: &str =
+    "moving the database's blocks to the by-height layout (once; a long archive takes a while)";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("blocks_by_height");
@@ -521,7 +526,10 @@ impl Store {
         if !path.is_file() {
             return Ok(false);
         }
-        let db = redb::Builder::new().open(&path).map_err(|e| open_err(&path, e))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .open(&path)
+            .map_err(|e| open_err(&path, e))?;
         let txn = db.begin_read().map_err(db_err("starting a read transaction"))?;
         Ok(has_old_tables(txn.list_tables().map_err(db_err("listing tables"))?))
     }
@@ -1222,11 +1230,21 @@ fn has_old_tables(mut tables: impl Iterator<Item = redb::UntypedTableHandle>) ->
 }
 
 fn read_block(txn: &ReadTransaction, hash: &Hash) -> Result<Option<Block>, StoreError> {
-    read_block_bytes(txn, hash)?.map(|bytes| decode(&bytes, "block")).transpose()
+    with_block(txn, hash, |bytes| decode(bytes, "block"))
 }
 
-/// The stored bytes of block `hash`: its height from `block_heights`, then the block.
+/// The stored bytes of block `hash`, as stored.
 fn read_block_bytes(txn: &ReadTransaction, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+    with_block(txn, hash, |bytes| Ok(bytes.to_vec()))
+}
+
+/// `f` of the stored bytes of block `hash`, read in place: its height from `block_heights`,
+/// then the block from `blocks_by_height`.
+fn with_block<T>(
+    txn: &ReadTransaction,
+    hash: &Hash,
+    f: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
     let heights = txn.open_table(BLOCK_HEIGHTS).map_err(db_err("opening table block_heights"))?;
     let Some(height) = heights.get(hash.as_bytes()).map_err(db_err("reading the block index"))?
     else {
@@ -1236,7 +1254,7 @@ fn read_block_bytes(txn: &ReadTransaction, hash: &Hash) -> Result<Option<Vec<u8>
     let blocks = txn.open_table(BLOCKS).map_err(db_err("opening table blocks_by_height"))?;
     let value = blocks.get(&key).map_err(db_err("reading a block"))?;
     let value = value.ok_or(StoreError::Corrupt { what: "block index (block missing)" })?;
-    Ok(Some(value.value().to_vec()))
+    f(value.value()).map(Some)
 }
 
 /// Writes a block with its state, nodes and indexes into `txn` (not committed).

@@ -133,10 +133,7 @@ pub fn start(
     // Before anything else: a bad certificate or key stops the start, naming the file.
     let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
     if memecoin_node::store::Store::needs_upgrade(&config.data_dir).unwrap_or(false) {
-        tracing::info!(
-            data_dir = %config.data_dir.display(),
-            "moving the database's blocks to the by-height layout (once; a long archive takes a while)"
-        );
+        tracing::info!(data_dir = %config.data_dir.display(), "{}", memecoin_node::store::UPGRADE_NOTICE);
     }
     let mut node = Node::open(config.genesis.clone(), &config.data_dir, config.validator.clone())?;
     let validator = config.validator.as_ref().map_or("none".into(), |v| {

@@ -469,10 +469,7 @@ fn checkpoint_sync(
 /// the current layout (a write, once, that takes a while on a long archive).
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
     if Store::needs_upgrade(data_dir).unwrap_or(false) {
-        eprintln!(
-            "{}: moving the database's blocks to the by-height layout first (once)",
-            data_dir.display()
-        );
+        eprintln!("{}: {}", data_dir.display(), memecoin_node::store::UPGRADE_NOTICE);
     }
     Ok(Store::open_existing(data_dir)?)
 }
@@ -553,25 +550,15 @@ fn stats_text(stats: &memecoin_node::store::Stats) -> String {
     out
 }
 
-/// The clock offset `path` says (`--clock-offset-file`), if it is there and a number.
-fn read_clock_offset(path: &std::path::Path) -> Option<i64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Keeps this relay's clock offset at what `path` says (`--clock-offset-file`), starting from
-/// `offset`: a missing or unreadable file leaves the clock where it is.
-async fn follow_clock_offset(path: PathBuf, mut offset: i64) {
-    let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        every.tick().await;
-        let Some(now) = read_clock_offset(&path) else { continue };
-        if now != offset {
-            offset = now;
-            memecoin_node::node::set_clock_offset_ms(offset);
-            tracing::warn!(
-                "this relay's clock now runs {offset} ms off the system's (--clock-offset-file)"
-            );
-        }
+/// Sets this relay's clock offset to what `path` says (`--clock-offset-file`) if that is a
+/// number other than `offset`, the one it runs on: a missing or unreadable file leaves the
+/// clock where it is.
+fn follow_clock_file(path: &std::path::Path, offset: &mut i64) {
+    let read = std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse::<i64>().ok());
+    if let Some(now) = read.filter(|now| now != offset) {
+        *offset = now;
+        memecoin_node::node::set_clock_offset_ms(now);
+        tracing::warn!("this relay's clock runs {now} ms off the system's (--clock-offset-file)");
     }
 }
 
@@ -582,16 +569,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = args.clock_offset_file.clone() {
         // Read once before the node opens, so a host restarted while its clock is stepped
-        // starts on the stepped clock.
+        // starts on the stepped clock; then every 250 ms.
         let mut offset = args.clock_offset_ms.unwrap_or(0);
-        if let Some(now) = read_clock_offset(&path) {
-            offset = now;
-            memecoin_node::node::set_clock_offset_ms(offset);
-            tracing::warn!(
-                "this relay's clock runs {offset} ms off the system's (--clock-offset-file)"
-            );
-        }
-        tokio::spawn(follow_clock_offset(path, offset));
+        follow_clock_file(&path, &mut offset);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                every.tick().await;
+                follow_clock_file(&path, &mut offset);
+            }
+        });
     }
     let file: FileConfig = match &args.config {
         Some(p) => toml::from_str(

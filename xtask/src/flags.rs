@@ -124,10 +124,10 @@ Tasks:
                   through a proxy of the testnet's (delay, loss, partitions); the scenario
                   of each TOML manifest (default: every testnet/*.toml but ci.toml): hosts,
                   stakes, slot length, a host's clock, timed faults (partition, kill -9 and
-                  restart, SIGSTOP, delay and loss, a clock stepped while it runs). Checks no conflicting finalized blocks,
-                  finality back within the manifest's bound after every fault and never
-                  stalled outside one, one chain on every host at the end, no ERROR or
-                  panic in a log; report in target/testnet/<name>/report.json. `cargo xtask
+                  restart, SIGSTOP, delay and loss, a clock stepped while it runs). Checks no
+                  conflicting finalized blocks, finality back within the manifest's bound
+                  after every fault and never stalled outside one, one chain on every host
+                  at the end, no ERROR or panic in a log; report in target/testnet/<name>/report.json. `cargo xtask
                   test` runs testnet/ci.toml.
   sim [--seeds N] [--start S] [--seed X] [--validators V] [--jobs J] [--log]
       [--long] [--slots L] [--plan]
